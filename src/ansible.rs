@@ -1,0 +1,224 @@
+//! Ansible: a pinned ansible-core in obsctl's own venv (installed on first
+//! use, no manual step), and `ansible-playbook` runs whose output is turned
+//! into progress (tasks, hosts) and a recap (changed tasks, failures).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Error, Phase, Result};
+use crate::process::{on_path, Child};
+use crate::report::Printer;
+use crate::workspace::Workspace;
+
+pub const ANSIBLE_CORE: &str = "2.19.14";
+
+pub struct Venv {
+    pub dir: PathBuf,
+}
+
+impl Venv {
+    pub fn location(ws: &Workspace) -> Venv {
+        Venv { dir: ws.tools_dir().join("venv") }
+    }
+
+    pub fn bin(&self, tool: &str) -> PathBuf {
+        self.dir.join("bin").join(tool)
+    }
+
+    fn marker(&self) -> PathBuf {
+        self.dir.join(format!("obsctl-ansible-core-{ANSIBLE_CORE}"))
+    }
+
+    pub fn ready(&self) -> bool {
+        self.marker().is_file() && self.bin("ansible-playbook").is_file()
+    }
+
+    /// Creates the venv with the pinned ansible-core unless it is there.
+    pub fn ensure(&self, printer: &Printer, log: &Path) -> Result<()> {
+        if self.ready() {
+            return Ok(());
+        }
+        let _ = std::fs::create_dir_all(self.dir.parent().unwrap_or(Path::new(".")));
+        let lock_path = self.dir.with_extension("lock");
+        let lock = crate::lock::acquire(&lock_path, "venv", "install ansible-core");
+        if let Err(e) = &lock {
+            if e.phase == Phase::Locked {
+                return Err(Error::prerequisite("another obsctl is installing ansible-core right now; try again in a minute"));
+            }
+        }
+        if self.ready() {
+            return Ok(());
+        }
+        printer.step("ansible", &format!("installing ansible-core {ANSIBLE_CORE} into {} (once)", self.dir.display()));
+        let python = ["/usr/bin/python3", "python3"]
+            .iter()
+            .find(|p| Path::new(p).is_file() || on_path(p).is_some())
+            .ok_or_else(|| Error::prerequisite("python3 is not installed").hint("apt-get install -y python3 python3-venv"))?;
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let done = Child::new(python, Phase::Prerequisite).args(["-m", "venv"]).arg(&self.dir).log(log).run(|_| {})?;
+        if done.code != 0 {
+            return Err(Error::prerequisite(format!("`{python} -m venv` failed"))
+                .details(done.tail.into_iter().collect())
+                .hint("install the venv module: apt-get install -y python3-venv")
+                .log(log));
+        }
+        let done = Child::new(&self.bin("pip").to_string_lossy(), Phase::Prerequisite)
+            .args(["install", "--disable-pip-version-check", "--quiet"])
+            .arg(format!("ansible-core=={ANSIBLE_CORE}"))
+            .log(log)
+            .run(|_| {})?;
+        if done.code != 0 {
+            return Err(Error::prerequisite(format!("installing ansible-core {ANSIBLE_CORE} from PyPI failed"))
+                .details(done.tail.into_iter().rev().take(8).rev().collect())
+                .hint("check access to https://pypi.org, then run the command again")
+                .log(log));
+        }
+        std::fs::write(self.marker(), ANSIBLE_CORE).map_err(|e| Error::internal(format!("cannot write venv marker: {e}")))?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Recap {
+    pub hosts: BTreeMap<String, HostRecap>,
+    pub tasks: usize,
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct HostRecap {
+    pub ok: u32,
+    pub changed: u32,
+    pub unreachable: u32,
+    pub failed: u32,
+}
+
+impl Recap {
+    pub fn changed(&self) -> u32 {
+        self.hosts.values().map(|h| h.changed).sum()
+    }
+}
+
+pub struct Playbook<'a> {
+    pub ws: &'a Workspace,
+    pub venv: &'a Venv,
+    pub inventory: &'a Path,
+    pub log: &'a Path,
+    pub printer: &'a Printer,
+    pub redact: Vec<String>,
+    pub env_name: &'a str,
+}
+
+impl Playbook<'_> {
+    pub fn run(&self, playbook: &str, extra: &[&str]) -> Result<Recap> {
+        let ansible = self.ws.ansible_dir();
+        let printer = self.printer;
+        let mut recap = Recap::default();
+        let mut in_recap = false;
+        let mut failures: Vec<String> = Vec::new();
+        let mut current_task = String::new();
+        let done = Child::new(&self.venv.bin("ansible-playbook").to_string_lossy(), Phase::Ansible)
+            .arg("-i")
+            .arg(self.inventory)
+            .arg(ansible.join(playbook))
+            .args(extra.iter().copied())
+            .env("ANSIBLE_CONFIG", ansible.join("ansible.cfg"))
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env("ANSIBLE_FORCE_COLOR", "0")
+            .env("ANSIBLE_LOCAL_TEMP", self.ws.tools_dir().join("ansible-tmp"))
+            .env("PATH", path_with(&self.venv.dir.join("bin")))
+            .cwd(&ansible)
+            .log(self.log)
+            .redact(&self.redact)
+            .grace(Duration::from_secs(20))
+            .run(|line| {
+                printer.child_line(line);
+                if let Some(task) = line.strip_prefix("TASK [").and_then(|l| l.split(']').next()) {
+                    recap.tasks += 1;
+                    current_task = task.to_string();
+                    printer.progress(&format!("task {}: {task}", recap.tasks));
+                } else if line.starts_with("PLAY RECAP") {
+                    in_recap = true;
+                } else if in_recap {
+                    if let Some((host, h)) = parse_recap_line(line) {
+                        recap.hosts.insert(host, h);
+                    }
+                } else if line.starts_with("fatal:") || line.starts_with("failed:") {
+                    failures.push(format!("task [{current_task}] {}", truncate(line, 400)));
+                }
+            })?;
+        if done.code != 0 {
+            let failed_hosts: Vec<String> =
+                recap.hosts.iter().filter(|(_, h)| h.failed > 0 || h.unreachable > 0).map(|(n, _)| n.clone()).collect();
+            let mut details = failures;
+            if details.is_empty() {
+                details = done.tail.iter().rev().take(12).rev().cloned().collect();
+            }
+            let what = if failed_hosts.is_empty() {
+                format!("ansible-playbook {playbook} exited with status {}", done.code)
+            } else {
+                format!("ansible-playbook {playbook} failed on {}", failed_hosts.join(", "))
+            };
+            return Err(Error::new(Phase::Ansible, what)
+                .details(details)
+                .log(self.log)
+                .hint(format!("fix the cause above, then run `obsctl up --env {}` again (Terraform is not re-applied when nothing changed)", self.env_name)));
+        }
+        Ok(recap)
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        s.to_string()
+    } else {
+        let mut end = n;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    }
+}
+
+fn path_with(dir: &Path) -> std::ffi::OsString {
+    let mut paths = vec![dir.to_path_buf()];
+    if let Some(p) = std::env::var_os("PATH") {
+        paths.extend(std::env::split_paths(&p));
+    }
+    std::env::join_paths(paths).unwrap_or_default()
+}
+
+/// `mon-1 : ok=12 changed=0 unreachable=0 failed=0 skipped=3 …`
+fn parse_recap_line(line: &str) -> Option<(String, HostRecap)> {
+    let (host, rest) = line.split_once(" : ")?;
+    let mut h = HostRecap::default();
+    let mut seen = false;
+    for part in rest.split_whitespace() {
+        let (k, v) = part.split_once('=')?;
+        let v: u32 = v.parse().ok()?;
+        seen = true;
+        match k {
+            "ok" => h.ok = v,
+            "changed" => h.changed = v,
+            "unreachable" => h.unreachable = v,
+            "failed" => h.failed = v,
+            _ => {}
+        }
+    }
+    seen.then(|| (host.trim().to_string(), h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recap_lines() {
+        let (host, h) =
+            parse_recap_line("mon-1                      : ok=12   changed=3    unreachable=0    failed=1    skipped=2    rescued=0    ignored=0")
+                .unwrap();
+        assert_eq!(host, "mon-1");
+        assert_eq!((h.ok, h.changed, h.failed), (12, 3, 1));
+        assert!(parse_recap_line("nothing here").is_none());
+    }
+}

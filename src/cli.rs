@@ -1,0 +1,109 @@
+//! Command-line flags (raw). `main` turns them into a `Context`.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::report::OutputFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "obsctl",
+    version,
+    about = "Deploy a complete observability stack (Prometheus, Alertmanager, node_exporter, Grafana, Loki, Promtail) and the application it watches, per environment, with Terraform and Ansible.",
+    after_help = "Examples:\n  obsctl up --env dev                 provision, configure and verify the local lab\n  obsctl status --env dev             health of every host and component\n  obsctl destroy --env dev            tear it down\n  obsctl up --env prod --auto-approve --output json   as a pipeline step\n\nEnvironments are files in environments/<name>.toml. State, inventory, secrets\nand run logs live in .obsctl/<env>/. Exit codes: docs/exit-codes.md."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Output format: human (progress on a terminal, plain lines otherwise) or
+    /// json (one event per line on stdout, then a summary object).
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    pub output: OutputFormat,
+
+    /// Show the live output of Terraform and Ansible.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArg {
+    /// Environment: the name of a file in environments/ (e.g. dev, staging, prod).
+    #[arg(long, short = 'e', value_name = "NAME")]
+    pub env: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Provision (Terraform), configure (Ansible) and verify an environment.
+    Up(UpArgs),
+    /// Tear an environment down: machines, networks and state obsctl created.
+    Destroy(DestroyArgs),
+    /// Show what `up` would change in the infrastructure (exit 0 in sync, 2 on drift).
+    Plan(EnvOnly),
+    /// Print the Ansible inventory obsctl generated for an environment.
+    Inventory(EnvOnly),
+    /// Health of every host and component of a running environment.
+    Status(EnvOnly),
+    /// Check this machine's prerequisites (terraform, Ansible venv, lab packages).
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EnvOnly {
+    #[command(flatten)]
+    pub env: EnvArg,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+
+    /// Apply without asking (implied when stdin is not a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+
+    /// Apply a plan that destroys or replaces resources of a protected environment.
+    #[arg(long)]
+    pub allow_destroy: bool,
+
+    /// Leave components out of this run, e.g. --without grafana,loki,promtail
+    /// (for machines that cannot reach Grafana's APT repository).
+    #[arg(long, value_delimiter = ',', value_name = "COMPONENT,...")]
+    pub without: Vec<String>,
+
+    /// Stop after Terraform and the inventory (no SSH wait, Ansible or verify),
+    /// e.g. for hosts that do not really exist (AWS mock).
+    #[arg(long)]
+    pub skip_configure: bool,
+
+    /// Seconds to wait for every host to answer SSH.
+    #[arg(long, default_value_t = 180, value_name = "SECONDS")]
+    pub ssh_timeout: u64,
+
+    /// Seconds to wait for every scrape target to be up.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub verify_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+
+    /// Do not ask (unprotected environments; implied when stdin is not a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+
+    /// Confirm the destruction of a protected environment without a prompt:
+    /// must equal the environment's name.
+    #[arg(long, value_name = "NAME")]
+    pub confirm_env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Also check what this environment's provider needs.
+    #[arg(long, short = 'e', value_name = "NAME")]
+    pub env: Option<String>,
+}

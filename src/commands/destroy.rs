@@ -1,0 +1,76 @@
+//! `obsctl destroy`: guarded teardown. A protected environment needs its
+//! name typed (terminal) or `--confirm-env <name>` (pipeline).
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{secs, Session};
+use crate::cli::DestroyArgs;
+use crate::error::{Error, Result};
+use crate::report::Printer;
+
+pub fn run(args: DestroyArgs, printer: &Printer) -> Result<u8> {
+    let s = Session::open(&args.env.env, "destroy", printer)?;
+    let run_log = s.log("obsctl.log");
+    destroy(&s, &args).map_err(|e| e.or_log(run_log))?;
+    Ok(0)
+}
+
+fn destroy(s: &Session, args: &DestroyArgs) -> Result<()> {
+    let p = s.printer;
+    let env = &s.env;
+    let tf = s.terraform();
+    let before = tf.resource_count();
+    if before == 0 {
+        cleanup(s);
+        p.summary(
+            &format!("Environment `{}` has nothing to destroy.", env.name),
+            json!({ "ok": true, "environment": env.name, "destroyed": 0 }),
+        );
+        return Ok(());
+    }
+
+    if let Some(name) = &args.confirm_env {
+        if name != &env.name {
+            return Err(Error::input(format!("--confirm-env {name} does not match the environment `{}`; nothing was destroyed", env.name)));
+        }
+    } else if env.protected {
+        if !s.interactive {
+            return Err(Error::input(format!("`{}` is protected: destroying it without a terminal needs --confirm-env {}", env.name, env.name))
+                .hint(format!("obsctl destroy --env {} --confirm-env {}", env.name, env.name)));
+        }
+        let typed = p.prompt(&format!(
+            "`{}` is a protected environment. {before} resources will be destroyed.\nType the environment's name to confirm: ",
+            env.name
+        ));
+        if typed != env.name {
+            return Err(Error::input("confirmation did not match; nothing was destroyed"));
+        }
+    } else if !args.auto_approve && s.interactive && !s.confirm(&format!("Destroy `{}` ({before} resources)?", env.name)) {
+        return Err(Error::input("not confirmed; nothing was destroyed"));
+    }
+
+    crate::prerequisites::ensure(env, p, &s.log("prepare.log"))?;
+    crate::ssh::ensure_key(&s.state.ssh_key(), &env.name)?;
+    let t = Instant::now();
+    p.phase_start("terraform", &format!("destroying {before} resources"));
+    tf.write_vars()?;
+    tf.init()?;
+    tf.destroy()?;
+    p.phase_end("terraform", true, t.elapsed(), &format!("destroyed {before} resources"), json!({ "destroyed": before }));
+    cleanup(s);
+    p.summary(
+        &format!("Environment `{}` destroyed ({before} resources). Logs: {}", env.name, s.run_dir.display()),
+        json!({ "ok": true, "environment": env.name, "destroyed": before, "elapsed_s": secs(p.elapsed()), "run_log": s.run_dir }),
+    );
+    Ok(())
+}
+
+/// Files that describe machines that no longer exist. Secrets, the SSH key
+/// and run logs stay.
+fn cleanup(s: &Session) {
+    for f in [s.state.inventory(), s.state.dir.join("contract.json"), s.state.plan_file(), s.state.progress_file()] {
+        let _ = std::fs::remove_file(f);
+    }
+}

@@ -1,0 +1,64 @@
+//! `obsctl doctor`: what this machine has and lacks, with the fix for each.
+
+use serde_json::json;
+
+use crate::ansible::Venv;
+use crate::environment::{self, Provider};
+use crate::error::Result;
+use crate::prerequisites::{self, Check};
+use crate::report::Printer;
+use crate::workspace::Workspace;
+
+pub fn run(env_name: Option<&str>, printer: &Printer) -> Result<u8> {
+    let ws = Workspace::discover()?;
+    let mut checks: Vec<Check> = vec![prerequisites::check_terraform()];
+    checks.extend(prerequisites::ssh_checks());
+    let venv = Venv::location(&ws);
+    checks.push(Check {
+        name: "ansible".into(),
+        // Not a failure: `up` installs it on first use.
+        ok: true,
+        detail: if venv.ready() {
+            format!("ansible-core {} in {}", crate::ansible::ANSIBLE_CORE, venv.dir.display())
+        } else {
+            format!("not installed yet: `obsctl up` installs ansible-core {} into {} (needs python3-venv and PyPI)", crate::ansible::ANSIBLE_CORE, venv.dir.display())
+        },
+        fix: None,
+    });
+    let cargo = crate::process::on_path("cargo").is_some();
+    checks.push(Check {
+        name: "cargo".into(),
+        ok: cargo,
+        detail: if cargo { "found (builds the orders-api application)".into() } else { "not found".into() },
+        fix: (!cargo).then(|| "install Rust: https://rustup.rs".to_string()),
+    });
+    let provider = match env_name {
+        Some(name) => Some(environment::load(&ws.environments_dir(), name)?.provider),
+        None => None,
+    };
+    if provider.is_none() || provider == Some(Provider::Lab) {
+        checks.extend(prerequisites::lab_checks());
+    }
+    if provider == Some(Provider::Aws) {
+        let creds = std::env::var("AWS_ACCESS_KEY_ID").is_ok() || std::env::var("AWS_PROFILE").is_ok();
+        checks.push(Check {
+            name: "aws credentials".into(),
+            ok: creds,
+            detail: if creds { "AWS_ACCESS_KEY_ID or AWS_PROFILE set".into() } else { "no AWS_ACCESS_KEY_ID / AWS_PROFILE".into() },
+            fix: (!creds).then(|| "export AWS_PROFILE=… (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)".to_string()),
+        });
+    }
+    let mut lines = Vec::new();
+    for c in &checks {
+        lines.push(format!("{} {:<16} {}", if c.ok { "✓" } else { "✗" }, c.name, c.detail));
+        if let Some(fix) = &c.fix {
+            lines.push(format!("  {:<16} fix: {fix}", ""));
+        }
+    }
+    let failed = checks.iter().filter(|c| !c.ok).count();
+    printer.summary(
+        &lines.join("\n"),
+        json!({ "ok": failed == 0, "checks": checks.iter().map(|c| json!({"name": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix})).collect::<Vec<_>>() }),
+    );
+    Ok(if failed == 0 { 0 } else { crate::error::Phase::Prerequisite.exit_code() })
+}

@@ -1,0 +1,105 @@
+//! The subcommands. Each opens a `Session` (environment loaded and
+//! validated, its lock held, a run directory for logs) and does its job.
+
+mod destroy;
+mod doctor;
+mod inventory;
+mod plan;
+mod status;
+mod up;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use crate::cli::Command;
+use crate::environment::{self, Environment};
+use crate::error::{Error, Result};
+use crate::lock::{self, EnvLock};
+use crate::report::Printer;
+use crate::workspace::{private_dir, StateDir, Workspace};
+
+pub fn run(command: Command, printer: &Printer) -> Result<u8> {
+    match command {
+        Command::Up(args) => up::run(args, printer),
+        Command::Destroy(args) => destroy::run(args, printer),
+        Command::Plan(args) => plan::run(&args.env.env, printer),
+        Command::Inventory(args) => inventory::run(&args.env.env, printer),
+        Command::Status(args) => status::run(&args.env.env, printer),
+        Command::Doctor(args) => doctor::run(args.env.as_deref(), printer),
+    }
+}
+
+pub struct Session<'a> {
+    pub ws: Workspace,
+    pub env: Environment,
+    pub state: StateDir,
+    pub run_dir: PathBuf,
+    pub printer: &'a Printer,
+    /// stdin and stderr are terminals: prompts are allowed.
+    pub interactive: bool,
+    _lock: EnvLock,
+}
+
+impl<'a> Session<'a> {
+    /// Loads the environment, takes its lock and creates the run directory
+    /// `.obsctl/<env>/runs/<timestamp>-<command>/`.
+    pub fn open(env_name: &str, command: &str, printer: &'a Printer) -> Result<Session<'a>> {
+        let ws = Workspace::discover()?;
+        let env = environment::load(&ws.environments_dir(), env_name)?;
+        let state = ws.state(env_name);
+        state.ensure()?;
+        let lock = match lock::acquire(&state.lock_file(), env_name, &format!("obsctl {command} --env {env_name}"))? {
+            lock::Acquired::Fresh(l) => l,
+            lock::Acquired::TakenOver(l, h) => {
+                printer.warn(&format!(
+                    "took over the lock of a run that died: `{}` (pid {} on {}, started {})",
+                    h.command, h.pid, h.host, h.started
+                ));
+                l
+            }
+        };
+        let stamp = time::OffsetDateTime::now_utc()
+            .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
+            .unwrap_or_default();
+        let run_dir = state.runs_dir().join(format!("{stamp}-{command}"));
+        private_dir(&run_dir)?;
+        if let Ok(f) = std::fs::File::create(run_dir.join("obsctl.log")) {
+            printer.log_to(f);
+        }
+        let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && !printer.is_json();
+        Ok(Session { ws, env, state, run_dir, printer, interactive, _lock: lock })
+    }
+
+    pub fn log(&self, name: &str) -> PathBuf {
+        self.run_dir.join(name)
+    }
+
+    pub fn terraform(&self) -> crate::terraform::Terraform<'_> {
+        crate::terraform::Terraform {
+            ws: &self.ws,
+            env: &self.env,
+            state: &self.state,
+            log: self.log("terraform.log"),
+            printer: self.printer,
+        }
+    }
+
+    /// Asks y/N on the terminal.
+    pub fn confirm(&self, question: &str) -> bool {
+        matches!(self.printer.prompt(&format!("{question} [y/N] ")).to_lowercase().as_str(), "y" | "yes")
+    }
+}
+
+/// Reads the validated contract saved by the last successful `up`.
+pub fn saved_contract(ws: &Workspace, env: &Environment) -> Result<crate::inventory::Contract> {
+    let path = ws.state(&env.name).dir.join("contract.json");
+    let text = std::fs::read_to_string(&path).map_err(|_| {
+        Error::input(format!("environment `{}` has no inventory yet", env.name)).hint(format!("run `obsctl up --env {}` first", env.name))
+    })?;
+    crate::inventory::parse(&text, env)
+}
+
+/// Seconds with two decimals, for JSON timings.
+pub fn secs(d: std::time::Duration) -> f64 {
+    crate::report::round(d)
+}

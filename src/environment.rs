@@ -1,0 +1,545 @@
+//! Environments as data: `environments/<name>.toml` is parsed (raw, with
+//! unknown keys refused) and then validated into one `Environment` the rest of
+//! the program trusts.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Roles a host can carry. node_exporter and promtail run on every host.
+pub const HOST_ROLES: &[&str] = &["prometheus", "alertmanager", "grafana", "loki", "app"];
+/// Components an environment can enable.
+pub const COMPONENTS: &[&str] =
+    &["prometheus", "alertmanager", "node_exporter", "grafana", "loki", "promtail", "app"];
+/// Roles every environment needs a host for (verify needs them).
+const REQUIRED_ROLES: &[&str] = &["prometheus", "alertmanager"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Lab,
+    Aws,
+}
+
+impl Provider {
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Lab => "lab",
+            Provider::Aws => "aws",
+        }
+    }
+}
+
+// ---- raw file ------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvironment {
+    description: Option<String>,
+    provider: Provider,
+    #[serde(default)]
+    protected: bool,
+    components: Option<Vec<String>>,
+    hosts: Vec<RawHost>,
+    lab: Option<LabSettings>,
+    aws: Option<serde_json::Value>,
+    #[serde(default)]
+    prometheus: PrometheusSettings,
+    #[serde(default)]
+    alertmanager: AlertmanagerSettings,
+    #[serde(default)]
+    app: AppSettings,
+    #[serde(default)]
+    loki: LokiSettings,
+    #[serde(default)]
+    grafana: GrafanaSettings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    name: String,
+    roles: Vec<String>,
+    size: Option<String>,
+    disk_gb: Option<u32>,
+    zone: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabSettings {
+    /// Linux bridge name (≤ 15 characters).
+    pub bridge: String,
+    /// IPv4 network of the bridge, e.g. 10.77.0.0/24.
+    pub cidr: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrometheusSettings {
+    pub retention: String,
+    pub scrape_interval: String,
+    pub evaluation_interval: String,
+}
+
+impl Default for PrometheusSettings {
+    fn default() -> Self {
+        PrometheusSettings {
+            retention: "15d".into(),
+            scrape_interval: "15s".into(),
+            evaluation_interval: "15s".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertmanagerSettings {
+    pub group_wait: String,
+    pub group_interval: String,
+    pub repeat_interval: String,
+    pub receivers: Vec<Receiver>,
+}
+
+impl Default for AlertmanagerSettings {
+    fn default() -> Self {
+        AlertmanagerSettings {
+            group_wait: "30s".into(),
+            group_interval: "5m".into(),
+            repeat_interval: "4h".into(),
+            receivers: Vec::new(),
+        }
+    }
+}
+
+/// Where notifications go. `severities` selects which alerts reach it
+/// (empty = all). Passwords are never in the file: `smtp_password_env`
+/// names an environment variable read at `up` and stored 0600.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Receiver {
+    pub name: String,
+    #[serde(default)]
+    pub severities: Vec<String>,
+    pub webhook_url: Option<String>,
+    pub email_to: Option<String>,
+    pub email_from: Option<String>,
+    pub smtp_smarthost: Option<String>,
+    pub smtp_username: Option<String>,
+    pub smtp_password_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppSettings {
+    pub port: u16,
+    pub traffic_rps: u32,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        AppSettings { port: 8080, traffic_rps: 5 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LokiSettings {
+    pub retention_period: String,
+    /// `filesystem` or `s3`.
+    pub storage: String,
+    pub replication_factor: u32,
+}
+
+impl Default for LokiSettings {
+    fn default() -> Self {
+        LokiSettings { retention_period: "168h".into(), storage: "filesystem".into(), replication_factor: 1 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrafanaSettings {
+    /// `sqlite` or `postgres`.
+    pub database: String,
+}
+
+impl Default for GrafanaSettings {
+    fn default() -> Self {
+        GrafanaSettings { database: "sqlite".into() }
+    }
+}
+
+// ---- validated value -----------------------------------------------------
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Host {
+    pub name: String,
+    pub roles: Vec<String>,
+    pub size: String,
+    pub disk_gb: u32,
+    pub zone: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub name: String,
+    pub file: PathBuf,
+    pub description: String,
+    pub provider: Provider,
+    pub protected: bool,
+    pub components: BTreeSet<String>,
+    /// In file order: the lab numbers addresses by position.
+    pub hosts: Vec<Host>,
+    pub lab: Option<LabSettings>,
+    pub aws: Option<serde_json::Value>,
+    pub prometheus: PrometheusSettings,
+    pub alertmanager: AlertmanagerSettings,
+    pub app: AppSettings,
+    pub loki: LokiSettings,
+    pub grafana: GrafanaSettings,
+}
+
+/// Checks an environment name given on the command line: a plain file name
+/// in `environments/`, never a path.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 20
+        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::input(format!(
+            "`{name}` is not an environment name: use lowercase letters, digits and dashes (at most 20), \
+             naming a file environments/<name>.toml"
+        )))
+    }
+}
+
+/// Names of the environments defined in `dir`.
+pub fn available(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".toml")).map(String::from))
+                .filter(|n| check_name(n).is_ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+pub fn load(dir: &Path, name: &str) -> Result<Environment> {
+    check_name(name)?;
+    let file = dir.join(format!("{name}.toml"));
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        let known = available(dir);
+        Error::input(format!("cannot read environment `{name}` ({}): {e}", file.display())).hint(if known.is_empty() {
+            format!("create {} (see environments/dev.toml in the obsctl repository)", file.display())
+        } else {
+            format!("known environments: {}", known.join(", "))
+        })
+    })?;
+    parse(name, &file, &text)
+}
+
+pub fn parse(name: &str, file: &Path, text: &str) -> Result<Environment> {
+    let raw: RawEnvironment = toml::from_str(text)
+        .map_err(|e| Error::input(format!("{}: {}", file.display(), e.to_string().trim_end())))?;
+    validate(name, file, raw)
+}
+
+fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<Environment> {
+    let bad = |key: &str, what: String| Error::input(format!("{}: `{key}`: {what}", file.display()));
+
+    let components: BTreeSet<String> = match raw.components {
+        None => COMPONENTS.iter().map(|c| c.to_string()).collect(),
+        Some(list) => {
+            for c in &list {
+                if !COMPONENTS.contains(&c.as_str()) {
+                    return Err(bad("components", format!("unknown component `{c}`; allowed: {}", COMPONENTS.join(", "))));
+                }
+            }
+            list.into_iter().collect()
+        }
+    };
+    for c in REQUIRED_ROLES {
+        if !components.contains(*c) {
+            return Err(bad("components", format!("`{c}` is required (obsctl verifies the stack through it)")));
+        }
+    }
+
+    if raw.hosts.is_empty() {
+        return Err(bad("hosts", "at least one [[hosts]] entry is required".into()));
+    }
+    let mut seen = BTreeSet::new();
+    let mut hosts = Vec::new();
+    for (i, h) in raw.hosts.into_iter().enumerate() {
+        let key = format!("hosts[{i}]");
+        let valid_name = !h.name.is_empty()
+            && h.name.len() <= 31
+            && h.name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+            && h.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !valid_name {
+            return Err(bad(&format!("{key}.name"), format!("`{}` is not a host name (lowercase letters, digits, dashes)", h.name)));
+        }
+        if !seen.insert(h.name.clone()) {
+            return Err(bad(&format!("{key}.name"), format!("host `{}` is defined twice", h.name)));
+        }
+        for r in &h.roles {
+            if !HOST_ROLES.contains(&r.as_str()) {
+                return Err(bad(
+                    &format!("{key}.roles"),
+                    format!("unknown role `{r}` on host `{}`; allowed: {} (node_exporter and promtail run on every host)", h.name, HOST_ROLES.join(", ")),
+                ));
+            }
+        }
+        let size = h.size.unwrap_or_else(|| "small".into());
+        if !["small", "medium", "large"].contains(&size.as_str()) {
+            return Err(bad(&format!("{key}.size"), format!("`{size}`: allowed sizes are small, medium, large")));
+        }
+        hosts.push(Host { name: h.name, roles: h.roles, size, disk_gb: h.disk_gb.unwrap_or(20), zone: h.zone.unwrap_or(0) });
+    }
+    for role in HOST_ROLES {
+        if components.contains(*role) && !hosts.iter().any(|h| h.roles.iter().any(|r| r == role)) {
+            let why = if REQUIRED_ROLES.contains(role) { "it is required" } else { "the component is enabled" };
+            return Err(bad("hosts", format!("no host has role `{role}`, but {why}; add it to a host's roles or remove it from `components`")));
+        }
+    }
+
+    match raw.provider {
+        Provider::Lab => {
+            let lab = raw.lab.as_ref().ok_or_else(|| bad("lab", "provider `lab` needs a [lab] table with `bridge` and `cidr`".into()))?;
+            if lab.bridge.is_empty() || lab.bridge.len() > 15 || !lab.bridge.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                return Err(bad("lab.bridge", format!("`{}` is not an interface name (1–15 letters, digits, dashes)", lab.bridge)));
+            }
+            let prefix = parse_cidr(&lab.cidr).ok_or_else(|| bad("lab.cidr", format!("`{}` is not an IPv4 network like 10.77.0.0/24", lab.cidr)))?;
+            let capacity = (1u64 << (32 - prefix)).saturating_sub(12);
+            if hosts.len() as u64 > capacity {
+                return Err(bad("lab.cidr", format!("{} has room for {capacity} machines, the topology has {}", lab.cidr, hosts.len())));
+            }
+        }
+        Provider::Aws => {
+            if raw.aws.is_none() {
+                return Err(bad("aws", "provider `aws` needs an [aws] table (region, availability_zones, admin_cidrs, …)".into()));
+            }
+        }
+    }
+
+    for (i, r) in raw.alertmanager.receivers.iter().enumerate() {
+        let key = format!("alertmanager.receivers[{i}]");
+        if r.webhook_url.is_none() && r.email_to.is_none() {
+            return Err(bad(&key, format!("receiver `{}` needs `webhook_url` or `email_to`", r.name)));
+        }
+        if let Some(url) = &r.webhook_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(bad(&format!("{key}.webhook_url"), format!("`{url}` is not an http(s) URL")));
+            }
+        }
+        if r.email_to.is_some() && (r.smtp_smarthost.is_none() || r.email_from.is_none()) {
+            return Err(bad(&key, format!("email receiver `{}` needs `smtp_smarthost` and `email_from`", r.name)));
+        }
+        for s in &r.severities {
+            if !["critical", "warning", "info", "none"].contains(&s.as_str()) {
+                return Err(bad(&format!("{key}.severities"), format!("unknown severity `{s}` (critical, warning, info, none)")));
+            }
+        }
+    }
+    if !["filesystem", "s3"].contains(&raw.loki.storage.as_str()) {
+        return Err(bad("loki.storage", format!("`{}`: allowed are filesystem, s3", raw.loki.storage)));
+    }
+    if !["sqlite", "postgres"].contains(&raw.grafana.database.as_str()) {
+        return Err(bad("grafana.database", format!("`{}`: allowed are sqlite, postgres", raw.grafana.database)));
+    }
+    for (key, value) in [
+        ("prometheus.retention", &raw.prometheus.retention),
+        ("prometheus.scrape_interval", &raw.prometheus.scrape_interval),
+        ("prometheus.evaluation_interval", &raw.prometheus.evaluation_interval),
+        ("alertmanager.group_wait", &raw.alertmanager.group_wait),
+        ("alertmanager.group_interval", &raw.alertmanager.group_interval),
+        ("alertmanager.repeat_interval", &raw.alertmanager.repeat_interval),
+        ("loki.retention_period", &raw.loki.retention_period),
+    ] {
+        if !is_duration(value) {
+            return Err(bad(key, format!("`{value}` is not a duration like 30s, 5m, 4h, 15d")));
+        }
+    }
+
+    Ok(Environment {
+        name: name.to_string(),
+        file: file.to_path_buf(),
+        description: raw.description.unwrap_or_default(),
+        provider: raw.provider,
+        protected: raw.protected,
+        components,
+        hosts,
+        lab: raw.lab,
+        aws: raw.aws,
+        prometheus: raw.prometheus,
+        alertmanager: raw.alertmanager,
+        app: raw.app,
+        loki: raw.loki,
+        grafana: raw.grafana,
+    })
+}
+
+/// Prefix length of an IPv4 CIDR between /16 and /28, or None.
+fn parse_cidr(cidr: &str) -> Option<u32> {
+    let (addr, prefix) = cidr.split_once('/')?;
+    addr.parse::<std::net::Ipv4Addr>().ok()?;
+    let prefix: u32 = prefix.parse().ok()?;
+    (16..=28).contains(&prefix).then_some(prefix)
+}
+
+/// Prometheus-style duration: digits followed by a unit, possibly repeated (1h30m).
+fn is_duration(s: &str) -> bool {
+    let mut rest = s;
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return false;
+        }
+        rest = &rest[digits..];
+        let unit = ["ms", "s", "m", "h", "d", "w", "y"].iter().find(|u| rest.starts_with(**u));
+        match unit {
+            Some(u) => rest = &rest[u.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+impl Environment {
+    pub fn hosts_with_role<'a>(&'a self, role: &'a str) -> impl Iterator<Item = &'a Host> + 'a {
+        self.hosts.iter().filter(move |h| h.roles.iter().any(|r| r == role))
+    }
+
+    pub fn enabled(&self, component: &str) -> bool {
+        self.components.contains(component)
+    }
+
+    /// Turn off components for this run (`--without`).
+    pub fn disable(&mut self, without: &[String]) -> Result<()> {
+        for c in without {
+            if !COMPONENTS.contains(&c.as_str()) {
+                return Err(Error::input(format!("--without: unknown component `{c}`; allowed: {}", COMPONENTS.join(", "))));
+            }
+            if REQUIRED_ROLES.contains(&c.as_str()) {
+                return Err(Error::input(format!("--without: `{c}` is required and cannot be turned off")));
+            }
+            self.components.remove(c);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+provider = "lab"
+[lab]
+bridge = "obs-dev"
+cidr = "10.77.0.0/24"
+[[hosts]]
+name = "mon-1"
+roles = ["prometheus", "alertmanager", "grafana", "loki"]
+[[hosts]]
+name = "app-1"
+roles = ["app"]
+"#;
+
+    fn parse_str(text: &str) -> Result<Environment> {
+        parse("dev", Path::new("environments/dev.toml"), text)
+    }
+
+    #[test]
+    fn parses_a_good_file_with_defaults() {
+        let env = parse_str(GOOD).unwrap();
+        assert_eq!(env.hosts.len(), 2);
+        assert_eq!(env.hosts[0].name, "mon-1");
+        assert_eq!(env.prometheus.retention, "15d");
+        assert!(env.enabled("promtail"));
+        assert_eq!(env.hosts_with_role("app").count(), 1);
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_key() {
+        let err = parse_str(&format!("{GOOD}\n[prometheus]\nretenton = \"1d\"\n")).unwrap_err();
+        assert_eq!(err.phase, crate::error::Phase::Input);
+        assert!(err.message.contains("environments/dev.toml"), "{}", err.message);
+        assert!(err.message.contains("retenton"), "{}", err.message);
+    }
+
+    #[test]
+    fn wrong_type_is_refused() {
+        let err = parse_str(&GOOD.replace("provider = \"lab\"", "provider = \"lab\"\nprotected = \"yes\"")).unwrap_err();
+        assert!(err.message.contains("protected"), "{}", err.message);
+    }
+
+    #[test]
+    fn unknown_role_is_refused() {
+        let err = parse_str(&GOOD.replace("[\"app\"]", "[\"apache\"]")).unwrap_err();
+        assert!(err.message.contains("unknown role `apache`"), "{}", err.message);
+    }
+
+    #[test]
+    fn duplicate_host_is_refused() {
+        let err = parse_str(&GOOD.replace("app-1", "mon-1")).unwrap_err();
+        assert!(err.message.contains("defined twice"), "{}", err.message);
+    }
+
+    #[test]
+    fn missing_required_role_is_refused() {
+        let err = parse_str(&GOOD.replace("\"prometheus\", ", "")).unwrap_err();
+        assert!(err.message.contains("no host has role `prometheus`"), "{}", err.message);
+    }
+
+    #[test]
+    fn bad_cidr_and_bridge_are_refused() {
+        assert!(parse_str(&GOOD.replace("10.77.0.0/24", "10.77.0.0")).unwrap_err().message.contains("lab.cidr"));
+        assert!(parse_str(&GOOD.replace("obs-dev", "a-much-too-long-bridge")).unwrap_err().message.contains("lab.bridge"));
+    }
+
+    #[test]
+    fn bad_duration_is_refused() {
+        let err = parse_str(&format!("{GOOD}\n[prometheus]\nretention = \"two weeks\"\n")).unwrap_err();
+        assert!(err.message.contains("prometheus.retention"), "{}", err.message);
+    }
+
+    #[test]
+    fn names_that_are_paths_are_refused() {
+        for name in ["../../etc", "dev/x", "", "Dev", ".hidden", "dev.toml"] {
+            assert!(check_name(name).is_err(), "{name} accepted");
+        }
+        assert!(check_name("staging-2").is_ok());
+    }
+
+    #[test]
+    fn without_turns_components_off_but_not_required_ones() {
+        let mut env = parse_str(GOOD).unwrap();
+        env.disable(&["grafana".into(), "loki".into()]).unwrap();
+        assert!(!env.enabled("grafana"));
+        assert!(env.disable(&["prometheus".into()]).is_err());
+        assert!(env.disable(&["nginx".into()]).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        for ok in ["15s", "1h30m", "7d", "500ms"] {
+            assert!(is_duration(ok), "{ok}");
+        }
+        for bad in ["", "15", "s", "1.5h", "15 s"] {
+            assert!(!is_duration(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! obsctl: deploys an observability stack with Terraform and Ansible.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod ansible;
+pub mod cli;
+pub mod commands;
+pub mod environment;
+pub mod error;
+pub mod inventory;
+pub mod lock;
+pub mod prerequisites;
+pub mod process;
+pub mod report;
+pub mod secrets;
+pub mod signals;
+pub mod ssh;
+pub mod terraform;
+pub mod verify;
+pub mod workspace;

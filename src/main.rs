@@ -1,0 +1,28 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use obsctl::cli::Cli;
+use obsctl::report::Printer;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 64,
+            });
+        }
+    };
+    obsctl::signals::install();
+    let printer = Printer::new(cli.output, cli.verbose);
+    match obsctl::commands::run(cli.command, &printer) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            printer.error(&err);
+            ExitCode::from(err.phase.exit_code())
+        }
+    }
+}

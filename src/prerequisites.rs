@@ -1,0 +1,135 @@
+//! What a run needs on this machine, checked before anything changes.
+//! `obsctl doctor` prints the same checks; `up` installs the lab's Debian
+//! packages itself (one-time setup), and tells how to get anything else.
+
+use std::path::Path;
+
+use crate::environment::{Environment, Provider};
+use crate::error::{Error, Phase, Result};
+use crate::process::{on_path, Child};
+use crate::report::Printer;
+
+pub const LAB_PACKAGES: &[(&str, &str)] =
+    &[("systemd-nspawn", "systemd-container"), ("debootstrap", "debootstrap"), ("apt-cacher-ng", "apt-cacher-ng")];
+
+/// Terraform versions this obsctl is tested with.
+pub const TERRAFORM_MIN: (u32, u32) = (1, 5);
+
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+pub fn terraform_hint() -> String {
+    "install Terraform ≥ 1.5: https://developer.hashicorp.com/terraform/install (Debian: add the HashiCorp APT repository, then `apt-get install terraform`)".into()
+}
+
+pub fn check_terraform() -> Check {
+    let name = "terraform".to_string();
+    if on_path("terraform").is_none() {
+        return Check { name, ok: false, detail: "not found on PATH".into(), fix: Some(terraform_hint()) };
+    }
+    match Child::new("terraform", Phase::Prerequisite).args(["version", "-json"]).output() {
+        Ok((0, out, _)) => {
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+            let version = v["terraform_version"].as_str().unwrap_or("?").to_string();
+            let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+            let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+            let ok = (major, minor) >= TERRAFORM_MIN;
+            Check { name, ok, detail: format!("version {version}"), fix: (!ok).then(terraform_hint) }
+        }
+        _ => Check { name, ok: false, detail: "`terraform version` failed".into(), fix: Some(terraform_hint()) },
+    }
+}
+
+pub fn is_root() -> bool {
+    unsafe { libc::geteuid() == 0 }
+}
+
+pub fn missing_lab_packages() -> Vec<&'static str> {
+    LAB_PACKAGES
+        .iter()
+        .filter(|(bin, _)| on_path(bin).is_none() && !Path::new("/usr/sbin").join(bin).is_file())
+        .map(|(_, pkg)| *pkg)
+        .collect()
+}
+
+pub fn lab_checks() -> Vec<Check> {
+    let mut out = vec![Check {
+        name: "root".into(),
+        ok: is_root(),
+        detail: if is_root() { "running as root".into() } else { "not root".into() },
+        fix: (!is_root()).then(|| "the lab provider boots machines with systemd-nspawn: run obsctl as root (sudo)".to_string()),
+    }];
+    let missing = missing_lab_packages();
+    out.push(Check {
+        name: "lab packages".into(),
+        ok: missing.is_empty(),
+        detail: if missing.is_empty() { "systemd-container, debootstrap, apt-cacher-ng installed".into() } else { format!("missing: {}", missing.join(", ")) },
+        fix: (!missing.is_empty()).then(|| format!("apt-get install -y {} (obsctl up does this itself when run as root)", missing.join(" "))),
+    });
+    out
+}
+
+pub fn ssh_checks() -> Vec<Check> {
+    ["ssh", "ssh-keygen"]
+        .iter()
+        .map(|t| {
+            let ok = on_path(t).is_some();
+            Check { name: t.to_string(), ok, detail: if ok { "found".into() } else { "not found".into() }, fix: (!ok).then(|| "apt-get install -y openssh-client".to_string()) }
+        })
+        .collect()
+}
+
+/// Before `up`/`destroy`: fail early with the fix, installing the lab's
+/// packages when we can (root + apt).
+pub fn ensure(env: &Environment, printer: &Printer, log: &Path) -> Result<()> {
+    let tf = check_terraform();
+    if !tf.ok {
+        return Err(Error::prerequisite(format!("terraform: {}", tf.detail)).hint(tf.fix.unwrap_or_default()));
+    }
+    for c in ssh_checks() {
+        if !c.ok {
+            return Err(Error::prerequisite(format!("{}: {}", c.name, c.detail)).hint(c.fix.unwrap_or_default()));
+        }
+    }
+    if env.provider == Provider::Lab {
+        if !is_root() {
+            return Err(Error::prerequisite("the lab provider needs root (systemd-nspawn, overlay mounts, bridges)")
+                .hint(format!("sudo obsctl up --env {}", env.name)));
+        }
+        let missing = missing_lab_packages();
+        if !missing.is_empty() {
+            install_packages(&missing, printer, log)?;
+        }
+    }
+    Ok(())
+}
+
+fn install_packages(packages: &[&str], printer: &Printer, log: &Path) -> Result<()> {
+    if on_path("apt-get").is_none() {
+        return Err(Error::prerequisite(format!("missing lab packages: {}", packages.join(", ")))
+            .hint("the lab provider needs a Debian or Ubuntu host with apt; install systemd-nspawn, debootstrap and apt-cacher-ng by hand"));
+    }
+    printer.step("prepare", &format!("installing lab packages (once): {}", packages.join(" ")));
+    let apt = |args: &[&str]| {
+        Child::new("apt-get", Phase::Prerequisite)
+            .args(args.iter().copied())
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .log(log)
+            .run(|_| {})
+    };
+    let mut done = apt(&[&["install", "-y", "-q", "--no-install-recommends"], packages].concat())?;
+    if done.code != 0 {
+        apt(&["update", "-q"])?;
+        done = apt(&[&["install", "-y", "-q", "--no-install-recommends"], packages].concat())?;
+    }
+    if done.code != 0 {
+        return Err(Error::prerequisite(format!("apt-get install {} failed", packages.join(" ")))
+            .details(done.tail.into_iter().rev().take(8).rev().collect())
+            .log(log));
+    }
+    Ok(())
+}

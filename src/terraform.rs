@@ -1,0 +1,268 @@
+//! Driving Terraform for one environment: `init`, `plan -out`, `apply <plan>`,
+//! `output -json`, `destroy`. The stack is `terraform/stacks/<provider>`; the
+//! environment's state, plan, variables and `.terraform` data live under
+//! `.obsctl/<env>/`, so environments never share anything.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::environment::{Environment, Provider};
+use crate::error::{Error, Phase, Result};
+use crate::process::Child;
+use crate::report::Printer;
+use crate::workspace::{write_atomic, StateDir, Workspace};
+
+/// Terraform gets this long to stop cleanly (release its lock, write state)
+/// after an interrupt before it is killed.
+const GRACE: Duration = Duration::from_secs(120);
+
+pub struct Terraform<'a> {
+    pub ws: &'a Workspace,
+    pub env: &'a Environment,
+    pub state: &'a StateDir,
+    pub log: PathBuf,
+    pub printer: &'a Printer,
+}
+
+#[derive(Debug, Default)]
+pub struct PlanSummary {
+    pub changes: bool,
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+    /// Resources the plan deletes or replaces.
+    pub destroyed: Vec<String>,
+}
+
+impl PlanSummary {
+    pub fn describe(&self) -> String {
+        if !self.changes {
+            "no changes".into()
+        } else {
+            format!("{} to add, {} to change, {} to destroy", self.add, self.change, self.destroy)
+        }
+    }
+}
+
+impl<'a> Terraform<'a> {
+    fn stack(&self) -> PathBuf {
+        self.ws.stack_dir(self.env.provider.name())
+    }
+
+    fn child(&self) -> Child {
+        let mut c = Child::new("terraform", Phase::Terraform)
+            .arg(format!("-chdir={}", self.stack().display()))
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_INPUT", "0")
+            .env("TF_DATA_DIR", self.state.tf_data_dir())
+            .log(&self.log)
+            .grace(GRACE);
+        if let Some(rc) = cli_config(self.ws) {
+            c = c.env("TF_CLI_CONFIG_FILE", rc);
+        }
+        c
+    }
+
+    /// Writes the variables file the stack reads (DESIGN.md §3's input side).
+    pub fn write_vars(&self) -> Result<()> {
+        let env = self.env;
+        let hosts: serde_json::Map<String, Value> = env
+            .hosts
+            .iter()
+            .map(|h| (h.name.clone(), json!({ "roles": h.roles, "size": h.size, "disk_gb": h.disk_gb, "zone": h.zone })))
+            .collect();
+        let key = self.state.ssh_key();
+        let mut vars = json!({
+            "environment": env.name,
+            "hosts": hosts,
+            "ssh_public_key_file": key.with_extension("pub"),
+            "ssh_private_key_file": key,
+        });
+        match env.provider {
+            Provider::Lab => {
+                let lab = env.lab.as_ref().expect("validated: lab provider has [lab]");
+                // Addresses follow the host's position in the env file, so
+                // appending a host never renumbers the others.
+                let numbers: serde_json::Map<String, Value> =
+                    env.hosts.iter().enumerate().map(|(i, h)| (h.name.clone(), json!(10 + i))).collect();
+                vars["lab"] = json!({ "bridge": lab.bridge, "cidr": lab.cidr, "host_numbers": numbers });
+            }
+            Provider::Aws => vars["aws"] = env.aws.clone().unwrap_or(Value::Null),
+        }
+        write_atomic(&self.state.tfvars(), serde_json::to_string_pretty(&vars).unwrap().as_bytes(), 0o600)
+    }
+
+    fn run(&self, args: &[&str], what: &str) -> Result<crate::process::Finished> {
+        let printer = self.printer;
+        let done = self.child().args(args.iter().copied()).arg("-no-color").run(|line| {
+            printer.child_line(line);
+            if let Some(p) = progress_of(line) {
+                printer.progress(&p);
+            }
+        })?;
+        if done.code != 0 && !(args[0] == "plan" && done.code == 2) {
+            return Err(failure(what, &done, &self.log, self.env, &self.stack()));
+        }
+        Ok(done)
+    }
+
+    pub fn init(&self) -> Result<()> {
+        let backend = format!("-backend-config=path={}", self.state.tfstate().display());
+        self.run(&["init", "-input=false", "-reconfigure", &backend], "terraform init")?;
+        Ok(())
+    }
+
+    /// `plan -out`; the plan file is applied by `apply` so what was shown is
+    /// exactly what runs.
+    pub fn plan(&self) -> Result<PlanSummary> {
+        let plan = self.state.plan_file();
+        let vars = self.state.tfvars();
+        let done = self.run(
+            &[
+                "plan",
+                "-input=false",
+                "-detailed-exitcode",
+                &format!("-var-file={}", vars.display()),
+                &format!("-out={}", plan.display()),
+            ],
+            "terraform plan",
+        )?;
+        if done.code == 0 {
+            return Ok(PlanSummary::default());
+        }
+        self.summarize_plan(&plan)
+    }
+
+    fn summarize_plan(&self, plan: &Path) -> Result<PlanSummary> {
+        let (code, out, err) = self.child().args(["show", "-json"]).arg(plan).output()?;
+        if code != 0 {
+            return Err(Error::new(Phase::Terraform, format!("terraform show -json of the plan failed: {}", err.trim())).log(&self.log));
+        }
+        let v: Value = serde_json::from_str(&out)
+            .map_err(|e| Error::new(Phase::Terraform, format!("terraform show -json printed invalid JSON: {e}")))?;
+        let mut s = PlanSummary { changes: true, ..Default::default() };
+        for rc in v["resource_changes"].as_array().into_iter().flatten() {
+            let actions: Vec<&str> = rc["change"]["actions"].as_array().into_iter().flatten().filter_map(|a| a.as_str()).collect();
+            let address = rc["address"].as_str().unwrap_or("?").to_string();
+            if actions.contains(&"create") {
+                s.add += 1;
+            }
+            if actions.contains(&"update") {
+                s.change += 1;
+            }
+            if actions.contains(&"delete") {
+                s.destroy += 1;
+                s.destroyed.push(if actions.contains(&"create") { format!("{address} (replace)") } else { address });
+            }
+        }
+        Ok(s)
+    }
+
+    pub fn apply(&self) -> Result<()> {
+        let plan = self.state.plan_file();
+        self.run(&["apply", "-input=false", "-auto-approve", &plan.display().to_string()], "terraform apply")?;
+        let _ = std::fs::remove_file(&plan);
+        Ok(())
+    }
+
+    pub fn output_inventory(&self) -> Result<String> {
+        let (code, out, err) = self.child().args(["output", "-no-color", "-json", "obsctl_inventory"]).output()?;
+        if code != 0 {
+            return Err(Error::new(Phase::Terraform, format!("`terraform output obsctl_inventory` failed: {}", err.trim()))
+                .hint("the stack must publish an `obsctl_inventory` output (DESIGN.md §3)")
+                .log(&self.log));
+        }
+        Ok(out)
+    }
+
+    /// Number of resources in the state (0 when there is no state).
+    pub fn resource_count(&self) -> usize {
+        let Ok(text) = std::fs::read_to_string(self.state.tfstate()) else { return 0 };
+        let Ok(v) = serde_json::from_str::<Value>(&text) else { return 0 };
+        v["resources"].as_array().map(|r| r.iter().map(|x| x["instances"].as_array().map_or(0, |i| i.len())).sum()).unwrap_or(0)
+    }
+
+    pub fn destroy(&self) -> Result<()> {
+        let vars = self.state.tfvars();
+        self.run(&["destroy", "-input=false", "-auto-approve", &format!("-var-file={}", vars.display())], "terraform destroy")?;
+        Ok(())
+    }
+}
+
+/// A short progress message from a line of Terraform's human output.
+fn progress_of(line: &str) -> Option<String> {
+    for (marker, verb) in [
+        (": Creation complete", "created"),
+        (": Destruction complete", "destroyed"),
+        (": Modifications complete", "updated"),
+        (": Creating...", "creating"),
+        (": Destroying...", "destroying"),
+        (": Still creating...", "creating"),
+    ] {
+        if let Some(i) = line.find(marker) {
+            return Some(format!("{verb} {}", &line[..i]));
+        }
+    }
+    None
+}
+
+/// A failed Terraform command: the error block it printed, the log, and a
+/// hint (the exact force-unlock command when a state lock is stuck).
+fn failure(what: &str, done: &crate::process::Finished, log: &Path, env: &Environment, stack: &Path) -> Error {
+    let lines: Vec<String> = done.tail.iter().cloned().collect();
+    let start = lines.iter().position(|l| l.contains("Error:")).unwrap_or(lines.len().saturating_sub(10));
+    let details: Vec<String> = lines[start..].iter().filter(|l| !l.trim().is_empty()).take(15).cloned().collect();
+    let mut err = Error::new(Phase::Terraform, format!("`{what}` exited with status {}", done.code)).details(details).log(log);
+    if lines.iter().any(|l| l.contains("Error acquiring the state lock")) {
+        let id = lines.iter().find_map(|l| l.trim().strip_prefix("ID:").map(|s| s.trim().to_string())).unwrap_or_else(|| "<ID>".into());
+        err = err.hint(format!(
+            "the Terraform state of `{}` is locked; if no other run is active: obsctl unlock --env {}   (or: TF_DATA_DIR=.obsctl/{}/terraform terraform -chdir={} force-unlock {id})",
+            env.name,
+            env.name,
+            env.name,
+            stack.display()
+        ));
+    } else {
+        err = err.hint(format!("fix the cause above, then run `obsctl up --env {}` again (it resumes from Terraform's state)", env.name));
+    }
+    err
+}
+
+/// The Terraform CLI config obsctl uses: the user's own when
+/// `TF_CLI_CONFIG_FILE` names an existing file, else one of ours that points
+/// at a local provider mirror when there is one (offline machines).
+fn cli_config(ws: &Workspace) -> Option<PathBuf> {
+    if let Ok(f) = std::env::var("TF_CLI_CONFIG_FILE") {
+        if Path::new(&f).is_file() {
+            return None;
+        }
+    }
+    let mirror = std::env::var("OBSCTL_TF_PLUGIN_MIRROR").unwrap_or_else(|_| "/opt/tf-plugins".into());
+    let path = ws.tools_dir().join("terraform.rc");
+    let text = if Path::new(&mirror).is_dir() {
+        format!("provider_installation {{\n  filesystem_mirror {{\n    path = \"{mirror}\"\n  }}\n}}\n")
+    } else {
+        String::new()
+    };
+    if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+        let _ = crate::workspace::private_dir(&ws.tools_dir());
+        let _ = std::fs::write(&path, text);
+    }
+    Some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines() {
+        assert_eq!(
+            progress_of("module.machine[\"mon-1\"].terraform_data.machine: Creation complete after 1s [id=x]").unwrap(),
+            "created module.machine[\"mon-1\"].terraform_data.machine"
+        );
+        assert!(progress_of("Plan: 3 to add").is_none());
+    }
+}

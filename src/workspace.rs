@@ -1,0 +1,136 @@
+//! Where things are: the obsctl checkout (environments/, terraform/, ansible/)
+//! and each environment's private state under `.obsctl/<env>/` (mode 0700).
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub root: PathBuf,
+}
+
+impl Workspace {
+    /// Finds the checkout: `$OBSCTL_ROOT`, else the first directory holding
+    /// `environments/` and `ansible/site.yml` above the current directory, else
+    /// above the obsctl executable (target/release/obsctl inside a checkout).
+    pub fn discover() -> Result<Workspace> {
+        if let Ok(root) = std::env::var("OBSCTL_ROOT") {
+            let root = PathBuf::from(root);
+            return if is_root(&root) {
+                Ok(Workspace { root: absolute(&root) })
+            } else {
+                Err(Error::input(format!("OBSCTL_ROOT={} is not an obsctl checkout (no environments/ and ansible/site.yml)", root.display())))
+            };
+        }
+        let starts = [std::env::current_dir().ok(), std::env::current_exe().ok()];
+        for start in starts.into_iter().flatten() {
+            if let Some(root) = start.ancestors().find(|d| is_root(d)) {
+                return Ok(Workspace { root: absolute(root) });
+            }
+        }
+        Err(Error::input("cannot find the obsctl checkout (a directory with environments/ and ansible/site.yml)")
+            .hint("run obsctl from inside the repository, or set OBSCTL_ROOT=/path/to/obsctl"))
+    }
+
+    pub fn environments_dir(&self) -> PathBuf {
+        self.root.join("environments")
+    }
+
+    pub fn stack_dir(&self, provider: &str) -> PathBuf {
+        self.root.join("terraform/stacks").join(provider)
+    }
+
+    pub fn ansible_dir(&self) -> PathBuf {
+        self.root.join("ansible")
+    }
+
+    /// `.obsctl/`: tools shared by all environments (the Ansible venv).
+    pub fn tools_dir(&self) -> PathBuf {
+        self.root.join(".obsctl")
+    }
+
+    pub fn state(&self, env: &str) -> StateDir {
+        StateDir { dir: self.root.join(".obsctl").join(env) }
+    }
+}
+
+fn is_root(dir: &Path) -> bool {
+    dir.join("environments").is_dir() && dir.join("ansible/site.yml").is_file()
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// One environment's private directory.
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    pub dir: PathBuf,
+}
+
+impl StateDir {
+    pub fn ensure(&self) -> Result<()> {
+        private_dir(&self.dir)?;
+        private_dir(&self.secrets_dir())?;
+        private_dir(&self.dir.join("ssh"))
+    }
+
+    pub fn exists(&self) -> bool {
+        self.dir.is_dir()
+    }
+
+    pub fn inventory(&self) -> PathBuf {
+        self.dir.join("inventory.json")
+    }
+    pub fn tfvars(&self) -> PathBuf {
+        self.dir.join("terraform.tfvars.json")
+    }
+    pub fn tfstate(&self) -> PathBuf {
+        self.dir.join("terraform.tfstate")
+    }
+    pub fn tf_data_dir(&self) -> PathBuf {
+        self.dir.join("terraform")
+    }
+    pub fn plan_file(&self) -> PathBuf {
+        self.dir.join("terraform.plan")
+    }
+    pub fn lock_file(&self) -> PathBuf {
+        self.dir.join("lock")
+    }
+    pub fn progress_file(&self) -> PathBuf {
+        self.dir.join("progress.json")
+    }
+    pub fn secrets_dir(&self) -> PathBuf {
+        self.dir.join("secrets")
+    }
+    pub fn ssh_key(&self) -> PathBuf {
+        self.dir.join("ssh/id_ed25519")
+    }
+    pub fn known_hosts(&self) -> PathBuf {
+        self.dir.join("ssh/known_hosts")
+    }
+    pub fn runs_dir(&self) -> PathBuf {
+        self.dir.join("runs")
+    }
+}
+
+pub fn private_dir(dir: &Path) -> Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).with_path("create directory", dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).with_path("set permissions of", dir)
+}
+
+/// Writes `bytes` to `path` atomically (temp file in the same directory, then
+/// rename) with the given mode: readers see the old file or the new one.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().ok_or_else(|| Error::internal(format!("{} has no parent directory", path.display())))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_path("create a temporary file in", dir)?;
+    tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)).with_path("set permissions in", dir)?;
+    tmp.write_all(bytes).with_path("write", path)?;
+    tmp.as_file().sync_all().with_path("sync", path)?;
+    tmp.persist(path).map_err(|e| Error::internal(format!("cannot write {}: {}", path.display(), e.error)))?;
+    Ok(())
+}

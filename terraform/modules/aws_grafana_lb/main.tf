@@ -1,0 +1,91 @@
+locals {
+  https = var.certificate_arn != null
+}
+
+resource "aws_lb" "this" {
+  name               = "${var.name}-grafana"
+  load_balancer_type = "application"
+  internal           = false
+  subnets            = var.subnet_ids
+  security_groups    = var.security_group_ids
+
+  drop_invalid_header_fields = true
+
+  tags = merge(var.tags, { Name = "${var.name}-grafana" })
+}
+
+resource "aws_lb_target_group" "this" {
+  name        = "${var.name}-grafana"
+  vpc_id      = var.vpc_id
+  port        = var.grafana_port
+  protocol    = "HTTP"
+  target_type = "instance"
+
+  deregistration_delay = 30
+
+  health_check {
+    path                = "/api/health"
+    port                = "traffic-port"
+    protocol            = "HTTP"
+    matcher             = "200"
+    interval            = 15
+    timeout             = 5
+    healthy_threshold   = 2
+    unhealthy_threshold = 3
+  }
+
+  tags = merge(var.tags, { Name = "${var.name}-grafana" })
+}
+
+resource "aws_lb_target_group_attachment" "this" {
+  for_each = var.targets
+
+  target_group_arn = aws_lb_target_group.this.arn
+  target_id        = each.value
+  port             = var.grafana_port
+}
+
+resource "aws_lb_listener" "http" {
+  load_balancer_arn = aws_lb.this.arn
+  port              = 80
+  protocol          = "HTTP"
+
+  dynamic "default_action" {
+    for_each = local.https ? [] : [1]
+    content {
+      type             = "forward"
+      target_group_arn = aws_lb_target_group.this.arn
+    }
+  }
+
+  dynamic "default_action" {
+    for_each = local.https ? [1] : []
+    content {
+      type = "redirect"
+      redirect {
+        port        = "443"
+        protocol    = "HTTPS"
+        status_code = "HTTP_301"
+      }
+    }
+  }
+
+  tags = var.tags
+}
+
+resource "aws_lb_listener" "https" {
+  count = local.https ? 1 : 0
+
+  load_balancer_arn = aws_lb.this.arn
+  port              = 443
+  protocol          = "HTTPS"
+  ssl_policy        = var.ssl_policy
+  certificate_arn   = var.certificate_arn
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.this.arn
+  }
+
+  tags = var.tags
+}

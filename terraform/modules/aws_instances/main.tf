@@ -1,0 +1,59 @@
+data "aws_ami" "this" {
+  most_recent = true
+  owners      = [var.ami_owner]
+
+  filter {
+    name   = "name"
+    values = [var.ami_name]
+  }
+
+  filter {
+    name   = "state"
+    values = ["available"]
+  }
+}
+
+resource "aws_key_pair" "this" {
+  key_name   = "${var.name}-obsctl"
+  public_key = trimspace(var.public_key)
+
+  tags = merge(var.tags, { Name = "${var.name}-obsctl" })
+}
+
+resource "aws_instance" "this" {
+  for_each = var.hosts
+
+  ami                    = data.aws_ami.this.id
+  instance_type          = each.value.instance_type
+  subnet_id              = each.value.subnet_id
+  vpc_security_group_ids = each.value.security_group_ids
+  key_name               = aws_key_pair.this.key_name
+  iam_instance_profile   = each.value.iam_instance_profile
+
+  root_block_device {
+    volume_type           = "gp3"
+    volume_size           = each.value.disk_gb
+    encrypted             = true
+    delete_on_termination = true
+  }
+
+  metadata_options {
+    http_endpoint               = "enabled"
+    http_tokens                 = "required"
+    http_put_response_hop_limit = var.imds_hop_limit
+  }
+
+  tags = merge(var.tags, {
+    Name        = "${var.name}-${each.key}"
+    Host        = each.key
+    Environment = var.environment
+    Roles       = join(",", each.value.roles)
+  })
+
+  lifecycle {
+    # A newer image matching the filter must not replace running hosts on
+    # the next plan; new hosts pick it up, old ones are rebuilt on purpose
+    # (terraform apply -replace=...).
+    ignore_changes = [ami]
+  }
+}

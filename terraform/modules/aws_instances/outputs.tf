@@ -1,0 +1,21 @@
+output "instances" {
+  description = "Per host: instance ID, availability zone, public IP (empty when none) and private IP."
+  value = {
+    for h, i in aws_instance.this : h => {
+      id                = i.id
+      availability_zone = i.availability_zone
+      public_ip         = i.public_ip
+      private_ip        = i.private_ip
+    }
+  }
+}
+
+output "ami_id" {
+  description = "ID of the AMI that matched the filter (what new instances boot)."
+  value       = data.aws_ami.this.id
+}
+
+output "key_pair_name" {
+  description = "Name of the EC2 key pair."
+  value       = aws_key_pair.this.key_name
+}

@@ -1,0 +1,58 @@
+variable "name" {
+  description = "Prefix for resource names (usually the environment name); instances are named \"<name>-<host>\"."
+  type        = string
+}
+
+variable "environment" {
+  description = "Environment name, written to the Environment tag."
+  type        = string
+}
+
+variable "public_key" {
+  description = "OpenSSH public key (file contents) installed for the AMI's default user."
+  type        = string
+
+  validation {
+    condition     = can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) ", var.public_key))
+    error_message = "public_key must be an OpenSSH public key (ssh-ed25519, ssh-rsa or ecdsa-sha2-*)."
+  }
+}
+
+variable "ami_owner" {
+  description = "Owner of the AMI to boot (account ID or alias such as \"amazon\")."
+  type        = string
+}
+
+variable "ami_name" {
+  description = "Name filter of the AMI (wildcards allowed); the most recent match is used."
+  type        = string
+}
+
+variable "hosts" {
+  description = "Instances to create, keyed by host name."
+  type = map(object({
+    roles                = list(string)
+    instance_type        = string
+    disk_gb              = number
+    subnet_id            = string
+    security_group_ids   = list(string)
+    iam_instance_profile = optional(string)
+  }))
+
+  validation {
+    condition     = alltrue([for h in values(var.hosts) : h.disk_gb >= 8 && h.disk_gb <= 16384])
+    error_message = "disk_gb must be between 8 and 16384."
+  }
+}
+
+variable "imds_hop_limit" {
+  description = "IMDSv2 PUT response hop limit (1 = only processes on the host itself, 2 = also containers on it)."
+  type        = number
+  default     = 1
+}
+
+variable "tags" {
+  description = "Tags added to every resource of this module."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,19 @@
+output "stack_security_group_id" {
+  description = "ID of the security group every host of the stack is in."
+  value       = aws_security_group.stack.id
+}
+
+output "role_security_group_ids" {
+  description = "Role security group ID per role set (e.g. \"alertmanager-loki\")."
+  value       = { for p, sg in aws_security_group.role : p => sg.id }
+}
+
+output "host_security_group_ids" {
+  description = "Security group IDs to attach to each host (host name => [stack group, role group])."
+  value       = { for h, p in local.host_profile : h => [aws_security_group.stack.id, aws_security_group.role[p].id] }
+}
+
+output "lb_security_group_id" {
+  description = "ID of the Grafana load balancer security group, null when no host has the grafana role."
+  value       = one(aws_security_group.lb[*].id)
+}

@@ -1,0 +1,41 @@
+# One Debian 12 machine booted with systemd-nspawn from the shared base image.
+resource "terraform_data" "machine" {
+  input = {
+    env     = var.environment
+    name    = var.name
+    address = var.address
+    prefix  = var.prefix
+    gateway = var.gateway
+    bridge  = var.bridge
+    pubkey  = var.ssh_public_key_file
+    script  = var.script
+    root    = var.root_dir
+  }
+
+  # A new key or address means a new machine.
+  triggers_replace = [var.address, var.bridge, filesha256(var.ssh_public_key_file)]
+
+  provisioner "local-exec" {
+    command = "${self.input.script} machine-up"
+    environment = {
+      LAB_ROOT        = self.input.root
+      LAB_ENV         = self.input.env
+      LAB_NAME        = self.input.name
+      LAB_ADDRESS     = self.input.address
+      LAB_PREFIX      = self.input.prefix
+      LAB_GATEWAY     = self.input.gateway
+      LAB_BRIDGE      = self.input.bridge
+      LAB_PUBKEY_FILE = self.input.pubkey
+    }
+  }
+
+  provisioner "local-exec" {
+    when    = destroy
+    command = "${self.input.script} machine-down"
+    environment = {
+      LAB_ROOT = self.input.root
+      LAB_ENV  = self.input.env
+      LAB_NAME = self.input.name
+    }
+  }
+}

@@ -1,0 +1,4 @@
+output "address" {
+  description = "IPv4 address of the machine."
+  value       = terraform_data.machine.output.address
+}

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# lab.sh — local lab machines for obsctl's `lab` provider.
+#
+# Each lab machine is a Debian 12 system booted with systemd-nspawn from an
+# overlay over one shared base image, with its own address on a per-environment
+# bridge. Packages reach the machines through an apt-cacher-ng bound to the
+# bridge (there is no NAT on the host).
+#
+#   lab.sh base                    build the base image once (cached, shared)
+#   lab.sh net-up                  bridge + apt cache        (LAB_ENV LAB_BRIDGE LAB_GATEWAY LAB_PREFIX)
+#   lab.sh net-down                remove them               (LAB_ENV LAB_BRIDGE)
+#   lab.sh machine-up              boot one machine          (LAB_ENV LAB_NAME LAB_ADDRESS LAB_PREFIX LAB_GATEWAY LAB_BRIDGE LAB_PUBKEY_FILE)
+#   lab.sh machine-down            stop and remove it        (LAB_ENV LAB_NAME)
+#   lab.sh status                  list what exists          (LAB_ENV)
+#
+# Every step is idempotent: a run killed half-way leaves bridges, mounts and
+# directories that the next call reuses or cleans instead of failing on them.
+# Everything lives under LAB_ROOT (default /var/lib/obsctl/lab).
+set -euo pipefail
+
+LAB_ROOT=${LAB_ROOT:-/var/lib/obsctl/lab}
+BASE_DIR="$LAB_ROOT/base/bookworm"
+BASE_PACKAGES=systemd,systemd-sysv,dbus,python3,python3-apt,openssh-server,iproute2,ca-certificates,logrotate
+MIRROR=${LAB_MIRROR:-http://deb.debian.org/debian}
+ACNG_PORT=3142
+
+log() { printf 'lab: %s\n' "$*" >&2; }
+die() { printf 'lab: error: %s\n' "$*" >&2; exit 1; }
+need() { [ -n "${!1:-}" ] || die "$1 is not set"; }
+
+require_tools() {
+  [ "$(id -u)" = 0 ] || die "the lab provider needs root (systemd-nspawn, mounts, bridges)"
+  local missing=()
+  for t in systemd-nspawn debootstrap apt-cacher-ng ip mount ssh-keygen flock; do
+    command -v "$t" >/dev/null || missing+=("$t")
+  done
+  [ ${#missing[@]} -eq 0 ] || die "missing ${missing[*]}; install with: apt-get install -y systemd-container debootstrap apt-cacher-ng iproute2 openssh-client util-linux"
+}
+
+env_dir() { echo "$LAB_ROOT/envs/$LAB_ENV"; }
+machine_dir() { echo "$(env_dir)/machines/$LAB_NAME"; }
+
+# --- base image ----------------------------------------------------------
+
+cmd_base() {
+  require_tools
+  mkdir -p "$LAB_ROOT/base"
+  exec 9>"$LAB_ROOT/base/.lock"
+  flock 9
+  [ -f "$BASE_DIR/.obsctl-base-complete" ] && return 0
+  local tmp="$LAB_ROOT/base/.build-$$"
+  rm -rf "$LAB_ROOT"/base/.build-* "$BASE_DIR"
+  log "building the Debian 12 base image (once, about a minute) in $BASE_DIR"
+  debootstrap --variant=minbase --include="$BASE_PACKAGES" bookworm "$tmp" "$MIRROR" >"$LAB_ROOT/base/debootstrap.log" 2>&1 \
+    || { tail -n 20 "$LAB_ROOT/base/debootstrap.log" >&2; rm -rf "$tmp"; die "debootstrap failed (log: $LAB_ROOT/base/debootstrap.log)"; }
+  # Per-machine identity is created at boot time, never shared.
+  rm -f "$tmp"/etc/ssh/ssh_host_* && : >"$tmp/etc/machine-id"
+  systemctl --root="$tmp" enable systemd-networkd.service >/dev/null 2>&1
+  systemctl --root="$tmp" enable ssh.service >/dev/null 2>&1 || true
+  printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' >"$tmp/etc/apt/apt.conf.d/90obsctl-no-recommends"
+  chroot "$tmp" apt-get clean
+  touch "$tmp/.obsctl-base-complete"
+  mv "$tmp" "$BASE_DIR"
+  log "base image ready"
+}
+
+# --- network -------------------------------------------------------------
+
+acng_dir() { echo "$(env_dir)/apt-cacher-ng"; }
+
+cmd_net_up() {
+  need LAB_ENV; need LAB_BRIDGE; need LAB_GATEWAY; need LAB_PREFIX
+  require_tools
+  mkdir -p "$(env_dir)"
+  if ! ip link show "$LAB_BRIDGE" >/dev/null 2>&1; then
+    ip link add "$LAB_BRIDGE" type bridge
+  fi
+  ip addr show dev "$LAB_BRIDGE" | grep -q "inet $LAB_GATEWAY/" || ip addr add "$LAB_GATEWAY/$LAB_PREFIX" dev "$LAB_BRIDGE"
+  ip link set "$LAB_BRIDGE" up
+
+  local d; d=$(acng_dir)
+  mkdir -p "$d/conf" "$d/log" "$LAB_ROOT/apt-cache"
+  echo "${MIRROR%/}/" >"$d/conf/backends_debian"
+  cat >"$d/conf/acng.conf" <<CONF
+CacheDir: $LAB_ROOT/apt-cache
+LogDir: $d/log
+SupportDir: /usr/lib/apt-cacher-ng
+BindAddress: $LAB_GATEWAY
+Port: $ACNG_PORT
+PidFile: $d/pid
+ForeGround: 1
+Remap-debrep: file:deb_mirror*.gz /debian ; file:backends_debian
+Remap-secdeb: security.debian.org security.debian.org/debian-security deb.debian.org/debian-security /debian-security ; deb.debian.org/debian-security
+ExThreshold: 4
+CONF
+  if [ -f "$d/pid" ] && kill -0 "$(cat "$d/pid")" 2>/dev/null; then
+    log "apt cache already running on $LAB_GATEWAY:$ACNG_PORT"
+  else
+    setsid apt-cacher-ng -c "$d/conf" </dev/null >"$d/log/stdout.log" 2>&1 &
+    echo $! >"$d/pid"
+  fi
+  for _ in $(seq 1 50); do
+    (exec 3<>"/dev/tcp/$LAB_GATEWAY/$ACNG_PORT") 2>/dev/null && { log "network $LAB_BRIDGE ($LAB_GATEWAY/$LAB_PREFIX) and apt cache ready"; return 0; }
+    sleep 0.1
+  done
+  die "apt-cacher-ng did not start on $LAB_GATEWAY:$ACNG_PORT (log: $d/log)"
+}
+
+stop_pid() { # pid, seconds
+  local pid=$1 secs=$2
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 $((secs * 10))); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  log "pid $pid did not stop in ${secs}s; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+  sleep 0.2
+}
+
+cmd_net_down() {
+  need LAB_ENV; need LAB_BRIDGE
+  local d; d=$(acng_dir)
+  [ -f "$d/pid" ] && stop_pid "$(cat "$d/pid")" 5
+  # A pid file lost by a killed run: find the cache by its config dir.
+  pkill -f "apt-cacher-ng -c $d/conf" 2>/dev/null || true
+  rm -rf "$d"
+  if ip link show "$LAB_BRIDGE" >/dev/null 2>&1; then ip link del "$LAB_BRIDGE"; fi
+  rmdir "$(env_dir)/machines" "$(env_dir)" 2>/dev/null || true
+  log "network $LAB_BRIDGE removed"
+}
+
+# --- machines ------------------------------------------------------------
+
+nspawn_pids() { pgrep -f "systemd-nspawn .*-D $(machine_dir)/merged( |$)" || true; }
+
+cmd_machine_up() {
+  need LAB_ENV; need LAB_NAME; need LAB_ADDRESS; need LAB_PREFIX; need LAB_GATEWAY; need LAB_BRIDGE; need LAB_PUBKEY_FILE
+  require_tools
+  [ -r "$LAB_PUBKEY_FILE" ] || die "SSH public key $LAB_PUBKEY_FILE is not readable"
+  ip link show "$LAB_BRIDGE" >/dev/null 2>&1 || die "bridge $LAB_BRIDGE does not exist (run net-up first)"
+  cmd_base
+  local m; m=$(machine_dir)
+  # Terraform only creates what is not in its state: anything found here is
+  # left over from a killed run, so start from a clean slate.
+  if [ -n "$(nspawn_pids)" ] || [ -e "$m" ]; then
+    log "cleaning leftovers of $LAB_NAME"
+    cmd_machine_down
+  fi
+  mkdir -p "$m/upper" "$m/work" "$m/merged"
+  mount -t overlay overlay -o "lowerdir=$BASE_DIR,upperdir=$m/upper,workdir=$m/work" "$m/merged"
+  local r="$m/merged"
+  echo "$LAB_NAME" >"$r/etc/hostname"
+  printf '127.0.0.1 localhost\n127.0.1.1 %s\n' "$LAB_NAME" >"$r/etc/hosts"
+  tr -d '-' </proc/sys/kernel/random/uuid >"$r/etc/machine-id"
+  ssh-keygen -A -f "$r" >/dev/null
+  install -d -m 0700 "$r/root/.ssh"
+  install -m 0600 "$LAB_PUBKEY_FILE" "$r/root/.ssh/authorized_keys"
+  cat >"$r/etc/systemd/network/10-host0.network" <<NET
+[Match]
+Name=host0
+
+[Network]
+Address=$LAB_ADDRESS/$LAB_PREFIX
+LinkLocalAddressing=no
+IPv6AcceptRA=no
+NET
+  echo "Acquire::http::Proxy \"http://$LAB_GATEWAY:$ACNG_PORT\";" >"$r/etc/apt/apt.conf.d/01obsctl-proxy"
+  setsid systemd-nspawn -D "$r" -M "obs-$LAB_ENV-$LAB_NAME" --hostname="$LAB_NAME" --boot \
+    --network-bridge="$LAB_BRIDGE" --register=no --keep-unit </dev/null >"$m/console.log" 2>&1 &
+  echo $! >"$m/pid"
+  sleep 0.3
+  kill -0 "$(cat "$m/pid")" 2>/dev/null || { tail -n 20 "$m/console.log" >&2; die "systemd-nspawn for $LAB_NAME exited at once (console: $m/console.log)"; }
+  log "machine $LAB_NAME booting at $LAB_ADDRESS"
+}
+
+cmd_machine_down() {
+  need LAB_ENV; need LAB_NAME
+  local m; m=$(machine_dir)
+  local pids; pids=$( { [ -f "$m/pid" ] && cat "$m/pid"; nspawn_pids; } | sort -u)
+  for pid in $pids; do stop_pid "$pid" 20; done
+  if mountpoint -q "$m/merged" 2>/dev/null; then
+    umount "$m/merged" 2>/dev/null || umount -l "$m/merged"
+  fi
+  rm -rf "$m"
+  log "machine $LAB_NAME removed"
+}
+
+cmd_status() {
+  need LAB_ENV
+  local d; d=$(env_dir)
+  [ -d "$d/machines" ] || { echo "no machines"; return 0; }
+  for m in "$d"/machines/*/; do
+    local name; name=$(basename "$m")
+    if [ -f "$m/pid" ] && kill -0 "$(cat "$m/pid")" 2>/dev/null; then echo "$name running"; else echo "$name stopped"; fi
+  done
+}
+
+case "${1:-}" in
+  base) cmd_base ;;
+  net-up) cmd_net_up ;;
+  net-down) cmd_net_down ;;
+  machine-up) cmd_machine_up ;;
+  machine-down) cmd_machine_down ;;
+  status) cmd_status ;;
+  *) sed -n '2,20p' "$0" >&2; exit 2 ;;
+esac

@@ -1,0 +1,76 @@
+locals {
+  name = var.environment
+
+  loki_hosts    = sort([for h, v in var.hosts : h if contains(v.roles, "loki")])
+  grafana_hosts = sort([for h, v in var.hosts : h if contains(v.roles, "grafana")])
+
+  # Globally unique by construction: account and region are part of it.
+  loki_bucket_name = coalesce(
+    var.aws.loki_bucket_name,
+    "obsctl-${var.environment}-loki-${data.aws_caller_identity.current.account_id}-${var.aws.region}",
+  )
+}
+
+data "aws_caller_identity" "current" {}
+
+module "network" {
+  source = "../../modules/aws_network"
+
+  name               = local.name
+  vpc_cidr           = var.aws.vpc_cidr
+  availability_zones = var.aws.availability_zones
+}
+
+module "security" {
+  source = "../../modules/aws_security"
+
+  name        = local.name
+  vpc_id      = module.network.vpc_id
+  admin_cidrs = var.aws.admin_cidrs
+  hosts_roles = { for h, v in var.hosts : h => v.roles }
+  app_port    = var.aws.app_port
+  lb_https    = var.aws.grafana_certificate_arn != null
+}
+
+module "loki_bucket" {
+  source = "../../modules/aws_loki_bucket"
+  count  = length(local.loki_hosts) > 0 ? 1 : 0
+
+  name           = local.name
+  bucket_name    = local.loki_bucket_name
+  retention_days = var.aws.loki_retention_days
+  force_destroy  = var.aws.loki_force_destroy
+}
+
+module "instances" {
+  source = "../../modules/aws_instances"
+
+  name        = local.name
+  environment = var.environment
+  public_key  = file(var.ssh_public_key_file)
+  ami_owner   = var.aws.ami_owner
+  ami_name    = var.aws.ami_name
+
+  hosts = {
+    for h, v in var.hosts : h => {
+      roles                = v.roles
+      instance_type        = var.aws.instance_types[v.size]
+      disk_gb              = v.disk_gb
+      subnet_id            = module.network.public_subnet_ids[v.zone]
+      security_group_ids   = module.security.host_security_group_ids[h]
+      iam_instance_profile = contains(v.roles, "loki") ? module.loki_bucket[0].instance_profile_name : null
+    }
+  }
+}
+
+module "grafana_lb" {
+  source = "../../modules/aws_grafana_lb"
+  count  = length(local.grafana_hosts) > 0 ? 1 : 0
+
+  name               = local.name
+  vpc_id             = module.network.vpc_id
+  subnet_ids         = module.network.public_subnet_ids
+  security_group_ids = [module.security.lb_security_group_id]
+  targets            = { for h in local.grafana_hosts : h => module.instances.instances[h].id }
+  certificate_arn    = var.aws.grafana_certificate_arn
+}

@@ -1,0 +1,56 @@
+output "obsctl_inventory" {
+  description = "The inventory contract (DESIGN.md §3, schema 1) obsctl validates and hands to Ansible: every host with its addresses, SSH login, roles and labels."
+  value = {
+    schema      = 1
+    environment = var.environment
+    hosts = {
+      for h, v in var.hosts : h => {
+        # Public IP when the instance has one, else the private one.
+        address         = coalesce(module.instances.instances[h].public_ip, module.instances.instances[h].private_ip)
+        private_address = module.instances.instances[h].private_ip
+        ssh_user        = var.aws.ssh_user
+        ssh_port        = 22
+        roles           = v.roles
+        labels = {
+          zone        = module.instances.instances[h].availability_zone
+          provider    = "aws"
+          instance_id = module.instances.instances[h].id
+        }
+      }
+    }
+    ssh = {
+      private_key_file = var.ssh_private_key_file
+      bastion          = null
+    }
+  }
+}
+
+output "grafana_url" {
+  description = "Grafana through the load balancer (its DNS name); null when no host has the grafana role."
+  value       = one(module.grafana_lb[*].url)
+}
+
+output "grafana_lb_dns_name" {
+  description = "DNS name of the Grafana load balancer (for a CNAME/alias record); null without grafana hosts."
+  value       = one(module.grafana_lb[*].dns_name)
+}
+
+output "loki_bucket" {
+  description = "S3 bucket Loki stores chunks and index in (with loki_bucket_region for Loki's storage_config); null when no host has the loki role."
+  value       = one(module.loki_bucket[*].bucket_name)
+}
+
+output "loki_bucket_region" {
+  description = "Region of the Loki bucket; null when no host has the loki role."
+  value       = one(module.loki_bucket[*].bucket_region)
+}
+
+output "vpc_id" {
+  description = "ID of the environment's VPC."
+  value       = module.network.vpc_id
+}
+
+output "ami_id" {
+  description = "AMI the ami_owner/ami_name filter resolves to now (running instances keep the one they were built from)."
+  value       = module.instances.ami_id
+}

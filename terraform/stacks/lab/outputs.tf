@@ -1,0 +1,21 @@
+output "obsctl_inventory" {
+  description = "The inventory contract (schema 1) obsctl turns into an Ansible inventory."
+  value = {
+    schema      = 1
+    environment = var.environment
+    hosts = {
+      for name, host in var.hosts : name => {
+        address         = module.machine[name].address
+        private_address = module.machine[name].address
+        ssh_user        = "root"
+        ssh_port        = 22
+        roles           = host.roles
+        labels          = { zone = "lab", provider = "lab" }
+      }
+    }
+    ssh = {
+      private_key_file = var.ssh_private_key_file
+      bastion          = null
+    }
+  }
+}

@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# End-to-end test of terraform/stacks/aws against the moto AWS mock.
+#
+#   tests/aws/moto.sh
+#
+# init -> plan -out -> apply -> check obsctl_inventory -> plan (no diff)
+# -> destroy -> state empty, plus two input validations that must refuse.
+# Never talks to real AWS: every AWS_* variable is dropped, the stack gets
+# aws.endpoint (all services it uses go to moto with test credentials) and
+# AWS_ENDPOINT_URL catches anything else.
+#
+# Environment:
+#   CI=true          missing terraform / provider mirror / tools is a failure, not a skip
+#   MOTO_PORT        port for moto_server on 127.0.0.1 (default 5000)
+#   MOTO_VENV        venv holding moto (default <repo>/.obsctl/tools/moto-venv, created if missing)
+#   MOTO_VERSION     moto version pip installs into a new venv (default 5.2.5)
+#   TF_PLUGIN_MIRROR provider mirror (default /opt/tf-plugins)
+#   KEEP_WORK=1      keep the temporary directory (logs, state) even on success
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+STACK="$ROOT/terraform/stacks/aws"
+CLI_CONFIG="$ROOT/tests/aws/terraformrc"
+MIRROR="${TF_PLUGIN_MIRROR:-/opt/tf-plugins}"
+MOTO_PORT="${MOTO_PORT:-5000}"
+MOTO_VENV="${MOTO_VENV:-$ROOT/.obsctl/tools/moto-venv}"
+MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
+ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+
+# Moto's built-in image set has no Debian; these Ubuntu images are in it
+# (moto/ec2/resources/amis.json.gz, loaded in every region).
+MOTO_AMI_OWNER="099720109477"
+MOTO_AMI_NAME="ubuntu/images/hvm-ssd/ubuntu-*-amd64-server-*"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+
+# --- prerequisites --------------------------------------------------------
+
+missing=()
+command -v terraform >/dev/null 2>&1 || missing+=("terraform (not on PATH)")
+compgen -G "$MIRROR/registry.terraform.io/hashicorp/aws/*/*/terraform-provider-aws_*" >/dev/null ||
+    missing+=("hashicorp/aws provider in the mirror $MIRROR")
+for tool in jq ssh-keygen python3 curl; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+    if [[ "${CI:-}" == "true" ]]; then
+        die "missing: ${missing[*]}"
+    fi
+    printf 'SKIP: missing: %s (set CI=true to make this a failure)\n' "${missing[*]}" >&2
+    exit 0
+fi
+
+# --- isolate from real AWS ------------------------------------------------
+
+while read -r var; do unset "$var"; done < <(compgen -e | grep '^AWS_' || true)
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=eu-west-1
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+export AWS_EC2_METADATA_DISABLED=true AWS_ENDPOINT_URL="$ENDPOINT"
+
+# --- moto venv, free port ------------------------------------------------
+
+if [[ ! -x "$MOTO_VENV/bin/moto_server" ]]; then
+    log "creating moto venv in $MOTO_VENV (moto[server]==$MOTO_VERSION)"
+    python3 -m venv "$MOTO_VENV"
+    "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" ||
+        die "pip install moto[server] into $MOTO_VENV failed"
+fi
+
+if (exec 3<>"/dev/tcp/127.0.0.1/$MOTO_PORT") 2>/dev/null; then
+    die "port $MOTO_PORT on 127.0.0.1 is already in use (another moto_server?); stop it or set MOTO_PORT"
+fi
+
+# --- work dir and cleanup -------------------------------------------------
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/obsctl-aws-moto.XXXXXX")"
+MOTO_PID=""
+ok=0
+cleanup() {
+    local rc=$?
+    if [[ -n "$MOTO_PID" ]] && kill -0 "$MOTO_PID" 2>/dev/null; then
+        kill "$MOTO_PID" 2>/dev/null || true
+        wait "$MOTO_PID" 2>/dev/null || true
+    fi
+    if ((ok)) && [[ "${KEEP_WORK:-}" != "1" ]]; then
+        rm -rf "$WORK"
+    else
+        printf 'work directory kept: %s (terraform logs, state, moto.log)\n' "$WORK" >&2
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Runs terraform with the test's settings; output goes to $WORK/<name>.log
+# and its tail is shown if it fails.
+tf() {
+    local name=$1
+    shift
+    local rc=0
+    TF_CLI_CONFIG_FILE="$CLI_CONFIG" TF_DATA_DIR="$WORK/tfdata" TF_IN_AUTOMATION=1 TF_INPUT=0 \
+        terraform -chdir="$STACK" "$@" >"$WORK/$name.log" 2>&1 || rc=$?
+    return "$rc"
+}
+show_log() {
+    printf -- '--- last lines of %s ---\n' "$WORK/$1.log" >&2
+    tail -n 40 "$WORK/$1.log" >&2
+}
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+# --- moto -----------------------------------------------------------------
+
+log "starting moto_server on $ENDPOINT"
+"$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
+MOTO_PID=$!
+for _ in $(seq 1 60); do
+    kill -0 "$MOTO_PID" 2>/dev/null || { tail -n 20 "$WORK/moto.log" >&2; die "moto_server exited at start"; }
+    curl -fsS -o /dev/null "$ENDPOINT/moto-api/data.json" 2>/dev/null && break
+    sleep 0.5
+done
+curl -fsS -o /dev/null "$ENDPOINT/moto-api/data.json" || die "moto_server did not answer on $ENDPOINT within 30 s"
+
+# --- inputs ---------------------------------------------------------------
+
+mkdir -m 0700 "$WORK/ssh"
+ssh-keygen -q -t ed25519 -N '' -C obsctl-moto-test -f "$WORK/ssh/id_ed25519"
+
+VPC_CIDR="10.60.0.0/16"
+AZS='["eu-west-1a", "eu-west-1b"]'
+
+# $1 = output file; extra jq filter in $2 modifies the default document.
+write_tfvars() {
+    jq -n --arg pub "$WORK/ssh/id_ed25519.pub" --arg key "$WORK/ssh/id_ed25519" \
+        --arg endpoint "$ENDPOINT" --arg cidr "$VPC_CIDR" --argjson azs "$AZS" \
+        --arg owner "$MOTO_AMI_OWNER" --arg ami "$MOTO_AMI_NAME" '
+    {
+      environment: "moto",
+      hosts: {
+        "mon-1": {roles: ["prometheus", "alertmanager", "grafana", "loki"], size: "medium", disk_gb: 40, zone: 0},
+        "mon-2": {roles: ["prometheus", "alertmanager", "grafana", "loki"], size: "medium", disk_gb: 40, zone: 1},
+        "mon-3": {roles: ["alertmanager", "loki"], size: "small", disk_gb: 20, zone: 0},
+        "app-1": {roles: ["app"], size: "small", disk_gb: 10, zone: 1}
+      },
+      ssh_public_key_file: $pub,
+      ssh_private_key_file: $key,
+      aws: {
+        region: "eu-west-1",
+        availability_zones: $azs,
+        vpc_cidr: $cidr,
+        admin_cidrs: ["203.0.113.0/24"],
+        instance_types: {small: "t3.small", medium: "t3.medium", large: "m6i.large"},
+        ami_owner: $owner,
+        ami_name: $ami,
+        ssh_user: "ubuntu",
+        loki_bucket_name: null,
+        endpoint: $endpoint,
+        loki_force_destroy: true
+      }
+    } | '"${2:-.}" >"$1"
+}
+TFVARS="$WORK/terraform.tfvars.json"
+write_tfvars "$TFVARS"
+
+# --- init -----------------------------------------------------------------
+
+log "terraform init"
+tf init init -input=false -no-color -lockfile=readonly \
+    -backend-config="path=$WORK/terraform.tfstate" || { show_log init; die "terraform init failed"; }
+
+# --- validations that must refuse -----------------------------------------
+
+# name | jq change | text the error must contain
+refusals=(
+    'open-admin|.aws.admin_cidrs = ["0.0.0.0/0"]|0.0.0.0/0'
+    'zone-range|.hosts["app-1"].zone = 2|zone must be an index'
+    'one-az|.aws.availability_zones = ["eu-west-1a"]|at least two'
+    'bad-role|.hosts["app-1"].roles = ["nginx"]|Offending hosts: app-1'
+)
+for case in "${refusals[@]}"; do
+    IFS='|' read -r name change expect <<<"$case"
+    write_tfvars "$WORK/bad-$name.tfvars.json" "$change"
+    if tf "refuse-$name" plan -input=false -no-color -var-file="$WORK/bad-$name.tfvars.json"; then
+        show_log "refuse-$name"
+        die "plan accepted invalid input ($name: $change)"
+    fi
+    # Terraform wraps long messages: compare with line breaks folded.
+    tr -s ' \n│' ' ' <"$WORK/refuse-$name.log" | grep -qF "$expect" ||
+        { show_log "refuse-$name"; die "plan refused $name but without the expected message: $expect"; }
+    log "refused as expected: $name"
+done
+
+# --- plan and apply -------------------------------------------------------
+
+log "terraform plan"
+tf plan plan -input=false -no-color -var-file="$TFVARS" -out="$WORK/tfplan" ||
+    { show_log plan; die "terraform plan failed"; }
+
+log "terraform apply"
+t0=$(now)
+tf apply apply -input=false -no-color "$WORK/tfplan" || { show_log apply; die "terraform apply failed"; }
+t1=$(now)
+apply_s=$(elapsed "$t0" "$t1")
+
+tf state-list state list || { show_log state-list; die "terraform state list failed"; }
+resources=$(grep -cv -e '^data\.' -e '\.data\.' "$WORK/state-list.log" || true)
+
+# --- check the inventory contract ----------------------------------------
+
+tf output output -json || { show_log output; die "terraform output failed"; }
+OUT="$WORK/output.log"
+jq -e . "$OUT" >/dev/null || die "terraform output -json is not JSON"
+INV="$WORK/inventory.json"
+jq '.obsctl_inventory.value' "$OUT" >"$INV"
+
+check() { # $1 = description, $2 = jq condition on the inventory
+    jq -e --slurpfile vars "$TFVARS" "$2" "$INV" >/dev/null || { jq . "$INV" >&2; die "inventory: $1"; }
+}
+check "schema is 1" '.schema == 1'
+check "environment is moto" '.environment == "moto"'
+check "exactly the hosts of tfvars" '(.hosts | keys) == ($vars[0].hosts | keys)'
+check "every host has address, private_address, ssh_user, ssh_port 22" \
+    '[.hosts[] | (.address | type == "string" and length > 0) and (.private_address | type == "string" and length > 0)
+      and .ssh_user == "ubuntu" and .ssh_port == 22] | all'
+check "roles as given" '[.hosts | to_entries[] | .value.roles == $vars[0].hosts[.key].roles] | all'
+check "labels zone/provider/instance_id" \
+    '[.hosts | to_entries[] | .value.labels.provider == "aws" and (.value.labels.instance_id | startswith("i-"))
+      and .value.labels.zone == $vars[0].aws.availability_zones[$vars[0].hosts[.key].zone]] | all'
+check "hosts spread over both availability zones" '[.hosts[].labels.zone] | unique | length == 2'
+check "ssh block" '.ssh.private_key_file == $vars[0].ssh_private_key_file and .ssh.bastion == null'
+
+python3 - "$INV" "$VPC_CIDR" <<'EOF' || die "inventory: private addresses must lie inside the VPC CIDR"
+import ipaddress, json, sys
+inv, net = json.load(open(sys.argv[1])), ipaddress.ip_network(sys.argv[2])
+bad = {h: v["private_address"] for h, v in inv["hosts"].items() if ipaddress.ip_address(v["private_address"]) not in net}
+sys.exit(f"outside {net}: {bad}" if bad else 0)
+EOF
+
+jq -e '.grafana_url.value | test("^http://.+/$")' "$OUT" >/dev/null || die "grafana_url missing"
+jq -e '.loki_bucket.value == "obsctl-moto-loki-123456789012-eu-west-1"' "$OUT" >/dev/null ||
+    die "loki_bucket is not the derived name: $(jq -c .loki_bucket.value "$OUT")"
+
+# What moto now holds: the security-relevant settings really reached the API.
+"$MOTO_VENV/bin/python" - "$ENDPOINT" "$INV" <<'EOF' || die "resources in moto do not match the stack's promises"
+import json, sys
+import boto3
+endpoint, inv = sys.argv[1], json.load(open(sys.argv[2]))
+kw = dict(endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+ec2, elb, s3 = boto3.client("ec2", **kw), boto3.client("elbv2", **kw), boto3.client("s3", **kw)
+errors = []
+ids = {h: v["labels"]["instance_id"] for h, v in inv["hosts"].items()}
+for r in ec2.describe_instances(InstanceIds=list(ids.values()))["Reservations"]:
+    for i in r["Instances"]:
+        host = next(h for h, x in ids.items() if x == i["InstanceId"])
+        if i["MetadataOptions"].get("HttpTokens") != "required":
+            errors.append(f"{host}: IMDSv2 not required")
+        vol_id = i["BlockDeviceMappings"][0]["Ebs"]["VolumeId"]
+        vol = ec2.describe_volumes(VolumeIds=[vol_id])["Volumes"][0]
+        if not vol["Encrypted"] or vol["VolumeType"] != "gp3":
+            errors.append(f"{host}: root volume {vol['VolumeType']} encrypted={vol['Encrypted']}")
+        loki = "loki" in inv["hosts"][host]["roles"]
+        if loki != ("IamInstanceProfile" in i):
+            errors.append(f"{host}: instance profile {'missing' if loki else 'unexpected'}")
+for sg in ec2.describe_security_groups(Filters=[{"Name": "tag:Environment", "Values": ["moto"]}])["SecurityGroups"]:
+    for p in sg["IpPermissions"]:
+        if any(x["CidrIp"] == "0.0.0.0/0" for x in p.get("IpRanges", [])):
+            errors.append(f"{sg['GroupName']}: ingress from 0.0.0.0/0 on {p.get('FromPort')}")
+tgs = elb.describe_target_groups()["TargetGroups"]
+grafana = {ids[h] for h, v in inv["hosts"].items() if "grafana" in v["roles"]}
+for tg in tgs:
+    registered = {d["Target"]["Id"] for d in elb.describe_target_health(TargetGroupArn=tg["TargetGroupArn"])["TargetHealthDescriptions"]}
+    if tg["HealthCheckPath"] != "/api/health" or registered != grafana:
+        errors.append(f"target group {tg['TargetGroupName']}: path {tg['HealthCheckPath']}, targets {registered}")
+if len(tgs) != 1:
+    errors.append(f"{len(tgs)} target groups")
+bucket = "obsctl-moto-loki-123456789012-eu-west-1"
+if not s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]:
+    errors.append("bucket not encrypted")
+if not all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values()):
+    errors.append("bucket public access not fully blocked")
+for e in errors:
+    print("  " + e, file=sys.stderr)
+sys.exit(1 if errors else 0)
+EOF
+log "inventory and resources check out"
+
+# --- no perpetual diff ----------------------------------------------------
+
+log "terraform plan -detailed-exitcode (expect no changes)"
+rc=0
+tf replan plan -input=false -no-color -detailed-exitcode -var-file="$TFVARS" || rc=$?
+if ((rc == 2)); then
+    grep -E '^\s+[-+~]|# .* will be|must be replaced' "$WORK/replan.log" | head -n 60 >&2 || true
+    die "second plan wants changes (perpetual diff)"
+elif ((rc != 0)); then
+    show_log replan
+    die "second plan failed"
+fi
+
+# --- destroy --------------------------------------------------------------
+
+log "terraform destroy"
+t0=$(now)
+tf destroy destroy -input=false -no-color -auto-approve -var-file="$TFVARS" ||
+    { show_log destroy; die "terraform destroy failed"; }
+t1=$(now)
+destroy_s=$(elapsed "$t0" "$t1")
+
+left=$(jq '[.resources[] | select(.mode == "managed")] | length' "$WORK/terraform.tfstate")
+((left == 0)) || die "state still holds $left resources after destroy"
+
+ok=1
+cat <<EOF
+PASS: aws stack against moto ($ENDPOINT)
+  resources created:  $resources
+  hosts:              $(jq -r '.hosts | keys | join(", ")' "$INV")
+  apply:              ${apply_s} s
+  destroy:            ${destroy_s} s
+  second plan:        no changes
+  validations:        ${#refusals[@]} invalid inputs refused
+EOF
