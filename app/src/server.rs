@@ -12,6 +12,7 @@ use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
 use std::io::{self, Read};
 use std::net::SocketAddr;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
@@ -562,7 +563,16 @@ fn work(app: &App, delayer: &Delayer, http: &tiny_http::Server, stopping: &Atomi
             Duration::from_millis(200)
         };
         match http.recv_timeout(wait) {
-            Ok(Some(request)) => app.handle(delayer, request),
+            Ok(Some(request)) => {
+                // A bug in a handler must not cost a worker thread.
+                let handled =
+                    panic::catch_unwind(AssertUnwindSafe(|| app.handle(delayer, request)));
+                if handled.is_err() {
+                    app.logger
+                        .event(Level::Error, "request handler panicked")
+                        .emit();
+                }
+            }
             Ok(None) if stop => return, // queue drained
             Ok(None) => {}
             Err(err) => {

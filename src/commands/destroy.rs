@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::{secs, Session};
+use super::{interrupted_hint, secs, Session};
 use crate::cli::DestroyArgs;
 use crate::error::{Error, Result};
 use crate::report::Printer;
@@ -13,7 +13,7 @@ use crate::report::Printer;
 pub fn run(args: DestroyArgs, printer: &Printer) -> Result<u8> {
     let s = Session::open(&args.env.env, "destroy", printer)?;
     let run_log = s.log("obsctl.log");
-    destroy(&s, &args).map_err(|e| e.or_log(run_log))?;
+    destroy(&s, &args).map_err(|e| interrupted_hint(e, &s.env.name, "destroy").or_log(run_log))?;
     Ok(0)
 }
 

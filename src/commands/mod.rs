@@ -103,3 +103,14 @@ pub fn saved_contract(ws: &Workspace, env: &Environment) -> Result<crate::invent
 pub fn secs(d: std::time::Duration) -> f64 {
     crate::report::round(d)
 }
+
+/// After Ctrl-C/SIGTERM: say what state things are in and how to go on.
+pub fn interrupted_hint(err: Error, env: &str, command: &str) -> Error {
+    if !matches!(err.phase, crate::error::Phase::Interrupted(_)) || err.hint.is_some() {
+        return err;
+    }
+    err.hint(format!(
+        "the running step was given time to stop cleanly (Terraform saves its state and releases its lock); \
+         nothing else was started. Continue with: obsctl {command} --env {env}"
+    ))
+}

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Map};
 
-use super::{secs, Session};
+use super::{interrupted_hint, secs, Session};
 use crate::ansible::{Playbook, Venv};
 use crate::cli::UpArgs;
 use crate::error::{Error, Phase, Result};
@@ -19,7 +19,7 @@ pub fn run(args: UpArgs, printer: &Printer) -> Result<u8> {
     let mut s = Session::open(&args.env.env, "up", printer)?;
     s.env.disable(&args.without)?;
     let run_log = s.log("obsctl.log");
-    up(&s, &args).map_err(|e| e.or_log(run_log))?;
+    up(&s, &args).map_err(|e| interrupted_hint(e, &s.env.name, "up").or_log(run_log))?;
     Ok(0)
 }
 

@@ -45,8 +45,13 @@ machine_dir() { echo "$(env_dir)/machines/$LAB_NAME"; }
 cmd_base() {
   require_tools
   mkdir -p "$LAB_ROOT/base"
-  exec 9>"$LAB_ROOT/base/.lock"
-  flock 9
+  [ -f "$BASE_DIR/.obsctl-base-complete" ] && return 0
+  # The lock's descriptor must not leak into the machines started later
+  # (a booted machine would hold it forever): take it in a subshell.
+  ( flock 9; build_base ) 9>"$LAB_ROOT/base/.lock"
+}
+
+build_base() {
   [ -f "$BASE_DIR/.obsctl-base-complete" ] && return 0
   local tmp="$LAB_ROOT/base/.build-$$"
   rm -rf "$LAB_ROOT"/base/.build-* "$BASE_DIR"
