@@ -106,4 +106,9 @@ pub struct DoctorArgs {
     /// Also check what this environment's provider needs.
     #[arg(long, short = 'e', value_name = "NAME")]
     pub env: Option<String>,
+
+    /// Install what can be installed: the lab's Debian packages (as root) and
+    /// the Ansible venv. `up` does the same on first use.
+    #[arg(long)]
+    pub fix: bool,
 }

@@ -108,7 +108,7 @@ pub fn ensure(env: &Environment, printer: &Printer, log: &Path) -> Result<()> {
     Ok(())
 }
 
-fn install_packages(packages: &[&str], printer: &Printer, log: &Path) -> Result<()> {
+pub fn install_packages(packages: &[&str], printer: &Printer, log: &Path) -> Result<()> {
     if on_path("apt-get").is_none() {
         return Err(Error::prerequisite(format!("missing lab packages: {}", packages.join(", ")))
             .hint("the lab provider needs a Debian or Ubuntu host with apt; install systemd-nspawn, debootstrap and apt-cacher-ng by hand"));

@@ -9,8 +9,17 @@ use crate::prerequisites::{self, Check};
 use crate::report::Printer;
 use crate::workspace::Workspace;
 
-pub fn run(env_name: Option<&str>, printer: &Printer) -> Result<u8> {
+pub fn run(env_name: Option<&str>, fix: bool, printer: &Printer) -> Result<u8> {
     let ws = Workspace::discover()?;
+    if fix {
+        crate::workspace::private_dir(&ws.tools_dir())?;
+        let log = ws.tools_dir().join("doctor.log");
+        let missing = prerequisites::missing_lab_packages();
+        if !missing.is_empty() && prerequisites::is_root() {
+            prerequisites::install_packages(&missing, printer, &log)?;
+        }
+        Venv::location(&ws).ensure(printer, &log)?;
+    }
     let mut checks: Vec<Check> = vec![prerequisites::check_terraform()];
     checks.extend(prerequisites::ssh_checks());
     let venv = Venv::location(&ws);

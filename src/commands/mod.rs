@@ -25,7 +25,7 @@ pub fn run(command: Command, printer: &Printer) -> Result<u8> {
         Command::Plan(args) => plan::run(&args.env.env, printer),
         Command::Inventory(args) => inventory::run(&args.env.env, printer),
         Command::Status(args) => status::run(&args.env.env, printer),
-        Command::Doctor(args) => doctor::run(args.env.as_deref(), printer),
+        Command::Doctor(args) => doctor::run(args.env.as_deref(), args.fix, printer),
     }
 }
 
@@ -90,12 +90,20 @@ impl<'a> Session<'a> {
     }
 }
 
-/// Reads the validated contract saved by the last successful `up`.
-pub fn saved_contract(ws: &Workspace, env: &Environment) -> Result<crate::inventory::Contract> {
-    let path = ws.state(&env.name).dir.join("contract.json");
-    let text = std::fs::read_to_string(&path).map_err(|_| {
-        Error::input(format!("environment `{}` has no inventory yet", env.name)).hint(format!("run `obsctl up --env {}` first", env.name))
-    })?;
+/// What the last `up` deployed: the validated contract, and `env` narrowed
+/// to the components that run really configured (`--without`).
+pub fn deployed(ws: &Workspace, env: &mut Environment) -> Result<crate::inventory::Contract> {
+    let state = ws.state(&env.name);
+    let missing = || {
+        Error::input(format!("environment `{}` is not deployed (no inventory in {})", env.name, state.dir.display()))
+            .hint(format!("run `obsctl up --env {}` first", env.name))
+    };
+    let text = std::fs::read_to_string(state.dir.join("contract.json")).map_err(|_| missing())?;
+    let inventory: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state.inventory()).map_err(|_| missing())?).map_err(|_| missing())?;
+    if let Some(list) = inventory["all"]["vars"]["obsctl_components"].as_array() {
+        env.components = list.iter().filter_map(|c| c.as_str().map(String::from)).collect();
+    }
     crate::inventory::parse(&text, env)
 }
 

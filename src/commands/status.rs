@@ -13,8 +13,8 @@ use crate::workspace::Workspace;
 
 pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let ws = Workspace::discover()?;
-    let env = environment::load(&ws.environments_dir(), env_name)?;
-    let contract = super::saved_contract(&ws, &env)?;
+    let mut env = environment::load(&ws.environments_dir(), env_name)?;
+    let contract = super::deployed(&ws, &mut env)?;
     let agent = verify::agent(Duration::from_secs(3));
 
     // One check per (host, component): its health endpoint.

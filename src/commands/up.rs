@@ -95,7 +95,7 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
     };
     let rendered = inventory::render(&contract, &ctx);
     write_atomic(&s.state.inventory(), serde_json::to_string_pretty(&rendered).unwrap().as_bytes(), 0o600)?;
-    write_atomic(&s.state.dir.join("contract.json"), serde_json::to_string_pretty(&contract).unwrap().as_bytes(), 0o600)?;
+    write_atomic(&s.state.dir.join("contract.json"), raw.as_bytes(), 0o600)?;
     p.phase_end(
         "inventory",
         true,

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# End-to-end test on real lab machines: real Terraform, systemd-nspawn
+# machines, real Ansible, real Prometheus and Alertmanager.
+#
+#   up --env dev → every scrape target up (checked over HTTP from here)
+#   → dashboard queries return data → inject errors into the application →
+#   OrdersHighErrorRatio reaches a webhook started here → clear → resolved
+#   → second up changes nothing → status healthy → destroy → nothing left
+#   → second destroy is a no-op.
+#
+# Grafana, Loki and Promtail cannot be installed on machines without access
+# to Grafana's APT repository; WITHOUT (default grafana,loki,promtail) leaves
+# them out. Under CI=true a missing prerequisite fails the test; elsewhere it
+# skips.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+ENV=dev
+WITHOUT=${WITHOUT-grafana,loki,promtail}
+OBSCTL="$ROOT/target/release/obsctl"
+WORK=$(mktemp -d /tmp/obsctl-e2e.XXXXXX)
+ALERT_BOUND=${ALERT_BOUND:-240}      # seconds from fault injection to the webhook
+RESOLVE_BOUND=${RESOLVE_BOUND:-300}  # seconds from clearing the fault to "resolved"
+SINK_PORT=9099
+
+say() { printf '\n==> %s\n' "$*"; }
+fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+prereq() {
+  if [ "${CI:-}" = true ]; then fail "prerequisite missing: $*"; fi
+  echo "SKIP: prerequisite missing: $*"; exit 0
+}
+
+[ "$(id -u)" = 0 ] || prereq "root (the lab boots machines with systemd-nspawn)"
+command -v terraform >/dev/null || prereq "terraform"
+command -v jq >/dev/null || prereq "jq"
+command -v curl >/dev/null || prereq "curl"
+command -v python3 >/dev/null || prereq "python3"
+
+cleanup() {
+  local rc=$?
+  [ -n "${SINK_PID:-}" ] && kill "$SINK_PID" 2>/dev/null || true
+  if [ $rc -ne 0 ]; then
+    echo "--- test failed (exit $rc); tearing the lab down. Run logs: $ROOT/.obsctl/$ENV/runs/" >&2
+    "$OBSCTL" destroy --env "$ENV" --auto-approve >/dev/null 2>&1 || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+say "build obsctl"
+cargo build --release --locked -q
+[ -x "$OBSCTL" ] || fail "target/release/obsctl was not built"
+
+say "webhook sink on :$SINK_PORT"
+python3 tests/e2e/webhook_sink.py 0.0.0.0 "$SINK_PORT" "$WORK/alerts.jsonl" >"$WORK/sink.log" 2>&1 &
+SINK_PID=$!
+sleep 0.5
+kill -0 "$SINK_PID" 2>/dev/null || fail "webhook sink did not start (port $SINK_PORT busy?): $(cat "$WORK/sink.log")"
+
+# --- cold up -----------------------------------------------------------------
+say "obsctl up --env $ENV --without $WITHOUT (cold)"
+start=$(date +%s.%N)
+"$OBSCTL" up --env "$ENV" --without "$WITHOUT" --output json >"$WORK/up1.jsonl" || { cat "$WORK/up1.jsonl"; fail "cold up failed"; }
+cold=$(awk -v s="$start" -v e="$(date +%s.%N)" "BEGIN{printf \"%.1f\", e-s}")
+summary=$(jq -c 'select(.event=="summary")' "$WORK/up1.jsonl")
+[ "$(jq -r .ok <<<"$summary")" = true ] || fail "up summary not ok: $summary"
+echo "cold up: ${cold}s; phases: $(jq -c .timings <<<"$summary")"
+
+# --- targets, checked from here ------------------------------------------------
+inv=".obsctl/$ENV/contract.json"
+prom=$(jq -r '[.hosts | to_entries[] | select(.value.roles | index("prometheus"))][0].value.address' "$inv")
+app=$(jq -r '[.hosts | to_entries[] | select(.value.roles | index("app"))][0].value.address' "$inv")
+PROM="http://$prom:9090"
+say "scrape targets on $PROM"
+targets=$(curl -fsS "$PROM/api/v1/targets?state=active")
+hosts=$(jq -r '.hosts | length' "$inv")
+for job in prometheus alertmanager node orders-api; do
+  n=$(jq --arg j "$job" '[.data.activeTargets[] | select(.labels.job==$j and .health=="up")] | length' <<<"$targets")
+  [ "$n" -ge 1 ] || fail "no healthy target for job $job"
+  echo "  $job: $n up"
+done
+node_up=$(jq '[.data.activeTargets[] | select(.labels.job=="node" and .health=="up")] | length' <<<"$targets")
+[ "$node_up" = "$hosts" ] || fail "node_exporter up on $node_up of $hosts hosts"
+down=$(jq '[.data.activeTargets[] | select(.health!="up")] | length' <<<"$targets")
+[ "$down" = 0 ] || fail "$down targets not up: $(jq -c '[.data.activeTargets[] | select(.health!="up") | {job: .labels.job, host: .labels.host, err: .lastError}]' <<<"$targets")"
+curl -fsS "http://$prom:9093/-/ready" >/dev/null || fail "Alertmanager not ready"
+curl -fsS "http://$app:8080/healthz" >/dev/null || fail "orders-api not healthy"
+
+query() { curl -fsS --get "$PROM/api/v1/query" --data-urlencode "query=$1" | jq '.data.result | length'; }
+
+# --- alert flow ------------------------------------------------------------------
+say "inject errors: PUT /admin/faults error_ratio=0.5"
+curl -fsS -X PUT -H 'Content-Type: application/json' -d '{"error_ratio": 0.5, "latency_ms": 0}' "http://$app:8080/admin/faults" >/dev/null
+t0=$(date +%s)
+fired=""
+while [ $(( $(date +%s) - t0 )) -lt "$ALERT_BOUND" ]; do
+  if [ -f "$WORK/alerts.jsonl" ] && jq -e 'select(.alerts[] | .labels.alertname=="OrdersHighErrorRatio" and .status=="firing")' "$WORK/alerts.jsonl" >/dev/null 2>&1; then
+    fired=$(( $(date +%s) - t0 )); break
+  fi
+  sleep 2
+done
+[ -n "$fired" ] || fail "OrdersHighErrorRatio did not reach the webhook within ${ALERT_BOUND}s (received: $(cat "$WORK/sink.log"))"
+echo "OrdersHighErrorRatio firing at the webhook after ${fired}s (bound ${ALERT_BOUND}s)"
+first=$(jq -c 'select(.alerts[] | .labels.alertname=="OrdersHighErrorRatio") | .alerts[] | select(.labels.alertname=="OrdersHighErrorRatio") | .labels' "$WORK/alerts.jsonl" | head -1)
+[ "$(jq -r .env <<<"$first")" = "$ENV" ] || fail "alert lacks env=$ENV: $first"
+[ "$(jq -r '.replica // "dropped"' <<<"$first")" = dropped ] || fail "replica label reached Alertmanager: $first"
+
+say "every dashboard query returns data (components without $WITHOUT)"
+if [ -f tests/static/dashboards.py ]; then
+  checked=0; empty=()
+  while IFS= read -r line; do
+    expr=$(jq -r .expr <<<"$line"); title=$(jq -r '"\(.dashboard) / \(.panel) [\(.ref_id)]"' <<<"$line")
+    n=$(query "$expr") || fail "query failed for $title: $expr"
+    checked=$((checked + 1))
+    [ "$n" -gt 0 ] || empty+=("$title: $expr")
+  done < <("$ROOT/.obsctl/venv/bin/python" tests/static/dashboards.py --list-promql \
+           | jq -c --arg w "$WITHOUT" '($w | split(",")) as $off | select((.jobs - $off) == .jobs)')
+  [ ${#empty[@]} -eq 0 ] || { printf '  no data: %s\n' "${empty[@]}"; fail "${#empty[@]} of $checked dashboard queries returned no data"; }
+  echo "$checked dashboard queries returned data"
+  [ "$checked" -gt 10 ] || fail "only $checked dashboard queries checked"
+else
+  fail "tests/static/dashboards.py is missing"
+fi
+
+say "clear the fault: DELETE /admin/faults"
+curl -fsS -X DELETE "http://$app:8080/admin/faults" >/dev/null
+t0=$(date +%s)
+resolved=""
+while [ $(( $(date +%s) - t0 )) -lt "$RESOLVE_BOUND" ]; do
+  if jq -e 'select(.alerts[] | .labels.alertname=="OrdersHighErrorRatio" and .status=="resolved")' "$WORK/alerts.jsonl" >/dev/null 2>&1; then
+    resolved=$(( $(date +%s) - t0 )); break
+  fi
+  sleep 2
+done
+[ -n "$resolved" ] || fail "OrdersHighErrorRatio was not resolved within ${RESOLVE_BOUND}s"
+echo "resolved at the webhook after ${resolved}s (bound ${RESOLVE_BOUND}s)"
+
+# --- no-op up -------------------------------------------------------------------------
+say "second up changes nothing"
+start=$(date +%s.%N)
+"$OBSCTL" up --env "$ENV" --without "$WITHOUT" --output json >"$WORK/up2.jsonl" || { cat "$WORK/up2.jsonl"; fail "second up failed"; }
+noop=$(awk -v s="$start" -v e="$(date +%s.%N)" "BEGIN{printf \"%.1f\", e-s}")
+summary=$(jq -c 'select(.event=="summary")' "$WORK/up2.jsonl")
+changed=$(jq -r .changed_tasks <<<"$summary")
+[ "$changed" = 0 ] || fail "second up changed $changed Ansible tasks (idempotence): $(grep -E '^changed:' .obsctl/$ENV/runs/*/ansible.log | tail -5)"
+tf_changes=$(jq -c 'select(.event=="phase_end" and .phase=="terraform") | .add + .change + .destroy' "$WORK/up2.jsonl")
+[ "$tf_changes" = 0 ] || fail "second up changed $tf_changes Terraform resources"
+echo "no-op up: ${noop}s, 0 changed tasks, 0 Terraform changes"
+
+say "status is healthy"
+"$OBSCTL" status --env "$ENV" || fail "status reports unhealthy"
+
+# --- destroy -------------------------------------------------------------------------
+say "destroy"
+start=$(date +%s.%N)
+"$OBSCTL" destroy --env "$ENV" --auto-approve || fail "destroy failed"
+destroy_s=$(awk -v s="$start" -v e="$(date +%s.%N)" "BEGIN{printf \"%.1f\", e-s}")
+pgrep -f "systemd-nspawn .*/envs/$ENV/" && fail "lab machines still running"
+grep -q "/envs/$ENV/" /proc/mounts && fail "overlay mounts left: $(grep "/envs/$ENV/" /proc/mounts)"
+ip link show obs-dev >/dev/null 2>&1 && fail "bridge obs-dev left"
+pgrep -f "apt-cacher-ng -c /var/lib/obsctl/lab/envs/$ENV/" && fail "apt cache still running"
+[ ! -e "/var/lib/obsctl/lab/envs/$ENV" ] || fail "lab directory left: $(find /var/lib/obsctl/lab/envs/$ENV | head)"
+[ ! -e ".obsctl/$ENV/inventory.json" ] || fail "inventory left behind"
+out=$("$OBSCTL" destroy --env "$ENV" --auto-approve 2>&1) || fail "second destroy failed: $out"
+grep -q "nothing to destroy" <<<"$out" || fail "second destroy was not a no-op: $out"
+
+say "PASS"
+printf '  cold up:   %6.1fs\n  no-op up:  %6.1fs\n  destroy:   %6.1fs\n  alert at webhook after %ss, resolved after %ss\n' "$cold" "$noop" "$destroy_s" "$fired" "$resolved"
