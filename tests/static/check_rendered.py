@@ -16,8 +16,12 @@ here. Prints one line per problem, exits 1 if there is any. Needs PyYAML.
 
 import configparser
 import json
+import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -116,7 +120,28 @@ class Checker:
         for key, value in APT_SOURCES.items():
             self.expect(where, sources.get(key) == value, f"{key} is {sources.get(key)!r}, expected {value!r}")
 
+    def systemd_verify(self, where, path):
+        """Lets systemd-analyze parse a drop-in on a stand-in unit (unknown or
+        misspelt settings, bad values). Skipped where systemd is not installed."""
+        analyze = shutil.which("systemd-analyze")
+        if not analyze:
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            unit = Path(tmp) / "obsctl-check.service"
+            unit.write_text("[Unit]\nDescription=stand-in\n[Service]\nExecStart=/bin/true\n")
+            dropin_dir = Path(tmp) / "obsctl-check.service.d"
+            dropin_dir.mkdir()
+            # The real binaries are not installed here: keep the resets, run /bin/true.
+            text = re.sub(r"(?m)^ExecStart=.+$", "ExecStart=/bin/true", path.read_text())
+            (dropin_dir / "obsctl.conf").write_text(text)
+            env = dict(os.environ, SYSTEMD_UNIT_PATH=f"{tmp}:", SYSTEMD_LOG_COLOR="0")
+            run = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, env=env)
+            for line in (run.stdout + run.stderr).splitlines():
+                if "obsctl.conf" in line or "obsctl-check" in line:
+                    self.fail(where, f"systemd-analyze verify: {line.split(': ', 1)[-1]}")
+
     def check_dropin(self, where, unit, data_dirs, exec_start=None, groups=None):
+        self.systemd_verify(where, self.dir / where)
         service = unit.get("Service", {})
         for key, allowed in HARDENING.items():
             values = service.get(key, [])

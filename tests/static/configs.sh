@@ -96,6 +96,7 @@ refuse replication-above-hosts "$prod" "it must be between 1 and the number of L
 refuse postgres-without-host "$prod" "postgres needs" --limit graf-1 -e grafana_database_host=
 refuse missing-admin-password "$dev" "admin password file" --limit mon-1 -e "grafana_admin_password_file=$work/none"
 refuse promtail-without-loki "$work/dev-without-loki.yml" "has no Loki to push to" --limit app-1
+refuse bad-loki-storage "$prod" "loki_storage must be one of: filesystem, s3" --limit loki-1 -e loki_storage=gcs
 
 echo "configs: $passed passed, $failed failed"
 ((failed == 0))

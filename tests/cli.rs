@@ -1,0 +1,962 @@
+//! Integration tests of obsctl's orchestration logic: the real binary, run in a
+//! throw-away workspace (`OBSCTL_ROOT`), against
+//!
+//! * a fake `terraform` (tests/fixtures/fake-terraform.sh) first on PATH that
+//!   records its calls and plays canned output: fast tests of the logic;
+//! * the real Terraform with an offline test stack (tests/fixtures/stack),
+//!   for what only the real thing can show: interrupts leave no state lock
+//!   and no broken state behind.
+//!
+//! Each test reads as `Test::new().env_file(..).args([..]).status(10).stderr_contains(..)`.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const OBSCTL: &str = env!("CARGO_BIN_EXE_obsctl");
+const FAKE_TERRAFORM: &str = include_str!("fixtures/fake-terraform.sh");
+const ENV: &str = include_str!("fixtures/env.toml");
+const INVENTORY: &str = include_str!("fixtures/inventory.json");
+const PLAN_CREATE: &str = include_str!("fixtures/plan-create.json");
+const PLAN_DESTROY: &str = include_str!("fixtures/plan-destroy.json");
+const APPLY_ERROR: &str = include_str!("fixtures/apply-error.txt");
+const STATE_LOCK_ERROR: &str = include_str!("fixtures/state-lock-error.txt");
+const STACK: &str = include_str!("fixtures/stack/main.tf");
+
+/// No obsctl run in these tests may take longer than this.
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+// ---- the builder -------------------------------------------------------------
+
+/// A temporary obsctl checkout plus the command to run in it.
+///
+/// Layout of the temp dir: `ws/` is the checkout (`OBSCTL_ROOT`), `bin/` goes
+/// first on PATH (the fake `terraform`), `fake/` holds what the fake plays and
+/// records.
+struct Test {
+    tmp: tempfile::TempDir,
+    args: Vec<String>,
+    envs: BTreeMap<String, OsString>,
+    path: OsString,
+}
+
+impl Test {
+    /// A workspace with environment `t` (unprotected, provider aws), a stub
+    /// `ansible/site.yml`, and the fake terraform on PATH whose
+    /// `output obsctl_inventory` prints a good contract for `t`.
+    fn new() -> Test {
+        let tmp = tempfile::Builder::new().prefix("obsctl-cli-").tempdir().unwrap();
+        let root = tmp.path().join("ws");
+        for dir in ["environments", "ansible", "terraform/stacks/aws"] {
+            std::fs::create_dir_all(root.join(dir)).unwrap();
+        }
+        write(&root.join("ansible/site.yml"), "# stub: the CLI tests never run Ansible\n");
+        write(&root.join("terraform/stacks/aws/main.tf"), "# stub: the fake terraform does not read it\n");
+        let bin = tmp.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(tmp.path().join("fake")).unwrap();
+        executable(&bin.join("terraform"), FAKE_TERRAFORM);
+        // An empty CLI config: obsctl leaves TF_CLI_CONFIG_FILE alone when it
+        // names an existing file, and Terraform reads no ~/.terraformrc.
+        write(&tmp.path().join("terraformrc"), "");
+
+        let mut path = bin.into_os_string();
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        let mut envs = BTreeMap::new();
+        envs.insert("OBSCTL_ROOT".to_string(), root.into_os_string());
+        envs.insert("TF_CLI_CONFIG_FILE".to_string(), tmp.path().join("terraformrc").into_os_string());
+        let test = Test { tmp, args: Vec::new(), envs, path };
+        test.env_file("t", ENV).show(PLAN_CREATE).inventory(&contract("t"))
+    }
+
+    fn root(&self) -> PathBuf {
+        // obsctl canonicalizes OBSCTL_ROOT; so do we, to compare paths.
+        std::fs::canonicalize(self.tmp.path().join("ws")).unwrap()
+    }
+
+    fn fake_dir(&self) -> PathBuf {
+        self.tmp.path().join("fake")
+    }
+
+    /// `.obsctl/<env>/` of the workspace.
+    fn state(&self, env: &str) -> PathBuf {
+        self.root().join(".obsctl").join(env)
+    }
+
+    /// Writes `environments/<name>.toml`.
+    fn env_file(self, name: &str, text: &str) -> Test {
+        write(&self.root().join("environments").join(format!("{name}.toml")), text);
+        self
+    }
+
+    /// Shell code the fake terraform sources before its default behaviour for
+    /// `command` (init, plan, show, apply, output, destroy, version); it may
+    /// `exit` to replace it.
+    fn fake(self, command: &str, script: &str) -> Test {
+        write(&self.fake_dir().join(format!("{command}.sh")), script);
+        self
+    }
+
+    /// The fake's `command` prints `text` and exits with `code`.
+    fn fake_fails(self, command: &str, text: &str, code: i32) -> Test {
+        write(&self.fake_dir().join(format!("{command}.out")), text);
+        self.fake(command, &format!("cat \"$fake/{command}.out\"\nexit {code}\n"))
+    }
+
+    /// What `terraform show -json <plan>` prints.
+    fn show(self, json: &str) -> Test {
+        write(&self.fake_dir().join("show.json"), json);
+        self
+    }
+
+    /// What `terraform output -json obsctl_inventory` prints.
+    fn inventory(self, text: &str) -> Test {
+        write(&self.fake_dir().join("inventory.json"), text);
+        self
+    }
+
+    /// PATH without any `terraform` (ssh and ssh-keygen stay reachable).
+    fn without_terraform(mut self) -> Test {
+        let bin = self.tmp.path().join("bin-no-terraform");
+        std::fs::create_dir_all(&bin).unwrap();
+        for tool in ["ssh", "ssh-keygen"] {
+            let real = which(tool).unwrap_or_else(|| panic!("`{tool}` is needed on PATH for these tests"));
+            std::os::unix::fs::symlink(real, bin.join(tool)).unwrap();
+        }
+        self.path = bin.into_os_string();
+        self
+    }
+
+    /// The real Terraform and the test stack instead of the fake.
+    fn real_terraform(mut self, terraform: &Path) -> Test {
+        let bin = self.tmp.path().join("bin-real");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::os::unix::fs::symlink(terraform, bin.join("terraform")).unwrap();
+        write(&self.root().join("terraform/stacks/aws/main.tf"), STACK);
+        let mut path = bin.into_os_string();
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        self.path = path;
+        self
+    }
+
+    fn args<const N: usize>(mut self, args: [&str; N]) -> Test {
+        self.args = args.iter().map(|a| a.to_string()).collect();
+        self
+    }
+
+    fn env(mut self, key: &str, value: impl Into<OsString>) -> Test {
+        self.envs.insert(key.to_string(), value.into());
+        self
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(OBSCTL);
+        cmd.args(&self.args)
+            .env_clear()
+            .env("PATH", &self.path)
+            .env("HOME", self.tmp.path())
+            .envs(&self.envs)
+            .current_dir(self.tmp.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    fn spawn(&self) -> Running {
+        let child = self.command().spawn().expect("start obsctl");
+        Running::new(child, self.args.join(" "))
+    }
+
+    /// Runs obsctl to completion.
+    fn run(self) -> Ran {
+        let done = self.spawn().wait(TIMEOUT);
+        Ran { test: self, done }
+    }
+
+    /// Runs obsctl and checks its exit code.
+    fn status(self, code: i32) -> Ran {
+        let ran = self.run();
+        assert_eq!(ran.done.status.code(), Some(code), "exit status of `obsctl {}`\n{}", ran.test.args.join(" "), ran.done);
+        ran
+    }
+}
+
+/// A finished run, for more checks; `then()` goes on in the same workspace.
+struct Ran {
+    test: Test,
+    done: Done,
+}
+
+impl Ran {
+    fn stderr_contains(self, needle: &str) -> Ran {
+        assert!(self.done.stderr.contains(needle), "stderr lacks `{needle}`\n{}", self.done);
+        self
+    }
+
+    fn stderr_lacks(self, needle: &str) -> Ran {
+        assert!(!self.done.stderr.contains(needle), "stderr has `{needle}`\n{}", self.done);
+        self
+    }
+
+    fn stdout_contains(self, needle: &str) -> Ran {
+        assert!(self.done.stdout.contains(needle), "stdout lacks `{needle}`\n{}", self.done);
+        self
+    }
+
+    /// The same workspace, for the next command.
+    fn then(self) -> Test {
+        self.test
+    }
+
+    fn root(&self) -> PathBuf {
+        self.test.root()
+    }
+
+    fn state(&self, env: &str) -> PathBuf {
+        self.test.state(env)
+    }
+
+    /// Every call of the fake terraform so far, as argument lists.
+    fn calls(&self) -> Vec<Vec<String>> {
+        std::fs::read_to_string(self.test.fake_dir().join("calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.split(' ').map(String::from).collect())
+            .collect()
+    }
+
+    /// The terraform subcommands called so far, in order (`version` left out).
+    fn commands(&self) -> Vec<String> {
+        self.calls().iter().map(|c| subcommand(c)).filter(|c| c != "version").collect()
+    }
+
+    /// The JSON events obsctl printed (`--output json`); every line must parse.
+    fn events(&self) -> Vec<Value> {
+        self.done
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}\n{}", self.done)))
+            .collect()
+    }
+}
+
+/// An obsctl process running in the background.
+struct Running {
+    child: std::process::Child,
+    what: String,
+    stdout: std::thread::JoinHandle<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+struct Done {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+    what: String,
+}
+
+impl std::fmt::Display for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "--- obsctl {} ({})\n--- stdout:\n{}\n--- stderr:\n{}", self.what, self.status, self.stdout, self.stderr)
+    }
+}
+
+impl Running {
+    fn new(mut child: std::process::Child, what: String) -> Running {
+        let drain = |mut r: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = r.read_to_string(&mut s);
+                s
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().unwrap()));
+        let stderr = drain(Box::new(child.stderr.take().unwrap()));
+        Running { child, what, stdout, stderr }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn signal(&self, sig: i32) {
+        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0, "kill({}, {sig})", self.pid());
+    }
+
+    /// Waits for the end; kills obsctl and fails the test after `timeout`.
+    fn wait(mut self, timeout: Duration) -> Done {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("`obsctl {}` did not finish within {timeout:?}\n--- stderr:\n{}", self.what, self.stderr.join().unwrap());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        Done { status, stdout: self.stdout.join().unwrap(), stderr: self.stderr.join().unwrap(), what: self.what }
+    }
+}
+
+// ---- helpers -----------------------------------------------------------------
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+fn executable(path: &Path, text: &str) {
+    write(path, text);
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(tool))
+        .find(|p| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false))
+}
+
+/// The good contract fixture, for environment `env`.
+fn contract(env: &str) -> String {
+    contract_with(env, |_| {})
+}
+
+fn contract_with(env: &str, change: impl FnOnce(&mut Value)) -> String {
+    let mut v: Value = serde_json::from_str(INVENTORY).unwrap();
+    v["environment"] = json!(env);
+    change(&mut v);
+    v.to_string()
+}
+
+/// `environments/<name>.toml` of a protected environment.
+fn protected_env() -> String {
+    ENV.replace("protected = false", "protected = true")
+}
+
+/// The terraform subcommand of a recorded call (first argument without a dash).
+fn subcommand(call: &[String]) -> String {
+    call.iter().find(|a| !a.starts_with('-')).cloned().unwrap_or_default()
+}
+
+fn find_call<'a>(calls: &'a [Vec<String>], command: &str) -> &'a Vec<String> {
+    calls.iter().find(|c| subcommand(c) == command).unwrap_or_else(|| panic!("no `terraform {command}` in {calls:?}"))
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+/// The run directories under `.obsctl/<env>/runs/`.
+fn run_dirs(state: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(state.join("runs")).map(|rd| rd.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    dirs.sort();
+    dirs
+}
+
+fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    done()
+}
+
+/// A pid that belonged to a process which has exited.
+fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+// ---- environments ------------------------------------------------------------
+
+#[test]
+fn env_name_that_is_a_path_is_refused() {
+    let ran = Test::new()
+        .args(["up", "--env", "../../etc", "--skip-configure"])
+        .status(10)
+        .stderr_contains("`../../etc` is not an environment name");
+    assert!(!ran.root().join(".obsctl").exists(), "a refused name must not create any state");
+    assert!(ran.commands().is_empty(), "terraform was called: {:?}", ran.calls());
+}
+
+#[test]
+fn unknown_env_lists_the_known_ones() {
+    Test::new()
+        .env_file("prod", &protected_env())
+        .args(["up", "--env", "nope", "--skip-configure"])
+        .status(10)
+        .stderr_contains("environment `nope`")
+        .stderr_contains("known environments: prod, t");
+}
+
+#[test]
+fn env_file_with_unknown_key_names_file_and_key() {
+    let ran = Test::new()
+        .env_file("t", &format!("{ENV}\n[prometheus]\nretenton = \"30d\"\n"))
+        .args(["up", "--env", "t", "--skip-configure"])
+        .status(10)
+        .stderr_contains("environments/t.toml")
+        .stderr_contains("retenton");
+    assert!(!ran.state("t").exists(), "a refused env file must not create .obsctl/t");
+}
+
+#[test]
+fn env_file_with_wrong_type_names_file_and_key() {
+    Test::new()
+        .env_file("t", &ENV.replace("protected = false", "protected = \"yes\""))
+        .args(["up", "--env", "t", "--skip-configure"])
+        .status(10)
+        .stderr_contains("environments/t.toml")
+        .stderr_contains("protected")
+        .stderr_contains("expected a boolean");
+    Test::new()
+        .env_file("t", &format!("{ENV}\n[app]\nport = \"eighty\"\n"))
+        .args(["up", "--env", "t", "--skip-configure"])
+        .status(10)
+        .stderr_contains("environments/t.toml")
+        .stderr_contains("port");
+}
+
+#[test]
+fn env_file_with_invalid_value_names_the_key() {
+    Test::new()
+        .env_file("t", &format!("{ENV}\n[prometheus]\nretention = \"two weeks\"\n"))
+        .args(["up", "--env", "t", "--skip-configure"])
+        .status(10)
+        .stderr_contains("environments/t.toml")
+        .stderr_contains("`prometheus.retention`");
+}
+
+// ---- prerequisites -------------------------------------------------------------
+
+#[test]
+fn missing_terraform_is_a_prerequisite_error_with_install_hint() {
+    let ran = Test::new()
+        .without_terraform()
+        .args(["up", "--env", "t", "--skip-configure"])
+        .status(11)
+        .stderr_contains("terraform")
+        .stderr_contains("not found on PATH")
+        .stderr_contains("hint: install Terraform")
+        .stderr_contains("https://developer.hashicorp.com/terraform/install");
+    assert!(!ran.state("t").join("inventory.json").exists());
+}
+
+// ---- the inventory contract ------------------------------------------------------
+
+#[test]
+fn malformed_contract_is_refused_naming_the_field_and_nothing_is_written() {
+    let cases: Vec<(&str, String, &[&str])> = vec![
+        ("unknown schema", contract_with("t", |v| v["schema"] = json!(2)), &["`schema` is 2"]),
+        (
+            "unknown role",
+            contract_with("t", |v| v["hosts"]["app-1"]["roles"] = json!(["app", "nginx"])),
+            &["`hosts.app-1.roles`", "unknown role `nginx`"],
+        ),
+        (
+            "bad address",
+            contract_with("t", |v| v["hosts"]["mon-1"]["address"] = json!("10.0.0.300")),
+            &["`hosts.mon-1.address`", "10.0.0.300"],
+        ),
+        (
+            "missing required role",
+            contract_with("t", |v| v["hosts"]["mon-1"]["roles"] = json!(["alertmanager", "grafana", "loki"])),
+            &["no host has role `prometheus`"],
+        ),
+        (
+            "missing field",
+            contract_with("t", |v| {
+                v["hosts"]["app-1"].as_object_mut().unwrap().remove("ssh_port");
+            }),
+            &["`hosts.app-1`", "ssh_port"],
+        ),
+        ("other environment", contract("prod"), &["`environment` is `prod`"]),
+        ("not JSON", "Warning: no outputs found\n".to_string(), &["`obsctl_inventory` breaks the inventory contract"]),
+    ];
+    for (case, text, needles) in cases {
+        let mut ran = Test::new().inventory(&text).args(["up", "--env", "t", "--skip-configure"]).status(10);
+        for needle in needles {
+            ran = ran.stderr_contains(needle);
+        }
+        let state = ran.state("t");
+        for file in ["inventory.json", "contract.json"] {
+            assert!(!state.join(file).exists(), "{case}: {file} written from a contract that was refused");
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(&state)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{case}: temporary files left in {}: {leftovers:?}", state.display());
+    }
+}
+
+#[test]
+fn good_contract_writes_a_private_inventory_that_inventory_prints() {
+    let ran = Test::new()
+        .args(["inventory", "--env", "t"])
+        .status(10)
+        .stderr_contains("has no inventory yet")
+        .stderr_contains("obsctl up --env t")
+        .then()
+        .args(["up", "--env", "t", "--skip-configure"])
+        .status(0)
+        .stdout_contains("configuration skipped");
+    let state = ran.state("t");
+    let path = state.join("inventory.json");
+    assert_eq!(mode(&path), 0o600, "inventory.json mode");
+    assert_eq!(mode(&state), 0o700, ".obsctl/t mode");
+    let inv: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let groups = &inv["all"]["children"];
+    let members = |group: &str| -> Vec<String> {
+        let mut m: Vec<String> = groups[group]["hosts"].as_object().unwrap_or_else(|| panic!("no group {group}: {inv}")).keys().cloned().collect();
+        m.sort();
+        m
+    };
+    for role in ["prometheus", "alertmanager", "grafana", "loki"] {
+        assert_eq!(members(role), ["mon-1"], "group {role}");
+    }
+    assert_eq!(members("app"), ["app-1"]);
+    assert_eq!(members("node_exporter"), ["app-1", "mon-1"], "node_exporter runs on every host");
+    assert_eq!(members("promtail"), ["app-1", "mon-1"], "promtail runs on every host");
+    assert_eq!(inv["all"]["vars"]["obsctl_environment"], "t");
+    assert_eq!(inv["all"]["vars"]["obsctl_provider"], "aws");
+    let app = &inv["all"]["hosts"]["app-1"];
+    assert_eq!(app["ansible_host"], "192.0.2.11");
+    assert_eq!(app["ansible_port"], 2222);
+    assert_eq!(app["ansible_user"], "admin");
+    assert_eq!(mode(&state.join("contract.json")), 0o600, "contract.json mode");
+
+    let printed = ran.then().args(["inventory", "--env", "t"]).status(0);
+    let shown: Value = serde_json::from_str(&printed.done.stdout).expect("`obsctl inventory` prints JSON");
+    assert_eq!(shown, inv, "`obsctl inventory` prints the file `up` wrote");
+}
+
+// ---- the terraform call sequence ---------------------------------------------
+
+#[test]
+fn up_runs_init_plan_apply_of_the_plan_then_output() {
+    let ran = Test::new().args(["up", "--env", "t", "--skip-configure"]).status(0);
+    assert_eq!(ran.commands(), ["init", "plan", "show", "apply", "output"]);
+    let calls = ran.calls();
+    let state = ran.state("t");
+    let stack = ran.root().join("terraform/stacks/aws");
+    for call in calls.iter().filter(|c| subcommand(c) != "version") {
+        assert_eq!(call[0], format!("-chdir={}", stack.display()), "every call runs in the provider's stack: {call:?}");
+    }
+    let init = find_call(&calls, "init");
+    assert!(init.contains(&format!("-backend-config=path={}", state.join("terraform.tfstate").display())), "{init:?}");
+    assert!(init.contains(&"-input=false".to_string()), "{init:?}");
+    let plan = find_call(&calls, "plan");
+    let plan_file = state.join("terraform.plan");
+    assert!(plan.contains(&"-detailed-exitcode".to_string()), "{plan:?}");
+    assert!(plan.contains(&format!("-out={}", plan_file.display())), "{plan:?}");
+    assert!(plan.contains(&format!("-var-file={}", state.join("terraform.tfvars.json").display())), "{plan:?}");
+    let apply = find_call(&calls, "apply");
+    let positional: Vec<&String> = apply.iter().skip(2).filter(|a| !a.starts_with('-')).collect();
+    assert_eq!(positional, [&plan_file.display().to_string()], "apply applies the saved plan: {apply:?}");
+    assert!(!apply.iter().any(|a| a.starts_with("-var")), "a saved plan takes no variables: {apply:?}");
+    let output = find_call(&calls, "output");
+    assert!(output.contains(&"-json".to_string()) && output.contains(&"obsctl_inventory".to_string()), "{output:?}");
+
+    // Non-interactive, and every environment has its own .terraform.
+    let env = std::fs::read_to_string(ran.test.fake_dir().join("env")).unwrap();
+    let expected = format!("TF_IN_AUTOMATION=1 TF_INPUT=0 TF_DATA_DIR={}", state.join("terraform").display());
+    assert!(env.lines().skip(1).all(|l| l == expected), "terraform ran with\n{env}\nexpected `{expected}`");
+
+    // The variables the stack gets.
+    let vars: Value = serde_json::from_str(&std::fs::read_to_string(state.join("terraform.tfvars.json")).unwrap()).unwrap();
+    assert_eq!(vars["environment"], "t");
+    assert_eq!(vars["aws"]["region"], "test-1", "the [aws] table is passed through");
+    assert_eq!(vars["hosts"]["app-1"]["roles"], json!(["app"]));
+    assert!(!plan_file.exists(), "the applied plan file is removed");
+}
+
+#[test]
+fn plan_without_changes_is_not_applied() {
+    let ran = Test::new().fake("plan", "echo 'No changes. Your infrastructure matches the configuration.'\nexit 0\n");
+    let ran = ran.args(["up", "--env", "t", "--skip-configure"]).status(0);
+    assert_eq!(ran.commands(), ["init", "plan", "output"], "no changes: neither show nor apply");
+    assert!(ran.state("t").join("inventory.json").is_file(), "the inventory is still written");
+}
+
+#[test]
+fn terraform_plan_command_reports_drift_with_exit_2() {
+    let ran = Test::new().args(["plan", "--env", "t"]).status(2).stdout_contains("2 to add");
+    assert!(!ran.commands().contains(&"apply".to_string()), "`obsctl plan` applied: {:?}", ran.calls());
+    ran.then()
+        .fake("plan", "exit 0\n")
+        .args(["plan", "--env", "t"])
+        .status(0)
+        .stdout_contains("in sync");
+}
+
+// ---- protected environments --------------------------------------------------
+
+#[test]
+fn protected_env_refuses_a_destroying_plan_unless_allowed() {
+    let ran = Test::new()
+        .env_file("p", &protected_env())
+        .inventory(&contract("p"))
+        .show(PLAN_DESTROY)
+        .args(["up", "--env", "p", "--skip-configure", "--auto-approve"])
+        .status(10)
+        .stderr_contains("protected environment `p`")
+        .stderr_contains("aws_instance.host[\"mon-2\"]")
+        .stderr_contains("aws_lb.grafana (replace)")
+        .stderr_lacks("aws_instance.host[\"app-2\"]")
+        .stderr_contains("--allow-destroy");
+    assert!(!ran.commands().contains(&"apply".to_string()), "apply ran: {:?}", ran.calls());
+    assert!(!ran.state("p").join("inventory.json").exists());
+
+    let ran = ran.then().args(["up", "--env", "p", "--skip-configure", "--auto-approve", "--allow-destroy"]).status(0);
+    assert_eq!(ran.commands()[3..], ["init", "plan", "show", "apply", "output"]);
+}
+
+#[test]
+fn unprotected_env_applies_a_destroying_plan() {
+    let ran = Test::new().show(PLAN_DESTROY).args(["up", "--env", "t", "--skip-configure"]).status(0);
+    assert!(ran.commands().contains(&"apply".to_string()), "{:?}", ran.calls());
+}
+
+/// A state with `n` resource instances, as `destroy` counts them.
+fn state_with_resources(test: Test, env: &str, n: usize) -> Test {
+    let instances: Vec<Value> = (0..n).map(|i| json!({ "attributes": { "id": format!("i-{i}") } })).collect();
+    let state = json!({ "version": 4, "resources": [{ "mode": "managed", "type": "aws_instance", "name": "host", "instances": instances }] });
+    write(&test.state(env).join("terraform.tfstate"), &state.to_string());
+    test
+}
+
+#[test]
+fn protected_env_destroy_needs_the_name_confirmed() {
+    let test = Test::new().env_file("p", &protected_env());
+    let test = state_with_resources(test, "p", 3);
+    let ran = test
+        .args(["destroy", "--env", "p"])
+        .status(10)
+        .stderr_contains("`p` is protected")
+        .stderr_contains("--confirm-env p");
+    assert!(!ran.commands().contains(&"destroy".to_string()), "destroyed without confirmation: {:?}", ran.calls());
+
+    let ran = ran
+        .then()
+        .args(["destroy", "--env", "p", "--auto-approve"])
+        .status(10)
+        .stderr_contains("--confirm-env p");
+    assert!(!ran.commands().contains(&"destroy".to_string()), "--auto-approve is not a confirmation for a protected env");
+
+    let ran = ran
+        .then()
+        .args(["destroy", "--env", "p", "--confirm-env", "prod"])
+        .status(10)
+        .stderr_contains("--confirm-env prod does not match");
+    assert!(!ran.commands().contains(&"destroy".to_string()), "destroyed with the wrong name: {:?}", ran.calls());
+    assert!(ran.state("p").join("terraform.tfstate").is_file());
+
+    let ran = ran
+        .then()
+        .args(["destroy", "--env", "p", "--confirm-env", "p"])
+        .status(0)
+        .stdout_contains("destroyed (3 resources)");
+    assert_eq!(ran.commands(), ["init", "destroy"]);
+    let destroy = find_call(&ran.calls(), "destroy").clone();
+    assert!(destroy.contains(&"-auto-approve".to_string()) && destroy.contains(&"-input=false".to_string()), "{destroy:?}");
+}
+
+#[test]
+fn destroy_removes_the_inventory_of_machines_that_are_gone() {
+    let ran = Test::new().args(["up", "--env", "t", "--skip-configure"]).status(0);
+    let test = state_with_resources(ran.then(), "t", 2);
+    let ran = test.args(["destroy", "--env", "t"]).status(0);
+    assert!(ran.commands().ends_with(&["init".to_string(), "destroy".to_string()]), "{:?}", ran.calls());
+    assert!(!ran.state("t").join("inventory.json").exists(), "inventory.json survived destroy");
+    ran.then().args(["inventory", "--env", "t"]).status(10);
+}
+
+// ---- --output json -------------------------------------------------------------
+
+#[test]
+fn json_output_is_one_event_per_line_ending_in_a_summary() {
+    let ran = Test::new().args(["up", "--env", "t", "--skip-configure", "--output", "json"]).status(0);
+    let events = ran.events();
+    assert!(!events.is_empty());
+    for phase in ["terraform", "inventory"] {
+        for kind in ["phase_start", "phase_end"] {
+            assert!(
+                events.iter().any(|e| e["event"] == kind && e["phase"] == phase),
+                "no {kind} for {phase} in\n{}",
+                ran.done.stdout
+            );
+        }
+    }
+    let start = events.iter().position(|e| e["event"] == "phase_start" && e["phase"] == "terraform").unwrap();
+    let end = events.iter().position(|e| e["event"] == "phase_end" && e["phase"] == "terraform").unwrap();
+    assert!(start < end);
+    assert_eq!(events[end]["ok"], true);
+    assert_eq!(events[end]["add"], 2, "phase_end carries the plan counts: {}", events[end]);
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "summary", "last line: {last}");
+    assert_eq!(last["ok"], true, "last line: {last}");
+    assert_eq!(last["environment"], "t");
+    assert!(events.iter().all(|e| e["ts"].is_string()), "every event has a timestamp");
+    assert_eq!(ran.done.stderr.trim(), "", "json mode keeps stderr clean");
+}
+
+#[test]
+fn json_output_reports_failures_as_an_error_event() {
+    let ran = Test::new()
+        .fake_fails("apply", APPLY_ERROR, 1)
+        .args(["up", "--env", "t", "--skip-configure", "--output", "json"])
+        .status(20);
+    let events = ran.events();
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "error", "last line: {last}");
+    assert_eq!(last["phase"], "terraform");
+    assert_eq!(last["exit_code"], 20);
+    assert!(last["details"].to_string().contains("UnauthorizedOperation"), "{last}");
+    assert!(!events.iter().any(|e| e["event"] == "summary"), "a failed run printed a summary");
+
+    let ran = ran.then().args(["up", "--env", "../x", "--output", "json"]).status(10);
+    let last = ran.events().last().cloned().unwrap();
+    assert_eq!((last["event"].as_str(), last["phase"].as_str(), last["exit_code"].as_u64()), (Some("error"), Some("input"), Some(10)));
+}
+
+// ---- terraform failures -------------------------------------------------------
+
+#[test]
+fn apply_failure_shows_the_error_and_keeps_the_log() {
+    let ran = Test::new()
+        .fake_fails("apply", APPLY_ERROR, 1)
+        .args(["up", "--env", "t", "--skip-configure"])
+        .status(20)
+        .stderr_contains("`terraform apply` exited with status 1")
+        .stderr_contains("Error: creating EC2 Instance")
+        .stderr_contains("UnauthorizedOperation")
+        .stderr_contains("full log: ");
+    let log_line = ran.done.stderr.lines().find(|l| l.contains("full log: ")).unwrap();
+    let log = PathBuf::from(log_line.split("full log: ").nth(1).unwrap().trim());
+    assert!(log.starts_with(ran.state("t").join("runs")), "log {} is not under .obsctl/t/runs", log.display());
+    assert_eq!(log.file_name().unwrap(), "terraform.log");
+    let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    assert!(text.contains("UnauthorizedOperation") && text.contains("on main.tf line 12"), "run log lacks the output:\n{text}");
+    assert!(text.contains("Terraform has been successfully initialized!"), "run log lacks the earlier steps:\n{text}");
+    assert!(!ran.state("t").join("inventory.json").exists());
+}
+
+#[test]
+fn stale_state_lock_hint_gives_the_force_unlock_id() {
+    let ran = Test::new()
+        .fake_fails("plan", STATE_LOCK_ERROR, 1)
+        .args(["up", "--env", "t", "--skip-configure"])
+        .status(20)
+        .stderr_contains("Error acquiring the state lock")
+        .stderr_contains("ID:        0d1f8a3e")
+        .stderr_contains("force-unlock 0d1f8a3e-5c1b-4f2e-9d7a-1a2b3c4d5e6f");
+    assert!(!ran.commands().contains(&"apply".to_string()));
+}
+
+#[test]
+#[ignore = "bug: the hint's TF_DATA_DIR is relative, and terraform resolves it against -chdir (the stack), not the checkout"]
+fn stale_state_lock_hint_works_from_any_directory() {
+    let ran = Test::new()
+        .fake_fails("plan", STATE_LOCK_ERROR, 1)
+        .args(["up", "--env", "t", "--skip-configure"])
+        .status(20);
+    // The command in the hint must work from wherever it is typed: it points
+    // terraform at the data dir obsctl used, not one relative to the stack.
+    let hint = ran.done.stderr.lines().find(|l| l.starts_with("hint:")).unwrap().to_string();
+    let data_dir = hint.split("TF_DATA_DIR=").nth(1).and_then(|s| s.split_whitespace().next()).unwrap_or_default();
+    let used = ran.state("t").join("terraform");
+    assert_eq!(Path::new(data_dir), used, "hint's TF_DATA_DIR (relative paths are resolved against -chdir): {hint}");
+}
+
+#[test]
+#[ignore = "bug: the state-lock hint says `obsctl unlock --env t`, and there is no `unlock` subcommand"]
+fn hints_only_name_obsctl_commands_that_exist() {
+    let ran = Test::new()
+        .fake_fails("plan", STATE_LOCK_ERROR, 1)
+        .args(["up", "--env", "t", "--skip-configure"])
+        .status(20);
+    let hint = ran.done.stderr.lines().find(|l| l.starts_with("hint:")).unwrap().to_string();
+    let commands: Vec<&str> =
+        hint.split("obsctl ").skip(1).filter_map(|rest| rest.split_whitespace().next()).filter(|w| !w.starts_with('-')).collect();
+    assert!(!commands.is_empty(), "{hint}");
+    let mut test = ran.then();
+    for command in commands {
+        test = test.args([command, "--help"]).status(0).then();
+    }
+}
+
+// ---- the environment lock ------------------------------------------------------
+
+#[test]
+fn second_run_on_a_busy_env_is_refused_at_once() {
+    let test = Test::new().fake(
+        "apply",
+        "touch \"$fake/applying\"\ni=0\nwhile [ ! -f \"$fake/release\" ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done\n",
+    );
+    let fake = test.fake_dir();
+    let test = test.args(["up", "--env", "t", "--skip-configure"]);
+    let first = test.spawn();
+    assert!(wait_until(Duration::from_secs(30), || fake.join("applying").exists()), "the first run never reached apply");
+    let calls_before = std::fs::read_to_string(fake.join("calls")).unwrap();
+
+    let started = Instant::now();
+    let ran = test
+        .status(12)
+        .stderr_contains("environment `t` is in use")
+        .stderr_contains(&format!("pid {}", first.pid()))
+        .stderr_contains("obsctl up --env t");
+    assert!(started.elapsed() < Duration::from_secs(3), "the second run waited {:?}", started.elapsed());
+    assert_eq!(std::fs::read_to_string(fake.join("calls")).unwrap(), calls_before, "the refused run called terraform");
+    let ran = ran.then().args(["destroy", "--env", "t", "--confirm-env", "t"]).status(12);
+
+    write(&fake.join("release"), "");
+    let done = first.wait(TIMEOUT);
+    assert_eq!(done.status.code(), Some(0), "{done}");
+    // Released: the next run goes ahead.
+    ran.then().args(["up", "--env", "t", "--skip-configure"]).status(0);
+}
+
+#[test]
+fn lock_left_by_a_dead_run_is_taken_over_with_a_warning() {
+    let test = Test::new();
+    let pid = dead_pid();
+    let holder = json!({ "pid": pid, "host": "gone-host", "user": "ci", "started": "2026-01-01T00:00:00Z", "command": "obsctl up --env t" });
+    let state = test.state("t");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    write(&state.join("lock"), &holder.to_string());
+    let ran = test
+        .args(["up", "--env", "t", "--skip-configure"])
+        .status(0)
+        .stderr_contains("warning: took over the lock")
+        .stderr_contains(&format!("pid {pid}"));
+    assert!(ran.state("t").join("inventory.json").is_file());
+    // The lock is clean again: the next run takes it without a warning.
+    ran.then().args(["up", "--env", "t", "--skip-configure"]).status(0).stderr_lacks("took over");
+}
+
+// ---- run logs --------------------------------------------------------------------
+
+#[test]
+#[ignore = "bug: run directories are named by the second (runs/<YYYYmmddTHHMMSSZ>-up): runs within one second share one, and the second run truncates the first's obsctl.log"]
+fn every_run_gets_its_own_log_directory() {
+    // Three quick runs with the fake take well under a second, so at least two
+    // start within the same second: names made of the second alone collide.
+    let mut test = Test::new();
+    for _ in 0..3 {
+        test = test.args(["up", "--env", "t", "--skip-configure"]).status(0).then();
+    }
+    let dirs = run_dirs(&test.state("t"));
+    assert_eq!(dirs.len(), 3, "three runs, run directories: {dirs:?}");
+    for d in &dirs {
+        assert!(d.join("terraform.log").is_file() && d.join("obsctl.log").is_file(), "{} lacks its logs", d.display());
+    }
+}
+
+// ---- real Terraform: interrupts ------------------------------------------------
+
+/// The real Terraform, or None (with a note) when it is missing outside CI.
+fn real_terraform() -> Option<PathBuf> {
+    let found = which("terraform").or_else(|| Some(PathBuf::from("/usr/local/bin/terraform")).filter(|p| p.is_file()));
+    if found.is_none() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("terraform is not installed, and under CI=true this test must run (install Terraform >= 1.5)");
+        }
+        eprintln!("note: skipping a real-Terraform test: terraform is not installed");
+    }
+    found
+}
+
+fn interrupt_during_apply(signal: i32, expected: i32) {
+    let Some(terraform) = real_terraform() else { return };
+    let test = Test::new()
+        .real_terraform(&terraform)
+        .env("OBSCTL_TEST_SLEEP", "20")
+        .args(["up", "--env", "t", "--skip-configure", "--auto-approve"]);
+    let root = test.root();
+    let state = test.state("t");
+    let running = test.spawn();
+    let applying = wait_until(Duration::from_secs(60), || {
+        run_dirs(&state)
+            .iter()
+            .any(|d| std::fs::read_to_string(d.join("terraform.log")).is_ok_and(|l| l.contains("Creating...")))
+    });
+    assert!(applying, "terraform apply never started");
+    running.signal(signal);
+    let signalled = Instant::now();
+    let done = running.wait(TIMEOUT);
+    assert_eq!(done.status.code(), Some(expected), "obsctl must exit 128+signal\n{done}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(15),
+        "terraform was not stopped (the 20 s provisioner ran out): {:?}\n{done}",
+        signalled.elapsed()
+    );
+    assert!(done.stderr.contains("obsctl up --env t"), "no way to continue is shown\n{done}");
+
+    let files = walk(&root);
+    let locks: Vec<_> = files.iter().filter(|p| p.file_name().is_some_and(|n| n == ".terraform.tfstate.lock.info")).collect();
+    assert!(locks.is_empty(), "state lock left behind: {locks:?}\n{done}");
+    for f in files.iter().filter(|p| p.extension().is_some_and(|e| e == "tfstate")) {
+        let text = std::fs::read_to_string(f).unwrap();
+        if text.is_empty() {
+            continue; // the local backend creates it empty before the first write
+        }
+        serde_json::from_str::<Value>(&text).unwrap_or_else(|e| panic!("{} is not valid JSON ({e}):\n{text}", f.display()));
+    }
+    let log = walk(&state.join("runs")).into_iter().find(|p| p.ends_with("terraform.log")).unwrap();
+    let log = std::fs::read_to_string(log).unwrap();
+    assert!(log.contains("Interrupt received"), "terraform never got the signal:\n{log}");
+
+    // The next run picks up from there (and replaces what was interrupted).
+    let ran = test.env("OBSCTL_TEST_SLEEP", "0").status(0);
+    let inventory: Value = serde_json::from_str(&std::fs::read_to_string(state.join("inventory.json")).unwrap()).unwrap();
+    assert_eq!(inventory["all"]["hosts"]["mon-1"]["ansible_host"], "127.0.0.11", "{inventory}");
+    assert!(walk(&ran.root()).iter().all(|p| !p.ends_with(".terraform.tfstate.lock.info")));
+}
+
+#[test]
+fn sigterm_during_apply_exits_143_and_leaves_no_state_lock() {
+    interrupt_during_apply(libc::SIGTERM, 143);
+}
+
+#[test]
+fn sigint_during_apply_exits_130_and_leaves_no_state_lock() {
+    interrupt_during_apply(libc::SIGINT, 130);
+}
