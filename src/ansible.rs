@@ -83,6 +83,8 @@ impl Venv {
 pub struct Recap {
     pub hosts: BTreeMap<String, HostRecap>,
     pub tasks: usize,
+    /// `host: task` of every task that reported a change.
+    pub changed_tasks: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -101,9 +103,11 @@ impl Recap {
 
 pub struct Playbook<'a> {
     pub ws: &'a Workspace,
-    pub venv: &'a Venv,
-    pub inventory: &'a Path,
-    pub log: &'a Path,
+    pub venv: Venv,
+    pub inventory: PathBuf,
+    pub log: PathBuf,
+    /// Task events (JSON lines) written by ansible/callback_plugins/obsctl_events.py.
+    pub events: PathBuf,
     pub printer: &'a Printer,
     pub redact: Vec<String>,
     pub env_name: &'a str,
@@ -119,16 +123,17 @@ impl Playbook<'_> {
         let mut current_task = String::new();
         let done = Child::new(&self.venv.bin("ansible-playbook").to_string_lossy(), Phase::Ansible)
             .arg("-i")
-            .arg(self.inventory)
+            .arg(&self.inventory)
             .arg(ansible.join(playbook))
             .args(extra.iter().copied())
             .env("ANSIBLE_CONFIG", ansible.join("ansible.cfg"))
             .env("ANSIBLE_NOCOLOR", "1")
             .env("ANSIBLE_FORCE_COLOR", "0")
             .env("ANSIBLE_LOCAL_TEMP", self.ws.tools_dir().join("ansible-tmp"))
+            .env("OBSCTL_ANSIBLE_EVENTS", &self.events)
             .env("PATH", path_with(&self.venv.dir.join("bin")))
             .cwd(&ansible)
-            .log(self.log)
+            .log(&self.log)
             .redact(&self.redact)
             .grace(Duration::from_secs(20))
             .run(|line| {
@@ -147,6 +152,7 @@ impl Playbook<'_> {
                     failures.push(format!("task [{current_task}] {}", truncate(line, 400)));
                 }
             })?;
+        recap.changed_tasks = changed_tasks(&self.events);
         if done.code != 0 {
             let failed_hosts: Vec<String> =
                 recap.hosts.iter().filter(|(_, h)| h.failed > 0 || h.unreachable > 0).map(|(n, _)| n.clone()).collect();
@@ -161,11 +167,22 @@ impl Playbook<'_> {
             };
             return Err(Error::new(Phase::Ansible, what)
                 .details(details)
-                .log(self.log)
+                .log(&self.log)
                 .hint(format!("fix the cause above, then run `obsctl up --env {}` again (Terraform is not re-applied when nothing changed)", self.env_name)));
         }
         Ok(recap)
     }
+}
+
+/// Tasks that reported a change, from the events file.
+fn changed_tasks(events: &Path) -> Vec<String> {
+    std::fs::read_to_string(events)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["changed"] == true)
+        .map(|v| format!("{}: {}", v["host"].as_str().unwrap_or("?"), v["task"].as_str().unwrap_or("?")))
+        .collect()
 }
 
 fn truncate(s: &str, n: usize) -> String {

@@ -77,6 +77,11 @@ pub struct UpArgs {
     #[arg(long)]
     pub skip_configure: bool,
 
+    /// Run one part only, on an environment that is already provisioned:
+    /// `configure` (wait for hosts, Ansible, verify) or `verify`.
+    #[arg(long, value_enum, value_name = "PART", conflicts_with = "skip_configure")]
+    pub only: Option<OnlyPart>,
+
     /// Seconds to wait for every host to answer SSH.
     #[arg(long, default_value_t = 180, value_name = "SECONDS")]
     pub ssh_timeout: u64,
@@ -84,6 +89,12 @@ pub struct UpArgs {
     /// Seconds to wait for every scrape target to be up.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub verify_timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnlyPart {
+    Configure,
+    Verify,
 }
 
 #[derive(Debug, Args)]

@@ -226,7 +226,7 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         "loki_retention_period": env.loki.retention_period,
         "loki_storage": env.loki.storage,
         "loki_replication_factor": env.loki.replication_factor,
-        "grafana_database_type": env.grafana.database,
+        "grafana_database": if env.grafana.database == "sqlite" { "sqlite3" } else { env.grafana.database.as_str() },
     });
     json!({ "all": { "hosts": hosts, "vars": vars, "children": children } })
 }

@@ -1,18 +1,22 @@
-//! `obsctl up`: provision → inventory → wait for hosts → configure → verify.
+//! `obsctl up`: prepare → terraform → inventory → hosts → ansible → verify.
+//! Re-running after a failure resumes: Terraform is planned again (a plan
+//! without changes is not applied) and configuration starts only once
+//! Terraform is known good. `--only configure|verify` runs one part alone.
 
 use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Map};
+use serde_json::{json, Map, Value};
 
 use super::{interrupted_hint, secs, Session};
-use crate::ansible::{Playbook, Venv};
-use crate::cli::UpArgs;
+use crate::ansible::{Playbook, Recap, Venv};
+use crate::cli::{OnlyPart, UpArgs};
 use crate::error::{Error, Phase, Result};
-use crate::inventory;
+use crate::inventory::{self, Contract};
 use crate::process::Child;
 use crate::report::Printer;
+use crate::secrets::Secrets;
 use crate::workspace::write_atomic;
 
 pub fn run(args: UpArgs, printer: &Printer) -> Result<u8> {
@@ -23,11 +27,20 @@ pub fn run(args: UpArgs, printer: &Printer) -> Result<u8> {
     Ok(0)
 }
 
+/// Seconds spent per phase, for the summary.
+type Timings = Map<String, Value>;
+
+fn timed<T>(timings: &mut Timings, phase: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let t = Instant::now();
+    let out = f();
+    timings.insert(phase.into(), json!(secs(t.elapsed())));
+    out
+}
+
 fn up(s: &Session, args: &UpArgs) -> Result<()> {
     let p = s.printer;
     let env = &s.env;
-    let mut timings = Map::new();
-    let auto_approve = args.auto_approve || !s.interactive;
+    let mut timings = Timings::new();
     p.info(&format!(
         "obsctl up --env {} ({} provider, {} hosts, components: {}); logs in {}",
         env.name,
@@ -37,21 +50,61 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
         s.run_dir.display()
     ));
 
-    // --- prepare: prerequisites, key, secrets; slow local work in the background
+    if args.only == Some(OnlyPart::Verify) {
+        let mut env = s.env.clone();
+        let contract = super::deployed(&s.ws, &mut env)?;
+        let verified = timed(&mut timings, "verify", || verify(s, &env, &contract, args))?;
+        return summarize(s, &contract, None, &verified, timings);
+    }
+
+    let (secrets, background) = timed(&mut timings, "prepare", || prepare(s, args))?;
+    let contract = if args.only == Some(OnlyPart::Configure) {
+        let mut deployed_env = s.env.clone();
+        let contract = super::deployed(&s.ws, &mut deployed_env)?;
+        // Re-render: the env file or --without may have changed since.
+        write_inventory(s, &contract, &secrets)?;
+        contract
+    } else {
+        timed(&mut timings, "terraform", || provision(s, args))?;
+        timed(&mut timings, "inventory", || inventory_phase(s, &secrets))?
+    };
+    if args.skip_configure {
+        p.summary(
+            &format!(
+                "Provisioned `{}` ({} hosts); configuration skipped (--skip-configure). Inventory: {}",
+                env.name,
+                contract.hosts.len(),
+                s.state.inventory().display()
+            ),
+            json!({ "ok": true, "environment": env.name, "configured": false, "hosts": contract.hosts.keys().collect::<Vec<_>>(),
+                    "inventory": s.state.inventory(), "timings": timings, "run_log": s.run_dir }),
+        );
+        return Ok(());
+    }
+    timed(&mut timings, "hosts", || wait_for_hosts(s, &contract, args))?;
+    let recap = timed(&mut timings, "ansible", || configure(s, &secrets, background))?;
+    let verified = timed(&mut timings, "verify", || verify(s, env, &contract, args))?;
+    summarize(s, &contract, Some((&recap, &secrets)), &verified, timings)
+}
+
+/// Prerequisites, SSH key, secrets; starts the work that does not need the
+/// machines (Ansible venv, application build) in the background.
+fn prepare(s: &Session, args: &UpArgs) -> Result<(Secrets, Option<Background>)> {
+    let p = s.printer;
     let t = Instant::now();
     p.phase_start("prepare", "checking prerequisites");
-    crate::prerequisites::ensure(env, p, &s.log("prepare.log"))?;
-    let new_key = crate::ssh::ensure_key(&s.state.ssh_key(), &env.name)?;
-    if new_key {
+    crate::prerequisites::ensure(&s.env, p, &s.log("prepare.log"))?;
+    if crate::ssh::ensure_key(&s.state.ssh_key(), &s.env.name)? {
         p.step("prepare", &format!("created SSH key {}", s.state.ssh_key().display()));
     }
-    let secrets = crate::secrets::prepare(env, &s.state.secrets_dir())?;
-    let venv = Venv::location(&s.ws);
-    let background = (!args.skip_configure).then(|| start_background(s, &venv));
+    let secrets = crate::secrets::prepare(&s.env, &s.state.secrets_dir())?;
+    let background = (!args.skip_configure).then(|| start_background(s));
     p.phase_end("prepare", true, t.elapsed(), "prerequisites ok", json!({}));
-    timings.insert("prepare".into(), json!(secs(t.elapsed())));
+    Ok((secrets, background))
+}
 
-    // --- terraform
+fn provision(s: &Session, args: &UpArgs) -> Result<()> {
+    let (p, env) = (s.printer, &s.env);
     let t = Instant::now();
     p.phase_start("terraform", &format!("terraform/stacks/{}", env.provider.name()));
     let tf = s.terraform();
@@ -70,31 +123,25 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
             .details(plan.destroyed.clone())
             .hint(format!("review with `obsctl plan --env {}`; to go ahead: obsctl up --env {} --allow-destroy", env.name, env.name)));
         }
+        let auto_approve = args.auto_approve || !s.interactive;
         if !auto_approve && !s.confirm(&format!("Apply this plan to `{}` ({})?", env.name, plan.describe())) {
             return Err(Error::input("plan not approved; nothing was applied").hint("re-run with --auto-approve to skip the question"));
         }
         p.progress("applying");
         tf.apply()?;
     }
-    let tf_msg = if plan.changes { format!("applied: {}", plan.describe()) } else { "no changes".into() };
-    p.phase_end("terraform", true, t.elapsed(), &tf_msg, json!({ "add": plan.add, "change": plan.change, "destroy": plan.destroy }));
-    timings.insert("terraform".into(), json!(secs(t.elapsed())));
+    let msg = if plan.changes { format!("applied: {}", plan.describe()) } else { "no changes".into() };
+    p.phase_end("terraform", true, t.elapsed(), &msg, json!({ "add": plan.add, "change": plan.change, "destroy": plan.destroy }));
+    Ok(())
+}
 
-    // --- inventory
+fn inventory_phase(s: &Session, secrets: &Secrets) -> Result<Contract> {
+    let p = s.printer;
     let t = Instant::now();
     p.phase_start("inventory", "reading obsctl_inventory");
-    let raw = tf.output_inventory()?;
-    let contract = inventory::parse(&raw, env)?;
-    let app_binary = target_dir(s).join("release/orders-api");
-    let ctx = inventory::Context {
-        env,
-        secrets_dir: &s.state.secrets_dir(),
-        known_hosts: &s.state.known_hosts(),
-        app_binary: &app_binary,
-        receiver_password_files: secrets.receiver_password_files.clone(),
-    };
-    let rendered = inventory::render(&contract, &ctx);
-    write_atomic(&s.state.inventory(), serde_json::to_string_pretty(&rendered).unwrap().as_bytes(), 0o600)?;
+    let raw = s.terraform().output_inventory()?;
+    let contract = inventory::parse(&raw, &s.env)?;
+    write_inventory(s, &contract, secrets)?;
     write_atomic(&s.state.dir.join("contract.json"), raw.as_bytes(), 0o600)?;
     p.phase_end(
         "inventory",
@@ -103,65 +150,102 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
         &format!("{} hosts → {}", contract.hosts.len(), s.state.inventory().display()),
         json!({ "hosts": contract.hosts.len(), "path": s.state.inventory() }),
     );
-    timings.insert("inventory".into(), json!(secs(t.elapsed())));
+    Ok(contract)
+}
 
-    if args.skip_configure {
-        p.summary(
-            &format!("Provisioned `{}` ({} hosts); configuration skipped (--skip-configure). Inventory: {}", env.name, contract.hosts.len(), s.state.inventory().display()),
-            json!({ "ok": true, "environment": env.name, "configured": false, "hosts": contract.hosts.keys().collect::<Vec<_>>(),
-                    "inventory": s.state.inventory(), "timings": timings, "run_log": s.run_dir }),
-        );
-        return Ok(());
-    }
+fn write_inventory(s: &Session, contract: &Contract, secrets: &Secrets) -> Result<()> {
+    let app_binary = target_dir(s).join("release/orders-api");
+    let ctx = inventory::Context {
+        env: &s.env,
+        secrets_dir: &s.state.secrets_dir(),
+        known_hosts: &s.state.known_hosts(),
+        app_binary: &app_binary,
+        receiver_password_files: secrets.receiver_password_files.clone(),
+    };
+    let rendered = inventory::render(contract, &ctx);
+    write_atomic(&s.state.inventory(), serde_json::to_string_pretty(&rendered).unwrap().as_bytes(), 0o600)
+}
 
-    // --- hosts
+fn wait_for_hosts(s: &Session, contract: &Contract, args: &UpArgs) -> Result<()> {
+    let p = s.printer;
     let t = Instant::now();
-    p.phase_start("hosts", &format!("waiting for SSH on {} hosts", contract.hosts.len()));
-    let mut ready = 0;
     let total = contract.hosts.len();
-    crate::ssh::wait_for_hosts(&contract, &crate::ssh::options(env.provider, &s.state.known_hosts()), Duration::from_secs(args.ssh_timeout), |name, took| {
+    p.phase_start("hosts", &format!("waiting for SSH on {total} hosts"));
+    let mut ready = 0;
+    let options = crate::ssh::options(s.env.provider, &s.state.known_hosts());
+    crate::ssh::wait_for_hosts(contract, &options, Duration::from_secs(args.ssh_timeout), |name, took| {
         ready += 1;
         p.step("hosts", &format!("{name} answers SSH ({:.1}s) [{ready}/{total}]", took.as_secs_f64()));
     })
-    .map_err(|e| e.hint(format!("is the machine up? `obsctl status --env {}`; the provider's log: {}", env.name, s.log("terraform.log").display())))?;
+    .map_err(|e| {
+        e.hint(format!(
+            "is the machine up? `obsctl status --env {}`; the provider's log: {}",
+            s.env.name,
+            s.log("terraform.log").display()
+        ))
+    })?;
     p.phase_end("hosts", true, t.elapsed(), &format!("{total} hosts answer SSH"), json!({ "hosts": total }));
-    timings.insert("hosts".into(), json!(secs(t.elapsed())));
+    Ok(())
+}
 
-    // --- ansible
+fn configure(s: &Session, secrets: &Secrets, background: Option<Background>) -> Result<Recap> {
+    let p = s.printer;
     let t = Instant::now();
     p.phase_start("ansible", "configuring (ansible/site.yml)");
     if let Some(bg) = background {
         bg.join(p)?;
     }
-    let playbook = Playbook {
-        ws: &s.ws,
-        venv: &venv,
-        inventory: &s.state.inventory(),
-        log: &s.log("ansible.log"),
-        printer: p,
-        redact: secrets.values.clone(),
-        env_name: &env.name,
-    };
-    let recap = playbook.run("site.yml", &[])?;
+    let recap = playbook(s, secrets).run("site.yml", &[])?;
     let changed = recap.changed();
     p.phase_end(
         "ansible",
         true,
         t.elapsed(),
         &format!("{} tasks, {changed} changed", recap.tasks),
-        json!({ "tasks": recap.tasks, "changed": changed, "hosts": recap.hosts }),
+        json!({ "tasks": recap.tasks, "changed": changed, "changed_tasks": recap.changed_tasks, "hosts": recap.hosts }),
     );
-    timings.insert("ansible".into(), json!(secs(t.elapsed())));
+    Ok(recap)
+}
 
-    // --- verify
+pub fn playbook<'a>(s: &'a Session, secrets: &Secrets) -> Playbook<'a> {
+    Playbook {
+        ws: &s.ws,
+        venv: Venv::location(&s.ws),
+        inventory: s.state.inventory(),
+        log: s.log("ansible.log"),
+        events: s.log("ansible-events.jsonl"),
+        printer: s.printer,
+        redact: secrets.values.clone(),
+        env_name: &s.env.name,
+    }
+}
+
+fn verify(s: &Session, env: &crate::environment::Environment, contract: &Contract, args: &UpArgs) -> Result<crate::verify::Verified> {
+    let p = s.printer;
     let t = Instant::now();
     p.phase_start("verify", "checking readiness and scrape targets");
-    let verified = crate::verify::run(env, &contract, Duration::from_secs(args.verify_timeout), |m| p.progress(m))?;
+    let verified = crate::verify::run(env, contract, Duration::from_secs(args.verify_timeout), |m| p.progress(m))?;
     p.phase_end("verify", true, t.elapsed(), &format!("{} scrape targets up", verified.targets), json!({ "targets": verified.targets }));
-    timings.insert("verify".into(), json!(secs(t.elapsed())));
+    Ok(verified)
+}
 
+fn summarize(
+    s: &Session,
+    contract: &Contract,
+    configured: Option<(&Recap, &Secrets)>,
+    verified: &crate::verify::Verified,
+    timings: Timings,
+) -> Result<()> {
+    let (p, env) = (s.printer, &s.env);
+    let changed = configured.map(|(r, _)| r.changed());
     let mut urls = Map::new();
-    let mut lines = vec![format!("Environment `{}` is up: {} hosts, {} scrape targets up, {changed} changed tasks.", env.name, contract.hosts.len(), verified.targets)];
+    let mut lines = vec![format!(
+        "Environment `{}` is up: {} hosts, {} scrape targets up{}.",
+        env.name,
+        contract.hosts.len(),
+        verified.targets,
+        changed.map(|c| format!(", {c} changed tasks")).unwrap_or_default()
+    )];
     let mut add = |name: &str, list: &[String]| {
         for (i, u) in list.iter().enumerate() {
             lines.push(format!("  {:<13} {u}", if i == 0 { name } else { "" }));
@@ -181,14 +265,15 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
             add(label, &list);
         }
     }
+    let password_file = s.state.secrets_dir().join("grafana_admin_password");
     if env.enabled("grafana") {
-        lines.push(format!("  Grafana login: admin / password in {}", secrets.grafana_password_file.display()));
+        lines.push(format!("  Grafana login: admin / password in {}", password_file.display()));
     }
     lines.push(format!("  Run logs:     {}", s.run_dir.display()));
     p.summary(
         &lines.join("\n"),
         json!({ "ok": true, "environment": env.name, "hosts": contract.hosts.keys().collect::<Vec<_>>(), "targets_up": verified.targets,
-                "changed_tasks": changed, "urls": urls, "grafana_password_file": secrets.grafana_password_file,
+                "changed_tasks": changed, "urls": urls, "grafana_password_file": password_file,
                 "timings": timings, "elapsed_s": secs(p.elapsed()), "run_log": s.run_dir }),
     );
     Ok(())
@@ -199,20 +284,17 @@ fn target_dir(s: &Session) -> PathBuf {
 }
 
 /// Work that does not depend on the machines, overlapped with Terraform:
-/// building the application and installing Ansible.
+/// installing Ansible and building the application.
 struct Background {
     handles: Vec<(&'static str, JoinHandle<Result<()>>)>,
 }
 
-fn start_background(s: &Session, venv: &Venv) -> Background {
+fn start_background(s: &Session) -> Background {
     let mut handles = Vec::new();
-    let venv_dir = venv.dir.clone();
+    let venv = Venv::location(&s.ws);
     let log = s.log("prepare.log");
     let quiet = Printer::new(crate::report::OutputFormat::Human, false);
-    handles.push((
-        "ansible venv",
-        std::thread::spawn(move || Venv { dir: venv_dir }.ensure(&quiet, &log)),
-    ));
+    handles.push(("ansible venv", std::thread::spawn(move || venv.ensure(&quiet, &log))));
     if s.env.enabled("app") {
         let root = s.ws.root.clone();
         let log = s.log("build.log");
@@ -245,4 +327,3 @@ impl Background {
         Ok(())
     }
 }
-
