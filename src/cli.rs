@@ -46,6 +46,22 @@ pub enum Command {
     Status(EnvOnly),
     /// Check this machine's prerequisites (terraform, Ansible venv, lab packages).
     Doctor(DoctorArgs),
+    /// Release a Terraform state lock left by a run that died (asks first).
+    Unlock(UnlockArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+
+    /// The lock ID Terraform printed ("Lock Info: ID: …").
+    #[arg(long, value_name = "ID")]
+    pub lock_id: String,
+
+    /// Do not ask (needed when stdin is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -106,6 +106,8 @@ impl Child {
     /// Runs to completion, calling `on_line` for every line of output.
     /// Returns the exit code; a non-zero code is not an error here.
     pub fn run(self, mut on_line: impl FnMut(&str)) -> Result<Finished> {
+        // A signal that arrived between steps stops us before anything new starts.
+        signals::check()?;
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         for (k, v) in &self.envs {
@@ -216,6 +218,7 @@ impl Child {
     /// Runs and captures stdout only (for small machine-readable outputs like
     /// `terraform output -json`); stderr goes to the log.
     pub fn output(self) -> Result<(i32, String, String)> {
+        signals::check()?;
         let mut cmd = Command::new(&self.program);
         cmd.args(&self.args).stdin(Stdio::null());
         for (k, v) in &self.envs {
@@ -238,6 +241,9 @@ impl Child {
                 let _ = writeln!(f, "\n### {} $ {}\n{}", crate::report::timestamp(), self.display(), redact(&stderr, &self.redact));
             }
         }
+        // The child shares our process group: a Ctrl-C/SIGTERM during it
+        // must stop us too, not only the child.
+        signals::check()?;
         Ok((out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).to_string(), stderr))
     }
 }
@@ -271,8 +277,9 @@ pub fn redact(line: &str, secrets: &[String]) -> String {
     out
 }
 
+/// `terraform -chdir=… apply -input=false …` → `terraform apply`.
 fn short(cmd: &str) -> String {
-    cmd.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    cmd.split_whitespace().filter(|w| !w.starts_with('-')).take(2).collect::<Vec<_>>().join(" ")
 }
 
 /// Is `program` on PATH?

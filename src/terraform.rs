@@ -103,7 +103,7 @@ impl<'a> Terraform<'a> {
             }
         })?;
         if done.code != 0 && !(args[0] == "plan" && done.code == 2) {
-            return Err(failure(what, &done, &self.log, self.env, &self.stack()));
+            return Err(failure(what, &done, &self.log, self.env, &self.stack(), &self.state.tf_data_dir()));
         }
         Ok(done)
     }
@@ -184,6 +184,12 @@ impl<'a> Terraform<'a> {
         v["resources"].as_array().map(|r| r.iter().map(|x| x["instances"].as_array().map_or(0, |i| i.len())).sum()).unwrap_or(0)
     }
 
+    /// `terraform force-unlock -force ID` (after the user confirmed).
+    pub fn force_unlock(&self, id: &str) -> Result<()> {
+        self.run(&["force-unlock", "-force", id], "terraform force-unlock")?;
+        Ok(())
+    }
+
     pub fn destroy(&self) -> Result<()> {
         let vars = self.state.tfvars();
         self.run(&["destroy", "-input=false", "-auto-approve", &format!("-var-file={}", vars.display())], "terraform destroy")?;
@@ -210,7 +216,7 @@ fn progress_of(line: &str) -> Option<String> {
 
 /// A failed Terraform command: the error block it printed, the log, and a
 /// hint (the exact force-unlock command when a state lock is stuck).
-fn failure(what: &str, done: &crate::process::Finished, log: &Path, env: &Environment, stack: &Path) -> Error {
+fn failure(what: &str, done: &crate::process::Finished, log: &Path, env: &Environment, stack: &Path, data_dir: &Path) -> Error {
     let lines: Vec<String> = done.tail.iter().cloned().collect();
     let start = lines.iter().position(|l| l.contains("Error:")).unwrap_or(lines.len().saturating_sub(10));
     let details: Vec<String> = lines[start..].iter().filter(|l| !l.trim().is_empty()).take(15).cloned().collect();
@@ -218,10 +224,11 @@ fn failure(what: &str, done: &crate::process::Finished, log: &Path, env: &Enviro
     if lines.iter().any(|l| l.contains("Error acquiring the state lock")) {
         let id = lines.iter().find_map(|l| l.trim().strip_prefix("ID:").map(|s| s.trim().to_string())).unwrap_or_else(|| "<ID>".into());
         err = err.hint(format!(
-            "the Terraform state of `{}` is locked; if no other run is active: obsctl unlock --env {}   (or: TF_DATA_DIR=.obsctl/{}/terraform terraform -chdir={} force-unlock {id})",
+            "the Terraform state of `{}` is locked; if no other run is active: obsctl unlock --env {} --lock-id {id}   \
+             (or by hand: TF_DATA_DIR={} terraform -chdir={} force-unlock {id})",
             env.name,
             env.name,
-            env.name,
+            data_dir.display(),
             stack.display()
         ));
     } else {

@@ -6,7 +6,8 @@ mod doctor;
 mod inventory;
 mod plan;
 mod status;
-mod up;
+mod unlock;
+pub(crate) mod up;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -26,6 +27,7 @@ pub fn run(command: Command, printer: &Printer) -> Result<u8> {
         Command::Inventory(args) => inventory::run(&args.env.env, printer),
         Command::Status(args) => status::run(&args.env.env, printer),
         Command::Doctor(args) => doctor::run(args.env.as_deref(), args.fix, printer),
+        Command::Unlock(args) => unlock::run(args, printer),
     }
 }
 
@@ -59,9 +61,15 @@ impl<'a> Session<'a> {
             }
         };
         let stamp = time::OffsetDateTime::now_utc()
-            .format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"))
+            .format(time::macros::format_description!("[year][month][day]T[hour][minute][second].[subsecond digits:3]Z"))
             .unwrap_or_default();
-        let run_dir = state.runs_dir().join(format!("{stamp}-{command}"));
+        let mut run_dir = state.runs_dir().join(format!("{stamp}-{command}"));
+        for n in 2.. {
+            if !run_dir.exists() {
+                break;
+            }
+            run_dir = state.runs_dir().join(format!("{stamp}-{command}-{n}"));
+        }
         private_dir(&run_dir)?;
         if let Ok(f) = std::fs::File::create(run_dir.join("obsctl.log")) {
             printer.log_to(f);

@@ -1,9 +1,14 @@
-//! `obsctl plan`: what `up` would change in the infrastructure.
-//! Exit 0 in sync, 2 on drift.
+//! `obsctl plan`: does reality still match the code? Terraform
+//! `plan -detailed-exitcode` for the infrastructure and, once that is in
+//! sync, Ansible `--check --diff` for the configuration of every host. One
+//! verdict: exit 0 in sync, 2 on drift (with the resources and tasks).
+
+use std::time::Instant;
 
 use serde_json::json;
 
 use super::Session;
+use crate::ansible::Venv;
 use crate::error::Result;
 use crate::report::Printer;
 
@@ -11,26 +16,61 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let s = Session::open(env_name, "plan", printer)?;
     crate::prerequisites::ensure(&s.env, printer, &s.log("prepare.log"))?;
     crate::ssh::ensure_key(&s.state.ssh_key(), &s.env.name)?;
+
     let tf = s.terraform();
+    printer.phase_start("terraform", "plan -detailed-exitcode");
+    let t = Instant::now();
     tf.write_vars()?;
-    printer.phase_start("terraform", "plan");
-    let t = std::time::Instant::now();
     tf.init()?;
     let plan = tf.plan()?;
     let _ = std::fs::remove_file(s.state.plan_file());
     printer.phase_end("terraform", true, t.elapsed(), &plan.describe(), json!({ "add": plan.add, "change": plan.change, "destroy": plan.destroy }));
-    let mut human = if plan.changes {
-        format!("Drift in `{}`: {} (run `obsctl up --env {}` to apply)", s.env.name, plan.describe(), s.env.name)
+
+    // Configuration drift, when the infrastructure itself is in sync and deployed.
+    let mut env = s.env.clone();
+    let deployed = super::deployed(&s.ws, &mut env).ok();
+    let mut drifted_tasks: Vec<String> = Vec::new();
+    let mut checked_config = false;
+    if !plan.changes && deployed.is_some() {
+        let t = Instant::now();
+        printer.phase_start("ansible", "site.yml --check --diff");
+        let secrets = crate::secrets::prepare(&env, &s.state.secrets_dir())?;
+        Venv::location(&s.ws).ensure(printer, &s.log("prepare.log"))?;
+        let recap = super::up::playbook(&s, &secrets).run("site.yml", &["--check", "--diff"])?;
+        drifted_tasks = recap.changed_tasks;
+        checked_config = true;
+        printer.phase_end(
+            "ansible",
+            true,
+            t.elapsed(),
+            &format!("{} tasks would change", drifted_tasks.len()),
+            json!({ "changed": drifted_tasks.len(), "changed_tasks": drifted_tasks }),
+        );
+    }
+
+    let in_sync = !plan.changes && drifted_tasks.is_empty();
+    let mut lines = vec![if in_sync {
+        format!("`{}` is in sync with its code (infrastructure{}).", s.env.name, if checked_config { " and configuration" } else { "" })
     } else {
-        format!("`{}` is in sync with its code.", s.env.name)
-    };
-    for r in &plan.destroyed {
-        human.push_str(&format!("\n  destroys {r}"));
+        format!("Drift in `{}`: run `obsctl up --env {}` to converge.", s.env.name, s.env.name)
+    }];
+    if plan.changes {
+        lines.push(format!("  terraform: {}", plan.describe()));
+        for r in &plan.destroyed {
+            lines.push(format!("    destroys {r}"));
+        }
+    }
+    for task in &drifted_tasks {
+        lines.push(format!("  ansible would change  {task}"));
+    }
+    if !checked_config && deployed.is_none() {
+        lines.push("  (configuration not checked: the environment is not deployed)".into());
     }
     printer.summary(
-        &human,
-        json!({ "ok": true, "environment": s.env.name, "in_sync": !plan.changes, "add": plan.add, "change": plan.change,
-                "destroy": plan.destroy, "destroyed": plan.destroyed }),
+        &lines.join("\n"),
+        json!({ "ok": true, "environment": s.env.name, "in_sync": in_sync, "add": plan.add, "change": plan.change,
+                "destroy": plan.destroy, "destroyed": plan.destroyed, "configuration_checked": checked_config,
+                "changed_tasks": drifted_tasks, "run_log": s.run_dir }),
     );
-    Ok(if plan.changes { 2 } else { 0 })
+    Ok(if in_sync { 0 } else { 2 })
 }

@@ -1,78 +1,162 @@
-//! `obsctl status`: health of every host and component, checked
-//! concurrently with short timeouts so a dead host costs one timeout.
+//! `obsctl status`: health of every host and component, scrape targets with
+//! their last error, alerts firing now, Alertmanager cluster membership.
+//! Every check runs concurrently with a short timeout, so a dead host costs
+//! one timeout, not one per check. Exit 0 when all is healthy.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::environment;
 use crate::error::{Phase, Result};
 use crate::report::Printer;
-use crate::verify;
+use crate::verify::{self, get_json, get_ok};
 use crate::workspace::Workspace;
 
+const TIMEOUT: Duration = Duration::from_secs(3);
+
+struct Probe {
+    host: String,
+    component: &'static str,
+    url: String,
+    /// Prometheus also gets its targets and alerts read; Alertmanager its cluster.
+    extra: Option<String>,
+}
+
+struct Outcome {
+    probe: Probe,
+    health: std::result::Result<(), String>,
+    extra: Option<std::result::Result<Value, String>>,
+}
+
 pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
+    let started = Instant::now();
     let ws = Workspace::discover()?;
     let mut env = environment::load(&ws.environments_dir(), env_name)?;
     let contract = super::deployed(&ws, &mut env)?;
-    let agent = verify::agent(Duration::from_secs(3));
+    let agent = verify::agent(TIMEOUT);
 
-    // One check per (host, component): its health endpoint.
-    let mut checks = Vec::new();
+    let mut probes = Vec::new();
     for (component, _job, port) in verify::components(&env) {
         if !env.enabled(component) {
             continue;
         }
         for (name, h) in &contract.hosts {
             let everywhere = matches!(component, "node_exporter" | "promtail");
-            if everywhere || h.roles.iter().any(|r| r == component) {
-                let path = match component {
-                    "prometheus" | "alertmanager" => "/-/ready",
-                    "grafana" => "/api/health",
-                    "loki" => "/ready",
-                    "app" => "/healthz",
-                    _ => "/metrics",
-                };
-                checks.push((name.clone(), component, format!("http://{}:{port}{path}", verify::host_for_url(&h.address))));
+            if !(everywhere || h.roles.iter().any(|r| r == component)) {
+                continue;
             }
+            let base = format!("http://{}:{port}", verify::host_for_url(&h.address));
+            let (path, extra) = match component {
+                "prometheus" => ("/-/ready", Some(format!("{base}/api/v1/targets?state=active"))),
+                "alertmanager" => ("/-/ready", Some(format!("{base}/api/v2/status"))),
+                "grafana" => ("/api/health", None),
+                "loki" => ("/ready", None),
+                "app" => ("/healthz", None),
+                _ => ("/metrics", None),
+            };
+            probes.push(Probe { host: name.clone(), component, url: format!("{base}{path}"), extra });
         }
     }
-    let results: Vec<(String, &str, String, std::result::Result<(), String>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = checks
+    let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
+        let handles: Vec<_> = probes
             .into_iter()
-            .map(|(host, component, url)| {
+            .map(|probe| {
                 let agent = agent.clone();
                 scope.spawn(move || {
-                    let r = verify::get_ok(&agent, &url);
-                    (host, component, url, r)
+                    let health = get_ok(&agent, &probe.url);
+                    let extra = match (&health, &probe.extra) {
+                        (Ok(()), Some(url)) => Some(get_json(&agent, url)),
+                        _ => None,
+                    };
+                    Outcome { probe, health, extra }
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("status check panicked")).collect()
+        handles.into_iter().map(|h| h.join().expect("status probe panicked")).collect()
     });
-    let unhealthy = results.iter().filter(|r| r.3.is_err()).count();
-    let mut lines = vec![format!("{:<10} {:<14} {:<8} {}", "HOST", "COMPONENT", "HEALTH", "DETAIL")];
-    for (host, component, url, r) in &results {
+
+    // Alerts: from the first Prometheus that answers.
+    let alerts: Vec<Value> = outcomes
+        .iter()
+        .find(|o| o.probe.component == "prometheus" && o.health.is_ok())
+        .and_then(|o| get_json(&agent, &o.probe.url.replace("/-/ready", "/api/v1/alerts")).ok())
+        .and_then(|v| v["data"]["alerts"].as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| a["state"] == "firing")
+        .collect();
+
+    let mut lines = vec![format!("{:<10} {:<14} {:<7} {}", "HOST", "COMPONENT", "HEALTH", "DETAIL")];
+    let mut problems = 0;
+    for o in &outcomes {
+        if o.health.is_err() {
+            problems += 1;
+        }
         lines.push(format!(
-            "{:<10} {:<14} {:<8} {}",
-            host,
-            component,
-            if r.is_ok() { "up" } else { "DOWN" },
-            match r {
-                Ok(()) => url.clone(),
-                Err(e) => format!("{url}: {e}"),
+            "{:<10} {:<14} {:<7} {}",
+            o.probe.host,
+            o.probe.component,
+            if o.health.is_ok() { "up" } else { "DOWN" },
+            match &o.health {
+                Ok(()) => o.probe.url.clone(),
+                Err(e) => format!("{}: {e}", o.probe.url),
             }
         ));
     }
-    lines.push(if unhealthy == 0 {
-        format!("all {} checks healthy", results.len())
-    } else {
-        format!("{unhealthy} of {} checks unhealthy", results.len())
-    });
+
+    let mut targets_json = Vec::new();
+    for o in outcomes.iter().filter(|o| o.probe.component == "prometheus") {
+        let Some(Ok(v)) = &o.extra else { continue };
+        let all = v["data"]["activeTargets"].as_array().cloned().unwrap_or_default();
+        let down: Vec<&Value> = all.iter().filter(|t| t["health"] != "up").collect();
+        lines.push(format!("\nScrape targets seen by Prometheus on {}: {} up, {} down", o.probe.host, all.len() - down.len(), down.len()));
+        for t in &down {
+            problems += 1;
+            lines.push(format!(
+                "  DOWN {} on {}: {}",
+                t["labels"]["job"].as_str().unwrap_or("?"),
+                t["labels"]["host"].as_str().unwrap_or("?"),
+                t["lastError"].as_str().filter(|e| !e.is_empty()).unwrap_or("no scrape yet")
+            ));
+        }
+        targets_json.push(json!({ "prometheus": o.probe.host, "up": all.len() - down.len(),
+            "down": down.iter().map(|t| json!({ "job": t["labels"]["job"], "host": t["labels"]["host"], "last_error": t["lastError"] })).collect::<Vec<_>>() }));
+    }
+
+    let mut cluster_json = Vec::new();
+    let expected_peers = contract.hosts.values().filter(|h| h.roles.iter().any(|r| r == "alertmanager")).count();
+    if expected_peers > 1 {
+        for o in outcomes.iter().filter(|o| o.probe.component == "alertmanager") {
+            let Some(Ok(v)) = &o.extra else { continue };
+            let peers = v["cluster"]["peers"].as_array().map_or(0, |p| p.len());
+            if peers < expected_peers {
+                problems += 1;
+            }
+            lines.push(format!("Alertmanager cluster seen from {}: {peers} of {expected_peers} peers", o.probe.host));
+            cluster_json.push(json!({ "host": o.probe.host, "peers": peers, "expected": expected_peers }));
+        }
+    }
+
+    let names: Vec<String> = alerts
+        .iter()
+        .filter(|a| a["labels"]["alertname"] != "Watchdog")
+        .map(|a| format!("{} ({}{})", a["labels"]["alertname"].as_str().unwrap_or("?"), a["labels"]["severity"].as_str().unwrap_or("?"),
+            a["labels"]["host"].as_str().map(|h| format!(", {h}")).unwrap_or_default()))
+        .collect();
+    lines.push(if names.is_empty() { "\nAlerts firing: none (besides Watchdog)".to_string() } else { format!("\nAlerts firing: {}", names.join(", ")) });
+    lines.push(format!(
+        "{} in {:.1}s",
+        if problems == 0 { "healthy".to_string() } else { format!("{problems} problem(s)") },
+        started.elapsed().as_secs_f64()
+    ));
     printer.summary(
         &lines.join("\n"),
-        json!({ "ok": unhealthy == 0, "environment": env.name, "checks": results.iter().map(|(h, c, u, r)| json!({
-            "host": h, "component": c, "url": u, "healthy": r.is_ok(), "error": r.as_ref().err() })).collect::<Vec<_>>() }),
+        json!({ "ok": problems == 0, "environment": env.name, "problems": problems, "elapsed_s": crate::report::round(started.elapsed()),
+                "checks": outcomes.iter().map(|o| json!({ "host": o.probe.host, "component": o.probe.component, "url": o.probe.url,
+                    "healthy": o.health.is_ok(), "error": o.health.as_ref().err() })).collect::<Vec<_>>(),
+                "targets": targets_json, "alertmanager_cluster": cluster_json,
+                "alerts_firing": alerts.iter().map(|a| json!({ "alertname": a["labels"]["alertname"], "severity": a["labels"]["severity"], "labels": a["labels"] })).collect::<Vec<_>>() }),
     );
-    Ok(if unhealthy == 0 { 0 } else { Phase::Verify.exit_code() })
+    Ok(if problems == 0 { 0 } else { Phase::Verify.exit_code() })
 }

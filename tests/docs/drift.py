@@ -470,7 +470,10 @@ def check_exit_codes() -> None:
         codes[int(m.group(1))] = "usage error (src/main.rs)"
     else:
         drift("drift.py cannot find the usage-error exit code in src/main.rs (update drift.py)")
-    m = re.search(r"Ok\(if plan\.changes \{ (\d+) \}", read("src/commands/plan.rs"))
+    plan_rs = read("src/commands/plan.rs")
+    m = re.search(r"Ok\(if [^{}]+\{ 0 \} else \{ (\d+) \}\)", plan_rs) or re.search(
+        r"Ok\(if [^{}]+\{ (\d+) \} else \{ 0 \}\)", plan_rs
+    )
     if m:
         codes[int(m.group(1))] = "plan: drift (src/commands/plan.rs)"
     else:
