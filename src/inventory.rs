@@ -153,6 +153,8 @@ pub struct Context<'a> {
     pub known_hosts: &'a Path,
     pub app_binary: &'a Path,
     pub receiver_password_files: BTreeMap<String, PathBuf>,
+    /// Variables the stack publishes in its optional `obsctl_vars` output.
+    pub provider_vars: Map<String, Value>,
 }
 
 /// Renders the Ansible inventory: one group per component, every host in
@@ -228,6 +230,15 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         "loki_replication_factor": env.loki.replication_factor,
         "grafana_database": if env.grafana.database == "sqlite" { "sqlite3" } else { env.grafana.database.as_str() },
     });
+    let mut vars = vars;
+    if let Some(v) = vars.as_object_mut() {
+        for (k, val) in &ctx.provider_vars {
+            // The stack may add variables, never replace obsctl's own.
+            if !k.starts_with("obsctl_") && !v.contains_key(k) {
+                v.insert(k.clone(), val.clone());
+            }
+        }
+    }
     json!({ "all": { "hosts": hosts, "vars": vars, "children": children } })
 }
 
@@ -352,6 +363,7 @@ roles = ["app"]
             known_hosts: Path::new("/kh"),
             app_binary: Path::new("/bin/app"),
             receiver_password_files: BTreeMap::new(),
+            provider_vars: Map::from_iter([("loki_s3_bucket".to_string(), json!("b")), ("obsctl_environment".to_string(), json!("evil"))]),
         };
         let inv = render(&c, &ctx);
         let children = &inv["all"]["children"];
@@ -363,5 +375,6 @@ roles = ["app"]
         assert_eq!(children["promtail"]["hosts"].as_object().unwrap().len(), 0);
         assert_eq!(inv["all"]["hosts"]["app-1"]["ansible_host"], "10.77.0.11");
         assert_eq!(inv["all"]["vars"]["obsctl_environment"], "dev");
+        assert_eq!(inv["all"]["vars"]["loki_s3_bucket"], "b");
     }
 }

@@ -167,14 +167,22 @@ impl<'a> Terraform<'a> {
         Ok(())
     }
 
-    pub fn output_inventory(&self) -> Result<String> {
-        let (code, out, err) = self.child().args(["output", "-no-color", "-json", "obsctl_inventory"]).output()?;
+    /// The stack's outputs: `obsctl_inventory` (the contract, as JSON text)
+    /// and the optional `obsctl_vars` (extra env-wide Ansible variables the
+    /// provider knows, e.g. the Loki bucket on AWS).
+    pub fn outputs(&self) -> Result<(String, serde_json::Map<String, Value>)> {
+        let (code, out, err) = self.child().args(["output", "-no-color", "-json"]).output()?;
         if code != 0 {
-            return Err(Error::new(Phase::Terraform, format!("`terraform output obsctl_inventory` failed: {}", err.trim()))
-                .hint("the stack must publish an `obsctl_inventory` output (DESIGN.md §3)")
-                .log(&self.log));
+            return Err(Error::new(Phase::Terraform, format!("`terraform output -json` failed: {}", err.trim())).log(&self.log));
         }
-        Ok(out)
+        let all: Value = serde_json::from_str(&out)
+            .map_err(|e| Error::new(Phase::Terraform, format!("`terraform output -json` printed invalid JSON: {e}")))?;
+        let inventory = all.get("obsctl_inventory").map(|o| o["value"].to_string()).ok_or_else(|| {
+            Error::input(format!("the `{}` stack has no output `obsctl_inventory`", self.env.provider.name()))
+                .hint("every stack must publish the inventory contract as output `obsctl_inventory` (DESIGN.md §3)")
+        })?;
+        let vars = all.get("obsctl_vars").and_then(|o| o["value"].as_object().cloned()).unwrap_or_default();
+        Ok((inventory, vars))
     }
 
     /// Number of resources in the state (0 when there is no state).

@@ -130,3 +130,17 @@ pub fn interrupted_hint(err: Error, env: &str, command: &str) -> Error {
          nothing else was started. Continue with: obsctl {command} --env {env}"
     ))
 }
+
+/// Records whether the last `up` configured the hosts (`plan` checks the
+/// configuration only then).
+pub fn mark_configured(state: &StateDir, configured: bool) -> Result<()> {
+    let v = serde_json::json!({ "configured": configured, "at": crate::report::timestamp() });
+    crate::workspace::write_atomic(&state.progress_file(), v.to_string().as_bytes(), 0o600)
+}
+
+pub fn is_configured(state: &StateDir) -> bool {
+    std::fs::read_to_string(state.progress_file())
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .is_some_and(|v| v["configured"] == true)
+}

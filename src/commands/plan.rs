@@ -31,7 +31,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let deployed = super::deployed(&s.ws, &mut env).ok();
     let mut drifted_tasks: Vec<String> = Vec::new();
     let mut checked_config = false;
-    if !plan.changes && deployed.is_some() {
+    if !plan.changes && deployed.is_some() && super::is_configured(&s.state) {
         let t = Instant::now();
         printer.phase_start("ansible", "site.yml --check --diff");
         let secrets = crate::secrets::prepare(&env, &s.state.secrets_dir())?;
@@ -63,8 +63,8 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     for task in &drifted_tasks {
         lines.push(format!("  ansible would change  {task}"));
     }
-    if !checked_config && deployed.is_none() {
-        lines.push("  (configuration not checked: the environment is not deployed)".into());
+    if !checked_config && !plan.changes {
+        lines.push("  (configuration not checked: no `obsctl up` has configured this environment yet)".into());
     }
     printer.summary(
         &lines.join("\n"),

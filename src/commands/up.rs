@@ -69,6 +69,7 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
         timed(&mut timings, "inventory", || inventory_phase(s, &secrets))?
     };
     if args.skip_configure {
+        super::mark_configured(&s.state, false)?;
         p.summary(
             &format!(
                 "Provisioned `{}` ({} hosts); configuration skipped (--skip-configure). Inventory: {}",
@@ -83,6 +84,7 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
     }
     timed(&mut timings, "hosts", || wait_for_hosts(s, &contract, args))?;
     let recap = timed(&mut timings, "ansible", || configure(s, &secrets, background))?;
+    super::mark_configured(&s.state, true)?;
     let verified = timed(&mut timings, "verify", || verify(s, env, &contract, args))?;
     summarize(s, &contract, Some((&recap, &secrets)), &verified, timings)
 }
@@ -139,8 +141,9 @@ fn inventory_phase(s: &Session, secrets: &Secrets) -> Result<Contract> {
     let p = s.printer;
     let t = Instant::now();
     p.phase_start("inventory", "reading obsctl_inventory");
-    let raw = s.terraform().output_inventory()?;
+    let (raw, provider_vars) = s.terraform().outputs()?;
     let contract = inventory::parse(&raw, &s.env)?;
+    write_atomic(&s.state.dir.join("provider-vars.json"), serde_json::to_string(&provider_vars).unwrap().as_bytes(), 0o600)?;
     write_inventory(s, &contract, secrets)?;
     write_atomic(&s.state.dir.join("contract.json"), raw.as_bytes(), 0o600)?;
     p.phase_end(
@@ -161,6 +164,10 @@ fn write_inventory(s: &Session, contract: &Contract, secrets: &Secrets) -> Resul
         known_hosts: &s.state.known_hosts(),
         app_binary: &app_binary,
         receiver_password_files: secrets.receiver_password_files.clone(),
+        provider_vars: std::fs::read_to_string(s.state.dir.join("provider-vars.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default(),
     };
     let rendered = inventory::render(contract, &ctx);
     write_atomic(&s.state.inventory(), serde_json::to_string_pretty(&rendered).unwrap().as_bytes(), 0o600)

@@ -54,3 +54,12 @@ output "ami_id" {
   description = "AMI the ami_owner/ami_name filter resolves to now (running instances keep the one they were built from)."
   value       = module.instances.ami_id
 }
+
+output "obsctl_vars" {
+  description = "Extra environment-wide Ansible variables obsctl adds to the inventory: where Loki stores its chunks, Grafana's public URL."
+  value = {
+    loki_s3_bucket   = one(module.loki_bucket[*].bucket_name)
+    loki_s3_region   = one(module.loki_bucket[*].bucket_region)
+    grafana_root_url = one(module.grafana_lb[*].url)
+  }
+}
