@@ -165,10 +165,10 @@ impl Playbook<'_> {
             } else {
                 format!("ansible-playbook {playbook} failed on {}", failed_hosts.join(", "))
             };
-            return Err(Error::new(Phase::Ansible, what)
-                .details(details)
-                .log(&self.log)
-                .hint(format!("fix the cause above, then run `obsctl up --env {}` again (Terraform is not re-applied when nothing changed)", self.env_name)));
+            return Err(Error::new(Phase::Ansible, what).details(details).log(&self.log).hint(format!(
+                "fix the cause above, then run `obsctl up --env {}` again (Terraform is not re-applied when nothing changed)",
+                self.env_name
+            )));
         }
         Ok(recap)
     }
@@ -231,9 +231,10 @@ mod tests {
 
     #[test]
     fn recap_lines() {
-        let (host, h) =
-            parse_recap_line("mon-1                      : ok=12   changed=3    unreachable=0    failed=1    skipped=2    rescued=0    ignored=0")
-                .unwrap();
+        let (host, h) = parse_recap_line(
+            "mon-1                      : ok=12   changed=3    unreachable=0    failed=1    skipped=2    rescued=0    ignored=0",
+        )
+        .unwrap();
         assert_eq!(host, "mon-1");
         assert_eq!((h.ok, h.changed, h.failed), (12, 3, 1));
         assert!(parse_recap_line("nothing here").is_none());

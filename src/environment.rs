@@ -12,8 +12,7 @@ use crate::error::{Error, Result};
 /// Roles a host can carry. node_exporter and promtail run on every host.
 pub const HOST_ROLES: &[&str] = &["prometheus", "alertmanager", "grafana", "loki", "app"];
 /// Components an environment can enable.
-pub const COMPONENTS: &[&str] =
-    &["prometheus", "alertmanager", "node_exporter", "grafana", "loki", "promtail", "app"];
+pub const COMPONENTS: &[&str] = &["prometheus", "alertmanager", "node_exporter", "grafana", "loki", "promtail", "app"];
 /// Roles every environment needs a host for (verify needs them).
 const REQUIRED_ROLES: &[&str] = &["prometheus", "alertmanager"];
 
@@ -87,11 +86,7 @@ pub struct PrometheusSettings {
 
 impl Default for PrometheusSettings {
     fn default() -> Self {
-        PrometheusSettings {
-            retention: "15d".into(),
-            scrape_interval: "15s".into(),
-            evaluation_interval: "15s".into(),
-        }
+        PrometheusSettings { retention: "15d".into(), scrape_interval: "15s".into(), evaluation_interval: "15s".into() }
     }
 }
 
@@ -106,12 +101,7 @@ pub struct AlertmanagerSettings {
 
 impl Default for AlertmanagerSettings {
     fn default() -> Self {
-        AlertmanagerSettings {
-            group_wait: "30s".into(),
-            group_interval: "5m".into(),
-            repeat_interval: "4h".into(),
-            receivers: Vec::new(),
-        }
+        AlertmanagerSettings { group_wait: "30s".into(), group_interval: "5m".into(), repeat_interval: "4h".into(), receivers: Vec::new() }
     }
 }
 
@@ -249,8 +239,8 @@ pub fn load(dir: &Path, name: &str) -> Result<Environment> {
 }
 
 pub fn parse(name: &str, file: &Path, text: &str) -> Result<Environment> {
-    let raw: RawEnvironment = toml::from_str(text)
-        .map_err(|e| Error::input(format!("{}: {}", file.display(), e.to_string().trim_end())))?;
+    let raw: RawEnvironment =
+        toml::from_str(text).map_err(|e| Error::input(format!("{}: {}", file.display(), e.to_string().trim_end())))?;
     validate(name, file, raw)
 }
 
@@ -295,7 +285,11 @@ fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<Environment>
             if !HOST_ROLES.contains(&r.as_str()) {
                 return Err(bad(
                     &format!("{key}.roles"),
-                    format!("unknown role `{r}` on host `{}`; allowed: {} (node_exporter and promtail run on every host)", h.name, HOST_ROLES.join(", ")),
+                    format!(
+                        "unknown role `{r}` on host `{}`; allowed: {} (node_exporter and promtail run on every host)",
+                        h.name,
+                        HOST_ROLES.join(", ")
+                    ),
                 ));
             }
         }
@@ -308,7 +302,10 @@ fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<Environment>
     for role in HOST_ROLES {
         if components.contains(*role) && !hosts.iter().any(|h| h.roles.iter().any(|r| r == role)) {
             let why = if REQUIRED_ROLES.contains(role) { "it is required" } else { "the component is enabled" };
-            return Err(bad("hosts", format!("no host has role `{role}`, but {why}; add it to a host's roles or remove it from `components`")));
+            return Err(bad(
+                "hosts",
+                format!("no host has role `{role}`, but {why}; add it to a host's roles or remove it from `components`"),
+            ));
         }
     }
 
@@ -318,7 +315,8 @@ fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<Environment>
             if lab.bridge.is_empty() || lab.bridge.len() > 15 || !lab.bridge.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
                 return Err(bad("lab.bridge", format!("`{}` is not an interface name (1–15 letters, digits, dashes)", lab.bridge)));
             }
-            let prefix = parse_cidr(&lab.cidr).ok_or_else(|| bad("lab.cidr", format!("`{}` is not an IPv4 network like 10.77.0.0/24", lab.cidr)))?;
+            let prefix =
+                parse_cidr(&lab.cidr).ok_or_else(|| bad("lab.cidr", format!("`{}` is not an IPv4 network like 10.77.0.0/24", lab.cidr)))?;
             let capacity = (1u64 << (32 - prefix)).saturating_sub(12);
             if hosts.len() as u64 > capacity {
                 return Err(bad("lab.cidr", format!("{} has room for {capacity} machines, the topology has {}", lab.cidr, hosts.len())));

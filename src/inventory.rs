@@ -136,7 +136,11 @@ fn check_address(a: &str) -> std::result::Result<(), String> {
     let dns = !a.is_empty()
         && a.len() <= 253
         && a.split('.').all(|l| {
-            !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
         && !a.chars().all(|c| c.is_ascii_digit() || c == '.');
     if dns {

@@ -67,8 +67,13 @@ pub fn lab_checks() -> Vec<Check> {
     out.push(Check {
         name: "lab packages".into(),
         ok: missing.is_empty(),
-        detail: if missing.is_empty() { "systemd-container, debootstrap, apt-cacher-ng installed".into() } else { format!("missing: {}", missing.join(", ")) },
-        fix: (!missing.is_empty()).then(|| format!("apt-get install -y {} (obsctl up does this itself when run as root)", missing.join(" "))),
+        detail: if missing.is_empty() {
+            "systemd-container, debootstrap, apt-cacher-ng installed".into()
+        } else {
+            format!("missing: {}", missing.join(", "))
+        },
+        fix: (!missing.is_empty())
+            .then(|| format!("apt-get install -y {} (obsctl up does this itself when run as root)", missing.join(" "))),
     });
     out
 }
@@ -78,7 +83,12 @@ pub fn ssh_checks() -> Vec<Check> {
         .iter()
         .map(|t| {
             let ok = on_path(t).is_some();
-            Check { name: t.to_string(), ok, detail: if ok { "found".into() } else { "not found".into() }, fix: (!ok).then(|| "apt-get install -y openssh-client".to_string()) }
+            Check {
+                name: t.to_string(),
+                ok,
+                detail: if ok { "found".into() } else { "not found".into() },
+                fix: (!ok).then(|| "apt-get install -y openssh-client".to_string()),
+            }
         })
         .collect()
 }
@@ -110,16 +120,13 @@ pub fn ensure(env: &Environment, printer: &Printer, log: &Path) -> Result<()> {
 
 pub fn install_packages(packages: &[&str], printer: &Printer, log: &Path) -> Result<()> {
     if on_path("apt-get").is_none() {
-        return Err(Error::prerequisite(format!("missing lab packages: {}", packages.join(", ")))
-            .hint("the lab provider needs a Debian or Ubuntu host with apt; install systemd-nspawn, debootstrap and apt-cacher-ng by hand"));
+        return Err(Error::prerequisite(format!("missing lab packages: {}", packages.join(", "))).hint(
+            "the lab provider needs a Debian or Ubuntu host with apt; install systemd-nspawn, debootstrap and apt-cacher-ng by hand",
+        ));
     }
     printer.step("prepare", &format!("installing lab packages (once): {}", packages.join(" ")));
     let apt = |args: &[&str]| {
-        Child::new("apt-get", Phase::Prerequisite)
-            .args(args.iter().copied())
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .log(log)
-            .run(|_| {})
+        Child::new("apt-get", Phase::Prerequisite).args(args.iter().copied()).env("DEBIAN_FRONTEND", "noninteractive").log(log).run(|_| {})
     };
     let mut done = apt(&[&["install", "-y", "-q", "--no-install-recommends"], packages].concat())?;
     if done.code != 0 {

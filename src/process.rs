@@ -304,10 +304,8 @@ mod tests {
     #[test]
     fn streams_lines_and_exit_code() {
         let mut lines = Vec::new();
-        let done = Child::new("sh", Phase::Internal)
-            .args(["-c", "echo one; echo two >&2; exit 3"])
-            .run(|l| lines.push(l.to_string()))
-            .unwrap();
+        let done =
+            Child::new("sh", Phase::Internal).args(["-c", "echo one; echo two >&2; exit 3"]).run(|l| lines.push(l.to_string())).unwrap();
         assert_eq!(done.code, 3);
         lines.sort();
         assert_eq!(lines, vec!["one", "two"]);

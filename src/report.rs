@@ -247,6 +247,14 @@ fn ask(question: &str) -> String {
     answer.trim().to_string()
 }
 
+/// CPU time obsctl itself used (user + system), children excluded.
+pub fn own_cpu() -> Duration {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 pub fn round(d: Duration) -> f64 {
     (d.as_secs_f64() * 100.0).round() / 100.0
 }

@@ -35,10 +35,7 @@ pub fn received() -> Option<i32> {
 /// Returns the interruption as an error when a signal arrived.
 pub fn check() -> crate::error::Result<()> {
     match received() {
-        Some(sig) => Err(crate::error::Error::new(
-            crate::error::Phase::Interrupted(sig),
-            format!("interrupted by {}", name(sig)),
-        )),
+        Some(sig) => Err(crate::error::Error::new(crate::error::Phase::Interrupted(sig), format!("interrupted by {}", name(sig)))),
         None => Ok(()),
     }
 }

@@ -30,12 +30,7 @@ pub fn ensure_key(key: &Path, env: &str) -> Result<bool> {
 
 /// Waits until every host accepts an SSH login with the environment's key.
 /// Hosts are polled concurrently; the wait is bounded by `timeout`.
-pub fn wait_for_hosts(
-    contract: &Contract,
-    ssh_args: &[String],
-    timeout: Duration,
-    mut on_ready: impl FnMut(&str, Duration),
-) -> Result<()> {
+pub fn wait_for_hosts(contract: &Contract, ssh_args: &[String], timeout: Duration, mut on_ready: impl FnMut(&str, Duration)) -> Result<()> {
     let (tx, rx) = mpsc::channel();
     let deadline = Instant::now() + timeout;
     for (name, h) in &contract.hosts {

@@ -120,13 +120,7 @@ impl<'a> Terraform<'a> {
         let plan = self.state.plan_file();
         let vars = self.state.tfvars();
         let done = self.run(
-            &[
-                "plan",
-                "-input=false",
-                "-detailed-exitcode",
-                &format!("-var-file={}", vars.display()),
-                &format!("-out={}", plan.display()),
-            ],
+            &["plan", "-input=false", "-detailed-exitcode", &format!("-var-file={}", vars.display()), &format!("-out={}", plan.display())],
             "terraform plan",
         )?;
         if done.code == 0 {

@@ -164,7 +164,12 @@ pub fn run(env: &Environment, contract: &Contract, timeout: Duration, mut progre
             if Instant::now() >= deadline {
                 return Err(Error::new(
                     Phase::Verify,
-                    format!("{} of {} scrape targets are not up on Prometheus {prom_host} after {}s", missing.len(), expected.len(), timeout.as_secs()),
+                    format!(
+                        "{} of {} scrape targets are not up on Prometheus {prom_host} after {}s",
+                        missing.len(),
+                        expected.len(),
+                        timeout.as_secs()
+                    ),
                 )
                 .details(missing)
                 .hint(format!("see {url}/targets; then `obsctl status --env {}`", env.name)));

@@ -22,7 +22,10 @@ impl Workspace {
             return if is_root(&root) {
                 Ok(Workspace { root: absolute(&root) })
             } else {
-                Err(Error::input(format!("OBSCTL_ROOT={} is not an obsctl checkout (no environments/ and ansible/site.yml)", root.display())))
+                Err(Error::input(format!(
+                    "OBSCTL_ROOT={} is not an obsctl checkout (no environments/ and ansible/site.yml)",
+                    root.display()
+                )))
             };
         }
         let starts = [std::env::current_dir().ok(), std::env::current_exe().ok()];

@@ -544,7 +544,8 @@ fn good_contract_writes_a_private_inventory_that_inventory_prints() {
     let inv: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let groups = &inv["all"]["children"];
     let members = |group: &str| -> Vec<String> {
-        let mut m: Vec<String> = groups[group]["hosts"].as_object().unwrap_or_else(|| panic!("no group {group}: {inv}")).keys().cloned().collect();
+        let mut m: Vec<String> =
+            groups[group]["hosts"].as_object().unwrap_or_else(|| panic!("no group {group}: {inv}")).keys().cloned().collect();
         m.sort();
         m
     };
@@ -620,11 +621,7 @@ fn plan_without_changes_is_not_applied() {
 fn terraform_plan_command_reports_drift_with_exit_2() {
     let ran = Test::new().args(["plan", "--env", "t"]).status(2).stdout_contains("2 to add");
     assert!(!ran.commands().contains(&"apply".to_string()), "`obsctl plan` applied: {:?}", ran.calls());
-    ran.then()
-        .fake("plan", "exit 0\n")
-        .args(["plan", "--env", "t"])
-        .status(0)
-        .stdout_contains("in sync");
+    ran.then().fake("plan", "exit 0\n").args(["plan", "--env", "t"]).status(0).stdout_contains("in sync");
 }
 
 // ---- protected environments --------------------------------------------------
@@ -658,7 +655,8 @@ fn unprotected_env_applies_a_destroying_plan() {
 /// A state with `n` resource instances, as `destroy` counts them.
 fn state_with_resources(test: Test, env: &str, n: usize) -> Test {
     let instances: Vec<Value> = (0..n).map(|i| json!({ "attributes": { "id": format!("i-{i}") } })).collect();
-    let state = json!({ "version": 4, "resources": [{ "mode": "managed", "type": "aws_instance", "name": "host", "instances": instances }] });
+    let state =
+        json!({ "version": 4, "resources": [{ "mode": "managed", "type": "aws_instance", "name": "host", "instances": instances }] });
     write(&test.state(env).join("terraform.tfstate"), &state.to_string());
     test
 }
@@ -667,33 +665,18 @@ fn state_with_resources(test: Test, env: &str, n: usize) -> Test {
 fn protected_env_destroy_needs_the_name_confirmed() {
     let test = Test::new().env_file("p", &protected_env());
     let test = state_with_resources(test, "p", 3);
-    let ran = test
-        .args(["destroy", "--env", "p"])
-        .status(10)
-        .stderr_contains("`p` is protected")
-        .stderr_contains("--confirm-env p");
+    let ran = test.args(["destroy", "--env", "p"]).status(10).stderr_contains("`p` is protected").stderr_contains("--confirm-env p");
     assert!(!ran.commands().contains(&"destroy".to_string()), "destroyed without confirmation: {:?}", ran.calls());
 
-    let ran = ran
-        .then()
-        .args(["destroy", "--env", "p", "--auto-approve"])
-        .status(10)
-        .stderr_contains("--confirm-env p");
+    let ran = ran.then().args(["destroy", "--env", "p", "--auto-approve"]).status(10).stderr_contains("--confirm-env p");
     assert!(!ran.commands().contains(&"destroy".to_string()), "--auto-approve is not a confirmation for a protected env");
 
-    let ran = ran
-        .then()
-        .args(["destroy", "--env", "p", "--confirm-env", "prod"])
-        .status(10)
-        .stderr_contains("--confirm-env prod does not match");
+    let ran =
+        ran.then().args(["destroy", "--env", "p", "--confirm-env", "prod"]).status(10).stderr_contains("--confirm-env prod does not match");
     assert!(!ran.commands().contains(&"destroy".to_string()), "destroyed with the wrong name: {:?}", ran.calls());
     assert!(ran.state("p").join("terraform.tfstate").is_file());
 
-    let ran = ran
-        .then()
-        .args(["destroy", "--env", "p", "--confirm-env", "p"])
-        .status(0)
-        .stdout_contains("destroyed (3 resources)");
+    let ran = ran.then().args(["destroy", "--env", "p", "--confirm-env", "p"]).status(0).stdout_contains("destroyed (3 resources)");
     assert_eq!(ran.commands(), ["init", "destroy"]);
     let destroy = find_call(&ran.calls(), "destroy").clone();
     assert!(destroy.contains(&"-auto-approve".to_string()) && destroy.contains(&"-input=false".to_string()), "{destroy:?}");
@@ -718,11 +701,7 @@ fn json_output_is_one_event_per_line_ending_in_a_summary() {
     assert!(!events.is_empty());
     for phase in ["terraform", "inventory"] {
         for kind in ["phase_start", "phase_end"] {
-            assert!(
-                events.iter().any(|e| e["event"] == kind && e["phase"] == phase),
-                "no {kind} for {phase} in\n{}",
-                ran.done.stdout
-            );
+            assert!(events.iter().any(|e| e["event"] == kind && e["phase"] == phase), "no {kind} for {phase} in\n{}", ran.done.stdout);
         }
     }
     let start = events.iter().position(|e| e["event"] == "phase_start" && e["phase"] == "terraform").unwrap();
@@ -740,10 +719,7 @@ fn json_output_is_one_event_per_line_ending_in_a_summary() {
 
 #[test]
 fn json_output_reports_failures_as_an_error_event() {
-    let ran = Test::new()
-        .fake_fails("apply", APPLY_ERROR, 1)
-        .args(["up", "--env", "t", "--skip-configure", "--output", "json"])
-        .status(20);
+    let ran = Test::new().fake_fails("apply", APPLY_ERROR, 1).args(["up", "--env", "t", "--skip-configure", "--output", "json"]).status(20);
     let events = ran.events();
     let last = events.last().unwrap();
     assert_eq!(last["event"], "error", "last line: {last}");
@@ -794,10 +770,7 @@ fn stale_state_lock_hint_gives_the_force_unlock_id() {
 #[test]
 
 fn stale_state_lock_hint_works_from_any_directory() {
-    let ran = Test::new()
-        .fake_fails("plan", STATE_LOCK_ERROR, 1)
-        .args(["up", "--env", "t", "--skip-configure"])
-        .status(20);
+    let ran = Test::new().fake_fails("plan", STATE_LOCK_ERROR, 1).args(["up", "--env", "t", "--skip-configure"]).status(20);
     // The command in the hint must work from wherever it is typed: it points
     // terraform at the data dir obsctl used, not one relative to the stack.
     let hint = ran.done.stderr.lines().find(|l| l.starts_with("hint:")).unwrap().to_string();
@@ -809,10 +782,7 @@ fn stale_state_lock_hint_works_from_any_directory() {
 #[test]
 
 fn hints_only_name_obsctl_commands_that_exist() {
-    let ran = Test::new()
-        .fake_fails("plan", STATE_LOCK_ERROR, 1)
-        .args(["up", "--env", "t", "--skip-configure"])
-        .status(20);
+    let ran = Test::new().fake_fails("plan", STATE_LOCK_ERROR, 1).args(["up", "--env", "t", "--skip-configure"]).status(20);
     let hint = ran.done.stderr.lines().find(|l| l.starts_with("hint:")).unwrap().to_string();
     let commands: Vec<&str> =
         hint.split("obsctl ").skip(1).filter_map(|rest| rest.split_whitespace().next()).filter(|w| !w.starts_with('-')).collect();
@@ -858,7 +828,8 @@ fn second_run_on_a_busy_env_is_refused_at_once() {
 fn lock_left_by_a_dead_run_is_taken_over_with_a_warning() {
     let test = Test::new();
     let pid = dead_pid();
-    let holder = json!({ "pid": pid, "host": "gone-host", "user": "ci", "started": "2026-01-01T00:00:00Z", "command": "obsctl up --env t" });
+    let holder =
+        json!({ "pid": pid, "host": "gone-host", "user": "ci", "started": "2026-01-01T00:00:00Z", "command": "obsctl up --env t" });
     let state = test.state("t");
     std::fs::create_dir_all(&state).unwrap();
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -924,17 +895,18 @@ fn real_terraform() -> Option<PathBuf> {
 
 fn interrupt_during_apply(signal: i32, expected: i32) {
     let Some(terraform) = real_terraform() else { return };
-    let test = Test::new()
-        .real_terraform(&terraform)
-        .env("OBSCTL_TEST_SLEEP", "20")
-        .args(["up", "--env", "t", "--skip-configure", "--auto-approve"]);
+    let test = Test::new().real_terraform(&terraform).env("OBSCTL_TEST_SLEEP", "20").args([
+        "up",
+        "--env",
+        "t",
+        "--skip-configure",
+        "--auto-approve",
+    ]);
     let root = test.root();
     let state = test.state("t");
     let running = test.spawn();
     let applying = wait_until(Duration::from_secs(60), || {
-        run_dirs(&state)
-            .iter()
-            .any(|d| std::fs::read_to_string(d.join("terraform.log")).is_ok_and(|l| l.contains("Creating...")))
+        run_dirs(&state).iter().any(|d| std::fs::read_to_string(d.join("terraform.log")).is_ok_and(|l| l.contains("Creating...")))
     });
     assert!(applying, "terraform apply never started");
     running.signal(signal);

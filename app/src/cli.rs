@@ -81,13 +81,7 @@ fn command() -> Command {
                 .default_value("10000")
                 .value_parser(value_parser!(usize)),
         )
-        .arg(
-            Arg::new("version")
-                .long("version")
-                .short('V')
-                .help("Print version")
-                .action(ArgAction::Version),
-        )
+        .arg(Arg::new("version").long("version").short('V').help("Print version").action(ArgAction::Version))
         .disable_version_flag(true)
 }
 
@@ -116,12 +110,8 @@ where
 {
     let mut cmd = command();
     let matches = cmd.try_get_matches_from_mut(args)?;
-    from_matches(&matches).map_err(|(flag, msg)| {
-        cmd.error(
-            clap::error::ErrorKind::ValueValidation,
-            format!("invalid value for --{flag}: {msg}"),
-        )
-    })
+    from_matches(&matches)
+        .map_err(|(flag, msg)| cmd.error(clap::error::ErrorKind::ValueValidation, format!("invalid value for --{flag}: {msg}")))
 }
 
 fn from_matches(m: &ArgMatches) -> Result<Config, (&'static str, String)> {
@@ -134,17 +124,9 @@ fn from_matches(m: &ArgMatches) -> Result<Config, (&'static str, String)> {
         return Err(("max-orders", "must be at least 1".into()));
     }
     let log_file = m.get_one::<PathBuf>("log-file").expect("has default");
-    let log_target = if log_file.as_os_str() == "-" {
-        LogTarget::Stdout
-    } else {
-        LogTarget::File(log_file.clone())
-    };
+    let log_target = if log_file.as_os_str() == "-" { LogTarget::Stdout } else { LogTarget::File(log_file.clone()) };
     Ok(Config {
-        server: ServerConfig {
-            listen: *m.get_one::<SocketAddr>("listen").expect("has default"),
-            workers,
-            max_orders,
-        },
+        server: ServerConfig { listen: *m.get_one::<SocketAddr>("listen").expect("has default"), workers, max_orders },
         log_target,
         traffic_rps: *m.get_one::<f64>("traffic-rps").expect("has default"),
     })
@@ -160,26 +142,12 @@ mod tests {
         assert_eq!(c.server.listen, "0.0.0.0:8080".parse().unwrap());
         assert_eq!(c.server.workers, 8);
         assert_eq!(c.traffic_rps, 0.0);
-        assert_eq!(
-            c.log_target,
-            LogTarget::File("/var/log/orders-api/orders-api.log".into())
-        );
+        assert_eq!(c.log_target, LogTarget::File("/var/log/orders-api/orders-api.log".into()));
     }
 
     #[test]
     fn all_flags() {
-        let c = try_parse([
-            "orders-api",
-            "--listen",
-            "127.0.0.1:0",
-            "--log-file",
-            "-",
-            "--traffic-rps",
-            "2.5",
-            "--workers",
-            "3",
-        ])
-        .unwrap();
+        let c = try_parse(["orders-api", "--listen", "127.0.0.1:0", "--log-file", "-", "--traffic-rps", "2.5", "--workers", "3"]).unwrap();
         assert_eq!(c.server.listen, "127.0.0.1:0".parse().unwrap());
         assert_eq!(c.log_target, LogTarget::Stdout);
         assert_eq!(c.traffic_rps, 2.5);

@@ -12,13 +12,7 @@ pub fn rfc3339_millis(t: SystemTime) -> String {
     let (days, ms_of_day) = (millis.div_euclid(86_400_000), millis.rem_euclid(86_400_000));
     let (year, month, day) = civil_from_days(days);
     let secs = ms_of_day / 1000;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60,
-        ms_of_day % 1000
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z", secs / 3600, secs / 60 % 60, secs % 60, ms_of_day % 1000)
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day);
@@ -57,9 +51,6 @@ mod tests {
 
     #[test]
     fn before_epoch() {
-        assert_eq!(
-            rfc3339_millis(UNIX_EPOCH - Duration::from_millis(1)),
-            "1969-12-31T23:59:59.999Z"
-        );
+        assert_eq!(rfc3339_millis(UNIX_EPOCH - Duration::from_millis(1)), "1969-12-31T23:59:59.999Z");
     }
 }

@@ -26,33 +26,21 @@ impl Faults {
     /// [0, 60000]). A field left out is 0: PUT replaces the whole set.
     /// Unknown fields are rejected so that a typo does not pass silently.
     pub fn parse(body: &[u8]) -> Result<Faults, String> {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| format!("body is not valid JSON: {e}"))?;
-        let object = value
-            .as_object()
-            .ok_or("body must be a JSON object like {\"error_ratio\": 0.1, \"latency_ms\": 250}")?;
-        if let Some(unknown) = object
-            .keys()
-            .find(|k| !matches!(k.as_str(), "error_ratio" | "latency_ms"))
-        {
-            return Err(format!(
-                "unknown field `{unknown}`; expected `error_ratio` and/or `latency_ms`"
-            ));
+        let value: Value = serde_json::from_slice(body).map_err(|e| format!("body is not valid JSON: {e}"))?;
+        let object = value.as_object().ok_or("body must be a JSON object like {\"error_ratio\": 0.1, \"latency_ms\": 250}")?;
+        if let Some(unknown) = object.keys().find(|k| !matches!(k.as_str(), "error_ratio" | "latency_ms")) {
+            return Err(format!("unknown field `{unknown}`; expected `error_ratio` and/or `latency_ms`"));
         }
         let mut faults = Faults::default();
         if let Some(v) = object.get("error_ratio") {
-            faults.error_ratio = v
-                .as_f64()
-                .filter(|r| (0.0..=1.0).contains(r))
-                .ok_or("error_ratio must be a number between 0.0 and 1.0")?;
+            faults.error_ratio =
+                v.as_f64().filter(|r| (0.0..=1.0).contains(r)).ok_or("error_ratio must be a number between 0.0 and 1.0")?;
         }
         if let Some(v) = object.get("latency_ms") {
             faults.latency_ms = v
                 .as_u64()
                 .filter(|ms| *ms <= MAX_LATENCY_MS)
-                .ok_or(format!(
-                    "latency_ms must be an integer between 0 and {MAX_LATENCY_MS}"
-                ))?;
+                .ok_or(format!("latency_ms must be an integer between 0 and {MAX_LATENCY_MS}"))?;
         }
         Ok(faults)
     }
@@ -79,10 +67,7 @@ pub struct FaultInjector {
 
 impl Default for FaultInjector {
     fn default() -> Self {
-        FaultInjector {
-            current: Mutex::new(Faults::default()),
-            rng: Rng::from_entropy(),
-        }
+        FaultInjector { current: Mutex::new(Faults::default()), rng: Rng::from_entropy() }
     }
 }
 
@@ -108,26 +93,9 @@ mod tests {
 
     #[test]
     fn parses_valid_bodies() {
-        assert_eq!(
-            Faults::parse(br#"{"error_ratio": 0.25, "latency_ms": 300}"#).unwrap(),
-            Faults {
-                error_ratio: 0.25,
-                latency_ms: 300
-            }
-        );
-        assert_eq!(
-            Faults::parse(br#"{"error_ratio": 1}"#).unwrap(),
-            Faults {
-                error_ratio: 1.0,
-                latency_ms: 0
-            }
-        );
-        assert_eq!(
-            Faults::parse(br#"{"latency_ms": 60000}"#)
-                .unwrap()
-                .latency_ms,
-            60_000
-        );
+        assert_eq!(Faults::parse(br#"{"error_ratio": 0.25, "latency_ms": 300}"#).unwrap(), Faults { error_ratio: 0.25, latency_ms: 300 });
+        assert_eq!(Faults::parse(br#"{"error_ratio": 1}"#).unwrap(), Faults { error_ratio: 1.0, latency_ms: 0 });
+        assert_eq!(Faults::parse(br#"{"latency_ms": 60000}"#).unwrap().latency_ms, 60_000);
         assert_eq!(Faults::parse(b"{}").unwrap(), Faults::default());
     }
 
@@ -145,11 +113,7 @@ mod tests {
             b"error_ratio=0.5",
             b"",
         ] {
-            assert!(
-                Faults::parse(body).is_err(),
-                "{}",
-                String::from_utf8_lossy(body)
-            );
+            assert!(Faults::parse(body).is_err(), "{}", String::from_utf8_lossy(body));
         }
     }
 
@@ -164,18 +128,9 @@ mod tests {
     #[test]
     fn sampling_follows_the_ratio() {
         let injector = FaultInjector::default();
-        let never = Faults {
-            error_ratio: 0.0,
-            latency_ms: 0,
-        };
-        let always = Faults {
-            error_ratio: 1.0,
-            latency_ms: 0,
-        };
-        let half = Faults {
-            error_ratio: 0.5,
-            latency_ms: 0,
-        };
+        let never = Faults { error_ratio: 0.0, latency_ms: 0 };
+        let always = Faults { error_ratio: 1.0, latency_ms: 0 };
+        let half = Faults { error_ratio: 0.5, latency_ms: 0 };
         assert!((0..1000).all(|_| !injector.should_fail(&never)));
         assert!((0..1000).all(|_| injector.should_fail(&always)));
         let failed = (0..10_000).filter(|_| injector.should_fail(&half)).count();
@@ -186,10 +141,7 @@ mod tests {
     fn set_and_clear() {
         let injector = FaultInjector::default();
         assert!(!injector.current().is_active());
-        injector.set(Faults {
-            error_ratio: 0.0,
-            latency_ms: 5,
-        });
+        injector.set(Faults { error_ratio: 0.0, latency_ms: 5 });
         assert!(injector.current().is_active());
         assert_eq!(injector.current().latency(), Duration::from_millis(5));
         injector.set(Faults::default());

@@ -35,16 +35,13 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Runs the service until SIGTERM or SIGINT, then shuts down gracefully.
 /// SIGHUP reopens the log file (for a logrotate `postrotate` that moves it).
 pub fn run(config: Config) -> Result<(), Box<dyn Error>> {
-    let logger = Arc::new(
-        Logger::open(&config.log_target)
-            .map_err(|e| format!("cannot open log file {}: {e}", config.log_target))?,
-    );
+    let logger = Arc::new(Logger::open(&config.log_target).map_err(|e| format!("cannot open log file {}: {e}", config.log_target))?);
     // Register signal handlers before the first thread starts so that no
     // SIGTERM arriving during start-up kills the process uncleanly.
     let mut signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
 
-    let server = server::start(&config.server, Arc::clone(&logger))
-        .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
+    let server =
+        server::start(&config.server, Arc::clone(&logger)).map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
     let addr = server.local_addr();
     logger
         .event(Level::Info, "started")
@@ -55,13 +52,7 @@ pub fn run(config: Config) -> Result<(), Box<dyn Error>> {
         .field("pid", std::process::id())
         .emit();
 
-    let traffic = (config.traffic_rps > 0.0).then(|| {
-        traffic::start(
-            traffic::target_for(addr),
-            config.traffic_rps,
-            Arc::clone(&logger),
-        )
-    });
+    let traffic = (config.traffic_rps > 0.0).then(|| traffic::start(traffic::target_for(addr), config.traffic_rps, Arc::clone(&logger)));
 
     for signal in signals.forever() {
         if signal == SIGHUP {
@@ -71,17 +62,7 @@ pub fn run(config: Config) -> Result<(), Box<dyn Error>> {
             }
             continue;
         }
-        logger
-            .event(Level::Info, "shutting down")
-            .field(
-                "signal",
-                if signal == SIGTERM {
-                    "SIGTERM"
-                } else {
-                    "SIGINT"
-                },
-            )
-            .emit();
+        logger.event(Level::Info, "shutting down").field("signal", if signal == SIGTERM { "SIGTERM" } else { "SIGINT" }).emit();
         break;
     }
 

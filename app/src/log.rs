@@ -62,27 +62,18 @@ impl Logger {
             LogTarget::Stdout => Sink::Stdout,
             LogTarget::File(path) => Sink::File(open_append(path)?),
         };
-        Ok(Logger {
-            target: Some(target.clone()),
-            sink: Mutex::new(sink),
-        })
+        Ok(Logger { target: Some(target.clone()), sink: Mutex::new(sink) })
     }
 
     /// A logger that keeps its lines in memory; see [`Logger::lines`].
     pub fn in_memory() -> Logger {
-        Logger {
-            target: None,
-            sink: Mutex::new(Sink::Memory(Vec::new())),
-        }
+        Logger { target: None, sink: Mutex::new(Sink::Memory(Vec::new())) }
     }
 
     /// The lines logged so far by an [`in_memory`](Logger::in_memory) logger.
     pub fn lines(&self) -> Vec<String> {
         match &*self.sink.lock().unwrap_or_else(|e| e.into_inner()) {
-            Sink::Memory(buf) => String::from_utf8_lossy(buf)
-                .lines()
-                .map(str::to_owned)
-                .collect(),
+            Sink::Memory(buf) => String::from_utf8_lossy(buf).lines().map(str::to_owned).collect(),
             _ => Vec::new(),
         }
     }

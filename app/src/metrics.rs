@@ -43,10 +43,7 @@ pub struct Histogram {
 impl Histogram {
     pub fn observe(&mut self, value: f64) {
         // `le` means "less than or equal": a value on a bound belongs to it.
-        let index = DURATION_BUCKETS
-            .iter()
-            .position(|&bound| value <= bound)
-            .unwrap_or(DURATION_BUCKETS.len());
+        let index = DURATION_BUCKETS.iter().position(|&bound| value <= bound).unwrap_or(DURATION_BUCKETS.len());
         self.per_bucket[index] += 1;
         self.sum += value;
         self.count += 1;
@@ -101,21 +98,11 @@ impl Metrics {
 
     /// Counts one answered request; `duration` is observed in the histogram
     /// when given (it is `None` for `/metrics` scrapes).
-    pub fn observe_request(
-        &self,
-        method: &'static str,
-        route: &'static str,
-        status: u16,
-        duration: Option<Duration>,
-    ) {
+    pub fn observe_request(&self, method: &'static str, route: &'static str, status: u16, duration: Option<Duration>) {
         let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
         *series.requests.entry((method, route, status)).or_insert(0) += 1;
         if let Some(duration) = duration {
-            series
-                .durations
-                .entry((method, route))
-                .or_default()
-                .observe(duration.as_secs_f64());
+            series.durations.entry((method, route)).or_default().observe(duration.as_secs_f64());
         }
     }
 
@@ -138,12 +125,7 @@ impl Metrics {
                 Some(self.in_flight.load(Ordering::Relaxed) as f64),
             ),
             ("orders_created_total", "counter", "Orders created.", load(&self.orders_created)),
-            (
-                "orders_revenue_cents_total",
-                "counter",
-                "Sum of the totals of created orders, in cents.",
-                load(&self.revenue_cents),
-            ),
+            ("orders_revenue_cents_total", "counter", "Sum of the totals of created orders, in cents.", load(&self.revenue_cents)),
             (
                 "orders_fault_error_ratio",
                 "gauge",
@@ -165,12 +147,7 @@ impl Metrics {
         }
 
         let name = "orders_build_info";
-        family(
-            &mut out,
-            name,
-            "gauge",
-            "Always 1; the version label tells which build runs.",
-        );
+        family(&mut out, name, "gauge", "Always 1; the version label tells which build runs.");
         sample(&mut out, name, &[("version", version)], 1.0);
         out
     }
@@ -192,12 +169,7 @@ impl Metrics {
                     template (scrapes of /metrics are not observed).";
         family(out, name, "histogram", help);
         for (&(method, route), histogram) in &series.durations {
-            write_histogram(
-                out,
-                name,
-                &[("method", method), ("route", route)],
-                histogram,
-            );
+            write_histogram(out, name, &[("method", method), ("route", route)], histogram);
         }
     }
 }
@@ -210,40 +182,16 @@ type Family = (&'static str, &'static str, &'static str, Option<f64>);
 /// client libraries do.
 fn process_families(p: &ProcessStats) -> [Family; 4] {
     [
-        (
-            "process_start_time_seconds",
-            "gauge",
-            "Start time of the process since unix epoch in seconds.",
-            p.start_time_seconds,
-        ),
-        (
-            "process_cpu_seconds_total",
-            "counter",
-            "Total user and system CPU time spent in seconds.",
-            p.cpu_seconds_total,
-        ),
-        (
-            "process_resident_memory_bytes",
-            "gauge",
-            "Resident memory size in bytes.",
-            p.resident_memory_bytes.map(|v| v as f64),
-        ),
-        (
-            "process_open_fds",
-            "gauge",
-            "Number of open file descriptors.",
-            p.open_fds.map(|v| v as f64),
-        ),
+        ("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", p.start_time_seconds),
+        ("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", p.cpu_seconds_total),
+        ("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", p.resident_memory_bytes.map(|v| v as f64)),
+        ("process_open_fds", "gauge", "Number of open file descriptors.", p.open_fds.map(|v| v as f64)),
     ]
 }
 
 fn write_histogram(out: &mut String, name: &str, labels: &[(&str, &str)], h: &Histogram) {
     let bucket = format!("{name}_bucket");
-    let bounds: Vec<String> = DURATION_BUCKETS
-        .iter()
-        .map(|b| format_value(*b))
-        .chain(["+Inf".to_owned()])
-        .collect();
+    let bounds: Vec<String> = DURATION_BUCKETS.iter().map(|b| format_value(*b)).chain(["+Inf".to_owned()]).collect();
     for (bound, count) in bounds.iter().zip(h.cumulative()) {
         let mut with_le = labels.to_vec();
         with_le.push(("le", bound));
@@ -364,10 +312,7 @@ mod tests {
         m.observe_request("GET", "/metrics", 200, None);
         m.order_created(5997);
         m.request_started();
-        let faults = Faults {
-            error_ratio: 0.25,
-            latency_ms: 1500,
-        };
+        let faults = Faults { error_ratio: 0.25, latency_ms: 1500 };
         let process = ProcessStats {
             start_time_seconds: Some(1_700_000_000.5),
             cpu_seconds_total: Some(0.25),
@@ -403,23 +348,13 @@ mod tests {
             "process_resident_memory_bytes 4096",
             "process_open_fds 7",
         ] {
-            assert!(
-                lines.contains(&expected),
-                "missing line {expected:?} in:\n{text}"
-            );
+            assert!(lines.contains(&expected), "missing line {expected:?} in:\n{text}");
         }
-        assert!(
-            !text.contains(r#"route="/metrics",le="#),
-            "/metrics must not be in the histogram"
-        );
+        assert!(!text.contains(r#"route="/metrics",le="#), "/metrics must not be in the histogram");
         // Every family is declared once, and before its samples.
         for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
             let name = line.split(' ').nth(2).unwrap();
-            assert_eq!(
-                text.matches(&format!("# TYPE {name} ")).count(),
-                1,
-                "{name}"
-            );
+            assert_eq!(text.matches(&format!("# TYPE {name} ")).count(), 1, "{name}");
         }
         assert!(text.ends_with('\n'));
     }

@@ -24,15 +24,11 @@ impl NewOrder {
     /// Parses and validates `{"item": "...", "quantity": N, "unit_price_cents": N}`.
     /// The error is a message for the client (answered with 400).
     pub fn parse(body: &[u8]) -> Result<NewOrder, String> {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| format!("body is not valid JSON: {e}"))?;
-        let object = value.as_object().ok_or(
-            "body must be a JSON object like {\"item\": \"widget\", \"quantity\": 2, \"unit_price_cents\": 1999}",
-        )?;
-        if let Some(unknown) = object
-            .keys()
-            .find(|k| !matches!(k.as_str(), "item" | "quantity" | "unit_price_cents"))
-        {
+        let value: Value = serde_json::from_slice(body).map_err(|e| format!("body is not valid JSON: {e}"))?;
+        let object = value
+            .as_object()
+            .ok_or("body must be a JSON object like {\"item\": \"widget\", \"quantity\": 2, \"unit_price_cents\": 1999}")?;
+        if let Some(unknown) = object.keys().find(|k| !matches!(k.as_str(), "item" | "quantity" | "unit_price_cents")) {
             return Err(format!("unknown field `{unknown}`"));
         }
         let item = match object.get("item") {
@@ -63,10 +59,7 @@ impl NewOrder {
 
 fn integer_in(object: &Map<String, Value>, key: &str, min: u64, max: u64) -> Result<u64, String> {
     let value = object.get(key).ok_or(format!("{key} is required"))?;
-    value
-        .as_u64()
-        .filter(|n| (min..=max).contains(n))
-        .ok_or(format!("{key} must be an integer between {min} and {max}"))
+    value.as_u64().filter(|n| (min..=max).contains(n)).ok_or(format!("{key} must be an integer between {min} and {max}"))
 }
 
 /// A stored order.
@@ -108,13 +101,7 @@ struct StoreInner {
 impl Store {
     pub fn new(capacity: usize) -> Store {
         assert!(capacity > 0, "store capacity must be positive");
-        Store {
-            inner: Mutex::new(StoreInner {
-                next_id: 1,
-                capacity,
-                orders: VecDeque::new(),
-            }),
-        }
+        Store { inner: Mutex::new(StoreInner { next_id: 1, capacity, orders: VecDeque::new() }) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, StoreInner> {
@@ -149,13 +136,7 @@ impl Store {
 
     /// The newest `limit` orders, newest first.
     pub fn list(&self, limit: usize) -> Vec<Order> {
-        self.lock()
-            .orders
-            .iter()
-            .rev()
-            .take(limit)
-            .cloned()
-            .collect()
+        self.lock().orders.iter().rev().take(limit).cloned().collect()
     }
 
     pub fn len(&self) -> usize {
@@ -172,18 +153,12 @@ mod tests {
     use super::*;
 
     fn new(item: &str, quantity: u64, unit_price_cents: u64) -> NewOrder {
-        NewOrder {
-            item: item.into(),
-            quantity,
-            unit_price_cents,
-        }
+        NewOrder { item: item.into(), quantity, unit_price_cents }
     }
 
     #[test]
     fn parses_a_valid_order() {
-        let order =
-            NewOrder::parse(br#"{"item": " widget ", "quantity": 3, "unit_price_cents": 1999}"#)
-                .unwrap();
+        let order = NewOrder::parse(br#"{"item": " widget ", "quantity": 3, "unit_price_cents": 1999}"#).unwrap();
         assert_eq!(order, new("widget", 3, 1999));
         assert_eq!(order.total_cents(), 5997);
     }
@@ -191,91 +166,32 @@ mod tests {
     #[test]
     fn rejects_invalid_orders_with_a_reason() {
         let cases: &[(&str, &str)] = &[
-            (
-                r#"{"quantity": 1, "unit_price_cents": 1}"#,
-                "item is required",
-            ),
-            (
-                r#"{"item": "", "quantity": 1, "unit_price_cents": 1}"#,
-                "item must not be empty",
-            ),
-            (
-                r#"{"item": "   ", "quantity": 1, "unit_price_cents": 1}"#,
-                "item must not be empty",
-            ),
-            (
-                r#"{"item": 5, "quantity": 1, "unit_price_cents": 1}"#,
-                "item must be a string",
-            ),
-            (
-                r#"{"item": "a\nb", "quantity": 1, "unit_price_cents": 1}"#,
-                "control",
-            ),
-            (
-                r#"{"item": "a", "unit_price_cents": 1}"#,
-                "quantity is required",
-            ),
-            (
-                r#"{"item": "a", "quantity": 0, "unit_price_cents": 1}"#,
-                "quantity must be",
-            ),
-            (
-                r#"{"item": "a", "quantity": -2, "unit_price_cents": 1}"#,
-                "quantity must be",
-            ),
-            (
-                r#"{"item": "a", "quantity": 1.5, "unit_price_cents": 1}"#,
-                "quantity must be",
-            ),
-            (
-                r#"{"item": "a", "quantity": "2", "unit_price_cents": 1}"#,
-                "quantity must be",
-            ),
-            (
-                r#"{"item": "a", "quantity": 1001, "unit_price_cents": 1}"#,
-                "quantity must be",
-            ),
-            (
-                r#"{"item": "a", "quantity": 1}"#,
-                "unit_price_cents is required",
-            ),
-            (
-                r#"{"item": "a", "quantity": 1, "unit_price_cents": 0}"#,
-                "unit_price_cents must be",
-            ),
-            (
-                r#"{"item": "a", "quantity": 1, "unit_price_cents": 1000001}"#,
-                "unit_price_cents must be",
-            ),
-            (
-                r#"{"item": "a", "quantity": 1, "unit_price_cents": 1, "x": 1}"#,
-                "unknown field `x`",
-            ),
+            (r#"{"quantity": 1, "unit_price_cents": 1}"#, "item is required"),
+            (r#"{"item": "", "quantity": 1, "unit_price_cents": 1}"#, "item must not be empty"),
+            (r#"{"item": "   ", "quantity": 1, "unit_price_cents": 1}"#, "item must not be empty"),
+            (r#"{"item": 5, "quantity": 1, "unit_price_cents": 1}"#, "item must be a string"),
+            (r#"{"item": "a\nb", "quantity": 1, "unit_price_cents": 1}"#, "control"),
+            (r#"{"item": "a", "unit_price_cents": 1}"#, "quantity is required"),
+            (r#"{"item": "a", "quantity": 0, "unit_price_cents": 1}"#, "quantity must be"),
+            (r#"{"item": "a", "quantity": -2, "unit_price_cents": 1}"#, "quantity must be"),
+            (r#"{"item": "a", "quantity": 1.5, "unit_price_cents": 1}"#, "quantity must be"),
+            (r#"{"item": "a", "quantity": "2", "unit_price_cents": 1}"#, "quantity must be"),
+            (r#"{"item": "a", "quantity": 1001, "unit_price_cents": 1}"#, "quantity must be"),
+            (r#"{"item": "a", "quantity": 1}"#, "unit_price_cents is required"),
+            (r#"{"item": "a", "quantity": 1, "unit_price_cents": 0}"#, "unit_price_cents must be"),
+            (r#"{"item": "a", "quantity": 1, "unit_price_cents": 1000001}"#, "unit_price_cents must be"),
+            (r#"{"item": "a", "quantity": 1, "unit_price_cents": 1, "x": 1}"#, "unknown field `x`"),
             (r#"["a", 1, 1]"#, "JSON object"),
             (r#"{"item": "a""#, "not valid JSON"),
         ];
         for (body, expected) in cases {
             let err = NewOrder::parse(body.as_bytes()).unwrap_err();
-            assert!(
-                err.contains(expected),
-                "{body}: got {err:?}, want {expected:?}"
-            );
+            assert!(err.contains(expected), "{body}: got {err:?}, want {expected:?}");
         }
-        let long = format!(
-            r#"{{"item": "{}", "quantity": 1, "unit_price_cents": 1}}"#,
-            "x".repeat(101)
-        );
-        assert!(NewOrder::parse(long.as_bytes())
-            .unwrap_err()
-            .contains("at most 100"));
-        let ok = format!(
-            r#"{{"item": "{}", "quantity": 1, "unit_price_cents": 1}}"#,
-            "é".repeat(100)
-        );
-        assert!(
-            NewOrder::parse(ok.as_bytes()).is_ok(),
-            "100 multi-byte chars are allowed"
-        );
+        let long = format!(r#"{{"item": "{}", "quantity": 1, "unit_price_cents": 1}}"#, "x".repeat(101));
+        assert!(NewOrder::parse(long.as_bytes()).unwrap_err().contains("at most 100"));
+        let ok = format!(r#"{{"item": "{}", "quantity": 1, "unit_price_cents": 1}}"#, "é".repeat(100));
+        assert!(NewOrder::parse(ok.as_bytes()).is_ok(), "100 multi-byte chars are allowed");
     }
 
     #[test]

@@ -17,13 +17,9 @@ pub fn collect() -> ProcessStats {
     let page_size = page_size();
     let stat = fs::read_to_string("/proc/self/stat").ok();
     let stat = stat.as_deref().and_then(parse_stat);
-    let boot_time = fs::read_to_string("/proc/stat")
-        .ok()
-        .and_then(|s| parse_boot_time(&s));
+    let boot_time = fs::read_to_string("/proc/stat").ok().and_then(|s| parse_boot_time(&s));
     ProcessStats {
-        start_time_seconds: stat
-            .zip(boot_time)
-            .map(|(s, btime)| btime as f64 + s.start_ticks as f64 / ticks),
+        start_time_seconds: stat.zip(boot_time).map(|(s, btime)| btime as f64 + s.start_ticks as f64 / ticks),
         cpu_seconds_total: stat.map(|s| (s.utime_ticks + s.stime_ticks) as f64 / ticks),
         resident_memory_bytes: stat.map(|s| s.rss_pages * page_size),
         open_fds: fs::read_dir("/proc/self/fd").ok().map(|d| d.count() as u64),
@@ -47,20 +43,12 @@ pub fn parse_stat(content: &str) -> Option<Stat> {
     let fields: Vec<&str> = after_comm.split_whitespace().collect();
     // fields[0] is field 3 (state).
     let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
-    Some(Stat {
-        utime_ticks: field(14)?,
-        stime_ticks: field(15)?,
-        start_ticks: field(22)?,
-        rss_pages: field(24)?,
-    })
+    Some(Stat { utime_ticks: field(14)?, stime_ticks: field(15)?, start_ticks: field(22)?, rss_pages: field(24)? })
 }
 
 /// The `btime` line of /proc/stat: boot time in seconds since the epoch.
 pub fn parse_boot_time(content: &str) -> Option<u64> {
-    content
-        .lines()
-        .find_map(|line| line.strip_prefix("btime "))
-        .and_then(|v| v.trim().parse().ok())
+    content.lines().find_map(|line| line.strip_prefix("btime ")).and_then(|v| v.trim().parse().ok())
 }
 
 fn clock_ticks_per_second() -> f64 {
@@ -93,15 +81,7 @@ mod tests {
         let line = "1234 ((a) b)) S 1 1234 1234 0 -1 4194560 500 0 0 0 \
                     250 75 0 0 20 0 9 0 123456 10000000 321 18446744073709551615 \
                     1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
-        assert_eq!(
-            parse_stat(line),
-            Some(Stat {
-                utime_ticks: 250,
-                stime_ticks: 75,
-                start_ticks: 123456,
-                rss_pages: 321
-            })
-        );
+        assert_eq!(parse_stat(line), Some(Stat { utime_ticks: 250, stime_ticks: 75, start_ticks: 123456, rss_pages: 321 }));
         assert_eq!(parse_stat("garbage"), None);
         assert_eq!(parse_stat("1 (x) S 1 2"), None);
     }
@@ -120,13 +100,7 @@ mod tests {
         assert!(stats.resident_memory_bytes.unwrap() > 0);
         assert!(stats.open_fds.unwrap() >= 3);
         let start = stats.start_time_seconds.unwrap();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs_f64();
-        assert!(
-            start <= now + 1.0 && start > now - 86_400.0 * 365.0,
-            "{start} vs {now}"
-        );
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        assert!(start <= now + 1.0 && start > now - 86_400.0 * 365.0, "{start} vs {now}");
     }
 }

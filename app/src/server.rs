@@ -67,9 +67,7 @@ impl Route {
             "/metrics" => Route::Metrics,
             "/admin/faults" => Route::AdminFaults,
             _ => match path.strip_prefix("/orders/") {
-                Some(id) if !id.is_empty() && !id.contains('/') => {
-                    Route::OrderById(id.parse().ok())
-                }
+                Some(id) if !id.is_empty() && !id.contains('/') => Route::OrderById(id.parse().ok()),
                 _ => Route::Other,
             },
         }
@@ -120,14 +118,7 @@ struct Reply {
 
 impl Reply {
     fn text(status: u16, body: String, content_type: &'static str) -> Reply {
-        Reply {
-            status,
-            body,
-            content_type,
-            headers: Vec::new(),
-            order_id: None,
-            injected: false,
-        }
+        Reply { status, body, content_type, headers: Vec::new(), order_id: None, injected: false }
     }
 
     fn json(status: u16, value: &Value) -> Reply {
@@ -150,10 +141,7 @@ impl Reply {
     }
 
     fn injected_fault() -> Reply {
-        Reply {
-            injected: true,
-            ..Reply::error(500, "injected fault")
-        }
+        Reply { injected: true, ..Reply::error(500, "injected fault") }
     }
 }
 
@@ -187,24 +175,13 @@ impl App {
         if route != Route::Metrics {
             self.metrics.request_started();
         }
-        let faults = if route.takes_faults() {
-            self.faults.current()
-        } else {
-            Faults::default()
-        };
+        let faults = if route.takes_faults() { self.faults.current() } else { Faults::default() };
         let reply = if self.faults.should_fail(&faults) {
             Reply::injected_fault()
         } else {
             self.dispatch(&mut request, method, route, query.as_deref())
         };
-        let pending = Pending {
-            request,
-            reply,
-            started,
-            method,
-            route,
-            path,
-        };
+        let pending = Pending { request, reply, started, method, route, path };
         if faults.latency_ms > 0 {
             delayer.schedule(self, started + faults.latency(), pending);
         } else {
@@ -212,22 +189,12 @@ impl App {
         }
     }
 
-    fn dispatch(
-        &self,
-        request: &mut Request,
-        method: &'static str,
-        route: Route,
-        query: Option<&str>,
-    ) -> Reply {
+    fn dispatch(&self, request: &mut Request, method: &'static str, route: Route, query: Option<&str>) -> Reply {
         match (route, method) {
             (Route::Healthz, "GET") => Reply::text(200, "ok".into(), "text/plain; charset=utf-8"),
             (Route::Healthz, _) => Reply::method_not_allowed("GET"),
             (Route::Metrics, "GET") => {
-                let text = self.metrics.render(
-                    &self.faults.current(),
-                    &process::collect(),
-                    crate::VERSION,
-                );
+                let text = self.metrics.render(&self.faults.current(), &process::collect(), crate::VERSION);
                 Reply::text(200, text, metrics::CONTENT_TYPE)
             }
             (Route::Metrics, _) => Reply::method_not_allowed("GET"),
@@ -245,12 +212,12 @@ impl App {
             }
             (Route::OrderById(_), _) => Reply::method_not_allowed("GET"),
             (Route::AdminFaults, "GET") => Reply::json(200, &self.faults.current().to_json()),
-            (Route::AdminFaults, "PUT") => match read_body(request)
-                .and_then(|body| Faults::parse(&body).map_err(|msg| Reply::error(400, &msg)))
-            {
-                Ok(faults) => self.set_faults(faults),
-                Err(reply) => reply,
-            },
+            (Route::AdminFaults, "PUT") => {
+                match read_body(request).and_then(|body| Faults::parse(&body).map_err(|msg| Reply::error(400, &msg))) {
+                    Ok(faults) => self.set_faults(faults),
+                    Err(reply) => reply,
+                }
+            }
             (Route::AdminFaults, "DELETE") => self.set_faults(Faults::default()),
             (Route::AdminFaults, _) => Reply::method_not_allowed("GET, PUT, DELETE"),
             (Route::Other, _) => Reply::error(404, "not found"),
@@ -262,12 +229,7 @@ impl App {
             None => DEFAULT_LIST_LIMIT,
             Some(raw) => match raw.parse::<usize>() {
                 Ok(n) if (1..=MAX_LIST_LIMIT).contains(&n) => n,
-                _ => {
-                    return Reply::error(
-                        400,
-                        &format!("limit must be an integer between 1 and {MAX_LIST_LIMIT}"),
-                    )
-                }
+                _ => return Reply::error(400, &format!("limit must be an integer between 1 and {MAX_LIST_LIMIT}")),
             },
         };
         let orders: Vec<Value> = self.store.list(limit).iter().map(|o| o.to_json()).collect();
@@ -275,55 +237,31 @@ impl App {
     }
 
     fn create_order(&self, request: &mut Request) -> Reply {
-        let new = match read_body(request)
-            .and_then(|body| NewOrder::parse(&body).map_err(|msg| Reply::error(400, &msg)))
-        {
+        let new = match read_body(request).and_then(|body| NewOrder::parse(&body).map_err(|msg| Reply::error(400, &msg))) {
             Ok(new) => new,
             Err(reply) => return reply,
         };
         let order = self.store.create(new);
         self.metrics.order_created(order.total_cents);
-        let mut reply = Reply::json(201, &order.to_json())
-            .with_header("Location", format!("/orders/{}", order.id));
+        let mut reply = Reply::json(201, &order.to_json()).with_header("Location", format!("/orders/{}", order.id));
         reply.order_id = Some(order.id);
         reply
     }
 
     fn set_faults(&self, faults: Faults) -> Reply {
         self.faults.set(faults);
-        let level = if faults.is_active() {
-            Level::Warn
-        } else {
-            Level::Info
-        };
-        let msg = if faults.is_active() {
-            "faults set"
-        } else {
-            "faults cleared"
-        };
-        self.logger
-            .event(level, msg)
-            .field("error_ratio", faults.error_ratio)
-            .field("latency_ms", faults.latency_ms)
-            .emit();
+        let level = if faults.is_active() { Level::Warn } else { Level::Info };
+        let msg = if faults.is_active() { "faults set" } else { "faults cleared" };
+        self.logger.event(level, msg).field("error_ratio", faults.error_ratio).field("latency_ms", faults.latency_ms).emit();
         Reply::json(200, &faults.to_json())
     }
 
     /// Sends the reply, then counts and logs the request.
     fn finish(&self, pending: Pending) {
-        let Pending {
-            request,
-            reply,
-            started,
-            method,
-            route,
-            path,
-        } = pending;
+        let Pending { request, reply, started, method, route, path } = pending;
         let status = reply.status;
         let mut response = Response::from_string(reply.body).with_status_code(status);
-        for (name, value) in
-            std::iter::once(("Content-Type", reply.content_type.to_owned())).chain(reply.headers)
-        {
+        for (name, value) in std::iter::once(("Content-Type", reply.content_type.to_owned())).chain(reply.headers) {
             if let Ok(header) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
                 response.add_header(header);
             }
@@ -333,12 +271,7 @@ impl App {
         let elapsed = started.elapsed();
 
         let is_scrape = route == Route::Metrics;
-        self.metrics.observe_request(
-            method,
-            route.label(),
-            status,
-            (!is_scrape).then_some(elapsed),
-        );
+        self.metrics.observe_request(method, route.label(), status, (!is_scrape).then_some(elapsed));
         if !is_scrape {
             self.metrics.request_finished();
         }
@@ -347,14 +280,7 @@ impl App {
             _ => None,
         });
         self.logger
-            .event(
-                Level::for_status(status),
-                if reply.injected {
-                    "injected fault"
-                } else {
-                    "request"
-                },
-            )
+            .event(Level::for_status(status), if reply.injected { "injected fault" } else { "request" })
             .field("method", method)
             .field("route", route.label())
             .field("path", truncate(&path, MAX_LOGGED_PATH))
@@ -385,10 +311,7 @@ fn read_body(request: &mut Request) -> Result<Vec<u8>, Reply> {
 /// The raw value of `key` in a query string (no percent-decoding: the only
 /// parameter is numeric).
 fn query_param<'a>(query: Option<&'a str>, key: &str) -> Option<&'a str> {
-    query?
-        .split('&')
-        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
-        .find_map(|(k, v)| (k == key).then_some(v))
+    query?.split('&').filter_map(|pair| pair.split_once('=').or(Some((pair, "")))).find_map(|(k, v)| (k == key).then_some(v))
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -472,13 +395,7 @@ impl Delayer {
                     app.finish(delayed.pending);
                     queue = self.lock();
                 }
-                Some(due) => {
-                    queue = self
-                        .wake
-                        .wait_timeout(queue, due - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
+                Some(due) => queue = self.wake.wait_timeout(queue, due - now).unwrap_or_else(|e| e.into_inner()).0,
                 None if queue.closed => return,
                 None => queue = self.wake.wait(queue).unwrap_or_else(|e| e.into_inner()),
             }
@@ -504,47 +421,23 @@ pub struct Running {
 /// Binds `config.listen` and starts the worker and delayer threads.
 pub fn start(config: &ServerConfig, logger: Arc<Logger>) -> io::Result<Running> {
     let http = Arc::new(tiny_http::Server::http(config.listen).map_err(io::Error::other)?);
-    let addr = http
-        .server_addr()
-        .to_ip()
-        .ok_or_else(|| io::Error::other("listener has no IP address"))?;
-    let app = Arc::new(App {
-        store: Store::new(config.max_orders),
-        metrics: Metrics::default(),
-        faults: FaultInjector::default(),
-        logger,
-    });
+    let addr = http.server_addr().to_ip().ok_or_else(|| io::Error::other("listener has no IP address"))?;
+    let app = Arc::new(App { store: Store::new(config.max_orders), metrics: Metrics::default(), faults: FaultInjector::default(), logger });
     let stopping = Arc::new(AtomicBool::new(false));
     let delayer = Arc::new(Delayer::default());
 
     let delayer_thread = {
         let (app, delayer) = (Arc::clone(&app), Arc::clone(&delayer));
-        thread::Builder::new()
-            .name("delayer".into())
-            .spawn(move || delayer.run(&app))?
+        thread::Builder::new().name("delayer".into()).spawn(move || delayer.run(&app))?
     };
     let workers = (0..config.workers)
         .map(|i| {
-            let (app, delayer, http, stopping) = (
-                Arc::clone(&app),
-                Arc::clone(&delayer),
-                Arc::clone(&http),
-                Arc::clone(&stopping),
-            );
-            thread::Builder::new()
-                .name(format!("worker-{i}"))
-                .spawn(move || work(&app, &delayer, &http, &stopping))
+            let (app, delayer, http, stopping) = (Arc::clone(&app), Arc::clone(&delayer), Arc::clone(&http), Arc::clone(&stopping));
+            thread::Builder::new().name(format!("worker-{i}")).spawn(move || work(&app, &delayer, &http, &stopping))
         })
         .collect::<io::Result<Vec<_>>>()?;
 
-    Ok(Running {
-        addr,
-        stopping,
-        workers,
-        delayer,
-        delayer_thread,
-        http,
-    })
+    Ok(Running { addr, stopping, workers, delayer, delayer_thread, http })
 }
 
 fn work(app: &App, delayer: &Delayer, http: &tiny_http::Server, stopping: &AtomicBool) {
@@ -557,20 +450,13 @@ fn work(app: &App, delayer: &Delayer, http: &tiny_http::Server, stopping: &Atomi
                 return;
             }
         }
-        let wait = if stop {
-            Duration::from_millis(20)
-        } else {
-            Duration::from_millis(200)
-        };
+        let wait = if stop { Duration::from_millis(20) } else { Duration::from_millis(200) };
         match http.recv_timeout(wait) {
             Ok(Some(request)) => {
                 // A bug in a handler must not cost a worker thread.
-                let handled =
-                    panic::catch_unwind(AssertUnwindSafe(|| app.handle(delayer, request)));
+                let handled = panic::catch_unwind(AssertUnwindSafe(|| app.handle(delayer, request)));
                 if handled.is_err() {
-                    app.logger
-                        .event(Level::Error, "request handler panicked")
-                        .emit();
+                    app.logger.event(Level::Error, "request handler panicked").emit();
                 }
             }
             Ok(None) if stop => return, // queue drained
@@ -578,10 +464,7 @@ fn work(app: &App, delayer: &Delayer, http: &tiny_http::Server, stopping: &Atomi
             Err(err) => {
                 // tiny_http stops accepting after an accept error; exit so
                 // that systemd (Restart=on-failure) starts a fresh process.
-                app.logger
-                    .event(Level::Error, "listener failed, exiting")
-                    .field("error", err.to_string())
-                    .emit();
+                app.logger.event(Level::Error, "listener failed, exiting").field("error", err.to_string()).emit();
                 std::process::exit(1);
             }
         }
@@ -631,12 +514,7 @@ mod tests {
     fn only_order_routes_take_faults() {
         assert!(Route::Orders.takes_faults());
         assert!(Route::OrderById(Some(1)).takes_faults());
-        for route in [
-            Route::Healthz,
-            Route::Metrics,
-            Route::AdminFaults,
-            Route::Other,
-        ] {
+        for route in [Route::Healthz, Route::Metrics, Route::AdminFaults, Route::Other] {
             assert!(!route.takes_faults(), "{route:?}");
         }
     }

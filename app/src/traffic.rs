@@ -25,14 +25,8 @@ const WARN_EVERY: Duration = Duration::from_secs(60);
 /// Ids of recently created orders kept for "get an existing order".
 const KNOWN_IDS: usize = 1_000;
 
-const CATALOGUE: &[(&str, u64)] = &[
-    ("widget", 1_999),
-    ("gadget", 4_999),
-    ("sprocket", 250),
-    ("gizmo", 12_999),
-    ("doohickey", 799),
-    ("flux capacitor", 88_000),
-];
+const CATALOGUE: &[(&str, u64)] =
+    &[("widget", 1_999), ("gadget", 4_999), ("sprocket", 250), ("gizmo", 12_999), ("doohickey", 799), ("flux capacitor", 88_000)];
 
 /// What one generated request does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,20 +117,14 @@ pub fn start(target: SocketAddr, rps: f64, logger: Arc<Logger>) -> Traffic {
             .spawn(move || tick(rps, &stop, &tx, &shared.rng))
             .expect("spawn traffic ticker thread")
     };
-    Traffic {
-        stop,
-        ticker,
-        clients,
-    }
+    Traffic { stop, ticker, clients }
 }
 
 impl Traffic {
     pub fn stop_ticking(self) -> Stopping {
         self.stop.store(true, Ordering::Release);
         let _ = self.ticker.join(); // drops the sender: clients end when idle
-        Stopping {
-            clients: self.clients,
-        }
+        Stopping { clients: self.clients }
     }
 }
 
@@ -198,10 +186,7 @@ impl Shared {
                 .to_string();
                 let (status, body) = request(self.target, "POST", "/orders", Some(&body))?;
                 if status == 201 {
-                    if let Some(id) = serde_json::from_slice::<serde_json::Value>(&body)
-                        .ok()
-                        .and_then(|v| v["id"].as_u64())
-                    {
+                    if let Some(id) = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["id"].as_u64()) {
                         let mut ids = self.known_ids.lock().unwrap_or_else(|e| e.into_inner());
                         if ids.len() == KNOWN_IDS {
                             ids.pop_front();
@@ -256,12 +241,7 @@ impl Shared {
 
 /// A minimal HTTP/1.1 client: one request per connection (`Connection:
 /// close`); returns the status code and the body.
-pub fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-) -> io::Result<(u16, Vec<u8>)> {
+pub fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> io::Result<(u16, Vec<u8>)> {
     let mut stream = TcpStream::connect_timeout(&addr, REQUEST_TIMEOUT)?;
     stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
     stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
@@ -271,10 +251,7 @@ pub fn request(
         crate::VERSION
     );
     if let Some(body) = body {
-        head.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
+        head.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
@@ -288,22 +265,10 @@ pub fn request(
 
 /// Splits a raw `Connection: close` response into status and body.
 pub fn parse_response(raw: &[u8]) -> io::Result<(u16, Vec<u8>)> {
-    let bad = |what: &str| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("bad HTTP response: {what}"),
-        )
-    };
-    let header_end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| bad("no end of headers"))?;
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, format!("bad HTTP response: {what}"));
+    let header_end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| bad("no end of headers"))?;
     let head = std::str::from_utf8(&raw[..header_end]).map_err(|_| bad("headers not UTF-8"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("no status code"))?;
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| bad("no status code"))?;
     Ok((status, raw[header_end + 4..].to_vec()))
 }
 
@@ -313,18 +278,9 @@ mod tests {
 
     #[test]
     fn targets_loopback_for_unspecified_addresses() {
-        assert_eq!(
-            target_for("0.0.0.0:8080".parse().unwrap()),
-            "127.0.0.1:8080".parse().unwrap()
-        );
-        assert_eq!(
-            target_for("[::]:81".parse().unwrap()),
-            "[::1]:81".parse().unwrap()
-        );
-        assert_eq!(
-            target_for("10.1.2.3:80".parse().unwrap()),
-            "10.1.2.3:80".parse().unwrap()
-        );
+        assert_eq!(target_for("0.0.0.0:8080".parse().unwrap()), "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(target_for("[::]:81".parse().unwrap()), "[::1]:81".parse().unwrap());
+        assert_eq!(target_for("10.1.2.3:80".parse().unwrap()), "10.1.2.3:80".parse().unwrap());
     }
 
     #[test]

@@ -21,14 +21,7 @@ struct App {
 impl App {
     fn start(extra_args: &[&str]) -> App {
         let mut child = Command::new(env!("CARGO_BIN_EXE_orders-api"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--log-file",
-                "-",
-                "--workers",
-                "4",
-            ])
+            .args(["--listen", "127.0.0.1:0", "--log-file", "-", "--workers", "4"])
             .args(extra_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -42,8 +35,7 @@ impl App {
         thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                let value: Value = serde_json::from_str(&line)
-                    .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
+                let value: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
                 let _ = first_tx.send(value.clone());
                 sink.lock().unwrap().push(value);
             }
@@ -56,9 +48,7 @@ impl App {
 
     fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
         let mut stream = TcpStream::connect(self.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let body = body.unwrap_or("");
         write!(
             stream,
@@ -96,11 +86,7 @@ impl App {
             if let Some(line) = self.log_lines().into_iter().find(|l| pred(l)) {
                 return line;
             }
-            assert!(
-                Instant::now() < deadline,
-                "no log line {what} in {:#?}",
-                self.log_lines()
-            );
+            assert!(Instant::now() < deadline, "no log line {what} in {:#?}", self.log_lines());
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -114,8 +100,7 @@ impl Drop for App {
 }
 
 fn recv_within<T>(rx: &Receiver<T>, timeout: Duration) -> T {
-    rx.recv_timeout(timeout)
-        .expect("orders-api did not log its start line")
+    rx.recv_timeout(timeout).expect("orders-api did not log its start line")
 }
 
 fn json(body: &str) -> Value {
@@ -139,21 +124,13 @@ fn orders_errors_faults_metrics_and_logs() {
     assert_eq!((status, body.as_str()), (200, "ok"));
 
     // Create, read back, list.
-    let (status, body) = app.call(
-        "POST",
-        "/orders",
-        Some(r#"{"item": "widget", "quantity": 3, "unit_price_cents": 1999}"#),
-    );
+    let (status, body) = app.call("POST", "/orders", Some(r#"{"item": "widget", "quantity": 3, "unit_price_cents": 1999}"#));
     assert_eq!(status, 201, "{body}");
     let order = json(&body);
     assert_eq!(order["item"], "widget");
     assert_eq!(order["total_cents"], 5997);
     let id = order["id"].as_u64().unwrap();
-    let (status, body) = app.call(
-        "POST",
-        "/orders",
-        Some(r#"{"item": "gadget", "quantity": 1, "unit_price_cents": 500}"#),
-    );
+    let (status, body) = app.call("POST", "/orders", Some(r#"{"item": "gadget", "quantity": 1, "unit_price_cents": 500}"#));
     assert_eq!(status, 201, "{body}");
 
     let (status, body) = app.get(&format!("/orders/{id}"));
@@ -161,32 +138,14 @@ fn orders_errors_faults_metrics_and_logs() {
     assert_eq!(json(&body), order);
     let (status, body) = app.get("/orders");
     assert_eq!(status, 200);
-    let items: Vec<Value> = json(&body)["orders"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["item"].clone())
-        .collect();
+    let items: Vec<Value> = json(&body)["orders"].as_array().unwrap().iter().map(|o| o["item"].clone()).collect();
     assert_eq!(items, ["gadget", "widget"], "newest first");
-    assert_eq!(
-        json(&app.get("/orders?limit=1").1)["orders"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(json(&app.get("/orders?limit=1").1)["orders"].as_array().unwrap().len(), 1);
 
     // Client errors.
-    let (status, body) = app.call(
-        "POST",
-        "/orders",
-        Some(r#"{"item": "widget", "quantity": 0, "unit_price_cents": 1}"#),
-    );
+    let (status, body) = app.call("POST", "/orders", Some(r#"{"item": "widget", "quantity": 0, "unit_price_cents": 1}"#));
     assert_eq!(status, 400);
-    assert!(
-        json(&body)["error"].as_str().unwrap().contains("quantity"),
-        "{body}"
-    );
+    assert!(json(&body)["error"].as_str().unwrap().contains("quantity"), "{body}");
     assert_eq!(app.call("POST", "/orders", Some("not json")).0, 400);
     assert_eq!(app.get("/orders?limit=0").0, 400);
     assert_eq!(app.get("/orders/999999").0, 404);
@@ -197,10 +156,7 @@ fn orders_errors_faults_metrics_and_logs() {
     // Inject errors on every order request.
     let (status, body) = app.call("PUT", "/admin/faults", Some(r#"{"error_ratio": 1.0}"#));
     assert_eq!(status, 200);
-    assert_eq!(
-        json(&body),
-        json(r#"{"error_ratio": 1.0, "latency_ms": 0}"#)
-    );
+    assert_eq!(json(&body), json(r#"{"error_ratio": 1.0, "latency_ms": 0}"#));
     assert_eq!(json(&app.get("/admin/faults").1)["error_ratio"], 1.0);
     for _ in 0..5 {
         let (status, body) = app.get("/orders");
@@ -211,86 +167,33 @@ fn orders_errors_faults_metrics_and_logs() {
         let (status, _) = app.get(&format!("/orders/{id}"));
         assert_eq!(status, 500);
     }
-    let (status, _) = app.call(
-        "POST",
-        "/orders",
-        Some(r#"{"item": "lost", "quantity": 1, "unit_price_cents": 1}"#),
-    );
+    let (status, _) = app.call("POST", "/orders", Some(r#"{"item": "lost", "quantity": 1, "unit_price_cents": 1}"#));
     assert_eq!(status, 500);
     // Faults never touch the health check or the admin API.
     assert_eq!(app.get("/healthz").0, 200);
-    assert_eq!(
-        app.call("PUT", "/admin/faults", Some(r#"{"error_ratio": 1.5}"#))
-            .0,
-        400
-    );
-    assert_eq!(
-        app.call("PUT", "/admin/faults", Some(r#"{"latency_ms": -5}"#))
-            .0,
-        400
-    );
-    assert_eq!(
-        app.call("PUT", "/admin/faults", Some(r#"{"eror_ratio": 0.5}"#))
-            .0,
-        400
-    );
+    assert_eq!(app.call("PUT", "/admin/faults", Some(r#"{"error_ratio": 1.5}"#)).0, 400);
+    assert_eq!(app.call("PUT", "/admin/faults", Some(r#"{"latency_ms": -5}"#)).0, 400);
+    assert_eq!(app.call("PUT", "/admin/faults", Some(r#"{"eror_ratio": 0.5}"#)).0, 400);
 
     let metrics = app.metrics();
     let count = |labels: &str| sample(&metrics, &format!("orders_http_requests_total{{{labels}}}"));
-    assert_eq!(
-        count(r#"method="GET",route="/orders",status="500""#),
-        Some(5.0),
-        "{metrics}"
-    );
-    assert_eq!(
-        count(r#"method="GET",route="/orders/{id}",status="500""#),
-        Some(2.0)
-    );
-    assert_eq!(
-        count(r#"method="POST",route="/orders",status="500""#),
-        Some(1.0)
-    );
-    assert_eq!(
-        count(r#"method="POST",route="/orders",status="201""#),
-        Some(2.0)
-    );
-    assert_eq!(
-        count(r#"method="POST",route="/orders",status="400""#),
-        Some(2.0)
-    );
-    assert_eq!(
-        count(r#"method="GET",route="/orders/{id}",status="404""#),
-        Some(2.0)
-    );
-    assert_eq!(
-        count(r#"method="GET",route="other",status="404""#),
-        Some(1.0)
-    );
-    assert_eq!(
-        count(r#"method="DELETE",route="/orders",status="405""#),
-        Some(1.0)
-    );
-    assert_eq!(
-        count(r#"method="GET",route="/healthz",status="200""#),
-        Some(2.0)
-    );
-    assert_eq!(
-        count(r#"method="PUT",route="/admin/faults",status="400""#),
-        Some(3.0)
-    );
+    assert_eq!(count(r#"method="GET",route="/orders",status="500""#), Some(5.0), "{metrics}");
+    assert_eq!(count(r#"method="GET",route="/orders/{id}",status="500""#), Some(2.0));
+    assert_eq!(count(r#"method="POST",route="/orders",status="500""#), Some(1.0));
+    assert_eq!(count(r#"method="POST",route="/orders",status="201""#), Some(2.0));
+    assert_eq!(count(r#"method="POST",route="/orders",status="400""#), Some(2.0));
+    assert_eq!(count(r#"method="GET",route="/orders/{id}",status="404""#), Some(2.0));
+    assert_eq!(count(r#"method="GET",route="other",status="404""#), Some(1.0));
+    assert_eq!(count(r#"method="DELETE",route="/orders",status="405""#), Some(1.0));
+    assert_eq!(count(r#"method="GET",route="/healthz",status="200""#), Some(2.0));
+    assert_eq!(count(r#"method="PUT",route="/admin/faults",status="400""#), Some(3.0));
     // The failed create did not count as business.
     assert_eq!(sample(&metrics, "orders_created_total"), Some(2.0));
     assert_eq!(sample(&metrics, "orders_revenue_cents_total"), Some(6497.0));
     assert_eq!(sample(&metrics, "orders_fault_error_ratio"), Some(1.0));
     assert_eq!(sample(&metrics, "orders_fault_latency_seconds"), Some(0.0));
-    assert_eq!(
-        sample(&metrics, "orders_http_requests_in_flight"),
-        Some(0.0)
-    );
-    let build_info = format!(
-        r#"orders_build_info{{version="{}"}}"#,
-        env!("CARGO_PKG_VERSION")
-    );
+    assert_eq!(sample(&metrics, "orders_http_requests_in_flight"), Some(0.0));
+    let build_info = format!(r#"orders_build_info{{version="{}"}}"#, env!("CARGO_PKG_VERSION"));
     assert_eq!(sample(&metrics, &build_info), Some(1.0));
     // Every GET /orders was timed: the histogram's +Inf bucket and _count
     // match the request counters (200s + 500s).
@@ -299,31 +202,11 @@ fn orders_errors_faults_metrics_and_logs() {
         + count(r#"method="GET",route="/orders",status="400""#).unwrap()
         + count(r#"method="GET",route="/orders",status="500""#).unwrap();
     assert_eq!(total, 8.0, "2 lists, 1 bad limit, 5 injected faults");
-    assert_eq!(
-        sample(
-            &metrics,
-            &format!(r#"orders_http_request_duration_seconds_bucket{{{get_orders},le="+Inf"}}"#)
-        ),
-        Some(total)
-    );
-    assert_eq!(
-        sample(
-            &metrics,
-            &format!("orders_http_request_duration_seconds_count{{{get_orders}}}")
-        ),
-        Some(total)
-    );
-    assert!(!metrics
-        .contains(r#"orders_http_request_duration_seconds_count{method="GET",route="/metrics"}"#));
-    for name in [
-        "process_start_time_seconds",
-        "process_resident_memory_bytes",
-        "process_open_fds",
-    ] {
-        assert!(
-            sample(&metrics, name).is_some_and(|v| v > 0.0),
-            "{name} in {metrics}"
-        );
+    assert_eq!(sample(&metrics, &format!(r#"orders_http_request_duration_seconds_bucket{{{get_orders},le="+Inf"}}"#)), Some(total));
+    assert_eq!(sample(&metrics, &format!("orders_http_request_duration_seconds_count{{{get_orders}}}")), Some(total));
+    assert!(!metrics.contains(r#"orders_http_request_duration_seconds_count{method="GET",route="/metrics"}"#));
+    for name in ["process_start_time_seconds", "process_resident_memory_bytes", "process_open_fds"] {
+        assert!(sample(&metrics, name).is_some_and(|v| v > 0.0), "{name} in {metrics}");
     }
     // A fresh process may have used less CPU than one clock tick.
     assert!(sample(&metrics, "process_cpu_seconds_total").is_some_and(|v| v >= 0.0));
@@ -331,15 +214,9 @@ fn orders_errors_faults_metrics_and_logs() {
     // Clearing the faults brings the service back.
     let (status, body) = app.call("DELETE", "/admin/faults", None);
     assert_eq!(status, 200);
-    assert_eq!(
-        json(&body),
-        json(r#"{"error_ratio": 0.0, "latency_ms": 0}"#)
-    );
+    assert_eq!(json(&body), json(r#"{"error_ratio": 0.0, "latency_ms": 0}"#));
     assert_eq!(app.get("/orders").0, 200);
-    assert_eq!(
-        sample(&app.metrics(), "orders_fault_error_ratio"),
-        Some(0.0)
-    );
+    assert_eq!(sample(&app.metrics(), "orders_fault_error_ratio"), Some(0.0));
 
     // The log: one JSON object per request, levels by status.
     let created = app.wait_for_log("for the first create", |l| l["status"] == 201);
@@ -351,10 +228,7 @@ fn orders_errors_faults_metrics_and_logs() {
     assert_eq!(created["order_id"], id);
     assert!(created["duration_ms"].as_f64().unwrap() >= 0.0);
     let ts = created["ts"].as_str().unwrap();
-    assert!(
-        ts.len() == 24 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
-        "{ts}"
-    );
+    assert!(ts.len() == 24 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T', "{ts}");
     let injected = app.wait_for_log("for an injected fault", |l| l["status"] == 500);
     assert_eq!(injected["level"], "error");
     assert_eq!(injected["msg"], "injected fault");
@@ -363,10 +237,7 @@ fn orders_errors_faults_metrics_and_logs() {
     assert_eq!(not_found["route"], "/orders/{id}");
     assert_eq!(not_found["order_id"], 999_999);
     let set = app.wait_for_log("for setting faults", |l| l["msg"] == "faults set");
-    assert_eq!(
-        (set["error_ratio"].as_f64(), set["latency_ms"].as_u64()),
-        (Some(1.0), Some(0))
-    );
+    assert_eq!((set["error_ratio"].as_f64(), set["latency_ms"].as_u64()), (Some(1.0), Some(0)));
     app.wait_for_log("for clearing faults", |l| l["msg"] == "faults cleared");
 }
 
@@ -388,8 +259,7 @@ fn latency_fault_slows_orders_only() {
             let addr = app.addr;
             thread::spawn(move || {
                 let mut s = TcpStream::connect(addr).unwrap();
-                s.write_all(b"GET /orders HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-                    .unwrap();
+                s.write_all(b"GET /orders HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").unwrap();
                 let mut out = String::new();
                 s.read_to_string(&mut out).unwrap();
                 out
@@ -401,30 +271,18 @@ fn latency_fault_slows_orders_only() {
     assert_eq!(app.get("/healthz").0, 200);
     let metrics = app.metrics();
     let fast = started.elapsed();
-    assert!(
-        fast < Duration::from_millis(300),
-        "healthz+metrics took {fast:?}"
-    );
+    assert!(fast < Duration::from_millis(300), "healthz+metrics took {fast:?}");
     assert_eq!(sample(&metrics, "orders_fault_latency_seconds"), Some(0.4));
     let in_flight = sample(&metrics, "orders_http_requests_in_flight").unwrap();
-    assert!(
-        in_flight >= 1.0,
-        "delayed requests are in flight: {in_flight}"
-    );
+    assert!(in_flight >= 1.0, "delayed requests are in flight: {in_flight}");
     for t in waiting {
         assert!(t.join().unwrap().starts_with("HTTP/1.1 200"));
     }
 
     // The delayed request landed above the 0.25 s bucket.
     let metrics = app.metrics();
-    let bucket = |le: &str| {
-        sample(
-            &metrics,
-            &format!(
-                r#"orders_http_request_duration_seconds_bucket{{method="GET",route="/orders",le="{le}"}}"#
-            ),
-        )
-    };
+    let bucket =
+        |le: &str| sample(&metrics, &format!(r#"orders_http_request_duration_seconds_bucket{{method="GET",route="/orders",le="{le}"}}"#));
     assert_eq!(bucket("0.25"), Some(0.0), "{metrics}");
     assert_eq!(bucket("+Inf"), Some(7.0));
 }
@@ -436,25 +294,13 @@ fn traffic_generator_exercises_the_api() {
     loop {
         let metrics = app.metrics();
         let created = sample(&metrics, "orders_created_total").unwrap_or(0.0);
-        let found = sample(
-            &metrics,
-            r#"orders_http_requests_total{method="GET",route="/orders/{id}",status="200"}"#,
-        );
-        let missing = sample(
-            &metrics,
-            r#"orders_http_requests_total{method="GET",route="/orders/{id}",status="404"}"#,
-        );
-        let listed = sample(
-            &metrics,
-            r#"orders_http_requests_total{method="GET",route="/orders",status="200"}"#,
-        );
+        let found = sample(&metrics, r#"orders_http_requests_total{method="GET",route="/orders/{id}",status="200"}"#);
+        let missing = sample(&metrics, r#"orders_http_requests_total{method="GET",route="/orders/{id}",status="404"}"#);
+        let listed = sample(&metrics, r#"orders_http_requests_total{method="GET",route="/orders",status="200"}"#);
         if created >= 3.0 && found.is_some() && missing.is_some() && listed.is_some() {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "generator did not produce the mix:\n{metrics}"
-        );
+        assert!(Instant::now() < deadline, "generator did not produce the mix:\n{metrics}");
         thread::sleep(Duration::from_millis(200));
     }
 }
@@ -463,26 +309,16 @@ fn traffic_generator_exercises_the_api() {
 fn sigterm_stops_the_server_gracefully() {
     let mut app = App::start(&["--traffic-rps", "20"]);
     // A pending delayed response must not hold up the shutdown.
-    assert_eq!(
-        app.call("PUT", "/admin/faults", Some(r#"{"latency_ms": 10000}"#))
-            .0,
-        200
-    );
+    assert_eq!(app.call("PUT", "/admin/faults", Some(r#"{"latency_ms": 10000}"#)).0, 200);
     thread::sleep(Duration::from_millis(300));
     // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(
-        unsafe { libc::kill(app.child.id() as i32, libc::SIGTERM) },
-        0
-    );
+    assert_eq!(unsafe { libc::kill(app.child.id() as i32, libc::SIGTERM) }, 0);
     let started = Instant::now();
     let status = loop {
         if let Some(status) = app.child.try_wait().unwrap() {
             break status;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "still running 3 s after SIGTERM"
-        );
+        assert!(started.elapsed() < Duration::from_secs(3), "still running 3 s after SIGTERM");
         thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status}");
@@ -493,28 +329,14 @@ fn sigterm_stops_the_server_gracefully() {
 
 #[test]
 fn version_and_bad_flags() {
-    let out = Command::new(env!("CARGO_BIN_EXE_orders-api"))
-        .arg("--version")
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_orders-api")).arg("--version").output().unwrap();
     assert!(out.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("orders-api {}", env!("CARGO_PKG_VERSION"))
-    );
-    let out = Command::new(env!("CARGO_BIN_EXE_orders-api"))
-        .args(["--traffic-rps", "5000"])
-        .output()
-        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("orders-api {}", env!("CARGO_PKG_VERSION")));
+    let out = Command::new(env!("CARGO_BIN_EXE_orders-api")).args(["--traffic-rps", "5000"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--traffic-rps"));
     let out = Command::new(env!("CARGO_BIN_EXE_orders-api"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--log-file",
-            "/nonexistent-dir/x.log",
-        ])
+        .args(["--listen", "127.0.0.1:0", "--log-file", "/nonexistent-dir/x.log"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));

@@ -37,8 +37,11 @@ fn destroy(s: &Session, args: &DestroyArgs) -> Result<()> {
         }
     } else if env.protected {
         if !s.interactive {
-            return Err(Error::input(format!("`{}` is protected: destroying it without a terminal needs --confirm-env {}", env.name, env.name))
-                .hint(format!("obsctl destroy --env {} --confirm-env {}", env.name, env.name)));
+            return Err(Error::input(format!(
+                "`{}` is protected: destroying it without a terminal needs --confirm-env {}",
+                env.name, env.name
+            ))
+            .hint(format!("obsctl destroy --env {} --confirm-env {}", env.name, env.name)));
         }
         let typed = p.prompt(&format!(
             "`{}` is a protected environment. {before} resources will be destroyed.\nType the environment's name to confirm: ",
@@ -70,7 +73,13 @@ fn destroy(s: &Session, args: &DestroyArgs) -> Result<()> {
 /// Files that describe machines that no longer exist. Secrets, the SSH key
 /// and run logs stay.
 fn cleanup(s: &Session) {
-    for f in [s.state.inventory(), s.state.dir.join("contract.json"), s.state.dir.join("provider-vars.json"), s.state.plan_file(), s.state.progress_file()] {
+    for f in [
+        s.state.inventory(),
+        s.state.dir.join("contract.json"),
+        s.state.dir.join("provider-vars.json"),
+        s.state.plan_file(),
+        s.state.progress_file(),
+    ] {
         let _ = std::fs::remove_file(f);
     }
 }

@@ -30,7 +30,11 @@ pub fn run(env_name: Option<&str>, fix: bool, printer: &Printer) -> Result<u8> {
         detail: if venv.ready() {
             format!("ansible-core {} in {}", crate::ansible::ANSIBLE_CORE, venv.dir.display())
         } else {
-            format!("not installed yet: `obsctl up` installs ansible-core {} into {} (needs python3-venv and PyPI)", crate::ansible::ANSIBLE_CORE, venv.dir.display())
+            format!(
+                "not installed yet: `obsctl up` installs ansible-core {} into {} (needs python3-venv and PyPI)",
+                crate::ansible::ANSIBLE_CORE,
+                venv.dir.display()
+            )
         },
         fix: None,
     });

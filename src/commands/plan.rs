@@ -24,7 +24,13 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     tf.init()?;
     let plan = tf.plan()?;
     let _ = std::fs::remove_file(s.state.plan_file());
-    printer.phase_end("terraform", true, t.elapsed(), &plan.describe(), json!({ "add": plan.add, "change": plan.change, "destroy": plan.destroy }));
+    printer.phase_end(
+        "terraform",
+        true,
+        t.elapsed(),
+        &plan.describe(),
+        json!({ "add": plan.add, "change": plan.change, "destroy": plan.destroy }),
+    );
 
     // Configuration drift, when the infrastructure itself is in sync and deployed.
     let mut env = s.env.clone();

@@ -141,10 +141,20 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let names: Vec<String> = alerts
         .iter()
         .filter(|a| a["labels"]["alertname"] != "Watchdog")
-        .map(|a| format!("{} ({}{})", a["labels"]["alertname"].as_str().unwrap_or("?"), a["labels"]["severity"].as_str().unwrap_or("?"),
-            a["labels"]["host"].as_str().map(|h| format!(", {h}")).unwrap_or_default()))
+        .map(|a| {
+            format!(
+                "{} ({}{})",
+                a["labels"]["alertname"].as_str().unwrap_or("?"),
+                a["labels"]["severity"].as_str().unwrap_or("?"),
+                a["labels"]["host"].as_str().map(|h| format!(", {h}")).unwrap_or_default()
+            )
+        })
         .collect();
-    lines.push(if names.is_empty() { "\nAlerts firing: none (besides Watchdog)".to_string() } else { format!("\nAlerts firing: {}", names.join(", ")) });
+    lines.push(if names.is_empty() {
+        "\nAlerts firing: none (besides Watchdog)".to_string()
+    } else {
+        format!("\nAlerts firing: {}", names.join(", "))
+    });
     lines.push(format!(
         "{} in {:.1}s",
         if problems == 0 { "healthy".to_string() } else { format!("{problems} problem(s)") },

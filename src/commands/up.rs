@@ -185,11 +185,7 @@ fn wait_for_hosts(s: &Session, contract: &Contract, args: &UpArgs) -> Result<()>
         p.step("hosts", &format!("{name} answers SSH ({:.1}s) [{ready}/{total}]", took.as_secs_f64()));
     })
     .map_err(|e| {
-        e.hint(format!(
-            "is the machine up? `obsctl status --env {}`; the provider's log: {}",
-            s.env.name,
-            s.log("terraform.log").display()
-        ))
+        e.hint(format!("is the machine up? `obsctl status --env {}`; the provider's log: {}", s.env.name, s.log("terraform.log").display()))
     })?;
     p.phase_end("hosts", true, t.elapsed(), &format!("{total} hosts answer SSH"), json!({ "hosts": total }));
     Ok(())
@@ -281,7 +277,8 @@ fn summarize(
         &lines.join("\n"),
         json!({ "ok": true, "environment": env.name, "hosts": contract.hosts.keys().collect::<Vec<_>>(), "targets_up": verified.targets,
                 "changed_tasks": changed, "urls": urls, "grafana_password_file": password_file,
-                "timings": timings, "elapsed_s": secs(p.elapsed()), "run_log": s.run_dir }),
+                "timings": timings, "elapsed_s": secs(p.elapsed()), "own_cpu_s": secs(crate::report::own_cpu()),
+                "run_log": s.run_dir }),
     );
     Ok(())
 }

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The baseline obsctl is measured against: the same steps done the way a user
+# would by hand, on the same lab, with the same Terraform stack and playbook.
+#
+#   terraform apply  →  terraform output -json | jq  →  ansible-playbook
+#
+# - Terraform runs with its own data dir and state (under $BASE).
+# - The inventory is built with jq from `obsctl_inventory`.
+# - The env-wide variables come from group_vars (a user keeps these by hand;
+#   here they are copied once from obsctl's generated inventory).
+# - ansible-playbook runs with Ansible's default settings (no ansible.cfg:
+#   forks 5, no pipelining).
+#
+#   baseline.sh up       apply (or no-op), inventory, ansible-playbook
+#   baseline.sh destroy  terraform destroy
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+BASE=${BASE:-/tmp/obsctl-baseline}
+ENV=dev
+VARS_FROM=${VARS_FROM:-$BASE/group_vars_all.json}
+mkdir -p "$BASE/group_vars"
+export TF_DATA_DIR=$BASE/terraform TF_IN_AUTOMATION=1
+tf() { terraform -chdir="$ROOT/terraform/stacks/lab" "$@"; }
+
+case "${1:-}" in
+  up)
+    [ -f "$BASE/terraform.tfvars.json" ] || cp ".obsctl/$ENV/terraform.tfvars.json" "$BASE/terraform.tfvars.json"
+    [ -f "$BASE/group_vars/all.json" ] || cp "$VARS_FROM" "$BASE/group_vars/all.json"
+    tf init -input=false -backend-config="path=$BASE/terraform.tfstate" >/dev/null
+    tf apply -input=false -auto-approve -var-file="$BASE/terraform.tfvars.json" >/dev/null
+    tf output -json obsctl_inventory | jq '
+      . as $c
+      | { all: {
+            hosts: ($c.hosts | with_entries(.value = {
+              ansible_host: .value.address, ansible_user: .value.ssh_user, ansible_port: .value.ssh_port,
+              ansible_ssh_private_key_file: $c.ssh.private_key_file,
+              ansible_ssh_common_args: "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+              ansible_python_interpreter: "/usr/bin/python3",
+              obsctl_private_address: .value.private_address, obsctl_labels: .value.labels, obsctl_roles: .value.roles })),
+            children: (
+              ([ "prometheus", "alertmanager", "grafana", "loki", "app" ] | map({ key: ., value: { hosts: (
+                  . as $r | $c.hosts | with_entries(select(.value.roles | index($r))) | map_values({})) } }) | from_entries)
+              + { node_exporter: { hosts: ($c.hosts | map_values({})) }, promtail: { hosts: {} } }
+              + { grafana: { hosts: {} }, loki: { hosts: {} } })
+        } }' >"$BASE/inventory.json"
+    cp "$BASE/group_vars/all.json" "$BASE/inventory_vars.json"
+    (cd "$ROOT/ansible" && ANSIBLE_CONFIG=/dev/null ANSIBLE_CALLBACK_PLUGINS=$ROOT/ansible/callback_plugins \
+       "$ROOT/.obsctl/venv/bin/ansible-playbook" -i "$BASE/inventory.json" -e "@$BASE/group_vars/all.json" site.yml >"$BASE/ansible.log")
+    ;;
+  destroy)
+    tf destroy -input=false -auto-approve -var-file="$BASE/terraform.tfvars.json" >/dev/null
+    rm -rf "$BASE/terraform" "$BASE/terraform.tfstate" "$BASE/terraform.tfstate.backup" "$BASE/inventory.json"
+    ;;
+  *) sed -n '2,16p' "$0"; exit 2 ;;
+esac
