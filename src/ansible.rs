@@ -165,7 +165,11 @@ impl Playbook<'_> {
             } else {
                 format!("ansible-playbook {playbook} failed on {}", failed_hosts.join(", "))
             };
-            return Err(Error::new(Phase::Ansible, what).details(details).log(&self.log).hint(format!(
+            // Hosts that only dropped off the network are a different failure
+            // (exit code, and worth one retry) from tasks that failed.
+            let only_unreachable = !failed_hosts.is_empty() && recap.hosts.values().all(|h| h.failed == 0);
+            let phase = if only_unreachable { Phase::Hosts } else { Phase::Ansible };
+            return Err(Error::new(phase, what).details(details).log(&self.log).hint(format!(
                 "fix the cause above, then run `obsctl up --env {}` again (Terraform is not re-applied when nothing changed)",
                 self.env_name
             )));

@@ -198,7 +198,15 @@ fn configure(s: &Session, secrets: &Secrets, background: Option<Background>) -> 
     if let Some(bg) = background {
         bg.join(p)?;
     }
-    let recap = playbook(s, secrets).run("site.yml", &[])?;
+    let recap = match playbook(s, secrets).run("site.yml", &[]) {
+        // A host that dropped its SSH connection is retried once; failed tasks never are.
+        Err(e) if e.phase == Phase::Hosts => {
+            p.warn(&format!("{}; retrying once in 5s", e.message));
+            crate::signals::sleep(Duration::from_secs(5))?;
+            playbook(s, secrets).run("site.yml", &[])?
+        }
+        other => other?,
+    };
     let changed = recap.changed();
     p.phase_end(
         "ansible",

@@ -142,7 +142,7 @@ start=$(date +%s.%N)
 noop=$(awk -v s="$start" -v e="$(date +%s.%N)" "BEGIN{printf \"%.1f\", e-s}")
 summary=$(jq -c 'select(.event=="summary")' "$WORK/up2.jsonl")
 changed=$(jq -r .changed_tasks <<<"$summary")
-[ "$changed" = 0 ] || fail "second up changed $changed Ansible tasks (idempotence): $(grep -E '^changed:' .obsctl/$ENV/runs/*/ansible.log | tail -5)"
+[ "$changed" = 0 ] || fail "second up changed $changed Ansible tasks (idempotence): $(jq -c 'select(.event=="phase_end" and .phase=="ansible") | .changed_tasks' "$WORK/up2.jsonl")"
 tf_changes=$(jq -c 'select(.event=="phase_end" and .phase=="terraform") | .add + .change + .destroy' "$WORK/up2.jsonl")
 [ "$tf_changes" = 0 ] || fail "second up changed $tf_changes Terraform resources"
 echo "no-op up: ${noop}s, 0 changed tasks, 0 Terraform changes"

@@ -1,0 +1,335 @@
+#!/usr/bin/env bash
+# obsctl itself on the `aws` provider, against the moto AWS mock.
+#
+#   tests/aws/obsctl.sh
+#
+# tests/aws/moto.sh drives terraform/stacks/aws with Terraform alone; this
+# test drives the same stack through obsctl, in a throw-away obsctl workspace
+# (OBSCTL_ROOT) whose only environment, `awsmock`, is prod's 4-host topology
+# with `protected = true` and `aws.endpoint` pointing at moto:
+#
+#   up --skip-configure --auto-approve --output json  → exit 0, terraform adds
+#     resources, summary ok
+#   inventory → every host with ansible_host/obsctl_private_address, the
+#     groups of prod's topology, all.vars.loki_s3_bucket (obsctl_vars output)
+#   plan → exit 0 (in sync)
+#   destroy without --confirm-env and without a terminal → exit 10, nothing
+#     destroyed
+#   destroy --confirm-env awsmock → exit 0, state empty
+#   destroy again → "nothing to destroy"
+#
+# Never talks to real AWS: every AWS_* variable is dropped, dummy credentials
+# are set, the stack sends every service it uses to aws.endpoint, and
+# AWS_ENDPOINT_URL catches anything else.
+#
+# Environment:
+#   CI=true          missing terraform / provider mirror / tools is a failure, not a skip
+#   MOTO_PORT        port for moto_server on 127.0.0.1 (default 5000)
+#   MOTO_VENV        venv holding moto (default <repo>/.obsctl/tools/moto-venv, created if missing)
+#   MOTO_VERSION     moto version pip installs into a new venv (default 5.2.5)
+#   TF_PLUGIN_MIRROR provider mirror (default /opt/tf-plugins)
+#   OBSCTL           obsctl binary (default <repo>/target/release/obsctl, built if missing)
+#   KEEP_WORK=1      keep the temporary workspace (run logs, state) even on success
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+CLI_CONFIG="$ROOT/tests/aws/terraformrc"
+MIRROR="${TF_PLUGIN_MIRROR:-/opt/tf-plugins}"
+MOTO_PORT="${MOTO_PORT:-5000}"
+MOTO_VENV="${MOTO_VENV:-$ROOT/.obsctl/tools/moto-venv}"
+MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
+ENDPOINT="http://127.0.0.1:$MOTO_PORT"
+OBSCTL="${OBSCTL:-$ROOT/target/release/obsctl}"
+ENV_NAME=awsmock
+
+# Moto's built-in image set has no Debian; these Ubuntu images are in it
+# (the same filter as tests/aws/moto.sh).
+MOTO_AMI_OWNER="099720109477"
+MOTO_AMI_NAME="ubuntu/images/hvm-ssd/ubuntu-*-amd64-server-*"
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+
+# --- prerequisites --------------------------------------------------------
+
+missing=()
+command -v terraform >/dev/null 2>&1 || missing+=("terraform (not on PATH)")
+compgen -G "$MIRROR/registry.terraform.io/hashicorp/aws/*/*/terraform-provider-aws_*" >/dev/null ||
+    missing+=("hashicorp/aws provider in the mirror $MIRROR")
+for tool in jq ssh-keygen python3 curl; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+[[ -x "$OBSCTL" ]] || command -v cargo >/dev/null 2>&1 || missing+=("obsctl binary $OBSCTL (and no cargo to build it)")
+if ((${#missing[@]})); then
+    if [[ "${CI:-}" == "true" ]]; then
+        die "missing: ${missing[*]}"
+    fi
+    printf 'SKIP: missing: %s (set CI=true to make this a failure)\n' "${missing[*]}" >&2
+    exit 0
+fi
+
+if [[ "$OBSCTL" == "$ROOT/target/release/obsctl" ]]; then
+    log "building obsctl (cargo build --release)"
+    (cd "$ROOT" && cargo build --release --locked -q -p obsctl) || die "cargo build --release failed"
+fi
+[[ -x "$OBSCTL" ]] || die "$OBSCTL is not an executable"
+
+# --- isolate from real AWS ------------------------------------------------
+
+while read -r var; do unset "$var"; done < <(compgen -e | grep '^AWS_' || true)
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=eu-west-1
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+export AWS_EC2_METADATA_DISABLED=true AWS_ENDPOINT_URL="$ENDPOINT"
+export TF_CLI_CONFIG_FILE="$CLI_CONFIG"
+
+# --- moto venv, free port ------------------------------------------------
+
+if [[ ! -x "$MOTO_VENV/bin/moto_server" ]]; then
+    log "creating moto venv in $MOTO_VENV (moto[server]==$MOTO_VERSION)"
+    python3 -m venv "$MOTO_VENV"
+    "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" ||
+        die "pip install moto[server] into $MOTO_VENV failed"
+fi
+
+if (exec 3<>"/dev/tcp/127.0.0.1/$MOTO_PORT") 2>/dev/null; then
+    die "port $MOTO_PORT on 127.0.0.1 is already in use (another moto_server?); stop it or set MOTO_PORT"
+fi
+
+# --- temporary obsctl workspace and cleanup -------------------------------
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/obsctl-aws-obsctl.XXXXXX")"
+WS="$WORK/workspace"
+MOTO_PID=""
+ok=0
+cleanup() {
+    local rc=$?
+    if [[ -n "$MOTO_PID" ]] && kill -0 "$MOTO_PID" 2>/dev/null; then
+        kill "$MOTO_PID" 2>/dev/null || true
+        wait "$MOTO_PID" 2>/dev/null || true
+    fi
+    if ((ok)) && [[ "${KEEP_WORK:-}" != "1" ]]; then
+        rm -rf "$WORK"
+    else
+        printf 'work directory kept: %s (obsctl run logs in workspace/.obsctl/%s/runs, moto.log)\n' "$WORK" "$ENV_NAME" >&2
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+mkdir -p "$WS/environments"
+ln -s "$ROOT/terraform" "$WS/terraform"
+ln -s "$ROOT/ansible" "$WS/ansible"
+cat >"$WS/environments/$ENV_NAME.toml" <<EOF
+# prod's topology and protection, on the AWS mock (tests/aws/obsctl.sh).
+description = "prod's HA topology against moto"
+provider = "aws"
+protected = true
+components = ["prometheus", "alertmanager", "node_exporter", "grafana", "loki", "promtail", "app"]
+
+[aws]
+region = "eu-west-1"
+availability_zones = ["eu-west-1a", "eu-west-1b"]
+vpc_cidr = "10.60.0.0/16"
+admin_cidrs = ["203.0.113.0/24"]
+instance_types = { small = "t3.small", medium = "t3.medium", large = "m6i.large" }
+ami_owner = "$MOTO_AMI_OWNER"
+ami_name = "$MOTO_AMI_NAME"
+ssh_user = "ubuntu"
+endpoint = "$ENDPOINT"
+loki_force_destroy = true
+
+[[hosts]]
+name = "mon-1"
+roles = ["prometheus", "alertmanager", "grafana", "loki"]
+size = "medium"
+disk_gb = 50
+zone = 0
+
+[[hosts]]
+name = "mon-2"
+roles = ["prometheus", "alertmanager", "grafana", "loki"]
+size = "medium"
+disk_gb = 50
+zone = 1
+
+[[hosts]]
+name = "mon-3"
+roles = ["alertmanager", "loki"]
+size = "small"
+disk_gb = 30
+zone = 0
+
+[[hosts]]
+name = "app-1"
+roles = ["app"]
+size = "small"
+zone = 1
+
+[loki]
+storage = "s3"
+replication_factor = 3
+EOF
+
+export OBSCTL_ROOT="$WS"
+STATE="$WS/.obsctl/$ENV_NAME"
+obsctl() { "$OBSCTL" "$@"; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+# Managed resources in the environment's Terraform state (0 without state).
+state_resources() {
+    [[ -f "$STATE/terraform.tfstate" ]] || { echo 0; return; }
+    jq '[.resources[]? | select(.mode == "managed") | .instances[]?] | length' "$STATE/terraform.tfstate"
+}
+# Asks moto (with boto3 from its venv) whether an S3 bucket exists.
+bucket_exists() {
+    "$MOTO_VENV/bin/python" - "$ENDPOINT" "$1" <<'PY'
+import sys
+import boto3, botocore
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+try:
+    s3.head_bucket(Bucket=sys.argv[2])
+except botocore.exceptions.ClientError:
+    sys.exit(1)
+PY
+}
+show() { # $1 = file: its last lines
+    printf -- '--- last lines of %s ---\n' "$1" >&2
+    tail -n 30 "$1" >&2
+}
+
+# --- moto -----------------------------------------------------------------
+
+log "starting moto_server on $ENDPOINT"
+"$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
+MOTO_PID=$!
+for _ in $(seq 1 60); do
+    kill -0 "$MOTO_PID" 2>/dev/null || { tail -n 20 "$WORK/moto.log" >&2; die "moto_server exited at start"; }
+    curl -fsS -o /dev/null "$ENDPOINT/moto-api/data.json" 2>/dev/null && break
+    sleep 0.5
+done
+curl -fsS -o /dev/null "$ENDPOINT/moto-api/data.json" || die "moto_server did not answer on $ENDPOINT within 30 s"
+
+# --- up -------------------------------------------------------------------
+
+log "obsctl up --env $ENV_NAME --skip-configure --auto-approve --output json"
+UP="$WORK/up.jsonl"
+rc=0
+t0=$(now)
+obsctl up --env "$ENV_NAME" --skip-configure --auto-approve --output json </dev/null >"$UP" 2>"$WORK/up.stderr" || rc=$?
+up_wall=$(elapsed "$t0" "$(now)")
+((rc == 0)) || { show "$UP"; show "$WORK/up.stderr"; die "up exited with $rc"; }
+jq -e . "$UP" >/dev/null 2>&1 || { show "$UP"; die "up --output json printed something that is not JSON lines"; }
+tf_end=$(jq -c 'select(.event == "phase_end" and .phase == "terraform")' "$UP")
+[[ -n "$tf_end" ]] || { show "$UP"; die "no phase_end event for terraform"; }
+jq -e '.ok == true and .add > 0 and .destroy == 0' <<<"$tf_end" >/dev/null || die "terraform phase_end not as expected: $tf_end"
+added=$(jq -r .add <<<"$tf_end")
+apply_s=$(jq -r .elapsed_s <<<"$tf_end")
+summary=$(jq -c 'select(.event == "summary")' "$UP")
+[[ $(wc -l <<<"$summary") == 1 && -n "$summary" ]] || { show "$UP"; die "expected exactly one summary event"; }
+jq -e '.ok == true and .environment == "awsmock" and .configured == false and (.hosts | sort) == ["app-1", "mon-1", "mon-2", "mon-3"]' \
+    <<<"$summary" >/dev/null || die "summary not as expected: $summary"
+[[ "$(tail -n 1 "$UP" | jq -r .event)" == summary ]] || die "the summary is not the last line of the JSON output"
+resources=$(state_resources)
+((resources >= added)) || die "state holds $resources managed resources, the plan added $added"
+log "up: $added resources added in ${apply_s}s"
+
+# --- inventory ------------------------------------------------------------
+
+log "obsctl inventory --env $ENV_NAME"
+INV="$WORK/inventory.json"
+obsctl inventory --env "$ENV_NAME" >"$INV" || die "inventory failed"
+check() { # $1 = description, $2 = jq condition on the inventory
+    jq -e "$2" "$INV" >/dev/null || { jq . "$INV" >&2; die "inventory: $1"; }
+}
+check "is JSON with all.hosts" '.all.hosts | type == "object"'
+check "exactly the four hosts" '(.all.hosts | keys) == ["app-1", "mon-1", "mon-2", "mon-3"]'
+check "every host has ansible_host and obsctl_private_address inside the VPC, user ubuntu" \
+    '[.all.hosts[] | (.ansible_host | type == "string" and length > 0)
+      and (.obsctl_private_address | test("^10\\.60\\.[0-9]+\\.[0-9]+$")) and .ansible_user == "ubuntu" and .ansible_port == 22] | all'
+check "instance ids and both zones in the host labels" \
+    '([.all.hosts[].obsctl_labels.instance_id | startswith("i-")] | all) and ([.all.hosts[].obsctl_labels.zone] | unique) == ["eu-west-1a", "eu-west-1b"]'
+group() { jq -c --arg g "$1" '.all.children[$g].hosts | keys' "$INV"; }
+expect_group() { # group, JSON list of hosts
+    local got; got=$(group "$1")
+    [[ "$got" == "$2" ]] || die "inventory: group $1 is $got, expected $2"
+}
+expect_group prometheus '["mon-1","mon-2"]'
+expect_group alertmanager '["mon-1","mon-2","mon-3"]'
+expect_group grafana '["mon-1","mon-2"]'
+expect_group loki '["mon-1","mon-2","mon-3"]'
+expect_group app '["app-1"]'
+expect_group node_exporter '["app-1","mon-1","mon-2","mon-3"]'
+expect_group promtail '["app-1","mon-1","mon-2","mon-3"]'
+check "env-wide vars" '.all.vars.obsctl_environment == "awsmock" and .all.vars.obsctl_provider == "aws" and .all.vars.obsctl_protected == true'
+check "loki_s3_bucket from the stack's obsctl_vars" '.all.vars.loki_s3_bucket == "obsctl-awsmock-loki-123456789012-eu-west-1"'
+check "loki_s3_region and grafana_root_url from obsctl_vars" \
+    '.all.vars.loki_s3_region == "eu-west-1" and (.all.vars.grafana_root_url | test("^http://.+"))'
+bucket=$(jq -r .all.vars.loki_s3_bucket "$INV")
+bucket_exists "$bucket" || die "bucket $bucket not found in moto"
+log "inventory: 4 hosts, groups as in prod, loki_s3_bucket=$bucket"
+
+# --- plan: in sync ---------------------------------------------------------
+
+log "obsctl plan --env $ENV_NAME (expect in sync)"
+rc=0
+obsctl plan --env "$ENV_NAME" --output json </dev/null >"$WORK/plan.jsonl" 2>"$WORK/plan.stderr" || rc=$?
+if ((rc != 0)); then
+    jq -c 'select(.event == "summary" or .event == "error")' "$WORK/plan.jsonl" >&2 || show "$WORK/plan.jsonl"
+    die "plan exited with $rc (expected 0: no changes after up)"
+fi
+jq -e 'select(.event == "summary") | .in_sync == true and .add == 0 and .change == 0 and .destroy == 0' "$WORK/plan.jsonl" >/dev/null ||
+    die "plan summary is not in sync: $(jq -c 'select(.event == "summary")' "$WORK/plan.jsonl")"
+
+# --- destroy: protected ----------------------------------------------------
+
+log "obsctl destroy --env $ENV_NAME without --confirm-env and without a terminal (expect refusal)"
+before=$(state_resources)
+rc=0
+out=$(obsctl destroy --env "$ENV_NAME" </dev/null 2>&1) || rc=$?
+((rc == 10)) || { printf '%s\n' "$out" >&2; die "protected destroy without --confirm-env exited $rc, expected 10"; }
+grep -q -- "--confirm-env $ENV_NAME" <<<"$out" || { printf '%s\n' "$out" >&2; die "refusal does not name --confirm-env $ENV_NAME"; }
+after=$(state_resources)
+((after == before)) || die "refused destroy changed the state: $before -> $after resources"
+bucket_exists "$bucket" || die "refused destroy removed the bucket"
+[[ -f "$STATE/inventory.json" ]] || die "refused destroy removed the inventory"
+
+log "obsctl destroy --env $ENV_NAME --confirm-env wrong (expect refusal)"
+rc=0
+out=$(obsctl destroy --env "$ENV_NAME" --confirm-env prod </dev/null 2>&1) || rc=$?
+((rc == 10)) || { printf '%s\n' "$out" >&2; die "destroy with a wrong --confirm-env exited $rc, expected 10"; }
+(($(state_resources) == before)) || die "destroy with a wrong --confirm-env changed the state"
+
+log "obsctl destroy --env $ENV_NAME --confirm-env $ENV_NAME"
+DESTROY="$WORK/destroy.jsonl"
+rc=0
+t0=$(now)
+obsctl destroy --env "$ENV_NAME" --confirm-env "$ENV_NAME" --output json </dev/null >"$DESTROY" 2>"$WORK/destroy.stderr" || rc=$?
+destroy_wall=$(elapsed "$t0" "$(now)")
+((rc == 0)) || { show "$DESTROY"; show "$WORK/destroy.stderr"; die "destroy --confirm-env exited with $rc"; }
+destroy_s=$(jq -r 'select(.event == "phase_end" and .phase == "terraform") | .elapsed_s' "$DESTROY")
+jq -e --argjson n "$before" 'select(.event == "summary") | .ok == true and .destroyed == $n' "$DESTROY" >/dev/null ||
+    die "destroy summary: $(jq -c 'select(.event == "summary")' "$DESTROY") (expected destroyed=$before)"
+left=$(state_resources)
+((left == 0)) || die "state still holds $left resources after destroy"
+[[ ! -e "$STATE/inventory.json" ]] || die "inventory left behind after destroy"
+if bucket_exists "$bucket"; then die "bucket $bucket still exists in moto after destroy"; fi
+
+log "second destroy (expect nothing to destroy)"
+rc=0
+out=$(obsctl destroy --env "$ENV_NAME" --confirm-env "$ENV_NAME" </dev/null 2>&1) || rc=$?
+((rc == 0)) || { printf '%s\n' "$out" >&2; die "second destroy exited $rc"; }
+grep -q "nothing to destroy" <<<"$out" || { printf '%s\n' "$out" >&2; die "second destroy did not say nothing to destroy"; }
+
+ok=1
+cat <<EOF
+PASS: obsctl on the aws provider against moto ($ENDPOINT)
+  resources created:  $added (managed resources in state: $resources)
+  up:                 terraform phase (init, plan, apply) ${apply_s} s; whole command ${up_wall} s
+  destroy:            terraform phase ${destroy_s} s; whole command ${destroy_wall} s
+  inventory:          4 hosts; prometheus 2, alertmanager 3, grafana 2, loki 3, app 1, node_exporter/promtail 4
+  loki_s3_bucket:     $bucket
+  plan after up:      in sync (exit 0)
+  protected destroy:  refused without --confirm-env (exit 10) and with a wrong name (exit 10)
+EOF
