@@ -179,11 +179,16 @@ impl<'a> Terraform<'a> {
         Ok((inventory, vars))
     }
 
-    /// Number of resources in the state (0 when there is no state).
+    /// Number of managed resources in the state (0 when there is no state).
+    /// Data sources (`mode: data`, e.g. the AMI lookup) are not counted:
+    /// destroy has nothing to remove for them.
     pub fn resource_count(&self) -> usize {
         let Ok(text) = std::fs::read_to_string(self.state.tfstate()) else { return 0 };
         let Ok(v) = serde_json::from_str::<Value>(&text) else { return 0 };
-        v["resources"].as_array().map(|r| r.iter().map(|x| x["instances"].as_array().map_or(0, |i| i.len())).sum()).unwrap_or(0)
+        v["resources"]
+            .as_array()
+            .map(|r| r.iter().filter(|x| x["mode"] != "data").map(|x| x["instances"].as_array().map_or(0, |i| i.len())).sum())
+            .unwrap_or(0)
     }
 
     /// `terraform force-unlock -force ID` (after the user confirmed).

@@ -265,7 +265,17 @@ fn summarize(
     };
     add("Prometheus", &verified.prometheus_urls);
     add("Alertmanager", &verified.alertmanager_urls);
+    // Behind a load balancer (aws), Grafana's address is the balancer's.
+    let provider_vars: Map<String, Value> =
+        std::fs::read_to_string(s.state.dir.join("provider-vars.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let grafana_lb = provider_vars.get("grafana_root_url").and_then(|u| u.as_str()).filter(|_| env.enabled("grafana"));
+    if let Some(url) = grafana_lb {
+        add("Grafana", &[url.to_string()]);
+    }
     for (component, port, label) in [("grafana", 3000u16, "Grafana"), ("app", env.app.port, "orders-api")] {
+        if component == "grafana" && grafana_lb.is_some() {
+            continue;
+        }
         if env.enabled(component) {
             let list: Vec<String> = contract
                 .hosts

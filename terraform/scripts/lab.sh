@@ -11,6 +11,8 @@
 #   lab.sh net-down                remove them               (LAB_ENV LAB_BRIDGE)
 #   lab.sh machine-up              boot one machine          (LAB_ENV LAB_NAME LAB_ADDRESS LAB_PREFIX LAB_GATEWAY LAB_BRIDGE LAB_PUBKEY_FILE)
 #   lab.sh machine-down            stop and remove it        (LAB_ENV LAB_NAME)
+#   lab.sh machine-stop            power it off hard, as a crash would; its files
+#                                  stay until machine-down (LAB_ENV LAB_NAME; tests)
 #   lab.sh status                  list what exists          (LAB_ENV)
 #
 # Every step is idempotent: a run killed half-way leaves bridges, mounts and
@@ -189,6 +191,25 @@ cmd_machine_down() {
   log "machine $LAB_NAME removed"
 }
 
+# A crash, for failover tests: the container's init (nspawn's child) gets
+# SIGKILL, which kills every process of the machine at once, with no
+# shutdown; nspawn then exits by itself. (SIGKILL to nspawn alone would
+# orphan the running machine.) Directory and mount stay for machine-down.
+cmd_machine_stop() {
+  need LAB_ENV; need LAB_NAME
+  local m; m=$(machine_dir)
+  local pids; pids=$( { [ -f "$m/pid" ] && cat "$m/pid"; nspawn_pids; } | sort -u)
+  for pid in $pids; do
+    kill -0 "$pid" 2>/dev/null || continue
+    pkill -KILL -P "$pid" 2>/dev/null || true
+  done
+  for pid in $pids; do
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    stop_pid "$pid" 5
+  done
+  log "machine $LAB_NAME stopped (hard power-off)"
+}
+
 cmd_status() {
   need LAB_ENV
   local d; d=$(env_dir)
@@ -205,6 +226,7 @@ case "${1:-}" in
   net-down) cmd_net_down ;;
   machine-up) cmd_machine_up ;;
   machine-down) cmd_machine_down ;;
+  machine-stop) cmd_machine_stop ;;
   status) cmd_status ;;
-  *) sed -n '2,20p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,22p' "$0" >&2; exit 2 ;;
 esac
