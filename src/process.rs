@@ -93,6 +93,29 @@ impl Child {
         self
     }
 
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args).stdin(Stdio::null());
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        if let Some(dir) = &self.cwd {
+            cmd.current_dir(dir);
+        }
+        cmd
+    }
+
+    /// "failed to start" (with a hint when the program is missing) is a
+    /// different error from "exited with status N".
+    fn start_error(&self, e: std::io::Error) -> Error {
+        let err = Error::new(self.phase, format!("failed to start `{}`: {e}", self.program));
+        if e.kind() == std::io::ErrorKind::NotFound {
+            err.hint(format!("`{}` is not installed or not on PATH; `obsctl doctor` lists what is missing", self.program))
+        } else {
+            err
+        }
+    }
+
     /// The command as a person would type it (for logs and messages).
     pub fn display(&self) -> String {
         let mut s = self.program.clone();
@@ -108,14 +131,8 @@ impl Child {
     pub fn run(self, mut on_line: impl FnMut(&str)) -> Result<Finished> {
         // A signal that arrived between steps stops us before anything new starts.
         signals::check()?;
-        let mut cmd = Command::new(&self.program);
-        cmd.args(&self.args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        for (k, v) in &self.envs {
-            cmd.env(k, v);
-        }
-        if let Some(dir) = &self.cwd {
-            cmd.current_dir(dir);
-        }
+        let mut cmd = self.command();
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut log = match &self.log {
             Some(p) => Some(
                 std::fs::OpenOptions::new()
@@ -129,14 +146,7 @@ impl Child {
         if let Some(f) = log.as_mut() {
             let _ = writeln!(f, "\n### {} $ {}", crate::report::timestamp(), self.display());
         }
-        let mut child = cmd.spawn().map_err(|e| {
-            let err = Error::new(self.phase, format!("failed to start `{}`: {e}", self.program));
-            if e.kind() == std::io::ErrorKind::NotFound {
-                err.hint(format!("`{}` is not installed or not on PATH; `obsctl doctor` lists what is missing", self.program))
-            } else {
-                err
-            }
-        })?;
+        let mut child = cmd.spawn().map_err(|e| self.start_error(e))?;
 
         let (tx, rx) = mpsc::channel::<String>();
         let mut readers = Vec::new();
@@ -219,22 +229,8 @@ impl Child {
     /// `terraform output -json`); stderr goes to the log.
     pub fn output(self) -> Result<(i32, String, String)> {
         signals::check()?;
-        let mut cmd = Command::new(&self.program);
-        cmd.args(&self.args).stdin(Stdio::null());
-        for (k, v) in &self.envs {
-            cmd.env(k, v);
-        }
-        if let Some(dir) = &self.cwd {
-            cmd.current_dir(dir);
-        }
-        let out = cmd.output().map_err(|e| {
-            let err = Error::new(self.phase, format!("failed to start `{}`: {e}", self.program));
-            if e.kind() == std::io::ErrorKind::NotFound {
-                err.hint(format!("`{}` is not installed or not on PATH; `obsctl doctor` lists what is missing", self.program))
-            } else {
-                err
-            }
-        })?;
+        let mut cmd = self.command();
+        let out = cmd.output().map_err(|e| self.start_error(e))?;
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         if let Some(p) = &self.log {
             if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(p) {
