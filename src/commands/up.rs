@@ -266,8 +266,10 @@ fn summarize(
     add("Prometheus", &verified.prometheus_urls);
     add("Alertmanager", &verified.alertmanager_urls);
     // Behind a load balancer (aws), Grafana's address is the balancer's.
-    let provider_vars: Map<String, Value> =
-        std::fs::read_to_string(s.state.dir.join("provider-vars.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let provider_vars: Map<String, Value> = std::fs::read_to_string(s.state.dir.join("provider-vars.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
     let grafana_lb = provider_vars.get("grafana_root_url").and_then(|u| u.as_str()).filter(|_| env.enabled("grafana"));
     if let Some(url) = grafana_lb {
         add("Grafana", &[url.to_string()]);
