@@ -354,6 +354,9 @@ fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<Environment>
     if !["sqlite", "postgres"].contains(&raw.grafana.database.as_str()) {
         return Err(bad("grafana.database", format!("`{}`: allowed are sqlite, postgres", raw.grafana.database)));
     }
+    if raw.grafana.database == "postgres" && raw.provider != Provider::Aws {
+        return Err(bad("grafana.database", "`postgres` is provided by the aws provider (RDS); the lab runs Grafana on sqlite".into()));
+    }
     for (key, value) in [
         ("prometheus.retention", &raw.prometheus.retention),
         ("prometheus.scrape_interval", &raw.prometheus.scrape_interval),

@@ -235,6 +235,9 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         "grafana_database": if env.grafana.database == "sqlite" { "sqlite3" } else { env.grafana.database.as_str() },
     });
     let mut vars = vars;
+    if env.grafana.database == "postgres" {
+        vars["grafana_database_password_file"] = json!(ctx.secrets_dir.join("grafana_db_password"));
+    }
     if let Some(v) = vars.as_object_mut() {
         for (k, val) in &ctx.provider_vars {
             // The stack may add variables, never replace obsctl's own.

@@ -15,6 +15,8 @@ pub struct Secrets {
     /// Values to scrub from every log.
     pub values: Vec<String>,
     pub grafana_password_file: PathBuf,
+    /// Set when Grafana uses a shared PostgreSQL database.
+    pub grafana_db_password_file: Option<PathBuf>,
 }
 
 pub fn prepare(env: &Environment, dir: &Path) -> Result<Secrets> {
@@ -23,6 +25,13 @@ pub fn prepare(env: &Environment, dir: &Path) -> Result<Secrets> {
         write_atomic(&grafana, random_password(32)?.as_bytes(), 0o600)?;
     }
     let mut values = vec![std::fs::read_to_string(&grafana).unwrap_or_default().trim().to_string()];
+    let grafana_db = match grafana_db_password(env, dir)? {
+        Some(p) => {
+            values.push(p);
+            Some(dir.join(GRAFANA_DB_PASSWORD))
+        }
+        None => None,
+    };
     let mut files = BTreeMap::new();
     for r in &env.alertmanager.receivers {
         let Some(var) = &r.smtp_password_env else { continue };
@@ -42,7 +51,23 @@ pub fn prepare(env: &Environment, dir: &Path) -> Result<Secrets> {
         files.insert(r.name.clone(), file);
     }
     values.retain(|v| !v.is_empty());
-    Ok(Secrets { receiver_password_files: files, values, grafana_password_file: grafana })
+    Ok(Secrets { receiver_password_files: files, values, grafana_password_file: grafana, grafana_db_password_file: grafana_db })
+}
+
+const GRAFANA_DB_PASSWORD: &str = "grafana_db_password";
+
+/// The password of Grafana's shared PostgreSQL database (prod: RDS), created
+/// on first use; None when the environment keeps Grafana on sqlite.
+pub fn grafana_db_password(env: &Environment, dir: &Path) -> Result<Option<String>> {
+    if env.grafana.database != "postgres" {
+        return Ok(None);
+    }
+    let file = dir.join(GRAFANA_DB_PASSWORD);
+    if !file.is_file() {
+        write_atomic(&file, random_password(32)?.as_bytes(), 0o600)?;
+    }
+    let p = std::fs::read_to_string(&file).map_err(|e| Error::internal(format!("cannot read {}: {e}", file.display())))?;
+    Ok(Some(p.trim().to_string()))
 }
 
 fn random_password(len: usize) -> Result<String> {

@@ -89,7 +89,11 @@ impl<'a> Terraform<'a> {
                     env.hosts.iter().enumerate().map(|(i, h)| (h.name.clone(), json!(10 + i))).collect();
                 vars["lab"] = json!({ "bridge": lab.bridge, "cidr": lab.cidr, "host_numbers": numbers });
             }
-            Provider::Aws => vars["aws"] = env.aws.clone().unwrap_or(Value::Null),
+            Provider::Aws => {
+                vars["aws"] = env.aws.clone().unwrap_or(Value::Null);
+                // The RDS master password (this file is 0600 like the secret's).
+                vars["grafana_db_password"] = json!(crate::secrets::grafana_db_password(env, &self.state.secrets_dir())?);
+            }
         }
         write_atomic(&self.state.tfvars(), serde_json::to_string_pretty(&vars).unwrap().as_bytes(), 0o600)
     }
