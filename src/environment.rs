@@ -535,6 +535,12 @@ roles = ["app"]
     }
 
     #[test]
+    fn postgres_needs_the_aws_provider() {
+        let err = parse_str(&format!("{GOOD}\n[grafana]\ndatabase = \"postgres\"\n")).unwrap_err();
+        assert!(err.message.contains("grafana.database"), "{}", err.message);
+    }
+
+    #[test]
     fn durations() {
         for ok in ["15s", "1h30m", "7d", "500ms"] {
             assert!(is_duration(ok), "{ok}");
