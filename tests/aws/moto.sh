@@ -3,8 +3,11 @@
 #
 #   tests/aws/moto.sh
 #
-# init -> plan -out -> apply -> check obsctl_inventory -> plan (no diff)
-# -> destroy -> state empty, plus two input validations that must refuse.
+# init -> plan -out -> apply -> check obsctl_inventory, obsctl_vars and what
+# moto holds (instances, security groups, ALB, Loki bucket, Grafana's RDS
+# database) -> plan (no diff) -> destroy -> state and moto empty, plus input
+# validations that must refuse and a plan without grafana_db_password that
+# must not create a database.
 # Never talks to real AWS: every AWS_* variable is dropped, the stack gets
 # aws.endpoint (all services it uses go to moto with test credentials) and
 # AWS_ENDPOINT_URL catches anything else.
@@ -130,12 +133,15 @@ ssh-keygen -q -t ed25519 -N '' -C obsctl-moto-test -f "$WORK/ssh/id_ed25519"
 
 VPC_CIDR="10.60.0.0/16"
 AZS='["eu-west-1a", "eu-west-1b"]'
+# What obsctl generates for Grafana's database (32 letters and digits).
+DB_PASSWORD="$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 || true)"
+DB_ID="moto-grafana" # <environment>-grafana
 
 # $1 = output file; extra jq filter in $2 modifies the default document.
 write_tfvars() {
     jq -n --arg pub "$WORK/ssh/id_ed25519.pub" --arg key "$WORK/ssh/id_ed25519" \
         --arg endpoint "$ENDPOINT" --arg cidr "$VPC_CIDR" --argjson azs "$AZS" \
-        --arg owner "$MOTO_AMI_OWNER" --arg ami "$MOTO_AMI_NAME" '
+        --arg owner "$MOTO_AMI_OWNER" --arg ami "$MOTO_AMI_NAME" --arg dbpw "$DB_PASSWORD" '
     {
       environment: "moto",
       hosts: {
@@ -146,6 +152,7 @@ write_tfvars() {
       },
       ssh_public_key_file: $pub,
       ssh_private_key_file: $key,
+      grafana_db_password: $dbpw,
       aws: {
         region: "eu-west-1",
         availability_zones: $azs,
@@ -178,6 +185,9 @@ refusals=(
     'zone-range|.hosts["app-1"].zone = 2|zone must be an index'
     'one-az|.aws.availability_zones = ["eu-west-1a"]|at least two'
     'bad-role|.hosts["app-1"].roles = ["nginx"]|Offending hosts: app-1'
+    'short-db-password|.grafana_db_password = "tooShort123"|grafana_db_password must be null (no database) or at least 16 characters'
+    'db-password-chars|.grafana_db_password = "has@an-at-sign-and-is-long"|RDS refuses them'
+    'db-storage|.aws.grafana_db_storage_gb = 10|grafana_db_storage_gb must be a whole number'
 )
 for case in "${refusals[@]}"; do
     IFS='|' read -r name change expect <<<"$case"
@@ -191,6 +201,16 @@ for case in "${refusals[@]}"; do
         { show_log "refuse-$name"; die "plan refused $name but without the expected message: $expect"; }
     log "refused as expected: $name"
 done
+
+# Without a password (an environment on SQLite) there is no database.
+write_tfvars "$WORK/no-db.tfvars.json" '.grafana_db_password = null'
+tf plan-no-db plan -input=false -no-color -var-file="$WORK/no-db.tfvars.json" ||
+    { show_log plan-no-db; die "plan without grafana_db_password failed"; }
+if grep -q 'module\.grafana_db' "$WORK/plan-no-db.log"; then
+    grep 'module\.grafana_db' "$WORK/plan-no-db.log" >&2
+    die "plan without grafana_db_password still creates the Grafana database"
+fi
+log "no grafana_db_password: no database planned"
 
 # --- plan and apply -------------------------------------------------------
 
@@ -241,14 +261,20 @@ EOF
 jq -e '.grafana_url.value | test("^http://.+/$")' "$OUT" >/dev/null || die "grafana_url missing"
 jq -e '.loki_bucket.value == "obsctl-moto-loki-123456789012-eu-west-1"' "$OUT" >/dev/null ||
     die "loki_bucket is not the derived name: $(jq -c .loki_bucket.value "$OUT")"
+jq -e '.grafana_db_endpoint.value | test("^[a-z0-9.-]+:5432$")' "$OUT" >/dev/null ||
+    die "grafana_db_endpoint is not host:5432: $(jq -c .grafana_db_endpoint.value "$OUT")"
+jq -e '.obsctl_vars.value as $v | $v.grafana_database == "postgres" and $v.grafana_database_host == .grafana_db_endpoint.value
+       and $v.grafana_database_name == "grafana" and $v.grafana_database_user == "grafana" and $v.grafana_database_ssl_mode == "require"' \
+    "$OUT" >/dev/null || die "obsctl_vars lacks Grafana's database settings: $(jq -c .obsctl_vars.value "$OUT")"
+if grep -qF "$DB_PASSWORD" "$OUT"; then die "terraform output shows the database password"; fi
 
 # What moto now holds: the security-relevant settings really reached the API.
-"$MOTO_VENV/bin/python" - "$ENDPOINT" "$INV" <<'EOF' || die "resources in moto do not match the stack's promises"
+"$MOTO_VENV/bin/python" - "$ENDPOINT" "$INV" "$DB_ID" "$(jq -r .grafana_db_endpoint.value "$OUT")" <<'EOF' ||
 import json, sys
 import boto3
-endpoint, inv = sys.argv[1], json.load(open(sys.argv[2]))
+endpoint, inv, db_id, db_endpoint = sys.argv[1], json.load(open(sys.argv[2])), sys.argv[3], sys.argv[4]
 kw = dict(endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
-ec2, elb, s3 = boto3.client("ec2", **kw), boto3.client("elbv2", **kw), boto3.client("s3", **kw)
+ec2, elb, s3, rds = (boto3.client(s, **kw) for s in ("ec2", "elbv2", "s3", "rds"))
 errors = []
 ids = {h: v["labels"]["instance_id"] for h, v in inv["hosts"].items()}
 for r in ec2.describe_instances(InstanceIds=list(ids.values()))["Reservations"]:
@@ -280,11 +306,43 @@ if not s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguratio
     errors.append("bucket not encrypted")
 if not all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values()):
     errors.append("bucket public access not fully blocked")
+# Grafana's database: one Multi-AZ, encrypted, private PostgreSQL instance
+# over subnets in both zones, reachable on 5432 from the Grafana hosts' role
+# group(s) and nothing else.
+dbs = rds.describe_db_instances()["DBInstances"]
+if [d["DBInstanceIdentifier"] for d in dbs] != [db_id]:
+    errors.append(f"DB instances {[d['DBInstanceIdentifier'] for d in dbs]}, expected [{db_id}]")
+grafana_ids = [ids[h] for h, v in inv["hosts"].items() if "grafana" in v["roles"]]
+grafana_groups = sorted({g["GroupId"] for r in ec2.describe_instances(InstanceIds=grafana_ids)["Reservations"]
+                         for i in r["Instances"] for g in i["SecurityGroups"] if not g["GroupName"].endswith("-stack")})
+for db in dbs:
+    want = {"Engine": "postgres", "MultiAZ": True, "StorageEncrypted": True, "PubliclyAccessible": False,
+            "BackupRetentionPeriod": 7, "DBName": "grafana", "MasterUsername": "grafana", "StorageType": "gp3",
+            "DeletionProtection": False}
+    got = {k: db.get(k) for k in want}
+    if got != want:
+        errors.append(f"DB instance {db['DBInstanceIdentifier']}: {got}, expected {want}")
+    if f"{db['Endpoint']['Address']}:{db['Endpoint']['Port']}" != db_endpoint:
+        errors.append(f"DB endpoint {db['Endpoint']} is not grafana_db_endpoint {db_endpoint}")
+    azs = {s["SubnetAvailabilityZone"]["Name"] for s in db["DBSubnetGroup"]["Subnets"]}
+    if azs != {"eu-west-1a", "eu-west-1b"}:
+        errors.append(f"DB subnet group spans {sorted(azs)}")
+    db_sgs = [g["VpcSecurityGroupId"] for g in db["VpcSecurityGroups"]]
+    for sg in ec2.describe_security_groups(GroupIds=db_sgs)["SecurityGroups"]:
+        rules = [(p.get("IpProtocol"), p.get("FromPort"), p.get("ToPort"),
+                  sorted(x["GroupId"] for x in p.get("UserIdGroupPairs", [])),
+                  p.get("IpRanges", []) + p.get("Ipv6Ranges", []) + p.get("PrefixListIds", []))
+                 for p in sg["IpPermissions"]]
+        if not grafana_groups or rules != [("tcp", 5432, 5432, grafana_groups, [])]:
+            errors.append(f"DB security group {sg['GroupName']}: ingress {rules}, expected 5432 from {grafana_groups} only")
+        if sg["IpPermissionsEgress"]:
+            errors.append(f"DB security group {sg['GroupName']}: unexpected egress {sg['IpPermissionsEgress']}")
 for e in errors:
     print("  " + e, file=sys.stderr)
 sys.exit(1 if errors else 0)
 EOF
-log "inventory and resources check out"
+    die "resources in moto do not match the stack's promises"
+log "inventory, obsctl_vars and resources (with Grafana's database) check out"
 
 # --- no perpetual diff ----------------------------------------------------
 
@@ -310,14 +368,25 @@ destroy_s=$(elapsed "$t0" "$t1")
 
 left=$(jq '[.resources[] | select(.mode == "managed")] | length' "$WORK/terraform.tfstate")
 ((left == 0)) || die "state still holds $left resources after destroy"
+"$MOTO_VENV/bin/python" - "$ENDPOINT" <<'EOF' || die "Grafana's database is still in moto after destroy"
+import sys
+import boto3
+rds = boto3.client("rds", endpoint_url=sys.argv[1], region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+left = [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]]
+left += [g["DBSubnetGroupName"] for g in rds.describe_db_subnet_groups()["DBSubnetGroups"]]
+if left:
+    print(f"  left behind: {left}", file=sys.stderr)
+sys.exit(1 if left else 0)
+EOF
 
 ok=1
 cat <<EOF
 PASS: aws stack against moto ($ENDPOINT)
   resources created:  $resources
   hosts:              $(jq -r '.hosts | keys | join(", ")' "$INV")
+  grafana database:   $DB_ID (postgres, Multi-AZ, encrypted) at $(jq -r .grafana_db_endpoint.value "$OUT")
   apply:              ${apply_s} s
   destroy:            ${destroy_s} s
   second plan:        no changes
-  validations:        ${#refusals[@]} invalid inputs refused
+  validations:        ${#refusals[@]} invalid inputs refused; no database without grafana_db_password
 EOF

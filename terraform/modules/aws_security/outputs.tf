@@ -17,3 +17,8 @@ output "lb_security_group_id" {
   description = "ID of the Grafana load balancer security group, null when no host has the grafana role."
   value       = one(aws_security_group.lb[*].id)
 }
+
+output "grafana_security_group_ids" {
+  description = "IDs of the role security groups of hosts with the grafana role (one per role set that contains grafana; empty without grafana hosts). Grafana's database admits exactly these."
+  value       = [for p, roles in local.profiles : aws_security_group.role[p].id if contains(roles, "grafana")]
+}

@@ -4,6 +4,11 @@ locals {
   loki_hosts    = sort([for h, v in var.hosts : h if contains(v.roles, "loki")])
   grafana_hosts = sort([for h, v in var.hosts : h if contains(v.roles, "grafana")])
 
+  # Grafana's shared PostgreSQL database (RDS): when obsctl passes a password
+  # (environments with grafana database = postgres) and some host runs
+  # Grafana. Whether a password is set is no secret, only the password is.
+  grafana_db = nonsensitive(var.grafana_db_password != null) && length(local.grafana_hosts) > 0
+
   # Globally unique by construction: account and region are part of it.
   loki_bucket_name = coalesce(
     var.aws.loki_bucket_name,
@@ -73,4 +78,19 @@ module "grafana_lb" {
   security_group_ids = [module.security.lb_security_group_id]
   targets            = { for h in local.grafana_hosts : h => module.instances.instances[h].id }
   certificate_arn    = var.aws.grafana_certificate_arn
+}
+
+module "grafana_db" {
+  source = "../../modules/aws_grafana_db"
+  count  = local.grafana_db ? 1 : 0
+
+  name                      = local.name
+  vpc_id                    = module.network.vpc_id
+  subnet_ids                = module.network.public_subnet_ids
+  client_security_group_ids = module.security.grafana_security_group_ids
+  password                  = var.grafana_db_password
+  instance_class            = var.aws.grafana_db_instance_class
+  storage_gb                = var.aws.grafana_db_storage_gb
+  multi_az                  = var.aws.grafana_db_multi_az
+  deletion_protection       = var.aws.grafana_db_deletion_protection
 }

@@ -55,11 +55,25 @@ output "ami_id" {
   value       = module.instances.ami_id
 }
 
+output "grafana_db_endpoint" {
+  description = "host:port of Grafana's shared PostgreSQL database (RDS); null when the environment has no such database (no grafana_db_password or no grafana hosts)."
+  value       = one(module.grafana_db[*].endpoint)
+}
+
 output "obsctl_vars" {
-  description = "Extra environment-wide Ansible variables obsctl adds to the inventory: where Loki stores its chunks, Grafana's public URL."
-  value = {
-    loki_s3_bucket   = one(module.loki_bucket[*].bucket_name)
-    loki_s3_region   = one(module.loki_bucket[*].bucket_region)
-    grafana_root_url = one(module.grafana_lb[*].url)
-  }
+  description = "Extra environment-wide Ansible variables obsctl adds to the inventory: where Loki stores its chunks, Grafana's public URL and, with the RDS database, Grafana's database settings (obsctl adds grafana_database_password_file itself). The grafana_database_* keys are absent without the database, so the grafana role's defaults (sqlite3) apply."
+  value = merge(
+    {
+      loki_s3_bucket   = one(module.loki_bucket[*].bucket_name)
+      loki_s3_region   = one(module.loki_bucket[*].bucket_region)
+      grafana_root_url = one(module.grafana_lb[*].url)
+    },
+    [for db in module.grafana_db : {
+      grafana_database          = "postgres"
+      grafana_database_host     = db.endpoint
+      grafana_database_name     = db.database_name
+      grafana_database_user     = db.username
+      grafana_database_ssl_mode = "require"
+    }]...
+  )
 }

@@ -85,12 +85,18 @@ variable "aws" {
       0.0.0.0/0 is refused), instance_types (size => EC2 type), ami_owner and
       ami_name (most recent matching image), ssh_user (the image's login user),
       loki_bucket_name (null = "obsctl-<environment>-loki-<account>-<region>"),
-      endpoint (null = real AWS; a URL = send ec2, elb, elbv2, iam, s3 and sts
-      there with test credentials, e.g. moto at http://127.0.0.1:5000),
+      endpoint (null = real AWS; a URL = send ec2, elb, elbv2, iam, rds, s3
+      and sts there with test credentials, e.g. moto at http://127.0.0.1:5000),
       loki_retention_days (bucket lifecycle expiry), loki_force_destroy (let
       destroy delete a non-empty Loki bucket), grafana_certificate_arn (ACM
       certificate: HTTPS on 443 and 80 redirects), app_port, tags (added to
       every resource).
+      Grafana's RDS database (only with grafana_db_password):
+      grafana_db_instance_class, grafana_db_storage_gb (gp3, 20-65536),
+      grafana_db_multi_az (standby in a second zone, automatic failover),
+      grafana_db_deletion_protection (false; turn it on in prod: the database
+      then cannot be deleted until it is turned off again, and gets a final
+      snapshot when it is).
   EOT
   type = object({
     region                  = string
@@ -108,6 +114,11 @@ variable "aws" {
     grafana_certificate_arn = optional(string)
     app_port                = optional(number, 8080)
     tags                    = optional(map(string), {})
+
+    grafana_db_instance_class      = optional(string, "db.t4g.micro")
+    grafana_db_storage_gb          = optional(number, 20)
+    grafana_db_multi_az            = optional(bool, true)
+    grafana_db_deletion_protection = optional(bool, false)
   })
 
   validation {
@@ -183,5 +194,38 @@ variable "aws" {
   validation {
     condition     = var.aws.app_port >= 1 && var.aws.app_port <= 65535 && !contains([22, 80, 443, 3000, 3100, 7946, 9080, 9090, 9093, 9094, 9096, 9100], var.aws.app_port)
     error_message = "aws.app_port must be a free TCP port (not one the stack already uses)."
+  }
+
+  validation {
+    condition     = can(regex("^db\\.[a-z0-9-]+\\.[a-z0-9]+$", var.aws.grafana_db_instance_class))
+    error_message = "aws.grafana_db_instance_class must be an RDS instance class such as db.t4g.micro."
+  }
+
+  validation {
+    condition     = floor(var.aws.grafana_db_storage_gb) == var.aws.grafana_db_storage_gb && var.aws.grafana_db_storage_gb >= 20 && var.aws.grafana_db_storage_gb <= 65536
+    error_message = "aws.grafana_db_storage_gb must be a whole number of GiB from 20 to 65536."
+  }
+}
+
+variable "grafana_db_password" {
+  description = <<-EOT
+    Password of Grafana's shared PostgreSQL database (RDS). obsctl generates
+    it and keeps it in .obsctl/<env>/secrets/grafana_db_password. null = no
+    database (Grafana keeps SQLite on each host). With a password and at
+    least one grafana host the stack creates the database and adds its
+    settings to obsctl_vars.
+  EOT
+  type        = string
+  sensitive   = true
+  default     = null
+
+  validation {
+    condition     = var.grafana_db_password == null || try(length(var.grafana_db_password) >= 16, false)
+    error_message = "grafana_db_password must be null (no database) or at least 16 characters."
+  }
+
+  validation {
+    condition     = var.grafana_db_password == null || try(length(var.grafana_db_password) <= 128 && can(regex("^[!#-.0-?A-~]+$", var.grafana_db_password)), false)
+    error_message = "grafana_db_password may hold at most 128 printable ASCII characters and none of space, '\"', '/' and '@' (RDS refuses them)."
   }
 }

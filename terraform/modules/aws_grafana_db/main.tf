@@ -1,0 +1,83 @@
+# Grafana's shared database: one RDS for PostgreSQL instance that every
+# Grafana host behind the load balancer uses, so users, folders, dashboards
+# saved in the UI and alerting state are the same on all of them and survive
+# the loss of any host. Multi-AZ (a synchronous standby in another zone,
+# automatic failover behind the same endpoint) keeps the database from being
+# the single point of failure the two Grafana hosts are there to avoid.
+#
+# Reachable only from inside the VPC (publicly_accessible = false) and there
+# only on 5432 from the security groups of the Grafana hosts.
+
+locals {
+  identifier = "${var.name}-grafana"
+  port       = 5432
+}
+
+resource "aws_db_subnet_group" "this" {
+  name        = local.identifier
+  description = "obsctl ${var.name}: Grafana database"
+  subnet_ids  = var.subnet_ids
+
+  tags = merge(var.tags, { Name = local.identifier })
+}
+
+# Inline rules, like aws_security: the group is authoritative. No egress:
+# the database never opens connections of its own.
+resource "aws_security_group" "this" {
+  name        = "${var.name}-grafana-db"
+  description = "obsctl ${var.name}: Grafana database"
+  vpc_id      = var.vpc_id
+
+  ingress {
+    description     = "PostgreSQL from Grafana hosts"
+    protocol        = "tcp"
+    from_port       = local.port
+    to_port         = local.port
+    security_groups = var.client_security_group_ids
+  }
+
+  egress = []
+
+  tags = merge(var.tags, { Name = "${var.name}-grafana-db" })
+}
+
+resource "aws_db_instance" "this" {
+  identifier = local.identifier
+
+  engine                      = "postgres"
+  engine_version              = var.engine_version
+  auto_minor_version_upgrade  = true
+  allow_major_version_upgrade = false
+  instance_class              = var.instance_class
+
+  allocated_storage = var.storage_gb
+  storage_type      = "gp3"
+  storage_encrypted = true # with the account's aws/rds KMS key
+
+  multi_az               = var.multi_az
+  db_subnet_group_name   = aws_db_subnet_group.this.name
+  vpc_security_group_ids = [aws_security_group.this.id]
+  publicly_accessible    = false
+  port                   = local.port
+
+  db_name  = var.database_name
+  username = var.username
+  password = var.password
+
+  backup_retention_period = var.backup_retention_days
+  copy_tags_to_snapshot   = true
+
+  # Protected databases get a final snapshot when they are deleted (after
+  # deletion protection has been switched off again); unprotected ones
+  # (test environments) are dropped without one.
+  deletion_protection       = var.deletion_protection
+  skip_final_snapshot       = !var.deletion_protection
+  final_snapshot_identifier = var.deletion_protection ? "${local.identifier}-final" : null
+
+  # Changes that need a restart or a failover (instance class, storage,
+  # engine settings) wait for the maintenance window instead of happening
+  # during `obsctl up`.
+  apply_immediately = false
+
+  tags = merge(var.tags, { Name = local.identifier })
+}
