@@ -100,6 +100,8 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
             if o.health.is_ok() { "up" } else { "DOWN" },
             match &o.health {
                 Ok(()) => o.probe.url.clone(),
+                // Transport errors already start with the URL.
+                Err(e) if e.starts_with(&o.probe.url) => e.clone(),
                 Err(e) => format!("{}: {e}", o.probe.url),
             }
         ));

@@ -184,6 +184,17 @@ cmd_machine_down() {
   local m; m=$(machine_dir)
   local pids; pids=$( { [ -f "$m/pid" ] && cat "$m/pid"; nspawn_pids; } | sort -u)
   for pid in $pids; do stop_pid "$pid" 20; done
+  # A machine whose nspawn was killed from outside keeps running, orphaned:
+  # end every process whose root is this machine's tree before unmounting.
+  local orphans=()
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/root" 2>/dev/null)" = "$m/merged" ] && orphans+=("${p#/proc/}")
+  done
+  if [ ${#orphans[@]} -gt 0 ]; then
+    log "killing ${#orphans[@]} orphaned processes of $LAB_NAME"
+    kill -KILL "${orphans[@]}" 2>/dev/null || true
+    sleep 0.5
+  fi
   if mountpoint -q "$m/merged" 2>/dev/null; then
     umount "$m/merged" 2>/dev/null || umount -l "$m/merged"
   fi

@@ -43,7 +43,6 @@ OBSCTL="$ROOT/target/release/obsctl"
 LAB_SH="$ROOT/terraform/scripts/lab.sh"
 LAB_ROOT=/var/lib/obsctl/lab
 STATE="$ROOT/.obsctl/$ENV"
-WORK=$(mktemp -d /tmp/obsctl-failover.XXXXXX)
 SINK_PORT=9099
 SINK_BIND=${SINK_BIND:-0.0.0.0}
 ALERT_BOUND=${ALERT_BOUND:-240}      # s from fault injection to the first notification
@@ -52,7 +51,6 @@ NEWGROUP_BOUND=${NEWGROUP_BOUND:-240} # s from the failure to InstanceDown notif
 RESOLVE_BOUND=${RESOLVE_BOUND:-300}  # s from clearing the fault to "resolved"
 GOSSIP_SETTLE=${GOSSIP_SETTLE:-10}   # s between the first notification and the failure
 STOPPED=(mon-2 mon-3)                # mon-2: Prometheus + Alertmanager, mon-3: Alertmanager
-ALERTS="$WORK/alerts.jsonl"
 
 say() { printf '\n==> %s\n' "$*"; }
 fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
@@ -73,6 +71,8 @@ state_resources() {
   jq '[.resources[]? | select(.mode == "managed") | .instances[]?] | length' "$STATE/terraform.tfstate"
 }
 
+WORK=$(mktemp -d /tmp/obsctl-failover.XXXXXX)
+ALERTS="$WORK/alerts.jsonl"
 cleanup() {
   local rc=$?
   [ -n "${SINK_PID:-}" ] && kill "$SINK_PID" 2>/dev/null || true
@@ -382,7 +382,7 @@ say "PASS"
 printf '  up:                    %6.1fs\n' "$up_s"
 printf '  alert at the webhook:  %6.1fs after the fault (bound %ss), sent by %s\n' "$alert_s" "$ALERT_BOUND" "$first_sender"
 printf '  failure:               %s powered off %ss after the first notification\n' "${STOPPED[*]}" "$GOSSIP_SETTLE"
-printf '  status:                exit %s, failure fully reported %ss after it\n' "$status_rc" "$status_s"
+printf '  status:                exit %s, the whole failure reported %ss after it\n' "$status_rc" "$status_s"
 printf '  repeat after failure:  %6.1fs after the first notification (repeat_interval %ss, group_interval %ss)\n' "$repeat_s" "$REPEAT_INTERVAL" "$GROUP_INTERVAL"
 printf '  resolved:              %6.1fs after clearing the fault\n' "$resolve_s"
 printf '  destroy:               %6.1fs\n' "$destroy_s"
