@@ -100,16 +100,29 @@ impl<'a> Terraform<'a> {
 
     fn run(&self, args: &[&str], what: &str) -> Result<crate::process::Finished> {
         let printer = self.printer;
-        let done = self.child().args(args.iter().copied()).arg("-no-color").run(|line| {
-            printer.child_line(line);
-            if let Some(p) = progress_of(line) {
-                printer.progress(&p);
+        // Commands that change nothing may be retried after a transient
+        // failure (a provider API or registry hiccup); apply and destroy never.
+        let retryable = matches!(args[0], "init" | "plan");
+        let mut attempt = 1;
+        loop {
+            let done = self.child().args(args.iter().copied()).arg("-no-color").run(|line| {
+                printer.child_line(line);
+                if let Some(p) = progress_of(line) {
+                    printer.progress(&p);
+                }
+            })?;
+            if done.code == 0 || (args[0] == "plan" && done.code == 2) {
+                return Ok(done);
             }
-        })?;
-        if done.code != 0 && !(args[0] == "plan" && done.code == 2) {
+            if retryable && attempt < RETRIES && is_transient(&done.tail) {
+                let wait = Duration::from_secs(2u64.pow(attempt));
+                printer.warn(&format!("`{what}` hit a transient error; retrying in {}s ({attempt}/{})", wait.as_secs(), RETRIES - 1));
+                crate::signals::sleep(wait)?;
+                attempt += 1;
+                continue;
+            }
             return Err(failure(what, &done, &self.log, self.env, &self.stack(), &self.state.tf_data_dir()));
         }
-        Ok(done)
     }
 
     pub fn init(&self) -> Result<()> {
@@ -208,6 +221,24 @@ impl<'a> Terraform<'a> {
     }
 }
 
+const RETRIES: u32 = 3;
+
+/// Network and throttling errors that go away when tried again. Anything
+/// else (a bad argument, a validation error, a lock) is a real error.
+fn is_transient(tail: &std::collections::VecDeque<String>) -> bool {
+    const MARKERS: &[&str] = &[
+        "connection reset by peer",
+        "i/o timeout",
+        "TLS handshake timeout",
+        "context deadline exceeded",
+        "Throttling",
+        "RequestLimitExceeded",
+        "503 Service Unavailable",
+        "failed to query available provider packages",
+    ];
+    !tail.iter().any(|l| l.contains("Error acquiring the state lock")) && tail.iter().any(|l| MARKERS.iter().any(|m| l.contains(m)))
+}
+
 /// A short progress message from a line of Terraform's human output.
 fn progress_of(line: &str) -> Option<String> {
     for (marker, verb) in [
@@ -274,6 +305,15 @@ fn cli_config(ws: &Workspace) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transient_errors_are_told_from_real_ones() {
+        let tail = |l: &str| std::collections::VecDeque::from(vec![l.to_string()]);
+        assert!(is_transient(&tail("Error: … read tcp 10.0.0.1:443: connection reset by peer")));
+        assert!(is_transient(&tail("Error: describing EC2 Instances: RequestLimitExceeded: Request limit exceeded.")));
+        assert!(!is_transient(&tail("Error: Invalid value for variable")));
+        assert!(!is_transient(&tail("Error acquiring the state lock: i/o timeout")));
+    }
 
     #[test]
     fn progress_lines() {
