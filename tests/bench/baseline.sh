@@ -20,7 +20,9 @@ BASE=${BASE:-/tmp/obsctl-baseline}
 ENV=dev
 VARS_FROM=${VARS_FROM:-$BASE/group_vars_all.json}
 mkdir -p "$BASE/group_vars"
-export TF_DATA_DIR=$BASE/terraform TF_IN_AUTOMATION=1
+: >"$BASE/ansible.cfg"        # Ansible's defaults, nothing tuned
+: >"$BASE/terraformrc"
+export TF_DATA_DIR=$BASE/terraform TF_IN_AUTOMATION=1 TF_CLI_CONFIG_FILE=$BASE/terraformrc
 tf() { terraform -chdir="$ROOT/terraform/stacks/lab" "$@"; }
 
 case "${1:-}" in
@@ -45,7 +47,7 @@ case "${1:-}" in
               + { grafana: { hosts: {} }, loki: { hosts: {} } })
         } }' >"$BASE/inventory.json"
     cp "$BASE/group_vars/all.json" "$BASE/inventory_vars.json"
-    (cd "$ROOT/ansible" && ANSIBLE_CONFIG=/dev/null ANSIBLE_CALLBACK_PLUGINS=$ROOT/ansible/callback_plugins \
+    (cd "$ROOT/ansible" && ANSIBLE_CONFIG=$BASE/ansible.cfg ANSIBLE_CALLBACK_PLUGINS=$ROOT/ansible/callback_plugins \
        "$ROOT/.obsctl/venv/bin/ansible-playbook" -i "$BASE/inventory.json" -e "@$BASE/group_vars/all.json" site.yml >"$BASE/ansible.log")
     ;;
   destroy)
