@@ -81,10 +81,6 @@ impl StateDir {
         private_dir(&self.dir.join("ssh"))
     }
 
-    pub fn exists(&self) -> bool {
-        self.dir.is_dir()
-    }
-
     pub fn inventory(&self) -> PathBuf {
         self.dir.join("inventory.json")
     }
