@@ -57,23 +57,12 @@ fi
 
 # --- isolate from real AWS ------------------------------------------------
 
-while read -r var; do unset "$var"; done < <(compgen -e | grep '^AWS_' || true)
-export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=eu-west-1
-export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
-export AWS_EC2_METADATA_DISABLED=true AWS_ENDPOINT_URL="$ENDPOINT"
+source "$ROOT/tests/aws/moto-lib.sh"
+moto_isolate
 
 # --- moto venv, free port ------------------------------------------------
 
-if [[ ! -x "$MOTO_VENV/bin/moto_server" ]]; then
-    log "creating moto venv in $MOTO_VENV (moto[server]==$MOTO_VERSION)"
-    python3 -m venv "$MOTO_VENV"
-    "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" ||
-        die "pip install moto[server] into $MOTO_VENV failed"
-fi
-
-if (exec 3<>"/dev/tcp/127.0.0.1/$MOTO_PORT") 2>/dev/null; then
-    die "port $MOTO_PORT on 127.0.0.1 is already in use (another moto_server?); stop it or set MOTO_PORT"
-fi
+moto_prepare
 
 # --- work dir and cleanup -------------------------------------------------
 
@@ -116,15 +105,7 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 # --- moto -----------------------------------------------------------------
 
-log "starting moto_server on $ENDPOINT"
-"$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
-MOTO_PID=$!
-for _ in $(seq 1 60); do
-    kill -0 "$MOTO_PID" 2>/dev/null || { tail -n 20 "$WORK/moto.log" >&2; die "moto_server exited at start"; }
-    curl -fsS -o /dev/null "$ENDPOINT/moto-api/data.json" 2>/dev/null && break
-    sleep 0.5
-done
-curl -fsS -o /dev/null "$ENDPOINT/moto-api/data.json" || die "moto_server did not answer on $ENDPOINT within 30 s"
+moto_start
 
 # --- inputs ---------------------------------------------------------------
 

@@ -1,0 +1,39 @@
+# Shared by tests/aws/moto.sh and tests/aws/obsctl.sh (sourced, not run).
+# Expects: MOTO_VENV, MOTO_VERSION, MOTO_PORT, ENDPOINT, and the caller's
+# `log` and `die` functions; moto_start also needs WORK and sets MOTO_PID.
+
+# Never reach real AWS: drop every AWS_* variable, use dummy credentials and
+# send every SDK call to moto.
+moto_isolate() {
+    while read -r var; do unset "$var"; done < <(compgen -e | grep '^AWS_' || true)
+    export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=eu-west-1
+    export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+    export AWS_EC2_METADATA_DISABLED=true AWS_ENDPOINT_URL="$ENDPOINT"
+}
+
+# The moto venv (created once) and a free port.
+moto_prepare() {
+    if [[ ! -x "$MOTO_VENV/bin/moto_server" ]]; then
+        log "creating moto venv in $MOTO_VENV (moto[server]==$MOTO_VERSION)"
+        python3 -m venv "$MOTO_VENV"
+        "$MOTO_VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" ||
+            die "pip install moto[server] into $MOTO_VENV failed"
+    fi
+    if (exec 3<>"/dev/tcp/127.0.0.1/$MOTO_PORT") 2>/dev/null; then
+        die "port $MOTO_PORT on 127.0.0.1 is already in use (another moto_server?); stop it or set MOTO_PORT"
+    fi
+}
+
+# Starts moto_server in the background (log in $WORK/moto.log) and waits
+# until it answers, at most 30 s.
+moto_start() {
+    log "starting moto_server on $ENDPOINT"
+    "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
+    MOTO_PID=$!
+    for _ in $(seq 1 60); do
+        kill -0 "$MOTO_PID" 2>/dev/null || { tail -n 20 "$WORK/moto.log" >&2; die "moto_server exited at start"; }
+        curl -fsS -o /dev/null "$ENDPOINT/moto-api/data.json" 2>/dev/null && return 0
+        sleep 0.5
+    done
+    die "moto_server did not answer on $ENDPOINT within 30 s"
+}
