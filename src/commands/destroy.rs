@@ -73,13 +73,9 @@ fn destroy(s: &Session, args: &DestroyArgs) -> Result<()> {
 /// Files that describe machines that no longer exist. Secrets, the SSH key
 /// and run logs stay.
 fn cleanup(s: &Session) {
-    for f in [
-        s.state.inventory(),
-        s.state.dir.join("contract.json"),
-        s.state.dir.join("provider-vars.json"),
-        s.state.plan_file(),
-        s.state.progress_file(),
-    ] {
+    for f in
+        [s.state.inventory(), s.state.dir.join("contract.json"), s.state.provider_vars_file(), s.state.plan_file(), s.state.progress_file()]
+    {
         let _ = std::fs::remove_file(f);
     }
 }

@@ -143,7 +143,7 @@ fn inventory_phase(s: &Session, secrets: &Secrets) -> Result<Contract> {
     p.phase_start("inventory", "reading obsctl_inventory");
     let (raw, provider_vars) = s.terraform().outputs()?;
     let contract = inventory::parse(&raw, &s.env)?;
-    write_atomic(&s.state.dir.join("provider-vars.json"), serde_json::to_string(&provider_vars).unwrap().as_bytes(), 0o600)?;
+    write_atomic(&s.state.provider_vars_file(), serde_json::to_string(&provider_vars).unwrap().as_bytes(), 0o600)?;
     write_inventory(s, &contract, secrets)?;
     write_atomic(&s.state.dir.join("contract.json"), raw.as_bytes(), 0o600)?;
     p.phase_end(
@@ -164,10 +164,7 @@ fn write_inventory(s: &Session, contract: &Contract, secrets: &Secrets) -> Resul
         known_hosts: &s.state.known_hosts(),
         app_binary: &app_binary,
         receiver_password_files: secrets.receiver_password_files.clone(),
-        provider_vars: std::fs::read_to_string(s.state.dir.join("provider-vars.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-            .unwrap_or_default(),
+        provider_vars: s.state.provider_vars(),
     };
     let rendered = inventory::render(contract, &ctx);
     write_atomic(&s.state.inventory(), serde_json::to_string_pretty(&rendered).unwrap().as_bytes(), 0o600)
@@ -266,10 +263,7 @@ fn summarize(
     add("Prometheus", &verified.prometheus_urls);
     add("Alertmanager", &verified.alertmanager_urls);
     // Behind a load balancer (aws), Grafana's address is the balancer's.
-    let provider_vars: Map<String, Value> = std::fs::read_to_string(s.state.dir.join("provider-vars.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let provider_vars = s.state.provider_vars();
     let grafana_lb = provider_vars.get("grafana_root_url").and_then(|u| u.as_str()).filter(|_| env.enabled("grafana"));
     if let Some(url) = grafana_lb {
         add("Grafana", &[url.to_string()]);
