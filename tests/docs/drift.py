@@ -399,31 +399,27 @@ def check_ports() -> None:
         drift(f"docs/architecture.md, Ports table names `{var}`, which no role's defaults/main.yml defines")
 
 
+def check_generated(text: str, page: str, markers, expected: str, what: str, source: str) -> None:
+    """A generated table between markers must equal what the code gives now."""
+    current = between(text, markers)
+    if current is None:
+        drift(f"{page}: the markers {markers[0]} … {markers[1]} are missing")
+    elif current.strip() != expected.strip():
+        diff = "\n".join(difflib.unified_diff(current.strip().split("\n"), expected.strip().split("\n"), "docs", source, lineterm="", n=0))
+        drift(f"{page}: {what} differs from the {source} (fix: tests/docs/drift.py --write):\n{diff}")
+
+
 def check_environments() -> None:
     text = read("docs/deployment.md")
     for name in environments():
         if f"environments/{name}.toml" not in text:
             drift(f"docs/deployment.md does not mention environments/{name}.toml")
-    current = between(text, ENV_TABLE)
-    if current is None:
-        drift(f"docs/deployment.md: the markers {ENV_TABLE[0]} … {ENV_TABLE[1]} are missing")
-    elif current.strip() != env_table().strip():
-        diff = "\n".join(
-            difflib.unified_diff(current.strip().split("\n"), env_table().strip().split("\n"), "docs", "env files", lineterm="", n=0)
-        )
-        drift(f"docs/deployment.md: the environments table differs from the env files (fix: tests/docs/drift.py --write):\n{diff}")
+    check_generated(text, "docs/deployment.md", ENV_TABLE, env_table(), "the environments table", "env files")
 
 
 def check_timings() -> None:
     text = read("docs/flows.md")
-    current = between(text, TIMING_TABLE)
-    if current is None:
-        drift(f"docs/flows.md: the markers {TIMING_TABLE[0]} … {TIMING_TABLE[1]} are missing")
-    elif current.strip() != timing_table().strip():
-        diff = "\n".join(
-            difflib.unified_diff(current.strip().split("\n"), timing_table().strip().split("\n"), "docs", "code", lineterm="", n=0)
-        )
-        drift(f"docs/flows.md: the alert timings table differs from the code (fix: tests/docs/drift.py --write):\n{diff}")
+    check_generated(text, "docs/flows.md", TIMING_TABLE, timing_table(), "the alert timings table", "code")
     envs = environments()
     d = rust_defaults()
     dev = envs.get("dev")
