@@ -1,6 +1,26 @@
 # Shared by tests/aws/moto.sh and tests/aws/obsctl.sh (sourced, not run).
-# Expects: MOTO_VENV, MOTO_VERSION, MOTO_PORT, ENDPOINT, and the caller's
+# Expects: MIRROR, MOTO_VENV, MOTO_VERSION, MOTO_PORT, ENDPOINT, and the caller's
 # `log` and `die` functions; moto_start also needs WORK and sets MOTO_PID.
+
+# Prerequisites both tests need (terraform, the aws provider in $MIRROR, jq,
+# ssh-keygen, python3, curl) plus any the caller found missing ("$@"). Under
+# CI=true a missing one fails; elsewhere the test is skipped.
+moto_require() {
+    local missing=("$@")
+    command -v terraform >/dev/null 2>&1 || missing+=("terraform (not on PATH)")
+    compgen -G "$MIRROR/registry.terraform.io/hashicorp/aws/*/*/terraform-provider-aws_*" >/dev/null ||
+        missing+=("hashicorp/aws provider in the mirror $MIRROR")
+    for tool in jq ssh-keygen python3 curl; do
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    done
+    if ((${#missing[@]})); then
+        if [[ "${CI:-}" == "true" ]]; then
+            die "missing: ${missing[*]}"
+        fi
+        printf 'SKIP: missing: %s (set CI=true to make this a failure)\n' "${missing[*]}" >&2
+        exit 0
+    fi
+}
 
 # Never reach real AWS: drop every AWS_* variable, use dummy credentials and
 # send every SDK call to moto.

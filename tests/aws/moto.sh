@@ -40,24 +40,11 @@ die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 
 # --- prerequisites --------------------------------------------------------
 
-missing=()
-command -v terraform >/dev/null 2>&1 || missing+=("terraform (not on PATH)")
-compgen -G "$MIRROR/registry.terraform.io/hashicorp/aws/*/*/terraform-provider-aws_*" >/dev/null ||
-    missing+=("hashicorp/aws provider in the mirror $MIRROR")
-for tool in jq ssh-keygen python3 curl; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if ((${#missing[@]})); then
-    if [[ "${CI:-}" == "true" ]]; then
-        die "missing: ${missing[*]}"
-    fi
-    printf 'SKIP: missing: %s (set CI=true to make this a failure)\n' "${missing[*]}" >&2
-    exit 0
-fi
+source "$ROOT/tests/aws/moto-lib.sh"
+moto_require
 
 # --- isolate from real AWS ------------------------------------------------
 
-source "$ROOT/tests/aws/moto-lib.sh"
 moto_isolate
 
 # --- moto venv, free port ------------------------------------------------

@@ -54,22 +54,11 @@ die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 
 # --- prerequisites --------------------------------------------------------
 
+source "$ROOT/tests/aws/moto-lib.sh"
 missing=()
-command -v terraform >/dev/null 2>&1 || missing+=("terraform (not on PATH)")
-compgen -G "$MIRROR/registry.terraform.io/hashicorp/aws/*/*/terraform-provider-aws_*" >/dev/null ||
-    missing+=("hashicorp/aws provider in the mirror $MIRROR")
-for tool in jq ssh-keygen python3 curl; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
 python3 -c 'import tomllib' 2>/dev/null || missing+=("python3 >= 3.11 (tomllib)")
 [[ -x "$OBSCTL" ]] || command -v cargo >/dev/null 2>&1 || missing+=("obsctl binary $OBSCTL (and no cargo to build it)")
-if ((${#missing[@]})); then
-    if [[ "${CI:-}" == "true" ]]; then
-        die "missing: ${missing[*]}"
-    fi
-    printf 'SKIP: missing: %s (set CI=true to make this a failure)\n' "${missing[*]}" >&2
-    exit 0
-fi
+moto_require "${missing[@]}"
 
 if [[ "$OBSCTL" == "$ROOT/target/release/obsctl" ]]; then
     log "building obsctl (cargo build --release)"
@@ -79,7 +68,6 @@ fi
 
 # --- isolate from real AWS ------------------------------------------------
 
-source "$ROOT/tests/aws/moto-lib.sh"
 moto_isolate
 export TF_CLI_CONFIG_FILE="$CLI_CONFIG"
 
