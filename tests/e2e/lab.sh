@@ -23,18 +23,8 @@ ALERT_BOUND=${ALERT_BOUND:-240}      # seconds from fault injection to the webho
 RESOLVE_BOUND=${RESOLVE_BOUND:-300}  # seconds from clearing the fault to "resolved"
 SINK_PORT=9099
 
-say() { printf '\n==> %s\n' "$*"; }
-fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
-prereq() {
-  if [ "${CI:-}" = true ]; then fail "prerequisite missing: $*"; fi
-  echo "SKIP: prerequisite missing: $*"; exit 0
-}
-
-[ "$(id -u)" = 0 ] || prereq "root (the lab boots machines with systemd-nspawn)"
-command -v terraform >/dev/null || prereq "terraform"
-command -v jq >/dev/null || prereq "jq"
-command -v curl >/dev/null || prereq "curl"
-command -v python3 >/dev/null || prereq "python3"
+source "$ROOT/tests/e2e/lib.sh"
+require_lab jq curl python3
 
 cleanup() {
   local rc=$?

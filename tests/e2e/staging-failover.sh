@@ -52,17 +52,9 @@ RESOLVE_BOUND=${RESOLVE_BOUND:-300}  # s from clearing the fault to "resolved"
 GOSSIP_SETTLE=${GOSSIP_SETTLE:-10}   # s between the first notification and the failure
 STOPPED=(mon-2 mon-3)                # mon-2: Prometheus + Alertmanager, mon-3: Alertmanager
 
-say() { printf '\n==> %s\n' "$*"; }
-fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
-prereq() {
-  if [ "${CI:-}" = true ]; then fail "prerequisite missing: $*"; fi
-  echo "SKIP: prerequisite missing: $*"; exit 0
-}
-
-[ "$(id -u)" = 0 ] || prereq "root (the lab boots machines with systemd-nspawn)"
-command -v terraform >/dev/null || prereq "terraform"
+source "$ROOT/tests/e2e/lib.sh"
+require_lab jq curl python3 ip
 command -v cargo >/dev/null || [ -x "$OBSCTL" ] || prereq "cargo (to build obsctl)"
-for t in jq curl python3 ip; do command -v "$t" >/dev/null || prereq "$t"; done
 
 now() { date +%s.%N; }
 since() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.1f", e - s }'; }
