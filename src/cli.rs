@@ -48,6 +48,9 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Release a Terraform state lock left by a run that died (asks first).
     Unlock(UnlockArgs),
+    /// Move the environment's Terraform state to where its [state] now says
+    /// (e.g. from the local file to S3); never overwrites a state found there.
+    MigrateState(EnvOnly),
 }
 
 #[derive(Debug, Args)]

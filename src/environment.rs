@@ -55,6 +55,20 @@ struct RawEnvironment {
     loki: LokiSettings,
     #[serde(default)]
     grafana: GrafanaSettings,
+    state: Option<RawState>,
+}
+
+/// `[state]`: where Terraform keeps the environment's state.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    backend: String,
+    bucket: Option<String>,
+    key: Option<String>,
+    region: Option<String>,
+    profile: Option<String>,
+    kms_key_id: Option<String>,
+    endpoint: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -165,6 +179,29 @@ impl Default for GrafanaSettings {
 
 // ---- validated value -----------------------------------------------------
 
+/// Where Terraform keeps an environment's state. `Local` (the default) is a
+/// file in `.obsctl/<env>/`; `S3` is shared by a team, encrypted, and locked
+/// with S3's own lock object (`use_lockfile`, Terraform ≥ 1.10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateBackend {
+    Local,
+    S3(S3State),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3State {
+    pub bucket: String,
+    /// Object key of the state; default `obsctl/<env>/terraform.tfstate`.
+    pub key: String,
+    pub region: String,
+    /// AWS profile for the backend (else the usual credential chain).
+    pub profile: Option<String>,
+    /// KMS key for the state object (else S3's default encryption, SSE-S3).
+    pub kms_key_id: Option<String>,
+    /// An S3-compatible endpoint instead of AWS (MinIO, moto).
+    pub endpoint: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Host {
     pub name: String,
@@ -191,6 +228,7 @@ pub struct Environment {
     pub app: AppSettings,
     pub loki: LokiSettings,
     pub grafana: GrafanaSettings,
+    pub state: StateBackend,
 }
 
 /// Checks an environment name given on the command line: a plain file name
@@ -371,6 +409,11 @@ fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<Environment>
         }
     }
 
+    let state = match raw.state {
+        None => StateBackend::Local,
+        Some(raw_state) => state_backend(name, raw_state).map_err(|(key, what)| bad(&format!("state.{key}"), what))?,
+    };
+
     Ok(Environment {
         name: name.to_string(),
         file: file.to_path_buf(),
@@ -386,7 +429,71 @@ fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<Environment>
         app: raw.app,
         loki: raw.loki,
         grafana: raw.grafana,
+        state,
     })
+}
+
+/// Validates `[state]`; an error names the key and what is wrong with it.
+fn state_backend(env: &str, raw: RawState) -> Result<StateBackend, (&'static str, String)> {
+    match raw.backend.as_str() {
+        "local" => {
+            let set: Vec<&str> = [
+                ("bucket", raw.bucket.is_some()),
+                ("key", raw.key.is_some()),
+                ("region", raw.region.is_some()),
+                ("profile", raw.profile.is_some()),
+                ("kms_key_id", raw.kms_key_id.is_some()),
+                ("endpoint", raw.endpoint.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(k, set)| set.then_some(k))
+            .collect();
+            match set.first() {
+                Some(k) => Err((k, "only applies to backend = \"s3\"".into())),
+                None => Ok(StateBackend::Local),
+            }
+        }
+        "s3" => {
+            let bucket = raw.bucket.ok_or(("bucket", "backend \"s3\" needs the name of an existing bucket".to_string()))?;
+            let valid_bucket = (3..=63).contains(&bucket.len())
+                && bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+                && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+            if !valid_bucket {
+                return Err(("bucket", format!("`{bucket}` is not an S3 bucket name (3–63 lowercase letters, digits, dots, dashes)")));
+            }
+            let key = raw.key.unwrap_or_else(|| format!("obsctl/{env}/terraform.tfstate"));
+            if key.is_empty() || key.starts_with('/') || key.ends_with('/') {
+                return Err((
+                    "key",
+                    format!("`{key}` is not an object key (no leading or trailing `/`), e.g. obsctl/{env}/terraform.tfstate"),
+                ));
+            }
+            let region = raw.region.ok_or(("region", "backend \"s3\" needs the bucket's region, e.g. \"eu-west-1\"".to_string()))?;
+            if region.is_empty() || !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+                return Err(("region", format!("`{region}` is not an AWS region like eu-west-1")));
+            }
+            if let Some(url) = &raw.endpoint {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(("endpoint", format!("`{url}` is not an http(s) URL")));
+                }
+            }
+            // Terraform reads these as strings that may hold templates: `${`
+            // and `%{` would be evaluated, so they are refused.
+            for (k, v) in [
+                ("key", Some(&key)),
+                ("profile", raw.profile.as_ref()),
+                ("kms_key_id", raw.kms_key_id.as_ref()),
+                ("endpoint", raw.endpoint.as_ref()),
+            ] {
+                if v.is_some_and(|v| v.is_empty() || v.contains("${") || v.contains("%{") || v.chars().any(|c| c.is_control())) {
+                    return Err((k, "must be a non-empty string without `${`, `%{` or control characters".into()));
+                }
+            }
+            Ok(StateBackend::S3(S3State { bucket, key, region, profile: raw.profile, kms_key_id: raw.kms_key_id, endpoint: raw.endpoint }))
+        }
+        other => Err(("backend", format!("`{other}`: allowed are local (the default) and s3"))),
+    }
 }
 
 /// Prefix length of an IPv4 CIDR between /16 and /28, or None.
@@ -538,6 +645,32 @@ roles = ["app"]
     fn postgres_needs_the_aws_provider() {
         let err = parse_str(&format!("{GOOD}\n[grafana]\ndatabase = \"postgres\"\n")).unwrap_err();
         assert!(err.message.contains("grafana.database"), "{}", err.message);
+    }
+
+    #[test]
+    fn state_is_local_unless_the_file_names_s3() {
+        assert_eq!(parse_str(GOOD).unwrap().state, StateBackend::Local);
+        let env = parse_str(&format!("{GOOD}\n[state]\nbackend = \"s3\"\nbucket = \"acme-tf-state\"\nregion = \"eu-west-1\"\n")).unwrap();
+        let StateBackend::S3(s3) = env.state else { panic!("not s3: {:?}", env.state) };
+        assert_eq!(s3.key, "obsctl/dev/terraform.tfstate");
+        assert_eq!(s3.bucket, "acme-tf-state");
+    }
+
+    #[test]
+    fn bad_state_settings_name_the_key() {
+        for (state, key) in [
+            ("backend = \"gcs\"", "state.backend"),
+            ("backend = \"s3\"\nregion = \"eu-west-1\"", "state.bucket"),
+            ("backend = \"s3\"\nbucket = \"Acme_State\"\nregion = \"eu-west-1\"", "state.bucket"),
+            ("backend = \"s3\"\nbucket = \"acme-state\"", "state.region"),
+            ("backend = \"s3\"\nbucket = \"acme-state\"\nregion = \"eu-west-1\"\nkey = \"/abs\"", "state.key"),
+            ("backend = \"s3\"\nbucket = \"acme-state\"\nregion = \"eu-west-1\"\nendpoint = \"localhost:9000\"", "state.endpoint"),
+            ("backend = \"local\"\nbucket = \"acme-state\"", "state.bucket"),
+            ("backend = \"s3\"\nbucket = \"acme-state\"\nregion = \"eu-west-1\"\ndynamodb_table = \"locks\"", "dynamodb_table"),
+        ] {
+            let err = parse_str(&format!("{GOOD}\n[state]\n{state}\n")).unwrap_err();
+            assert!(err.message.contains(key), "{state}: {}", err.message);
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod report;
 pub mod secrets;
 pub mod signals;
 pub mod ssh;
+pub mod stack;
 pub mod terraform;
 pub mod verify;
 pub mod workspace;

@@ -14,6 +14,16 @@ pub const LAB_PACKAGES: &[(&str, &str)] =
 
 /// Terraform versions this obsctl is tested with.
 pub const TERRAFORM_MIN: (u32, u32) = (1, 5);
+/// S3 state locks with S3's own lock object (`use_lockfile`) from 1.10 on.
+pub const TERRAFORM_MIN_S3_STATE: (u32, u32) = (1, 10);
+
+/// The Terraform an environment needs: newer when its state is in S3.
+pub fn terraform_min(env: Option<&Environment>) -> (u32, u32) {
+    match env.map(|e| &e.state) {
+        Some(crate::environment::StateBackend::S3(_)) => TERRAFORM_MIN_S3_STATE,
+        _ => TERRAFORM_MIN,
+    }
+}
 
 pub struct Check {
     pub name: String,
@@ -22,11 +32,16 @@ pub struct Check {
     pub fix: Option<String>,
 }
 
-pub fn terraform_hint() -> String {
-    "install Terraform ≥ 1.5: https://developer.hashicorp.com/terraform/install (Debian: add the HashiCorp APT repository, then `apt-get install terraform`)".into()
+pub fn terraform_hint((major, minor): (u32, u32)) -> String {
+    format!(
+        "install Terraform ≥ {major}.{minor}: https://developer.hashicorp.com/terraform/install \
+         (Debian: add the HashiCorp APT repository, then `apt-get install terraform`)"
+    )
 }
 
-pub fn check_terraform() -> Check {
+/// `terraform` on PATH, at least version `min`.
+pub fn check_terraform(min: (u32, u32)) -> Check {
+    let terraform_hint = || terraform_hint(min);
     let name = "terraform".to_string();
     if on_path("terraform").is_none() {
         return Check { name, ok: false, detail: "not found on PATH".into(), fix: Some(terraform_hint()) };
@@ -37,8 +52,13 @@ pub fn check_terraform() -> Check {
             let version = v["terraform_version"].as_str().unwrap_or("?").to_string();
             let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
             let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-            let ok = (major, minor) >= TERRAFORM_MIN;
-            Check { name, ok, detail: format!("version {version}"), fix: (!ok).then(terraform_hint) }
+            let ok = (major, minor) >= min;
+            let detail = if ok || min == TERRAFORM_MIN {
+                format!("version {version}")
+            } else {
+                format!("version {version}; this environment's S3 state needs ≥ {}.{} (use_lockfile)", min.0, min.1)
+            };
+            Check { name, ok, detail, fix: (!ok).then(terraform_hint) }
         }
         _ => Check { name, ok: false, detail: "`terraform version` failed".into(), fix: Some(terraform_hint()) },
     }
@@ -96,7 +116,7 @@ pub fn ssh_checks() -> Vec<Check> {
 /// Before `up`/`destroy`: fail early with the fix, installing the lab's
 /// packages when we can (root + apt).
 pub fn ensure(env: &Environment, printer: &Printer, log: &Path) -> Result<()> {
-    let tf = check_terraform();
+    let tf = check_terraform(terraform_min(Some(env)));
     if !tf.ok {
         return Err(Error::prerequisite(format!("terraform: {}", tf.detail)).hint(tf.fix.unwrap_or_default()));
     }

@@ -1,7 +1,8 @@
 //! Driving Terraform for one environment: `init`, `plan -out`, `apply <plan>`,
-//! `output -json`, `destroy`. The stack is `terraform/stacks/<provider>`; the
-//! environment's state, plan, variables and `.terraform` data live under
-//! `.obsctl/<env>/`, so environments never share anything.
+//! `output -json`, `destroy`. Terraform runs in the environment's copy of
+//! `terraform/stacks/<provider>` (see `stack`); its plan, variables and
+//! `.terraform` data live under `.obsctl/<env>/`, and its state where the
+//! environment's `[state]` says, so environments never share anything.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,9 +10,10 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::environment::{Environment, Provider};
-use crate::error::{Error, Phase, Result};
+use crate::error::{Error, IoContext, Phase, Result};
 use crate::process::Child;
 use crate::report::Printer;
+use crate::stack;
 use crate::workspace::{write_atomic, StateDir, Workspace};
 
 /// Terraform gets this long to stop cleanly (release its lock, write state)
@@ -37,9 +39,19 @@ pub struct PlanSummary {
 }
 
 impl PlanSummary {
+    /// The plan adds, changes or destroys resources. A plan can have changes
+    /// without that: only output values differ (e.g. the SSH key path of
+    /// another checkout sharing the S3 state); `up` applies those, but they
+    /// are not drift of the infrastructure.
+    pub fn changes_resources(&self) -> bool {
+        self.add + self.change + self.destroy > 0
+    }
+
     pub fn describe(&self) -> String {
         if !self.changes {
             "no changes".into()
+        } else if !self.changes_resources() {
+            "no resource changes (only output values differ)".into()
         } else {
             format!("{} to add, {} to change, {} to destroy", self.add, self.change, self.destroy)
         }
@@ -48,15 +60,19 @@ impl PlanSummary {
 
 impl<'a> Terraform<'a> {
     fn stack(&self) -> PathBuf {
-        self.ws.stack_dir(self.env.provider.name())
+        stack::root_in(&self.state.stack_dir(), self.env)
     }
 
     fn child(&self) -> Child {
+        self.child_with_data_dir(&self.state.tf_data_dir())
+    }
+
+    fn child_with_data_dir(&self, data_dir: &Path) -> Child {
         let mut c = Child::new("terraform", Phase::Terraform)
             .arg(format!("-chdir={}", self.stack().display()))
             .env("TF_IN_AUTOMATION", "1")
             .env("TF_INPUT", "0")
-            .env("TF_DATA_DIR", self.state.tf_data_dir())
+            .env("TF_DATA_DIR", data_dir)
             .log(&self.log)
             .grace(GRACE);
         if let Some(rc) = cli_config(self.ws) {
@@ -99,13 +115,17 @@ impl<'a> Terraform<'a> {
     }
 
     fn run(&self, args: &[&str], what: &str) -> Result<crate::process::Finished> {
+        self.run_in(&self.state.tf_data_dir(), args, what)
+    }
+
+    fn run_in(&self, data_dir: &Path, args: &[&str], what: &str) -> Result<crate::process::Finished> {
         let printer = self.printer;
         // Commands that change nothing may be retried after a transient
         // failure (a provider API or registry hiccup); apply and destroy never.
         let retryable = matches!(args[0], "init" | "plan");
         let mut attempt = 1;
         loop {
-            let done = self.child().args(args.iter().copied()).arg("-no-color").run(|line| {
+            let done = self.child_with_data_dir(data_dir).args(args.iter().copied()).arg("-no-color").run(|line| {
                 printer.child_line(line);
                 if let Some(p) = progress_of(line) {
                     printer.progress(&p);
@@ -125,10 +145,86 @@ impl<'a> Terraform<'a> {
         }
     }
 
+    /// Prepares the environment's root module and initialises its backend.
+    /// Refuses when the environment file now names another state location
+    /// than the one this environment's state is in (`migrate-state` moves it).
     pub fn init(&self) -> Result<()> {
-        let backend = format!("-backend-config=path={}", self.state.tfstate().display());
-        self.run(&["init", "-input=false", "-reconfigure", &backend], "terraform init")?;
+        stack::prepare(self.ws, self.env, self.state)?;
+        let (kind, config) = stack::backend_config(self.env, self.state);
+        if let Some((old_kind, old_config)) = self.initialised_backend() {
+            if !stack::same_location(&old_kind, &old_config, kind, &config) && !self.is_empty_local(&old_kind, &old_config) {
+                let env = &self.env.name;
+                return Err(Error::input(format!(
+                    "the Terraform state of `{env}` is in the {}, but {} now names the {}",
+                    stack::describe(&old_kind, &old_config),
+                    self.env.file.display(),
+                    stack::describe(kind, &config)
+                ))
+                .hint(format!(
+                    "move the state there: obsctl migrate-state --env {env}   (or put the old [state] back in {})",
+                    self.env.file.display()
+                )));
+            }
+        }
+        self.run(&["init", "-input=false", "-reconfigure"], "terraform init")?;
         Ok(())
+    }
+
+    /// Moves the state from where it was initialised last to where the
+    /// environment file says: `terraform init -migrate-state -force-copy`,
+    /// after checking that the destination holds no state it would overwrite.
+    /// Returns the old and new locations, or None when there was nothing to move.
+    pub fn migrate_state(&self) -> Result<Option<(String, String)>> {
+        stack::prepare(self.ws, self.env, self.state)?;
+        let (kind, config) = stack::backend_config(self.env, self.state);
+        let to = stack::describe(kind, &config);
+        let Some((old_kind, old_config)) = self.initialised_backend().filter(|(k, c)| !stack::same_location(k, c, kind, &config)) else {
+            self.run(&["init", "-input=false", "-reconfigure"], "terraform init")?;
+            return Ok(None);
+        };
+        let from = stack::describe(&old_kind, &old_config);
+        // What the destination holds already, seen through a throw-away data dir.
+        let probe = self.state.dir.join("terraform.probe");
+        let _ = std::fs::remove_dir_all(&probe);
+        let found = self.run_in(&probe, &["init", "-input=false", "-reconfigure"], "terraform init (destination)").and_then(|_| {
+            let (code, out, err) = self.child_with_data_dir(&probe).args(["state", "pull"]).output()?;
+            if code != 0 {
+                return Err(Error::new(Phase::Terraform, format!("`terraform state pull` from {to} failed: {}", err.trim())).log(&self.log));
+            }
+            Ok(count_resources(&out))
+        });
+        let _ = std::fs::remove_dir_all(&probe);
+        let found = found?;
+        if found > 0 {
+            return Err(Error::input(format!(
+                "the {to} already holds a state with {found} resources; moving `{}`'s state there would overwrite it",
+                self.env.name
+            ))
+            .hint(format!("choose another `key` in [state] of {}, or empty that state first", self.env.file.display())));
+        }
+        self.run(&["init", "-input=false", "-migrate-state", "-force-copy"], "terraform init -migrate-state")?;
+        if old_kind == "local" {
+            // Terraform leaves the old file; keep it as a backup under a name
+            // nothing reads as the current state.
+            if let Some(old) = old_config["path"].as_str().map(PathBuf::from).filter(|p| p.is_file()) {
+                let backup = old.with_extension("tfstate.migrated");
+                std::fs::rename(&old, &backup).with_path("rename", &old)?;
+            }
+        }
+        Ok(Some((from, to)))
+    }
+
+    /// The backend the environment's `.terraform` was last initialised with.
+    fn initialised_backend(&self) -> Option<(String, Value)> {
+        let text = std::fs::read_to_string(self.state.tf_data_dir().join("terraform.tfstate")).ok()?;
+        let v: Value = serde_json::from_str(&text).ok()?;
+        Some((v["backend"]["type"].as_str()?.to_string(), v["backend"]["config"].clone()))
+    }
+
+    /// A local state that does not exist or manages nothing: nothing to move.
+    fn is_empty_local(&self, kind: &str, config: &Value) -> bool {
+        kind == "local"
+            && config["path"].as_str().is_none_or(|p| std::fs::read_to_string(p).map_or(true, |text| count_resources(&text) == 0))
     }
 
     /// `plan -out`; the plan file is applied by `apply` so what was shown is
@@ -196,16 +292,14 @@ impl<'a> Terraform<'a> {
         Ok((inventory, vars))
     }
 
-    /// Number of managed resources in the state (0 when there is no state).
-    /// Data sources (`mode: data`, e.g. the AMI lookup) are not counted:
-    /// destroy has nothing to remove for them.
-    pub fn resource_count(&self) -> usize {
-        let Ok(text) = std::fs::read_to_string(self.state.tfstate()) else { return 0 };
-        let Ok(v) = serde_json::from_str::<Value>(&text) else { return 0 };
-        v["resources"]
-            .as_array()
-            .map(|r| r.iter().filter(|x| x["mode"] != "data").map(|x| x["instances"].as_array().map_or(0, |i| i.len())).sum())
-            .unwrap_or(0)
+    /// Number of managed resources in the state, wherever it is (`terraform
+    /// state pull`; needs `init`).
+    pub fn resource_count(&self) -> Result<usize> {
+        let (code, out, err) = self.child().args(["state", "pull"]).output()?;
+        if code != 0 {
+            return Err(Error::new(Phase::Terraform, format!("`terraform state pull` failed: {}", err.trim())).log(&self.log));
+        }
+        Ok(count_resources(&out))
     }
 
     /// `terraform force-unlock -force ID` (after the user confirmed).
@@ -222,6 +316,17 @@ impl<'a> Terraform<'a> {
 }
 
 const RETRIES: u32 = 3;
+
+/// Managed resource instances in a state document (0 for no state). Data
+/// sources (`mode: data`, e.g. the AMI lookup) are not counted: destroy has
+/// nothing to remove for them.
+fn count_resources(state: &str) -> usize {
+    let Ok(v) = serde_json::from_str::<Value>(state) else { return 0 };
+    v["resources"]
+        .as_array()
+        .map(|r| r.iter().filter(|x| x["mode"] != "data").map(|x| x["instances"].as_array().map_or(0, |i| i.len())).sum())
+        .unwrap_or(0)
+}
 
 /// Network and throttling errors that go away when tried again. Anything
 /// else (a bad argument, a validation error, a lock) is a real error.
@@ -262,21 +367,33 @@ fn failure(what: &str, done: &crate::process::Finished, log: &Path, env: &Enviro
     let lines: Vec<String> = done.tail.iter().cloned().collect();
     let start = lines.iter().position(|l| l.contains("Error:")).unwrap_or(lines.len().saturating_sub(10));
     let details: Vec<String> = lines[start..].iter().filter(|l| !l.trim().is_empty()).take(15).cloned().collect();
-    let mut err = Error::new(Phase::Terraform, format!("`{what}` exited with status {}", done.code)).details(details).log(log);
     if lines.iter().any(|l| l.contains("Error acquiring the state lock")) {
-        let id = lines.iter().find_map(|l| l.trim().strip_prefix("ID:").map(|s| s.trim().to_string())).unwrap_or_else(|| "<ID>".into());
-        err = err.hint(format!(
-            "the Terraform state of `{}` is locked; if no other run is active: obsctl unlock --env {} --lock-id {id}   \
-             (or by hand: TF_DATA_DIR={} terraform -chdir={} force-unlock {id})",
-            env.name,
-            env.name,
-            data_dir.display(),
-            stack.display()
-        ));
-    } else {
-        err = err.hint(format!("fix the cause above, then run `obsctl up --env {}` again (it resumes from Terraform's state)", env.name));
+        // Another run (a teammate, a pipeline, or a dead run) holds Terraform's
+        // state lock: the same exit code as obsctl's own environment lock.
+        let field =
+            |name: &str| lines.iter().find_map(|l| l.trim().strip_prefix(name).map(|s| s.trim().to_string())).filter(|s| !s.is_empty());
+        let id = field("ID:").unwrap_or_else(|| "<ID>".into());
+        let holder = match (field("Operation:"), field("Who:"), field("Created:")) {
+            (Some(op), Some(who), Some(created)) => {
+                format!(" ({} by {who} since {created})", op.trim_start_matches("OperationType").to_lowercase())
+            }
+            _ => String::new(),
+        };
+        return Error::new(Phase::Locked, format!("`{what}`: the Terraform state of `{}` is locked by another run{holder}", env.name))
+            .details(details)
+            .log(log)
+            .hint(format!(
+                "wait for that run to finish and try again; if it died: obsctl unlock --env {} --lock-id {id}   \
+                 (or by hand: TF_DATA_DIR={} terraform -chdir={} force-unlock {id})",
+                env.name,
+                data_dir.display(),
+                stack.display()
+            ));
     }
-    err
+    Error::new(Phase::Terraform, format!("`{what}` exited with status {}", done.code))
+        .details(details)
+        .log(log)
+        .hint(format!("fix the cause above, then run `obsctl up --env {}` again (it resumes from Terraform's state)", env.name))
 }
 
 /// The Terraform CLI config obsctl uses: the user's own when

@@ -42,10 +42,6 @@ impl Workspace {
         self.root.join("environments")
     }
 
-    pub fn stack_dir(&self, provider: &str) -> PathBuf {
-        self.root.join("terraform/stacks").join(provider)
-    }
-
     pub fn ansible_dir(&self) -> PathBuf {
         self.root.join("ansible")
     }
@@ -89,6 +85,10 @@ impl StateDir {
     }
     pub fn tfstate(&self) -> PathBuf {
         self.dir.join("terraform.tfstate")
+    }
+    /// The environment's copy of `terraform/` with its generated backend.
+    pub fn stack_dir(&self) -> PathBuf {
+        self.dir.join("stack")
     }
     pub fn tf_data_dir(&self) -> PathBuf {
         self.dir.join("terraform")

@@ -576,12 +576,20 @@ fn up_runs_init_plan_apply_of_the_plan_then_output() {
     assert_eq!(ran.commands(), ["init", "plan", "show", "apply", "output"]);
     let calls = ran.calls();
     let state = ran.state("t");
-    let stack = ran.root().join("terraform/stacks/aws");
+    // Terraform runs in the environment's copy of the provider's stack, whose
+    // generated backend keeps the state in .obsctl/<env>/.
+    let stack = state.join("stack/stacks/aws");
     for call in calls.iter().filter(|c| subcommand(c) != "version") {
         assert_eq!(call[0], format!("-chdir={}", stack.display()), "every call runs in the provider's stack: {call:?}");
     }
+    assert_eq!(
+        std::fs::read_to_string(stack.join("main.tf")).unwrap(),
+        std::fs::read_to_string(ran.root().join("terraform/stacks/aws/main.tf")).unwrap(),
+        "the copy is the checkout's stack"
+    );
+    let backend: Value = serde_json::from_str(&std::fs::read_to_string(stack.join("backend.tf.json")).unwrap()).unwrap();
+    assert_eq!(backend["terraform"]["backend"]["local"]["path"], state.join("terraform.tfstate").display().to_string(), "{backend}");
     let init = find_call(&calls, "init");
-    assert!(init.contains(&format!("-backend-config=path={}", state.join("terraform.tfstate").display())), "{init:?}");
     assert!(init.contains(&"-input=false".to_string()), "{init:?}");
     let plan = find_call(&calls, "plan");
     let plan_file = state.join("terraform.plan");
@@ -677,7 +685,10 @@ fn protected_env_destroy_needs_the_name_confirmed() {
     assert!(ran.state("p").join("terraform.tfstate").is_file());
 
     let ran = ran.then().args(["destroy", "--env", "p", "--confirm-env", "p"]).status(0).stdout_contains("destroyed (3 resources)");
-    assert_eq!(ran.commands(), ["init", "destroy"]);
+    // Every attempt counted the resources (init, state pull); only the confirmed one destroyed.
+    let commands = ran.commands();
+    assert!(commands.ends_with(&["init".to_string(), "state".to_string(), "destroy".to_string()]), "{commands:?}");
+    assert_eq!(commands.iter().filter(|c| *c == "destroy").count(), 1, "{commands:?}");
     let destroy = find_call(&ran.calls(), "destroy").clone();
     assert!(destroy.contains(&"-auto-approve".to_string()) && destroy.contains(&"-input=false".to_string()), "{destroy:?}");
 }
@@ -687,9 +698,66 @@ fn destroy_removes_the_inventory_of_machines_that_are_gone() {
     let ran = Test::new().args(["up", "--env", "t", "--skip-configure"]).status(0);
     let test = state_with_resources(ran.then(), "t", 2);
     let ran = test.args(["destroy", "--env", "t"]).status(0);
-    assert!(ran.commands().ends_with(&["init".to_string(), "destroy".to_string()]), "{:?}", ran.calls());
+    assert!(ran.commands().ends_with(&["init".to_string(), "state".to_string(), "destroy".to_string()]), "{:?}", ran.calls());
     assert!(!ran.state("t").join("inventory.json").exists(), "inventory.json survived destroy");
     ran.then().args(["inventory", "--env", "t"]).status(10);
+}
+
+#[test]
+fn a_changed_state_backend_is_refused_until_the_state_is_moved() {
+    let ran = Test::new().args(["up", "--env", "t", "--skip-configure"]).status(0);
+    // What Terraform recorded at init: the local backend in .obsctl/t/; the
+    // state there manages 2 resources.
+    let state = ran.state("t");
+    let recorded = json!({ "version": 3, "backend": { "type": "local", "config": { "path": state.join("terraform.tfstate") } } });
+    write(&state.join("terraform/terraform.tfstate"), &recorded.to_string());
+    let s3 = format!("{ENV}\n[state]\nbackend = \"s3\"\nbucket = \"team-state\"\nregion = \"eu-west-1\"\n");
+    let inits = |ran: &Ran| ran.commands().iter().filter(|c| *c == "init").count();
+    let before = inits(&ran);
+    let test = state_with_resources(ran.then(), "t", 2);
+
+    let ran = test
+        .env_file("t", &s3)
+        .args(["plan", "--env", "t"])
+        .status(10)
+        .stderr_contains(&format!("is in the local file {}", state.join("terraform.tfstate").display()))
+        .stderr_contains("names the s3://team-state/obsctl/t/terraform.tfstate")
+        .stderr_contains("obsctl migrate-state --env t");
+    assert_eq!(inits(&ran), before, "init ran against the new backend: {:?}", ran.calls());
+    let backend: Value = serde_json::from_str(&std::fs::read_to_string(state.join("stack/stacks/aws/backend.tf.json")).unwrap()).unwrap();
+    assert_eq!(backend["terraform"]["backend"]["s3"]["use_lockfile"], true, "{backend}");
+    assert_eq!(backend["terraform"]["backend"]["s3"]["encrypt"], true, "{backend}");
+
+    // With the old [state] back, plan goes ahead.
+    let ran = ran.then().env_file("t", ENV).args(["plan", "--env", "t"]).status(2);
+    assert_eq!(inits(&ran), before + 1);
+    // A local state that manages nothing has nothing to move: the switch is allowed.
+    std::fs::remove_file(state.join("terraform.tfstate")).unwrap();
+    let ran = ran.then().env_file("t", &s3).args(["plan", "--env", "t"]).status(2);
+    assert_eq!(inits(&ran), before + 2);
+}
+
+#[test]
+fn s3_state_needs_a_terraform_with_s3_locking() {
+    let s3 = format!("{ENV}\n[state]\nbackend = \"s3\"\nbucket = \"team-state\"\nregion = \"eu-west-1\"\n");
+    let old = "echo '{\"terraform_version\":\"1.9.8\",\"platform\":\"linux_amd64\"}'\nexit 0\n";
+    let ran = Test::new().env_file("t", &s3).fake("version", old).args(["up", "--env", "t"]).status(11).stderr_contains("≥ 1.10");
+    assert!(!ran.commands().contains(&"init".to_string()), "{:?}", ran.calls());
+    // The same Terraform is fine for local state.
+    ran.then().env_file("t", ENV).args(["up", "--env", "t", "--skip-configure"]).status(0);
+}
+
+#[test]
+fn plan_with_only_output_changes_is_in_sync() {
+    // Another checkout sharing the state applied last: only the contract's
+    // key path differs. Nothing in the infrastructure would change.
+    let outputs_only = r#"{"resource_changes": [], "output_changes": {"obsctl_inventory": {"actions": ["update"]}}}"#;
+    Test::new()
+        .show(outputs_only)
+        .args(["plan", "--env", "t"])
+        .status(0)
+        .stdout_contains("is in sync")
+        .stdout_contains("only output values differ");
 }
 
 // ---- --output json -------------------------------------------------------------
@@ -760,7 +828,8 @@ fn stale_state_lock_hint_gives_the_force_unlock_id() {
     let ran = Test::new()
         .fake_fails("plan", STATE_LOCK_ERROR, 1)
         .args(["up", "--env", "t", "--skip-configure"])
-        .status(20)
+        .status(12)
+        .stderr_contains("locked by another run (apply by ci@runner-7 since 2026-01-02 03:04:05.678 +0000 UTC)")
         .stderr_contains("Error acquiring the state lock")
         .stderr_contains("ID:        0d1f8a3e")
         .stderr_contains("force-unlock 0d1f8a3e-5c1b-4f2e-9d7a-1a2b3c4d5e6f");
@@ -770,7 +839,7 @@ fn stale_state_lock_hint_gives_the_force_unlock_id() {
 #[test]
 
 fn stale_state_lock_hint_works_from_any_directory() {
-    let ran = Test::new().fake_fails("plan", STATE_LOCK_ERROR, 1).args(["up", "--env", "t", "--skip-configure"]).status(20);
+    let ran = Test::new().fake_fails("plan", STATE_LOCK_ERROR, 1).args(["up", "--env", "t", "--skip-configure"]).status(12);
     // The command in the hint must work from wherever it is typed: it points
     // terraform at the data dir obsctl used, not one relative to the stack.
     let hint = ran.done.stderr.lines().find(|l| l.starts_with("hint:")).unwrap().to_string();
@@ -782,7 +851,7 @@ fn stale_state_lock_hint_works_from_any_directory() {
 #[test]
 
 fn hints_only_name_obsctl_commands_that_exist() {
-    let ran = Test::new().fake_fails("plan", STATE_LOCK_ERROR, 1).args(["up", "--env", "t", "--skip-configure"]).status(20);
+    let ran = Test::new().fake_fails("plan", STATE_LOCK_ERROR, 1).args(["up", "--env", "t", "--skip-configure"]).status(12);
     let hint = ran.done.stderr.lines().find(|l| l.starts_with("hint:")).unwrap().to_string();
     let commands: Vec<&str> =
         hint.split("obsctl ").skip(1).filter_map(|rest| rest.split_whitespace().next()).filter(|w| !w.starts_with('-')).collect();

@@ -21,7 +21,12 @@ fn destroy(s: &Session, args: &DestroyArgs) -> Result<()> {
     let p = s.printer;
     let env = &s.env;
     let tf = s.terraform();
-    let before = tf.resource_count();
+    // The state may be remote: count what it manages through Terraform.
+    crate::prerequisites::ensure(env, p, &s.log("prepare.log"))?;
+    crate::ssh::ensure_key(&s.state.ssh_key(), &env.name)?;
+    tf.write_vars()?;
+    tf.init()?;
+    let before = tf.resource_count()?;
     if before == 0 {
         cleanup(s);
         p.summary(
@@ -54,12 +59,8 @@ fn destroy(s: &Session, args: &DestroyArgs) -> Result<()> {
         return Err(Error::input("not confirmed; nothing was destroyed"));
     }
 
-    crate::prerequisites::ensure(env, p, &s.log("prepare.log"))?;
-    crate::ssh::ensure_key(&s.state.ssh_key(), &env.name)?;
     let t = Instant::now();
     p.phase_start("terraform", &format!("destroying {before} resources"));
-    tf.write_vars()?;
-    tf.init()?;
     tf.destroy()?;
     p.phase_end("terraform", true, t.elapsed(), &format!("destroyed {before} resources"), json!({ "destroyed": before }));
     cleanup(s);

@@ -20,7 +20,11 @@ pub fn run(env_name: Option<&str>, fix: bool, printer: &Printer) -> Result<u8> {
         }
         Venv::location(&ws).ensure(printer, &log)?;
     }
-    let mut checks: Vec<Check> = vec![prerequisites::check_terraform()];
+    let env = match env_name {
+        Some(name) => Some(environment::load(&ws.environments_dir(), name)?),
+        None => None,
+    };
+    let mut checks: Vec<Check> = vec![prerequisites::check_terraform(prerequisites::terraform_min(env.as_ref()))];
     checks.extend(prerequisites::ssh_checks());
     let venv = Venv::location(&ws);
     checks.push(Check {
@@ -45,10 +49,7 @@ pub fn run(env_name: Option<&str>, fix: bool, printer: &Printer) -> Result<u8> {
         detail: if cargo { "found (builds the orders-api application)".into() } else { "not found".into() },
         fix: (!cargo).then(|| "install Rust: https://rustup.rs".to_string()),
     });
-    let provider = match env_name {
-        Some(name) => Some(environment::load(&ws.environments_dir(), name)?.provider),
-        None => None,
-    };
+    let provider = env.as_ref().map(|e| e.provider);
     if provider.is_none() || provider == Some(Provider::Lab) {
         checks.extend(prerequisites::lab_checks());
     }

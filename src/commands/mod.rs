@@ -4,6 +4,7 @@
 mod destroy;
 mod doctor;
 mod inventory;
+mod migrate_state;
 mod plan;
 mod status;
 mod unlock;
@@ -28,6 +29,7 @@ pub fn run(command: Command, printer: &Printer) -> Result<u8> {
         Command::Status(args) => status::run(&args.env.env, printer),
         Command::Doctor(args) => doctor::run(args.env.as_deref(), args.fix, printer),
         Command::Unlock(args) => unlock::run(args, printer),
+        Command::MigrateState(args) => migrate_state::run(&args.env.env, printer),
     }
 }
 

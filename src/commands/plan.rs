@@ -37,7 +37,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let deployed = super::deployed(&s.ws, &mut env).ok();
     let mut drifted_tasks: Vec<String> = Vec::new();
     let mut checked_config = false;
-    if !plan.changes && deployed.is_some() && super::is_configured(&s.state) {
+    if !plan.changes_resources() && deployed.is_some() && super::is_configured(&s.state) {
         let t = Instant::now();
         printer.phase_start("ansible", "site.yml --check --diff");
         let secrets = crate::secrets::prepare(&env, &s.state.secrets_dir())?;
@@ -54,7 +54,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         );
     }
 
-    let in_sync = !plan.changes && drifted_tasks.is_empty();
+    let in_sync = !plan.changes_resources() && drifted_tasks.is_empty();
     let mut lines = vec![if in_sync {
         format!("`{}` is in sync with its code (infrastructure{}).", s.env.name, if checked_config { " and configuration" } else { "" })
     } else {
@@ -69,7 +69,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     for task in &drifted_tasks {
         lines.push(format!("  ansible would change  {task}"));
     }
-    if !checked_config && !plan.changes {
+    if !checked_config && !plan.changes_resources() {
         lines.push("  (configuration not checked: no `obsctl up` has configured this environment yet)".into());
     }
     printer.summary(

@@ -15,6 +15,14 @@
 #   inventory → every host with ansible_host/obsctl_private_address, the
 #     groups of prod's topology, all.vars.loki_s3_bucket (obsctl_vars output)
 #   plan → exit 0 (in sync)
+#   remote state, with [state] added to the env file (an S3 bucket in moto):
+#     plan → exit 10, names `obsctl migrate-state` (state still local)
+#     migrate-state → state object in S3 with every resource, local file kept
+#       only as terraform.tfstate.migrated; plan → exit 0 through S3
+#     a lock object left by a "teammate" → plan exit 12 naming the holder;
+#       unlock --lock-id … --yes → lock gone, plan exit 0
+#     a teammate's checkout (another workspace, the env's ssh/ and secrets/
+#       copied) → plan exit 0: the same state
 #   destroy without --confirm-env and without a terminal → exit 10, nothing
 #     destroyed
 #   destroy --confirm-env awsmock → exit 0, state empty
@@ -161,22 +169,45 @@ STATE="$WS/.obsctl/$ENV_NAME"
 obsctl() { "$OBSCTL" "$@"; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
-# Managed resources in the environment's Terraform state (0 without state).
-state_resources() {
-    [[ -f "$STATE/terraform.tfstate" ]] || { echo 0; return; }
-    jq '[.resources[]? | select(.mode == "managed") | .instances[]?] | length' "$STATE/terraform.tfstate"
-}
-# Asks moto (with boto3 from its venv) whether an S3 bucket exists.
-bucket_exists() {
-    "$MOTO_VENV/bin/python" - "$ENDPOINT" "$1" <<'PY'
+STATE_BUCKET="obsctl-state-$ENV_NAME"
+STATE_KEY="obsctl/$ENV_NAME/terraform.tfstate"
+REMOTE=0 # 1 once the state lives in S3
+# S3 in moto, with boto3 from the moto venv: s3 OPERATION ARGS…
+#   bucket-exists B | make-bucket B | get B K (prints it) | exists B K | put B K FILE
+s3() {
+    "$MOTO_VENV/bin/python" - "$ENDPOINT" "$@" <<'PY'
 import sys
 import boto3, botocore
-s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+endpoint, op, *args = sys.argv[1:]
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
 try:
-    s3.head_bucket(Bucket=sys.argv[2])
+    if op == "bucket-exists":
+        s3.head_bucket(Bucket=args[0])
+    elif op == "make-bucket":
+        s3.create_bucket(Bucket=args[0], CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        s3.put_bucket_versioning(Bucket=args[0], VersioningConfiguration={"Status": "Enabled"})
+    elif op == "get":
+        sys.stdout.write(s3.get_object(Bucket=args[0], Key=args[1])["Body"].read().decode())
+    elif op == "exists":
+        s3.head_object(Bucket=args[0], Key=args[1])
+    elif op == "put":
+        s3.put_object(Bucket=args[0], Key=args[1], Body=open(args[2], "rb").read())
 except botocore.exceptions.ClientError:
     sys.exit(1)
 PY
+}
+bucket_exists() { s3 bucket-exists "$1"; }
+# Managed resources in the environment's Terraform state (0 without state),
+# local or in S3.
+state_resources() {
+    local text
+    if ((REMOTE)); then
+        text=$(s3 get "$STATE_BUCKET" "$STATE_KEY") || { echo 0; return; }
+    else
+        [[ -f "$STATE/terraform.tfstate" ]] || { echo 0; return; }
+        text=$(cat "$STATE/terraform.tfstate")
+    fi
+    jq '[.resources[]? | select(.mode == "managed") | .instances[]?] | length' <<<"$text"
 }
 show() { # $1 = file: its last lines
     printf -- '--- last lines of %s ---\n' "$1" >&2
@@ -259,6 +290,77 @@ fi
 jq -e 'select(.event == "summary") | .in_sync == true and .add == 0 and .change == 0 and .destroy == 0' "$WORK/plan.jsonl" >/dev/null ||
     die "plan summary is not in sync: $(jq -c 'select(.event == "summary")' "$WORK/plan.jsonl")"
 
+# --- remote state: local -> S3, locking, a teammate's checkout ------------
+
+# plan: exit 0, or die showing its summary/error. $1 = what this plan checks.
+plan_in_sync() {
+    local rc=0
+    obsctl plan --env "$ENV_NAME" --output json </dev/null >"$WORK/plan.jsonl" 2>"$WORK/plan.stderr" || rc=$?
+    if ((rc != 0)); then
+        jq -c 'select(.event == "summary" or .event == "error")' "$WORK/plan.jsonl" >&2 || show "$WORK/plan.jsonl"
+        die "plan ($1) exited with $rc, expected 0 (in sync)"
+    fi
+}
+
+log "remote state: [state] backend = s3, bucket $STATE_BUCKET in moto"
+s3 make-bucket "$STATE_BUCKET" || die "cannot create the state bucket in moto"
+printf '\n[state]\nbackend = "s3"\nbucket = "%s"\nregion = "eu-west-1"\nendpoint = "%s"\n' "$STATE_BUCKET" "$ENDPOINT" \
+    >>"$WS/environments/$ENV_NAME.toml"
+local_resources=$(state_resources)
+
+log "obsctl plan with the state still local (expect exit 10 naming migrate-state)"
+rc=0
+out=$(obsctl plan --env "$ENV_NAME" </dev/null 2>&1) || rc=$?
+((rc == 10)) || { printf '%s\n' "$out" >&2; die "plan with the state elsewhere than [state] says exited $rc, expected 10"; }
+grep -q "obsctl migrate-state --env $ENV_NAME" <<<"$out" || { printf '%s\n' "$out" >&2; die "the refusal does not name migrate-state"; }
+if s3 exists "$STATE_BUCKET" "$STATE_KEY"; then die "a refused plan wrote a state to S3"; fi
+
+log "obsctl migrate-state --env $ENV_NAME"
+rc=0
+t0=$(now)
+obsctl migrate-state --env "$ENV_NAME" --output json </dev/null >"$WORK/migrate.jsonl" 2>"$WORK/migrate.stderr" || rc=$?
+migrate_wall=$(elapsed "$t0" "$(now)")
+((rc == 0)) || { show "$WORK/migrate.jsonl"; show "$WORK/migrate.stderr"; die "migrate-state exited with $rc"; }
+jq -e --argjson n "$local_resources" 'select(.event == "summary") | .moved == true and .resources == $n' "$WORK/migrate.jsonl" >/dev/null ||
+    die "migrate-state summary: $(jq -c 'select(.event == "summary")' "$WORK/migrate.jsonl") (expected moved, $local_resources resources)"
+REMOTE=1
+(($(state_resources) == local_resources)) || die "s3://$STATE_BUCKET/$STATE_KEY holds $(state_resources) resources, expected $local_resources"
+[[ ! -e "$STATE/terraform.tfstate" ]] || die "the local state file is still there after migrate-state"
+[[ -f "$STATE/terraform.tfstate.migrated" ]] || die "the old local state was not kept as terraform.tfstate.migrated"
+log "migrate-state: $local_resources resources now in s3://$STATE_BUCKET/$STATE_KEY (${migrate_wall}s)"
+
+log "obsctl plan through S3 (expect in sync)"
+plan_in_sync "through the S3 state"
+if s3 exists "$STATE_BUCKET" "$STATE_KEY.tflock"; then die "plan left its lock object $STATE_KEY.tflock behind"; fi
+
+log "a teammate's run holds the lock: plan (expect exit 12 naming the holder), then unlock"
+LOCK_ID="5c6d7e8f-0000-4000-8000-00000000abcd"
+jq -n --arg id "$LOCK_ID" --arg path "$STATE_BUCKET/$STATE_KEY" \
+    '{ID: $id, Operation: "OperationTypeApply", Info: "", Who: "teammate@laptop", Version: "1.11.4", Created: "2026-11-24T05:00:00Z", Path: $path}' \
+    >"$WORK/teammate.tflock"
+s3 put "$STATE_BUCKET" "$STATE_KEY.tflock" "$WORK/teammate.tflock" || die "cannot put the lock object"
+rc=0
+out=$(obsctl plan --env "$ENV_NAME" </dev/null 2>&1) || rc=$?
+((rc == 12)) || { printf '%s\n' "$out" >&2; die "plan on a locked state exited $rc, expected 12"; }
+grep -q "teammate@laptop" <<<"$out" || { printf '%s\n' "$out" >&2; die "the lock error does not name the holder"; }
+grep -q "obsctl unlock --env $ENV_NAME --lock-id $LOCK_ID" <<<"$out" ||
+    { printf '%s\n' "$out" >&2; die "the lock error does not give the unlock command"; }
+rc=0
+out=$(obsctl unlock --env "$ENV_NAME" --lock-id "$LOCK_ID" --yes </dev/null 2>&1) || rc=$?
+((rc == 0)) || { printf '%s\n' "$out" >&2; die "unlock exited $rc"; }
+if s3 exists "$STATE_BUCKET" "$STATE_KEY.tflock"; then die "unlock left the lock object"; fi
+plan_in_sync "after unlock"
+
+log "a teammate's checkout (own workspace, the env's ssh/ and secrets/ shared) plans against the same state"
+WS2="$WORK/teammate"
+mkdir -p "$WS2/environments" "$WS2/.obsctl/$ENV_NAME"
+ln -s "$ROOT/terraform" "$WS2/terraform"
+ln -s "$ROOT/ansible" "$WS2/ansible"
+cp "$WS/environments/$ENV_NAME.toml" "$WS2/environments/"
+cp -a "$STATE/ssh" "$STATE/secrets" "$WS2/.obsctl/$ENV_NAME/"
+OBSCTL_ROOT="$WS2" plan_in_sync "from the teammate's checkout"
+[[ ! -e "$WS2/.obsctl/$ENV_NAME/terraform.tfstate" ]] || die "the teammate's checkout wrote a local state"
+
 # --- destroy: protected ----------------------------------------------------
 
 log "obsctl destroy --env $ENV_NAME without --confirm-env and without a terminal (expect refusal)"
@@ -310,4 +412,7 @@ PASS: obsctl on the aws provider against moto ($ENDPOINT)
   loki_s3_bucket:     $bucket
   plan after up:      in sync (exit 0)
   protected destroy:  refused without --confirm-env (exit 10) and with a wrong name (exit 10)
+  remote state:       local -> s3://$STATE_BUCKET/$STATE_KEY by migrate-state in ${migrate_wall} s ($local_resources resources);
+                      plan before migrating refused (exit 10); foreign lock -> exit 12, unlock frees it;
+                      a teammate's checkout plans in sync; destroy ran against the S3 state
 EOF

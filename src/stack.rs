@@ -1,0 +1,144 @@
+//! The Terraform root module obsctl runs for one environment.
+//!
+//! Terraform cannot switch a backend's type with `-backend-config`, so each
+//! environment gets its own copy of `terraform/` under `.obsctl/<env>/stack/`
+//! (stacks, modules and scripts keep their relative paths) in which the
+//! provider's `backend.tf` is replaced by a generated `backend.tf.json` built
+//! from the environment's `[state]`: a local file in `.obsctl/<env>/`, or an
+//! S3 object locked with S3's own lock file. The copy is made fresh before
+//! every `terraform init`, so it never drifts from the checkout.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::environment::{Environment, StateBackend};
+use crate::error::{IoContext, Result};
+use crate::workspace::{StateDir, Workspace};
+
+/// Copies the checkout's `terraform/` into `.obsctl/<env>/stack/`, writes the
+/// backend, and returns the provider's root module inside the copy.
+pub fn prepare(ws: &Workspace, env: &Environment, state: &StateDir) -> Result<PathBuf> {
+    let dest = state.stack_dir();
+    let fresh = dest.with_extension("new");
+    if fresh.exists() {
+        fs::remove_dir_all(&fresh).with_path("remove", &fresh)?;
+    }
+    copy_tree(&ws.root.join("terraform"), &fresh)?;
+    let root = root_in(&fresh, env);
+    let _ = fs::remove_file(root.join("backend.tf"));
+    let text = serde_json::to_string_pretty(&backend_block(env, state)).expect("JSON");
+    fs::write(root.join("backend.tf.json"), text + "\n").with_path("write", &root.join("backend.tf.json"))?;
+    if dest.exists() {
+        fs::remove_dir_all(&dest).with_path("remove", &dest)?;
+    }
+    fs::rename(&fresh, &dest).with_path("rename", &fresh)?;
+    Ok(root_in(&dest, env))
+}
+
+/// The provider's root module inside a copy of `terraform/`.
+pub fn root_in(copy: &Path, env: &Environment) -> PathBuf {
+    copy.join("stacks").join(env.provider.name())
+}
+
+/// `terraform { backend "<type>" { … } }` in Terraform's JSON syntax (no
+/// quoting to get wrong).
+pub fn backend_block(env: &Environment, state: &StateDir) -> Value {
+    let (kind, config) = backend_config(env, state);
+    json!({ "terraform": { "backend": { kind: config } } })
+}
+
+/// The backend's type and settings.
+pub fn backend_config(env: &Environment, state: &StateDir) -> (&'static str, Value) {
+    match &env.state {
+        StateBackend::Local => ("local", json!({ "path": state.tfstate() })),
+        StateBackend::S3(s3) => {
+            let mut c = json!({
+                "bucket": s3.bucket,
+                "key": s3.key,
+                "region": s3.region,
+                "encrypt": true,
+                "use_lockfile": true,
+            });
+            if let Some(p) = &s3.profile {
+                c["profile"] = json!(p);
+            }
+            if let Some(k) = &s3.kms_key_id {
+                c["kms_key_id"] = json!(k);
+            }
+            if let Some(url) = &s3.endpoint {
+                // An S3-compatible store (MinIO, moto): path-style URLs, and no
+                // calls to AWS's STS, IMDS or region list.
+                c["endpoints"] = json!({ "s3": url });
+                c["use_path_style"] = json!(true);
+                c["skip_credentials_validation"] = json!(true);
+                c["skip_requesting_account_id"] = json!(true);
+                c["skip_metadata_api_check"] = json!(true);
+                c["skip_region_validation"] = json!(true);
+            }
+            ("s3", c)
+        }
+    }
+}
+
+/// Where the state is, for people: `s3://bucket/key` or the local file.
+pub fn describe(kind: &str, config: &Value) -> String {
+    match kind {
+        "s3" => {
+            let endpoint = config["endpoints"]["s3"].as_str().map(|e| format!(" at {e}")).unwrap_or_default();
+            format!("s3://{}/{}{endpoint}", config["bucket"].as_str().unwrap_or("?"), config["key"].as_str().unwrap_or("?"))
+        }
+        "local" => format!("local file {}", config["path"].as_str().unwrap_or("terraform.tfstate")),
+        other => format!("{other} backend"),
+    }
+}
+
+/// Whether two backend settings point at the same state: same type and the
+/// same location (bucket, key, region, endpoint or path). Options that do not
+/// move the state (encryption, profile) do not count.
+pub fn same_location(kind_a: &str, a: &Value, kind_b: &str, b: &Value) -> bool {
+    kind_a == kind_b
+        && ["path", "bucket", "key", "region"].iter().all(|k| a[k] == b[k])
+        && a["endpoints"]["s3"].as_str() == b["endpoints"]["s3"].as_str()
+}
+
+/// Copies a directory tree (following symlinks, keeping file modes), leaving
+/// out Terraform's working files: `.terraform/`, state and plans.
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).with_path("create directory", to)?;
+    for entry in fs::read_dir(from).with_path("read directory", from)? {
+        let entry = entry.with_path("read directory", from)?;
+        let name = entry.file_name();
+        let name_str = name.to_string_lossy();
+        if name_str == ".terraform" || name_str.contains(".tfstate") || name_str.ends_with(".tfplan") {
+            continue;
+        }
+        let src = entry.path();
+        let meta = fs::metadata(&src).with_path("read", &src)?;
+        if meta.is_dir() {
+            copy_tree(&src, &to.join(&name))?;
+        } else {
+            fs::copy(&src, to.join(&name)).with_path("copy", &src)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_compare_by_where_the_state_is() {
+        let a = json!({ "bucket": "b", "key": "k", "region": "eu-west-1", "encrypt": true });
+        let b = json!({ "bucket": "b", "key": "k", "region": "eu-west-1", "encrypt": null, "profile": "x" });
+        assert!(same_location("s3", &a, "s3", &b));
+        assert!(!same_location("s3", &a, "s3", &json!({ "bucket": "b", "key": "other", "region": "eu-west-1" })));
+        assert!(!same_location("local", &json!({ "path": "/x" }), "s3", &a));
+        assert!(!same_location("local", &json!({ "path": "/x" }), "local", &json!({ "path": "/y" })));
+        let moto = json!({ "bucket": "b", "key": "k", "region": "eu-west-1", "endpoints": { "s3": "http://127.0.0.1:5000" } });
+        assert!(!same_location("s3", &a, "s3", &moto));
+        assert_eq!(describe("s3", &moto), "s3://b/k at http://127.0.0.1:5000");
+    }
+}
