@@ -13,16 +13,25 @@ pub const LAB_PACKAGES: &[(&str, &str)] =
     &[("systemd-nspawn", "systemd-container"), ("debootstrap", "debootstrap"), ("apt-cacher-ng", "apt-cacher-ng")];
 
 /// Terraform versions this obsctl is tested with.
-pub const TERRAFORM_MIN: (u32, u32) = (1, 5);
-/// S3 state locks with S3's own lock object (`use_lockfile`) from 1.10 on.
-pub const TERRAFORM_MIN_S3_STATE: (u32, u32) = (1, 10);
+/// Terraform versions (major, minor, patch): any environment needs the first;
+/// S3 state locks with S3's own lock object (`use_lockfile`) from 1.10; the
+/// aws stack passes the RDS password write-only (`password_wo`), which
+/// plans from 1.11.1.
+pub const TERRAFORM_MIN: (u32, u32, u32) = (1, 5, 0);
+pub const TERRAFORM_MIN_S3_STATE: (u32, u32, u32) = (1, 10, 0);
+pub const TERRAFORM_MIN_AWS: (u32, u32, u32) = (1, 11, 1);
 
-/// The Terraform an environment needs: newer when its state is in S3.
-pub fn terraform_min(env: Option<&Environment>) -> (u32, u32) {
-    match env.map(|e| &e.state) {
-        Some(crate::environment::StateBackend::S3(_)) => TERRAFORM_MIN_S3_STATE,
-        _ => TERRAFORM_MIN,
+/// The Terraform an environment needs, and why when that is more than the base.
+pub fn terraform_min(env: Option<&Environment>) -> ((u32, u32, u32), Option<&'static str>) {
+    let Some(env) = env else { return (TERRAFORM_MIN, None) };
+    let mut need = (TERRAFORM_MIN, None);
+    if matches!(env.state, crate::environment::StateBackend::S3(_)) {
+        need = (TERRAFORM_MIN_S3_STATE, Some("this environment's S3 state (use_lockfile)"));
     }
+    if env.provider == Provider::Aws && TERRAFORM_MIN_AWS > need.0 {
+        need = (TERRAFORM_MIN_AWS, Some("the aws stack (write-only RDS password)"));
+    }
+    need
 }
 
 pub struct Check {
@@ -32,15 +41,15 @@ pub struct Check {
     pub fix: Option<String>,
 }
 
-pub fn terraform_hint((major, minor): (u32, u32)) -> String {
+pub fn terraform_hint((major, minor, patch): (u32, u32, u32)) -> String {
     format!(
-        "install Terraform ≥ {major}.{minor}: https://developer.hashicorp.com/terraform/install \
+        "install Terraform ≥ {major}.{minor}.{patch}: https://developer.hashicorp.com/terraform/install \
          (Debian: add the HashiCorp APT repository, then `apt-get install terraform`)"
     )
 }
 
-/// `terraform` on PATH, at least version `min`.
-pub fn check_terraform(min: (u32, u32)) -> Check {
+/// `terraform` on PATH, at least the version `terraform_min` gives.
+pub fn check_terraform((min, why): ((u32, u32, u32), Option<&str>)) -> Check {
     let terraform_hint = || terraform_hint(min);
     let name = "terraform".to_string();
     if on_path("terraform").is_none() {
@@ -50,13 +59,13 @@ pub fn check_terraform(min: (u32, u32)) -> Check {
         Ok((0, out, _)) => {
             let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
             let version = v["terraform_version"].as_str().unwrap_or("?").to_string();
-            let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-            let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-            let ok = (major, minor) >= min;
-            let detail = if ok || min == TERRAFORM_MIN {
-                format!("version {version}")
-            } else {
-                format!("version {version}; this environment's S3 state needs ≥ {}.{} (use_lockfile)", min.0, min.1)
+            // "1.11.4" or "1.12.0-beta1": the leading digits of each part.
+            let mut parts = version.split('.').map(|p| p.chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap_or(0));
+            let found = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+            let ok = found >= min;
+            let detail = match why {
+                Some(why) if !ok => format!("version {version}; {why} needs ≥ {}.{}.{}", min.0, min.1, min.2),
+                _ => format!("version {version}"),
             };
             Check { name, ok, detail, fix: (!ok).then(terraform_hint) }
         }
@@ -159,4 +168,29 @@ pub fn install_packages(packages: &[&str], printer: &Printer, log: &Path) -> Res
             .log(log));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal environment on `provider`, with `state` (a [state] table or "") at the end.
+    fn env(provider: &str, state: &str) -> Environment {
+        let text = format!(
+            "provider = \"{provider}\"\ncomponents = [\"prometheus\", \"alertmanager\"]\n\
+             [lab]\nbridge = \"obs-t\"\ncidr = \"10.77.9.0/24\"\n[aws]\nregion = \"eu-west-1\"\n\
+             [[hosts]]\nname = \"mon-1\"\nroles = [\"prometheus\", \"alertmanager\"]\n{state}"
+        );
+        crate::environment::parse("t", Path::new("environments/t.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn terraform_needed_depends_on_state_and_provider() {
+        let s3 = "[state]\nbackend = \"s3\"\nbucket = \"team-state\"\nregion = \"eu-west-1\"\n";
+        assert_eq!(terraform_min(None).0, TERRAFORM_MIN);
+        assert_eq!(terraform_min(Some(&env("lab", ""))), (TERRAFORM_MIN, None));
+        assert_eq!(terraform_min(Some(&env("lab", s3))).0, TERRAFORM_MIN_S3_STATE);
+        assert_eq!(terraform_min(Some(&env("aws", ""))).0, TERRAFORM_MIN_AWS);
+        assert_eq!(terraform_min(Some(&env("aws", s3))).0, TERRAFORM_MIN_AWS);
+    }
 }

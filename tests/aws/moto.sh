@@ -194,6 +194,8 @@ apply_s=$(elapsed "$t0" "$t1")
 
 tf state-list state list || { show_log state-list; die "terraform state list failed"; }
 resources=$(grep -cv -e '^data\.' -e '\.data\.' "$WORK/state-list.log" || true)
+# The RDS password is write-only (password_wo): RDS got it, the state must not.
+if grep -qF -- "$DB_PASSWORD" "$WORK/terraform.tfstate"; then die "the RDS password is in the Terraform state"; fi
 
 # --- check the inventory contract ----------------------------------------
 
@@ -356,5 +358,6 @@ PASS: aws stack against moto ($ENDPOINT)
   apply:              ${apply_s} s
   destroy:            ${destroy_s} s
   second plan:        no changes
+  RDS password:       not in the Terraform state (write-only password_wo)
   validations:        ${#refusals[@]} invalid inputs refused; no database without grafana_db_password
 EOF

@@ -327,6 +327,9 @@ REMOTE=1
 (($(state_resources) == local_resources)) || die "s3://$STATE_BUCKET/$STATE_KEY holds $(state_resources) resources, expected $local_resources"
 [[ ! -e "$STATE/terraform.tfstate" ]] || die "the local state file is still there after migrate-state"
 [[ -f "$STATE/terraform.tfstate.migrated" ]] || die "the old local state was not kept as terraform.tfstate.migrated"
+# The shared state holds no secret obsctl generated (the RDS password is write-only).
+db_password=$(cat "$STATE/secrets/grafana_db_password") || die "no RDS password in $STATE/secrets"
+if s3 get "$STATE_BUCKET" "$STATE_KEY" | grep -qF -- "$db_password"; then die "the RDS password is in the S3 state"; fi
 log "migrate-state: $local_resources resources now in s3://$STATE_BUCKET/$STATE_KEY (${migrate_wall}s)"
 
 log "obsctl plan through S3 (expect in sync)"
@@ -414,5 +417,5 @@ PASS: obsctl on the aws provider against moto ($ENDPOINT)
   protected destroy:  refused without --confirm-env (exit 10) and with a wrong name (exit 10)
   remote state:       local -> s3://$STATE_BUCKET/$STATE_KEY by migrate-state in ${migrate_wall} s ($local_resources resources);
                       plan before migrating refused (exit 10); foreign lock -> exit 12, unlock frees it;
-                      a teammate's checkout plans in sync; destroy ran against the S3 state
+                      a teammate's checkout plans in sync; no RDS password in it; destroy ran against the S3 state
 EOF

@@ -62,7 +62,11 @@ resource "aws_db_instance" "this" {
 
   db_name  = var.database_name
   username = var.username
-  password = var.password
+  # Write-only (Terraform >= 1.11, provider >= 5.88): sent to RDS at create,
+  # never stored in the Terraform state, which may be shared in S3. RDS gets
+  # the password again only when password_wo_version changes.
+  password_wo         = var.password
+  password_wo_version = 1
 
   backup_retention_period = var.backup_retention_days
   copy_tags_to_snapshot   = true

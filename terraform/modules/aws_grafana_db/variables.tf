@@ -34,7 +34,7 @@ variable "client_security_group_ids" {
 }
 
 variable "password" {
-  description = "Password of the master user (the user Grafana logs in as). Ends up in the Terraform state, like every RDS password set this way."
+  description = "Password of the master user (the user Grafana logs in as). Passed as the write-only password_wo: never stored in the Terraform state."
   type        = string
   sensitive   = true
 
