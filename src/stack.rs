@@ -17,9 +17,9 @@ use crate::environment::{Environment, StateBackend};
 use crate::error::{IoContext, Result};
 use crate::workspace::{StateDir, Workspace};
 
-/// Copies the checkout's `terraform/` into `.obsctl/<env>/stack/`, writes the
-/// backend, and returns the provider's root module inside the copy.
-pub fn prepare(ws: &Workspace, env: &Environment, state: &StateDir) -> Result<PathBuf> {
+/// Copies the checkout's `terraform/` into `.obsctl/<env>/stack/` and writes
+/// the backend into the provider's root module there (`root_in`).
+pub fn prepare(ws: &Workspace, env: &Environment, state: &StateDir) -> Result<()> {
     let dest = state.stack_dir();
     let fresh = dest.with_extension("new");
     if fresh.exists() {
@@ -33,8 +33,7 @@ pub fn prepare(ws: &Workspace, env: &Environment, state: &StateDir) -> Result<Pa
     if dest.exists() {
         fs::remove_dir_all(&dest).with_path("remove", &dest)?;
     }
-    fs::rename(&fresh, &dest).with_path("rename", &fresh)?;
-    Ok(root_in(&dest, env))
+    fs::rename(&fresh, &dest).with_path("rename", &fresh)
 }
 
 /// The provider's root module inside a copy of `terraform/`.

@@ -166,33 +166,27 @@ impl<'a> Terraform<'a> {
                 )));
             }
         }
-        self.run(&["init", "-input=false", "-reconfigure"], "terraform init")?;
+        self.run(INIT, "terraform init")?;
         Ok(())
     }
 
     /// Moves the state from where it was initialised last to where the
     /// environment file says: `terraform init -migrate-state -force-copy`,
     /// after checking that the destination holds no state it would overwrite.
-    /// Returns the old and new locations, or None when there was nothing to move.
-    pub fn migrate_state(&self) -> Result<Option<(String, String)>> {
+    /// Returns what moved, or None when there was nothing to move.
+    pub fn migrate_state(&self) -> Result<Option<Moved>> {
         stack::prepare(self.ws, self.env, self.state)?;
         let (kind, config) = stack::backend_config(self.env, self.state);
         let to = stack::describe(kind, &config);
         let Some((old_kind, old_config)) = self.initialised_backend().filter(|(k, c)| !stack::same_location(k, c, kind, &config)) else {
-            self.run(&["init", "-input=false", "-reconfigure"], "terraform init")?;
+            self.run(INIT, "terraform init")?;
             return Ok(None);
         };
         let from = stack::describe(&old_kind, &old_config);
         // What the destination holds already, seen through a throw-away data dir.
         let probe = self.state.dir.join("terraform.probe");
         let _ = std::fs::remove_dir_all(&probe);
-        let found = self.run_in(&probe, &["init", "-input=false", "-reconfigure"], "terraform init (destination)").and_then(|_| {
-            let (code, out, err) = self.child_with_data_dir(&probe).args(["state", "pull"]).output()?;
-            if code != 0 {
-                return Err(Error::new(Phase::Terraform, format!("`terraform state pull` from {to} failed: {}", err.trim())).log(&self.log));
-            }
-            Ok(count_resources(&out))
-        });
+        let found = self.run_in(&probe, INIT, "terraform init (destination)").and_then(|_| self.resource_count_in(&probe));
         let _ = std::fs::remove_dir_all(&probe);
         let found = found?;
         if found > 0 {
@@ -203,15 +197,18 @@ impl<'a> Terraform<'a> {
             .hint(format!("choose another `key` in [state] of {}, or empty that state first", self.env.file.display())));
         }
         self.run(&["init", "-input=false", "-migrate-state", "-force-copy"], "terraform init -migrate-state")?;
-        if old_kind == "local" {
-            // Terraform leaves the old file; keep it as a backup under a name
-            // nothing reads as the current state.
-            if let Some(old) = old_config["path"].as_str().map(PathBuf::from).filter(|p| p.is_file()) {
+        // Terraform leaves an old local file; keep it as a backup under a name
+        // nothing reads as the current state.
+        let old_file = old_config["path"].as_str().map(PathBuf::from).filter(|p| old_kind == "local" && p.is_file());
+        let backup = match old_file {
+            Some(old) => {
                 let backup = old.with_extension("tfstate.migrated");
                 std::fs::rename(&old, &backup).with_path("rename", &old)?;
+                Some(backup)
             }
-        }
-        Ok(Some((from, to)))
+            None => None,
+        };
+        Ok(Some(Moved { from, to, backup }))
     }
 
     /// The backend the environment's `.terraform` was last initialised with.
@@ -295,7 +292,11 @@ impl<'a> Terraform<'a> {
     /// Number of managed resources in the state, wherever it is (`terraform
     /// state pull`; needs `init`).
     pub fn resource_count(&self) -> Result<usize> {
-        let (code, out, err) = self.child().args(["state", "pull"]).output()?;
+        self.resource_count_in(&self.state.tf_data_dir())
+    }
+
+    fn resource_count_in(&self, data_dir: &Path) -> Result<usize> {
+        let (code, out, err) = self.child_with_data_dir(data_dir).args(["state", "pull"]).output()?;
         if code != 0 {
             return Err(Error::new(Phase::Terraform, format!("`terraform state pull` failed: {}", err.trim())).log(&self.log));
         }
@@ -316,6 +317,18 @@ impl<'a> Terraform<'a> {
 }
 
 const RETRIES: u32 = 3;
+
+/// `init` against the backend the environment file names (`-reconfigure`:
+/// `init` refuses before this when that would lose track of a state).
+const INIT: &[&str] = &["init", "-input=false", "-reconfigure"];
+
+/// A state `migrate_state` moved: where from, where to, and the backup of
+/// an old local file.
+pub struct Moved {
+    pub from: String,
+    pub to: String,
+    pub backup: Option<PathBuf>,
+}
 
 /// Managed resource instances in a state document (0 for no state). Data
 /// sources (`mode: data`, e.g. the AMI lookup) are not counted: destroy has

@@ -23,13 +23,19 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
             &format!("The state of `{}` is already where {} says ({resources} resources); nothing to move.", env.name, env.file.display()),
             json!({ "ok": true, "environment": env.name, "moved": false, "resources": resources }),
         ),
-        Some((from, to)) => printer.summary(
+        Some(moved) => printer.summary(
             &format!(
-                "Moved the state of `{}` ({resources} resources) from the {from} to the {to}. The old copy is left in place{}.",
+                "Moved the state of `{}` ({resources} resources) from the {} to the {}. {}",
                 env.name,
-                if from.starts_with("local file") { " as terraform.tfstate.migrated" } else { "; delete it once teammates have switched" }
+                moved.from,
+                moved.to,
+                match &moved.backup {
+                    Some(b) => format!("The old file is kept as {}.", b.display()),
+                    None => "The old copy is left in place; delete it once teammates have switched.".into(),
+                }
             ),
-            json!({ "ok": true, "environment": env.name, "moved": true, "from": from, "to": to, "resources": resources }),
+            json!({ "ok": true, "environment": env.name, "moved": true, "from": moved.from, "to": moved.to,
+                    "backup": moved.backup, "resources": resources }),
         ),
     }
     Ok(0)

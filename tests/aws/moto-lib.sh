@@ -1,6 +1,7 @@
 # Shared by tests/aws/moto.sh and tests/aws/obsctl.sh (sourced, not run).
 # Expects: MIRROR, MOTO_VENV, MOTO_VERSION, MOTO_PORT, ENDPOINT, and the caller's
-# `log` and `die` functions; moto_start also needs WORK and sets MOTO_PID.
+# `log` and `die` functions; moto_workdir sets WORK, MOTO_PID and ok, and
+# moto_start needs WORK and sets MOTO_PID.
 
 # Prerequisites both tests need (terraform, the aws provider in $MIRROR, jq,
 # ssh-keygen, python3, curl) plus any the caller found missing ("$@"). Under
@@ -57,3 +58,33 @@ moto_start() {
     done
     die "moto_server did not answer on $ENDPOINT within 30 s"
 }
+
+# The test's temporary directory: sets WORK (obsctl-aws-$1.XXXXXX), MOTO_PID
+# and ok=0, and on exit stops moto and removes WORK, unless the test did not
+# set ok=1 or KEEP_WORK=1: then it is kept and named with $2 (what it holds).
+moto_workdir() {
+    WORK="$(mktemp -d "${TMPDIR:-/tmp}/obsctl-aws-$1.XXXXXX")"
+    MOTO_PID=""
+    ok=0
+    MOTO_WORK_HOLDS=$2
+    trap moto_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+moto_cleanup() {
+    local rc=$?
+    if [[ -n "$MOTO_PID" ]] && kill -0 "$MOTO_PID" 2>/dev/null; then
+        kill "$MOTO_PID" 2>/dev/null || true
+        wait "$MOTO_PID" 2>/dev/null || true
+    fi
+    if ((ok)) && [[ "${KEEP_WORK:-}" != "1" ]]; then
+        rm -rf "$WORK"
+    else
+        printf 'work directory kept: %s (%s)\n' "$WORK" "$MOTO_WORK_HOLDS" >&2
+    fi
+    exit "$rc"
+}
+
+# Timestamps and the seconds between two of them (one decimal).
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }

@@ -53,25 +53,7 @@ moto_prepare
 
 # --- work dir and cleanup -------------------------------------------------
 
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/obsctl-aws-moto.XXXXXX")"
-MOTO_PID=""
-ok=0
-cleanup() {
-    local rc=$?
-    if [[ -n "$MOTO_PID" ]] && kill -0 "$MOTO_PID" 2>/dev/null; then
-        kill "$MOTO_PID" 2>/dev/null || true
-        wait "$MOTO_PID" 2>/dev/null || true
-    fi
-    if ((ok)) && [[ "${KEEP_WORK:-}" != "1" ]]; then
-        rm -rf "$WORK"
-    else
-        printf 'work directory kept: %s (terraform logs, state, moto.log)\n' "$WORK" >&2
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+moto_workdir moto "terraform logs, state, moto.log"
 
 # Runs terraform with the test's settings; output goes to $WORK/<name>.log
 # and its tail is shown if it fails.
@@ -87,8 +69,6 @@ show_log() {
     printf -- '--- last lines of %s ---\n' "$WORK/$1.log" >&2
     tail -n 40 "$WORK/$1.log" >&2
 }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 # --- moto -----------------------------------------------------------------
 

@@ -85,26 +85,8 @@ moto_prepare
 
 # --- temporary obsctl workspace and cleanup -------------------------------
 
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/obsctl-aws-obsctl.XXXXXX")"
+moto_workdir obsctl "obsctl run logs in workspace/.obsctl/$ENV_NAME/runs, moto.log"
 WS="$WORK/workspace"
-MOTO_PID=""
-ok=0
-cleanup() {
-    local rc=$?
-    if [[ -n "$MOTO_PID" ]] && kill -0 "$MOTO_PID" 2>/dev/null; then
-        kill "$MOTO_PID" 2>/dev/null || true
-        wait "$MOTO_PID" 2>/dev/null || true
-    fi
-    if ((ok)) && [[ "${KEEP_WORK:-}" != "1" ]]; then
-        rm -rf "$WORK"
-    else
-        printf 'work directory kept: %s (obsctl run logs in workspace/.obsctl/%s/runs, moto.log)\n' "$WORK" "$ENV_NAME" >&2
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 mkdir -p "$WS/environments"
 ln -s "$ROOT/terraform" "$WS/terraform"
@@ -167,8 +149,6 @@ while read -r var; do export "$var=moto-test-not-a-secret"; done < <(jq -r '.pas
 export OBSCTL_ROOT="$WS"
 STATE="$WS/.obsctl/$ENV_NAME"
 obsctl() { "$OBSCTL" "$@"; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 STATE_BUCKET="obsctl-state-$ENV_NAME"
 STATE_KEY="obsctl/$ENV_NAME/terraform.tfstate"
 REMOTE=0 # 1 once the state lives in S3
