@@ -6,6 +6,8 @@ Usage: rules_coverage.py RULES_DIR TESTS_DIR
 For every alert in RULES_DIR/*.rules.yml:
   * labels.severity is one of critical, warning, none;
   * annotations summary and description are present and not empty;
+  * annotation runbook_url is `docs/runbooks.md#<anchor>` and that section
+    exists in docs/runbooks.md (anchors as GitHub makes them from headings);
   * some test in TESTS_DIR/*.test.yml expects it to fire (a non-empty
     exp_alerts for that alertname) and some test expects it not to fire
     (an empty exp_alerts), except for alerts that fire by construction
@@ -16,12 +18,42 @@ test file must load only rule files from RULES_DIR.
 Prints one line per problem and exits 1 if there is any. Needs PyYAML.
 """
 
+import re
 import sys
 from pathlib import Path
 
 import yaml
 
 SEVERITIES = {"critical", "warning", "none"}
+RUNBOOKS = "docs/runbooks.md"
+
+
+def anchors(markdown):
+    """The anchors GitHub gives the headings of a Markdown text."""
+    out = set()
+    for line in markdown.splitlines():
+        m = re.match(r"#{1,6}\s+(.*?)\s*$", line)
+        if m:
+            slug = re.sub(r"[^\w\- ]", "", m.group(1).strip().lower()).replace(" ", "-")
+            out.add(slug)
+    return out
+
+
+def runbook_problems(alerts, repo_root):
+    """Every alert's runbook_url names an existing section of docs/runbooks.md."""
+    path = repo_root / RUNBOOKS
+    if not path.is_file():
+        return [f"{RUNBOOKS} is missing"]
+    known, problems = anchors(path.read_text()), []
+    for name, rules in sorted(alerts.items()):
+        for rule in rules:
+            url = str((rule.get("annotations") or {}).get("runbook_url", ""))
+            page, _, anchor = url.partition("#")
+            if page != RUNBOOKS or not anchor:
+                problems.append(f"alert {name}: runbook_url {url!r} is not {RUNBOOKS}#<section>")
+            elif anchor not in known:
+                problems.append(f"alert {name}: runbook_url {url!r}: no section #{anchor} in {RUNBOOKS} (add '## {name}')")
+    return problems
 
 
 def load_alerts(rules_dir):
@@ -79,6 +111,7 @@ def main(argv):
     alerts, problems = load_alerts(rules_dir)
     fires, quiet, test_problems = load_cases(tests_dir, rules_dir)
     problems += test_problems
+    problems += runbook_problems(alerts, Path(__file__).resolve().parents[2])
     for name, rules in sorted(alerts.items()):
         if name not in fires:
             problems.append(f"alert {name}: no test case where it fires (non-empty exp_alerts)")
@@ -91,7 +124,7 @@ def main(argv):
     for problem in problems:
         print(f"rules_coverage: {problem}", file=sys.stderr)
     if not problems:
-        print(f"rules_coverage: {len(alerts)} alerts, each with firing and quiet test cases")
+        print(f"rules_coverage: {len(alerts)} alerts, each with firing and quiet test cases and a runbook section")
     return 1 if problems else 0
 
 
