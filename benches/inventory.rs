@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use obsctl::{environment, inventory};
+use obsctl::{contract, environment, inventory};
 use serde_json::json;
 
 fn env_file(hosts: usize) -> String {
@@ -54,7 +54,7 @@ fn main() {
         let mut bytes = 0;
         for _ in 0..runs {
             let t = Instant::now();
-            let c = inventory::parse(&text, &env).expect("contract");
+            let c = contract::parse(&text, &env).expect("contract");
             let ctx = inventory::Context {
                 env: &env,
                 secrets_dir: Path::new("/s"),

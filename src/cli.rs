@@ -41,7 +41,7 @@ pub enum Command {
     /// Show what `up` would change in the infrastructure (exit 0 in sync, 2 on drift).
     Plan(EnvOnly),
     /// Print the Ansible inventory obsctl generated for an environment.
-    Inventory(EnvOnly),
+    Inventory(InventoryArgs),
     /// Health of every host and component of a running environment.
     Status(EnvOnly),
     /// Check this machine's prerequisites (terraform, Ansible venv, lab packages).
@@ -65,6 +65,18 @@ pub struct UnlockArgs {
     /// Do not ask (needed when stdin is not a terminal).
     #[arg(long)]
     pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+
+    /// Render the inventory from this contract instead of the last `up`: a
+    /// stack's `terraform output -json`, or the bare `obsctl_inventory` value
+    /// (docs/contract.md). Validates it; writes nothing.
+    #[arg(long, value_name = "FILE")]
+    pub contract: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

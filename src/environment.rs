@@ -7,14 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::component::{self, Registry};
 use crate::error::{Error, Result};
-
-/// Roles a host can carry. node_exporter and promtail run on every host.
-pub const HOST_ROLES: &[&str] = &["prometheus", "alertmanager", "grafana", "loki", "app"];
-/// Components an environment can enable.
-pub const COMPONENTS: &[&str] = &["prometheus", "alertmanager", "node_exporter", "grafana", "loki", "promtail", "app"];
-/// Roles every environment needs a host for (verify needs them).
-const REQUIRED_ROLES: &[&str] = &["prometheus", "alertmanager"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -145,7 +139,7 @@ pub struct AppSettings {
 
 impl Default for AppSettings {
     fn default() -> Self {
-        AppSettings { port: 8080, traffic_rps: 5 }
+        AppSettings { port: component::DEFAULT_APP_PORT, traffic_rps: 5 }
     }
 }
 
@@ -229,6 +223,8 @@ pub struct Environment {
     pub loki: LokiSettings,
     pub grafana: GrafanaSettings,
     pub state: StateBackend,
+    /// Components, their ports, jobs and units (the app's port from `[app]`).
+    pub registry: Registry,
 }
 
 /// Checks an environment name given on the command line: a plain file name
@@ -284,19 +280,20 @@ pub fn parse(name: &str, file: &Path, text: &str) -> Result<Environment> {
 
 fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<Environment> {
     let bad = |key: &str, what: String| Error::input(format!("{}: `{key}`: {what}", file.display()));
+    let (all, host_roles, required) = (component::names(), component::host_roles(), component::required());
 
     let components: BTreeSet<String> = match raw.components {
-        None => COMPONENTS.iter().map(|c| c.to_string()).collect(),
+        None => all.iter().map(|c| c.to_string()).collect(),
         Some(list) => {
             for c in &list {
-                if !COMPONENTS.contains(&c.as_str()) {
-                    return Err(bad("components", format!("unknown component `{c}`; allowed: {}", COMPONENTS.join(", "))));
+                if !all.contains(&c.as_str()) {
+                    return Err(bad("components", format!("unknown component `{c}`; allowed: {}", all.join(", "))));
                 }
             }
             list.into_iter().collect()
         }
     };
-    for c in REQUIRED_ROLES {
+    for c in &required {
         if !components.contains(*c) {
             return Err(bad("components", format!("`{c}` is required (obsctl verifies the stack through it)")));
         }
@@ -320,13 +317,13 @@ fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<Environment>
             return Err(bad(&format!("{key}.name"), format!("host `{}` is defined twice", h.name)));
         }
         for r in &h.roles {
-            if !HOST_ROLES.contains(&r.as_str()) {
+            if !host_roles.contains(&r.as_str()) {
                 return Err(bad(
                     &format!("{key}.roles"),
                     format!(
                         "unknown role `{r}` on host `{}`; allowed: {} (node_exporter and promtail run on every host)",
                         h.name,
-                        HOST_ROLES.join(", ")
+                        host_roles.join(", ")
                     ),
                 ));
             }
@@ -337,9 +334,9 @@ fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<Environment>
         }
         hosts.push(Host { name: h.name, roles: h.roles, size, disk_gb: h.disk_gb.unwrap_or(20), zone: h.zone.unwrap_or(0) });
     }
-    for role in HOST_ROLES {
+    for role in &host_roles {
         if components.contains(*role) && !hosts.iter().any(|h| h.roles.iter().any(|r| r == role)) {
-            let why = if REQUIRED_ROLES.contains(role) { "it is required" } else { "the component is enabled" };
+            let why = if required.contains(role) { "it is required" } else { "the component is enabled" };
             return Err(bad(
                 "hosts",
                 format!("no host has role `{role}`, but {why}; add it to a host's roles or remove it from `components`"),
@@ -426,6 +423,7 @@ fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<Environment>
         aws: raw.aws,
         prometheus: raw.prometheus,
         alertmanager: raw.alertmanager,
+        registry: Registry::new(raw.app.port),
         app: raw.app,
         loki: raw.loki,
         grafana: raw.grafana,
@@ -537,10 +535,11 @@ impl Environment {
     /// Turn off components for this run (`--without`).
     pub fn disable(&mut self, without: &[String]) -> Result<()> {
         for c in without {
-            if !COMPONENTS.contains(&c.as_str()) {
-                return Err(Error::input(format!("--without: unknown component `{c}`; allowed: {}", COMPONENTS.join(", "))));
+            let all = component::names();
+            if !all.contains(&c.as_str()) {
+                return Err(Error::input(format!("--without: unknown component `{c}`; allowed: {}", all.join(", "))));
             }
-            if REQUIRED_ROLES.contains(&c.as_str()) {
+            if component::required().contains(&c.as_str()) {
                 return Err(Error::input(format!("--without: `{c}` is required and cannot be turned off")));
             }
             self.components.remove(c);

@@ -4,6 +4,8 @@
 pub mod ansible;
 pub mod cli;
 pub mod commands;
+pub mod component;
+pub mod contract;
 pub mod environment;
 pub mod error;
 pub mod inventory;

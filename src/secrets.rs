@@ -25,7 +25,7 @@ pub fn prepare(env: &Environment, dir: &Path) -> Result<Secrets> {
         write_atomic(&grafana, random_password(32)?.as_bytes(), 0o600)?;
     }
     let mut values = vec![std::fs::read_to_string(&grafana).unwrap_or_default().trim().to_string()];
-    let grafana_db = match grafana_db_password(env, dir)? {
+    let grafana_db = match grafana_db_password(env, dir, true)? {
         Some(p) => {
             values.push(p);
             Some(dir.join(GRAFANA_DB_PASSWORD))
@@ -57,13 +57,17 @@ pub fn prepare(env: &Environment, dir: &Path) -> Result<Secrets> {
 const GRAFANA_DB_PASSWORD: &str = "grafana_db_password";
 
 /// The password of Grafana's shared PostgreSQL database (prod: RDS), created
-/// on first use; None when the environment keeps Grafana on sqlite.
-pub fn grafana_db_password(env: &Environment, dir: &Path) -> Result<Option<String>> {
+/// on first use when `create` is set; None when the environment keeps Grafana
+/// on sqlite (or, without `create`, when none was ever created).
+pub fn grafana_db_password(env: &Environment, dir: &Path, create: bool) -> Result<Option<String>> {
     if env.grafana.database != "postgres" {
         return Ok(None);
     }
     let file = dir.join(GRAFANA_DB_PASSWORD);
     if !file.is_file() {
+        if !create {
+            return Ok(None);
+        }
         write_atomic(&file, random_password(32)?.as_bytes(), 0o600)?;
     }
     let p = std::fs::read_to_string(&file).map_err(|e| Error::internal(format!("cannot read {}: {e}", file.display())))?;

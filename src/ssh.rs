@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::contract::Contract;
 use crate::error::{Error, Phase, Result};
-use crate::inventory::Contract;
 use crate::process::Child;
 
 /// Creates `.obsctl/<env>/ssh/id_ed25519` (and `.pub`) if missing.

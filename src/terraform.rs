@@ -81,36 +81,12 @@ impl<'a> Terraform<'a> {
         c
     }
 
-    /// Writes the variables file the stack reads (DESIGN.md §3's input side).
-    pub fn write_vars(&self) -> Result<()> {
-        let env = self.env;
-        let hosts: serde_json::Map<String, Value> = env
-            .hosts
-            .iter()
-            .map(|h| (h.name.clone(), json!({ "roles": h.roles, "size": h.size, "disk_gb": h.disk_gb, "zone": h.zone })))
-            .collect();
-        let key = self.state.ssh_key();
-        let mut vars = json!({
-            "environment": env.name,
-            "hosts": hosts,
-            "ssh_public_key_file": key.with_extension("pub"),
-            "ssh_private_key_file": key,
-        });
-        match env.provider {
-            Provider::Lab => {
-                let lab = env.lab.as_ref().expect("validated: lab provider has [lab]");
-                // Addresses follow the host's position in the env file, so
-                // appending a host never renumbers the others.
-                let numbers: serde_json::Map<String, Value> =
-                    env.hosts.iter().enumerate().map(|(i, h)| (h.name.clone(), json!(10 + i))).collect();
-                vars["lab"] = json!({ "bridge": lab.bridge, "cidr": lab.cidr, "host_numbers": numbers });
-            }
-            Provider::Aws => {
-                vars["aws"] = env.aws.clone().unwrap_or(Value::Null);
-                // The RDS master password (this file is 0600 like the secret's).
-                vars["grafana_db_password"] = json!(crate::secrets::grafana_db_password(env, &self.state.secrets_dir())?);
-            }
-        }
+    /// Writes the variables file the stack reads (docs/contract.md, input
+    /// side). Creates the RDS password on first use only when `create` is set
+    /// (`up`); `plan` and `destroy` pass what exists.
+    pub fn write_vars(&self, create: bool) -> Result<()> {
+        let db_password = crate::secrets::grafana_db_password(self.env, &self.state.secrets_dir(), create)?;
+        let vars = input_vars(self.env, self.state, db_password);
         write_atomic(&self.state.tfvars(), serde_json::to_string_pretty(&vars).unwrap().as_bytes(), 0o600)
     }
 
@@ -272,8 +248,7 @@ impl<'a> Terraform<'a> {
     }
 
     /// The stack's outputs: `obsctl_inventory` (the contract, as JSON text)
-    /// and the optional `obsctl_vars` (extra env-wide Ansible variables the
-    /// provider knows, e.g. the Loki bucket on AWS).
+    /// and the optional `obsctl_vars` (see `contract::split_outputs`).
     pub fn outputs(&self) -> Result<(String, serde_json::Map<String, Value>)> {
         let (code, out, err) = self.child().args(["output", "-no-color", "-json"]).output()?;
         if code != 0 {
@@ -281,12 +256,11 @@ impl<'a> Terraform<'a> {
         }
         let all: Value = serde_json::from_str(&out)
             .map_err(|e| Error::new(Phase::Terraform, format!("`terraform output -json` printed invalid JSON: {e}")))?;
-        let inventory = all.get("obsctl_inventory").map(|o| o["value"].to_string()).ok_or_else(|| {
-            Error::input(format!("the `{}` stack has no output `obsctl_inventory`", self.env.provider.name()))
-                .hint("every stack must publish the inventory contract as output `obsctl_inventory` (DESIGN.md §3)")
-        })?;
-        let vars = all.get("obsctl_vars").and_then(|o| o["value"].as_object().cloned()).unwrap_or_default();
-        Ok((inventory, vars))
+        if all.get("obsctl_inventory").is_none() {
+            return Err(Error::input(format!("the `{}` stack has no output `obsctl_inventory`", self.env.provider.name()))
+                .hint("every stack must publish the inventory contract as output `obsctl_inventory` (see docs/contract.md)"));
+        }
+        crate::contract::split_outputs(&out)
     }
 
     /// Number of managed resources in the state, wherever it is (`terraform
@@ -314,6 +288,42 @@ impl<'a> Terraform<'a> {
         self.run(&["destroy", "-input=false", "-auto-approve", &format!("-var-file={}", vars.display())], "terraform destroy")?;
         Ok(())
     }
+}
+
+/// The stack's input variables for this environment.
+pub fn input_vars(env: &Environment, state: &StateDir, grafana_db_password: Option<String>) -> Value {
+    let hosts: serde_json::Map<String, Value> = env
+        .hosts
+        .iter()
+        .map(|h| (h.name.clone(), json!({ "roles": h.roles, "size": h.size, "disk_gb": h.disk_gb, "zone": h.zone })))
+        .collect();
+    let key = state.ssh_key();
+    let mut vars = json!({
+        "environment": env.name,
+        "hosts": hosts,
+        "ssh_public_key_file": key.with_extension("pub"),
+        "ssh_private_key_file": key,
+        // From the component registry: the aws stack opens these ports and
+        // creates infrastructure only for the enabled components.
+        "ports": env.registry.ports(),
+        "components": env.components,
+    });
+    match env.provider {
+        Provider::Lab => {
+            let lab = env.lab.as_ref().expect("validated: lab provider has [lab]");
+            // Addresses follow the host's position in the env file, so
+            // appending a host never renumbers the others.
+            let numbers: serde_json::Map<String, Value> =
+                env.hosts.iter().enumerate().map(|(i, h)| (h.name.clone(), json!(10 + i))).collect();
+            vars["lab"] = json!({ "bridge": lab.bridge, "cidr": lab.cidr, "host_numbers": numbers });
+        }
+        Provider::Aws => {
+            vars["aws"] = env.aws.clone().unwrap_or(Value::Null);
+            // The RDS master password (this file is 0600 like the secret's).
+            vars["grafana_db_password"] = json!(grafana_db_password);
+        }
+    }
+    vars
 }
 
 const RETRIES: u32 = 3;

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::contract::Contract;
 use crate::environment::Environment;
 use crate::error::{Error, Phase, Result};
-use crate::inventory::Contract;
 
 /// A scrape target Prometheus must have.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -19,34 +19,30 @@ pub struct Target {
     pub port: u16,
 }
 
-/// Components, the role (group) that carries them, their job name and port.
-pub fn components(env: &Environment) -> Vec<(&'static str, &'static str, u16)> {
-    vec![
-        ("prometheus", "prometheus", 9090),
-        ("alertmanager", "alertmanager", 9093),
-        ("node_exporter", "node", 9100),
-        ("app", "orders-api", env.app.port),
-        ("grafana", "grafana", 3000),
-        ("loki", "loki", 3100),
-        ("promtail", "promtail", 9080),
-    ]
-}
-
+/// Every scrape target of the enabled components: the registry's job and
+/// port on each host that runs the component.
 pub fn expected_targets(env: &Environment, contract: &Contract) -> Vec<Target> {
     let mut out = Vec::new();
-    for (component, job, port) in components(env) {
-        if !env.enabled(component) {
-            continue;
-        }
+    for c in env.registry.iter().filter(|c| env.enabled(c.name)) {
         for (name, h) in &contract.hosts {
-            let everywhere = matches!(component, "node_exporter" | "promtail");
-            if everywhere || h.roles.iter().any(|r| r == component) {
-                out.push(Target { job: job.to_string(), host: name.clone(), port });
+            if env.registry.runs_on(c.name, &h.roles) {
+                out.push(Target { job: c.job.to_string(), host: name.clone(), port: c.port() });
             }
         }
     }
     out.sort();
     out
+}
+
+/// `http://<address>:<port>` of every host that runs `component`.
+pub fn base_urls(env: &Environment, contract: &Contract, component: &str) -> Vec<(String, String)> {
+    let port = env.registry.get(component).port();
+    contract
+        .hosts
+        .iter()
+        .filter(|(_, h)| env.registry.runs_on(component, &h.roles))
+        .map(|(n, h)| (n.clone(), format!("http://{}:{port}", host_for_url(&h.address))))
+        .collect()
 }
 
 pub fn agent(timeout: Duration) -> ureq::Agent {
@@ -105,26 +101,20 @@ pub struct Verified {
 pub fn run(env: &Environment, contract: &Contract, timeout: Duration, mut progress: impl FnMut(&str)) -> Result<Verified> {
     let agent = agent(Duration::from_secs(5));
     let deadline = Instant::now() + timeout;
-    let url_of = |role: &str, port: u16| -> Vec<(String, String)> {
-        contract
-            .hosts
-            .iter()
-            .filter(|(_, h)| h.roles.iter().any(|r| r == role))
-            .map(|(n, h)| (n.clone(), format!("http://{}:{port}", host_for_url(&h.address))))
-            .collect()
-    };
-    let proms = url_of("prometheus", 9090);
-    let ams = url_of("alertmanager", 9093);
+    let proms = base_urls(env, contract, "prometheus");
+    let ams = base_urls(env, contract, "alertmanager");
 
     // 1. Readiness endpoints.
     for (component, list) in [("prometheus", &proms), ("alertmanager", &ams)] {
+        let c = env.registry.get(component);
         for (host, url) in list {
+            let ready = format!("{url}{}", c.health_path);
             loop {
-                match get_ok(&agent, &format!("{url}/-/ready")) {
+                match get_ok(&agent, &ready) {
                     Ok(()) => break,
                     Err(e) if Instant::now() >= deadline => {
-                        return Err(Error::new(Phase::Verify, format!("{component} on {host} is not ready: {url}/-/ready answered {e}"))
-                            .hint(format!("look at the service: ssh to {host} and run `journalctl -u {}`", unit_of(component))));
+                        return Err(Error::new(Phase::Verify, format!("{component} on {host} is not ready: {ready} answered {e}"))
+                            .hint(format!("look at the service: ssh to {host} and run `journalctl -u {}`", c.unit)));
                     }
                     Err(_) => crate::signals::sleep(Duration::from_secs(1))?,
                 }
@@ -190,18 +180,5 @@ pub fn host_for_url(address: &str) -> String {
         format!("[{address}]")
     } else {
         address.to_string()
-    }
-}
-
-pub fn unit_of(component: &str) -> &'static str {
-    match component {
-        "prometheus" => "prometheus",
-        "alertmanager" => "prometheus-alertmanager",
-        "node_exporter" => "prometheus-node-exporter",
-        "app" => "orders-api",
-        "grafana" => "grafana-server",
-        "loki" => "loki",
-        "promtail" => "promtail",
-        _ => "?",
     }
 }

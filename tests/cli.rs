@@ -1017,3 +1017,24 @@ fn sigterm_during_apply_exits_143_and_leaves_no_state_lock() {
 fn sigint_during_apply_exits_130_and_leaves_no_state_lock() {
     interrupt_during_apply(libc::SIGINT, 130);
 }
+
+#[test]
+fn destroy_of_a_never_deployed_env_creates_no_key_and_no_secret() {
+    let test = Test::new().env_file("t", &format!("{ENV}\n[grafana]\ndatabase = \"postgres\"\n"));
+    let ran = test.args(["destroy", "--env", "t"]).status(0).stdout_contains("nothing to destroy");
+    let state = ran.state("t");
+    for file in ["ssh/id_ed25519", "ssh/id_ed25519.pub", "secrets/grafana_db_password", "terraform.tfvars.json"] {
+        assert!(!state.join(file).exists(), "destroy of a never-deployed environment created {file}");
+    }
+}
+
+#[test]
+fn a_command_refused_for_its_arguments_leaves_no_run_directory() {
+    let ran = Test::new().args(["up", "--env", "t", "--without", "nginx"]).status(10).stderr_contains("unknown component `nginx`");
+    assert!(run_dirs(&ran.state("t")).is_empty(), "{:?}", run_dirs(&ran.state("t")));
+    let ran = ran.then().args(["up", "--env", "t", "--without", "prometheus"]).status(10);
+    assert!(run_dirs(&ran.state("t")).is_empty(), "{:?}", run_dirs(&ran.state("t")));
+    let ran = ran.then().args(["destroy", "--env", "t", "--confirm-env", "x"]).status(10).stderr_contains("does not match");
+    assert!(run_dirs(&ran.state("t")).is_empty(), "{:?}", run_dirs(&ran.state("t")));
+    assert!(ran.commands().is_empty(), "terraform ran: {:?}", ran.calls());
+}

@@ -11,6 +11,10 @@ use crate::error::{Error, Result};
 use crate::report::Printer;
 
 pub fn run(args: DestroyArgs, printer: &Printer) -> Result<u8> {
+    // A wrong --confirm-env is a bad argument: refused before anything is created.
+    if let Some(name) = args.confirm_env.as_ref().filter(|n| **n != args.env.env) {
+        return Err(Error::input(format!("--confirm-env {name} does not match the environment `{}`; nothing was destroyed", args.env.env)));
+    }
     let s = Session::open(&args.env.env, "destroy", printer)?;
     let run_log = s.log("obsctl.log");
     destroy(&s, &args).map_err(|e| interrupted_hint(e, &s.env.name, "destroy").or_log(run_log))?;
@@ -23,8 +27,8 @@ fn destroy(s: &Session, args: &DestroyArgs) -> Result<()> {
     let tf = s.terraform();
     // The state may be remote: count what it manages through Terraform.
     crate::prerequisites::ensure(env, p, &s.log("prepare.log"))?;
-    crate::ssh::ensure_key(&s.state.ssh_key(), &env.name)?;
-    tf.write_vars()?;
+    // Counting needs no variables: an environment never deployed gets no SSH
+    // key, no secret and no variables file.
     tf.init()?;
     let before = tf.resource_count()?;
     if before == 0 {
@@ -36,10 +40,8 @@ fn destroy(s: &Session, args: &DestroyArgs) -> Result<()> {
         return Ok(());
     }
 
-    if let Some(name) = &args.confirm_env {
-        if name != &env.name {
-            return Err(Error::input(format!("--confirm-env {name} does not match the environment `{}`; nothing was destroyed", env.name)));
-        }
+    if args.confirm_env.is_some() {
+        // Checked against the name before the session opened.
     } else if env.protected {
         if !s.interactive {
             return Err(Error::input(format!(
@@ -61,6 +63,8 @@ fn destroy(s: &Session, args: &DestroyArgs) -> Result<()> {
 
     let t = Instant::now();
     p.phase_start("terraform", &format!("destroying {before} resources"));
+    crate::ssh::ensure_key(&s.state.ssh_key(), &env.name)?;
+    tf.write_vars(false)?;
     tf.destroy()?;
     p.phase_end("terraform", true, t.elapsed(), &format!("destroyed {before} resources"), json!({ "destroyed": before }));
     cleanup(s);

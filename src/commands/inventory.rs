@@ -1,13 +1,26 @@
-//! `obsctl inventory`: print the Ansible inventory of an environment.
+//! `obsctl inventory`: print the Ansible inventory of an environment, as the
+//! last `up` wrote it, or rendered from a contract file (`--contract`).
+
+use std::path::Path;
 
 use crate::environment;
 use crate::error::{Error, Result};
 use crate::report::Printer;
 use crate::workspace::Workspace;
 
-pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
+pub fn run(env_name: &str, contract: Option<&Path>, printer: &Printer) -> Result<u8> {
     let ws = Workspace::discover()?;
     let env = environment::load(&ws.environments_dir(), env_name)?;
+    if let Some(file) = contract {
+        let text =
+            std::fs::read_to_string(file).map_err(|e| Error::input(format!("cannot read the contract file {}: {e}", file.display())))?;
+        let (raw, provider_vars) = crate::contract::split_outputs(&text)?;
+        let contract = crate::contract::parse(&raw, &env)?;
+        let state = ws.state(&env.name);
+        let rendered = super::up::render_inventory(&ws, &env, &state, &contract, Default::default(), provider_vars);
+        printer.data(&serde_json::to_string_pretty(&rendered).expect("JSON"));
+        return Ok(0);
+    }
     let path = ws.state(&env.name).inventory();
     let text = std::fs::read_to_string(&path).map_err(|_| {
         Error::input(format!("environment `{}` has no inventory yet ({} is missing)", env.name, path.display()))

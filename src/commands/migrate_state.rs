@@ -15,7 +15,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     crate::prerequisites::ensure(env, printer, &s.log("prepare.log"))?;
     crate::ssh::ensure_key(&s.state.ssh_key(), &env.name)?;
     let tf = s.terraform();
-    tf.write_vars()?;
+    tf.write_vars(false)?;
     let moved = tf.migrate_state()?;
     let resources = tf.resource_count()?;
     match moved {

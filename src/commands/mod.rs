@@ -6,7 +6,7 @@ mod doctor;
 mod inventory;
 mod migrate_state;
 mod plan;
-mod status;
+pub(crate) mod status;
 mod unlock;
 pub(crate) mod up;
 
@@ -25,7 +25,7 @@ pub fn run(command: Command, printer: &Printer) -> Result<u8> {
         Command::Up(args) => up::run(args, printer),
         Command::Destroy(args) => destroy::run(args, printer),
         Command::Plan(args) => plan::run(&args.env.env, printer),
-        Command::Inventory(args) => inventory::run(&args.env.env, printer),
+        Command::Inventory(args) => inventory::run(&args.env.env, args.contract.as_deref(), printer),
         Command::Status(args) => status::run(&args.env.env, printer),
         Command::Doctor(args) => doctor::run(args.env.as_deref(), args.fix, printer),
         Command::Unlock(args) => unlock::run(args, printer),
@@ -48,8 +48,20 @@ impl<'a> Session<'a> {
     /// Loads the environment, takes its lock and creates the run directory
     /// `.obsctl/<env>/runs/<timestamp>-<command>/`.
     pub fn open(env_name: &str, command: &str, printer: &'a Printer) -> Result<Session<'a>> {
+        Self::open_with(env_name, command, printer, |_| Ok(()))
+    }
+
+    /// `open`, after `check` has accepted (and may narrow) the environment:
+    /// a command refused for its arguments leaves nothing behind.
+    pub fn open_with(
+        env_name: &str,
+        command: &str,
+        printer: &'a Printer,
+        check: impl FnOnce(&mut Environment) -> Result<()>,
+    ) -> Result<Session<'a>> {
         let ws = Workspace::discover()?;
-        let env = environment::load(&ws.environments_dir(), env_name)?;
+        let mut env = environment::load(&ws.environments_dir(), env_name)?;
+        check(&mut env)?;
         let state = ws.state(env_name);
         state.ensure()?;
         let lock = match lock::acquire(&state.lock_file(), env_name, &format!("obsctl {command} --env {env_name}"))? {
@@ -102,7 +114,7 @@ impl<'a> Session<'a> {
 
 /// What the last `up` deployed: the validated contract, and `env` narrowed
 /// to the components that run really configured (`--without`).
-pub fn deployed(ws: &Workspace, env: &mut Environment) -> Result<crate::inventory::Contract> {
+pub fn deployed(ws: &Workspace, env: &mut Environment) -> Result<crate::contract::Contract> {
     let state = ws.state(&env.name);
     let missing = || {
         Error::input(format!("environment `{}` is not deployed (no inventory in {})", env.name, state.dir.display()))
@@ -111,10 +123,10 @@ pub fn deployed(ws: &Workspace, env: &mut Environment) -> Result<crate::inventor
     let text = std::fs::read_to_string(state.dir.join("contract.json")).map_err(|_| missing())?;
     let inventory: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(state.inventory()).map_err(|_| missing())?).map_err(|_| missing())?;
-    if let Some(list) = inventory["all"]["vars"]["obsctl_components"].as_array() {
-        env.components = list.iter().filter_map(|c| c.as_str().map(String::from)).collect();
+    if let Some(map) = inventory["all"]["vars"]["obsctl_components"].as_object() {
+        env.components = map.iter().filter(|(_, c)| c["enabled"] == true).map(|(name, _)| name.clone()).collect();
     }
-    crate::inventory::parse(&text, env)
+    crate::contract::parse(&text, env)
 }
 
 /// Seconds with two decimals, for JSON timings.

@@ -20,7 +20,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let tf = s.terraform();
     printer.phase_start("terraform", "plan -detailed-exitcode");
     let t = Instant::now();
-    tf.write_vars()?;
+    tf.write_vars(true)?;
     tf.init()?;
     let plan = tf.plan()?;
     let _ = std::fs::remove_file(s.state.plan_file());

@@ -15,10 +15,10 @@ use crate::workspace::Workspace;
 
 const TIMEOUT: Duration = Duration::from_secs(3);
 
-struct Probe {
-    host: String,
-    component: &'static str,
-    url: String,
+pub(crate) struct Probe {
+    pub(crate) host: String,
+    pub(crate) component: &'static str,
+    pub(crate) url: String,
     /// Prometheus also gets its targets and alerts read; Alertmanager its cluster.
     extra: Option<String>,
 }
@@ -29,6 +29,23 @@ struct Outcome {
     extra: Option<std::result::Result<Value, String>>,
 }
 
+/// One health probe per enabled component and host that runs it, at the
+/// registry's port and health path.
+pub(crate) fn probes(env: &crate::environment::Environment, contract: &crate::contract::Contract) -> Vec<Probe> {
+    let mut probes = Vec::new();
+    for c in env.registry.iter().filter(|c| env.enabled(c.name)) {
+        for (host, base) in verify::base_urls(env, contract, c.name) {
+            let extra = match c.name {
+                "prometheus" => Some(format!("{base}/api/v1/targets?state=active")),
+                "alertmanager" => Some(format!("{base}/api/v2/status")),
+                _ => None,
+            };
+            probes.push(Probe { host, component: c.name, url: format!("{base}{}", c.health_path), extra });
+        }
+    }
+    probes
+}
+
 pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let started = Instant::now();
     let ws = Workspace::discover()?;
@@ -36,28 +53,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let contract = super::deployed(&ws, &mut env)?;
     let agent = verify::agent(TIMEOUT);
 
-    let mut probes = Vec::new();
-    for (component, _job, port) in verify::components(&env) {
-        if !env.enabled(component) {
-            continue;
-        }
-        for (name, h) in &contract.hosts {
-            let everywhere = matches!(component, "node_exporter" | "promtail");
-            if !(everywhere || h.roles.iter().any(|r| r == component)) {
-                continue;
-            }
-            let base = format!("http://{}:{port}", verify::host_for_url(&h.address));
-            let (path, extra) = match component {
-                "prometheus" => ("/-/ready", Some(format!("{base}/api/v1/targets?state=active"))),
-                "alertmanager" => ("/-/ready", Some(format!("{base}/api/v2/status"))),
-                "grafana" => ("/api/health", None),
-                "loki" => ("/ready", None),
-                "app" => ("/healthz", None),
-                _ => ("/metrics", None),
-            };
-            probes.push(Probe { host: name.clone(), component, url: format!("{base}{path}"), extra });
-        }
-    }
+    let probes = probes(&env, &contract);
     let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
         let handles: Vec<_> = probes
             .into_iter()
@@ -80,7 +76,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let alerts: Vec<Value> = outcomes
         .iter()
         .find(|o| o.probe.component == "prometheus" && o.health.is_ok())
-        .and_then(|o| get_json(&agent, &o.probe.url.replace("/-/ready", "/api/v1/alerts")).ok())
+        .and_then(|o| get_json(&agent, &o.probe.extra.as_ref()?.replace("/targets?state=active", "/alerts")).ok())
         .and_then(|v| v["data"]["alerts"].as_array().cloned())
         .unwrap_or_default()
         .into_iter()

@@ -25,7 +25,7 @@ pub fn run(args: UnlockArgs, printer: &Printer) -> Result<u8> {
         }
     }
     let tf = s.terraform();
-    tf.write_vars()?;
+    tf.write_vars(false)?;
     tf.init()?;
     tf.force_unlock(&args.lock_id)?;
     printer.summary(

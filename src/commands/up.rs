@@ -12,16 +12,16 @@ use serde_json::{json, Map, Value};
 use super::{interrupted_hint, secs, Session};
 use crate::ansible::{Playbook, Recap, Venv};
 use crate::cli::{OnlyPart, UpArgs};
+use crate::contract::{self, Contract};
 use crate::error::{Error, Phase, Result};
-use crate::inventory::{self, Contract};
+use crate::inventory;
 use crate::process::Child;
 use crate::report::Printer;
 use crate::secrets::Secrets;
 use crate::workspace::write_atomic;
 
 pub fn run(args: UpArgs, printer: &Printer) -> Result<u8> {
-    let mut s = Session::open(&args.env.env, "up", printer)?;
-    s.env.disable(&args.without)?;
+    let s = Session::open_with(&args.env.env, "up", printer, |env| env.disable(&args.without))?;
     let run_log = s.log("obsctl.log");
     up(&s, &args).map_err(|e| interrupted_hint(e, &s.env.name, "up").or_log(run_log))?;
     Ok(0)
@@ -110,7 +110,7 @@ fn provision(s: &Session, args: &UpArgs) -> Result<()> {
     let t = Instant::now();
     p.phase_start("terraform", &format!("terraform/stacks/{}", env.provider.name()));
     let tf = s.terraform();
-    tf.write_vars()?;
+    tf.write_vars(true)?;
     tf.init()?;
     p.progress("planning");
     let plan = tf.plan()?;
@@ -142,7 +142,7 @@ fn inventory_phase(s: &Session, secrets: &Secrets) -> Result<Contract> {
     let t = Instant::now();
     p.phase_start("inventory", "reading obsctl_inventory");
     let (raw, provider_vars) = s.terraform().outputs()?;
-    let contract = inventory::parse(&raw, &s.env)?;
+    let contract = contract::parse(&raw, &s.env)?;
     write_atomic(&s.state.provider_vars_file(), serde_json::to_string(&provider_vars).unwrap().as_bytes(), 0o600)?;
     write_inventory(s, &contract, secrets)?;
     write_atomic(&s.state.dir.join("contract.json"), raw.as_bytes(), 0o600)?;
@@ -157,17 +157,29 @@ fn inventory_phase(s: &Session, secrets: &Secrets) -> Result<Contract> {
 }
 
 fn write_inventory(s: &Session, contract: &Contract, secrets: &Secrets) -> Result<()> {
-    let app_binary = target_dir(s).join("release/orders-api");
-    let ctx = inventory::Context {
-        env: &s.env,
-        secrets_dir: &s.state.secrets_dir(),
-        known_hosts: &s.state.known_hosts(),
-        app_binary: &app_binary,
-        receiver_password_files: secrets.receiver_password_files.clone(),
-        provider_vars: s.state.provider_vars(),
-    };
-    let rendered = inventory::render(contract, &ctx);
+    let rendered = render_inventory(&s.ws, &s.env, &s.state, contract, secrets.receiver_password_files.clone(), s.state.provider_vars());
     write_atomic(&s.state.inventory(), serde_json::to_string_pretty(&rendered).unwrap().as_bytes(), 0o600)
+}
+
+/// The Ansible inventory of `env` for `contract`, with this checkout's paths.
+pub fn render_inventory(
+    ws: &crate::workspace::Workspace,
+    env: &crate::environment::Environment,
+    state: &crate::workspace::StateDir,
+    contract: &Contract,
+    receiver_password_files: std::collections::BTreeMap<String, PathBuf>,
+    provider_vars: Map<String, Value>,
+) -> Value {
+    let app_binary = target_dir(ws).join("release/orders-api");
+    let ctx = inventory::Context {
+        env,
+        secrets_dir: &state.secrets_dir(),
+        known_hosts: &state.known_hosts(),
+        app_binary: &app_binary,
+        receiver_password_files,
+        provider_vars,
+    };
+    inventory::render(contract, &ctx)
 }
 
 fn wait_for_hosts(s: &Session, contract: &Contract, args: &UpArgs) -> Result<()> {
@@ -268,17 +280,12 @@ fn summarize(
     if let Some(url) = grafana_lb {
         add("Grafana", &[url.to_string()]);
     }
-    for (component, port, label) in [("grafana", 3000u16, "Grafana"), ("app", env.app.port, "orders-api")] {
+    for (component, label) in [("grafana", "Grafana"), ("app", "orders-api")] {
         if component == "grafana" && grafana_lb.is_some() {
             continue;
         }
         if env.enabled(component) {
-            let list: Vec<String> = contract
-                .hosts
-                .values()
-                .filter(|h| h.roles.iter().any(|r| r == component))
-                .map(|h| format!("http://{}:{port}", crate::verify::host_for_url(&h.address)))
-                .collect();
+            let list: Vec<String> = crate::verify::base_urls(env, contract, component).into_iter().map(|(_, u)| u).collect();
             add(label, &list);
         }
     }
@@ -297,8 +304,8 @@ fn summarize(
     Ok(())
 }
 
-fn target_dir(s: &Session) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| s.ws.root.join("target"))
+fn target_dir(ws: &crate::workspace::Workspace) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| ws.root.join("target"))
 }
 
 /// Work that does not depend on the machines, overlapped with Terraform:

@@ -20,9 +20,10 @@ What is checked (all of it is read from the code, nothing is copied here):
  2. dashboards: every dashboard title in
     ansible/roles/grafana/files/dashboards/*.json appears in docs/worked-example.md.
  3. roles: every directory under ansible/roles/ is named in docs/architecture.md.
- 4. ports: every port variable (`<role>_…port: <int>`) in the roles'
-    defaults/main.yml is listed in the "Ports" table of docs/architecture.md,
-    and the port in that row equals the value in the defaults file.
+ 4. ports: every port of the component registry (src/component.rs) is listed
+    in the "Ports" table of docs/architecture.md with the registry's number,
+    and a role default for one of those variables (kept for use outside
+    obsctl) agrees with the registry.
  5. environments: every environments/*.toml is named in docs/deployment.md,
     and the generated environments table there (between the markers
     <!-- drift:env-table:begin --> and <!-- drift:env-table:end -->) is the one
@@ -176,12 +177,15 @@ def role_defaults(role: str) -> dict:
 
 
 def port_variables() -> dict[str, tuple[int, str]]:
-    """Every `<something>_port: <int>` in the roles' defaults: name -> (value, file)."""
-    out = {}
+    """Every port of the component registry (src/component.rs): variable -> (value, file).
+    A role default for a registry variable (kept for use outside obsctl) must
+    agree with the registry."""
+    out = {v: (n, "src/component.rs") for c in registry() for v, n in c["ports"].items()}
     for role in roles():
+        path = f"ansible/roles/{role}/defaults/main.yml"
         for key, value in role_defaults(role).items():
-            if re.fullmatch(r"[a-z0-9_]+_port", key) and isinstance(value, int):
-                out[key] = (value, f"ansible/roles/{role}/defaults/main.yml")
+            if key in out and value != out[key][0]:
+                drift(f"{path}: `{key}: {value}` disagrees with the component registry (src/component.rs says {out[key][0]})")
     return out
 
 
@@ -206,8 +210,40 @@ def rust_defaults() -> dict[str, dict[str, object]]:
     if not (m and d):
         drift("drift.py cannot find the host size/disk_gb defaults in src/environment.rs (update drift.py)")
     out["host"] = {"size": m.group(1) if m else "?", "disk_gb": int(d.group(1)) if d else 0}
-    comps = re.search(r"pub const COMPONENTS: &\[&str\] =\s*&\[(.*?)\];", text, flags=re.S)
-    out["components"] = {"all": re.findall(r'"(\w+)"', comps.group(1)) if comps else []}
+    reg = registry()
+    out["components"] = {"all": [c["name"] for c in reg]}
+    # [app].port defaults to the registry's app port.
+    out["app"].setdefault("port", next((c["ports"].get("app_port") for c in reg if c["name"] == "app"), "?"))
+    return out
+
+
+def registry() -> list[dict]:
+    """The component registry of src/component.rs (the `c(...)` rows of `fn table()`):
+    name, job, unit and ports (variable -> number)."""
+    text = read("src/component.rs")
+    body = text[text.find("fn table()"):]
+    body = body[body.find("vec!["):]
+    consts = {k: int(v) for k, v in re.findall(r"pub const (\w+): u16 = (\d+);", text)}
+    rows, i = [], 0
+    while (i := body.find("c(", i)) != -1 and (i == 0 or not body[i - 1].isalnum() and body[i - 1] != "_"):
+        depth, j = 0, i + 1
+        while True:
+            depth += {"(": 1, ")": -1}.get(body[j], 0)
+            if depth == 0:
+                break
+            j += 1
+        rows.append(body[i + 2 : j])
+        i = j
+        if body[j + 1 :].lstrip().startswith("]"):
+            break
+    out = []
+    for args in rows:
+        ports = {v: int(n) if n.isdigit() else consts.get(n, 0) for v, n in re.findall(r'port\("(\w+)",\s*(\w+)\)', args)}
+        strings = re.findall(r'"([^"]*)"', re.sub(r'port\("\w+",\s*\w+\)', "", args))
+        # name, then after the ports: job, health path, unit, package
+        out.append({"name": strings[0], "ports": ports, "job": strings[1], "unit": strings[3]})
+    if len(out) < 7:
+        drift("drift.py cannot read the registry table (`fn table()`) in src/component.rs (update drift.py)")
     return out
 
 
@@ -395,8 +431,9 @@ def check_ports() -> None:
             drift(f"docs/architecture.md, Ports table: no row names `{var}` ({value} in {path})")
         elif listed[var] != value:
             drift(f"docs/architecture.md, Ports table: `{var}` is listed as {listed[var]}, but {path} says {value}")
-    for var in sorted(set(listed) - set(port_variables())):
-        drift(f"docs/architecture.md, Ports table names `{var}`, which no role's defaults/main.yml defines")
+    role_ports = {k for r in roles() for k in role_defaults(r) if re.fullmatch(r"[a-z0-9_]+_port", k)}
+    for var in sorted(set(listed) - set(port_variables()) - role_ports):
+        drift(f"docs/architecture.md, Ports table names `{var}`, which neither the registry nor a role's defaults define")
 
 
 def check_generated(text: str, page: str, markers, expected: str, what: str, source: str) -> None:

@@ -62,3 +62,15 @@ variable "lab" {
     error_message = "lab.host_numbers must be >= 2 (1 is the host's own address)."
   }
 }
+
+variable "ports" {
+  description = "Every component port by its Ansible variable name, from obsctl's component registry. The lab has no firewall, so it opens nothing; declared because obsctl passes the same inputs to every stack."
+  type        = map(number)
+  default     = {}
+}
+
+variable "components" {
+  description = "Components enabled in this run (the env file's `components` minus --without). The lab creates the same machines either way."
+  type        = list(string)
+  default     = []
+}

@@ -1,0 +1,253 @@
+//! The component registry: the one place that says, for each component of
+//! the stack, its inventory group, whether it runs on every host, its ports,
+//! its scrape job, health path, systemd unit and package.
+//!
+//! Everything else is derived from it: `verify`'s expected targets, `status`'s
+//! probes, the `up` summary, the inventory variables the roles read (every
+//! port under the role's variable name, and `obsctl_components`), the
+//! Terraform variables `ports` and `components`, and through
+//! `obsctl_components` the scrape jobs of `prometheus.yml.j2`.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// One port of a component, under the Ansible variable name the role reads
+/// (also the key of the Terraform `ports` map).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Port {
+    pub var: &'static str,
+    pub number: u16,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Component {
+    /// Component name; also its Ansible role and inventory group.
+    pub name: &'static str,
+    /// Runs on every host (not a role a host is given).
+    pub every_host: bool,
+    /// Every environment needs it (verify works through it).
+    pub required: bool,
+    /// The first port is the one scraped and probed for health.
+    pub ports: Vec<Port>,
+    /// Prometheus scrape job.
+    pub job: &'static str,
+    pub health_path: &'static str,
+    pub unit: &'static str,
+    /// Debian package (None: the application, built by obsctl).
+    pub package: Option<&'static str>,
+}
+
+impl Component {
+    pub fn group(&self) -> &'static str {
+        self.name
+    }
+
+    /// The port Prometheus scrapes and `status` probes.
+    pub fn port(&self) -> u16 {
+        self.ports[0].number
+    }
+}
+
+/// The app's port is the env file's `[app].port`; this is its default.
+pub const DEFAULT_APP_PORT: u16 = 8080;
+
+const fn port(var: &'static str, number: u16) -> Port {
+    Port { var, number }
+}
+
+/// The registry with every port at its default.
+fn table() -> Vec<Component> {
+    let c = |name, every_host, required, ports: &[Port], job, health_path, unit, package| Component {
+        name,
+        every_host,
+        required,
+        ports: ports.to_vec(),
+        job,
+        health_path,
+        unit,
+        package,
+    };
+    vec![
+        c("prometheus", false, true, &[port("prometheus_port", 9090)], "prometheus", "/-/ready", "prometheus", Some("prometheus")),
+        c(
+            "alertmanager",
+            false,
+            true,
+            &[port("alertmanager_port", 9093), port("alertmanager_cluster_port", 9094)],
+            "alertmanager",
+            "/-/ready",
+            "prometheus-alertmanager",
+            Some("prometheus-alertmanager"),
+        ),
+        c(
+            "node_exporter",
+            true,
+            false,
+            &[port("node_exporter_port", 9100)],
+            "node",
+            "/metrics",
+            "prometheus-node-exporter",
+            Some("prometheus-node-exporter"),
+        ),
+        c("grafana", false, false, &[port("grafana_http_port", 3000)], "grafana", "/api/health", "grafana-server", Some("grafana")),
+        c(
+            "loki",
+            false,
+            false,
+            &[port("loki_http_port", 3100), port("loki_grpc_port", 9096), port("loki_memberlist_port", 7946)],
+            "loki",
+            "/ready",
+            "loki",
+            Some("loki"),
+        ),
+        c("promtail", true, false, &[port("promtail_http_port", 9080)], "promtail", "/metrics", "promtail", Some("promtail")),
+        c("app", false, false, &[port("app_port", DEFAULT_APP_PORT)], "orders-api", "/healthz", "orders-api", None),
+    ]
+}
+
+/// Names of all components, in the registry's order.
+pub fn names() -> Vec<&'static str> {
+    table().iter().map(|c| c.name).collect()
+}
+
+/// Roles a host can be given (components that do not run on every host).
+pub fn host_roles() -> Vec<&'static str> {
+    table().iter().filter(|c| !c.every_host).map(|c| c.name).collect()
+}
+
+/// Components every environment needs.
+pub fn required() -> Vec<&'static str> {
+    table().iter().filter(|c| c.required).map(|c| c.name).collect()
+}
+
+/// The registry of one environment (its app port from `[app].port`).
+#[derive(Debug, Clone)]
+pub struct Registry {
+    components: Vec<Component>,
+}
+
+impl Registry {
+    pub fn new(app_port: u16) -> Registry {
+        let mut r = Registry { components: table() };
+        r.set_port("app_port", app_port);
+        r
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Component> {
+        self.components.iter()
+    }
+
+    pub fn get(&self, name: &str) -> &Component {
+        self.components.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("`{name}` is not in the component registry"))
+    }
+
+    /// Sets a port by its variable name (the app port from the env file;
+    /// tests prove a change reaches everything derived from the registry).
+    pub fn set_port(&mut self, var: &str, number: u16) {
+        let p = self.components.iter_mut().flat_map(|c| c.ports.iter_mut()).find(|p| p.var == var);
+        p.unwrap_or_else(|| panic!("no port variable `{var}` in the registry")).number = number;
+    }
+
+    /// Every port by variable name: Ansible's `all.vars` and Terraform's `ports`.
+    pub fn ports(&self) -> BTreeMap<&'static str, u16> {
+        self.iter().flat_map(|c| c.ports.iter()).map(|p| (p.var, p.number)).collect()
+    }
+
+    /// `obsctl_components` for the roles: per component its group, whether it
+    /// runs on every host, whether it is enabled, scrape job and port, health
+    /// path, unit and package.
+    pub fn inventory_value(&self, enabled: impl Fn(&str) -> bool) -> Value {
+        let map: serde_json::Map<String, Value> = self
+            .iter()
+            .map(|c| {
+                (
+                    c.name.to_string(),
+                    json!({ "group": c.group(), "every_host": c.every_host, "enabled": enabled(c.name), "job": c.job,
+                            "port": c.port(), "health_path": c.health_path, "unit": c.unit, "package": c.package }),
+                )
+            })
+            .collect();
+        Value::Object(map)
+    }
+
+    /// Whether `component` runs on a host with these roles.
+    pub fn runs_on(&self, component: &str, roles: &[String]) -> bool {
+        self.get(component).every_host || roles.iter().any(|r| r == component)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_port_variable_is_unique_and_every_port_distinct() {
+        let r = Registry::new(DEFAULT_APP_PORT);
+        let all: Vec<&Port> = r.iter().flat_map(|c| c.ports.iter()).collect();
+        let vars: std::collections::BTreeSet<_> = all.iter().map(|p| p.var).collect();
+        let numbers: std::collections::BTreeSet<_> = all.iter().map(|p| p.number).collect();
+        assert_eq!(vars.len(), all.len());
+        assert_eq!(numbers.len(), all.len());
+    }
+
+    #[test]
+    fn app_port_comes_from_the_environment() {
+        assert_eq!(Registry::new(8181).get("app").port(), 8181);
+        assert_eq!(Registry::new(8181).ports()["app_port"], 8181);
+    }
+
+    #[test]
+    fn roles_and_names() {
+        assert_eq!(host_roles(), ["prometheus", "alertmanager", "grafana", "loki", "app"]);
+        assert_eq!(required(), ["prometheus", "alertmanager"]);
+        assert_eq!(names().len(), 7);
+    }
+}
+
+/// A port changed in the registry reaches everything derived from it.
+#[cfg(test)]
+mod derived {
+    use crate::contract::tests::{contract, env};
+    use serde_json::json;
+
+    #[test]
+    fn one_changed_port_changes_everywhere() {
+        let mut env = env();
+        env.components.insert("loki".into());
+        env.hosts[0].roles.push("loki".into());
+        let mut c = contract();
+        c["hosts"]["mon-1"]["roles"] = json!(["prometheus", "alertmanager", "loki"]);
+        let contract = crate::contract::parse(&c.to_string(), &env).unwrap();
+        for (var, component, port) in [("loki_http_port", "loki", 3999u16), ("node_exporter_port", "node_exporter", 9999)] {
+            env.registry.set_port(var, port);
+            let job = env.registry.get(component).job;
+
+            // verify's expected targets
+            let targets = crate::verify::expected_targets(&env, &contract);
+            assert!(targets.iter().filter(|t| t.job == job).all(|t| t.port == port), "{targets:?}");
+            assert!(targets.iter().any(|t| t.job == job));
+            // status's probes
+            let probes = crate::commands::status::probes(&env, &contract);
+            let mine: Vec<_> = probes.iter().filter(|p| p.component == component).collect();
+            assert!(!mine.is_empty() && mine.iter().all(|p| p.url.contains(&format!(":{port}/"))), "{component}");
+            // the inventory's variables (the roles' port variable and obsctl_components,
+            // from which prometheus.yml.j2 builds its scrape jobs)
+            let ctx = crate::inventory::Context {
+                env: &env,
+                secrets_dir: std::path::Path::new("/s"),
+                known_hosts: std::path::Path::new("/kh"),
+                app_binary: std::path::Path::new("/app"),
+                receiver_password_files: Default::default(),
+                provider_vars: Default::default(),
+            };
+            let vars = &crate::inventory::render(&contract, &ctx)["all"]["vars"];
+            assert_eq!(vars[var], port);
+            assert_eq!(vars["obsctl_components"][component]["port"], port);
+            // Terraform's `ports` input
+            let state = crate::workspace::StateDir { dir: "/nonexistent".into() };
+            assert_eq!(crate::terraform::input_vars(&env, &state, None)["ports"][var], port);
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The inventory contract: what every Terraform stack publishes as its output
+//! `obsctl_inventory` (documented in docs/contract.md, with the JSON Schema
+//! docs/contract.schema.json). Parsed and validated here; the Ansible
+//! inventory is rendered from it in `inventory`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::component;
+use crate::environment::Environment;
+use crate::error::{Error, Result};
+
+pub const SCHEMA: u64 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Contract {
+    pub environment: String,
+    pub hosts: BTreeMap<String, ContractHost>,
+    pub ssh: SshSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContractHost {
+    pub address: String,
+    pub private_address: String,
+    pub ssh_user: String,
+    pub ssh_port: u16,
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshSettings {
+    pub private_key_file: PathBuf,
+    pub bastion: Option<String>,
+}
+
+/// A JSON object read as a list of pairs, so duplicate keys are seen
+/// (serde_json's own maps keep only the last).
+struct Pairs(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Pairs {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Pairs;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of hosts")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> std::result::Result<Pairs, A::Error> {
+                let mut v = Vec::new();
+                while let Some((k, val)) = m.next_entry::<String, Value>()? {
+                    v.push((k, val));
+                }
+                Ok(Pairs(v))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawContract {
+    schema: Value,
+    environment: String,
+    hosts: Pairs,
+    ssh: SshSettings,
+}
+
+fn bad(what: impl Into<String>) -> Error {
+    Error::input(format!("Terraform output `obsctl_inventory` breaks the inventory contract: {}", what.into()))
+        .hint("fix the stack's `obsctl_inventory` output (see docs/contract.md), then run `obsctl up` again")
+}
+
+/// Splits a stack's `terraform output -json` into the contract (the value of
+/// `obsctl_inventory`, as JSON text) and the optional `obsctl_vars` (extra
+/// env-wide Ansible variables the provider knows, e.g. the Loki bucket on
+/// AWS). Text that is not such an output document is taken as the bare
+/// contract.
+pub fn split_outputs(text: &str) -> Result<(String, serde_json::Map<String, Value>)> {
+    let all: Value = serde_json::from_str(text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let Some(inventory) = all.get("obsctl_inventory") else {
+        return Ok((text.to_string(), Default::default()));
+    };
+    let vars = all.get("obsctl_vars").and_then(|o| o["value"].as_object().cloned()).unwrap_or_default();
+    Ok((inventory["value"].to_string(), vars))
+}
+
+/// Parses `terraform output -json obsctl_inventory` (the bare value).
+pub fn parse(text: &str, env: &Environment) -> Result<Contract> {
+    let raw: RawContract = serde_json::from_str(text).map_err(|e| bad(format!("{e}")))?;
+    match raw.schema.as_u64() {
+        Some(SCHEMA) => {}
+        _ => return Err(bad(format!("`schema` is {}, this obsctl understands schema {SCHEMA}", raw.schema))),
+    }
+    if raw.environment != env.name {
+        return Err(bad(format!("`environment` is `{}` but obsctl is running `{}`", raw.environment, env.name)));
+    }
+    if raw.hosts.0.is_empty() {
+        return Err(bad("`hosts` is empty"));
+    }
+    let host_roles = component::host_roles();
+    let mut hosts = BTreeMap::new();
+    for (name, value) in raw.hosts.0 {
+        let field = |f: &str| format!("`hosts.{name}.{f}`");
+        if name.trim().is_empty() {
+            return Err(bad("a host has an empty name"));
+        }
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') {
+            return Err(bad(format!("host name `{name}` has characters other than letters, digits, `-`, `_`, `.`")));
+        }
+        if hosts.contains_key(&name) {
+            return Err(bad(format!("host `{name}` appears twice")));
+        }
+        let host: ContractHost = serde_json::from_value(value).map_err(|e| bad(format!("`hosts.{name}`: {e}")))?;
+        check_address(&host.address).map_err(|e| bad(format!("{}: {e}", field("address"))))?;
+        check_address(&host.private_address).map_err(|e| bad(format!("{}: {e}", field("private_address"))))?;
+        if host.ssh_user.trim().is_empty() {
+            return Err(bad(format!("{} is empty", field("ssh_user"))));
+        }
+        if host.ssh_port == 0 {
+            return Err(bad(format!("{} is 0", field("ssh_port"))));
+        }
+        for r in &host.roles {
+            if !host_roles.contains(&r.as_str()) {
+                return Err(bad(format!("{}: unknown role `{r}` (known: {})", field("roles"), host_roles.join(", "))));
+            }
+        }
+        hosts.insert(name, host);
+    }
+    for role in host_roles {
+        if env.enabled(role) && !hosts.values().any(|h| h.roles.iter().any(|r| r == role)) {
+            return Err(bad(format!("no host has role `{role}`, which environment `{}` needs", env.name)));
+        }
+    }
+    Ok(Contract { environment: raw.environment, hosts, ssh: raw.ssh })
+}
+
+fn check_address(a: &str) -> std::result::Result<(), String> {
+    if a.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let dns = !a.is_empty()
+        && a.len() <= 253
+        && a.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && !a.chars().all(|c| c.is_ascii_digit() || c == '.');
+    if dns {
+        Ok(())
+    } else {
+        Err(format!("`{a}` is neither an IP address nor a DNS name"))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::path::Path;
+
+    pub(crate) fn env() -> Environment {
+        crate::environment::parse(
+            "dev",
+            Path::new("environments/dev.toml"),
+            r#"
+provider = "lab"
+components = ["prometheus", "alertmanager", "node_exporter", "app"]
+[lab]
+bridge = "obs-dev"
+cidr = "10.77.0.0/24"
+[[hosts]]
+name = "mon-1"
+roles = ["prometheus", "alertmanager"]
+[[hosts]]
+name = "app-1"
+roles = ["app"]
+"#,
+        )
+        .unwrap()
+    }
+
+    pub(crate) fn contract() -> Value {
+        json!({
+            "schema": 1, "environment": "dev",
+            "hosts": {
+                "mon-1": { "address": "10.77.0.10", "private_address": "10.77.0.10", "ssh_user": "root", "ssh_port": 22,
+                           "roles": ["prometheus", "alertmanager"], "labels": { "zone": "lab" } },
+                "app-1": { "address": "10.77.0.11", "private_address": "10.77.0.11", "ssh_user": "root", "ssh_port": 22,
+                           "roles": ["app"], "labels": {} }
+            },
+            "ssh": { "private_key_file": "/k", "bastion": null }
+        })
+    }
+
+    fn reject(v: Value, needle: &str) {
+        let err = parse(&v.to_string(), &env()).err().unwrap_or_else(|| panic!("accepted: {v}"));
+        assert!(err.message.contains(needle), "`{}` does not mention `{needle}`", err.message);
+        assert_eq!(err.phase, crate::error::Phase::Input);
+    }
+
+    #[test]
+    fn accepts_the_contract() {
+        let c = parse(&contract().to_string(), &env()).unwrap();
+        assert_eq!(c.hosts.len(), 2);
+        assert_eq!(c.hosts["mon-1"].address, "10.77.0.10");
+    }
+
+    #[test]
+    fn rejects_unknown_schema() {
+        let mut v = contract();
+        v["schema"] = json!(2);
+        reject(v, "`schema` is 2");
+    }
+
+    #[test]
+    fn rejects_unknown_role() {
+        let mut v = contract();
+        v["hosts"]["app-1"]["roles"] = json!(["app", "nginx"]);
+        reject(v, "unknown role `nginx`");
+    }
+
+    #[test]
+    fn rejects_duplicate_names() {
+        let text = contract().to_string().replacen("\"app-1\"", "\"mon-1\"", 1);
+        let err = parse(&text, &env()).unwrap_err();
+        assert!(err.message.contains("host `mon-1` appears twice"), "{}", err.message);
+    }
+
+    #[test]
+    fn rejects_empty_name() {
+        let text = contract().to_string().replacen("\"app-1\"", "\" \"", 1);
+        let err = parse(&text, &env()).unwrap_err();
+        assert!(err.message.contains("empty name"), "{}", err.message);
+    }
+
+    #[test]
+    fn rejects_bad_address() {
+        let mut v = contract();
+        v["hosts"]["mon-1"]["address"] = json!("10.77.0.300");
+        reject(v, "`hosts.mon-1.address`");
+        let mut v = contract();
+        v["hosts"]["mon-1"]["private_address"] = json!("not an address");
+        reject(v, "`hosts.mon-1.private_address`");
+    }
+
+    #[test]
+    fn rejects_missing_required_role() {
+        let mut v = contract();
+        v["hosts"]["mon-1"]["roles"] = json!(["alertmanager"]);
+        reject(v, "no host has role `prometheus`");
+    }
+
+    #[test]
+    fn rejects_missing_field_and_wrong_env_and_empty_hosts() {
+        let mut v = contract();
+        v["hosts"]["mon-1"].as_object_mut().unwrap().remove("ssh_port");
+        reject(v, "ssh_port");
+        let mut v = contract();
+        v["environment"] = json!("prod");
+        reject(v, "`environment` is `prod`");
+        let mut v = contract();
+        v["hosts"] = json!({});
+        reject(v, "`hosts` is empty");
+        reject(json!("not an object"), "breaks the inventory contract");
+    }
+}

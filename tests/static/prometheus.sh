@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Prometheus's scrape jobs come from obsctl's component registry: renders
+# prometheus.yml.j2 with the inventory obsctl itself renders from a contract
+# (`obsctl inventory --contract`), checks every job, target and port against
+# the inventory's `obsctl_components`, then changes one component's port in
+# that inventory and checks the rendered config follows. Offline.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+venv="${OBSCTL_ANSIBLE_VENV:-$root/.obsctl/venv}"
+obsctl="${OBSCTL_BIN:-$root/target/release/obsctl}"
+[[ -x "$venv/bin/ansible" ]] || { echo "prometheus.sh: error: no Ansible in $venv (run tests/setup.sh)" >&2; exit 2; }
+[[ -x "$obsctl" ]] || { echo "prometheus.sh: error: no obsctl binary at $obsctl (cargo build --release)" >&2; exit 2; }
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+export ANSIBLE_HOME="$work/ansible-home" ANSIBLE_LOCAL_TEMP="$work/tmp" ANSIBLE_NOCOLOR=1
+export ANSIBLE_LOCALHOST_WARNING=0 ANSIBLE_INVENTORY_UNPARSED_WARNING=0
+
+render() { # render INVENTORY OUT
+  "$venv/bin/ansible" mon-1 -i "$1" -c local -e "ansible_python_interpreter=$venv/bin/python" \
+    -m ansible.builtin.template -a "src=$root/ansible/roles/prometheus/templates/prometheus.yml.j2 dest=$2 mode=0600" \
+    >"$work/render.log" 2>&1 || { cat "$work/render.log" >&2; echo "prometheus.sh: FAILED: rendering $1" >&2; exit 1; }
+}
+
+OBSCTL_ROOT="$root" "$obsctl" inventory --env dev --contract "$here/contracts/dev.json" >"$work/dev.json"
+render "$work/dev.json" "$work/prometheus.yml"
+# The same inventory with loki's port changed, as a changed registry writes it.
+"$venv/bin/python" - "$work/dev.json" "$work/moved.json" <<'PY'
+import json, sys
+inv = json.load(open(sys.argv[1]))
+inv["all"]["vars"]["obsctl_components"]["loki"]["port"] = 3999
+inv["all"]["vars"]["loki_http_port"] = 3999
+json.dump(inv, open(sys.argv[2], "w"))
+PY
+render "$work/moved.json" "$work/moved.yml"
+
+"$venv/bin/python" - "$work" <<'PY'
+import json, sys, yaml
+work = sys.argv[1]
+def check(inv_file, cfg_file):
+    inv = json.load(open(f"{work}/{inv_file}"))["all"]
+    cfg = yaml.safe_load(open(f"{work}/{cfg_file}"))
+    comps, groups, hosts = inv["vars"]["obsctl_components"], inv["children"], inv["hosts"]
+    want = {}
+    for c in comps.values():
+        members = sorted(groups[c["group"]]["hosts"])
+        if c["enabled"] and members:
+            want[c["job"]] = sorted(f'{hosts[h]["obsctl_private_address"]}:{c["port"]}' for h in members)
+    got = {j["job_name"]: sorted(t for sc in j["static_configs"] for t in sc["targets"]) for j in cfg["scrape_configs"]}
+    assert got == want, f"{cfg_file}: scrape jobs {got} != registry {want}"
+    am = cfg["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert all(t.endswith(f':{comps["alertmanager"]["port"]}') for t in am), am
+    return got
+dev = check("dev.json", "prometheus.yml")
+moved = check("moved.json", "moved.yml")
+assert moved["loki"] == ["10.77.0.10:3999"] and dev["loki"] != moved["loki"], (dev["loki"], moved["loki"])
+print(f"prometheus.sh: {len(dev)} scrape jobs match the registry; a changed loki port reaches prometheus.yml")
+PY
