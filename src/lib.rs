@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod component;
 pub mod contract;
+pub mod deployment;
 pub mod environment;
 pub mod error;
 pub mod inventory;

@@ -99,15 +99,9 @@ impl StateDir {
     pub fn lock_file(&self) -> PathBuf {
         self.dir.join("lock")
     }
-    /// The stack's `obsctl_vars` output, saved by the last `up`.
-    pub fn provider_vars_file(&self) -> PathBuf {
-        self.dir.join("provider-vars.json")
-    }
-    pub fn provider_vars(&self) -> serde_json::Map<String, serde_json::Value> {
-        fs::read_to_string(self.provider_vars_file()).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
-    }
-    pub fn progress_file(&self) -> PathBuf {
-        self.dir.join("progress.json")
+    /// The deployment record (`deployment::Deployment`).
+    pub fn deployment(&self) -> PathBuf {
+        self.dir.join("deployment.json")
     }
     pub fn secrets_dir(&self) -> PathBuf {
         self.dir.join("secrets")

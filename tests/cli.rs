@@ -513,7 +513,7 @@ fn malformed_contract_is_refused_naming_the_field_and_nothing_is_written() {
             ran = ran.stderr_contains(needle);
         }
         let state = ran.state("t");
-        for file in ["inventory.json", "contract.json"] {
+        for file in ["inventory.json", "deployment.json"] {
             assert!(!state.join(file).exists(), "{case}: {file} written from a contract that was refused");
         }
         let leftovers: Vec<_> = std::fs::read_dir(&state)
@@ -561,7 +561,11 @@ fn good_contract_writes_a_private_inventory_that_inventory_prints() {
     assert_eq!(app["ansible_host"], "192.0.2.11");
     assert_eq!(app["ansible_port"], 2222);
     assert_eq!(app["ansible_user"], "admin");
-    assert_eq!(mode(&state.join("contract.json")), 0o600, "contract.json mode");
+    assert_eq!(mode(&state.join("deployment.json")), 0o600, "deployment.json mode");
+    let record: Value = serde_json::from_str(&std::fs::read_to_string(state.join("deployment.json")).unwrap()).unwrap();
+    assert_eq!(record["contract"]["hosts"]["app-1"]["ssh_port"], 2222, "the record holds the validated contract");
+    assert_eq!(record["reached"], "provisioned", "--skip-configure provisions only");
+    assert_eq!(record["components"].as_array().unwrap().len(), 7);
 
     let printed = ran.then().args(["inventory", "--env", "t"]).status(0);
     let shown: Value = serde_json::from_str(&printed.done.stdout).expect("`obsctl inventory` prints JSON");

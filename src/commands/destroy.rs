@@ -75,12 +75,15 @@ fn destroy(s: &Session, args: &DestroyArgs) -> Result<()> {
     Ok(())
 }
 
-/// Files that describe machines that no longer exist. Secrets, the SSH key
-/// and run logs stay.
+/// Files that describe machines that no longer exist: the deployment record,
+/// the inventory derived from it, a leftover plan (and the record files of
+/// obsctl before the deployment record). Secrets, the SSH key and run logs stay.
 fn cleanup(s: &Session) {
-    for f in
-        [s.state.inventory(), s.state.dir.join("contract.json"), s.state.provider_vars_file(), s.state.plan_file(), s.state.progress_file()]
-    {
+    crate::deployment::Deployment::forget(&s.state);
+    for f in [s.state.inventory(), s.state.plan_file()] {
         let _ = std::fs::remove_file(f);
+    }
+    for old in ["contract.json", "provider-vars.json", "progress.json"] {
+        let _ = std::fs::remove_file(s.state.dir.join(old));
     }
 }

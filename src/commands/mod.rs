@@ -14,6 +14,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use crate::cli::Command;
+use crate::deployment::Deployment;
 use crate::environment::{self, Environment};
 use crate::error::{Error, Result};
 use crate::lock::{self, EnvLock};
@@ -112,21 +113,12 @@ impl<'a> Session<'a> {
     }
 }
 
-/// What the last `up` deployed: the validated contract, and `env` narrowed
-/// to the components that run really configured (`--without`).
-pub fn deployed(ws: &Workspace, env: &mut Environment) -> Result<crate::contract::Contract> {
-    let state = ws.state(&env.name);
-    let missing = || {
-        Error::input(format!("environment `{}` is not deployed (no inventory in {})", env.name, state.dir.display()))
-            .hint(format!("run `obsctl up --env {}` first", env.name))
-    };
-    let text = std::fs::read_to_string(state.dir.join("contract.json")).map_err(|_| missing())?;
-    let inventory: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(state.inventory()).map_err(|_| missing())?).map_err(|_| missing())?;
-    if let Some(map) = inventory["all"]["vars"]["obsctl_components"].as_object() {
-        env.components = map.iter().filter(|(_, c)| c["enabled"] == true).map(|(name, _)| name.clone()).collect();
-    }
-    crate::contract::parse(&text, env)
+/// The record of what the last `up` deployed, with `env` narrowed to the
+/// components that run really enabled (`--without`).
+pub fn deployed(state: &StateDir, env: &mut Environment) -> Result<Deployment> {
+    let d = Deployment::require(state, &env.name)?;
+    env.components = d.components.clone();
+    Ok(d)
 }
 
 /// Seconds with two decimals, for JSON timings.
@@ -143,18 +135,4 @@ pub fn interrupted_hint(err: Error, env: &str, command: &str) -> Error {
         "the running step was given time to stop cleanly (Terraform saves its state and releases its lock); \
          nothing else was started. Continue with: obsctl {command} --env {env}"
     ))
-}
-
-/// Records whether the last `up` configured the hosts (`plan` checks the
-/// configuration only then).
-pub fn mark_configured(state: &StateDir, configured: bool) -> Result<()> {
-    let v = serde_json::json!({ "configured": configured, "at": crate::report::timestamp() });
-    crate::workspace::write_atomic(&state.progress_file(), v.to_string().as_bytes(), 0o600)
-}
-
-pub fn is_configured(state: &StateDir) -> bool {
-    std::fs::read_to_string(state.progress_file())
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .is_some_and(|v| v["configured"] == true)
 }

@@ -34,10 +34,10 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
 
     // Configuration drift, when the infrastructure itself is in sync and deployed.
     let mut env = s.env.clone();
-    let deployed = super::deployed(&s.ws, &mut env).ok();
+    let deployed = super::deployed(&s.state, &mut env).ok();
     let mut drifted_tasks: Vec<String> = Vec::new();
     let mut checked_config = false;
-    if !plan.changes_resources() && deployed.is_some() && super::is_configured(&s.state) {
+    if !plan.changes_resources() && deployed.is_some_and(|d| d.reached >= crate::deployment::Reached::Configured) {
         let t = Instant::now();
         printer.phase_start("ansible", "site.yml --check --diff");
         let secrets = crate::secrets::prepare(&env, &s.state.secrets_dir())?;

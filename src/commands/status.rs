@@ -50,7 +50,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let started = Instant::now();
     let ws = Workspace::discover()?;
     let mut env = environment::load(&ws.environments_dir(), env_name)?;
-    let contract = super::deployed(&ws, &mut env)?;
+    let contract = super::deployed(&ws.state(env_name), &mut env)?.contract;
     let agent = verify::agent(TIMEOUT);
 
     let probes = probes(&env, &contract);

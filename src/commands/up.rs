@@ -13,6 +13,7 @@ use super::{interrupted_hint, secs, Session};
 use crate::ansible::{Playbook, Recap, Venv};
 use crate::cli::{OnlyPart, UpArgs};
 use crate::contract::{self, Contract};
+use crate::deployment::{Deployment, Reached};
 use crate::error::{Error, Phase, Result};
 use crate::inventory;
 use crate::process::Child;
@@ -52,24 +53,26 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
 
     if args.only == Some(OnlyPart::Verify) {
         let mut env = s.env.clone();
-        let contract = super::deployed(&s.ws, &mut env)?;
-        let verified = timed(&mut timings, "verify", || verify(s, &env, &contract, args))?;
-        return summarize(s, &contract, None, &verified, timings);
+        let mut d = super::deployed(&s.state, &mut env)?;
+        let verified = timed(&mut timings, "verify", || verify(s, &env, &d.contract, args))?;
+        d.reach(d.reached.max(Reached::Verified), &s.state)?;
+        return summarize(s, &d, None, &verified, timings);
     }
 
     let (secrets, background) = timed(&mut timings, "prepare", || prepare(s, args))?;
-    let contract = if args.only == Some(OnlyPart::Configure) {
-        let mut deployed_env = s.env.clone();
-        let contract = super::deployed(&s.ws, &mut deployed_env)?;
+    let mut d = if args.only == Some(OnlyPart::Configure) {
+        let mut d = Deployment::require(&s.state, &env.name)?;
         // Re-render: the env file or --without may have changed since.
-        write_inventory(s, &contract, &secrets)?;
-        contract
+        d.components = env.components.clone();
+        d.save(&s.state)?;
+        write_inventory(s, &d, &secrets)?;
+        d
     } else {
         timed(&mut timings, "terraform", || provision(s, args))?;
         timed(&mut timings, "inventory", || inventory_phase(s, &secrets))?
     };
+    let contract = d.contract.clone();
     if args.skip_configure {
-        super::mark_configured(&s.state, false)?;
         p.summary(
             &format!(
                 "Provisioned `{}` ({} hosts); configuration skipped (--skip-configure). Inventory: {}",
@@ -84,9 +87,10 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
     }
     timed(&mut timings, "hosts", || wait_for_hosts(s, &contract, args))?;
     let recap = timed(&mut timings, "ansible", || configure(s, &secrets, background))?;
-    super::mark_configured(&s.state, true)?;
+    d.reach(Reached::Configured, &s.state)?;
     let verified = timed(&mut timings, "verify", || verify(s, env, &contract, args))?;
-    summarize(s, &contract, Some((&recap, &secrets)), &verified, timings)
+    d.reach(Reached::Verified, &s.state)?;
+    summarize(s, &d, Some((&recap, &secrets)), &verified, timings)
 }
 
 /// Prerequisites, SSH key, secrets; starts the work that does not need the
@@ -137,27 +141,29 @@ fn provision(s: &Session, args: &UpArgs) -> Result<()> {
     Ok(())
 }
 
-fn inventory_phase(s: &Session, secrets: &Secrets) -> Result<Contract> {
+/// Reads the stack's outputs, validates the contract, records the deployment
+/// and renders Ansible's inventory from that record.
+fn inventory_phase(s: &Session, secrets: &Secrets) -> Result<Deployment> {
     let p = s.printer;
     let t = Instant::now();
     p.phase_start("inventory", "reading obsctl_inventory");
     let (raw, provider_vars) = s.terraform().outputs()?;
     let contract = contract::parse(&raw, &s.env)?;
-    write_atomic(&s.state.provider_vars_file(), serde_json::to_string(&provider_vars).unwrap().as_bytes(), 0o600)?;
-    write_inventory(s, &contract, secrets)?;
-    write_atomic(&s.state.dir.join("contract.json"), raw.as_bytes(), 0o600)?;
+    let d = Deployment::new(contract, s.env.components.clone(), provider_vars);
+    d.save(&s.state)?;
+    write_inventory(s, &d, secrets)?;
     p.phase_end(
         "inventory",
         true,
         t.elapsed(),
-        &format!("{} hosts → {}", contract.hosts.len(), s.state.inventory().display()),
-        json!({ "hosts": contract.hosts.len(), "path": s.state.inventory() }),
+        &format!("{} hosts → {}", d.contract.hosts.len(), s.state.inventory().display()),
+        json!({ "hosts": d.contract.hosts.len(), "path": s.state.inventory() }),
     );
-    Ok(contract)
+    Ok(d)
 }
 
-fn write_inventory(s: &Session, contract: &Contract, secrets: &Secrets) -> Result<()> {
-    let rendered = render_inventory(&s.ws, &s.env, &s.state, contract, secrets.receiver_password_files.clone(), s.state.provider_vars());
+fn write_inventory(s: &Session, d: &Deployment, secrets: &Secrets) -> Result<()> {
+    let rendered = render_inventory(&s.ws, &s.env, &s.state, &d.contract, secrets.receiver_password_files.clone(), d.provider_vars.clone());
     write_atomic(&s.state.inventory(), serde_json::to_string_pretty(&rendered).unwrap().as_bytes(), 0o600)
 }
 
@@ -251,12 +257,12 @@ fn verify(s: &Session, env: &crate::environment::Environment, contract: &Contrac
 
 fn summarize(
     s: &Session,
-    contract: &Contract,
+    d: &Deployment,
     configured: Option<(&Recap, &Secrets)>,
     verified: &crate::verify::Verified,
     timings: Timings,
 ) -> Result<()> {
-    let (p, env) = (s.printer, &s.env);
+    let (p, env, contract) = (s.printer, &s.env, &d.contract);
     let changed = configured.map(|(r, _)| r.changed());
     let mut urls = Map::new();
     let mut lines = vec![format!(
@@ -275,8 +281,7 @@ fn summarize(
     add("Prometheus", &verified.prometheus_urls);
     add("Alertmanager", &verified.alertmanager_urls);
     // Behind a load balancer (aws), Grafana's address is the balancer's.
-    let provider_vars = s.state.provider_vars();
-    let grafana_lb = provider_vars.get("grafana_root_url").and_then(|u| u.as_str()).filter(|_| env.enabled("grafana"));
+    let grafana_lb = d.provider_vars.get("grafana_root_url").and_then(|u| u.as_str()).filter(|_| env.enabled("grafana"));
     if let Some(url) = grafana_lb {
         add("Grafana", &[url.to_string()]);
     }

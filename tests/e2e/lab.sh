@@ -57,10 +57,12 @@ summary=$(jq -c 'select(.event=="summary")' "$WORK/up1.jsonl")
 echo "cold up: ${cold}s; phases: $(jq -c .timings <<<"$summary")"
 
 # --- targets, checked from here ------------------------------------------------
-inv=".obsctl/$ENV/contract.json"
+inv="$WORK/contract.json"
+jq .contract ".obsctl/$ENV/deployment.json" >"$inv"
 prom=$(jq -r '[.hosts | to_entries[] | select(.value.roles | index("prometheus"))][0].value.address' "$inv")
 app=$(jq -r '[.hosts | to_entries[] | select(.value.roles | index("app"))][0].value.address' "$inv")
-PROM="http://$prom:9090"
+port() { jq -r ".all.vars.$1" ".obsctl/$ENV/inventory.json"; } # the registry's ports, as obsctl passed them
+PROM="http://$prom:$(port prometheus_port)"
 say "scrape targets on $PROM"
 targets=$(curl -fsS "$PROM/api/v1/targets?state=active")
 hosts=$(jq -r '.hosts | length' "$inv")
@@ -73,14 +75,14 @@ node_up=$(jq '[.data.activeTargets[] | select(.labels.job=="node" and .health=="
 [ "$node_up" = "$hosts" ] || fail "node_exporter up on $node_up of $hosts hosts"
 down=$(jq '[.data.activeTargets[] | select(.health!="up")] | length' <<<"$targets")
 [ "$down" = 0 ] || fail "$down targets not up: $(jq -c '[.data.activeTargets[] | select(.health!="up") | {job: .labels.job, host: .labels.host, err: .lastError}]' <<<"$targets")"
-curl -fsS "http://$prom:9093/-/ready" >/dev/null || fail "Alertmanager not ready"
-curl -fsS "http://$app:8080/healthz" >/dev/null || fail "orders-api not healthy"
+curl -fsS "http://$prom:$(port alertmanager_port)/-/ready" >/dev/null || fail "Alertmanager not ready"
+curl -fsS "http://$app:$(port app_port)/healthz" >/dev/null || fail "orders-api not healthy"
 
 query() { curl -fsS --get "$PROM/api/v1/query" --data-urlencode "query=$1" | jq '.data.result | length'; }
 
 # --- alert flow ------------------------------------------------------------------
 say "inject errors: PUT /admin/faults error_ratio=0.5"
-curl -fsS -X PUT -H 'Content-Type: application/json' -d '{"error_ratio": 0.5, "latency_ms": 0}' "http://$app:8080/admin/faults" >/dev/null
+curl -fsS -X PUT -H 'Content-Type: application/json' -d '{"error_ratio": 0.5, "latency_ms": 0}' "http://$app:$(port app_port)/admin/faults" >/dev/null
 t0=$(date +%s)
 fired=""
 while [ $(( $(date +%s) - t0 )) -lt "$ALERT_BOUND" ]; do
@@ -113,7 +115,7 @@ else
 fi
 
 say "clear the fault: DELETE /admin/faults"
-curl -fsS -X DELETE "http://$app:8080/admin/faults" >/dev/null
+curl -fsS -X DELETE "http://$app:$(port app_port)/admin/faults" >/dev/null
 t0=$(date +%s)
 resolved=""
 while [ $(( $(date +%s) - t0 )) -lt "$RESOLVE_BOUND" ]; do

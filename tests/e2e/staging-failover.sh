@@ -112,7 +112,8 @@ summary=$(jq -c 'select(.event == "summary")' "$WORK/up.jsonl")
 [ "$(jq -r .ok <<<"$summary")" = true ] || fail "up summary not ok: $summary"
 echo "up: ${up_s}s; phases: $(jq -c .timings <<<"$summary")"
 
-contract="$STATE/contract.json"
+contract="$WORK/contract.json"
+jq .contract "$STATE/deployment.json" >"$contract"
 inventory="$STATE/inventory.json"
 addr() { jq -r --arg h "$1" '.hosts[$h].address' "$contract"; }
 with_role() { jq -r --arg r "$1" '.hosts | to_entries[] | select(.value.roles | index($r)) | .key' "$contract" | sort; }

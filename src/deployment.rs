@@ -1,0 +1,133 @@
+//! The deployment record `.obsctl/<env>/deployment.json`: what the last `up`
+//! deployed (the validated contract, the components it enabled, the stack's
+//! provider variables) and how far it got. Written atomically (0600) here and
+//! read here only; `status`, `plan`, `up --only` and `destroy` go through it.
+//! The Ansible inventory next to it is derived from it on every run.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::contract::Contract;
+use crate::error::{Error, Result};
+use crate::workspace::{write_atomic, StateDir};
+
+const FORMAT: u32 = 1;
+
+/// How far the last `up` got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reached {
+    /// Terraform applied and the contract was read; hosts not configured.
+    Provisioned,
+    /// Ansible configured every host.
+    Configured,
+    /// Every scrape target was seen up.
+    Verified,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Deployment {
+    pub format: u32,
+    pub environment: String,
+    pub contract: Contract,
+    /// Components enabled by that run (the env file's, minus `--without`).
+    pub components: BTreeSet<String>,
+    /// The stack's `obsctl_vars` output (extra Ansible variables).
+    pub provider_vars: Map<String, Value>,
+    pub reached: Reached,
+    /// When `reached` was last updated (UTC, RFC 3339).
+    pub at: String,
+}
+
+impl Deployment {
+    pub fn new(contract: Contract, components: BTreeSet<String>, provider_vars: Map<String, Value>) -> Deployment {
+        Deployment {
+            format: FORMAT,
+            environment: contract.environment.clone(),
+            contract,
+            components,
+            provider_vars,
+            reached: Reached::Provisioned,
+            at: crate::report::timestamp(),
+        }
+    }
+
+    /// The record of environment `env`, or None when it was never deployed
+    /// (or was destroyed).
+    pub fn load(state: &StateDir, env: &str) -> Result<Option<Deployment>> {
+        let path = state.deployment();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if state.dir.join("contract.json").is_file() {
+                    return Err(Error::input(format!("environment `{env}` was deployed by an older obsctl (no {})", path.display()))
+                        .hint(format!("run `obsctl up --env {env}` once: it records the deployment again")));
+                }
+                return Ok(None);
+            }
+            Err(e) => return Err(Error::internal(format!("cannot read {}: {e}", path.display()))),
+        };
+        let d: Deployment = serde_json::from_str(&text).map_err(|e| {
+            Error::input(format!("{} is not a deployment record this obsctl understands: {e}", path.display()))
+                .hint(format!("run `obsctl up --env {env}` again to rewrite it"))
+        })?;
+        if d.format != FORMAT || d.environment != env {
+            return Err(Error::input(format!("{} records format {} of environment `{}`", path.display(), d.format, d.environment))
+                .hint(format!("run `obsctl up --env {env}` again to rewrite it")));
+        }
+        Ok(Some(d))
+    }
+
+    /// The record, or the error that says the environment is not deployed.
+    pub fn require(state: &StateDir, env: &str) -> Result<Deployment> {
+        Self::load(state, env)?.ok_or_else(|| {
+            Error::input(format!("environment `{env}` is not deployed (no {})", state.deployment().display()))
+                .hint(format!("run `obsctl up --env {env}` first"))
+        })
+    }
+
+    pub fn save(&self, state: &StateDir) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).expect("JSON");
+        write_atomic(&state.deployment(), text.as_bytes(), 0o600)
+    }
+
+    /// Records how far the run got, and saves.
+    pub fn reach(&mut self, reached: Reached, state: &StateDir) -> Result<()> {
+        self.reached = reached;
+        self.at = crate::report::timestamp();
+        self.save(state)
+    }
+
+    /// Removes the record (after `destroy`).
+    pub fn forget(state: &StateDir) {
+        let _ = std::fs::remove_file(state.deployment());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_and_loaded_in_one_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir { dir: dir.path().to_path_buf() };
+        assert!(Deployment::load(&state, "dev").unwrap().is_none());
+        assert!(Deployment::require(&state, "dev").unwrap_err().message.contains("not deployed"));
+        let env = crate::contract::tests::env();
+        let contract = crate::contract::parse(&crate::contract::tests::contract().to_string(), &env).unwrap();
+        let mut d = Deployment::new(contract, env.components.clone(), Map::from_iter([("b".to_string(), Value::from("x"))]));
+        d.save(&state).unwrap();
+        d.reach(Reached::Configured, &state).unwrap();
+        let back = Deployment::require(&state, "dev").unwrap();
+        assert_eq!(back.reached, Reached::Configured);
+        assert_eq!(back.contract.hosts.len(), 2);
+        assert_eq!(back.provider_vars["b"], "x");
+        assert!(Deployment::load(&state, "prod").is_err(), "a record of another environment is refused");
+        Deployment::forget(&state);
+        assert!(Deployment::load(&state, "dev").unwrap().is_none());
+    }
+}
