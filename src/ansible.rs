@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Phase, Result};
-use crate::process::{on_path, Child};
+use crate::process::{on_path, Child, RunError};
 use crate::report::Printer;
 use crate::workspace::Workspace;
 
@@ -56,24 +56,20 @@ impl Venv {
             .find(|p| Path::new(p).is_file() || on_path(p).is_some())
             .ok_or_else(|| Error::prerequisite("python3 is not installed").hint("apt-get install -y python3 python3-venv"))?;
         let _ = std::fs::remove_dir_all(&self.dir);
-        let done = Child::new(python, Phase::Prerequisite).args(["-m", "venv"]).arg(&self.dir).log(log).run(|_| {})?;
-        if done.code != 0 {
-            return Err(Error::prerequisite(format!("`{python} -m venv` failed"))
-                .details(done.tail.into_iter().collect())
-                .hint("install the venv module: apt-get install -y python3-venv")
-                .log(log));
-        }
-        let done = Child::new(&self.bin("pip").to_string_lossy(), Phase::Prerequisite)
+        Child::new(*python, Phase::Prerequisite)
+            .args(["-m", "venv"])
+            .arg(&self.dir)
+            .what(format!("{python} -m venv"))
+            .log(log)
+            .run(|_| {})
+            .map_err(|e| e.on_exit(|e| e.hint("install the venv module: apt-get install -y python3-venv")))?;
+        Child::new(self.bin("pip").to_string_lossy(), Phase::Prerequisite)
             .args(["install", "--disable-pip-version-check", "--quiet"])
             .arg(format!("ansible-core=={ANSIBLE_CORE}"))
+            .what(format!("pip install ansible-core=={ANSIBLE_CORE}"))
             .log(log)
-            .run(|_| {})?;
-        if done.code != 0 {
-            return Err(Error::prerequisite(format!("installing ansible-core {ANSIBLE_CORE} from PyPI failed"))
-                .details(done.tail.into_iter().rev().take(8).rev().collect())
-                .hint("check access to https://pypi.org, then run the command again")
-                .log(log));
-        }
+            .run(|_| {})
+            .map_err(|e| e.on_exit(|e| e.hint("check access to https://pypi.org, then run the command again")))?;
         std::fs::write(self.marker(), ANSIBLE_CORE).map_err(|e| Error::internal(format!("cannot write venv marker: {e}")))?;
         Ok(())
     }
@@ -121,7 +117,7 @@ impl Playbook<'_> {
         let mut in_recap = false;
         let mut failures: Vec<String> = Vec::new();
         let mut current_task = String::new();
-        let done = Child::new(&self.venv.bin("ansible-playbook").to_string_lossy(), Phase::Ansible)
+        let run = Child::new(self.venv.bin("ansible-playbook").to_string_lossy(), Phase::Ansible)
             .arg("-i")
             .arg(&self.inventory)
             .arg(ansible.join(playbook))
@@ -136,6 +132,7 @@ impl Playbook<'_> {
             .log(&self.log)
             .redact(&self.redact)
             .grace(Duration::from_secs(20))
+            .what(format!("ansible-playbook {playbook}"))
             .run(|line| {
                 printer.child_line(line);
                 if let Some(task) = line.strip_prefix("TASK [").and_then(|l| l.split(']').next()) {
@@ -151,30 +148,49 @@ impl Playbook<'_> {
                 } else if line.starts_with("fatal:") || line.starts_with("failed:") {
                     failures.push(format!("task [{current_task}] {}", truncate(line, 400)));
                 }
-            })?;
+            });
         recap.changed_tasks = changed_tasks(&self.events);
-        if done.code != 0 {
+        let done = match run {
+            Ok(_) => return Ok(recap),
+            Err(RunError::Exit(done)) => done,
+            Err(other) => return Err(other.into()),
+        };
+        {
             let failed_hosts: Vec<String> =
                 recap.hosts.iter().filter(|(_, h)| h.failed > 0 || h.unreachable > 0).map(|(n, _)| n.clone()).collect();
             let mut details = failures;
             if details.is_empty() {
-                details = done.tail.iter().rev().take(12).rev().cloned().collect();
+                details = done.last_lines(12);
             }
-            let what = if failed_hosts.is_empty() {
-                format!("ansible-playbook {playbook} exited with status {}", done.code)
-            } else {
-                format!("ansible-playbook {playbook} failed on {}", failed_hosts.join(", "))
-            };
             // Hosts that only dropped off the network are a different failure
             // (exit code, and worth one retry) from tasks that failed.
+            let unreachable: Vec<&str> =
+                recap.hosts.iter().filter(|(_, h)| h.unreachable > 0 && h.failed == 0).map(|(n, _)| n.as_str()).collect();
             let only_unreachable = !failed_hosts.is_empty() && recap.hosts.values().all(|h| h.failed == 0);
-            let phase = if only_unreachable { Phase::Hosts } else { Phase::Ansible };
-            return Err(Error::new(phase, what).details(details).log(&self.log).hint(format!(
-                "fix the cause above, then run `obsctl up --env {}` again (Terraform is not re-applied when nothing changed)",
-                self.env_name
-            )));
+            let (phase, what, hint) = if only_unreachable {
+                (
+                    Phase::Hosts,
+                    format!("{} stopped answering SSH during `ansible-playbook {playbook}` (unreachable)", unreachable.join(", ")),
+                    format!(
+                        "is the machine up? `obsctl status --env {0}`; when it is back (or gone: `up` replaces a lab machine \
+                         that is not running), run `obsctl up --env {0}` again",
+                        self.env_name
+                    ),
+                )
+            } else {
+                let what = if failed_hosts.is_empty() {
+                    format!("`ansible-playbook {playbook}` exited with status {}", done.code)
+                } else {
+                    format!("ansible-playbook {playbook} failed on {}", failed_hosts.join(", "))
+                };
+                let hint = format!(
+                    "fix the cause above, then run `obsctl up --env {}` again (Terraform is not re-applied when nothing changed)",
+                    self.env_name
+                );
+                (Phase::Ansible, what, hint)
+            };
+            Err(Error::new(phase, what).details(details).log(&self.log).hint(hint))
         }
-        Ok(recap)
     }
 }
 

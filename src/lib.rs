@@ -14,6 +14,7 @@ pub mod lock;
 pub mod prerequisites;
 pub mod process;
 pub mod report;
+pub mod retry;
 pub mod secrets;
 pub mod signals;
 pub mod ssh;

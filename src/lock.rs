@@ -1,11 +1,11 @@
-//! One run per environment: an exclusive `flock` on `.obsctl/<env>/lock`,
+//! One run per environment: an exclusive lock (`File::try_lock`, a `flock`)
+//! on `.obsctl/<env>/lock`,
 //! held for the whole run, plus a note of who holds it. The kernel drops the
 //! flock when the holder dies, so a lock left by a killed run is taken over
 //! (with a warning naming the dead holder) and never needs manual cleanup.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -40,11 +40,15 @@ pub fn acquire(path: &Path, env: &str, command: &str) -> Result<Acquired> {
         .truncate(false)
         .open(path)
         .map_err(|e| Error::internal(format!("cannot open lock {}: {e}", path.display())))?;
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    let held_elsewhere = match file.try_lock() {
+        Ok(()) => false,
+        Err(TryLockError::WouldBlock) => true,
+        Err(TryLockError::Error(e)) => return Err(Error::internal(format!("cannot lock {}: {e}", path.display()))),
+    };
     let mut previous = String::new();
     let _ = file.read_to_string(&mut previous);
     let previous: Option<Holder> = serde_json::from_str(previous.trim()).ok();
-    if rc != 0 {
+    if held_elsewhere {
         let who = previous
             .map(|h| format!("`{}` (pid {} on {}, user {}, since {})", h.command, h.pid, h.host, h.user, h.started))
             .unwrap_or_else(|| "another obsctl process".into());
@@ -54,7 +58,7 @@ pub fn acquire(path: &Path, env: &str, command: &str) -> Result<Acquired> {
     let me = Holder {
         pid: std::process::id(),
         host: hostname(),
-        user: std::env::var("USER").unwrap_or_else(|_| format!("uid {}", unsafe { libc::getuid() })),
+        user: std::env::var("USER").unwrap_or_else(|_| format!("uid {}", rustix::process::getuid().as_raw())),
         started: crate::report::timestamp(),
         command: command.to_string(),
     };

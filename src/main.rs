@@ -16,8 +16,11 @@ fn main() -> ExitCode {
             });
         }
     };
-    obsctl::signals::install();
+    let unhandled = obsctl::signals::install();
     let printer = Printer::new(cli.output, cli.verbose);
+    for warning in unhandled {
+        printer.warn(&warning);
+    }
     match obsctl::commands::run(cli.command, &printer) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

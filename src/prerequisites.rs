@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::environment::{Environment, Provider};
 use crate::error::{Error, Phase, Result};
-use crate::process::{on_path, Child};
+use crate::process::{on_path, Child, RunError};
 use crate::report::Printer;
 
 pub const LAB_PACKAGES: &[(&str, &str)] =
@@ -56,8 +56,8 @@ pub fn check_terraform((min, why): ((u32, u32, u32), Option<&str>)) -> Check {
         return Check { name, ok: false, detail: "not found on PATH".into(), fix: Some(terraform_hint()) };
     }
     match Child::new("terraform", Phase::Prerequisite).args(["version", "-json"]).output() {
-        Ok((0, out, _)) => {
-            let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        Ok(out) => {
+            let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap_or_default();
             let version = v["terraform_version"].as_str().unwrap_or("?").to_string();
             // "1.11.4" or "1.12.0-beta1": the leading digits of each part.
             let mut parts = version.split('.').map(|p| p.chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap_or(0));
@@ -69,12 +69,12 @@ pub fn check_terraform((min, why): ((u32, u32, u32), Option<&str>)) -> Check {
             };
             Check { name, ok, detail, fix: (!ok).then(terraform_hint) }
         }
-        _ => Check { name, ok: false, detail: "`terraform version` failed".into(), fix: Some(terraform_hint()) },
+        Err(_) => Check { name, ok: false, detail: "`terraform version` failed".into(), fix: Some(terraform_hint()) },
     }
 }
 
 pub fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 pub fn missing_lab_packages() -> Vec<&'static str> {
@@ -154,18 +154,21 @@ pub fn install_packages(packages: &[&str], printer: &Printer, log: &Path) -> Res
         ));
     }
     printer.step("prepare", &format!("installing lab packages (once): {}", packages.join(" ")));
-    let apt = |args: &[&str]| {
-        Child::new("apt-get", Phase::Prerequisite).args(args.iter().copied()).env("DEBIAN_FRONTEND", "noninteractive").log(log).run(|_| {})
+    let apt = |args: &[&str], what: String| {
+        Child::new("apt-get", Phase::Prerequisite)
+            .args(args.iter().copied())
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .what(what)
+            .log(log)
+            .run(|_| {})
     };
-    let mut done = apt(&[&["install", "-y", "-q", "--no-install-recommends"], packages].concat())?;
-    if done.code != 0 {
-        apt(&["update", "-q"])?;
-        done = apt(&[&["install", "-y", "-q", "--no-install-recommends"], packages].concat())?;
-    }
-    if done.code != 0 {
-        return Err(Error::prerequisite(format!("apt-get install {} failed", packages.join(" ")))
-            .details(done.tail.into_iter().rev().take(8).rev().collect())
-            .log(log));
+    let install = || {
+        apt(&[&["install", "-y", "-q", "--no-install-recommends"], packages].concat(), format!("apt-get install {}", packages.join(" ")))
+    };
+    // A stale package list is the usual cause: update it once and try again.
+    if let Err(RunError::Exit(_)) = install() {
+        apt(&["update", "-q"], "apt-get update".into())?;
+        install()?;
     }
     Ok(())
 }

@@ -247,12 +247,15 @@ fn ask(question: &str) -> String {
     answer.trim().to_string()
 }
 
-/// CPU time obsctl itself used (user + system), children excluded.
+/// CPU time obsctl itself used (user + system, all threads), children
+/// excluded: fields 14 and 15 of /proc/self/stat, in clock ticks of 1/100 s
+/// (Linux's USER_HZ, fixed at 100 for user space).
 pub fn own_cpu() -> Duration {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) may contain spaces: count from after it.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok())).sum();
+    Duration::from_millis(ticks * 10)
 }
 
 pub fn round(d: Duration) -> f64 {

@@ -3,7 +3,6 @@
 //! (Ansible reads them from these files with `lookup('file', …)`).
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::environment::Environment;
@@ -77,9 +76,7 @@ pub fn grafana_db_password(env: &Environment, dir: &Path, create: bool) -> Resul
 fn random_password(len: usize) -> Result<String> {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     let mut bytes = vec![0u8; len * 2];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| Error::internal(format!("cannot read /dev/urandom: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| Error::internal(format!("the operating system's random number generator failed: {e}")))?;
     // Rejection sampling keeps the distribution uniform.
     let limit = 256 - (256 % ALPHABET.len());
     let out: String =

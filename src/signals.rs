@@ -1,14 +1,21 @@
-//! Ctrl-C and SIGTERM: recorded, never acted on in the handler. Long-running
-//! steps poll `received()` and the child runner decides what to pass on.
+//! Ctrl-C, SIGTERM and SIGHUP: recorded, never acted on in the handler.
+//! Long-running steps poll `received()`, and the child runner decides what
+//! to pass on (one SIGINT to the running child, see `process`). A hang-up
+//! (terminal closed, SSH session dropped) is handled like SIGTERM: the
+//! running step stops cleanly and obsctl exits with 128 + 1 = 129.
 
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+
+pub use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 static COUNT: AtomicUsize = AtomicUsize::new(0);
 static LAST: AtomicI32 = AtomicI32::new(0);
 
-#[allow(clippy::print_stderr)] // runs before the printer exists
-pub fn install() {
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+/// Installs the handlers; returns the signals that could not be handled
+/// (for the caller to report).
+pub fn install() -> Vec<String> {
+    let mut failed = Vec::new();
+    for sig in [SIGINT, SIGTERM, SIGHUP] {
         // SAFETY: the handler only touches atomics, which is async-signal-safe.
         let registered = unsafe {
             signal_hook::low_level::register(sig, move || {
@@ -17,9 +24,10 @@ pub fn install() {
             })
         };
         if let Err(e) = registered {
-            eprintln!("warning: cannot install a handler for signal {sig}: {e}");
+            failed.push(format!("cannot install a handler for {}: {e}", name(sig)));
         }
     }
+    failed
 }
 
 /// How many interrupting signals arrived so far.
@@ -27,9 +35,14 @@ pub fn count() -> usize {
     COUNT.load(Ordering::SeqCst)
 }
 
+/// The last signal received (0 when none).
+pub fn last() -> i32 {
+    LAST.load(Ordering::SeqCst)
+}
+
 /// The last signal received, if any.
 pub fn received() -> Option<i32> {
-    (count() > 0).then(|| LAST.load(Ordering::SeqCst))
+    (count() > 0).then(last)
 }
 
 /// Returns the interruption as an error when a signal arrived.
@@ -42,8 +55,9 @@ pub fn check() -> crate::error::Result<()> {
 
 pub fn name(sig: i32) -> &'static str {
     match sig {
-        signal_hook::consts::SIGINT => "Ctrl-C (SIGINT)",
-        signal_hook::consts::SIGTERM => "SIGTERM",
+        SIGINT => "Ctrl-C (SIGINT)",
+        SIGTERM => "SIGTERM",
+        SIGHUP => "a hang-up (SIGHUP)",
         _ => "a signal",
     }
 }

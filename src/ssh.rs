@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::contract::Contract;
 use crate::error::{Error, Phase, Result};
-use crate::process::Child;
+use crate::process::{Child, RunError};
+use crate::retry::{retry, Backoff};
 
 /// Creates `.obsctl/<env>/ssh/id_ed25519` (and `.pub`) if missing.
 pub fn ensure_key(key: &Path, env: &str) -> Result<bool> {
@@ -16,15 +17,12 @@ pub fn ensure_key(key: &Path, env: &str) -> Result<bool> {
         return Ok(false);
     }
     let _ = std::fs::remove_file(key);
-    let (code, _, err) = Child::new("ssh-keygen", Phase::Prerequisite)
+    Child::new("ssh-keygen", Phase::Prerequisite)
         .args(["-q", "-t", "ed25519", "-N", "", "-C"])
         .arg(format!("obsctl-{env}"))
         .arg("-f")
         .arg(key)
         .output()?;
-    if code != 0 {
-        return Err(Error::prerequisite(format!("ssh-keygen failed: {}", err.trim())));
-    }
     Ok(true)
 }
 
@@ -41,18 +39,12 @@ pub fn wait_for_hosts(contract: &Contract, ssh_args: &[String], timeout: Duratio
         let extra = ssh_args.to_vec();
         std::thread::spawn(move || {
             let started = Instant::now();
-            let mut last = String::from("no answer yet");
-            while Instant::now() < deadline && crate::signals::received().is_none() {
-                match probe(&addr, port, &user, &key, &extra) {
-                    Ok(()) => {
-                        let _ = tx.send((name, Ok(started.elapsed())));
-                        return;
-                    }
-                    Err(e) => last = e,
-                }
-                std::thread::sleep(Duration::from_millis(500));
-            }
-            let _ = tx.send((name, Err(last)));
+            let answered = retry(
+                Backoff::until(deadline, Duration::from_millis(500)),
+                |_| probe(&addr, port, &user, &key, &extra).map_err(|e| Error::new(Phase::Hosts, e)),
+                |_, _, _| true,
+            );
+            let _ = tx.send((name, answered.map(|()| started.elapsed()).map_err(|e| e.message)));
         });
     }
     drop(tx);
@@ -82,7 +74,7 @@ pub fn wait_for_hosts(contract: &Contract, ssh_args: &[String], timeout: Duratio
 fn probe(addr: &str, port: u16, user: &str, key: &Path, extra: &[String]) -> std::result::Result<(), String> {
     let sock = (addr, port).to_socket_addrs().map_err(|e| format!("cannot resolve: {e}"))?.next().ok_or("cannot resolve")?;
     TcpStream::connect_timeout(&sock, Duration::from_secs(2)).map_err(|e| format!("port {port}: {e}"))?;
-    let (code, _, err) = Child::new("ssh", Phase::Hosts)
+    let run = Child::new("ssh", Phase::Hosts)
         .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "-i"])
         .arg(key)
         .arg("-p")
@@ -90,12 +82,11 @@ fn probe(addr: &str, port: u16, user: &str, key: &Path, extra: &[String]) -> std
         .args(extra.iter())
         .arg(format!("{user}@{addr}"))
         .arg("true")
-        .output()
-        .map_err(|e| e.message)?;
-    if code == 0 {
-        Ok(())
-    } else {
-        Err(format!("ssh: {}", err.lines().last().unwrap_or("login failed").trim()))
+        .output();
+    match run {
+        Ok(_) => Ok(()),
+        Err(RunError::Exit(e)) => Err(format!("ssh: {}", e.tail.back().map_or("login failed", |l| l.trim()))),
+        Err(e) => Err(Error::from(e).message),
     }
 }
 

@@ -11,8 +11,9 @@ use serde_json::{json, Value};
 
 use crate::environment::{Environment, Provider};
 use crate::error::{Error, IoContext, Phase, Result};
-use crate::process::Child;
+use crate::process::{Child, Exited, RunError};
 use crate::report::Printer;
+use crate::retry::{retry, Backoff};
 use crate::stack;
 use crate::workspace::{write_atomic, StateDir, Workspace};
 
@@ -90,35 +91,43 @@ impl<'a> Terraform<'a> {
         write_atomic(&self.state.tfvars(), serde_json::to_string_pretty(&vars).unwrap().as_bytes(), 0o600)
     }
 
-    fn run(&self, args: &[&str], what: &str) -> Result<crate::process::Finished> {
+    fn run(&self, args: &[&str], what: &str) -> Result<Ran> {
         self.run_in(&self.state.tf_data_dir(), args, what)
     }
 
-    fn run_in(&self, data_dir: &Path, args: &[&str], what: &str) -> Result<crate::process::Finished> {
+    fn run_in(&self, data_dir: &Path, args: &[&str], what: &str) -> Result<Ran> {
         let printer = self.printer;
         // Commands that change nothing may be retried after a transient
         // failure (a provider API or registry hiccup); apply and destroy never.
-        let retryable = matches!(args[0], "init" | "plan");
-        let mut attempt = 1;
-        loop {
-            let done = self.child_with_data_dir(data_dir).args(args.iter().copied()).arg("-no-color").run(|line| {
-                printer.child_line(line);
-                if let Some(p) = progress_of(line) {
-                    printer.progress(&p);
+        let tries = if matches!(args[0], "init" | "plan") { RETRIES } else { 1 };
+        let ran = retry(
+            Backoff::exponential(tries, Duration::from_secs(2)),
+            |_| {
+                let run = self.child_with_data_dir(data_dir).args(args.iter().copied()).arg("-no-color").what(what).run(|line| {
+                    printer.child_line(line);
+                    if let Some(p) = progress_of(line) {
+                        printer.progress(&p);
+                    }
+                });
+                match run {
+                    Ok(_) => Ok(Ran::Clean),
+                    // `plan -detailed-exitcode`: 2 means "succeeded, with changes".
+                    Err(RunError::Exit(e)) if args[0] == "plan" && e.code == 2 => Ok(Ran::Changes),
+                    Err(e) => Err(e),
                 }
-            })?;
-            if done.code == 0 || (args[0] == "plan" && done.code == 2) {
-                return Ok(done);
-            }
-            if retryable && attempt < RETRIES && is_transient(&done.tail) {
-                let wait = Duration::from_secs(2u64.pow(attempt));
-                printer.warn(&format!("`{what}` hit a transient error; retrying in {}s ({attempt}/{})", wait.as_secs(), RETRIES - 1));
-                crate::signals::sleep(wait)?;
-                attempt += 1;
-                continue;
-            }
-            return Err(failure(what, &done, &self.log, self.env, &self.stack(), &self.state.tf_data_dir()));
-        }
+            },
+            |e, attempt, wait| match e {
+                RunError::Exit(e) if is_transient(&e.tail) => {
+                    printer.warn(&format!("`{what}` hit a transient error; retrying in {}s ({attempt}/{})", wait.as_secs(), RETRIES - 1));
+                    true
+                }
+                _ => false,
+            },
+        );
+        ran.map_err(|e| match e {
+            RunError::Exit(e) => failure(&e, self.env, &self.stack(), &self.state.tf_data_dir()),
+            other => other.into(),
+        })
     }
 
     /// Prepares the environment's root module and initialises its backend.
@@ -201,25 +210,28 @@ impl<'a> Terraform<'a> {
     }
 
     /// `plan -out`; the plan file is applied by `apply` so what was shown is
-    /// exactly what runs.
-    pub fn plan(&self) -> Result<PlanSummary> {
+    /// exactly what runs. `replace`: resource addresses to replace although
+    /// their configuration did not change (e.g. a lab machine that is not running).
+    pub fn plan(&self, replace: &[String]) -> Result<PlanSummary> {
         let plan = self.state.plan_file();
         let vars = self.state.tfvars();
-        let done = self.run(
-            &["plan", "-input=false", "-detailed-exitcode", &format!("-var-file={}", vars.display()), &format!("-out={}", plan.display())],
-            "terraform plan",
-        )?;
-        if done.code == 0 {
-            return Ok(PlanSummary::default());
+        let mut args = vec![
+            "plan".to_string(),
+            "-input=false".into(),
+            "-detailed-exitcode".into(),
+            format!("-var-file={}", vars.display()),
+            format!("-out={}", plan.display()),
+        ];
+        args.extend(replace.iter().map(|a| format!("-replace={a}")));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        match self.run(&args, "terraform plan")? {
+            Ran::Clean => Ok(PlanSummary::default()),
+            Ran::Changes => self.summarize_plan(&plan),
         }
-        self.summarize_plan(&plan)
     }
 
     fn summarize_plan(&self, plan: &Path) -> Result<PlanSummary> {
-        let (code, out, err) = self.child().args(["show", "-json"]).arg(plan).output()?;
-        if code != 0 {
-            return Err(Error::new(Phase::Terraform, format!("terraform show -json of the plan failed: {}", err.trim())).log(&self.log));
-        }
+        let out = self.child().args(["show", "-json"]).arg(plan).what("terraform show -json <plan>").output()?.stdout;
         let v: Value = serde_json::from_str(&out)
             .map_err(|e| Error::new(Phase::Terraform, format!("terraform show -json printed invalid JSON: {e}")))?;
         let mut s = PlanSummary { changes: true, ..Default::default() };
@@ -250,10 +262,7 @@ impl<'a> Terraform<'a> {
     /// The stack's outputs: `obsctl_inventory` (the contract, as JSON text)
     /// and the optional `obsctl_vars` (see `contract::split_outputs`).
     pub fn outputs(&self) -> Result<(String, serde_json::Map<String, Value>)> {
-        let (code, out, err) = self.child().args(["output", "-no-color", "-json"]).output()?;
-        if code != 0 {
-            return Err(Error::new(Phase::Terraform, format!("`terraform output -json` failed: {}", err.trim())).log(&self.log));
-        }
+        let out = self.child().args(["output", "-no-color", "-json"]).what("terraform output -json").output()?.stdout;
         let all: Value = serde_json::from_str(&out)
             .map_err(|e| Error::new(Phase::Terraform, format!("`terraform output -json` printed invalid JSON: {e}")))?;
         if all.get("obsctl_inventory").is_none() {
@@ -270,10 +279,7 @@ impl<'a> Terraform<'a> {
     }
 
     fn resource_count_in(&self, data_dir: &Path) -> Result<usize> {
-        let (code, out, err) = self.child_with_data_dir(data_dir).args(["state", "pull"]).output()?;
-        if code != 0 {
-            return Err(Error::new(Phase::Terraform, format!("`terraform state pull` failed: {}", err.trim())).log(&self.log));
-        }
+        let out = self.child_with_data_dir(data_dir).args(["state", "pull"]).what("terraform state pull").output()?.stdout;
         Ok(count_resources(&out))
     }
 
@@ -326,7 +332,15 @@ pub fn input_vars(env: &Environment, state: &StateDir, grafana_db_password: Opti
     vars
 }
 
+/// Attempts of a Terraform command that changes nothing (init, plan).
 const RETRIES: u32 = 3;
+
+/// How a Terraform command that exited successfully ended.
+enum Ran {
+    Clean,
+    /// `plan -detailed-exitcode` exited 2: the plan has changes.
+    Changes,
+}
 
 /// `init` against the backend the environment file names (`-reconfigure`:
 /// `init` refuses before this when that would lose track of a state).
@@ -386,7 +400,8 @@ fn progress_of(line: &str) -> Option<String> {
 
 /// A failed Terraform command: the error block it printed, the log, and a
 /// hint (the exact force-unlock command when a state lock is stuck).
-fn failure(what: &str, done: &crate::process::Finished, log: &Path, env: &Environment, stack: &Path, data_dir: &Path) -> Error {
+fn failure(done: &Exited, env: &Environment, stack: &Path, data_dir: &Path) -> Error {
+    let (what, log) = (&done.command, done.log.as_deref().unwrap_or(Path::new("terraform.log")));
     let lines: Vec<String> = done.tail.iter().cloned().collect();
     let start = lines.iter().position(|l| l.contains("Error:")).unwrap_or(lines.len().saturating_sub(10));
     let details: Vec<String> = lines[start..].iter().filter(|l| !l.trim().is_empty()).take(15).cloned().collect();

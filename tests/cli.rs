@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use rustix::process::{kill_process, Pid, Signal};
 use serde_json::{json, Value};
 
 const OBSCTL: &str = env!("CARGO_BIN_EXE_obsctl");
@@ -288,8 +289,9 @@ impl Running {
         self.child.id() as i32
     }
 
-    fn signal(&self, sig: i32) {
-        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0, "kill({}, {sig})", self.pid());
+    fn signal(&self, sig: Signal) {
+        let pid = Pid::from_raw(self.pid()).unwrap();
+        kill_process(pid, sig).unwrap_or_else(|e| panic!("kill({}, {sig:?}): {e}", self.pid()));
     }
 
     /// Waits for the end; kills obsctl and fails the test after `timeout`.
@@ -925,7 +927,7 @@ fn interrupt_between_terraform_steps_stops_before_apply() {
     let test = test.args(["up", "--env", "t", "--skip-configure"]);
     let running = test.spawn();
     assert!(wait_until(Duration::from_secs(30), || fake.join("showing").exists()), "obsctl never reached `terraform show`");
-    running.signal(libc::SIGTERM);
+    running.signal(Signal::TERM);
     let done = running.wait(TIMEOUT);
     let ran = Ran { test, done };
     assert!(!ran.commands().contains(&"apply".to_string()), "applied after SIGTERM: {:?}\n{}", ran.commands(), ran.done);
@@ -964,7 +966,7 @@ fn real_terraform() -> Option<PathBuf> {
     found
 }
 
-fn interrupt_during_apply(signal: i32, expected: i32) {
+fn interrupt_during_apply(signal: Signal, expected: i32) {
     let Some(terraform) = real_terraform() else { return };
     let test = Test::new().real_terraform(&terraform).env("OBSCTL_TEST_SLEEP", "20").args([
         "up",
@@ -1014,12 +1016,12 @@ fn interrupt_during_apply(signal: i32, expected: i32) {
 
 #[test]
 fn sigterm_during_apply_exits_143_and_leaves_no_state_lock() {
-    interrupt_during_apply(libc::SIGTERM, 143);
+    interrupt_during_apply(Signal::TERM, 143);
 }
 
 #[test]
 fn sigint_during_apply_exits_130_and_leaves_no_state_lock() {
-    interrupt_during_apply(libc::SIGINT, 130);
+    interrupt_during_apply(Signal::INT, 130);
 }
 
 #[test]

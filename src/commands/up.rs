@@ -18,6 +18,7 @@ use crate::error::{Error, Phase, Result};
 use crate::inventory;
 use crate::process::Child;
 use crate::report::Printer;
+use crate::retry::{retry, Backoff};
 use crate::secrets::Secrets;
 use crate::workspace::write_atomic;
 
@@ -117,7 +118,7 @@ fn provision(s: &Session, args: &UpArgs) -> Result<()> {
     tf.write_vars(true)?;
     tf.init()?;
     p.progress("planning");
-    let plan = tf.plan()?;
+    let plan = tf.plan(&[])?;
     if plan.changes {
         p.step("terraform", &format!("plan: {}", plan.describe()));
         if env.protected && !plan.destroyed.is_empty() && !args.allow_destroy {
@@ -213,15 +214,18 @@ fn configure(s: &Session, secrets: &Secrets, background: Option<Background>) -> 
     if let Some(bg) = background {
         bg.join(p)?;
     }
-    let recap = match playbook(s, secrets).run("site.yml", &[]) {
-        // A host that dropped its SSH connection is retried once; failed tasks never are.
-        Err(e) if e.phase == Phase::Hosts => {
-            p.warn(&format!("{}; retrying once in 5s", e.message));
-            crate::signals::sleep(Duration::from_secs(5))?;
-            playbook(s, secrets).run("site.yml", &[])?
-        }
-        other => other?,
-    };
+    // A host that dropped its SSH connection is retried once; failed tasks never are.
+    let recap = retry(
+        Backoff::exponential(2, Duration::from_secs(5)),
+        |_| playbook(s, secrets).run("site.yml", &[]),
+        |e, _, wait| {
+            let again = e.phase == Phase::Hosts;
+            if again {
+                p.warn(&format!("{}; retrying once in {}s", e.message, wait.as_secs()));
+            }
+            again
+        },
+    )?;
     let changed = recap.changed();
     p.phase_end(
         "ansible",
@@ -331,16 +335,12 @@ fn start_background(s: &Session) -> Background {
         handles.push((
             "orders-api build",
             std::thread::spawn(move || {
-                let done = Child::new("cargo", Phase::Prerequisite)
+                Child::new("cargo", Phase::Prerequisite)
                     .args(["build", "--release", "--locked", "-p", "orders-api"])
+                    .what("cargo build --release -p orders-api")
                     .cwd(&root)
                     .log(&log)
                     .run(|_| {})?;
-                if done.code != 0 {
-                    return Err(Error::prerequisite("building the application (cargo build --release -p orders-api) failed")
-                        .details(done.tail.into_iter().rev().take(10).rev().collect())
-                        .log(log));
-                }
                 Ok(())
             }),
         ));
