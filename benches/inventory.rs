@@ -4,7 +4,6 @@
 //! a pass/fail test. `cargo bench --bench inventory`
 #![allow(clippy::print_stdout)]
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -60,7 +59,6 @@ fn main() {
                 secrets_dir: Path::new("/s"),
                 known_hosts: Path::new("/kh"),
                 app_binary: Path::new("/bin/orders-api"),
-                receiver_password_files: BTreeMap::new(),
                 provider_vars: serde_json::Map::new(),
             };
             let out = serde_json::to_string_pretty(&inventory::render(&c, &ctx)).unwrap();

@@ -239,7 +239,6 @@ mod derived {
                 secrets_dir: std::path::Path::new("/s"),
                 known_hosts: std::path::Path::new("/kh"),
                 app_binary: std::path::Path::new("/app"),
-                receiver_password_files: Default::default(),
                 provider_vars: Default::default(),
             };
             let vars = &crate::inventory::render(&contract, &ctx)["all"]["vars"];

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value};
 
 use crate::contract::Contract;
-use crate::environment::Environment;
+use crate::environment::{Environment, Receiver};
 
 /// Everything the inventory needs besides the contract.
 pub struct Context<'a> {
@@ -17,7 +17,6 @@ pub struct Context<'a> {
     pub secrets_dir: &'a Path,
     pub known_hosts: &'a Path,
     pub app_binary: &'a Path,
-    pub receiver_password_files: BTreeMap<String, PathBuf>,
     /// Variables the stack publishes in its optional `obsctl_vars` output.
     pub provider_vars: Map<String, Value>,
 }
@@ -58,19 +57,7 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         let group: Map<String, Value> = members.into_iter().map(|n| (n.clone(), json!({}))).collect();
         children.insert(c.group().to_string(), json!({ "hosts": group }));
     }
-    let receivers: Vec<Value> = env
-        .alertmanager
-        .receivers
-        .iter()
-        .map(|r| {
-            let mut v = serde_json::to_value(r).unwrap_or_default();
-            if let Some(obj) = v.as_object_mut() {
-                obj.remove("smtp_password_env");
-                obj.insert("smtp_password_file".into(), json!(ctx.receiver_password_files.get(&r.name)));
-            }
-            v
-        })
-        .collect();
+    let receivers: Vec<Value> = env.alertmanager.receivers.iter().map(|r| receiver_vars(r, ctx.secrets_dir)).collect();
     let vars = json!({
         "obsctl_environment": env.name,
         "obsctl_provider": env.provider.name(),
@@ -84,6 +71,7 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         "alertmanager_group_interval": env.alertmanager.group_interval,
         "alertmanager_repeat_interval": env.alertmanager.repeat_interval,
         "alertmanager_receivers": receivers,
+        "alertmanager_runbook_base_url": env.alertmanager.runbook_base_url.clone().unwrap_or_default(),
         "app_binary_src": ctx.app_binary,
         "app_traffic_rps": env.app.traffic_rps,
         "loki_retention_period": env.loki.retention_period,
@@ -109,6 +97,36 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
     json!({ "all": { "hosts": hosts, "vars": vars, "children": children } })
 }
 
+/// A receiver as the alertmanager role takes it: the environment file's
+/// fields, with each credential's source (`*_env`, `*_file`) replaced by
+/// `*_file` = the copy obsctl stored on the controller.
+pub fn receiver_vars(r: &Receiver, secrets_dir: &Path) -> Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    let stored: BTreeMap<&str, PathBuf> = r
+        .secrets()
+        .into_iter()
+        .map(|s| (s.credential, crate::secrets::receiver_secret_file(secrets_dir, &s.receiver, s.credential)))
+        .collect();
+    for (kind, field, credential) in [
+        ("email", "password", "smtp_password"),
+        ("webhook", "url", "webhook_url"),
+        ("slack", "api_url", "slack_api_url"),
+        ("pagerduty", "routing_key", "pagerduty_routing_key"),
+    ] {
+        let Some(obj) = v.get_mut(kind).and_then(Value::as_object_mut) else { continue };
+        obj.remove(&format!("{field}_env"));
+        obj.remove(&format!("{field}_file"));
+        if let Some(file) = stored.get(credential) {
+            obj.insert(format!("{field}_file"), json!(file));
+        }
+        obj.retain(|_, val| !val.is_null());
+    }
+    if let Some(obj) = v.as_object_mut() {
+        obj.retain(|_, val| !val.is_null());
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,7 +142,6 @@ mod tests {
             secrets_dir: Path::new("/s"),
             known_hosts: Path::new("/kh"),
             app_binary: Path::new("/bin/app"),
-            receiver_password_files: BTreeMap::new(),
             provider_vars: Map::from_iter([("loki_s3_bucket".to_string(), json!("b")), ("obsctl_environment".to_string(), json!("evil"))]),
         };
         let inv = render(&c, &ctx);
@@ -138,5 +155,43 @@ mod tests {
         assert_eq!(inv["all"]["hosts"]["app-1"]["ansible_host"], "10.77.0.11");
         assert_eq!(inv["all"]["vars"]["obsctl_environment"], "dev");
         assert_eq!(inv["all"]["vars"]["loki_s3_bucket"], "b");
+    }
+
+    #[test]
+    fn receivers_carry_stored_credential_files_never_their_sources() {
+        let e = crate::environment::parse(
+            "prod",
+            Path::new("environments/prod.toml"),
+            r##"
+provider = "lab"
+[lab]
+bridge = "obs-dev"
+cidr = "10.77.0.0/24"
+[[hosts]]
+name = "mon-1"
+roles = ["prometheus", "alertmanager", "grafana", "loki", "app"]
+[[alertmanager.receivers]]
+name = "oncall"
+[alertmanager.receivers.email]
+to = "a@example.com"
+from = "b@example.com"
+smarthost = "smtp.example.com:587"
+username = "b@example.com"
+password_env = "SMTP_PW"
+[alertmanager.receivers.slack]
+api_url = "http://chat.internal/hooks/1"
+channel = "#ops"
+[alertmanager.receivers.pagerduty]
+routing_key_file = "/keys/pd"
+"##,
+        )
+        .unwrap();
+        let v = receiver_vars(&e.alertmanager.receivers[0], Path::new("/s"));
+        assert_eq!(v["email"]["password_file"], "/s/receiver-oncall-smtp_password");
+        assert!(v["email"].get("password_env").is_none(), "{v}");
+        assert_eq!(v["pagerduty"]["routing_key_file"], "/s/receiver-oncall-pagerduty_routing_key");
+        assert_eq!(v["slack"]["api_url"], "http://chat.internal/hooks/1");
+        assert!(v["slack"].get("api_url_file").is_none(), "{v}");
+        assert!(!v.to_string().contains("null"), "{v}");
     }
 }

@@ -5,12 +5,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::environment::Environment;
+use crate::environment::{Environment, ReceiverSecret, SecretSource};
 use crate::error::{Error, Result};
 use crate::workspace::write_atomic;
 
 pub struct Secrets {
-    pub receiver_password_files: BTreeMap<String, PathBuf>,
+    /// The receivers' credentials, by file name (`receiver_secret_file`).
+    pub receiver_files: BTreeMap<String, PathBuf>,
     /// Values to scrub from every log.
     pub values: Vec<String>,
     pub grafana_password_file: PathBuf,
@@ -33,24 +34,54 @@ pub fn prepare(env: &Environment, dir: &Path) -> Result<Secrets> {
     };
     let mut files = BTreeMap::new();
     for r in &env.alertmanager.receivers {
-        let Some(var) = &r.smtp_password_env else { continue };
-        let file = dir.join(format!("smtp_password_{}", r.name));
-        match std::env::var(var) {
-            Ok(v) if !v.is_empty() => write_atomic(&file, v.as_bytes(), 0o600)?,
-            _ if file.is_file() => {}
-            _ => {
-                return Err(Error::input(format!(
-                    "receiver `{}` takes its SMTP password from ${var}, which is not set (and none is stored yet)",
-                    r.name
-                ))
-                .hint(format!("export {var}=… and run the command again; it is stored in {} (0600)", file.display())))
-            }
+        for secret in r.secrets() {
+            let file = receiver_secret_file(dir, &secret.receiver, secret.credential);
+            store_receiver_secret(env, &secret, &file)?;
+            values.push(std::fs::read_to_string(&file).unwrap_or_default().trim().to_string());
+            files.insert(file_name(&secret.receiver, secret.credential), file);
         }
-        values.push(std::fs::read_to_string(&file).unwrap_or_default().trim().to_string());
-        files.insert(r.name.clone(), file);
     }
     values.retain(|v| !v.is_empty());
-    Ok(Secrets { receiver_password_files: files, values, grafana_password_file: grafana, grafana_db_password_file: grafana_db })
+    Ok(Secrets { receiver_files: files, values, grafana_password_file: grafana, grafana_db_password_file: grafana_db })
+}
+
+fn file_name(receiver: &str, credential: &str) -> String {
+    format!("receiver-{receiver}-{credential}")
+}
+
+/// Where the credential `credential` (e.g. `smtp_password`) of a receiver is
+/// stored on the controller. Ansible copies it to the Alertmanager hosts.
+pub fn receiver_secret_file(dir: &Path, receiver: &str, credential: &str) -> PathBuf {
+    dir.join(file_name(receiver, credential))
+}
+
+/// Stores one credential 0600: from its environment variable when set (a
+/// stored value is kept when it is not), or copied from its file (a
+/// relative path is relative to the repository).
+fn store_receiver_secret(env: &Environment, secret: &ReceiverSecret, file: &Path) -> Result<()> {
+    let what = format!("receiver `{}` ({})", secret.receiver, secret.credential.replace('_', " "));
+    match &secret.source {
+        SecretSource::Env(var) => match std::env::var(var) {
+            Ok(v) if !v.trim().is_empty() => write_atomic(file, v.trim().as_bytes(), 0o600),
+            _ if file.is_file() => Ok(()),
+            _ => Err(Error::input(format!("{what} is read from ${var}, which is not set (and none is stored yet)")).hint(format!(
+                "export {var}=… and run the command again; it is stored in {} (0600), never in the environment file",
+                file.display()
+            ))),
+        },
+        SecretSource::File(path) => {
+            let root = env.file.parent().and_then(Path::parent).unwrap_or(Path::new("."));
+            let path = if path.is_absolute() { path.clone() } else { root.join(path) };
+            let v = std::fs::read_to_string(&path).map_err(|e| {
+                Error::input(format!("{what} is read from {}, which cannot be read: {e}", path.display()))
+                    .hint(format!("put the credential in {} (mode 0600), or point the receiver at another file", path.display()))
+            })?;
+            if v.trim().is_empty() {
+                return Err(Error::input(format!("{what}: {} is empty", path.display())));
+            }
+            write_atomic(file, v.trim().as_bytes(), 0o600)
+        }
+    }
 }
 
 const GRAFANA_DB_PASSWORD: &str = "grafana_db_password";

@@ -66,11 +66,11 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
         // Re-render: the env file or --without may have changed since.
         d.components = env.components.clone();
         d.save(&s.state)?;
-        write_inventory(s, &d, &secrets)?;
+        write_inventory(s, &d)?;
         d
     } else {
         timed(&mut timings, "terraform", || provision(s, args))?;
-        timed(&mut timings, "inventory", || inventory_phase(s, &secrets))?
+        timed(&mut timings, "inventory", || inventory_phase(s))?
     };
     let contract = d.contract.clone();
     if args.skip_configure {
@@ -144,7 +144,7 @@ fn provision(s: &Session, args: &UpArgs) -> Result<()> {
 
 /// Reads the stack's outputs, validates the contract, records the deployment
 /// and renders Ansible's inventory from that record.
-fn inventory_phase(s: &Session, secrets: &Secrets) -> Result<Deployment> {
+fn inventory_phase(s: &Session) -> Result<Deployment> {
     let p = s.printer;
     let t = Instant::now();
     p.phase_start("inventory", "reading obsctl_inventory");
@@ -152,7 +152,7 @@ fn inventory_phase(s: &Session, secrets: &Secrets) -> Result<Deployment> {
     let contract = contract::parse(&raw, &s.env)?;
     let d = Deployment::new(contract, s.env.components.clone(), provider_vars);
     d.save(&s.state)?;
-    write_inventory(s, &d, secrets)?;
+    write_inventory(s, &d)?;
     p.phase_end(
         "inventory",
         true,
@@ -163,8 +163,8 @@ fn inventory_phase(s: &Session, secrets: &Secrets) -> Result<Deployment> {
     Ok(d)
 }
 
-fn write_inventory(s: &Session, d: &Deployment, secrets: &Secrets) -> Result<()> {
-    let rendered = render_inventory(&s.ws, &s.env, &s.state, &d.contract, secrets.receiver_password_files.clone(), d.provider_vars.clone());
+fn write_inventory(s: &Session, d: &Deployment) -> Result<()> {
+    let rendered = render_inventory(&s.ws, &s.env, &s.state, &d.contract, d.provider_vars.clone());
     write_atomic(&s.state.inventory(), serde_json::to_string_pretty(&rendered).unwrap().as_bytes(), 0o600)
 }
 
@@ -174,7 +174,6 @@ pub fn render_inventory(
     env: &crate::environment::Environment,
     state: &crate::workspace::StateDir,
     contract: &Contract,
-    receiver_password_files: std::collections::BTreeMap<String, PathBuf>,
     provider_vars: Map<String, Value>,
 ) -> Value {
     let app_binary = target_dir(ws).join("release/orders-api");
@@ -183,7 +182,6 @@ pub fn render_inventory(
         secrets_dir: &state.secrets_dir(),
         known_hosts: &state.known_hosts(),
         app_binary: &app_binary,
-        receiver_password_files,
         provider_vars,
     };
     inventory::render(contract, &ctx)

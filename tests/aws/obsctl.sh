@@ -138,12 +138,14 @@ for c in ["node_exporter", "promtail"]:
 json.dump({"protected": env.get("protected", False), "hosts": sorted(hosts), "groups": groups,
            "zones": sorted(set(env["aws"]["availability_zones"][h.get("zone", 0)] for h in env["hosts"])),
            "vpc_cidr": env["aws"].get("vpc_cidr", "10.60.0.0/16"),
-           "password_env": sorted({r["smtp_password_env"] for r in env.get("alertmanager", {}).get("receivers", []) if r.get("smtp_password_env")})},
+           "password_env": sorted({v for r in env.get("alertmanager", {}).get("receivers", [])
+                                   for kind in ("email", "webhook", "slack", "pagerduty")
+                                   for k, v in (r.get(kind) or {}).items() if k.endswith("_env")})},
           open(expected_out, "w"))
 PY
 EXPECTED="$WORK/expected.json"
 jq -e '.protected == true' "$EXPECTED" >/dev/null || die "prod is not protected: this test checks the guarded destroy"
-# Receivers' SMTP passwords come from the environment: a dummy for the mock.
+# Receivers' credentials (*_env) come from the environment: a dummy for the mock.
 while read -r var; do export "$var=moto-test-not-a-secret"; done < <(jq -r '.password_env[]' "$EXPECTED")
 
 export OBSCTL_ROOT="$WS"

@@ -297,7 +297,7 @@ def env_table() -> str:
         parts = []
         for r in rs:
             sev = ", ".join(r.get("severities", [])) or "all"
-            kind = "webhook" if r.get("webhook_url") else "e-mail"
+            kind = ", ".join(k for k in ("email", "webhook", "slack", "pagerduty") if k in r)
             parts.append(f"`{r['name']}` ({kind}; {sev})")
         return "<br>".join(parts)
 

@@ -86,14 +86,14 @@ curl -fsS -X PUT -H 'Content-Type: application/json' -d '{"error_ratio": 0.5, "l
 t0=$(date +%s)
 fired=""
 while [ $(( $(date +%s) - t0 )) -lt "$ALERT_BOUND" ]; do
-  if [ -f "$WORK/alerts.jsonl" ] && jq -e 'select(.alerts[] | .labels.alertname=="OrdersHighErrorRatio" and .status=="firing")' "$WORK/alerts.jsonl" >/dev/null 2>&1; then
+  if [ -f "$WORK/alerts.jsonl" ] && jq -e 'select(.alerts[]? | .labels.alertname=="OrdersHighErrorRatio" and .status=="firing")' "$WORK/alerts.jsonl" >/dev/null 2>&1; then
     fired=$(( $(date +%s) - t0 )); break
   fi
   sleep 2
 done
 [ -n "$fired" ] || fail "OrdersHighErrorRatio did not reach the webhook within ${ALERT_BOUND}s (received: $(cat "$WORK/sink.log"))"
 echo "OrdersHighErrorRatio firing at the webhook after ${fired}s (bound ${ALERT_BOUND}s)"
-first=$(jq -c 'select(.alerts[] | .labels.alertname=="OrdersHighErrorRatio") | .alerts[] | select(.labels.alertname=="OrdersHighErrorRatio") | .labels' "$WORK/alerts.jsonl" | head -1)
+first=$(jq -c 'select(.alerts[]? | .labels.alertname=="OrdersHighErrorRatio") | .alerts[] | select(.labels.alertname=="OrdersHighErrorRatio") | .labels' "$WORK/alerts.jsonl" | head -1)
 [ "$(jq -r .env <<<"$first")" = "$ENV" ] || fail "alert lacks env=$ENV: $first"
 [ "$(jq -r '.replica // "dropped"' <<<"$first")" = dropped ] || fail "replica label reached Alertmanager: $first"
 
@@ -119,7 +119,7 @@ curl -fsS -X DELETE "http://$app:$(port app_port)/admin/faults" >/dev/null
 t0=$(date +%s)
 resolved=""
 while [ $(( $(date +%s) - t0 )) -lt "$RESOLVE_BOUND" ]; do
-  if jq -e 'select(.alerts[] | .labels.alertname=="OrdersHighErrorRatio" and .status=="resolved")' "$WORK/alerts.jsonl" >/dev/null 2>&1; then
+  if jq -e 'select(.alerts[]? | .labels.alertname=="OrdersHighErrorRatio" and .status=="resolved")' "$WORK/alerts.jsonl" >/dev/null 2>&1; then
     resolved=$(( $(date +%s) - t0 )); break
   fi
   sleep 2
