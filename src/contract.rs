@@ -207,6 +207,19 @@ roles = ["app"]
         })
     }
 
+    #[test]
+    fn the_json_schema_says_what_parse_checks() {
+        let schema: Value = serde_json::from_str(include_str!("../docs/contract.schema.json")).unwrap();
+        assert_eq!(schema["properties"]["schema"]["const"], SCHEMA);
+        let roles: Vec<&str> = schema["$defs"]["host"]["properties"]["roles"]["items"]["enum"]
+            .as_array()
+            .expect("roles enum")
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        assert_eq!(roles, component::host_roles(), "docs/contract.schema.json's roles are the registry's host roles");
+    }
+
     fn reject(v: Value, needle: &str) {
         let err = parse(&v.to_string(), &env()).err().unwrap_or_else(|| panic!("accepted: {v}"));
         assert!(err.message.contains(needle), "`{}` does not mention `{needle}`", err.message);

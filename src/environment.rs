@@ -824,6 +824,36 @@ roles = ["app"]
     }
 
     #[test]
+    fn a_misspelled_key_in_any_table_is_refused_naming_file_key_and_accepted_keys() {
+        let receiver = "[[alertmanager.receivers]]\nname = \"r\"\nwebhook_url = \"http://x/\"\n";
+        for (table, extra, accepted) in [
+            ("top level", "protectd = true\n".to_string(), "protected"),
+            ("[lab]", String::new(), "bridge"),
+            ("[[hosts]]", String::new(), "disk_gb"),
+            ("[prometheus]", "[prometheus]\nretenton = \"1d\"\n".into(), "retention"),
+            ("[alertmanager]", "[alertmanager]\ngroup_wiat = \"1s\"\n".into(), "group_wait"),
+            ("[[alertmanager.receivers]]", format!("{receiver}webhok_url = \"http://y/\"\n"), "webhook_url"),
+            ("[app]", "[app]\nprot = 1\n".into(), "port"),
+            ("[loki]", "[loki]\nstorag = \"s3\"\n".into(), "storage"),
+            ("[grafana]", "[grafana]\ndatabse = \"sqlite\"\n".into(), "database"),
+            ("[state]", "[state]\nbackend = \"local\"\nbuckt = \"b\"\n".into(), "bucket"),
+        ] {
+            let text = match table {
+                "top level" => format!("{extra}{GOOD}"),
+                "[lab]" => GOOD.replace("cidr = ", "cidre = \"x\"\ncidr = "),
+                "[[hosts]]" => GOOD.replace("name = \"app-1\"", "name = \"app-1\"\ndisk_bg = 10"),
+                _ => format!("{GOOD}\n{extra}"),
+            };
+            let err = parse_str(&text).unwrap_err();
+            assert_eq!(err.phase, crate::error::Phase::Input, "{table}");
+            assert_eq!(err.phase.exit_code(), 10, "{table}");
+            assert!(err.message.contains("environments/dev.toml"), "{table}: {}", err.message);
+            assert!(err.message.contains("unknown field"), "{table}: {}", err.message);
+            assert!(err.message.contains(&format!("`{accepted}`")), "{table}: the accepted keys are not named: {}", err.message);
+        }
+    }
+
+    #[test]
     fn wrong_type_is_refused() {
         let err = parse_str(&GOOD.replace("provider = \"lab\"", "provider = \"lab\"\nprotected = \"yes\"")).unwrap_err();
         assert!(err.message.contains("protected"), "{}", err.message);

@@ -2,7 +2,8 @@
 # One-time setup for the test suite on a Debian/Ubuntu machine (run as root
 # in CI). Idempotent: installs only what is missing.
 #
-# - Debian packages the tests use: jq, curl, python3-venv, openssh-client,
+# - Debian packages the tests use: jq, curl, python3-venv, python3-jsonschema
+#   (docs/contract.schema.json checks), openssh-client,
 #   and the lab's systemd-container, debootstrap, apt-cacher-ng.
 # - promtool and amtool, extracted from Debian's prometheus and
 #   prometheus-alertmanager packages into .obsctl/tools/ (installing the
@@ -17,6 +18,7 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+python3 -c 'import jsonschema' 2>/dev/null || missing+=(python3-jsonschema)
 if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { echo "setup: missing packages ${missing[*]}; run as root or: sudo apt-get install -y ${missing[*]}" >&2; exit 1; }
   echo "setup: installing ${missing[*]}"

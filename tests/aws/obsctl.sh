@@ -224,6 +224,9 @@ resources=$(state_resources)
 ((resources >= added)) || die "state holds $resources managed resources, the plan added $added"
 log "up: $added resources added in ${apply_s}s"
 
+# --- the contract: the aws stack's real output against the JSON Schema -----
+python3 "$ROOT/tests/static/contract_schema.py" --terraform "$STATE" aws || die "the aws stack's obsctl_inventory breaks docs/contract.schema.json"
+
 # --- inventory ------------------------------------------------------------
 
 log "obsctl inventory --env $ENV_NAME"

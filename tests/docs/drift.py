@@ -37,6 +37,8 @@ What is checked (all of it is read from the code, nothing is copied here):
     that exists.
  8. CLI: every subcommand of the `Command` enum in src/cli.rs appears in
     docs/ as `obsctl <name>`, and every long flag appears as `--flag`.
+ 9. citations: no file of the repository cites DESIGN.md (users do not have
+    it); hints and docs point at pages under docs/.
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ import glob
 import json
 import os
 import re
+import subprocess
 import signal
 import sys
 from pathlib import Path
@@ -545,6 +548,23 @@ def check_cli() -> None:
             drift(f"docs/ never mentions the flag `{flag}` (field `{field}` in src/cli.rs)")
 
 
+def check_citations() -> None:
+    """No tracked file cites documents that do not ship with obsctl (DESIGN.md)."""
+    files = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True).stdout.split()
+    banned = "DESIGN" + ".md"
+    for f in files:
+        path = ROOT / f
+        if f == "tests/docs/drift.py" or not path.is_file():
+            continue
+        try:
+            text = path.read_text()
+        except (UnicodeDecodeError, OSError):
+            continue
+        for n, line in enumerate(text.splitlines(), 1):
+            if banned in line:
+                drift(f"{f}:{n} cites {banned}, which users do not have; point at the page under docs/ instead")
+
+
 def write_tables() -> None:
     for path, markers, content in (
         (DOCS / "deployment.md", ENV_TABLE, env_table()),
@@ -573,7 +593,10 @@ def main() -> int:
     if args:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
-    checks = [check_alerts, check_dashboards, check_roles, check_ports, check_environments, check_timings, check_exit_codes, check_cli]
+    checks = [
+        check_alerts, check_dashboards, check_roles, check_ports, check_environments, check_timings, check_exit_codes, check_cli,
+        check_citations,
+    ]
     for check in checks:
         check()
     if problems:
@@ -581,7 +604,7 @@ def main() -> int:
             print(f"DRIFT: {p}", file=sys.stderr)
         print(f"drift: {len(problems)} facts in docs/ differ from the code ({len(checks)} checks)", file=sys.stderr)
         return 1
-    print(f"drift: docs/ match the code ({len(checks)} checks: alerts, dashboards, roles, ports, environments, alert timings, exit codes, CLI)")
+    print(f"drift: docs/ match the code ({len(checks)} checks: alerts, dashboards, roles, ports, environments, alert timings, exit codes, CLI, citations)")
     return 0
 
 

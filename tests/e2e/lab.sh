@@ -56,6 +56,9 @@ summary=$(jq -c 'select(.event=="summary")' "$WORK/up1.jsonl")
 [ "$(jq -r .ok <<<"$summary")" = true ] || fail "up summary not ok: $summary"
 echo "cold up: ${cold}s; phases: $(jq -c .timings <<<"$summary")"
 
+# --- the contract: the lab stack's real output against the JSON Schema ----------
+python3 "$ROOT/tests/static/contract_schema.py" --terraform ".obsctl/$ENV" lab || fail "the lab stack's obsctl_inventory breaks docs/contract.schema.json"
+
 # --- targets, checked from here ------------------------------------------------
 inv="$WORK/contract.json"
 jq .contract ".obsctl/$ENV/deployment.json" >"$inv"

@@ -1,5 +1,5 @@
 output "obsctl_inventory" {
-  description = "The inventory contract (DESIGN.md §3, schema 1) obsctl validates and hands to Ansible: every host with its addresses, SSH login, roles and labels."
+  description = "The inventory contract (docs/contract.md, schema 1) obsctl validates and hands to Ansible: every host with its addresses, SSH login, roles and labels."
   value = {
     schema      = 1
     environment = var.environment
