@@ -730,11 +730,11 @@ fn state_backend(env: &str, raw: RawState) -> Result<StateBackend, (&'static str
     }
 }
 
-/// Prefix length of an IPv4 CIDR between /16 and /28, or None.
+/// Prefix length of an IPv4 network between /16 and /28, or None (ipnet
+/// parses it; the lab numbers its machines inside it).
 fn parse_cidr(cidr: &str) -> Option<u32> {
-    let (addr, prefix) = cidr.split_once('/')?;
-    addr.parse::<std::net::Ipv4Addr>().ok()?;
-    let prefix: u32 = prefix.parse().ok()?;
+    let net: ipnet::Ipv4Net = cidr.parse().ok()?;
+    let prefix = u32::from(net.prefix_len());
     (16..=28).contains(&prefix).then_some(prefix)
 }
 

@@ -5,7 +5,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -24,7 +24,100 @@ pub struct Printer {
     started: Instant,
     bar: Mutex<Option<(ProgressBar, String)>>,
     /// Copy of every human line for the run log.
-    log: Mutex<Option<std::fs::File>>,
+    log: Log,
+    /// What the running phase waits for, for the heartbeat.
+    waiting: Arc<Mutex<Waiting>>,
+}
+
+type Log = Arc<Mutex<Option<std::fs::File>>>;
+
+/// No silent waits: off a terminal (plain lines, JSON), a phase that has
+/// shown nothing for this long says what it is still waiting for. (On a
+/// terminal the spinner shows it, with the time elapsed.)
+const HEARTBEAT: Duration = Duration::from_secs(20);
+
+struct Waiting {
+    phase: Option<String>,
+    what: String,
+    phase_started: Instant,
+    last_shown: Instant,
+}
+
+impl Waiting {
+    fn shown(&mut self) {
+        self.last_shown = Instant::now();
+    }
+}
+
+/// Appends a timestamped line to the run log.
+fn log_line(log: &Log, line: &str) {
+    if let Some(f) = log.lock().unwrap().as_mut() {
+        let _ = writeln!(f, "{} {}", timestamp(), line);
+    }
+}
+
+/// One JSON event on stdout (and in the run log).
+fn emit_event(log: &Log, event: &str, fields: Value) {
+    let mut obj = json!({ "ts": timestamp(), "event": event });
+    if let (Some(map), Value::Object(extra)) = (obj.as_object_mut(), fields) {
+        map.extend(extra);
+    }
+    log_line(log, &obj.to_string());
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{obj}");
+    let _ = out.flush();
+}
+
+/// Columns aligned for people, no borders (greppable: a row starts with its
+/// first cell). comfy-table measures wide characters (✓, ✗) correctly, which
+/// `format!("{:<16}")` does not.
+pub fn table<R: IntoIterator<Item = String>>(header: Option<Vec<&str>>, rows: impl IntoIterator<Item = R>) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_style(comfy_table::presets::NOTHING);
+    if let Some(h) = header {
+        t.set_header(h);
+    }
+    for r in rows {
+        t.add_row(r.into_iter().collect::<Vec<String>>());
+    }
+    for c in t.column_iter_mut() {
+        c.set_padding((0, 2));
+    }
+    t.lines().map(|l| l.trim_end().to_string()).collect::<Vec<_>>().join("\n")
+}
+
+/// `1m20s`, `45s`.
+pub fn short_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Every few seconds: when a phase has shown nothing for `HEARTBEAT`, say
+/// what it is still waiting for (a plain line, or a `step` event in JSON).
+fn heartbeat(format: OutputFormat, log: Log, waiting: Arc<Mutex<Waiting>>) {
+    loop {
+        std::thread::sleep(Duration::from_secs(2));
+        let mut w = waiting.lock().unwrap();
+        let Some(phase) = w.phase.clone() else { continue };
+        if w.last_shown.elapsed() < HEARTBEAT {
+            continue;
+        }
+        let message = format!("still waiting: {} ({})", w.what, short_duration(w.phase_started.elapsed()));
+        w.shown();
+        drop(w);
+        match format {
+            OutputFormat::Json => emit_event(&log, "step", json!({ "phase": phase, "message": message })),
+            OutputFormat::Human => {
+                let text = format!("[{phase}] {message}");
+                log_line(&log, &text);
+                eprintln!("{} {}", timestamp(), text);
+            }
+        }
+    }
 }
 
 pub fn timestamp() -> String {
@@ -34,14 +127,19 @@ pub fn timestamp() -> String {
 
 impl Printer {
     pub fn new(format: OutputFormat, verbose: bool) -> Printer {
-        Printer {
-            format,
-            tty: std::io::stderr().is_terminal() && format == OutputFormat::Human,
-            verbose,
-            started: Instant::now(),
-            bar: Mutex::new(None),
-            log: Mutex::new(None),
+        let tty = std::io::stderr().is_terminal() && format == OutputFormat::Human;
+        let now = Instant::now();
+        let log: Log = Arc::new(Mutex::new(None));
+        let waiting = Arc::new(Mutex::new(Waiting { phase: None, what: String::new(), phase_started: now, last_shown: now }));
+        if !tty {
+            let (log, waiting) = (log.clone(), waiting.clone());
+            std::thread::spawn(move || heartbeat(format, log, waiting));
         }
+        Printer { format, tty, verbose, started: now, bar: Mutex::new(None), log, waiting }
+    }
+
+    fn shown(&self) {
+        self.waiting.lock().unwrap().shown();
     }
 
     pub fn is_json(&self) -> bool {
@@ -58,9 +156,7 @@ impl Printer {
     }
 
     fn to_log(&self, line: &str) {
-        if let Some(f) = self.log.lock().unwrap().as_mut() {
-            let _ = writeln!(f, "{} {}", timestamp(), line);
-        }
+        log_line(&self.log, line);
     }
 
     /// A line for a person, on stderr. On a terminal it is printed above the
@@ -70,6 +166,7 @@ impl Printer {
         if self.is_json() {
             return;
         }
+        self.shown();
         let guard = self.bar.lock().unwrap();
         match guard.as_ref() {
             Some((bar, _)) if self.tty => bar.println(text),
@@ -82,14 +179,8 @@ impl Printer {
         if !self.is_json() {
             return;
         }
-        let mut obj = json!({ "ts": timestamp(), "event": event });
-        if let (Some(map), Value::Object(extra)) = (obj.as_object_mut(), fields) {
-            map.extend(extra);
-        }
-        self.to_log(&obj.to_string());
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{obj}");
-        let _ = out.flush();
+        self.shown();
+        emit_event(&self.log, event, fields);
     }
 
     pub fn info(&self, msg: &str) {
@@ -104,6 +195,11 @@ impl Printer {
 
     /// A phase begins: a spinner on a terminal, a line elsewhere.
     pub fn phase_start(&self, phase: &str, msg: &str) {
+        {
+            let mut w = self.waiting.lock().unwrap();
+            (w.phase, w.what, w.phase_started) = (Some(phase.to_string()), msg.to_string(), Instant::now());
+            w.shown();
+        }
         self.event("phase_start", json!({ "phase": phase, "message": msg }));
         if self.is_json() {
             self.to_log(&format!("[{phase}] {msg}"));
@@ -125,6 +221,7 @@ impl Printer {
     /// Progress within the current phase: the spinner's message on a
     /// terminal, nothing elsewhere (the child's log has the detail).
     pub fn progress(&self, msg: &str) {
+        self.waiting.lock().unwrap().what = msg.to_string();
         if let Some((bar, _)) = self.bar.lock().unwrap().as_ref() {
             bar.set_message(msg.to_string());
         }
@@ -141,6 +238,19 @@ impl Printer {
         }
     }
 
+    /// A step that says what a long wait is about (e.g. the lab building its
+    /// base image): shown in every format, above the spinner on a terminal,
+    /// and the heartbeat repeats it while nothing else is shown.
+    pub fn note(&self, phase: &str, msg: &str) {
+        self.event("step", json!({ "phase": phase, "message": msg }));
+        if !self.is_json() {
+            self.line(&format!("[{phase}] {msg}"));
+        } else {
+            self.to_log(&format!("[{phase}] {msg}"));
+        }
+        self.waiting.lock().unwrap().what = msg.to_string();
+    }
+
     /// One line of a child's output; shown only with -v.
     pub fn child_line(&self, line: &str) {
         if self.verbose && !self.is_json() {
@@ -153,6 +263,7 @@ impl Printer {
     }
 
     pub fn phase_end(&self, phase: &str, ok: bool, elapsed: Duration, msg: &str, fields: Value) {
+        self.waiting.lock().unwrap().phase = None;
         let bar = self.bar.lock().unwrap().take();
         if let Some((bar, _)) = bar {
             bar.finish_and_clear();
@@ -192,6 +303,7 @@ impl Printer {
     }
 
     pub fn error(&self, err: &crate::error::Error) {
+        self.waiting.lock().unwrap().phase = None;
         let bar = self.bar.lock().unwrap().take();
         if let Some((bar, _)) = bar {
             bar.abandon();
@@ -230,6 +342,7 @@ impl Printer {
 
     /// Ask a question on the terminal. Callers only ask when interactive.
     pub fn prompt(&self, question: &str) -> String {
+        self.waiting.lock().unwrap().what = "your answer".into();
         let bar = self.bar.lock().unwrap();
         if let Some((b, _)) = bar.as_ref() {
             b.suspend(|| ask(question))
@@ -260,4 +373,20 @@ pub fn own_cpu() -> Duration {
 
 pub fn round(d: Duration) -> f64 {
     (d.as_secs_f64() * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tables_align_columns_and_rows_start_with_their_first_cell() {
+        let t = super::table(
+            Some(vec!["HOST", "COMPONENT", "HEALTH"]),
+            [vec!["app-1".to_string(), "node_exporter".into(), "DOWN".into()], vec!["mon-10".into(), "✓".into(), "up".into()]],
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3, "{t}");
+        assert!(lines[1].starts_with("app-1   node_exporter  DOWN"), "{t}");
+        let column = |line: &str, cell: &str| line[..line.find(cell).unwrap()].chars().count();
+        assert_eq!(column(lines[0], "HEALTH"), column(lines[2], "up"), "a wide character shifts the columns: {t}");
+    }
 }

@@ -37,6 +37,36 @@ pub struct PlanSummary {
     pub destroy: usize,
     /// Resources the plan deletes or replaces.
     pub destroyed: Vec<String>,
+    /// Every resource the plan touches, with what it does to it.
+    pub actions: Vec<(Action, String)>,
+}
+
+/// What a plan does to one resource, as Terraform's own plan output says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    Create,
+    Update,
+    Replace,
+    Delete,
+}
+
+impl Action {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update in-place",
+            Action::Replace => "replace (destroy, then create)",
+            Action::Delete => "destroy",
+        }
+    }
+    fn symbol(self) -> &'static str {
+        match self {
+            Action::Create => "+",
+            Action::Update => "~",
+            Action::Replace => "-/+",
+            Action::Delete => "-",
+        }
+    }
 }
 
 impl PlanSummary {
@@ -46,6 +76,15 @@ impl PlanSummary {
     /// are not drift of the infrastructure.
     pub fn changes_resources(&self) -> bool {
         self.add + self.change + self.destroy > 0
+    }
+
+    /// The resources the plan touches, one line each (`+ address`, `~`,
+    /// `-/+`, `-`), grouped by action: what a Terraform user reviews before
+    /// approving.
+    pub fn resource_lines(&self) -> Vec<String> {
+        let mut sorted = self.actions.clone();
+        sorted.sort();
+        sorted.iter().map(|(a, addr)| format!("{:>3} {addr}   ({})", a.symbol(), a.verb())).collect()
     }
 
     pub fn describe(&self) -> String {
@@ -105,7 +144,9 @@ impl<'a> Terraform<'a> {
             |_| {
                 let run = self.child_with_data_dir(data_dir).args(args.iter().copied()).arg("-no-color").what(what).run(|line| {
                     printer.child_line(line);
-                    if let Some(p) = progress_of(line) {
+                    if let Some(m) = provisioner_message(line) {
+                        printer.note("terraform", &m);
+                    } else if let Some(p) = progress_of(line) {
                         printer.progress(&p);
                     }
                 });
@@ -234,22 +275,7 @@ impl<'a> Terraform<'a> {
         let out = self.child().args(["show", "-json"]).arg(plan).what("terraform show -json <plan>").output()?.stdout;
         let v: Value = serde_json::from_str(&out)
             .map_err(|e| Error::new(Phase::Terraform, format!("terraform show -json printed invalid JSON: {e}")))?;
-        let mut s = PlanSummary { changes: true, ..Default::default() };
-        for rc in v["resource_changes"].as_array().into_iter().flatten() {
-            let actions: Vec<&str> = rc["change"]["actions"].as_array().into_iter().flatten().filter_map(|a| a.as_str()).collect();
-            let address = rc["address"].as_str().unwrap_or("?").to_string();
-            if actions.contains(&"create") {
-                s.add += 1;
-            }
-            if actions.contains(&"update") {
-                s.change += 1;
-            }
-            if actions.contains(&"delete") {
-                s.destroy += 1;
-                s.destroyed.push(if actions.contains(&"create") { format!("{address} (replace)") } else { address });
-            }
-        }
-        Ok(s)
+        Ok(summary_of(&v))
     }
 
     pub fn apply(&self) -> Result<()> {
@@ -294,6 +320,36 @@ impl<'a> Terraform<'a> {
         self.run(&["destroy", "-input=false", "-auto-approve", &format!("-var-file={}", vars.display())], "terraform destroy")?;
         Ok(())
     }
+}
+
+/// What a plan (`terraform show -json`) does, resource by resource.
+fn summary_of(v: &Value) -> PlanSummary {
+    let mut s = PlanSummary { changes: true, ..Default::default() };
+    for rc in v["resource_changes"].as_array().into_iter().flatten() {
+        let actions: Vec<&str> = rc["change"]["actions"].as_array().into_iter().flatten().filter_map(|a| a.as_str()).collect();
+        let address = rc["address"].as_str().unwrap_or("?").to_string();
+        let action = match (actions.contains(&"create"), actions.contains(&"delete"), actions.contains(&"update")) {
+            (true, true, _) => Some(Action::Replace),
+            (true, false, _) => Some(Action::Create),
+            (false, true, _) => Some(Action::Delete),
+            (false, false, true) => Some(Action::Update),
+            _ => None,
+        };
+        if let Some(a) = action {
+            s.actions.push((a, address.clone()));
+        }
+        if actions.contains(&"create") {
+            s.add += 1;
+        }
+        if actions.contains(&"update") {
+            s.change += 1;
+        }
+        if actions.contains(&"delete") {
+            s.destroy += 1;
+            s.destroyed.push(if actions.contains(&"create") { format!("{address} (replace)") } else { address });
+        }
+    }
+    s
 }
 
 /// The stack's input variables for this environment.
@@ -379,6 +435,17 @@ fn is_transient(tail: &std::collections::VecDeque<String>) -> bool {
         "failed to query available provider packages",
     ];
     !tail.iter().any(|l| l.contains("Error acquiring the state lock")) && tail.iter().any(|l| MARKERS.iter().any(|m| l.contains(m)))
+}
+
+/// What a stack's provisioner script says (the lab's `lab: …` lines, e.g.
+/// "building the Debian 12 base image"), from Terraform's
+/// `<address> (local-exec): <line>`: the long waits of a first `up` are
+/// explained there.
+fn provisioner_message(line: &str) -> Option<String> {
+    let (_, said) = line.split_once(" (local-exec): ")?;
+    let said = said.trim();
+    let said = said.strip_prefix("lab: ").unwrap_or(said);
+    (!said.is_empty() && !said.starts_with("Executing:")).then(|| said.to_string())
 }
 
 /// A short progress message from a line of Terraform's human output.
@@ -471,11 +538,36 @@ mod tests {
     }
 
     #[test]
+    fn the_plan_lists_every_resource_with_its_action() {
+        let plan = json!({ "resource_changes": [
+            { "address": "a.new", "change": { "actions": ["create"] } },
+            { "address": "a.same", "change": { "actions": ["no-op"] } },
+            { "address": "a.moved", "change": { "actions": ["delete", "create"] } },
+            { "address": "a.tag", "change": { "actions": ["update"] } },
+            { "address": "a.gone", "change": { "actions": ["delete"] } },
+        ]});
+        let s = summary_of(&plan);
+        assert_eq!((s.add, s.change, s.destroy), (2, 1, 2));
+        assert_eq!(s.destroyed, ["a.moved (replace)", "a.gone"]);
+        let lines = s.resource_lines();
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert!(lines[0].contains("+ a.new") && lines[1].contains("~ a.tag"), "{lines:?}");
+        assert!(lines[2].contains("-/+ a.moved") && lines[3].contains("- a.gone"), "{lines:?}");
+    }
+
+    #[test]
     fn progress_lines() {
         assert_eq!(
             progress_of("module.machine[\"mon-1\"].terraform_data.machine: Creation complete after 1s [id=x]").unwrap(),
             "created module.machine[\"mon-1\"].terraform_data.machine"
         );
         assert!(progress_of("Plan: 3 to add").is_none());
+        assert_eq!(
+            provisioner_message("module.machine[\"mon-1\"].terraform_data.machine (local-exec): lab: building the Debian 12 base image")
+                .unwrap(),
+            "building the Debian 12 base image"
+        );
+        assert!(provisioner_message("module.machine[\"mon-1\"].terraform_data.machine (local-exec): Executing: [\"/bin/sh\"]").is_none());
+        assert!(provisioner_message("Apply complete!").is_none());
     }
 }

@@ -1044,3 +1044,23 @@ fn a_command_refused_for_its_arguments_leaves_no_run_directory() {
     assert!(run_dirs(&ran.state("t")).is_empty(), "{:?}", run_dirs(&ran.state("t")));
     assert!(ran.commands().is_empty(), "terraform ran: {:?}", ran.calls());
 }
+
+#[test]
+fn a_long_wait_says_what_it_waits_for() {
+    // The lab's first apply builds its base image for minutes: what the
+    // provisioner says is shown, and the silence after it is filled with
+    // "still waiting: …" (every 20 s without other output).
+    let said = "module.machine[\"mon-1\"].terraform_data.machine (local-exec): lab: building the Debian 12 base image";
+    let ran = Test::new()
+        .fake("apply", &format!("echo '{said}'\nsleep 23\n"))
+        .args(["up", "--env", "t", "--skip-configure", "--output", "json"])
+        .status(0);
+    let steps: Vec<String> = ran
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "step" && e["phase"] == "terraform")
+        .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(steps.iter().any(|m| m == "building the Debian 12 base image"), "{steps:?}");
+    assert!(steps.iter().any(|m| m.starts_with("still waiting: building the Debian 12 base image (")), "{steps:?}");
+}

@@ -62,13 +62,14 @@ pub fn run(env_name: Option<&str>, fix: bool, printer: &Printer) -> Result<u8> {
             fix: (!creds).then(|| "export AWS_PROFILE=… (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)".to_string()),
         });
     }
-    let mut lines = Vec::new();
+    let mut rows = Vec::new();
     for c in &checks {
-        lines.push(format!("{} {:<16} {}", if c.ok { "✓" } else { "✗" }, c.name, c.detail));
+        rows.push(vec![if c.ok { "✓" } else { "✗" }.to_string(), c.name.clone(), c.detail.clone()]);
         if let Some(fix) = &c.fix {
-            lines.push(format!("  {:<16} fix: {fix}", ""));
+            rows.push(vec![String::new(), String::new(), format!("fix: {fix}")]);
         }
     }
+    let lines = [crate::report::table(None, rows)];
     let failed = checks.iter().filter(|c| !c.ok).count();
     printer.summary(
         &lines.join("\n"),

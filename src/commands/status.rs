@@ -83,26 +83,17 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         .filter(|a| a["state"] == "firing")
         .collect();
 
-    let mut lines = vec![format!("{:<10} {:<14} {:<7} {}", "HOST", "COMPONENT", "HEALTH", "DETAIL")];
-    let mut problems = 0;
-    for o in &outcomes {
-        if o.health.is_err() {
-            problems += 1;
-        }
-        lines.push(format!(
-            "{:<10} {:<14} {:<7} {}",
-            o.probe.host,
-            o.probe.component,
-            if o.health.is_ok() { "up" } else { "DOWN" },
-            match &o.health {
-                Ok(()) => o.probe.url.clone(),
-                // Transport errors already start with the URL.
-                Err(e) if e.starts_with(&o.probe.url) => e.clone(),
-                Err(e) => format!("{}: {e}", o.probe.url),
-            }
-        ));
-    }
-
+    let mut problems = outcomes.iter().filter(|o| o.health.is_err()).count();
+    let rows = outcomes.iter().map(|o| {
+        let detail = match &o.health {
+            Ok(()) => o.probe.url.clone(),
+            // Transport errors already start with the URL.
+            Err(e) if e.starts_with(&o.probe.url) => e.clone(),
+            Err(e) => format!("{}: {e}", o.probe.url),
+        };
+        vec![o.probe.host.clone(), o.probe.component.to_string(), if o.health.is_ok() { "up" } else { "DOWN" }.to_string(), detail]
+    });
+    let mut lines = vec![crate::report::table(Some(vec!["HOST", "COMPONENT", "HEALTH", "DETAIL"]), rows)];
     let mut targets_json = Vec::new();
     for o in outcomes.iter().filter(|o| o.probe.component == "prometheus") {
         let Some(Ok(v)) = &o.extra else { continue };

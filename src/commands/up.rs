@@ -69,7 +69,13 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
         write_inventory(s, &d)?;
         d
     } else {
-        timed(&mut timings, "terraform", || provision(s, args))?;
+        let waited = timed(&mut timings, "terraform", || provision(s, args))?;
+        if !waited.is_zero() {
+            // The phase timing is Terraform's; the user's time is its own entry.
+            let tf = timings["terraform"].as_f64().unwrap_or_default();
+            timings.insert("terraform".into(), json!(((tf - waited.as_secs_f64()) * 100.0).round() / 100.0));
+            timings.insert("approval_wait".into(), json!(secs(waited)));
+        }
         timed(&mut timings, "inventory", || inventory_phase(s))?
     };
     let contract = d.contract.clone();
@@ -110,9 +116,11 @@ fn prepare(s: &Session, args: &UpArgs) -> Result<(Secrets, Option<Background>)> 
     Ok((secrets, background))
 }
 
-fn provision(s: &Session, args: &UpArgs) -> Result<()> {
+/// Plans and applies; returns the time spent waiting for the user's approval.
+fn provision(s: &Session, args: &UpArgs) -> Result<Duration> {
     let (p, env) = (s.printer, &s.env);
     let t = Instant::now();
+    let mut waited = Duration::ZERO;
     p.phase_start("terraform", &format!("terraform/stacks/{}", env.provider.name()));
     let tf = s.terraform();
     tf.write_vars(true)?;
@@ -131,15 +139,31 @@ fn provision(s: &Session, args: &UpArgs) -> Result<()> {
             .hint(format!("review with `obsctl plan --env {}`; to go ahead: obsctl up --env {} --allow-destroy", env.name, env.name)));
         }
         let auto_approve = args.auto_approve || !s.interactive;
-        if !auto_approve && !s.confirm(&format!("Apply this plan to `{}` ({})?", env.name, plan.describe())) {
-            return Err(Error::input("plan not approved; nothing was applied").hint("re-run with --auto-approve to skip the question"));
+        if !auto_approve {
+            // Time spent waiting for the user is not Terraform's.
+            let asked = Instant::now();
+            let question = format!(
+                "Terraform will change these resources of `{}`:\n{}\nApply this plan ({})?",
+                env.name,
+                plan.resource_lines().join("\n"),
+                plan.describe()
+            );
+            let approved = s.confirm(&question);
+            waited = asked.elapsed();
+            if !approved {
+                return Err(Error::input("plan not approved; nothing was applied").hint("re-run with --auto-approve to skip the question"));
+            }
         }
         p.progress("applying");
         tf.apply()?;
     }
     let msg = if plan.changes { format!("applied: {}", plan.describe()) } else { "no changes".into() };
-    p.phase_end("terraform", true, t.elapsed(), &msg, json!({ "add": plan.add, "change": plan.change, "destroy": plan.destroy }));
-    Ok(())
+    let mut fields = json!({ "add": plan.add, "change": plan.change, "destroy": plan.destroy });
+    if !waited.is_zero() {
+        fields["approval_wait_s"] = json!(secs(waited));
+    }
+    p.phase_end("terraform", true, t.elapsed().saturating_sub(waited), &msg, fields);
+    Ok(waited)
 }
 
 /// Reads the stack's outputs, validates the contract, records the deployment
