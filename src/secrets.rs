@@ -25,6 +25,9 @@ pub fn prepare(env: &Environment, dir: &Path) -> Result<Secrets> {
         write_atomic(&grafana, random_password(32)?.as_bytes(), 0o600)?;
     }
     let mut values = vec![std::fs::read_to_string(&grafana).unwrap_or_default().trim().to_string()];
+    if env.enabled("grafana") {
+        values.push(grafana_secret_key(dir)?);
+    }
     let grafana_db = match grafana_db_password(env, dir, true)? {
         Some(p) => {
             values.push(p);
@@ -85,6 +88,20 @@ fn store_receiver_secret(env: &Environment, secret: &ReceiverSecret, file: &Path
 }
 
 const GRAFANA_DB_PASSWORD: &str = "grafana_db_password";
+const GRAFANA_SECRET_KEY: &str = "grafana_secret_key";
+
+/// Grafana's `secret_key` (encrypts data-source secrets in its database),
+/// created before Grafana's first start and shared by every Grafana of the
+/// environment; the grafana role reads it from this file. Never regenerated:
+/// a new key would make what Grafana already encrypted unreadable.
+fn grafana_secret_key(dir: &Path) -> Result<String> {
+    let file = dir.join(GRAFANA_SECRET_KEY);
+    if !file.is_file() {
+        write_atomic(&file, random_password(40)?.as_bytes(), 0o600)?;
+    }
+    let k = std::fs::read_to_string(&file).map_err(|e| Error::internal(format!("cannot read {}: {e}", file.display())))?;
+    Ok(k.trim().to_string())
+}
 
 /// The password of Grafana's shared PostgreSQL database (prod: RDS), created
 /// on first use when `create` is set; None when the environment keeps Grafana
@@ -121,6 +138,19 @@ fn random_password(len: usize) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grafana_secret_key_is_created_once_private_and_kept() {
+        let dir = std::env::temp_dir().join(format!("obsctl-secret-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = grafana_secret_key(&dir).unwrap();
+        assert_eq!(first.len(), 40);
+        assert_eq!(grafana_secret_key(&dir).unwrap(), first, "an existing key must never be replaced");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join(GRAFANA_SECRET_KEY)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn passwords_are_long_random_and_distinct() {

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS=$PWD/.obsctl/tools
 
-want=(jq curl python3-venv openssh-client systemd-container debootstrap apt-cacher-ng iproute2 gawk)
+want=(jq curl python3-venv openssh-client systemd-container debootstrap apt-cacher-ng iproute2 gawk gpg)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -36,6 +36,15 @@ APT_SOURCES = {
     "Components": "main",
     "Signed-By": "/etc/apt/keyrings/grafana.asc",
 }
+# The sandboxing options of the packaged grafana-server.service (a copy of
+# Grafana's packaging/deb/systemd/grafana-server.service).
+PACKAGED_GRAFANA_UNIT = Path(__file__).resolve().parent / "upstream" / "grafana-server.service"
+SANDBOX_OPTIONS = {"CapabilityBoundingSet", "DeviceAllow", "LockPersonality", "MemoryDenyWriteExecute",
+                   "NoNewPrivileges", "PrivateDevices", "PrivateTmp", "PrivateUsers", "ProtectClock",
+                   "ProtectControlGroups", "ProtectHome", "ProtectHostname", "ProtectKernelLogs",
+                   "ProtectKernelModules", "ProtectKernelTunables", "ProtectProc", "ProtectSystem", "RemoveIPC",
+                   "RestrictAddressFamilies", "RestrictNamespaces", "RestrictRealtime", "RestrictSUIDSGID",
+                   "SystemCallArchitectures", "SystemCallFilter", "UMask"}
 HARDENING = {"NoNewPrivileges": {"yes", "true"}, "ProtectSystem": {"strict", "full"},
              "ProtectHome": {"yes", "true", "read-only"}, "PrivateTmp": {"yes", "true"}}
 
@@ -47,6 +56,7 @@ class Checker:
         self.secrets = [p.read_text().strip() for p in Path(secrets_dir).glob("*") if p.is_file()]
         self.problems = []
         self.files = 0
+        self.push_targets = {}
 
     def fail(self, where, msg):
         self.problems.append(f"{where}: {msg}")
@@ -158,6 +168,24 @@ class Checker:
             supplementary = " ".join(service.get("SupplementaryGroups", [])).split()
             self.expect(where, group in supplementary, f"[Service] SupplementaryGroups lacks {group}")
 
+    def check_sandbox_reset(self, where, dropin):
+        """With hardening off, the drop-in over the packaged unit
+        (upstream/grafana-server.service) leaves no sandboxing option on."""
+        self.systemd_verify(where, self.dir / where)
+        packaged = self.parse_unit(PACKAGED_GRAFANA_UNIT.read_text(), str(PACKAGED_GRAFANA_UNIT))
+        merged = {k: list(v) for k, v in packaged.get("Service", {}).items()}
+        for key, values in dropin.get("Service", {}).items():
+            for value in values:
+                # systemd: a list option appends, an empty value resets it;
+                # a scalar option takes the last value.
+                merged[key] = [] if value == "" else merged.get(key, []) + [value]
+        for key in sorted(SANDBOX_OPTIONS & set(packaged.get("Service", {}))):
+            values = merged.get(key, [])
+            last = values[-1] if values else ""
+            off = (last in ("", "no", "false", "default", "~") or (key == "UMask" and last == "0022"))
+            self.expect(where, off, f"[Service] {key}={last} stays in force from the packaged unit "
+                                    "although grafana_systemd_hardening is false")
+
     # ----------------------------------------------------------- grafana
     def dashboard_datasource_uids(self):
         uids = set()
@@ -198,6 +226,29 @@ class Checker:
                     self.expect(w, bool(get("database", key)), f"[database] {key} is empty")
                 self.expect(w, (get("database", "password") or "").startswith("$__file{/"),
                             "[database] password must be read from a file ($__file{...})")
+                mode = self.inv["grafana_database_ssl_mode"]
+                self.expect(w, get("database", "ssl_mode") == mode, f"[database] ssl_mode is not {mode}")
+                ca = get("database", "ca_cert_path")
+                if mode == "verify-full":
+                    self.expect(w, ca == "/etc/grafana/secrets/database-ca.pem",
+                                f"[database] ca_cert_path is {ca!r} with verify-full")
+                else:
+                    self.expect(w, ca is None, f"[database] ca_cert_path set without verify-full")
+            self.expect(w, (get("security", "secret_key") or "").startswith("$__file{/"),
+                        "[security] secret_key must be read from a file ($__file{...}): without it Grafana "
+                        "uses the public default key")
+            self.expect(w, get("unified_alerting", "enabled") == "true", "[unified_alerting] enabled is not true")
+            listen = get("unified_alerting", "ha_listen_address") or ""
+            ha_port = listen.rpartition(":")[2]
+            taken = {str(v) for k, v in self.inv["ports"].items()}
+            self.expect(w, ha_port.isdigit() and ha_port not in taken and ha_port != "9094",
+                        f"[unified_alerting] ha_listen_address {listen!r} must use a port of its own "
+                        f"(not Alertmanager's cluster port, not one of {sorted(taken)})")
+            self.expect(w, get("unified_alerting", "ha_advertise_address") == f"{self.addr(host)}:{ha_port}",
+                        "[unified_alerting] ha_advertise_address is not this host's address and HA port")
+            peers = sorted(filter(None, (get("unified_alerting", "ha_peers") or "").split(",")))
+            want = sorted(f"{self.addr(h)}:{ha_port}" for h in groups["grafana"]) if len(groups["grafana"]) > 1 else []
+            self.expect(w, peers == want, f"[unified_alerting] ha_peers is {peers}, expected {want}")
             home = get("dashboards", "default_home_dashboard_path") or ""
             self.expect(w, (DASHBOARDS / Path(home).name).is_file(),
                         f"[dashboards] default_home_dashboard_path {home} is not a dashboard of the role")
@@ -214,17 +265,32 @@ class Checker:
                 self.expect(w, entry.get("uid") not in by_uid, f"uid {entry.get('uid')} twice")
                 by_uid[entry.get("uid")] = entry
             self.expect(w, sum(1 for e in entries if e.get("isDefault")) == 1, "not exactly one default data source")
-            expected = {"prometheus": ("prometheus", 9090), "loki": ("loki", 3100), "alertmanager": ("alertmanager", 9093)}
-            for uid, (group, port) in expected.items():
-                if not groups.get(group):
-                    self.expect(w, uid not in by_uid, f"data source {uid} provisioned without a {group} host")
+            ports = self.inv["ports"]
+            expected = {"prometheus": ports["prometheus_port"], "loki": ports["loki_http_port"],
+                        "alertmanager": ports["alertmanager_port"]}
+            for uid, port in expected.items():
+                members = groups.get(uid) or []
+                if not members:
+                    self.expect(w, uid not in by_uid, f"data source {uid} provisioned without a {uid} host")
                     continue
                 entry = by_uid.get(uid)
                 if not self.expect(w, entry is not None, f"no data source with uid {uid}"):
                     continue
                 self.expect(w, entry["type"] == uid, f"data source {uid} has type {entry['type']}")
-                url = f"http://{self.addr(groups[group][0])}:{port}"
+                # Identical on every Grafana: the local one when every Grafana
+                # host runs the component, else its only host.
+                if set(groups["grafana"]) <= set(members):
+                    url = f"http://127.0.0.1:{port}"
+                else:
+                    self.expect(w, len(members) == 1, f"{uid} on several hosts but not on every Grafana host")
+                    url = f"http://{self.addr(members[0])}:{port}"
                 self.expect(w, entry["url"] == url, f"data source {uid} URL is {entry['url']}, expected {url}")
+            prom = by_uid.get("prometheus")
+            if prom:
+                interval = (prom.get("jsonData") or {}).get("timeInterval")
+                want = self.inv["prometheus_scrape_interval"]
+                self.expect(w, interval == want, f"prometheus timeInterval is {interval!r}, expected the environment's "
+                                                 f"scrape interval {want!r}")
             if "alertmanager" in by_uid:
                 impl = (by_uid["alertmanager"].get("jsonData") or {}).get("implementation")
                 self.expect(w, impl == "prometheus", f"alertmanager jsonData.implementation is {impl!r}")
@@ -241,7 +307,11 @@ class Checker:
 
         unit = files.get("grafana-server.override.conf")
         if self.expect(base, unit is not None, "grafana-server.override.conf not rendered") and unit:
-            self.check_dropin(f"{base}/grafana-server.override.conf", unit, ["/var/lib/grafana", "/var/log/grafana"])
+            where = f"{base}/grafana-server.override.conf"
+            if self.inv["grafana_systemd_hardening"] in (True, "true", "True"):
+                self.check_dropin(where, unit, ["/var/lib/grafana", "/var/log/grafana"])
+            else:
+                self.check_sandbox_reset(where, unit)
 
     # ----------------------------------------------------------- loki
     def check_loki(self, host, files):
@@ -267,6 +337,13 @@ class Checker:
             want = sorted(f"{self.addr(h)}:7946" for h in lokis)
             self.expect(w, join == want, f"memberlist.join_members is {join}, expected every Loki host {want}")
             self.expect(w, g("memberlist", "bind_port") == 7946, "memberlist.bind_port is not 7946")
+            self.expect(w, g("ingester", "autoforget_unhealthy") is True,
+                        "ingester.autoforget_unhealthy is not true: a dead Loki would stay in the ring for good")
+            self.expect(w, g("ingester", "lifecycler", "readiness_check_ring_health") is False,
+                        "ingester.lifecycler.readiness_check_ring_health is not false: one unhealthy member "
+                        "would keep every Loki unready")
+            self.expect(w, str(g("memberlist", "rejoin_interval") or "0") not in ("0", "0s"),
+                        "memberlist.rejoin_interval must be > 0 with autoforget_unhealthy")
             self.expect(w, g("memberlist", "advertise_addr") == self.addr(host), "memberlist.advertise_addr is not this host's address")
             periods = g("schema_config", "configs") or []
             self.expect(w, periods, "schema_config.configs is empty")
@@ -308,9 +385,18 @@ class Checker:
             self.expect(w, str(g("positions", "filename") or "").startswith("/var/lib/promtail/"),
                         "positions.filename is not under /var/lib/promtail")
             clients = cfg.get("clients") or []
-            urls = sorted(c.get("url") for c in clients)
-            want = sorted(f"http://{self.addr(h)}:3100/loki/api/v1/push" for h in self.inv["groups"]["loki"])
-            self.expect(w, urls == want, f"clients are {urls}, expected every Loki {want}")
+            urls = [c.get("url") for c in clients]
+            lokis = self.inv["groups"]["loki"]
+            port = self.inv["ports"]["loki_http_port"]
+            if host in lokis:
+                allowed = {f"http://127.0.0.1:{port}/loki/api/v1/push"}
+            else:
+                allowed = {f"http://{self.addr(h)}:{port}/loki/api/v1/push" for h in lokis}
+            self.expect(w, len(urls) == 1 and urls[0] in allowed,
+                        f"clients are {urls}, expected one of {sorted(allowed)} (one Loki address: "
+                        "the local Loki where the host runs one)")
+            if urls:
+                self.push_targets.setdefault(urls[0], []).append(host)
             for c in clients:
                 labels = c.get("external_labels") or {}
                 self.expect(w, labels.get("host") == host, f"client {c.get('url')}: external label host is {labels.get('host')}")
@@ -375,6 +461,15 @@ class Checker:
                                 if op == "=" and known:
                                     self.expect(where, value in known, f"no Promtail stream has {label}={value!r}")
 
+    def check_identical_datasources(self):
+        """The Grafanas of an environment share one database (prod): each
+        must get the very same data-source file, or the last to start wins."""
+        files = {h: (self.dir / "hosts" / h / "grafana" / "datasources.yaml") for h in self.inv["groups"]["grafana"]}
+        texts = {h: p.read_text() for h, p in files.items() if p.is_file()}
+        self.expect("grafana", len(set(texts.values())) <= 1,
+                    f"datasources.yaml differs between the Grafana hosts {sorted(texts)}: they overwrite "
+                    "each other's data sources in their shared database")
+
     @staticmethod
     def dig(node, *keys):
         for key in keys:
@@ -399,14 +494,17 @@ class Checker:
                 if not member:
                     continue
                 files = {p.name: self.parse(p) for p in sorted(role_dir.iterdir())}
-                sources = files.get("grafana.sources")
-                if self.expect(f"hosts/{host}/{role}", sources is not None, "grafana.sources not rendered") and sources:
-                    self.check_sources(host, role, sources)
+                self.expect(f"hosts/{host}/{role}", "grafana.sources" not in files,
+                            "grafana.sources rendered by the role itself: it belongs to role grafana_apt")
                 getattr(self, f"check_{role}")(host, files, *([stream_labels] if role == "promtail" else []))
-            rendered = [(host_dir / r / "grafana.sources").read_text() for r in ("grafana", "loki", "promtail")
-                        if (host_dir / r / "grafana.sources").is_file()]
-            self.expect(f"hosts/{host}", len(set(rendered)) <= 1,
-                        "the grafana, loki and promtail roles render different grafana.sources files")
+            apt_dir = host_dir / "grafana_apt"
+            uses_apt = any(host in groups.get(r, []) for r in ("grafana", "loki", "promtail"))
+            if self.expect(f"hosts/{host}", apt_dir.is_dir() == uses_apt,
+                           f"grafana_apt rendered={apt_dir.is_dir()} but host needs Grafana's repository={uses_apt}") and uses_apt:
+                sources = self.parse(apt_dir / "grafana.sources") if (apt_dir / "grafana.sources").is_file() else None
+                if self.expect(f"hosts/{host}/grafana_apt", sources is not None, "grafana.sources not rendered") and sources:
+                    self.check_sources(host, "grafana_apt", sources)
+        self.check_identical_datasources()
         if groups.get("promtail"):
             self.check_logql_labels(stream_labels)
         for problem in self.problems:
