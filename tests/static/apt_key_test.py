@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
-"""Tests the decision of ansible/roles/grafana_apt/library/grafana_apt_key.py
-(when Grafana's APT key is fetched again, when a download is refused) on
-keys made here with gpg: one valid 10 days, one that never expires.
-Usage: apt_key_test.py (needs gpg). Prints a closing line, exits 1 on failure."""
+"""Tests ansible/roles/grafana_apt/library/grafana_apt_key.py on keys made
+here with gpg (one valid 10 days, one that never expires): its decision (when
+Grafana's APT key is fetched again, when a download is refused), then the
+module itself run by Ansible against a local HTTP server (fetch, idempotence,
+refresh of an expiring key, refusal of another fingerprint, check mode).
+Usage: apt_key_test.py [ANSIBLE_BIN_DIR] (needs gpg; the module runs only
+when ansible is found). Prints a closing line, exits 1 on failure."""
+import functools
+import http.server
 import importlib.util
+import json
+import threading
 import os
 import subprocess
 import sys
@@ -53,7 +60,59 @@ with tempfile.TemporaryDirectory() as home:
     expect(mod.usable(mod.inspect(b"not a key"), short_fpr, 0) == "holds no OpenPGP key", "garbage is accepted")
     expect(mod.usable(info, short_fpr, 0, now=time.time() + 20 * 86400) is not None, "an expired key is accepted")
 
+    # The module itself, through Ansible, against a local HTTP server.
+    ansible = Path(sys.argv[1] if len(sys.argv) > 1 else Path(sys.executable).parent) / "ansible"
+    served = Path(home) / "www"
+    served.mkdir()
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/gpg-full.key"
+    keyring = Path(home) / "keyrings" / "grafana.asc"
+    keyring.parent.mkdir()
+
+    def run(fingerprint, days, *extra):
+        args = json.dumps({"path": str(keyring), "url": url, "fingerprint": fingerprint, "min_valid_days": days})
+        env = dict(os.environ, ANSIBLE_LIBRARY=str(MODULE.parent), ANSIBLE_LOCALHOST_WARNING="0",
+                   ANSIBLE_HOME=str(Path(home) / "ansible"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+                   ANSIBLE_STDOUT_CALLBACK="minimal", ANSIBLE_NOCOLOR="1")
+        out = subprocess.run([str(ansible), "localhost", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}",
+                              "-m", "grafana_apt_key", "-a", args, *extra], env=env, capture_output=True, text=True)
+        try:
+            # minimal callback: "localhost | CHANGED => {...}"
+            head, body = out.stdout.split("=>", 1)
+            res = json.loads(body)
+            res["failed"] = "FAILED" in head
+        except (ValueError, IndexError):
+            res = {"failed": True, "msg": out.stdout[-500:] + out.stderr[-500:]}
+        return res
+
+    if ansible.exists():
+        (served / "gpg-full.key").write_bytes(short)
+        r = run(short_fpr, 5, "--check")
+        expect(r.get("changed") and not keyring.exists(), f"check mode: {r}")
+        r = run(short_fpr, 5)
+        expect(r.get("changed") and keyring.exists() and keyring.read_bytes() == short, f"first fetch: {r}")
+        r = run(short_fpr, 5)
+        expect(not r.get("changed") and not r.get("failed"), f"a current key is fetched again: {r}")
+        (served / "gpg-full.key").write_bytes(never)
+        r = run(short_fpr, 30)
+        expect(r.get("failed") and "rotated" in r.get("msg", ""), f"another fingerprint is not refused: {r}")
+        expect(keyring.exists() and keyring.read_bytes() == short, "a refused key replaced the keyring")
+        r = run(never_fpr, 30)
+        expect(r.get("changed") and keyring.exists() and keyring.read_bytes() == never, f"a key of the new pinned fingerprint: {r}")
+        expect(keyring.exists() and keyring.stat().st_mode & 0o777 == 0o644, "the keyring is not 0644")
+        server.shutdown()
+        ran = 15
+    else:
+        expect(os.environ.get("CI") != "true", f"no {ansible}: the module was not run")
+        print(f"apt_key_test: no {ansible}: the module itself was not run", file=sys.stderr)
+        ran = 9
+
 for f in failures:
     print(f"apt_key_test: {f}", file=sys.stderr)
-print(f"apt_key_test: {9 - len(failures)} passed, {len(failures)} failed")
+print(f"apt_key_test: {ran - len(failures)} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)

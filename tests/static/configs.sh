@@ -146,7 +146,7 @@ else
 fi
 
 # When Grafana's APT key is fetched again, and when a download is refused.
-if "$venv/bin/python" "$here/apt_key_test.py"; then
+if "$venv/bin/python" "$here/apt_key_test.py" "$venv/bin"; then
   passed=$((passed + 1))
 else
   echo "configs.sh: FAILED: apt_key_test.py" >&2

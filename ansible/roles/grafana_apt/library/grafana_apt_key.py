@@ -115,9 +115,9 @@ def main():
             "If Grafana rotated its APT signing key, check the announcement on https://apt.grafana.com, "
             "then set grafana_apt_key_fingerprint to the new fingerprint (ansible/roles/grafana_apt/defaults/main.yml)."))
     if data == current:
-        module.exit_json(changed=False, fingerprint=p["fingerprint"],
-                         msg=f"{p['path']} {reason}; Grafana publishes no newer key yet", warnings=[
-                             f"Grafana's APT key {reason}: apt will refuse the repository once it expires"])
+        module.warn(f"Grafana's APT key {reason}, and Grafana publishes no newer key yet: "
+                    "apt will refuse the repository once it expires")
+        module.exit_json(changed=False, fingerprint=p["fingerprint"], msg=f"{p['path']} {reason}; no newer key")
     if not module.check_mode:
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(p["path"]), prefix=".grafana-key-")
         with os.fdopen(fd, "wb") as f:
