@@ -78,7 +78,8 @@ with tempfile.TemporaryDirectory() as home:
         args = json.dumps({"path": str(keyring), "url": url, "fingerprint": fingerprint, "min_valid_days": days})
         env = dict(os.environ, ANSIBLE_LIBRARY=str(MODULE.parent), ANSIBLE_LOCALHOST_WARNING="0",
                    ANSIBLE_HOME=str(Path(home) / "ansible"), ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-                   ANSIBLE_STDOUT_CALLBACK="minimal", ANSIBLE_NOCOLOR="1")
+                   ANSIBLE_STDOUT_CALLBACK="minimal", ANSIBLE_NOCOLOR="1",
+                   ANSIBLE_CALLBACK_RESULT_FORMAT="json")
         out = subprocess.run([str(ansible), "localhost", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}",
                               "-m", "grafana_apt_key", "-a", args, *extra], env=env, capture_output=True, text=True)
         try:

@@ -182,7 +182,10 @@ class Checker:
         for key in sorted(SANDBOX_OPTIONS & set(packaged.get("Service", {}))):
             values = merged.get(key, [])
             last = values[-1] if values else ""
-            off = (last in ("", "no", "false", "default", "~") or (key == "UMask" and last == "0022"))
+            if key == "CapabilityBoundingSet":
+                off = last == "~"  # empty is the EMPTY set (no capability); "~" (all but none) lifts it
+            else:
+                off = last in ("", "no", "false", "default") or (key == "UMask" and last == "0022")
             self.expect(where, off, f"[Service] {key}={last} stays in force from the packaged unit "
                                     "although grafana_systemd_hardening is false")
 
