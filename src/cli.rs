@@ -48,6 +48,8 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Release a Terraform state lock left by a run that died (asks first).
     Unlock(UnlockArgs),
+    /// Maintenance silences on the environment's Alertmanager cluster: add, list, expire.
+    Silence(SilenceArgs),
     /// Move the environment's Terraform state to where its [state] now says
     /// (e.g. from the local file to S3); never overwrites a state found there.
     MigrateState(EnvOnly),
@@ -153,4 +155,46 @@ pub struct DoctorArgs {
     /// the Ansible venv. `up` does the same on first use.
     #[arg(long)]
     pub fix: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SilenceArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+
+    #[command(subcommand)]
+    pub command: SilenceCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SilenceCommand {
+    /// Silence the alerts that match every MATCHER: label=value, label!=value,
+    /// label=~regex or label!~regex (e.g. host=app-1 alertname=InstanceDown).
+    Add {
+        #[arg(required = true, value_name = "MATCHER")]
+        matchers: Vec<String>,
+
+        /// How long the silence holds, e.g. 30m, 2h, 1d.
+        #[arg(long, short = 'd', default_value = "1h", value_name = "DURATION")]
+        duration: String,
+
+        /// Why the alerts are silenced (shown to whoever is on call).
+        #[arg(long, short = 'c', value_name = "TEXT")]
+        comment: String,
+
+        /// Who silences them (default: $USER@hostname).
+        #[arg(long, value_name = "NAME")]
+        author: Option<String>,
+    },
+    /// List the active and pending silences.
+    List {
+        /// Include expired silences.
+        #[arg(long)]
+        all: bool,
+    },
+    /// End silences now.
+    Expire {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
 }

@@ -1064,3 +1064,29 @@ fn a_long_wait_says_what_it_waits_for() {
     assert!(steps.iter().any(|m| m == "building the Debian 12 base image"), "{steps:?}");
     assert!(steps.iter().any(|m| m.starts_with("still waiting: building the Debian 12 base image (")), "{steps:?}");
 }
+
+// ---- silence ------------------------------------------------------------------
+
+#[test]
+fn silence_needs_a_deployed_environment() {
+    Test::new().args(["silence", "--env", "t", "list"]).status(10).stderr_contains("is not deployed").stderr_contains("obsctl up --env t");
+}
+
+#[test]
+fn silence_names_every_alertmanager_it_could_not_reach() {
+    let t = Test::new();
+    let record = serde_json::json!({
+        "format": 1, "environment": "t", "components": ["alertmanager", "prometheus"], "provider_vars": {},
+        "reached": "verified", "at": "2026-01-01T00:00:00Z",
+        "contract": { "environment": "t", "ssh": { "private_key_file": "/k", "bastion": null }, "hosts": {
+            // TEST-NET-1: nothing answers there.
+            "mon-1": { "address": "192.0.2.1", "private_address": "192.0.2.1", "ssh_user": "root", "ssh_port": 22,
+                       "roles": ["prometheus", "alertmanager"], "labels": {} } } }
+    });
+    write(&t.state("t").join("deployment.json"), &record.to_string());
+    t.args(["silence", "--env", "t", "add", "host=app-1", "--comment", "disk swap", "--duration", "30m"])
+        .status(50)
+        .stderr_contains("no Alertmanager of `t` answered, cannot create the silence")
+        .stderr_contains("mon-1 (http://192.0.2.1:9093)");
+    Test::new().args(["silence", "--env", "t", "add", "host", "--comment", "x"]).status(10).stderr_contains("`host` is not a matcher");
+}

@@ -6,6 +6,7 @@ mod doctor;
 mod inventory;
 mod migrate_state;
 mod plan;
+pub(crate) mod silence;
 pub(crate) mod status;
 mod unlock;
 pub(crate) mod up;
@@ -31,6 +32,7 @@ pub fn run(command: Command, printer: &Printer) -> Result<u8> {
         Command::Doctor(args) => doctor::run(args.env.as_deref(), args.fix, printer),
         Command::Unlock(args) => unlock::run(args, printer),
         Command::MigrateState(args) => migrate_state::run(&args.env.env, printer),
+        Command::Silence(args) => silence::run(args, printer),
     }
 }
 

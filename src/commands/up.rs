@@ -61,6 +61,14 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
     }
 
     let (secrets, background) = timed(&mut timings, "prepare", || prepare(s, args))?;
+    // silence_during_up: the hosts of the running deployment are silenced
+    // until this function returns, whatever the outcome (Drop expires it).
+    let maintenance = match Deployment::load(&s.state, &env.name) {
+        Ok(Some(running)) if env.alertmanager.silence_during_up && !args.skip_configure => {
+            super::silence::Maintenance::start(env, &running.contract, p)
+        }
+        _ => None,
+    };
     let mut d = if args.only == Some(OnlyPart::Configure) {
         let mut d = Deployment::require(&s.state, &env.name)?;
         // Re-render: the env file or --without may have changed since.
@@ -97,6 +105,7 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
     d.reach(Reached::Configured, &s.state)?;
     let verified = timed(&mut timings, "verify", || verify(s, env, &contract, args))?;
     d.reach(Reached::Verified, &s.state)?;
+    drop(maintenance);
     summarize(s, &d, Some((&recap, &secrets)), &verified, timings)
 }
 
