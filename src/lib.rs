@@ -10,6 +10,7 @@ pub mod deployment;
 pub mod environment;
 pub mod error;
 pub mod inventory;
+pub mod lab;
 pub mod lock;
 pub mod prerequisites;
 pub mod process;

@@ -21,11 +21,16 @@ fn main() -> ExitCode {
     for warning in unhandled {
         printer.warn(&warning);
     }
-    match obsctl::commands::run(cli.command, &printer) {
-        Ok(code) => ExitCode::from(code),
-        Err(err) => {
+    obsctl::report::install_panic_hook();
+    // A panic (a bug) has already been reported by the hook, with the run
+    // log's path; it exits with the `internal` code, never Rust's 101.
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obsctl::commands::run(cli.command, &printer)));
+    match run {
+        Ok(Ok(code)) => ExitCode::from(code),
+        Ok(Err(err)) => {
             printer.error(&err);
             ExitCode::from(err.phase.exit_code())
         }
+        Err(_) => ExitCode::from(obsctl::error::Phase::Internal.exit_code()),
     }
 }

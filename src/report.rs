@@ -2,10 +2,17 @@
 //! one place knows whether we are on a terminal (progress spinners), in a log
 //! (plain timestamped lines) or in a pipeline (`--output json`: one JSON
 //! object per line on stdout).
+//!
+//! A write to stdout or stderr that fails (the reader of a pipe went away,
+//! the terminal was closed) never stops a run: the run goes on, the run log
+//! (`runs/…/obsctl.log`) keeps getting every line, and the exit code is the
+//! run's own (see docs/exit-codes.md).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::{IsTerminal, Write};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -49,9 +56,62 @@ impl Waiting {
     }
 }
 
+/// The current run's log, for the panic handler (the only reader that
+/// cannot be handed the printer).
+static RUN_LOG: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// Set once a write to stdout or stderr failed.
+static OUTPUT_LOST: AtomicBool = AtomicBool::new(false);
+
+/// A lock that a panic elsewhere did not make unusable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Writes to stderr or stdout; a failure is noted once in the run log and
+/// otherwise ignored.
+fn emit(stdout: bool, text: &str) {
+    let written = if stdout {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{text}").and_then(|_| out.flush())
+    } else {
+        writeln!(std::io::stderr().lock(), "{text}")
+    };
+    if let Err(e) = written {
+        if !OUTPUT_LOST.swap(true, Ordering::SeqCst) {
+            let stream = if stdout { "stdout" } else { "stderr" };
+            append_run_log(&format!("obsctl: cannot write to {stream} ({e}); the run goes on, this log gets everything"));
+        }
+    }
+}
+
+fn append_run_log(line: &str) {
+    if let Some(path) = lock(&RUN_LOG).as_ref() {
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(path) {
+            let _ = writeln!(f, "{} {line}", timestamp());
+        }
+    }
+}
+
+/// The panic handler: a bug still ends with a message that says where the
+/// run log is, and exit code 1 (`internal`; main catches the unwinding).
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let log = lock(&RUN_LOG).clone();
+        let mut text = format!("error: obsctl crashed, this is a bug: {info}");
+        if let Some(log) = &log {
+            text.push_str(&format!("\n  full log: {}", log.display()));
+        }
+        text.push_str(
+            "\nhint: please report it with the run log; run the same command again to continue (Terraform resumes from its state)",
+        );
+        append_run_log(&text);
+        emit(false, &text);
+    }));
+}
+
 /// Appends a timestamped line to the run log.
 fn log_line(log: &Log, line: &str) {
-    if let Some(f) = log.lock().unwrap().as_mut() {
+    if let Some(f) = lock(&log).as_mut() {
         let _ = writeln!(f, "{} {}", timestamp(), line);
     }
 }
@@ -63,9 +123,7 @@ fn emit_event(log: &Log, event: &str, fields: Value) {
         map.extend(extra);
     }
     log_line(log, &obj.to_string());
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{obj}");
-    let _ = out.flush();
+    emit(true, &obj.to_string());
 }
 
 /// Columns aligned for people, no borders (greppable: a row starts with its
@@ -101,7 +159,7 @@ pub fn short_duration(d: Duration) -> String {
 fn heartbeat(format: OutputFormat, log: Log, waiting: Arc<Mutex<Waiting>>) {
     loop {
         std::thread::sleep(Duration::from_secs(2));
-        let mut w = waiting.lock().unwrap();
+        let mut w = lock(&waiting);
         let Some(phase) = w.phase.clone() else { continue };
         if w.last_shown.elapsed() < HEARTBEAT {
             continue;
@@ -114,7 +172,7 @@ fn heartbeat(format: OutputFormat, log: Log, waiting: Arc<Mutex<Waiting>>) {
             OutputFormat::Human => {
                 let text = format!("[{phase}] {message}");
                 log_line(&log, &text);
-                eprintln!("{} {}", timestamp(), text);
+                emit(false, &format!("{} {}", timestamp(), text));
             }
         }
     }
@@ -139,7 +197,7 @@ impl Printer {
     }
 
     fn shown(&self) {
-        self.waiting.lock().unwrap().shown();
+        lock(&self.waiting).shown();
     }
 
     pub fn is_json(&self) -> bool {
@@ -151,8 +209,13 @@ impl Printer {
     }
 
     /// Mirror every line into the run's own log file from now on.
-    pub fn log_to(&self, file: std::fs::File) {
-        *self.log.lock().unwrap() = Some(file);
+    pub fn log_to(&self, path: PathBuf) {
+        // Append mode: the panic handler and the note about lost output
+        // append to the same file.
+        if let Ok(file) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+            *lock(&self.log) = Some(file);
+            *lock(&RUN_LOG) = Some(path);
+        }
     }
 
     fn to_log(&self, line: &str) {
@@ -167,11 +230,11 @@ impl Printer {
             return;
         }
         self.shown();
-        let guard = self.bar.lock().unwrap();
+        let guard = lock(&self.bar);
         match guard.as_ref() {
             Some((bar, _)) if self.tty => bar.println(text),
-            _ if self.tty => eprintln!("{text}"),
-            _ => eprintln!("{} {}", timestamp(), text),
+            _ if self.tty => emit(false, text),
+            _ => emit(false, &format!("{} {}", timestamp(), text)),
         }
     }
 
@@ -196,7 +259,7 @@ impl Printer {
     /// A phase begins: a spinner on a terminal, a line elsewhere.
     pub fn phase_start(&self, phase: &str, msg: &str) {
         {
-            let mut w = self.waiting.lock().unwrap();
+            let mut w = lock(&self.waiting);
             (w.phase, w.what, w.phase_started) = (Some(phase.to_string()), msg.to_string(), Instant::now());
             w.shown();
         }
@@ -211,7 +274,7 @@ impl Printer {
             bar.set_prefix(phase.to_string());
             bar.set_message(msg.to_string());
             bar.enable_steady_tick(Duration::from_millis(120));
-            *self.bar.lock().unwrap() = Some((bar, phase.to_string()));
+            *lock(&self.bar) = Some((bar, phase.to_string()));
             self.to_log(&format!("[{phase}] {msg}"));
         } else {
             self.line(&format!("[{phase}] {msg}"));
@@ -221,8 +284,8 @@ impl Printer {
     /// Progress within the current phase: the spinner's message on a
     /// terminal, nothing elsewhere (the child's log has the detail).
     pub fn progress(&self, msg: &str) {
-        self.waiting.lock().unwrap().what = msg.to_string();
-        if let Some((bar, _)) = self.bar.lock().unwrap().as_ref() {
+        lock(&self.waiting).what = msg.to_string();
+        if let Some((bar, _)) = lock(&self.bar).as_ref() {
             bar.set_message(msg.to_string());
         }
     }
@@ -248,23 +311,23 @@ impl Printer {
         } else {
             self.to_log(&format!("[{phase}] {msg}"));
         }
-        self.waiting.lock().unwrap().what = msg.to_string();
+        lock(&self.waiting).what = msg.to_string();
     }
 
     /// One line of a child's output; shown only with -v.
     pub fn child_line(&self, line: &str) {
         if self.verbose && !self.is_json() {
-            let guard = self.bar.lock().unwrap();
+            let guard = lock(&self.bar);
             match guard.as_ref() {
                 Some((bar, _)) => bar.println(format!("  │ {line}")),
-                None => eprintln!("  │ {line}"),
+                None => emit(false, &format!("  │ {line}")),
             }
         }
     }
 
     pub fn phase_end(&self, phase: &str, ok: bool, elapsed: Duration, msg: &str, fields: Value) {
-        self.waiting.lock().unwrap().phase = None;
-        let bar = self.bar.lock().unwrap().take();
+        lock(&self.waiting).phase = None;
+        let bar = lock(&self.bar).take();
         if let Some((bar, _)) = bar {
             bar.finish_and_clear();
         }
@@ -273,7 +336,7 @@ impl Printer {
             let text = format!("{mark} {phase:<9} {msg} ({:.1}s)", elapsed.as_secs_f64());
             if self.tty {
                 self.to_log(&text);
-                eprintln!("{text}");
+                emit(false, &text);
             } else {
                 self.line(&text);
             }
@@ -291,20 +354,18 @@ impl Printer {
         if self.is_json() {
             self.event("summary", fields);
         } else {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{human}");
+            emit(true, human);
         }
     }
 
     /// Raw data on stdout (e.g. `obsctl inventory`), whatever the format.
     pub fn data(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{text}");
+        emit(true, text);
     }
 
     pub fn error(&self, err: &crate::error::Error) {
-        self.waiting.lock().unwrap().phase = None;
-        let bar = self.bar.lock().unwrap().take();
+        lock(&self.waiting).phase = None;
+        let bar = lock(&self.bar).take();
         if let Some((bar, _)) = bar {
             bar.abandon();
         }
@@ -332,7 +393,7 @@ impl Printer {
                 }),
             );
         } else {
-            eprintln!("{text}");
+            emit(false, &text);
         }
     }
 
@@ -342,8 +403,8 @@ impl Printer {
 
     /// Ask a question on the terminal. Callers only ask when interactive.
     pub fn prompt(&self, question: &str) -> String {
-        self.waiting.lock().unwrap().what = "your answer".into();
-        let bar = self.bar.lock().unwrap();
+        lock(&self.waiting).what = "your answer".into();
+        let bar = lock(&self.bar);
         if let Some((b, _)) = bar.as_ref() {
             b.suspend(|| ask(question))
         } else {
@@ -353,8 +414,8 @@ impl Printer {
 }
 
 fn ask(question: &str) -> String {
-    eprint!("{question}");
-    let _ = std::io::stderr().flush();
+    let mut err = std::io::stderr().lock();
+    let _ = write!(err, "{question}").and_then(|_| err.flush());
     let mut answer = String::new();
     let _ = std::io::stdin().read_line(&mut answer);
     answer.trim().to_string()

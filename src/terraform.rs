@@ -251,9 +251,18 @@ impl<'a> Terraform<'a> {
     }
 
     /// `plan -out`; the plan file is applied by `apply` so what was shown is
-    /// exactly what runs. `replace`: resource addresses to replace although
-    /// their configuration did not change (e.g. a lab machine that is not running).
-    pub fn plan(&self, replace: &[String]) -> Result<PlanSummary> {
+    /// exactly what runs. On the lab, a machine that Terraform's state holds
+    /// but that is not running is replaced (`-replace`), with a line saying so.
+    pub fn plan(&self) -> Result<PlanSummary> {
+        let mut replace = Vec::new();
+        if self.env.provider == Provider::Lab {
+            for machine in crate::lab::not_running(self, self.ws, &self.log)? {
+                self.printer.info(&format!(
+                    "lab machine {machine} is in Terraform's state but not running (stopped, killed or never finished booting); replacing it"
+                ));
+                replace.push(crate::lab::machine_address(&machine));
+            }
+        }
         let plan = self.state.plan_file();
         let vars = self.state.tfvars();
         let mut args = vec![
@@ -280,7 +289,8 @@ impl<'a> Terraform<'a> {
 
     pub fn apply(&self) -> Result<()> {
         let plan = self.state.plan_file();
-        self.run(&["apply", "-input=false", "-auto-approve", &plan.display().to_string()], "terraform apply")?;
+        self.run(&["apply", "-input=false", "-auto-approve", &plan.display().to_string()], "terraform apply")
+            .map_err(|e| self.after_interrupt(e))?;
         let _ = std::fs::remove_file(&plan);
         Ok(())
     }
@@ -309,6 +319,25 @@ impl<'a> Terraform<'a> {
         Ok(count_resources(&out))
     }
 
+    /// Addresses of every resource in the state (none when there is no state yet).
+    pub fn state_list(&self) -> Result<Vec<String>> {
+        match self.child().args(["state", "list"]).what("terraform state list").output() {
+            Ok(out) => Ok(out.stdout.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()),
+            Err(RunError::Exit(e)) if e.tail.iter().any(|l| l.contains("No state file was found")) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// An interrupted apply or destroy on the lab: wait for the machine
+    /// steps Terraform started to end (lab.sh runs them detached, so they
+    /// finish rather than stop half-way) before obsctl exits.
+    fn after_interrupt(&self, err: Error) -> Error {
+        match self.env.provider {
+            Provider::Lab => crate::lab::settle_after(err, self.ws, &self.log),
+            _ => err,
+        }
+    }
+
     /// `terraform force-unlock -force ID` (after the user confirmed).
     pub fn force_unlock(&self, id: &str) -> Result<()> {
         self.run(&["force-unlock", "-force", id], "terraform force-unlock")?;
@@ -317,7 +346,8 @@ impl<'a> Terraform<'a> {
 
     pub fn destroy(&self) -> Result<()> {
         let vars = self.state.tfvars();
-        self.run(&["destroy", "-input=false", "-auto-approve", &format!("-var-file={}", vars.display())], "terraform destroy")?;
+        self.run(&["destroy", "-input=false", "-auto-approve", &format!("-var-file={}", vars.display())], "terraform destroy")
+            .map_err(|e| self.after_interrupt(e))?;
         Ok(())
     }
 }

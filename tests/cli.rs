@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use rustix::process::{kill_process, Pid, Signal};
+use rustix::process::{kill_process, kill_process_group, Pid, Signal};
 use serde_json::{json, Value};
 
 const OBSCTL: &str = env!("CARGO_BIN_EXE_obsctl");
@@ -177,6 +177,14 @@ impl Test {
         Running::new(child, self.args.join(" "))
     }
 
+    /// Starts obsctl as the leader of its own process group, as a shell
+    /// job or a CI runner's step is (so the group can be signalled).
+    fn spawn_job(&self) -> Running {
+        use std::os::unix::process::CommandExt;
+        let child = self.command().process_group(0).spawn().expect("start obsctl");
+        Running::new(child, self.args.join(" "))
+    }
+
     /// Runs obsctl to completion.
     fn run(self) -> Ran {
         let done = self.spawn().wait(TIMEOUT);
@@ -292,6 +300,13 @@ impl Running {
     fn signal(&self, sig: Signal) {
         let pid = Pid::from_raw(self.pid()).unwrap();
         kill_process(pid, sig).unwrap_or_else(|e| panic!("kill({}, {sig:?}): {e}", self.pid()));
+    }
+
+    /// Signals obsctl's whole process group (what a terminal's Ctrl-C or a
+    /// cancelled CI job does); needs `spawn_job`.
+    fn signal_group(&self, sig: Signal) {
+        let pid = Pid::from_raw(self.pid()).unwrap();
+        kill_process_group(pid, sig).unwrap_or_else(|e| panic!("kill(-{}, {sig:?}): {e}", self.pid()));
     }
 
     /// Waits for the end; kills obsctl and fails the test after `timeout`.
@@ -966,7 +981,16 @@ fn real_terraform() -> Option<PathBuf> {
     found
 }
 
-fn interrupt_during_apply(signal: Signal, expected: i32) {
+/// How a test delivers its signal.
+#[derive(Clone, Copy)]
+enum To {
+    /// `kill PID`
+    Pid,
+    /// `kill -- -PGID`: obsctl's whole process group
+    Group,
+}
+
+fn interrupt_during_apply(signal: Signal, to: To, expected: i32) {
     let Some(terraform) = real_terraform() else { return };
     let test = Test::new().real_terraform(&terraform).env("OBSCTL_TEST_SLEEP", "20").args([
         "up",
@@ -977,12 +1001,15 @@ fn interrupt_during_apply(signal: Signal, expected: i32) {
     ]);
     let root = test.root();
     let state = test.state("t");
-    let running = test.spawn();
+    let running = test.spawn_job();
     let applying = wait_until(Duration::from_secs(60), || {
         run_dirs(&state).iter().any(|d| std::fs::read_to_string(d.join("terraform.log")).is_ok_and(|l| l.contains("Creating...")))
     });
     assert!(applying, "terraform apply never started");
-    running.signal(signal);
+    match to {
+        To::Pid => running.signal(signal),
+        To::Group => running.signal_group(signal),
+    }
     let signalled = Instant::now();
     let done = running.wait(TIMEOUT);
     assert_eq!(done.status.code(), Some(expected), "obsctl must exit 128+signal\n{done}");
@@ -1006,6 +1033,8 @@ fn interrupt_during_apply(signal: Signal, expected: i32) {
     let log = walk(&state.join("runs")).into_iter().find(|p| p.ends_with("terraform.log")).unwrap();
     let log = std::fs::read_to_string(log).unwrap();
     assert!(log.contains("Interrupt received"), "terraform never got the signal:\n{log}");
+    // Exactly one interrupt reached Terraform, however the signal was sent.
+    assert!(!log.contains("Two interrupts received"), "terraform got a second interrupt:\n{log}");
 
     // The next run picks up from there (and replaces what was interrupted).
     let ran = test.env("OBSCTL_TEST_SLEEP", "0").status(0);
@@ -1016,12 +1045,59 @@ fn interrupt_during_apply(signal: Signal, expected: i32) {
 
 #[test]
 fn sigterm_during_apply_exits_143_and_leaves_no_state_lock() {
-    interrupt_during_apply(Signal::TERM, 143);
+    interrupt_during_apply(Signal::TERM, To::Pid, 143);
 }
 
 #[test]
 fn sigint_during_apply_exits_130_and_leaves_no_state_lock() {
-    interrupt_during_apply(Signal::INT, 130);
+    interrupt_during_apply(Signal::INT, To::Pid, 130);
+}
+
+#[test]
+fn sigint_to_the_process_group_during_apply_reaches_terraform_once() {
+    interrupt_during_apply(Signal::INT, To::Group, 130);
+}
+
+#[test]
+fn sighup_during_apply_is_handled_like_sigterm_and_exits_129() {
+    interrupt_during_apply(Signal::HUP, To::Group, 129);
+}
+
+// ---- closed output, panics -------------------------------------------------------
+
+#[test]
+fn closed_stdout_and_stderr_do_not_stop_the_run() {
+    // The reader of obsctl's output went away (`obsctl up | head`, a dead log
+    // collector): writes fail with EPIPE. The run goes on, exits 0, and the
+    // run log has every line.
+    let test = Test::new().args(["up", "--env", "t", "--skip-configure"]);
+    let mut child = test.command().spawn().expect("start obsctl");
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "obsctl did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "a closed output pipe must not change the outcome");
+    let runs = run_dirs(&test.state("t"));
+    let log = std::fs::read_to_string(runs[0].join("obsctl.log")).unwrap();
+    assert!(log.contains("cannot write to stderr"), "the lost output is not noted in the run log:\n{log}");
+    assert!(log.contains("Provisioned `t`"), "the run log lacks the summary:\n{log}");
+    assert!(test.state("t").join("inventory.json").is_file(), "the run did not go on");
+}
+
+#[test]
+fn a_panic_exits_1_and_names_the_run_log() {
+    let ran = Test::new().env("OBSCTL_TEST_PANIC", "1").args(["up", "--env", "t", "--skip-configure"]).status(1);
+    let ran = ran.stderr_contains("obsctl crashed, this is a bug").stderr_contains("full log: ").stderr_lacks("RUST_BACKTRACE");
+    let runs = run_dirs(&ran.state("t"));
+    let log = std::fs::read_to_string(runs[0].join("obsctl.log")).unwrap();
+    assert!(log.contains("obsctl crashed"), "the run log lacks the crash:\n{log}");
+    assert!(ran.done.stderr.contains(&runs[0].join("obsctl.log").display().to_string()), "{}", ran.done);
 }
 
 #[test]

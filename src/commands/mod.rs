@@ -88,8 +88,10 @@ impl<'a> Session<'a> {
             run_dir = state.runs_dir().join(format!("{stamp}-{command}-{n}"));
         }
         private_dir(&run_dir)?;
-        if let Ok(f) = std::fs::File::create(run_dir.join("obsctl.log")) {
-            printer.log_to(f);
+        printer.log_to(run_dir.join("obsctl.log"));
+        // Tests of the panic handler (tests/cli.rs) need a bug on demand.
+        if std::env::var_os("OBSCTL_TEST_PANIC").is_some() {
+            panic!("OBSCTL_TEST_PANIC is set");
         }
         let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && !printer.is_json();
         Ok(Session { ws, env, state, run_dir, printer, interactive, _lock: lock })

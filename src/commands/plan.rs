@@ -22,7 +22,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let t = Instant::now();
     tf.write_vars(true)?;
     tf.init()?;
-    let plan = tf.plan(&[])?;
+    let plan = tf.plan()?;
     let _ = std::fs::remove_file(s.state.plan_file());
     printer.phase_end(
         "terraform",

@@ -135,7 +135,7 @@ fn provision(s: &Session, args: &UpArgs) -> Result<Duration> {
     tf.write_vars(true)?;
     tf.init()?;
     p.progress("planning");
-    let plan = tf.plan(&[])?;
+    let plan = tf.plan()?;
     if plan.changes {
         p.step("terraform", &format!("plan: {}", plan.describe()));
         if env.protected && !plan.destroyed.is_empty() && !args.allow_destroy {

@@ -13,10 +13,14 @@
 #   lab.sh machine-down            stop and remove it        (LAB_ENV LAB_NAME)
 #   lab.sh machine-stop            power it off hard, as a crash would; its files
 #                                  stay until machine-down (LAB_ENV LAB_NAME; tests)
-#   lab.sh status                  list what exists          (LAB_ENV)
+#   lab.sh status                  list what exists, each `NAME running` or `NAME stopped`,
+#                                  after steps still in flight ended (LAB_ENV)
+#   lab.sh settle [SECONDS]        wait (default 600 s) until no step of any environment runs
 #
 # Every step is idempotent: a run killed half-way leaves bridges, mounts and
 # directories that the next call reuses or cleans instead of failing on them.
+# And steps are not killed half-way by a signal meant for Terraform or
+# obsctl: each runs detached in a session of its own (see `detached`).
 # Everything lives under LAB_ROOT (default /var/lib/obsctl/lab).
 set -euo pipefail
 
@@ -103,7 +107,7 @@ CONF
   if [ -f "$d/pid" ] && kill -0 "$(cat "$d/pid")" 2>/dev/null; then
     log "apt cache already running on $LAB_GATEWAY:$ACNG_PORT"
   else
-    setsid apt-cacher-ng -c "$d/conf" </dev/null >"$d/log/stdout.log" 2>&1 &
+    setsid apt-cacher-ng -c "$d/conf" </dev/null >"$d/log/stdout.log" 2>&1 8>&- &
     echo $! >"$d/pid"
   fi
   for _ in $(seq 1 50); do
@@ -172,7 +176,7 @@ IPv6AcceptRA=no
 NET
   echo "Acquire::http::Proxy \"http://$LAB_GATEWAY:$ACNG_PORT\";" >"$r/etc/apt/apt.conf.d/01obsctl-proxy"
   setsid systemd-nspawn -D "$r" -M "obs-$LAB_ENV-$LAB_NAME" --hostname="$LAB_NAME" --boot \
-    --network-bridge="$LAB_BRIDGE" --register=no --keep-unit </dev/null >"$m/console.log" 2>&1 &
+    --network-bridge="$LAB_BRIDGE" --register=no --keep-unit </dev/null >"$m/console.log" 2>&1 8>&- &
   echo $! >"$m/pid"
   sleep 0.3
   kill -0 "$(cat "$m/pid")" 2>/dev/null || { tail -n 20 "$m/console.log" >&2; die "systemd-nspawn for $LAB_NAME exited at once (console: $m/console.log)"; }
@@ -231,13 +235,59 @@ cmd_status() {
   done
 }
 
-case "${1:-}" in
+# --- steps in flight -------------------------------------------------------
+
+# Terraform stops a provisioner's command with SIGKILL when it is
+# interrupted, and a signal sent to Terraform's process group reaches the
+# command too. A machine or a network half made is worse than one finished,
+# so a step that changes something runs in a session of its own, holding a
+# shared lock on $LAB_ROOT/.busy; this process only relays its output and
+# exit status. Killing it leaves the step running to its end, and `settle`
+# (or `status`) waits for that end.
+detached() {
+  mkdir -p "$LAB_ROOT/run"
+  find "$LAB_ROOT/run" -name 'out.*' -mmin +60 -delete 2>/dev/null || true
+  local out; out=$(mktemp "$LAB_ROOT/run/out.XXXXXX")
+  LAB_DETACHED=1 setsid -w "$0" "$@" </dev/null >"$out" 2>&1 &
+  local pid=$! rc=0
+  tail -s 0.2 -n +1 -f --pid="$pid" "$out" >&2 &
+  wait "$pid" || rc=$?
+  wait
+  rm -f "$out"
+  return "$rc"
+}
+
+# The step itself: fd 8 holds the shared lock until it exits (machines and
+# the apt cache are started with fd 8 closed, so they never hold it).
+in_flight() {
+  exec 8<>"$LAB_ROOT/.busy"
+  flock -s 8
+}
+
+cmd_settle() {
+  local secs=${1:-600}
+  mkdir -p "$LAB_ROOT"
+  ( flock -w "$secs" -x 8 || die "lab steps still running after ${secs}s (see: pgrep -af lab.sh)" ) 8<>"$LAB_ROOT/.busy"
+}
+
+step=${1:-}
+case "$step" in
+  base|net-up|net-down|machine-up|machine-down|machine-stop)
+    if [ -z "${LAB_DETACHED:-}" ]; then
+      detached "$@"
+      exit $?
+    fi
+    in_flight ;;
+esac
+
+case "$step" in
   base) cmd_base ;;
   net-up) cmd_net_up ;;
   net-down) cmd_net_down ;;
   machine-up) cmd_machine_up ;;
   machine-down) cmd_machine_down ;;
   machine-stop) cmd_machine_stop ;;
-  status) cmd_status ;;
-  *) sed -n '2,22p' "$0" >&2; exit 2 ;;
+  status) cmd_settle; cmd_status ;;
+  settle) cmd_settle "${2:-600}" ;;
+  *) sed -n '2,26p' "$0" >&2; exit 2 ;;
 esac

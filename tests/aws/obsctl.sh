@@ -275,6 +275,30 @@ fi
 jq -e 'select(.event == "summary") | .in_sync == true and .add == 0 and .change == 0 and .destroy == 0' "$WORK/plan.jsonl" >/dev/null ||
     die "plan summary is not in sync: $(jq -c 'select(.event == "summary")' "$WORK/plan.jsonl")"
 
+# --- an instance deleted behind Terraform's back --------------------------
+
+# Terraform's refresh notices reality on aws: the same `up` recreates it.
+victim=$(jq -r '.all.hosts | keys[0]' "$INV")
+old_id=$(jq -r --arg h "$victim" '.all.hosts[$h].obsctl_labels.instance_id' "$INV")
+log "terminate $victim ($old_id) in moto behind Terraform's back; up must recreate it"
+"$MOTO_VENV/bin/python" - "$ENDPOINT" "$old_id" <<'PY' || die "cannot terminate $old_id in moto"
+import sys
+import boto3
+endpoint, instance = sys.argv[1:]
+ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+ec2.terminate_instances(InstanceIds=[instance])
+PY
+rc=0
+obsctl up --env "$ENV_NAME" --skip-configure --auto-approve --output json </dev/null >"$WORK/up-gone.jsonl" 2>"$WORK/up-gone.stderr" || rc=$?
+((rc == 0)) || { show "$WORK/up-gone.jsonl"; show "$WORK/up-gone.stderr"; die "up after $old_id was terminated exited $rc"; }
+readded=$(jq -s '[.[] | select(.event == "phase_end" and .phase == "terraform")][0].add // 0' "$WORK/up-gone.jsonl")
+((readded >= 1)) ||
+    die "up did not recreate $victim: $(jq -c 'select(.event == "phase_end" and .phase == "terraform")' "$WORK/up-gone.jsonl")"
+obsctl inventory --env "$ENV_NAME" >"$INV" || die "inventory failed"
+new_id=$(jq -r --arg h "$victim" '.all.hosts[$h].obsctl_labels.instance_id' "$INV")
+[[ "$new_id" == i-* && "$new_id" != "$old_id" ]] || die "$victim's instance is $new_id after up (was $old_id)"
+log "instance deleted behind Terraform's back: up recreated $victim ($old_id -> $new_id)"
+
 # --- remote state: local -> S3, locking, a teammate's checkout ------------
 
 # plan: exit 0, or die showing its summary/error. $1 = what this plan checks.

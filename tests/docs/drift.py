@@ -32,7 +32,7 @@ What is checked (all of it is read from the code, nothing is copied here):
     and the alert sequence diagram quotes dev's intervals, the resend delay,
     and the `for:` of OrdersHighErrorRatio as `name = value`.
  7. exit codes: every code of `Phase::exit_code` in src/error.rs (with 128+n
-    expanded for SIGINT and SIGTERM), the usage error code of src/main.rs, and
+    expanded for each signal src/signals.rs handles), the usage error code of src/main.rs, and
     `plan`'s drift code have a row in docs/exit-codes.md. Every row is a code
     that exists.
  8. CLI: every subcommand of the `Command` enum in src/cli.rs appears in
@@ -497,7 +497,11 @@ def check_exit_codes() -> None:
             if value.isdigit():
                 codes[int(value)] = f"Phase::{phase}"
             elif "128" in value:
-                for sig in ("SIGINT", "SIGTERM"):
+                # The signals obsctl handles: the list in signals::install.
+                handled = re.search(r"for sig in \[([A-Z, ]+)\]", read("src/signals.rs"))
+                if not handled:
+                    drift("drift.py cannot find the handled signals in src/signals.rs (update drift.py)")
+                for sig in re.findall(r"SIG[A-Z]+", handled.group(1) if handled else ""):
                     codes[128 + signal.Signals[sig].value] = f"Phase::{phase}({sig})"
             else:
                 drift(f"drift.py does not understand `Phase::{phase} => {value}` in src/error.rs (update drift.py)")
