@@ -108,7 +108,7 @@ $left"
 }
 
 ROWS=()
-row() { ROWS+=("$(printf '%-13s %-8s %-5s %-4s %-5s %-9s %s' "$@")"); }
+row() { ROWS+=("$(printf '%-14s %-8s %-5s %-4s %-5s %-9s %s' "$@")"); }
 
 # One fault at one moment, then the checks and the next `up`.
 fault() { # fault moment expected-exit
@@ -172,7 +172,7 @@ jq -r 'select(.event=="info") | .message' "$WORK/dead.jsonl" | grep -q "lab mach
 added=$(jq -s '[.[] | select(.event=="phase_end" and .phase=="terraform")][0].add // 0' "$WORK/dead.jsonl")
 [ "$added" -ge 1 ] || fail "up did not recreate $VICTIM"
 echo "replaced and verified in ${t}s"
-dead_row=$(printf '%-13s %-8s %-5s %-4s %-5s %-9s %s' "container-kill" "before" 0 0 no yes "ok (the same up) ${t}s")
+dead_row=$(printf '%-14s %-8s %-5s %-4s %-5s %-9s %s' "container-kill" "before" 0 0 no yes "ok (the same up) ${t}s")
 
 # --- the matrix -----------------------------------------------------------------
 for moment in apply ansible; do
@@ -198,7 +198,7 @@ grep -q "$VICTIM" <<<"$msg" || fail "the error does not name $VICTIM: $msg"
 echo "exit 30: $msg"
 lock=$(check_clean host-dies)
 t=$(up_ok dies-next)
-dies_row=$(printf '%-13s %-8s %-5s %-4s %-5s %-9s %s' "host-dies" "ansible" "$rc" 30 "$lock" yes "ok ${t}s")
+dies_row=$(printf '%-14s %-8s %-5s %-4s %-5s %-9s %s' "host-dies" "ansible" "$rc" 30 "$lock" yes "ok ${t}s")
 
 # --- destroy leaves nothing -----------------------------------------------------
 say "destroy"
@@ -209,6 +209,6 @@ ip link show "obs-$ENV" >/dev/null 2>&1 && fail "bridge obs-$ENV left after dest
 check_clean destroy >/dev/null
 
 say "fault matrix (exit: got / documented; hit: the fault landed in that moment)"
-printf '%-13s %-8s %-5s %-4s %-5s %-9s %s\n' fault moment exit doc lock hit "next up"
+printf '%-14s %-8s %-5s %-4s %-5s %-9s %s\n' fault moment exit doc lock hit "next up"
 printf '%s\n' "${ROWS[@]}" "$dies_row" "$dead_row"
 echo "faults: all passed"
