@@ -111,7 +111,7 @@ pub fn install_panic_hook() {
 
 /// Appends a timestamped line to the run log.
 fn log_line(log: &Log, line: &str) {
-    if let Some(f) = lock(&log).as_mut() {
+    if let Some(f) = lock(log).as_mut() {
         let _ = writeln!(f, "{} {}", timestamp(), line);
     }
 }
