@@ -91,7 +91,17 @@ fn table() -> Vec<Component> {
             "prometheus-node-exporter",
             Some("prometheus-node-exporter"),
         ),
-        c("grafana", false, false, &[port("grafana_http_port", 3000)], "grafana", "/api/health", "grafana-server", Some("grafana")),
+        c(
+            "grafana",
+            false,
+            false,
+            // Alerting HA gossip between the Grafanas: not 9094, Alertmanager's cluster port.
+            &[port("grafana_http_port", 3000), port("grafana_alerting_ha_port", 9095)],
+            "grafana",
+            "/api/health",
+            "grafana-server",
+            Some("grafana"),
+        ),
         c(
             "loki",
             false,
