@@ -53,6 +53,24 @@ pub enum Command {
     /// Move the environment's Terraform state to where its [state] now says
     /// (e.g. from the local file to S3); never overwrites a state found there.
     MigrateState(EnvOnly),
+    /// Replace a generated secret: `grafana-db` gets a new password (its
+    /// version raised); the next `up` sends it to RDS and to Grafana.
+    RotateSecret(RotateSecretArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateSecretArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+
+    /// Which secret: grafana-db (the password of Grafana's RDS database).
+    #[arg(value_enum)]
+    pub secret: SecretName,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SecretName {
+    GrafanaDb,
 }
 
 #[derive(Debug, Args)]

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::aws::{self, AwsSettings};
 use crate::component::{self, Registry};
 use crate::error::{Error, Result};
+use crate::names;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -38,7 +40,7 @@ struct RawEnvironment {
     components: Option<Vec<String>>,
     hosts: Vec<RawHost>,
     lab: Option<LabSettings>,
-    aws: Option<serde_json::Value>,
+    aws: Option<AwsSettings>,
     #[serde(default)]
     prometheus: PrometheusSettings,
     #[serde(default)]
@@ -459,7 +461,7 @@ pub struct Environment {
     /// In file order: the lab numbers addresses by position.
     pub hosts: Vec<Host>,
     pub lab: Option<LabSettings>,
-    pub aws: Option<serde_json::Value>,
+    pub aws: Option<AwsSettings>,
     pub prometheus: PrometheusSettings,
     pub alertmanager: AlertmanagerSettings,
     pub app: AppSettings,
@@ -473,16 +475,12 @@ pub struct Environment {
 /// Checks an environment name given on the command line: a plain file name
 /// in `environments/`, never a path.
 pub fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 20
-        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok {
+    if names::valid_env(name) {
         Ok(())
     } else {
         Err(Error::input(format!(
-            "`{name}` is not an environment name: use lowercase letters, digits and dashes (at most 20), \
-             naming a file environments/<name>.toml"
+            "`{name}` is not an environment name: {}, naming a file environments/<name>.toml",
+            names::rule(names::ENV_MAX)
         )))
     }
 }
@@ -549,12 +547,11 @@ fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<Environment>
     let mut hosts = Vec::new();
     for (i, h) in raw.hosts.into_iter().enumerate() {
         let key = format!("hosts[{i}]");
-        let valid_name = !h.name.is_empty()
-            && h.name.len() <= 31
-            && h.name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-            && h.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if !valid_name {
-            return Err(bad(&format!("{key}.name"), format!("`{}` is not a host name (lowercase letters, digits, dashes)", h.name)));
+        if !names::valid_host(&h.name) {
+            return Err(bad(&format!("{key}.name"), format!("`{}` is not a host name: {}", h.name, names::rule(names::HOST_MAX))));
+        }
+        if h.roles.is_empty() {
+            return Err(bad(&format!("{key}.roles"), format!("host `{}` needs at least one role ({})", h.name, host_roles.join(", "))));
         }
         if !seen.insert(h.name.clone()) {
             return Err(bad(&format!("{key}.name"), format!("host `{}` is defined twice", h.name)));
@@ -575,7 +572,11 @@ fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<Environment>
         if !["small", "medium", "large"].contains(&size.as_str()) {
             return Err(bad(&format!("{key}.size"), format!("`{size}`: allowed sizes are small, medium, large")));
         }
-        hosts.push(Host { name: h.name, roles: h.roles, size, disk_gb: h.disk_gb.unwrap_or(20), zone: h.zone.unwrap_or(0) });
+        let disk_gb = h.disk_gb.unwrap_or(20);
+        if !(8..=16384).contains(&disk_gb) {
+            return Err(bad(&format!("{key}.disk_gb"), format!("{disk_gb}: a root volume is 8 to 16384 GB")));
+        }
+        hosts.push(Host { name: h.name, roles: h.roles, size, disk_gb, zone: h.zone.unwrap_or(0) });
     }
     for role in &host_roles {
         if components.contains(*role) && !hosts.iter().any(|h| h.roles.iter().any(|r| r == role)) {
@@ -601,8 +602,13 @@ fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<Environment>
             }
         }
         Provider::Aws => {
-            if raw.aws.is_none() {
+            let Some(settings) = &raw.aws else {
                 return Err(bad("aws", "provider `aws` needs an [aws] table (region, availability_zones, admin_cidrs, …)".into()));
+            };
+            let refs: Vec<aws::HostRef> = hosts.iter().map(|h| aws::HostRef { name: &h.name, size: &h.size, zone: h.zone }).collect();
+            aws::validate(settings, &refs).map_err(|(key, what)| bad(&key, what))?;
+            if components.contains("loki") {
+                loki_zones(&hosts, raw.loki.replication_factor).map_err(|what| bad("hosts", what))?;
             }
         }
     }
@@ -730,6 +736,57 @@ fn state_backend(env: &str, raw: RawState) -> Result<StateBackend, (&'static str
     }
 }
 
+/// Loki keeps every stream on `replication_factor` ingesters and needs a
+/// quorum of them (rf/2 + 1) to accept a write. If one zone holds a quorum
+/// of the Loki hosts, some streams have a quorum of their replicas there,
+/// and losing that zone stops their writes. So no zone may hold that many.
+fn loki_zones(hosts: &[Host], replication_factor: u32) -> std::result::Result<(), String> {
+    let loki: Vec<&Host> = hosts.iter().filter(|h| h.roles.iter().any(|r| r == "loki")).collect();
+    if replication_factor as usize > loki.len() {
+        return Err(format!(
+            "[loki] replication_factor = {replication_factor}, but only {} host(s) have the loki role: writes would always fail",
+            loki.len()
+        ));
+    }
+    if replication_factor < 2 {
+        return Ok(());
+    }
+    let quorum = replication_factor / 2 + 1;
+    let mut by_zone: std::collections::BTreeMap<u32, Vec<&str>> = Default::default();
+    for h in &loki {
+        by_zone.entry(h.zone).or_default().push(&h.name);
+    }
+    match by_zone.iter().find(|(_, names)| names.len() as u32 >= quorum) {
+        Some((zone, names)) => Err(format!(
+            "zone {zone} holds {} of the Loki hosts ({}), a write quorum of replication_factor {replication_factor}: losing that \
+             availability zone would stop log writes. Put the Loki hosts in at least {replication_factor} zones, at most {} per zone",
+            names.len(),
+            names.join(", "),
+            quorum - 1
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Seconds of a Prometheus-style duration (see `is_duration`).
+pub fn duration_secs(s: &str) -> Option<u64> {
+    if !is_duration(s) {
+        return None;
+    }
+    let (mut total, mut rest) = (0u64, s);
+    while !rest.is_empty() {
+        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let (unit, secs) = [("ms", 0), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400), ("w", 7 * 86400), ("y", 365 * 86400)]
+            .into_iter()
+            .find(|(u, _)| rest.starts_with(u))?;
+        rest = &rest[unit.len()..];
+        total = total.checked_add(n.checked_mul(secs)?)?;
+    }
+    Some(total)
+}
+
 /// Prefix length of an IPv4 network between /16 and /28, or None (ipnet
 /// parses it; the lab numbers its machines inside it).
 fn parse_cidr(cidr: &str) -> Option<u32> {
@@ -762,6 +819,12 @@ fn is_duration(s: &str) -> bool {
 impl Environment {
     pub fn hosts_with_role<'a>(&'a self, role: &'a str) -> impl Iterator<Item = &'a Host> + 'a {
         self.hosts.iter().filter(move |h| h.roles.iter().any(|r| r == role))
+    }
+
+    /// Loki's retention in whole days, rounded up (the aws stack expires the
+    /// bucket's chunks a margin after it).
+    pub fn loki_retention_days(&self) -> u64 {
+        duration_secs(&self.loki.retention_period).map_or(1, |s| s.div_ceil(86400).max(1))
     }
 
     pub fn enabled(&self, component: &str) -> bool {
@@ -1006,6 +1069,94 @@ url = "https://hooks.example.com/x"
         }
         let err = parse_str(&format!("{GOOD}[[alertmanager.receivers]]\nname = \"empty\"\n")).unwrap_err();
         assert!(err.message.contains("has no integration"), "{}", err.message);
+    }
+
+    const AWS: &str = r#"
+provider = "aws"
+protected = true
+components = ["prometheus", "alertmanager", "node_exporter", "loki", "promtail"]
+[aws]
+region = "eu-west-1"
+availability_zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+admin_cidrs = ["198.18.0.0/24"]
+[[hosts]]
+name = "mon-1"
+roles = ["prometheus", "alertmanager", "loki"]
+zone = 0
+[[hosts]]
+name = "mon-2"
+roles = ["prometheus", "alertmanager", "loki"]
+zone = 1
+[[hosts]]
+name = "mon-3"
+roles = ["loki"]
+zone = 2
+[loki]
+storage = "s3"
+replication_factor = 3
+retention_period = "720h"
+"#;
+
+    fn parse_aws(text: &str) -> Result<Environment> {
+        parse("prod", Path::new("environments/prod.toml"), text)
+    }
+
+    #[test]
+    fn aws_table_is_typed() {
+        let env = parse_aws(AWS).unwrap();
+        assert_eq!(env.aws.as_ref().unwrap().region, "eu-west-1");
+        assert_eq!(env.loki_retention_days(), 30);
+        // A misspelled key is refused, naming the file, the key and the accepted keys (exit 10).
+        let err = parse_aws(&AWS.replace("[aws]\n", "[aws]\nloki_force_destory = true\n")).unwrap_err();
+        assert_eq!(err.phase, crate::error::Phase::Input);
+        assert_eq!(err.phase.exit_code(), 10);
+        for part in ["environments/prod.toml", "loki_force_destory", "loki_force_destroy", "admin_cidrs"] {
+            assert!(err.message.contains(part), "{part} missing in: {}", err.message);
+        }
+        // Keys that are gone: one app port ([app] port), retention from [loki].
+        for gone in ["app_port = 8080", "loki_retention_days = 31"] {
+            let err = parse_aws(&AWS.replace("[aws]\n", &format!("[aws]\n{gone}\n"))).unwrap_err();
+            assert!(err.message.contains(gone.split(' ').next().unwrap()), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn aws_rules_name_the_key() {
+        for (change, key) in [
+            (("198.18.0.0/24", "203.0.113.0/24"), "aws.admin_cidrs"),
+            (("198.18.0.0/24", "0.0.0.0/1\", \"128.0.0.0/1"), "aws.admin_cidrs"),
+            (("zone = 2", "zone = 3"), "hosts.mon-3.zone"),
+            (("admin_cidrs", "instance_types = { small = \"t4g.small\" }\nadmin_cidrs"), "aws.instance_types.small"),
+        ] {
+            let err = parse_aws(&AWS.replace(change.0, change.1)).unwrap_err();
+            assert!(err.message.contains(key), "{change:?}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn one_zone_must_not_hold_a_loki_quorum() {
+        let err = parse_aws(&AWS.replace("zone = 2", "zone = 0")).unwrap_err();
+        assert!(err.message.contains("zone 0 holds 2 of the Loki hosts (mon-1, mon-3)"), "{}", err.message);
+        let err = parse_aws(&AWS.replace("replication_factor = 3", "replication_factor = 5")).unwrap_err();
+        assert!(err.message.contains("replication_factor = 5"), "{}", err.message);
+        // Without loki there is nothing to check.
+        parse_aws(&AWS.replace("zone = 2", "zone = 0").replace("\"node_exporter\", \"loki\",", "\"node_exporter\",")).unwrap();
+    }
+
+    #[test]
+    fn the_shipped_prod_file_is_valid_but_for_its_placeholder_admin_network() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/environments/prod.toml")).unwrap();
+        let err = parse_aws(&text).unwrap_err();
+        assert!(err.message.contains("aws.admin_cidrs") && err.message.contains("documentation"), "{}", err.message);
+        let env = parse_aws(&text.replace("203.0.113.0/24", "198.18.0.0/24")).unwrap();
+        assert_eq!(env.aws.unwrap().availability_zones.len(), 3);
+    }
+
+    #[test]
+    fn durations_in_seconds() {
+        assert_eq!(duration_secs("1h30m"), Some(5400));
+        assert_eq!(duration_secs("720h"), Some(30 * 86400));
+        assert_eq!(duration_secs("x"), None);
     }
 
     #[test]

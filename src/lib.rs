@@ -2,6 +2,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod ansible;
+pub mod aws;
 pub mod cli;
 pub mod commands;
 pub mod component;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod inventory;
 pub mod lab;
 pub mod lock;
+pub mod names;
 pub mod prerequisites;
 pub mod process;
 pub mod report;

@@ -182,6 +182,7 @@ mod tests {
         let text = format!(
             "provider = \"{provider}\"\ncomponents = [\"prometheus\", \"alertmanager\"]\n\
              [lab]\nbridge = \"obs-t\"\ncidr = \"10.77.9.0/24\"\n[aws]\nregion = \"eu-west-1\"\n\
+             availability_zones = [\"eu-west-1a\", \"eu-west-1b\"]\nadmin_cidrs = [\"198.18.0.0/24\"]\n\
              [[hosts]]\nname = \"mon-1\"\nroles = [\"prometheus\", \"alertmanager\"]\n{state}"
         );
         crate::environment::parse("t", Path::new("environments/t.toml"), &text).unwrap()

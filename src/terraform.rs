@@ -122,12 +122,75 @@ impl<'a> Terraform<'a> {
     }
 
     /// Writes the variables file the stack reads (docs/contract.md, input
-    /// side). Creates the RDS password on first use only when `create` is set
-    /// (`up`); `plan` and `destroy` pass what exists.
+    /// side). Grafana's database password is never generated here (see
+    /// ensure_grafana_db_password): without a stored one, `create` (`up`,
+    /// `plan`) passes a throw-away value (RDS receives the write-only
+    /// password only when its version changes) and `destroy` passes none.
     pub fn write_vars(&self, create: bool) -> Result<()> {
-        let db_password = crate::secrets::grafana_db_password(self.env, &self.state.secrets_dir(), create)?;
-        let vars = input_vars(self.env, self.state, db_password);
+        let db = if self.env.provider == Provider::Aws && self.env.grafana.database == "postgres" {
+            match crate::secrets::read_grafana_db_password(&self.state.secrets_dir()) {
+                Some(db) => Some(db),
+                None if create => Some(crate::secrets::DbPassword { password: crate::secrets::random_password(32)?, version: 1 }),
+                None => None,
+            }
+        } else {
+            None
+        };
+        if self.env.provider == Provider::Aws {
+            check_aws_key(&self.state.ssh_key().with_extension("pub"))?;
+        }
+        let vars = input_vars(self.env, self.state, db);
         write_atomic(&self.state.tfvars(), serde_json::to_string_pretty(&vars).unwrap().as_bytes(), 0o600)
+    }
+
+    /// The version of Grafana's database password the state's RDS instance
+    /// was last given (`password_wo_version`); None when the state holds no
+    /// such database. Needs `init`.
+    pub fn grafana_db_in_state(&self) -> Result<Option<u64>> {
+        let out = self.child().args(["state", "pull"]).what("terraform state pull").output()?.stdout;
+        Ok(grafana_db_version(&out))
+    }
+
+    /// Before `up` plans: makes sure the password obsctl passes is the one
+    /// the database has. Generates it for a new database (version 1);
+    /// refuses when the state already holds a database but this checkout has
+    /// no password for it (a new one would lock Grafana out of its data) or
+    /// an older one than the state's. Returns whether it generated one (the
+    /// variables file is rewritten then).
+    pub fn ensure_grafana_db_password(&self) -> Result<bool> {
+        if self.env.provider != Provider::Aws || self.env.grafana.database != "postgres" {
+            return Ok(false);
+        }
+        let dir = self.state.secrets_dir();
+        let local = crate::secrets::read_grafana_db_password(&dir);
+        let in_state = self.grafana_db_in_state()?;
+        let env = &self.env.name;
+        let file = crate::secrets::grafana_db_password_file(&dir);
+        match (local, in_state) {
+            (None, None) => {
+                crate::secrets::write_grafana_db_password(&dir, 1)?;
+                self.write_vars(true)?;
+                Ok(true)
+            }
+            (None, Some(v)) => Err(Error::input(format!(
+                "the Terraform state of `{env}` holds Grafana's database (password version {v}), but this checkout has no \
+                 password for it ({} is missing); a new one would reach Grafana but not the data it needs",
+                file.display()
+            ))
+            .hint(format!(
+                "copy .obsctl/{env}/secrets/ from whoever ran `up` last, or set a new password on the database and Grafana: \
+                 obsctl rotate-secret --env {env} grafana-db && obsctl up --env {env}"
+            ))),
+            (Some(db), Some(v)) if db.version < v => Err(Error::input(format!(
+                "{} holds password version {}, older than the version {v} Grafana's database of `{env}` has (someone rotated it)",
+                file.display(),
+                db.version
+            ))
+            .hint(format!(
+                "copy .obsctl/{env}/secrets/ from whoever rotated it, or rotate again: obsctl rotate-secret --env {env} grafana-db"
+            ))),
+            _ => Ok(false),
+        }
     }
 
     fn run(&self, args: &[&str], what: &str) -> Result<Ran> {
@@ -383,7 +446,7 @@ fn summary_of(v: &Value) -> PlanSummary {
 }
 
 /// The stack's input variables for this environment.
-pub fn input_vars(env: &Environment, state: &StateDir, grafana_db_password: Option<String>) -> Value {
+pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<crate::secrets::DbPassword>) -> Value {
     let hosts: serde_json::Map<String, Value> = env
         .hosts
         .iter()
@@ -410,9 +473,16 @@ pub fn input_vars(env: &Environment, state: &StateDir, grafana_db_password: Opti
             vars["lab"] = json!({ "bridge": lab.bridge, "cidr": lab.cidr, "host_numbers": numbers });
         }
         Provider::Aws => {
-            vars["aws"] = env.aws.clone().unwrap_or(Value::Null);
-            // The RDS master password (this file is 0600 like the secret's).
-            vars["grafana_db_password"] = json!(grafana_db_password);
+            vars["aws"] = json!(env.aws.as_ref().expect("validated: aws provider has [aws]"));
+            vars["protected"] = json!(env.protected);
+            vars["loki_retention_days"] = json!(env.loki_retention_days());
+            // The RDS master password (this file is 0600 like the secret's)
+            // and its version: RDS gets the write-only password again when
+            // the version changes.
+            vars["grafana_db_password"] = json!(grafana_db.as_ref().map(|db| &db.password));
+            if let Some(db) = &grafana_db {
+                vars["grafana_db_password_version"] = json!(db.version);
+            }
         }
     }
     vars
@@ -449,6 +519,32 @@ fn count_resources(state: &str) -> usize {
         .as_array()
         .map(|r| r.iter().filter(|x| x["mode"] != "data").map(|x| x["instances"].as_array().map_or(0, |i| i.len())).sum())
         .unwrap_or(0)
+}
+
+/// `password_wo_version` of the Grafana database in a state document.
+fn grafana_db_version(state: &str) -> Option<u64> {
+    let v: Value = serde_json::from_str(state).ok()?;
+    v["resources"].as_array()?.iter().find_map(|r| {
+        let ours = r["mode"] == "managed"
+            && r["type"] == "aws_db_instance"
+            && r["module"].as_str().is_some_and(|m| m.starts_with("module.grafana_db"));
+        if !ours {
+            return None;
+        }
+        let attrs = &r["instances"].as_array()?.first()?["attributes"];
+        Some(attrs["password_wo_version"].as_u64().unwrap_or(1))
+    })
+}
+
+/// EC2 imports only RSA and ED25519 public keys (ECDSA is refused).
+fn check_aws_key(public: &Path) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(public) else { return Ok(()) };
+    if text.starts_with("ssh-ed25519 ") || text.starts_with("ssh-rsa ") {
+        return Ok(());
+    }
+    let kind = text.split_whitespace().next().unwrap_or("?");
+    Err(Error::input(format!("{} is a `{kind}` key; EC2 imports only ssh-ed25519 and ssh-rsa keys", public.display()))
+        .hint(format!("replace it: ssh-keygen -t ed25519 -N '' -f {}", public.with_extension("").display())))
 }
 
 /// Network and throttling errors that go away when tried again. Anything
@@ -583,6 +679,22 @@ mod tests {
         assert_eq!(lines.len(), 4, "{lines:?}");
         assert!(lines[0].contains("+ a.new") && lines[1].contains("~ a.tag"), "{lines:?}");
         assert!(lines[2].contains("-/+ a.moved") && lines[3].contains("- a.gone"), "{lines:?}");
+    }
+
+    #[test]
+    fn grafana_db_version_is_read_from_the_state() {
+        let db = |v: Value| {
+            json!({ "resources": [
+                { "mode": "data", "type": "aws_ami", "instances": [] },
+                { "module": "module.grafana_db[0]", "mode": "managed", "type": "aws_db_instance", "name": "this",
+                  "instances": [{ "attributes": { "identifier": "obsctl-prod-grafana", "password_wo_version": v } }] }
+            ] })
+            .to_string()
+        };
+        assert_eq!(grafana_db_version(&db(json!(3))), Some(3));
+        assert_eq!(grafana_db_version(&db(Value::Null)), Some(1));
+        assert_eq!(grafana_db_version(r#"{"resources": []}"#), None);
+        assert_eq!(grafana_db_version(""), None);
     }
 
     #[test]

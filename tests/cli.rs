@@ -452,6 +452,20 @@ fn env_file_with_unknown_key_names_file_and_key() {
 }
 
 #[test]
+fn misspelled_aws_key_is_refused_naming_file_key_and_accepted_keys() {
+    // Terraform would drop an unknown attribute of `aws` silently and plan
+    // loki_force_destroy = false; obsctl refuses the file first.
+    let ran = Test::new()
+        .env_file("t", &ENV.replace("[aws]\n", "[aws]\nloki_force_destory = true\n"))
+        .args(["up", "--env", "t", "--skip-configure"])
+        .status(10)
+        .stderr_contains("environments/t.toml")
+        .stderr_contains("loki_force_destory")
+        .stderr_contains("loki_force_destroy");
+    assert!(ran.calls().is_empty(), "terraform ran: {:?}", ran.calls());
+}
+
+#[test]
 fn env_file_with_wrong_type_names_file_and_key() {
     Test::new()
         .env_file("t", &ENV.replace("protected = false", "protected = \"yes\""))
@@ -633,7 +647,10 @@ fn up_runs_init_plan_apply_of_the_plan_then_output() {
     // The variables the stack gets.
     let vars: Value = serde_json::from_str(&std::fs::read_to_string(state.join("terraform.tfvars.json")).unwrap()).unwrap();
     assert_eq!(vars["environment"], "t");
-    assert_eq!(vars["aws"]["region"], "test-1", "the [aws] table is passed through");
+    assert_eq!(vars["aws"]["region"], "eu-west-1", "the [aws] table is passed through");
+    assert_eq!(vars["aws"].as_object().unwrap().len(), 3, "only the keys the env file sets: {}", vars["aws"]);
+    assert_eq!(vars["ports"]["app_port"], 8080, "the one app port, from [app]");
+    assert_eq!(vars["components"].as_array().unwrap().len(), 7);
     assert_eq!(vars["hosts"]["app-1"]["roles"], json!(["app"]));
     assert!(!plan_file.exists(), "the applied plan file is removed");
 }

@@ -6,6 +6,7 @@ mod doctor;
 mod inventory;
 mod migrate_state;
 mod plan;
+mod rotate_secret;
 pub(crate) mod silence;
 pub(crate) mod status;
 mod unlock;
@@ -33,6 +34,7 @@ pub fn run(command: Command, printer: &Printer) -> Result<u8> {
         Command::Unlock(args) => unlock::run(args, printer),
         Command::MigrateState(args) => migrate_state::run(&args.env.env, printer),
         Command::Silence(args) => silence::run(args, printer),
+        Command::RotateSecret(args) => rotate_secret::run(args, printer),
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::environment;
+use crate::environment::{self, Provider};
 use crate::error::{Phase, Result};
 use crate::report::Printer;
 use crate::verify::{self, get_json, get_ok};
@@ -53,7 +53,12 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let contract = super::deployed(&ws.state(env_name), &mut env)?.contract;
     let agent = verify::agent(TIMEOUT);
 
-    let probes = probes(&env, &contract);
+    // On aws only Prometheus and Alertmanager are called from here; the
+    // others are checked through Prometheus's targets: (component, job, host).
+    let (probes, indirect): (Vec<Probe>, Vec<Probe>) =
+        probes(&env, &contract).into_iter().partition(|p| probed_directly(env.provider, p.component));
+    let via_prometheus: Vec<(&'static str, &'static str, String)> =
+        indirect.into_iter().map(|p| (p.component, env.registry.get(p.component).job, p.host)).collect();
     let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
         let handles: Vec<_> = probes
             .into_iter()
@@ -71,6 +76,9 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
             .collect();
         handles.into_iter().map(|h| h.join().expect("status probe panicked")).collect()
     });
+
+    let mut outcomes = outcomes;
+    outcomes.extend(seen_by_prometheus(&outcomes, via_prometheus));
 
     // Alerts: from the first Prometheus that answers.
     let alerts: Vec<Value> = outcomes
@@ -94,6 +102,14 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         vec![o.probe.host.clone(), o.probe.component.to_string(), if o.health.is_ok() { "up" } else { "DOWN" }.to_string(), detail]
     });
     let mut lines = vec![crate::report::table(Some(vec!["HOST", "COMPONENT", "HEALTH", "DETAIL"]), rows)];
+    if env.provider == Provider::Aws {
+        lines.insert(
+            0,
+            "(aws: Prometheus and Alertmanager are checked from here; the other components' ports are closed to \
+             admins, so their health is what Prometheus sees when it scrapes them)"
+                .to_string(),
+        );
+    }
     let mut targets_json = Vec::new();
     for o in outcomes.iter().filter(|o| o.probe.component == "prometheus") {
         let Some(Ok(v)) = &o.extra else { continue };
@@ -158,4 +174,94 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
                 "alerts_firing": alerts.iter().map(|a| json!({ "alertname": a["labels"]["alertname"], "severity": a["labels"]["severity"], "labels": a["labels"] })).collect::<Vec<_>>() }),
     );
     Ok(if problems == 0 { 0 } else { Phase::Verify.exit_code() })
+}
+
+/// Whether `status` checks a component by calling it from the admin's
+/// machine. On aws the security groups open only Prometheus and
+/// Alertmanager to admin_cidrs (Grafana sits behind its load balancer); the
+/// ports of node_exporter, Promtail, Grafana, Loki and the application are
+/// open to the stack only, so their health comes from Prometheus.
+fn probed_directly(provider: Provider, component: &str) -> bool {
+    provider == Provider::Lab || matches!(component, "prometheus" | "alertmanager")
+}
+
+/// Health of (component, job, host) as the answering Prometheus servers see
+/// it: up when one of them scrapes it successfully, else DOWN with the last
+/// scrape error (or why nobody could tell).
+fn seen_by_prometheus(outcomes: &[Outcome], wanted: Vec<(&'static str, &'static str, String)>) -> Vec<Outcome> {
+    let views: Vec<(&str, &Value)> = outcomes
+        .iter()
+        .filter(|o| o.probe.component == "prometheus")
+        .filter_map(|o| match &o.extra {
+            Some(Ok(v)) => Some((o.probe.host.as_str(), v)),
+            _ => None,
+        })
+        .collect();
+    wanted
+        .into_iter()
+        .map(|(component, job, host)| {
+            let mut seen = Vec::new();
+            for (prom, v) in &views {
+                for t in v["data"]["activeTargets"].as_array().into_iter().flatten() {
+                    if t["labels"]["job"] == job && t["labels"]["host"] == host.as_str() {
+                        seen.push((*prom, t["health"] == "up", t["lastError"].as_str().unwrap_or_default().to_string()));
+                    }
+                }
+            }
+            let health = if views.is_empty() {
+                Err("no Prometheus answered, so its scrape of this target is unknown".to_string())
+            } else if let Some((_, _, _)) = seen.iter().find(|(_, up, _)| *up) {
+                Ok(())
+            } else if let Some((prom, _, err)) = seen.first() {
+                Err(format!("Prometheus on {prom} cannot scrape it: {}", if err.is_empty() { "no scrape yet" } else { err }))
+            } else {
+                Err(format!("not a scrape target of Prometheus (job {job})"))
+            };
+            let url = format!("scraped by Prometheus (job {job})");
+            Outcome { probe: Probe { host, component, url, extra: None }, health, extra: None }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prometheus(host: &str, targets: Value) -> Outcome {
+        Outcome {
+            probe: Probe { host: host.into(), component: "prometheus", url: format!("http://{host}:9090/-/ready"), extra: None },
+            health: Ok(()),
+            extra: Some(Ok(json!({ "data": { "activeTargets": targets } }))),
+        }
+    }
+
+    #[test]
+    fn on_aws_only_prometheus_and_alertmanager_are_called_directly() {
+        for c in ["node_exporter", "promtail", "grafana", "loki", "app"] {
+            assert!(!probed_directly(Provider::Aws, c), "{c}");
+            assert!(probed_directly(Provider::Lab, c), "{c}");
+        }
+        assert!(probed_directly(Provider::Aws, "prometheus") && probed_directly(Provider::Aws, "alertmanager"));
+    }
+
+    #[test]
+    fn health_comes_from_what_prometheus_scrapes() {
+        let t = |job: &str, host: &str, health: &str, err: &str| json!({ "labels": { "job": job, "host": host }, "health": health, "lastError": err });
+        let outcomes = vec![
+            prometheus("mon-1", json!([t("node", "app-1", "down", "connection refused"), t("loki", "mon-3", "up", "")])),
+            prometheus("mon-2", json!([t("node", "app-1", "up", ""), t("loki", "mon-3", "down", "timeout")])),
+        ];
+        let got = seen_by_prometheus(
+            &outcomes,
+            vec![("node_exporter", "node", "app-1".into()), ("loki", "loki", "mon-3".into()), ("promtail", "promtail", "app-1".into())],
+        );
+        assert!(got[0].health.is_ok(), "up on one Prometheus is up");
+        assert!(got[1].health.is_ok());
+        assert!(got[2].health.as_ref().unwrap_err().contains("not a scrape target"));
+        let down = vec![prometheus("mon-1", json!([t("app", "app-1", "down", "connection refused")]))];
+        let got = seen_by_prometheus(&down, vec![("app", "app", "app-1".into())]);
+        assert!(got[0].health.as_ref().unwrap_err().contains("connection refused"));
+        let got = seen_by_prometheus(&[], vec![("app", "app", "app-1".into())]);
+        assert!(got[0].health.as_ref().unwrap_err().contains("no Prometheus answered"));
+    }
 }

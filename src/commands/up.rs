@@ -60,7 +60,7 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
         return summarize(s, &d, None, &verified, timings);
     }
 
-    let (secrets, background) = timed(&mut timings, "prepare", || prepare(s, args))?;
+    let (mut secrets, background) = timed(&mut timings, "prepare", || prepare(s, args))?;
     // silence_during_up: the hosts of the running deployment are silenced
     // until this function returns, whatever the outcome (Drop expires it).
     let maintenance = match Deployment::load(&s.state, &env.name) {
@@ -78,6 +78,7 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
         d
     } else {
         let waited = timed(&mut timings, "terraform", || provision(s, args))?;
+        secrets.add_grafana_db(&s.state.secrets_dir());
         if !waited.is_zero() {
             // The phase timing is Terraform's; the user's time is its own entry.
             let tf = timings["terraform"].as_f64().unwrap_or_default();
@@ -134,6 +135,9 @@ fn provision(s: &Session, args: &UpArgs) -> Result<Duration> {
     let tf = s.terraform();
     tf.write_vars(true)?;
     tf.init()?;
+    if tf.ensure_grafana_db_password()? {
+        p.step("terraform", &format!("generated Grafana's database password in {}", s.state.secrets_dir().display()));
+    }
     p.progress("planning");
     let plan = tf.plan()?;
     if plan.changes {
@@ -320,7 +324,12 @@ fn summarize(
     if let Some(url) = grafana_lb {
         add("Grafana", &[url.to_string()]);
     }
-    for (component, label) in [("grafana", "Grafana"), ("app", "orders-api")] {
+    // Only URLs an admin can reach: on aws the security groups open
+    // Prometheus and Alertmanager to admin_cidrs and Grafana through its load
+    // balancer; Grafana's and the application's own ports are closed to them.
+    let direct: &[(&str, &str)] =
+        if env.provider == crate::environment::Provider::Aws { &[] } else { &[("grafana", "Grafana"), ("app", "orders-api")] };
+    for &(component, label) in direct {
         if component == "grafana" && grafana_lb.is_some() {
             continue;
         }

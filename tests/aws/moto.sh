@@ -83,7 +83,7 @@ VPC_CIDR="10.60.0.0/16"
 AZS='["eu-west-1a", "eu-west-1b"]'
 # What obsctl generates for Grafana's database (32 letters and digits).
 DB_PASSWORD="$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 || true)"
-DB_ID="moto-grafana" # <environment>-grafana
+DB_ID="obsctl-moto-grafana" # obsctl-<environment>-grafana
 
 # $1 = output file; extra jq filter in $2 modifies the default document.
 write_tfvars() {
@@ -98,9 +98,16 @@ write_tfvars() {
         "mon-3": {roles: ["alertmanager", "loki"], size: "small", disk_gb: 20, zone: 0},
         "app-1": {roles: ["app"], size: "small", disk_gb: 10, zone: 1}
       },
+      ports: {prometheus_port: 9090, alertmanager_port: 9093, alertmanager_cluster_port: 9094, node_exporter_port: 9100,
+              grafana_http_port: 3000, loki_http_port: 3100, loki_grpc_port: 9096, loki_memberlist_port: 7946,
+              promtail_http_port: 9080, app_port: 8181},
+      components: ["prometheus", "alertmanager", "node_exporter", "grafana", "loki", "promtail", "app"],
+      protected: false,
+      loki_retention_days: 30,
       ssh_public_key_file: $pub,
       ssh_private_key_file: $key,
       grafana_db_password: $dbpw,
+      grafana_db_password_version: 1,
       aws: {
         region: "eu-west-1",
         availability_zones: $azs,
@@ -130,6 +137,11 @@ tf init init -input=false -no-color -lockfile=readonly \
 # name | jq change | text the error must contain
 refusals=(
     'open-admin|.aws.admin_cidrs = ["0.0.0.0/0"]|0.0.0.0/0'
+    'internet-halves|.aws.admin_cidrs = ["0.0.0.0/1", "128.0.0.0/1"]|larger than a /8'
+    'env-trailing-hyphen|.environment = "moto-"|environment must be 1-20 characters'
+    'env-double-hyphen|.environment = "mo--to"|environment must be 1-20 characters'
+    'port-missing|del(.ports.app_port)|ports must hold exactly'
+    'component-unknown|.components += ["nginx"]|components must be out of'
     'zone-range|.hosts["app-1"].zone = 2|zone must be an index'
     'one-az|.aws.availability_zones = ["eu-west-1a"]|at least two'
     'bad-role|.hosts["app-1"].roles = ["nginx"]|Offending hosts: app-1'
@@ -252,6 +264,24 @@ for tg in tgs:
 if len(tgs) != 1:
     errors.append(f"{len(tgs)} target groups")
 bucket = "obsctl-moto-loki-123456789012-eu-west-1"
+# Loki's bucket: only the tenant's chunks expire, Loki's retention (30 days) + 7.
+expiring = [(r.get("Filter", {}).get("Prefix"), r["Expiration"]["Days"])
+            for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"] if "Expiration" in r]
+if expiring != [("fake/", 37)]:
+    errors.append(f"lifecycle expiry {expiring}, expected only fake/ after 37 days")
+iam = boto3.client("iam", **kw)
+roles = [r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("obsctl-")]
+if roles != ["obsctl-moto-eu-west-1-loki"]:
+    errors.append(f"IAM roles {roles}, expected obsctl-moto-eu-west-1-loki (IAM is global: the region is in the name)")
+# T3 hosts: standard credits (unlimited is billed).
+t3 = list(ids.values())  # every host of this test is t3.small or t3.medium
+for c in ec2.describe_instance_credit_specifications(InstanceIds=t3)["InstanceCreditSpecifications"]:
+    if c["CpuCredits"] != "standard":
+        errors.append(f"{c['InstanceId']}: cpu credits {c['CpuCredits']}")
+# The application's port is the one obsctl passes (ports.app_port = 8181).
+app_sg = [sg for sg in ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["obsctl-moto-role-app"]}])["SecurityGroups"]]
+if [sorted({p["FromPort"] for p in sg["IpPermissions"]}) for sg in app_sg] != [[8181]]:
+    errors.append(f"app security group: {[sg['IpPermissions'] for sg in app_sg]}")
 if not s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]:
     errors.append("bucket not encrypted")
 if not all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values()):

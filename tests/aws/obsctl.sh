@@ -23,9 +23,17 @@
 #       unlock --lock-id … --yes → lock gone, plan exit 0
 #     a teammate's checkout (another workspace, the env's ssh/ and secrets/
 #       copied) → plan exit 0: the same state
+#   Grafana's database password (RDS, write-only, versioned):
+#     a teammate's checkout without secrets/ → up exit 10 naming rotate-secret,
+#       no password generated
+#     rotate-secret grafana-db → version 2; plan exit 2 (drift); up applies it
+#       (password_wo_version 2 in the state); plan exit 0
 #   destroy without --confirm-env and without a terminal → exit 10, nothing
 #     destroyed
-#   destroy --confirm-env awsmock → exit 0, state empty
+#   destroy --confirm-env awsmock → fails on the database (protected
+#     environment: deletion protection); after the documented
+#     `modify-db-instance --no-deletion-protection` → exit 0, state empty, a
+#     final snapshot obsctl-awsmock-grafana-final-<creation time> kept
 #   destroy again → "nothing to destroy"
 #
 # Never talks to real AWS: every AWS_* variable is dropped, dummy credentials
@@ -103,8 +111,6 @@ text = open(src).read()
 prod = tomllib.loads(text)
 aws = dict(prod["aws"])
 aws.update(endpoint=endpoint, ami_owner=owner, ami_name=ami, ssh_user="ubuntu", loki_force_destroy=True)
-if "grafana_db_deletion_protection" in aws:
-    aws["grafana_db_deletion_protection"] = False
 
 def value(v):
     if isinstance(v, bool):
@@ -373,6 +379,57 @@ cp -a "$STATE/ssh" "$STATE/secrets" "$WS2/.obsctl/$ENV_NAME/"
 OBSCTL_ROOT="$WS2" plan_in_sync "from the teammate's checkout"
 [[ ! -e "$WS2/.obsctl/$ENV_NAME/terraform.tfstate" ]] || die "the teammate's checkout wrote a local state"
 
+# --- Grafana's database password: versioned, never silently replaced --------
+
+# RDS as moto holds it: $1 = jq condition on the DB instance.
+rds_check() {
+    "$MOTO_VENV/bin/python" - "$ENDPOINT" <<'PY' | jq -e "$1" >/dev/null
+import json, sys
+import boto3
+rds = boto3.client("rds", endpoint_url=sys.argv[1], region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+dbs = rds.describe_db_instances()["DBInstances"]
+print(json.dumps(dbs[0] if len(dbs) == 1 else None, default=str))
+PY
+}
+db_version_in_state() {
+    s3 get "$STATE_BUCKET" "$STATE_KEY" |
+        jq '[.resources[] | select(.type == "aws_db_instance") | .instances[0].attributes.password_wo_version][0]'
+}
+rds_check '.DBInstanceIdentifier == "obsctl-awsmock-grafana" and .DeletionProtection == true' ||
+    die "the protected environment's database is not obsctl-awsmock-grafana with deletion protection"
+[[ "$(cat "$STATE/secrets/grafana_db_password.version")" == 1 ]] || die "the first password is not version 1"
+[[ "$(db_version_in_state)" == 1 ]] || die "password_wo_version in the state is $(db_version_in_state), expected 1"
+
+log "a teammate's checkout without secrets/: up must refuse to generate a new database password"
+WS3="$WORK/teammate-no-secrets"
+mkdir -p "$WS3/environments" "$WS3/.obsctl/$ENV_NAME"
+ln -s "$ROOT/terraform" "$WS3/terraform"
+ln -s "$ROOT/ansible" "$WS3/ansible"
+cp "$WS/environments/$ENV_NAME.toml" "$WS3/environments/"
+cp -a "$STATE/ssh" "$WS3/.obsctl/$ENV_NAME/"
+rc=0
+out=$(OBSCTL_ROOT="$WS3" obsctl up --env "$ENV_NAME" --skip-configure --auto-approve </dev/null 2>&1) || rc=$?
+((rc == 10)) || { printf '%s\n' "$out" >&2; die "up without the database password exited $rc, expected 10"; }
+grep -q "obsctl rotate-secret --env $ENV_NAME grafana-db" <<<"$out" || { printf '%s\n' "$out" >&2; die "the refusal does not name rotate-secret"; }
+[[ ! -e "$WS3/.obsctl/$ENV_NAME/secrets/grafana_db_password" ]] || die "the refused up generated a database password"
+
+log "obsctl rotate-secret --env $ENV_NAME grafana-db, then up sends it to RDS"
+old_password=$(cat "$STATE/secrets/grafana_db_password")
+rc=0
+out=$(obsctl rotate-secret --env "$ENV_NAME" grafana-db </dev/null 2>&1) || rc=$?
+((rc == 0)) || { printf '%s\n' "$out" >&2; die "rotate-secret exited $rc"; }
+[[ "$(cat "$STATE/secrets/grafana_db_password.version")" == 2 ]] || die "rotate-secret did not raise the version to 2"
+[[ "$(cat "$STATE/secrets/grafana_db_password")" != "$old_password" ]] || die "rotate-secret kept the old password"
+rc=0
+obsctl plan --env "$ENV_NAME" </dev/null >"$WORK/plan-rotated.log" 2>&1 || rc=$?
+((rc == 2)) || { show "$WORK/plan-rotated.log"; die "plan after rotate-secret exited $rc, expected 2 (the database gets the new password)"; }
+rc=0
+obsctl up --env "$ENV_NAME" --skip-configure --auto-approve </dev/null >"$WORK/up-rotated.log" 2>&1 || rc=$?
+((rc == 0)) || { show "$WORK/up-rotated.log"; die "up after rotate-secret exited $rc"; }
+[[ "$(db_version_in_state)" == 2 ]] || die "password_wo_version in the state is $(db_version_in_state) after up, expected 2"
+if s3 get "$STATE_BUCKET" "$STATE_KEY" | grep -qF -- "$(cat "$STATE/secrets/grafana_db_password")"; then die "the new RDS password is in the S3 state"; fi
+plan_in_sync "after the rotated password was applied"
+
 # --- destroy: protected ----------------------------------------------------
 
 log "obsctl destroy --env $ENV_NAME without --confirm-env and without a terminal (expect refusal)"
@@ -392,6 +449,20 @@ out=$(obsctl destroy --env "$ENV_NAME" --confirm-env prod </dev/null 2>&1) || rc
 ((rc == 10)) || { printf '%s\n' "$out" >&2; die "destroy with a wrong --confirm-env exited $rc, expected 10"; }
 (($(state_resources) == before)) || die "destroy with a wrong --confirm-env changed the state"
 
+log "obsctl destroy --env $ENV_NAME --confirm-env $ENV_NAME (expect a failure on the protected database)"
+rc=0
+obsctl destroy --env "$ENV_NAME" --confirm-env "$ENV_NAME" </dev/null >"$WORK/destroy-protected.log" 2>&1 || rc=$?
+((rc == 20)) || { show "$WORK/destroy-protected.log"; die "destroy of a database with deletion protection exited $rc, expected 20"; }
+rds_check '.DeletionProtection == true' || die "the protected database is gone"
+before=$(state_resources)
+# What docs/operations.md tells the operator: switch protection off by hand.
+"$MOTO_VENV/bin/python" - "$ENDPOINT" <<'PY' || die "cannot switch off deletion protection in moto"
+import sys
+import boto3
+rds = boto3.client("rds", endpoint_url=sys.argv[1], region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+rds.modify_db_instance(DBInstanceIdentifier="obsctl-awsmock-grafana", DeletionProtection=False, ApplyImmediately=True)
+PY
+
 log "obsctl destroy --env $ENV_NAME --confirm-env $ENV_NAME"
 DESTROY="$WORK/destroy.jsonl"
 rc=0
@@ -406,6 +477,14 @@ left=$(state_resources)
 ((left == 0)) || die "state still holds $left resources after destroy"
 [[ ! -e "$STATE/inventory.json" ]] || die "inventory left behind after destroy"
 if bucket_exists "$bucket"; then die "bucket $bucket still exists in moto after destroy"; fi
+"$MOTO_VENV/bin/python" - "$ENDPOINT" <<'PY' || die "no final snapshot obsctl-awsmock-grafana-final-<timestamp> after destroy"
+import re, sys
+import boto3
+rds = boto3.client("rds", endpoint_url=sys.argv[1], region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+names = [s["DBSnapshotIdentifier"] for s in rds.describe_db_snapshots(SnapshotType="manual")["DBSnapshots"]]
+print(f"  snapshots: {names}", file=sys.stderr)
+sys.exit(0 if any(re.fullmatch(r"obsctl-awsmock-grafana-final-[0-9]{14}", n) for n in names) else 1)
+PY
 
 log "second destroy (expect nothing to destroy)"
 rc=0
@@ -423,7 +502,9 @@ PASS: obsctl on the aws provider against moto ($ENDPOINT)
   obsctl_vars:        $(jq -r '[.all.vars | keys[] | select(startswith("loki_s3") or startswith("grafana_"))] | join(", ")' "$INV")
   loki_s3_bucket:     $bucket
   plan after up:      in sync (exit 0)
-  protected destroy:  refused without --confirm-env (exit 10) and with a wrong name (exit 10)
+  protected destroy:  refused without --confirm-env (exit 10) and with a wrong name (exit 10); fails on the
+                      database (deletion protection, exit 20) until it is switched off; final snapshot kept
+  database password:  no new one without the state's (exit 10); rotate-secret -> version 2 -> applied by up
   remote state:       local -> s3://$STATE_BUCKET/$STATE_KEY by migrate-state in ${migrate_wall} s ($local_resources resources);
                       plan before migrating refused (exit 10); foreign lock -> exit 12, unlock frees it;
                       a teammate's checkout plans in sync; no RDS password in it; destroy ran against the S3 state

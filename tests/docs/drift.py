@@ -209,7 +209,7 @@ def rust_defaults() -> dict[str, dict[str, object]]:
             drift(f"drift.py cannot find `impl Default for {needed.title()}Settings` in src/environment.rs (update drift.py)")
             out[needed] = {}
     m = re.search(r'size\s*=\s*h\.size\.unwrap_or_else\(\|\| "(\w+)"', text)
-    d = re.search(r"disk_gb:\s*h\.disk_gb\.unwrap_or\((\d+)\)", text)
+    d = re.search(r"disk_gb(?::|\s*=)\s*h\.disk_gb\.unwrap_or\((\d+)\)", text)
     if not (m and d):
         drift("drift.py cannot find the host size/disk_gb defaults in src/environment.rs (update drift.py)")
     out["host"] = {"size": m.group(1) if m else "?", "disk_gb": int(d.group(1)) if d else 0}

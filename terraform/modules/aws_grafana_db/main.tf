@@ -13,6 +13,17 @@ locals {
   port       = 5432
 }
 
+# A unique suffix for the final snapshot, fixed when the database is created:
+# a second database of the same environment (after a destroy) leaves its own
+# final snapshot instead of failing on the first one's name.
+resource "terraform_data" "final_snapshot_suffix" {
+  input = formatdate("YYYYMMDDhhmmss", plantimestamp())
+
+  lifecycle {
+    ignore_changes = [input]
+  }
+}
+
 resource "aws_db_subnet_group" "this" {
   name        = local.identifier
   description = "obsctl ${var.name}: Grafana database"
@@ -64,19 +75,22 @@ resource "aws_db_instance" "this" {
   username = var.username
   # Write-only (Terraform >= 1.11, provider >= 5.88): sent to RDS at create,
   # never stored in the Terraform state, which may be shared in S3. RDS gets
-  # the password again only when password_wo_version changes.
+  # the password again only when password_wo_version changes: obsctl raises
+  # it with every new password (`obsctl rotate-secret`).
   password_wo         = var.password
-  password_wo_version = 1
+  password_wo_version = var.password_version
 
   backup_retention_period = var.backup_retention_days
   copy_tags_to_snapshot   = true
 
-  # Protected databases get a final snapshot when they are deleted (after
-  # deletion protection has been switched off again); unprotected ones
-  # (test environments) are dropped without one.
-  deletion_protection       = var.deletion_protection
-  skip_final_snapshot       = !var.deletion_protection
-  final_snapshot_identifier = var.deletion_protection ? "${local.identifier}-final" : null
+  # A protected database cannot be deleted until deletion protection is
+  # switched off by hand, then leaves a final snapshot with a unique name and
+  # keeps its automated backups (point-in-time recovery) for their retention
+  # period. Unprotected ones (test environments) go without either.
+  deletion_protection       = var.protected
+  skip_final_snapshot       = !var.protected
+  final_snapshot_identifier = var.protected ? "${local.identifier}-final-${terraform_data.final_snapshot_suffix.output}" : null
+  delete_automated_backups  = !var.protected
 
   # Changes that need a restart or a failover (instance class, storage,
   # engine settings) wait for the maintenance window instead of happening

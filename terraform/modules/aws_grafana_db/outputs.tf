@@ -42,3 +42,15 @@ output "subnet_group_name" {
   description = "Name of the DB subnet group."
   value       = aws_db_subnet_group.this.name
 }
+
+output "protection" {
+  description = "How the database is protected against deletion: deletion_protection, skip_final_snapshot, final_snapshot_identifier, delete_automated_backups, backup_retention_period."
+  value = {
+    deletion_protection       = aws_db_instance.this.deletion_protection
+    skip_final_snapshot       = aws_db_instance.this.skip_final_snapshot
+    final_snapshot_identifier = aws_db_instance.this.final_snapshot_identifier
+    delete_automated_backups  = aws_db_instance.this.delete_automated_backups
+    backup_retention_period   = aws_db_instance.this.backup_retention_period
+    password_wo_version       = aws_db_instance.this.password_wo_version
+  }
+}

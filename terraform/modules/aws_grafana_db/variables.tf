@@ -78,10 +78,16 @@ variable "multi_az" {
   default     = true
 }
 
-variable "deletion_protection" {
-  description = "Refuse to delete the instance (turn on for prod). Also decides the final snapshot: taken on deletion when on, skipped when off."
+variable "protected" {
+  description = "The database belongs to a protected environment: deletion protection on, a final snapshot \"<identifier>-final-<creation time>\" when it is deleted, automated backups kept after deletion. Off: none of these (test environments)."
   type        = bool
   default     = false
+}
+
+variable "password_version" {
+  description = "Version of password. RDS is sent the write-only password again whenever it changes."
+  type        = number
+  default     = 1
 }
 
 variable "backup_retention_days" {

@@ -3,7 +3,7 @@ locals {
 }
 
 resource "aws_lb" "this" {
-  name               = "${var.name}-grafana"
+  name               = var.name
   load_balancer_type = "application"
   internal           = false
   subnets            = var.subnet_ids
@@ -15,7 +15,7 @@ resource "aws_lb" "this" {
 }
 
 resource "aws_lb_target_group" "this" {
-  name        = "${var.name}-grafana"
+  name        = var.name
   vpc_id      = var.vpc_id
   port        = var.grafana_port
   protocol    = "HTTP"

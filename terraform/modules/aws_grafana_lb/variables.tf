@@ -1,10 +1,10 @@
 variable "name" {
-  description = "Prefix for the load balancer and target group names (usually the environment name, at most 20 characters)."
+  description = "Name of the load balancer and of its target group (the aws stack passes \"obsctl-<environment>\"): at most 32 characters of letters, digits and hyphens, not starting with \"internal-\" (AWS rules)."
   type        = string
 
   validation {
-    condition     = length(var.name) <= 20
-    error_message = "name must be at most 20 characters (AWS limits load balancer and target group names to 32)."
+    condition     = length(var.name) <= 32 && can(regex("^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$", var.name)) && !startswith(var.name, "internal-")
+    error_message = "name must be 1-32 letters, digits and hyphens, not starting or ending with a hyphen nor starting with \"internal-\"."
   }
 }
 

@@ -14,10 +14,10 @@ data "aws_ami" "this" {
 }
 
 resource "aws_key_pair" "this" {
-  key_name   = "${var.name}-obsctl"
+  key_name   = var.name
   public_key = trimspace(var.public_key)
 
-  tags = merge(var.tags, { Name = "${var.name}-obsctl" })
+  tags = merge(var.tags, { Name = var.name })
 }
 
 resource "aws_instance" "this" {
@@ -29,6 +29,16 @@ resource "aws_instance" "this" {
   vpc_security_group_ids = each.value.security_group_ids
   key_name               = aws_key_pair.this.key_name
   iam_instance_profile   = each.value.iam_instance_profile
+
+  # Burstable (T) types: "standard" credits. The default for T3 is
+  # "unlimited", which bills every minute above the baseline; a host that
+  # runs out of credits is throttled instead, and CPUCreditBalance shows it.
+  dynamic "credit_specification" {
+    for_each = can(regex("^t[0-9]", each.value.instance_type)) ? [1] : []
+    content {
+      cpu_credits = "standard"
+    }
+  }
 
   root_block_device {
     volume_type           = "gp3"

@@ -19,3 +19,8 @@ output "key_pair_name" {
   description = "Name of the EC2 key pair."
   value       = aws_key_pair.this.key_name
 }
+
+output "cpu_credits" {
+  description = "CPU credit mode per host (\"standard\" for burstable T types, null for the others)."
+  value       = { for h, i in aws_instance.this : h => one(i.credit_specification[*].cpu_credits) }
+}

@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Prefix for resource names (usually the environment name); instances are named \"<name>-<host>\"."
+  description = "Name of the key pair and prefix of the instances' Name tags (\"<name>-<host>\"); the aws stack passes \"obsctl-<environment>\"."
   type        = string
 }
 
@@ -13,8 +13,8 @@ variable "public_key" {
   type        = string
 
   validation {
-    condition     = can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) ", var.public_key))
-    error_message = "public_key must be an OpenSSH public key (ssh-ed25519, ssh-rsa or ecdsa-sha2-*)."
+    condition     = can(regex("^(ssh-ed25519|ssh-rsa) ", var.public_key))
+    error_message = "public_key must be an OpenSSH public key of type ssh-ed25519 or ssh-rsa (EC2 imports no other type)."
   }
 }
 

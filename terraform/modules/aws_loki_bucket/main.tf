@@ -34,18 +34,37 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
   }
 }
 
+# Loki's retention docs: let Loki's compactor delete what is past
+# retention_period, and if a bucket lifecycle rule is used at all, expire
+# only the tenants' chunk objects ("<tenant>/…"), never with an empty prefix:
+# index/ (TSDB index and the compactor's delete requests) and
+# loki_cluster_seed.json must stay, or Loki loses data it still serves. The
+# rule expires chunks expiry_margin_days after Loki would have deleted them
+# itself, so it only catches chunks the compactor missed.
 resource "aws_s3_bucket_lifecycle_configuration" "this" {
   bucket = aws_s3_bucket.this.id
 
+  dynamic "rule" {
+    for_each = var.tenants
+    content {
+      id     = "expire-loki-chunks-${rule.value}"
+      status = "Enabled"
+
+      filter {
+        prefix = "${rule.value}/"
+      }
+
+      expiration {
+        days = var.loki_retention_days + var.expiry_margin_days
+      }
+    }
+  }
+
   rule {
-    id     = "expire-loki-objects"
+    id     = "abort-incomplete-uploads"
     status = "Enabled"
 
     filter {}
-
-    expiration {
-      days = var.retention_days
-    }
 
     abort_incomplete_multipart_upload {
       days_after_initiation = 1

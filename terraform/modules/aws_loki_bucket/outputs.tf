@@ -22,3 +22,13 @@ output "role_arn" {
   description = "ARN of the IAM role Loki hosts assume."
   value       = aws_iam_role.loki.arn
 }
+
+output "chunk_expiry" {
+  description = "What the lifecycle rule expires: one {prefix, days} per tenant (the tenant's chunks only; index/ and the cluster seed never expire)."
+  value = [
+    for r in aws_s3_bucket_lifecycle_configuration.this.rule : {
+      prefix = one(r.filter[*].prefix)
+      days   = one(r.expiration[*].days)
+    } if length(r.expiration) > 0
+  ]
+}

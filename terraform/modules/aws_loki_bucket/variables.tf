@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Prefix for the IAM role and instance profile names (usually the environment name)."
+  description = "Prefix for the IAM role and instance profile names. IAM names are global to the account: include the region (the aws stack passes \"obsctl-<environment>-<region>\")."
   type        = string
 }
 
@@ -13,14 +13,35 @@ variable "bucket_name" {
   }
 }
 
-variable "retention_days" {
-  description = "Objects expire this many days after they were written. Keep it at or above Loki's own retention_period."
+variable "loki_retention_days" {
+  description = "Loki's own retention (limits_config.retention_period) in whole days. Chunks expire expiry_margin_days after it."
   type        = number
-  default     = 31
 
   validation {
-    condition     = var.retention_days >= 1 && floor(var.retention_days) == var.retention_days
-    error_message = "retention_days must be a whole number of days, at least 1."
+    condition     = var.loki_retention_days >= 1 && floor(var.loki_retention_days) == var.loki_retention_days
+    error_message = "loki_retention_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "expiry_margin_days" {
+  description = "Days the lifecycle rule waits after Loki's retention before it expires a chunk object. S3 counts from the object's creation (a chunk holds up to a few hours of logs before it is written) and runs once a day; Loki's compactor deletes after retention_delete_delay (2h). A week leaves the deleting to Loki."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.expiry_margin_days >= 1 && floor(var.expiry_margin_days) == var.expiry_margin_days
+    error_message = "expiry_margin_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "tenants" {
+  description = "Loki tenants whose chunks live under \"<tenant>/\" in the bucket. obsctl's Loki runs with auth_enabled: false, whose single tenant is \"fake\"."
+  type        = list(string)
+  default     = ["fake"]
+
+  validation {
+    condition     = length(var.tenants) > 0 && alltrue([for t in var.tenants : can(regex("^[A-Za-z0-9_.!*'()-]+$", t)) && t != "index"])
+    error_message = "tenants must be non-empty Loki tenant IDs (never \"index\": that prefix holds the index and delete requests)."
   }
 }
 

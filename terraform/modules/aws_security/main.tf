@@ -9,41 +9,44 @@
 
 locals {
   # Who may reach a port: "stack" = the stack security group, "admin" =
-  # every admin CIDR, "lb" = the Grafana load balancer.
+  # every admin CIDR, "lb" = the Grafana load balancer. Port numbers come
+  # from var.ports (obsctl's component registry), never from here.
   role_ports = {
     prometheus = [
-      { port = 9090, protocol = "tcp", from = ["stack", "admin"], description = "Prometheus API and UI" },
+      { port = var.ports.prometheus_port, protocol = "tcp", from = ["stack", "admin"], description = "Prometheus API and UI" },
     ]
     alertmanager = [
-      { port = 9093, protocol = "tcp", from = ["stack", "admin"], description = "Alertmanager API and UI" },
-      { port = 9094, protocol = "tcp", from = ["stack"], description = "Alertmanager cluster" },
-      { port = 9094, protocol = "udp", from = ["stack"], description = "Alertmanager cluster" },
+      { port = var.ports.alertmanager_port, protocol = "tcp", from = ["stack", "admin"], description = "Alertmanager API and UI" },
+      { port = var.ports.alertmanager_cluster_port, protocol = "tcp", from = ["stack"], description = "Alertmanager cluster" },
+      { port = var.ports.alertmanager_cluster_port, protocol = "udp", from = ["stack"], description = "Alertmanager cluster" },
     ]
     grafana = [
-      { port = 3000, protocol = "tcp", from = ["stack", "lb"], description = "Grafana" },
+      { port = var.ports.grafana_http_port, protocol = "tcp", from = ["stack", "lb"], description = "Grafana" },
     ]
     loki = [
-      { port = 3100, protocol = "tcp", from = ["stack"], description = "Loki HTTP" },
-      { port = 9096, protocol = "tcp", from = ["stack"], description = "Loki gRPC" },
-      { port = 7946, protocol = "tcp", from = ["stack"], description = "Loki memberlist" },
-      { port = 7946, protocol = "udp", from = ["stack"], description = "Loki memberlist" },
+      { port = var.ports.loki_http_port, protocol = "tcp", from = ["stack"], description = "Loki HTTP" },
+      { port = var.ports.loki_grpc_port, protocol = "tcp", from = ["stack"], description = "Loki gRPC" },
+      { port = var.ports.loki_memberlist_port, protocol = "tcp", from = ["stack"], description = "Loki memberlist" },
+      { port = var.ports.loki_memberlist_port, protocol = "udp", from = ["stack"], description = "Loki memberlist" },
     ]
     app = [
-      { port = var.app_port, protocol = "tcp", from = ["stack"], description = "Application" },
+      { port = var.ports.app_port, protocol = "tcp", from = ["stack"], description = "Application" },
     ]
   }
 
-  stack_ports = [
-    { port = 9100, protocol = "tcp", description = "node_exporter" },
-    { port = 9080, protocol = "tcp", description = "Promtail" },
-  ]
+  every_host_ports = {
+    node_exporter = { port = var.ports.node_exporter_port, protocol = "tcp", description = "node_exporter" }
+    promtail      = { port = var.ports.promtail_http_port, protocol = "tcp", description = "Promtail" }
+  }
+  stack_ports = [for c in var.every_host : local.every_host_ports[c]]
 
   # Role set => sorted roles, e.g. "alertmanager-loki" => ["alertmanager", "loki"].
+  # Hosts whose roles are all turned off (--without) get the stack group only.
   profiles = {
-    for roles in distinct([for r in values(var.hosts_roles) : sort(distinct(r))]) : join("-", roles) => roles
+    for roles in distinct([for r in values(var.hosts_roles) : sort(distinct(r)) if length(r) > 0]) : join("-", roles) => roles
   }
 
-  host_profile = { for h, roles in var.hosts_roles : h => join("-", sort(distinct(roles))) }
+  host_profile = { for h, roles in var.hosts_roles : h => join("-", sort(distinct(roles))) if length(roles) > 0 }
 
   has_grafana = anytrue([for roles in values(var.hosts_roles) : contains(roles, "grafana")])
 

@@ -9,8 +9,13 @@ output "role_security_group_ids" {
 }
 
 output "host_security_group_ids" {
-  description = "Security group IDs to attach to each host (host name => [stack group, role group])."
-  value       = { for h, p in local.host_profile : h => [aws_security_group.stack.id, aws_security_group.role[p].id] }
+  description = "Security group IDs to attach to each host (host name => [stack group, role group]; the stack group alone for a host whose roles are all turned off)."
+  value = {
+    for h in keys(var.hosts_roles) : h => concat(
+      [aws_security_group.stack.id],
+      [for p in [lookup(local.host_profile, h, null)] : aws_security_group.role[p].id if p != null],
+    )
+  }
 }
 
 output "lb_security_group_id" {
@@ -21,4 +26,12 @@ output "lb_security_group_id" {
 output "grafana_security_group_ids" {
   description = "IDs of the role security groups of hosts with the grafana role (one per role set that contains grafana; empty without grafana hosts). Grafana's database admits exactly these."
   value       = [for p, roles in local.profiles : aws_security_group.role[p].id if contains(roles, "grafana")]
+}
+
+output "ingress_ports" {
+  description = "Ports each security group opens (group name => sorted distinct ports), for tests and reviews."
+  value = merge(
+    { (aws_security_group.stack.name) = sort(distinct([for r in aws_security_group.stack.ingress : r.from_port])) },
+    { for p, sg in aws_security_group.role : sg.name => sort(distinct([for r in sg.ingress : r.from_port])) },
+  )
 }

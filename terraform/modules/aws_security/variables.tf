@@ -19,23 +19,33 @@ variable "admin_cidrs" {
 }
 
 variable "hosts_roles" {
-  description = "Roles of every host (host name => roles). Hosts with the same set of roles share one role security group."
+  description = "Enabled roles of every host (host name => roles; empty when all of a host's roles are turned off). Hosts with the same set of roles share one role security group."
   type        = map(list(string))
 
   validation {
     condition = alltrue([
-      for roles in values(var.hosts_roles) : length(roles) > 0 && alltrue([
+      for roles in values(var.hosts_roles) : alltrue([
         for r in roles : contains(["prometheus", "alertmanager", "grafana", "loki", "app"], r)
       ])
     ])
-    error_message = "Every host needs at least one role out of prometheus, alertmanager, grafana, loki, app."
+    error_message = "Roles must be out of prometheus, alertmanager, grafana, loki, app."
   }
 }
 
-variable "app_port" {
-  description = "TCP port of the demo application (scraped by Prometheus)."
-  type        = number
-  default     = 8080
+variable "ports" {
+  description = "Every port of the stack under the Ansible roles' names (prometheus_port, alertmanager_port, alertmanager_cluster_port, node_exporter_port, grafana_http_port, loki_http_port, loki_grpc_port, loki_memberlist_port, promtail_http_port, app_port)."
+  type        = map(number)
+}
+
+variable "every_host" {
+  description = "Enabled components that run on every host and are reached from the stack: node_exporter and/or promtail."
+  type        = list(string)
+  default     = ["node_exporter", "promtail"]
+
+  validation {
+    condition     = alltrue([for c in var.every_host : contains(["node_exporter", "promtail"], c)])
+    error_message = "every_host may hold node_exporter and promtail."
+  }
 }
 
 variable "lb_https" {

@@ -1,12 +1,24 @@
 locals {
-  name = var.environment
+  # Every name starts with "obsctl-<environment>": EC2 key pairs, security
+  # groups, load balancers, target groups and RDS identifiers are unique per
+  # account and region, so two environments of one account never collide,
+  # and no name starts with a prefix AWS reserves ("sg-", "internal-").
+  name = "obsctl-${var.environment}"
+  # IAM is global to the account: the region is part of these names, so the
+  # same environment in a second region does not collide.
+  global_name = "obsctl-${var.environment}-${var.aws.region}"
 
-  loki_hosts    = sort([for h, v in var.hosts : h if contains(v.roles, "loki")])
-  grafana_hosts = sort([for h, v in var.hosts : h if contains(v.roles, "grafana")])
+  # Components this run deploys (the env file's minus --without). A host's
+  # infrastructure follows only its enabled roles; its roles in the
+  # inventory contract stay as the env file has them.
+  enabled_roles = { for h, v in var.hosts : h => [for r in v.roles : r if contains(var.components, r)] }
+
+  loki_hosts    = sort([for h, roles in local.enabled_roles : h if contains(roles, "loki")])
+  grafana_hosts = sort([for h, roles in local.enabled_roles : h if contains(roles, "grafana")])
 
   # Grafana's shared PostgreSQL database (RDS): when obsctl passes a password
-  # (environments with grafana database = postgres) and some host runs
-  # Grafana. Whether a password is set is no secret, only the password is.
+  # (environments with grafana database = postgres) and grafana is deployed
+  # on some host. Whether a password is set is no secret, only the password is.
   grafana_db = nonsensitive(var.grafana_db_password != null) && length(local.grafana_hosts) > 0
 
   # Globally unique by construction: account and region are part of it.
@@ -32,8 +44,9 @@ module "security" {
   name        = local.name
   vpc_id      = module.network.vpc_id
   admin_cidrs = var.aws.admin_cidrs
-  hosts_roles = { for h, v in var.hosts : h => v.roles }
-  app_port    = var.aws.app_port
+  hosts_roles = local.enabled_roles
+  ports       = var.ports
+  every_host  = [for c in ["node_exporter", "promtail"] : c if contains(var.components, c)]
   lb_https    = var.aws.grafana_certificate_arn != null
 }
 
@@ -41,10 +54,10 @@ module "loki_bucket" {
   source = "../../modules/aws_loki_bucket"
   count  = length(local.loki_hosts) > 0 ? 1 : 0
 
-  name           = local.name
-  bucket_name    = local.loki_bucket_name
-  retention_days = var.aws.loki_retention_days
-  force_destroy  = var.aws.loki_force_destroy
+  name                = local.global_name
+  bucket_name         = local.loki_bucket_name
+  loki_retention_days = var.loki_retention_days
+  force_destroy       = var.aws.loki_force_destroy
 }
 
 module "instances" {
@@ -63,7 +76,7 @@ module "instances" {
       disk_gb              = v.disk_gb
       subnet_id            = module.network.public_subnet_ids[v.zone]
       security_group_ids   = module.security.host_security_group_ids[h]
-      iam_instance_profile = contains(v.roles, "loki") ? module.loki_bucket[0].instance_profile_name : null
+      iam_instance_profile = contains(local.loki_hosts, h) ? module.loki_bucket[0].instance_profile_name : null
     }
   }
 }
@@ -77,6 +90,7 @@ module "grafana_lb" {
   subnet_ids         = module.network.public_subnet_ids
   security_group_ids = [module.security.lb_security_group_id]
   targets            = { for h in local.grafana_hosts : h => module.instances.instances[h].id }
+  grafana_port       = var.ports.grafana_http_port
   certificate_arn    = var.aws.grafana_certificate_arn
 }
 
@@ -89,8 +103,9 @@ module "grafana_db" {
   subnet_ids                = module.network.public_subnet_ids
   client_security_group_ids = module.security.grafana_security_group_ids
   password                  = var.grafana_db_password
+  password_version          = var.grafana_db_password_version
   instance_class            = var.aws.grafana_db_instance_class
   storage_gb                = var.aws.grafana_db_storage_gb
   multi_az                  = var.aws.grafana_db_multi_az
-  deletion_protection       = var.aws.grafana_db_deletion_protection
+  protected                 = var.protected || var.aws.grafana_db_deletion_protection
 }

@@ -1,59 +1,19 @@
-variable "environment" {
-  description = "Name of the environment (dev, prod, ...). Prefixes every resource name, so it must be short and DNS-safe."
-  type        = string
+# environment, hosts, ports, components: obsctl_inputs.tf (shared with the lab stack).
 
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{0,18}[a-z0-9]$", var.environment))
-    error_message = "environment must be 2-20 characters: lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen."
-  }
+variable "protected" {
+  description = "The environment is protected (the env file's `protected`). Its Grafana database then always has deletion protection, leaves a final snapshot with a unique name and keeps its automated backups when deleted."
+  type        = bool
+  default     = false
 }
 
-variable "hosts" {
-  description = <<-EOT
-    Machines to create, keyed by host name. roles: components the host runs
-    (prometheus, alertmanager, grafana, loki, app); size: key of
-    aws.instance_types; disk_gb: root volume size; zone: index into
-    aws.availability_zones.
-  EOT
-  type = map(object({
-    roles   = list(string)
-    size    = optional(string, "small")
-    disk_gb = optional(number, 20)
-    zone    = optional(number, 0)
-  }))
+variable "loki_retention_days" {
+  description = "Loki's own retention in whole days (obsctl derives it from [loki] retention_period, rounded up). The bucket's lifecycle rule expires chunks a margin after it, never before Loki's compactor deletes them."
+  type        = number
+  default     = 7
 
   validation {
-    condition     = length(var.hosts) > 0
-    error_message = "hosts must name at least one host."
-  }
-
-  validation {
-    condition     = alltrue([for name in keys(var.hosts) : can(regex("^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$", name))])
-    error_message = "Host names must be 1-32 characters of lower-case letters, digits and hyphens, not starting or ending with a hyphen."
-  }
-
-  validation {
-    condition = alltrue([
-      for h in values(var.hosts) : length(h.roles) > 0 && length(distinct(h.roles)) == length(h.roles) && alltrue([
-        for r in h.roles : contains(["prometheus", "alertmanager", "grafana", "loki", "app"], r)
-      ])
-    ])
-    error_message = "Every host needs a non-empty list of distinct roles out of: prometheus, alertmanager, grafana, loki, app. Offending hosts: ${join(", ", [for n, h in var.hosts : n if length(h.roles) == 0 || length(distinct(h.roles)) != length(h.roles) || !alltrue([for r in h.roles : contains(["prometheus", "alertmanager", "grafana", "loki", "app"], r)])])}."
-  }
-
-  validation {
-    condition     = alltrue([for h in values(var.hosts) : contains(keys(var.aws.instance_types), h.size)])
-    error_message = "Every host's size must be one of aws.instance_types (${join(", ", sort(keys(var.aws.instance_types)))}). Offending hosts: ${join(", ", [for n, h in var.hosts : n if !contains(keys(var.aws.instance_types), h.size)])}."
-  }
-
-  validation {
-    condition     = alltrue([for h in values(var.hosts) : floor(h.zone) == h.zone && h.zone >= 0 && h.zone < length(var.aws.availability_zones)])
-    error_message = "Every host's zone must be an index into aws.availability_zones (0..${length(var.aws.availability_zones) - 1}). Offending hosts: ${join(", ", [for n, h in var.hosts : n if !(floor(h.zone) == h.zone && h.zone >= 0 && h.zone < length(var.aws.availability_zones))])}."
-  }
-
-  validation {
-    condition     = alltrue([for h in values(var.hosts) : floor(h.disk_gb) == h.disk_gb && h.disk_gb >= 8 && h.disk_gb <= 16384])
-    error_message = "Every host's disk_gb must be a whole number between 8 and 16384."
+    condition     = floor(var.loki_retention_days) == var.loki_retention_days && var.loki_retention_days >= 1
+    error_message = "loki_retention_days must be a whole number of days, at least 1."
   }
 }
 
@@ -62,8 +22,8 @@ variable "ssh_public_key_file" {
   type        = string
 
   validation {
-    condition     = can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) ", file(var.ssh_public_key_file)))
-    error_message = "ssh_public_key_file must name a readable OpenSSH public key file (ssh-ed25519, ssh-rsa or ecdsa-sha2-*)."
+    condition     = can(regex("^(ssh-ed25519|ssh-rsa) ", file(var.ssh_public_key_file)))
+    error_message = "ssh_public_key_file must name a readable OpenSSH public key file of type ssh-ed25519 or ssh-rsa (EC2 imports no other type, ECDSA included)."
   }
 }
 
@@ -87,16 +47,16 @@ variable "aws" {
       loki_bucket_name (null = "obsctl-<environment>-loki-<account>-<region>"),
       endpoint (null = real AWS; a URL = send ec2, elb, elbv2, iam, rds, s3
       and sts there with test credentials, e.g. moto at http://127.0.0.1:5000),
-      loki_retention_days (bucket lifecycle expiry), loki_force_destroy (let
-      destroy delete a non-empty Loki bucket), grafana_certificate_arn (ACM
-      certificate: HTTPS on 443 and 80 redirects), app_port, tags (added to
-      every resource).
+      loki_force_destroy (let destroy delete a non-empty Loki bucket),
+      grafana_certificate_arn (ACM certificate: HTTPS on 443 and 80
+      redirects), tags (added to every resource). Ports come from `ports`,
+      the Loki bucket's expiry from `loki_retention_days`.
       Grafana's RDS database (only with grafana_db_password):
       grafana_db_instance_class, grafana_db_storage_gb (gp3, 20-65536),
       grafana_db_multi_az (standby in a second zone, automatic failover),
-      grafana_db_deletion_protection (false; turn it on in prod: the database
-      then cannot be deleted until it is turned off again, and gets a final
-      snapshot when it is).
+      grafana_db_deletion_protection (false; a protected environment always
+      gets it: the database then cannot be deleted until it is turned off
+      again, and leaves a final snapshot when it is).
   EOT
   type = object({
     region                  = string
@@ -109,10 +69,8 @@ variable "aws" {
     ssh_user                = optional(string, "admin")
     loki_bucket_name        = optional(string)
     endpoint                = optional(string)
-    loki_retention_days     = optional(number, 31)
     loki_force_destroy      = optional(bool, false)
     grafana_certificate_arn = optional(string)
-    app_port                = optional(number, 8080)
     tags                    = optional(map(string), {})
 
     grafana_db_instance_class      = optional(string, "db.t4g.micro")
@@ -152,13 +110,23 @@ variable "aws" {
   }
 
   validation {
-    condition     = !anytrue([for c in var.aws.admin_cidrs : endswith(c, "/0")])
-    error_message = "aws.admin_cidrs must not contain 0.0.0.0/0 (or any /0): that would open SSH and the monitoring UIs to the whole internet. List the networks of your admins, e.g. your office or VPN range."
+    condition     = alltrue([for c in var.aws.admin_cidrs : try(tonumber(split("/", c)[1]) >= 8, false)])
+    error_message = "aws.admin_cidrs must not contain 0.0.0.0/0 or any network larger than a /8 (two /1 halves are the whole internet too): that would open SSH and the monitoring UIs to the internet. List the networks of your admins, e.g. your office or VPN range."
   }
 
   validation {
-    condition     = length(var.aws.instance_types) > 0 && alltrue([for t in values(var.aws.instance_types) : can(regex("^[a-z][a-z0-9-]*\\.[a-z0-9]+$", t))])
-    error_message = "aws.instance_types must map size names to EC2 instance types such as t3.small."
+    condition     = length(var.aws.instance_types) > 0 && alltrue([for t in values(var.aws.instance_types) : can(regex("^[a-z][a-z0-9-]*[a-z0-9]\\.[a-z0-9]+(-[a-z0-9]+)*$", t))])
+    error_message = "aws.instance_types must map size names to EC2 instance types such as t3.small or c7i.metal-24xl."
+  }
+
+  validation {
+    condition     = alltrue([for h in values(var.hosts) : contains(keys(var.aws.instance_types), h.size)])
+    error_message = "Every host's size must be one of aws.instance_types (${join(", ", sort(keys(var.aws.instance_types)))}). Offending hosts: ${join(", ", [for n, h in var.hosts : n if !contains(keys(var.aws.instance_types), h.size)])}."
+  }
+
+  validation {
+    condition     = alltrue([for h in values(var.hosts) : h.zone < length(var.aws.availability_zones)])
+    error_message = "Every host's zone must be an index into aws.availability_zones (0..${length(var.aws.availability_zones) - 1}). Offending hosts: ${join(", ", [for n, h in var.hosts : n if h.zone >= length(var.aws.availability_zones)])}."
   }
 
   validation {
@@ -184,16 +152,6 @@ variable "aws" {
   validation {
     condition     = var.aws.endpoint == null || can(regex("^https?://[^/\\s]+/?$", var.aws.endpoint))
     error_message = "aws.endpoint must be null (real AWS) or a URL such as http://127.0.0.1:5000."
-  }
-
-  validation {
-    condition     = var.aws.loki_retention_days >= 1 && floor(var.aws.loki_retention_days) == var.aws.loki_retention_days
-    error_message = "aws.loki_retention_days must be a whole number of days, at least 1."
-  }
-
-  validation {
-    condition     = var.aws.app_port >= 1 && var.aws.app_port <= 65535 && !contains([22, 80, 443, 3000, 3100, 7946, 9080, 9090, 9093, 9094, 9096, 9100], var.aws.app_port)
-    error_message = "aws.app_port must be a free TCP port (not one the stack already uses)."
   }
 
   validation {
@@ -227,5 +185,16 @@ variable "grafana_db_password" {
   validation {
     condition     = var.grafana_db_password == null || try(length(var.grafana_db_password) <= 128 && can(regex("^[!#-.0-?A-~]+$", var.grafana_db_password)), false)
     error_message = "grafana_db_password may hold at most 128 printable ASCII characters and none of space, '\"', '/' and '@' (RDS refuses them)."
+  }
+}
+
+variable "grafana_db_password_version" {
+  description = "Version of grafana_db_password (obsctl keeps it next to the password and raises it with `obsctl rotate-secret`). RDS is sent the write-only password again whenever this number changes."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = floor(var.grafana_db_password_version) == var.grafana_db_password_version && var.grafana_db_password_version >= 1
+    error_message = "grafana_db_password_version must be a whole number, at least 1."
   }
 }

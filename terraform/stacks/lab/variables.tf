@@ -1,32 +1,4 @@
-variable "environment" {
-  description = "Environment name (the name of its file in environments/)."
-  type        = string
-
-  validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{0,19}$", var.environment))
-    error_message = "environment must be lowercase letters, digits and dashes, at most 20 characters."
-  }
-}
-
-variable "hosts" {
-  description = "Hosts of the topology: name => roles and sizing (sizing is ignored by the lab)."
-  type = map(object({
-    roles   = list(string)
-    size    = optional(string, "small")
-    disk_gb = optional(number, 10)
-    zone    = optional(number, 0)
-  }))
-
-  validation {
-    condition     = length(var.hosts) > 0
-    error_message = "hosts must name at least one host."
-  }
-
-  validation {
-    condition     = alltrue([for n in keys(var.hosts) : can(regex("^[a-z][a-z0-9-]{0,30}$", n))])
-    error_message = "host names must be lowercase letters, digits and dashes."
-  }
-}
+# environment, hosts, ports, components: obsctl_inputs.tf (shared with the aws stack).
 
 variable "ssh_public_key_file" {
   description = "Public key authorised for root on every lab machine."
@@ -61,16 +33,4 @@ variable "lab" {
     condition     = alltrue([for n in values(var.lab.host_numbers) : n >= 2])
     error_message = "lab.host_numbers must be >= 2 (1 is the host's own address)."
   }
-}
-
-variable "ports" {
-  description = "Every component port by its Ansible variable name, from obsctl's component registry. The lab has no firewall, so it opens nothing; declared because obsctl passes the same inputs to every stack."
-  type        = map(number)
-  default     = {}
-}
-
-variable "components" {
-  description = "Components enabled in this run (the env file's `components` minus --without). The lab creates the same machines either way."
-  type        = list(string)
-  default     = []
 }

@@ -1,0 +1,1 @@
+../../shared/obsctl_inputs.tf

@@ -1,0 +1,193 @@
+# Plan-level tests of the aws stack with a mocked AWS provider (no API, no
+# credentials): `terraform test` in terraform/stacks/aws (tests/static/terraform.sh).
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+  mock_resource "aws_lb" {
+    defaults = { arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/obsctl-prod/0123456789abcdef" }
+  }
+  mock_resource "aws_lb_target_group" {
+    defaults = { arn = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/obsctl-prod/0123456789abcdef" }
+  }
+  mock_resource "aws_s3_bucket" {
+    defaults = { arn = "arn:aws:s3:::obsctl-prod-loki-123456789012-eu-west-1" }
+  }
+  mock_data "aws_ami" {
+    defaults = { id = "ami-12345678", architecture = "x86_64" }
+  }
+}
+
+variables {
+  environment = "prod"
+  hosts = {
+    "mon-1" = { roles = ["prometheus", "alertmanager", "grafana", "loki"], size = "large", disk_gb = 50, zone = 0 }
+    "mon-2" = { roles = ["prometheus", "alertmanager", "grafana", "loki"], size = "large", disk_gb = 50, zone = 1 }
+    "mon-3" = { roles = ["alertmanager", "loki"], size = "medium", disk_gb = 30, zone = 2 }
+    "app-1" = { roles = ["app"], size = "small", zone = 1 }
+  }
+  ports = {
+    prometheus_port    = 9090, alertmanager_port = 9093, alertmanager_cluster_port = 9094, node_exporter_port = 9100,
+    grafana_http_port  = 3000, loki_http_port = 3100, loki_grpc_port = 9096, loki_memberlist_port = 7946,
+    promtail_http_port = 9080, app_port = 8181,
+  }
+  components           = ["prometheus", "alertmanager", "node_exporter", "grafana", "loki", "promtail", "app"]
+  protected            = true
+  loki_retention_days  = 30
+  ssh_public_key_file  = "tests/id_ed25519.pub"
+  ssh_private_key_file = "/nonexistent/id_ed25519"
+  grafana_db_password  = "0123456789abcdefABCDEF"
+  aws = {
+    region             = "eu-west-1"
+    availability_zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    admin_cidrs        = ["198.18.0.0/24"]
+  }
+}
+
+# Issue 19 item 1: only the tenant's chunks expire, a margin after Loki's
+# own retention (here 30 days + 7).
+run "loki_bucket_expires_only_chunks" {
+  command = plan
+
+  assert {
+    condition     = module.loki_bucket[0].chunk_expiry == [{ prefix = "fake/", days = 37 }]
+    error_message = "lifecycle expiry must be exactly fake/ after 37 days, got ${jsonencode(module.loki_bucket[0].chunk_expiry)}"
+  }
+}
+
+# Item 2 and 3: a protected environment's database has deletion protection,
+# a final snapshot with a unique name, keeps its backups; the password
+# version obsctl passes reaches password_wo_version.
+run "protected_database" {
+  command = apply
+
+  variables {
+    grafana_db_password_version = 3
+  }
+
+  assert {
+    condition     = module.grafana_db[0].protection.deletion_protection && !module.grafana_db[0].protection.skip_final_snapshot && !module.grafana_db[0].protection.delete_automated_backups
+    error_message = "protected: ${jsonencode(module.grafana_db[0].protection)}"
+  }
+
+  assert {
+    condition     = can(regex("^obsctl-prod-grafana-final-[0-9]{14}$", module.grafana_db[0].protection.final_snapshot_identifier))
+    error_message = "final snapshot name is not unique per database: ${module.grafana_db[0].protection.final_snapshot_identifier}"
+  }
+
+  assert {
+    condition     = module.grafana_db[0].protection.password_wo_version == 3
+    error_message = "password_wo_version does not follow grafana_db_password_version"
+  }
+}
+
+run "unprotected_database" {
+  command = apply
+
+  variables {
+    protected = false
+  }
+
+  assert {
+    condition     = !module.grafana_db[0].protection.deletion_protection && module.grafana_db[0].protection.skip_final_snapshot && module.grafana_db[0].protection.delete_automated_backups
+    error_message = "unprotected: ${jsonencode(module.grafana_db[0].protection)}"
+  }
+}
+
+# Item 10: names carry obsctl and the environment; IAM names also the region.
+run "names" {
+  command = apply
+
+  assert {
+    condition     = module.instances.key_pair_name == "obsctl-prod" && module.grafana_db[0].identifier == "obsctl-prod-grafana"
+    error_message = "key pair ${module.instances.key_pair_name}, RDS ${module.grafana_db[0].identifier}"
+  }
+
+  assert {
+    condition     = module.loki_bucket[0].instance_profile_name == "obsctl-prod-eu-west-1-loki"
+    error_message = "IAM names must hold the region: ${module.loki_bucket[0].instance_profile_name}"
+  }
+
+  assert {
+    condition     = alltrue([for n in keys(module.security.ingress_ports) : startswith(n, "obsctl-prod-")])
+    error_message = "security group names: ${jsonencode(keys(module.security.ingress_ports))}"
+  }
+}
+
+# Item 13: burstable hosts get standard credits, the others none.
+run "cpu_credits" {
+  command = apply
+
+  assert {
+    condition     = jsonencode(module.instances.cpu_credits) == jsonencode({ "app-1" = "standard", "mon-1" = null, "mon-2" = null, "mon-3" = "standard" })
+    error_message = "credits: ${jsonencode(module.instances.cpu_credits)}"
+  }
+}
+
+# Issue 12: the security groups open the ports obsctl passes (app_port 8181).
+run "ports_from_obsctl" {
+  command = apply
+
+  assert {
+    condition     = jsonencode(module.security.ingress_ports["obsctl-prod-role-app"]) == jsonencode(["8181"])
+    error_message = "app group: ${jsonencode(module.security.ingress_ports)}"
+  }
+
+  assert {
+    condition     = jsonencode(module.security.ingress_ports["obsctl-prod-stack"]) == jsonencode(["22", "9080", "9100"])
+    error_message = "stack group: ${jsonencode(module.security.ingress_ports)}"
+  }
+}
+
+# Issue 12: --without grafana,loki,promtail: no load balancer, no database,
+# no bucket or IAM role, no ports of the components that are off.
+run "without_components" {
+  command = plan
+
+  variables {
+    components = ["prometheus", "alertmanager", "node_exporter", "app"]
+  }
+
+  assert {
+    condition     = length(module.grafana_lb) == 0 && length(module.grafana_db) == 0 && length(module.loki_bucket) == 0
+    error_message = "components that are off still get infrastructure"
+  }
+
+  assert {
+    condition     = output.grafana_url == null && output.loki_bucket == null && output.grafana_db_endpoint == null
+    error_message = "outputs of components that are off"
+  }
+
+  assert {
+    condition     = module.security.lb_security_group_id == null
+    error_message = "load balancer security group without grafana"
+  }
+}
+
+# Item 11: what AWS refuses, the stack refuses before any API call.
+run "ecdsa_key_refused" {
+  command = plan
+
+  variables {
+    ssh_public_key_file = "tests/id_ecdsa.pub"
+  }
+
+  expect_failures = [var.ssh_public_key_file]
+}
+
+run "internet_in_two_halves_refused" {
+  command = plan
+
+  variables {
+    aws = {
+      region             = "eu-west-1"
+      availability_zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+      admin_cidrs        = ["0.0.0.0/1", "128.0.0.0/1"]
+    }
+  }
+
+  expect_failures = [var.aws]
+}
