@@ -1144,12 +1144,15 @@ retention_period = "720h"
     }
 
     #[test]
-    fn the_shipped_prod_file_is_valid_but_for_its_placeholder_admin_network() {
+    fn the_shipped_prod_file_is_valid_and_spreads_loki_over_three_zones() {
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/environments/prod.toml")).unwrap();
-        let err = parse_aws(&text).unwrap_err();
+        let env = parse_aws(&text).unwrap();
+        assert_eq!(env.aws.as_ref().unwrap().availability_zones.len(), 3);
+        let zones: BTreeSet<u32> = env.hosts_with_role("loki").map(|h| h.zone).collect();
+        assert_eq!(zones.len(), 3, "one Loki per zone");
+        // The old placeholder, a documentation range, is refused.
+        let err = parse_aws(&text.replace("10.0.0.0/8", "203.0.113.0/24")).unwrap_err();
         assert!(err.message.contains("aws.admin_cidrs") && err.message.contains("documentation"), "{}", err.message);
-        let env = parse_aws(&text.replace("203.0.113.0/24", "198.18.0.0/24")).unwrap();
-        assert_eq!(env.aws.unwrap().availability_zones.len(), 3);
     }
 
     #[test]
