@@ -3,7 +3,8 @@
 # in CI). Idempotent: installs only what is missing.
 #
 # - Debian packages the tests use: jq, curl, python3-venv, python3-jsonschema
-#   (docs/contract.schema.json checks), openssh-client,
+#   (docs/contract.schema.json checks), python3-aiosmtpd (the e2e test's SMTP
+#   server), openssh-client,
 #   and the lab's systemd-container, debootstrap, apt-cacher-ng.
 # - promtool and amtool, extracted from Debian's prometheus and
 #   prometheus-alertmanager packages into .obsctl/tools/ (installing the
@@ -13,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS=$PWD/.obsctl/tools
 
-want=(jq curl python3-venv openssh-client systemd-container debootstrap apt-cacher-ng iproute2 gawk gpg)
+want=(jq curl python3-venv python3-aiosmtpd openssh-client systemd-container debootstrap apt-cacher-ng iproute2 gawk gpg)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

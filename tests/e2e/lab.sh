@@ -4,9 +4,17 @@
 #
 #   up --env dev → every scrape target up (checked over HTTP from here)
 #   → dashboard queries return data → inject errors into the application →
-#   OrdersHighErrorRatio reaches a webhook started here → clear → resolved
-#   → second up changes nothing → status healthy → destroy → nothing left
-#   → second destroy is a no-op.
+#   OrdersHighErrorRatio reaches dev's four receivers, served here: e-mail
+#   (a real SMTP server, smtp_sink.py), webhook, Slack-compatible chat and
+#   PagerDuty Events API v2 (webhook_sink.py), each message naming the alert,
+#   the environment and an existing runbook section → clear → each gets the
+#   resolved message, nothing twice → inject again → `obsctl silence` holds
+#   off every notification for a whole repeat interval → expire → the next
+#   notification arrives → clear → second up (its maintenance silence is
+#   expired at the end) changes nothing → status healthy → destroy →
+#   nothing left → second destroy is a no-op.
+#
+# E2E_ARTIFACTS=DIR keeps the received e-mails and notifications there.
 #
 # Grafana, Loki and Promtail cannot be installed on machines without access
 # to Grafana's APT repository; WITHOUT (default grafana,loki,promtail) leaves
@@ -22,13 +30,21 @@ WORK=$(mktemp -d /tmp/obsctl-e2e.XXXXXX)
 ALERT_BOUND=${ALERT_BOUND:-240}      # seconds from fault injection to the webhook
 RESOLVE_BOUND=${RESOLVE_BOUND:-300}  # seconds from clearing the fault to "resolved"
 SINK_PORT=9099
+SMTP_PORT=2525
+ALERT=OrdersHighErrorRatio
 
 source "$ROOT/tests/e2e/lib.sh"
 require_lab jq curl python3
+# Debian's python3-aiosmtpd is installed for the system's Python.
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || prereq "python3-aiosmtpd (apt-get install python3-aiosmtpd; tests/setup.sh installs it)"
 
 cleanup() {
   local rc=$?
   [ -n "${SINK_PID:-}" ] && kill "$SINK_PID" 2>/dev/null || true
+  [ -n "${SMTP_PID:-}" ] && kill "$SMTP_PID" 2>/dev/null || true
+  if [ -n "${E2E_ARTIFACTS:-}" ]; then
+    mkdir -p "$E2E_ARTIFACTS" && cp -r "$WORK/mail" "$WORK/alerts.jsonl" "$E2E_ARTIFACTS/" 2>/dev/null || true
+  fi
   if [ $rc -ne 0 ]; then
     echo "--- test failed (exit $rc); tearing the lab down. Run logs: $ROOT/.obsctl/$ENV/runs/" >&2
     "$OBSCTL" destroy --env "$ENV" --auto-approve >/dev/null 2>&1 || true
@@ -41,11 +57,18 @@ say "build obsctl"
 cargo build --release --locked -q
 [ -x "$OBSCTL" ] || fail "target/release/obsctl was not built"
 
-say "webhook sink on :$SINK_PORT"
+say "receivers: HTTP sink (webhook, chat, paging) on :$SINK_PORT, SMTP server on :$SMTP_PORT"
 python3 tests/e2e/webhook_sink.py 0.0.0.0 "$SINK_PORT" "$WORK/alerts.jsonl" >"$WORK/sink.log" 2>&1 &
 SINK_PID=$!
-sleep 0.5
-kill -0 "$SINK_PID" 2>/dev/null || fail "webhook sink did not start (port $SINK_PORT busy?): $(cat "$WORK/sink.log")"
+/usr/bin/python3 tests/e2e/smtp_sink.py 0.0.0.0 "$SMTP_PORT" "$WORK/mail" >"$WORK/smtp.log" 2>&1 &
+SMTP_PID=$!
+sleep 1
+kill -0 "$SINK_PID" 2>/dev/null || fail "HTTP sink did not start (port $SINK_PORT busy?): $(cat "$WORK/sink.log")"
+kill -0 "$SMTP_PID" 2>/dev/null || fail "SMTP sink did not start (port $SMTP_PORT busy?): $(cat "$WORK/smtp.log")"
+# notifications.py: what the four receivers got about $ALERT (see its header).
+notes() { python3 tests/e2e/notifications.py "$WORK/alerts.jsonl" "$WORK/mail" "$ALERT" "$ENV" "$@"; }
+inject() { curl -fsS -X PUT -H 'Content-Type: application/json' -d '{"error_ratio": 0.5, "latency_ms": 0}' "http://$app:8080/admin/faults" >/dev/null; }
+clear_fault() { curl -fsS -X DELETE "http://$app:8080/admin/faults" >/dev/null; }
 
 # --- cold up -----------------------------------------------------------------
 say "obsctl up --env $ENV --without $WITHOUT (cold)"
@@ -83,22 +106,20 @@ curl -fsS "http://$app:$(port app_port)/healthz" >/dev/null || fail "orders-api 
 
 query() { curl -fsS --get "$PROM/api/v1/query" --data-urlencode "query=$1" | jq '.data.result | length'; }
 
-# --- alert flow ------------------------------------------------------------------
+# --- alert flow: four receivers ---------------------------------------------------
 say "inject errors: PUT /admin/faults error_ratio=0.5"
-curl -fsS -X PUT -H 'Content-Type: application/json' -d '{"error_ratio": 0.5, "latency_ms": 0}' "http://$app:$(port app_port)/admin/faults" >/dev/null
-t0=$(date +%s)
-fired=""
-while [ $(( $(date +%s) - t0 )) -lt "$ALERT_BOUND" ]; do
-  if [ -f "$WORK/alerts.jsonl" ] && jq -e 'select(.alerts[]? | .labels.alertname=="OrdersHighErrorRatio" and .status=="firing")' "$WORK/alerts.jsonl" >/dev/null 2>&1; then
-    fired=$(( $(date +%s) - t0 )); break
-  fi
-  sleep 2
-done
-[ -n "$fired" ] || fail "OrdersHighErrorRatio did not reach the webhook within ${ALERT_BOUND}s (received: $(cat "$WORK/sink.log"))"
-echo "OrdersHighErrorRatio firing at the webhook after ${fired}s (bound ${ALERT_BOUND}s)"
-first=$(jq -c 'select(.alerts[]? | .labels.alertname=="OrdersHighErrorRatio") | .alerts[] | select(.labels.alertname=="OrdersHighErrorRatio") | .labels' "$WORK/alerts.jsonl" | head -1)
+inject
+t0=$(date +%s.%N)
+fired=$(notes wait firing "$t0" "$ALERT_BOUND") || fail "$ALERT did not reach every receiver within ${ALERT_BOUND}s (HTTP sink: $(cat "$WORK/sink.log"); SMTP: $(cat "$WORK/smtp.log"))"
+echo "$ALERT firing, seconds from fault injection to each receiver: $fired"
+first=$(jq -c 'select(.kind=="webhook") | select(.alerts[]? | .labels.alertname=="'"$ALERT"'") | .alerts[] | select(.labels.alertname=="'"$ALERT"'") | .labels' "$WORK/alerts.jsonl" | head -1)
 [ "$(jq -r .env <<<"$first")" = "$ENV" ] || fail "alert lacks env=$ENV: $first"
 [ "$(jq -r '.replica // "dropped"' <<<"$first")" = dropped ] || fail "replica label reached Alertmanager: $first"
+mail=$(jq -r --arg a "$ALERT" 'select(.headers.Subject | contains($a)) | .file' "$WORK/mail/messages.jsonl" | head -1)
+echo "--- the firing e-mail as received ($mail): headers and text part"
+tr -d '\r' <"$WORK/mail/$mail" | sed -n '/^$/q;p' | grep -E '^(Subject|From|To|Date|Message-Id|Content-Type|MIME-Version):'
+jq -r --arg f "$mail" 'select(.file==$f) | .text' "$WORK/mail/messages.jsonl"
+echo "--- end of e-mail"
 
 say "every dashboard query returns data (components without $WITHOUT)"
 if [ -f tests/static/dashboards.py ]; then
@@ -118,17 +139,40 @@ else
 fi
 
 say "clear the fault: DELETE /admin/faults"
-curl -fsS -X DELETE "http://$app:$(port app_port)/admin/faults" >/dev/null
-t0=$(date +%s)
-resolved=""
-while [ $(( $(date +%s) - t0 )) -lt "$RESOLVE_BOUND" ]; do
-  if jq -e 'select(.alerts[]? | .labels.alertname=="OrdersHighErrorRatio" and .status=="resolved")' "$WORK/alerts.jsonl" >/dev/null 2>&1; then
-    resolved=$(( $(date +%s) - t0 )); break
-  fi
-  sleep 2
-done
-[ -n "$resolved" ] || fail "OrdersHighErrorRatio was not resolved within ${RESOLVE_BOUND}s"
-echo "resolved at the webhook after ${resolved}s (bound ${RESOLVE_BOUND}s)"
+clear_fault
+t1=$(date +%s.%N)
+resolved=$(notes wait resolved "$t1" "$RESOLVE_BOUND") || fail "$ALERT was not resolved at every receiver within ${RESOLVE_BOUND}s"
+echo "$ALERT resolved, seconds from clearing to each receiver: $resolved"
+sleep 5   # anything sent twice would arrive now
+counts=$(notes count "$t0" "$(date +%s.%N)")
+bad=$(jq -c 'to_entries | map(select(.value.firing != 1 or .value.resolved != 1)) | from_entries' <<<"$counts")
+[ "$bad" = "{}" ] || fail "each receiver must get $ALERT once firing and once resolved: $counts"
+echo "each receiver got one firing and one resolved message: $counts"
+
+# --- maintenance silence ----------------------------------------------------------
+repeat=$(awk -F'"' '/^repeat_interval/ {print $2}' "environments/$ENV.toml")
+group_interval=$(awk -F'"' '/^group_interval/ {print $2}' "environments/$ENV.toml")
+secs() { awk -v d="$1" 'BEGIN { n = d + 0; u = substr(d, length(d)); print n * (u == "m" ? 60 : u == "h" ? 3600 : 1) }'; }
+hold=$(( $(secs "$repeat") + $(secs "$group_interval") + 15 ))
+say "silence: inject again, silence $ALERT, nothing for ${hold}s (repeat_interval $repeat + group_interval $group_interval), expire, it comes back"
+inject
+t2=$(date +%s.%N)
+notes wait firing "$t2" "$ALERT_BOUND" >/dev/null || fail "$ALERT did not fire again within ${ALERT_BOUND}s"
+"$OBSCTL" --output json silence --env "$ENV" add "alertname=$ALERT" --duration 30m --comment "tests/e2e/lab.sh: silence test" >"$WORK/silence.jsonl" \
+  || { cat "$WORK/silence.jsonl"; fail "obsctl silence add failed"; }
+t3=$(date +%s.%N)
+sid=$(jq -r 'select(.event=="summary") | .id' "$WORK/silence.jsonl")
+"$OBSCTL" silence --env "$ENV" list | grep -q "$sid .*active" || fail "silence $sid is not listed as active: $("$OBSCTL" silence --env "$ENV" list)"
+sleep "$hold"
+counts=$(notes count "$t3" "$(date +%s.%N)")
+[ "$(jq '[.[] | .firing + .resolved] | add' <<<"$counts")" = 0 ] || fail "notifications arrived while silence $sid held: $counts"
+echo "no notification for ${hold}s while silence $sid held"
+"$OBSCTL" silence --env "$ENV" expire "$sid" >/dev/null || fail "obsctl silence expire $sid failed"
+t4=$(date +%s.%N)
+back=$(notes wait firing "$t4" 120) || fail "$ALERT did not come back within 120s after the silence was expired"
+echo "after expiring the silence, $ALERT arrived again after: $back"
+clear_fault
+notes wait resolved "$(date +%s.%N)" "$RESOLVE_BOUND" >/dev/null || fail "$ALERT was not resolved after the silence test"
 
 # --- no-op up -------------------------------------------------------------------------
 say "second up changes nothing"
@@ -184,4 +228,4 @@ out=$("$OBSCTL" destroy --env "$ENV" --auto-approve 2>&1) || fail "second destro
 grep -q "nothing to destroy" <<<"$out" || fail "second destroy was not a no-op: $out"
 
 say "PASS"
-printf '  cold up:   %6.1fs\n  no-op up:  %6.1fs\n  destroy:   %6.1fs\n  alert at webhook after %ss, resolved after %ss\n' "$cold" "$noop" "$destroy_s" "$fired" "$resolved"
+printf '  cold up:   %6.1fs\n  no-op up:  %6.1fs\n  destroy:   %6.1fs\n  firing after (s): %s\n  resolved after (s): %s\n' "$cold" "$noop" "$destroy_s" "$fired" "$resolved"
