@@ -189,4 +189,37 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
     }
+
+    #[test]
+    fn receiver_credentials_are_stored_0600_from_their_variable_or_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("environments")).unwrap();
+        std::fs::write(root.path().join("pd-key"), "routing-key-from-file\n").unwrap();
+        let var = format!("OBSCTL_TEST_SMTP_{}", std::process::id());
+        let text = format!(
+            "provider = \"lab\"\n[lab]\nbridge = \"b\"\ncidr = \"10.9.0.0/24\"\n[[hosts]]\nname = \"m\"\nroles = [\"prometheus\", \"alertmanager\", \"grafana\", \"loki\", \"app\"]\n\
+             [[alertmanager.receivers]]\nname = \"oncall\"\n[alertmanager.receivers.email]\nto = \"a@x.org\"\nfrom = \"b@x.org\"\n\
+             smarthost = \"smtp.x.org:587\"\nusername = \"b@x.org\"\npassword_env = \"{var}\"\n\
+             [alertmanager.receivers.pagerduty]\nrouting_key_file = \"pd-key\"\n"
+        );
+        let env = crate::environment::parse("t", &root.path().join("environments/t.toml"), &text).unwrap();
+        let dir = root.path().join("secrets");
+        std::fs::create_dir_all(&dir).unwrap();
+        let err = prepare(&env, &dir).err().expect("a missing variable is refused");
+        assert_eq!(err.phase, crate::error::Phase::Input);
+        assert!(err.message.contains(&format!("${var}")), "{}", err.message);
+        std::env::set_var(&var, "s3cret");
+        let s = prepare(&env, &dir).unwrap();
+        std::env::remove_var(&var);
+        let pw = receiver_secret_file(&dir, "oncall", "smtp_password");
+        assert_eq!(std::fs::read_to_string(&pw).unwrap(), "s3cret");
+        assert_eq!(std::fs::metadata(&pw).unwrap().permissions().mode() & 0o777, 0o600);
+        let key = receiver_secret_file(&dir, "oncall", "pagerduty_routing_key");
+        assert_eq!(std::fs::read_to_string(&key).unwrap(), "routing-key-from-file", "a relative *_file is read from the repository");
+        assert!(s.values.iter().any(|v| v == "s3cret") && s.values.iter().any(|v| v == "routing-key-from-file"), "scrubbed from logs");
+        // Later runs keep the stored value when the variable is not set.
+        prepare(&env, &dir).unwrap();
+        assert_eq!(std::fs::read_to_string(&pw).unwrap(), "s3cret");
+    }
 }
