@@ -49,12 +49,16 @@ def check(name: str, contract: dict) -> bool:
 
 
 def terraform_output(state: Path, provider: str) -> dict:
+    # Absolute: Terraform resolves TF_DATA_DIR inside the -chdir directory.
+    state = state.resolve()
     env = dict(os.environ, TF_DATA_DIR=str(state / "terraform"), TF_IN_AUTOMATION="1")
-    out = subprocess.run(
-        ["terraform", f"-chdir={state / 'stack/stacks' / provider}", "output", "-json", "obsctl_inventory"],
-        env=env, check=True, capture_output=True, text=True,
-    ).stdout
-    return json.loads(out)
+    run = subprocess.run(
+        ["terraform", f"-chdir={state / 'stack/stacks' / provider}", "output", "-no-color", "-json", "obsctl_inventory"],
+        env=env, capture_output=True, text=True,
+    )
+    if run.returncode != 0:
+        sys.exit(f"contract_schema: `terraform output -json obsctl_inventory` in {state} failed:\n{run.stderr.strip()}")
+    return json.loads(run.stdout)
 
 
 def self_test() -> bool:
