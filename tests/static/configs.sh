@@ -101,6 +101,12 @@ check prod "$here/inventories/prod.yml"
 check prod-verify-full "$here/inventories/prod.yml" \
   -e grafana_database_ssl_mode=verify-full -e "grafana_database_ca_cert_file=$work/rds-ca.pem"
 check dev-no-hardening "$here/inventories/dev.yml" -e '{"grafana_systemd_hardening": false}'
+# One Grafana, on a host without Prometheus (on two other hosts): its data
+# source is Prometheus's first host (nothing to keep identical).
+sed 's/^    grafana: {hosts: {mon-1: {}, mon-2: {}}}$/    grafana: {hosts: {mon-3: {}}}/' "$here/inventories/prod.yml" >"$work/prod-one-grafana.yml"
+grep -q '^    grafana: {hosts: {mon-3: {}}}$' "$work/prod-one-grafana.yml" ||
+  { echo "configs.sh: error: could not derive an inventory with one Grafana from inventories/prod.yml" >&2; exit 2; }
+check prod-one-grafana "$work/prod-one-grafana.yml"
 
 # Inventories the preflight checks must refuse, with the message they must give.
 refuse() { # refuse NAME INVENTORY-FILE EXPECTED-MESSAGE EXTRA-ARGS...
