@@ -257,9 +257,16 @@ detached() {
   return "$rc"
 }
 
-# The step itself: fd 8 holds the shared lock until it exits (machines and
+# The step itself. Descriptors inherited from whoever ran Terraform (e.g.
+# `flock /some/lock obsctl up`) are closed first: a machine or the apt cache
+# started from here lives on, and would hold such a lock for as long as it
+# runs. Then fd 8 holds the shared lock until the step exits (machines and
 # the apt cache are started with fd 8 closed, so they never hold it).
 in_flight() {
+  local fd
+  for fd in $(ls /proc/$$/fd); do
+    case $fd in 0|1|2|255) ;; *) eval "exec $fd>&-" 2>/dev/null || true ;; esac
+  done
   exec 8<>"$LAB_ROOT/.busy"
   flock -s 8
 }
