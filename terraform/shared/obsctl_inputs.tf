@@ -77,9 +77,9 @@ variable "ports" {
   validation {
     condition = sort(keys(var.ports)) == sort([
       "prometheus_port", "alertmanager_port", "alertmanager_cluster_port", "node_exporter_port", "grafana_http_port",
-      "loki_http_port", "loki_grpc_port", "loki_memberlist_port", "promtail_http_port", "app_port",
+      "grafana_alerting_ha_port", "loki_http_port", "loki_grpc_port", "loki_memberlist_port", "promtail_http_port", "app_port",
     ])
-    error_message = "ports must hold exactly: prometheus_port, alertmanager_port, alertmanager_cluster_port, node_exporter_port, grafana_http_port, loki_http_port, loki_grpc_port, loki_memberlist_port, promtail_http_port, app_port."
+    error_message = "ports must hold exactly: prometheus_port, alertmanager_port, alertmanager_cluster_port, node_exporter_port, grafana_http_port, grafana_alerting_ha_port, loki_http_port, loki_grpc_port, loki_memberlist_port, promtail_http_port, app_port."
   }
 
   validation {

@@ -22,6 +22,8 @@ locals {
     ]
     grafana = [
       { port = var.ports.grafana_http_port, protocol = "tcp", from = ["stack", "lb"], description = "Grafana" },
+      { port = var.ports.grafana_alerting_ha_port, protocol = "tcp", from = ["stack"], description = "Grafana alerting HA" },
+      { port = var.ports.grafana_alerting_ha_port, protocol = "udp", from = ["stack"], description = "Grafana alerting HA" },
     ]
     loki = [
       { port = var.ports.loki_http_port, protocol = "tcp", from = ["stack"], description = "Loki HTTP" },

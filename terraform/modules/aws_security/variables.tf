@@ -33,7 +33,7 @@ variable "hosts_roles" {
 }
 
 variable "ports" {
-  description = "Every port of the stack under the Ansible roles' names (prometheus_port, alertmanager_port, alertmanager_cluster_port, node_exporter_port, grafana_http_port, loki_http_port, loki_grpc_port, loki_memberlist_port, promtail_http_port, app_port)."
+  description = "Every port of the stack under the Ansible roles' names (prometheus_port, alertmanager_port, alertmanager_cluster_port, node_exporter_port, grafana_http_port, grafana_alerting_ha_port, loki_http_port, loki_grpc_port, loki_memberlist_port, promtail_http_port, app_port)."
   type        = map(number)
 }
 
