@@ -229,7 +229,7 @@ mod tests {
 
     fn prometheus(host: &str, targets: Value) -> Outcome {
         Outcome {
-            probe: Probe { host: host.into(), component: "prometheus", url: format!("http://{host}:9090/-/ready"), extra: None },
+            probe: Probe { host: host.into(), component: "prometheus", url: format!("http://{host}/-/ready"), extra: None },
             health: Ok(()),
             extra: Some(Ok(json!({ "data": { "activeTargets": targets } }))),
         }
