@@ -208,6 +208,36 @@ mod tests {
         assert_eq!(Registry::new(8181).ports()["app_port"], 8181);
     }
 
+    /// Every port is written once: no file of src/ but this one has a
+    /// registry port number as a literal.
+    #[test]
+    fn port_numbers_live_here_only() {
+        fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    files(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        let mut all = Vec::new();
+        files(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut all);
+        let numbers: Vec<String> = Registry::new(DEFAULT_APP_PORT).ports().values().map(|n| n.to_string()).collect();
+        for file in all.iter().filter(|f| !f.ends_with("src/component.rs")) {
+            let text = std::fs::read_to_string(file).unwrap();
+            for n in &numbers {
+                let found = text.match_indices(n.as_str()).any(|(i, _)| {
+                    let before = text[..i].chars().next_back().is_some_and(|c| c.is_ascii_alphanumeric());
+                    let after = text[i + n.len()..].chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+                    !before && !after
+                });
+                assert!(!found, "{} has the port {n}: take it from the registry (src/component.rs)", file.display());
+            }
+        }
+    }
+
     #[test]
     fn roles_and_names() {
         assert_eq!(host_roles(), ["prometheus", "alertmanager", "grafana", "loki", "app"]);

@@ -1114,7 +1114,7 @@ retention_period = "720h"
             assert!(err.message.contains(part), "{part} missing in: {}", err.message);
         }
         // Keys that are gone: one app port ([app] port), retention from [loki].
-        for gone in ["app_port = 8080", "loki_retention_days = 31"] {
+        for gone in ["app_port = 8181", "loki_retention_days = 31"] {
             let err = parse_aws(&AWS.replace("[aws]\n", &format!("[aws]\n{gone}\n"))).unwrap_err();
             assert!(err.message.contains(gone.split(' ').next().unwrap()), "{}", err.message);
         }
