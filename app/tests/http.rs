@@ -74,6 +74,22 @@ impl App {
         body
     }
 
+    /// The metrics once every request answered so far has been counted: the
+    /// server counts (and logs) a request after sending its answer, so a
+    /// scrape right after the last answer can miss it. Waits, bounded, for
+    /// no request to be in flight.
+    fn settled_metrics(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let metrics = self.metrics();
+            if sample(&metrics, "orders_http_requests_in_flight") == Some(0.0) {
+                return metrics;
+            }
+            assert!(Instant::now() < deadline, "requests still in flight after 5s:\n{metrics}");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The log lines seen so far.
     fn log_lines(&self) -> Vec<Value> {
         self.log.lock().unwrap().clone()
@@ -175,7 +191,7 @@ fn orders_errors_faults_metrics_and_logs() {
     assert_eq!(app.call("PUT", "/admin/faults", Some(r#"{"latency_ms": -5}"#)).0, 400);
     assert_eq!(app.call("PUT", "/admin/faults", Some(r#"{"eror_ratio": 0.5}"#)).0, 400);
 
-    let metrics = app.metrics();
+    let metrics = app.settled_metrics();
     let count = |labels: &str| sample(&metrics, &format!("orders_http_requests_total{{{labels}}}"));
     assert_eq!(count(r#"method="GET",route="/orders",status="500""#), Some(5.0), "{metrics}");
     assert_eq!(count(r#"method="GET",route="/orders/{id}",status="500""#), Some(2.0));
@@ -219,7 +235,7 @@ fn orders_errors_faults_metrics_and_logs() {
     assert_eq!(sample(&app.metrics(), "orders_fault_error_ratio"), Some(0.0));
 
     // The log: one JSON object per request, levels by status.
-    let created = app.wait_for_log("for the first create", |l| l["status"] == 201);
+    let created = app.wait_for_log("for the first create", |l| l["status"] == 201 && l["order_id"] == id);
     assert_eq!(created["level"], "info");
     assert_eq!(created["msg"], "request");
     assert_eq!(created["method"], "POST");
@@ -280,7 +296,7 @@ fn latency_fault_slows_orders_only() {
     }
 
     // The delayed request landed above the 0.25 s bucket.
-    let metrics = app.metrics();
+    let metrics = app.settled_metrics();
     let bucket =
         |le: &str| sample(&metrics, &format!(r#"orders_http_request_duration_seconds_bucket{{method="GET",route="/orders",le="{le}"}}"#));
     assert_eq!(bucket("0.25"), Some(0.0), "{metrics}");
