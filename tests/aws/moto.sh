@@ -138,6 +138,7 @@ tf init init -input=false -no-color -lockfile=readonly \
 refusals=(
     'open-admin|.aws.admin_cidrs = ["0.0.0.0/0"]|0.0.0.0/0'
     'internet-halves|.aws.admin_cidrs = ["0.0.0.0/1", "128.0.0.0/1"]|larger than a /8'
+    'graviton-on-amd64|.aws.instance_types.small = "t4g.small"|cannot boot image'
     'env-trailing-hyphen|.environment = "moto-"|environment must be 1-20 characters'
     'env-double-hyphen|.environment = "mo--to"|environment must be 1-20 characters'
     'port-missing|del(.ports.app_port)|ports must hold exactly'

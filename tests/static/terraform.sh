@@ -5,7 +5,9 @@
 #     the aws stack with a mocked AWS provider: the Loki bucket's lifecycle
 #     rule, the Grafana database's protection and password version, names,
 #     credit mode, ports from obsctl, --without components, refusals.
-#  2. tests/names/names.txt through both stacks: every name of the table
+#  2. terraform/modules/*/tests/*.tftest.hcl: module tests (aws_instances:
+#     an instance type must run the image's architecture).
+#  3. tests/names/names.txt through both stacks: every name of the table
 #     becomes a `run` of its own (environment) or a host of a `run`, with
 #     expect_failures for the bad ones. The same table runs through obsctl's
 #     rules in `cargo test` (src/names.rs), so the three agree.
@@ -21,11 +23,13 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cp -a "$root/terraform" "$work/terraform"
 
-tf() { # $1 = stack, rest = terraform arguments; output in $work/<stack>.log
-    local stack=$1
+tf() { # $1 = stack (or modules/<name>), rest = terraform arguments; output in $work/<name>.log
+    local stack=$1 dir log
     shift
-    TF_DATA_DIR="$work/data-$stack" terraform -chdir="$work/terraform/stacks/$stack" "$@" >>"$work/$stack.log" 2>&1 ||
-        { tail -n 60 "$work/$stack.log" >&2; echo "terraform.sh: terraform $* in stacks/$stack failed" >&2; return 1; }
+    case "$stack" in modules/*) dir="$work/terraform/$stack" ;; *) dir="$work/terraform/stacks/$stack" ;; esac
+    log="$work/${stack//\//-}.log"
+    TF_DATA_DIR="$work/data-${stack//\//-}" terraform -chdir="$dir" "$@" >>"$log" 2>&1 ||
+        { tail -n 60 "$log" >&2; echo "terraform.sh: terraform $* in $stack failed" >&2; return 1; }
 }
 
 # The names table as a `terraform test` file for stack $1, with its header
@@ -90,4 +94,13 @@ PY
     tf "$stack" test -no-color
     grep -E '^Success!' "$work/$stack.log" >&2
     echo "terraform.sh: stacks/$stack: terraform test passed ($(($(date +%s) - t0))s)" >&2
+done
+
+for dir in "$work"/terraform/modules/*/tests; do
+    module="modules/$(basename "$(dirname "$dir")")"
+    t0=$(date +%s)
+    # Modules have no lock file of their own: init writes one in the copy.
+    tf "$module" init -backend=false -input=false -no-color
+    tf "$module" test -no-color
+    echo "terraform.sh: $module: terraform test passed ($(($(date +%s) - t0))s)" >&2
 done

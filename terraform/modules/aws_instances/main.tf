@@ -13,6 +13,13 @@ data "aws_ami" "this" {
   }
 }
 
+# What AWS says each instance type runs (DescribeInstanceTypes): a Graviton
+# (arm64) type cannot boot an amd64 image, nor an x86_64 type an arm64 one.
+data "aws_ec2_instance_type" "this" {
+  for_each      = toset([for h in values(var.hosts) : h.instance_type])
+  instance_type = each.key
+}
+
 resource "aws_key_pair" "this" {
   key_name   = var.name
   public_key = trimspace(var.public_key)
@@ -61,6 +68,11 @@ resource "aws_instance" "this" {
   })
 
   lifecycle {
+    precondition {
+      condition     = contains(data.aws_ec2_instance_type.this[each.value.instance_type].supported_architectures, data.aws_ami.this.architecture)
+      error_message = "Host ${each.key}: instance type ${each.value.instance_type} runs ${join(", ", data.aws_ec2_instance_type.this[each.value.instance_type].supported_architectures)}, and cannot boot image ${data.aws_ami.this.id} (${data.aws_ami.this.architecture}). Choose a type of that architecture in aws.instance_types, or another image."
+    }
+
     # A newer image matching the filter must not replace running hosts on
     # the next plan; new hosts pick it up, old ones are rebuilt on purpose
     # (terraform apply -replace=...).

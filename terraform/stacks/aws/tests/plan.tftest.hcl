@@ -16,6 +16,9 @@ mock_provider "aws" {
   mock_resource "aws_s3_bucket" {
     defaults = { arn = "arn:aws:s3:::obsctl-prod-loki-123456789012-eu-west-1" }
   }
+  mock_data "aws_ec2_instance_type" {
+    defaults = { supported_architectures = ["x86_64"] }
+  }
   mock_data "aws_ami" {
     defaults = { id = "ami-12345678", architecture = "x86_64" }
   }
