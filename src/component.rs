@@ -238,6 +238,21 @@ mod tests {
         }
     }
 
+    /// The stacks check the `ports` map they get against a list of names
+    /// (terraform/shared/obsctl_inputs.tf): it must be the registry's, or every
+    /// plan is refused. Caught here rather than in the lab.
+    #[test]
+    fn the_stacks_accept_exactly_the_registry_ports() {
+        let tf = include_str!("../terraform/shared/obsctl_inputs.tf");
+        let block = &tf[tf.find("variable \"ports\"").expect("variable ports")..];
+        let list = &block[block.find("sort([").expect("the ports validation") + 6..];
+        let list = &list[..list.find("])").unwrap()];
+        let mut names: Vec<&str> = list.split(',').map(|n| n.trim().trim_matches('"')).filter(|n| !n.is_empty()).collect();
+        names.sort();
+        let registry: Vec<&str> = Registry::new(DEFAULT_APP_PORT).ports().into_keys().collect();
+        assert_eq!(names, registry, "terraform/shared/obsctl_inputs.tf validates other port names than the registry passes");
+    }
+
     #[test]
     fn roles_and_names() {
         assert_eq!(host_roles(), ["prometheus", "alertmanager", "grafana", "loki", "app"]);
