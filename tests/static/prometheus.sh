@@ -3,7 +3,9 @@
 # prometheus.yml.j2 with the inventory obsctl itself renders from a contract
 # (`obsctl inventory --contract`), checks every job, target and port against
 # the inventory's `obsctl_components`, then changes one component's port in
-# that inventory and checks the rendered config follows. Offline.
+# that inventory and checks the rendered config follows. Also checks that the
+# hand-written inventories of tests/static carry the registry's ports (what
+# obsctl passes), so they cannot drift from it. Offline.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -56,4 +58,27 @@ dev = check("dev.json", "prometheus.yml")
 moved = check("moved.json", "moved.yml")
 assert moved["loki"] == ["10.77.0.10:3999"] and dev["loki"] != moved["loki"], (dev["loki"], moved["loki"])
 print(f"prometheus.sh: {len(dev)} scrape jobs match the registry; a changed loki port reaches prometheus.yml")
+PY
+
+# The static inventories (tests/static/inventories) are written by hand for
+# the template checks; every port and component they name must be obsctl's.
+"$venv/bin/python" - "$work/dev.json" "$here"/inventories/*.yml <<'PY'
+import json, sys, yaml
+ours = json.load(open(sys.argv[1]))["all"]["vars"]
+ports = {k: v for k, v in ours.items() if k.endswith("_port")}
+bad = []
+for f in sys.argv[2:]:
+    vars = yaml.safe_load(open(f))["all"].get("vars", {})
+    for k, v in vars.items():
+        if k.endswith("_port") and k in ports and v != ports[k]:
+            bad.append(f"{f}: {k} is {v}, obsctl passes {ports[k]}")
+    missing = sorted(set(ports) - set(vars))
+    if missing:
+        bad.append(f"{f}: lacks the port variables obsctl always passes: {', '.join(missing)}")
+    names = set(vars.get("obsctl_components", {}))
+    if names != set(ours["obsctl_components"]):
+        bad.append(f"{f}: obsctl_components names {sorted(names)}, the registry {sorted(ours['obsctl_components'])}")
+if bad:
+    sys.exit("prometheus.sh: FAILED:\n  " + "\n  ".join(bad))
+print(f"prometheus.sh: {len(sys.argv) - 2} static inventories carry the registry's {len(ports)} ports and components")
 PY
