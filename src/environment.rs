@@ -28,6 +28,34 @@ impl Provider {
     }
 }
 
+/// `os`: the Debian release every host of the environment runs. The lab
+/// builds one base image per release; on aws it picks the official Debian
+/// image of the release; the roles handle the differences between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Os {
+    /// Debian 13 "trixie", the current stable release (the default).
+    #[default]
+    Debian13,
+    /// Debian 12 "bookworm", oldstable, still supported.
+    Debian12,
+}
+
+impl Os {
+    pub const ALL: [Os; 2] = [Os::Debian13, Os::Debian12];
+
+    /// The value in the env file, passed as is to Terraform (`os`) and Ansible (`obsctl_os`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Os::Debian13 => "debian-13",
+            Os::Debian12 => "debian-12",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Os> {
+        Os::ALL.into_iter().find(|os| os.name() == value)
+    }
+}
+
 // ---- raw file ------------------------------------------------------------
 
 #[derive(Debug, Deserialize)]
@@ -35,6 +63,7 @@ impl Provider {
 struct RawEnvironment {
     description: Option<String>,
     provider: Provider,
+    os: Option<String>,
     #[serde(default)]
     protected: bool,
     components: Option<Vec<String>>,
@@ -456,6 +485,7 @@ pub struct Environment {
     pub file: PathBuf,
     pub description: String,
     pub provider: Provider,
+    pub os: Os,
     pub protected: bool,
     pub components: BTreeSet<String>,
     /// In file order: the lab numbers addresses by position.
@@ -522,6 +552,20 @@ pub fn parse(name: &str, file: &Path, text: &str) -> Result<Environment> {
 fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<Environment> {
     let bad = |key: &str, what: String| Error::input(format!("{}: `{key}`: {what}", file.display()));
     let (all, host_roles, required) = (component::names(), component::host_roles(), component::required());
+
+    let os = match raw.os.as_deref() {
+        None => Os::default(),
+        Some(value) => Os::parse(value).ok_or_else(|| {
+            bad(
+                "os",
+                format!(
+                    "`{value}` is not a supported release; allowed: {} (the default is {})",
+                    Os::ALL.map(Os::name).join(", "),
+                    Os::default().name()
+                ),
+            )
+        })?,
+    };
 
     let components: BTreeSet<String> = match raw.components {
         None => all.iter().map(|c| c.to_string()).collect(),
@@ -658,6 +702,7 @@ fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<Environment>
         file: file.to_path_buf(),
         description: raw.description.unwrap_or_default(),
         provider: raw.provider,
+        os,
         protected: raw.protected,
         components,
         hosts,
@@ -876,6 +921,19 @@ roles = ["app"]
         assert_eq!(env.prometheus.retention, "15d");
         assert!(env.enabled("promtail"));
         assert_eq!(env.hosts_with_role("app").count(), 1);
+    }
+
+    #[test]
+    fn os_defaults_to_debian_13_and_refuses_other_releases() {
+        assert_eq!(parse_str(GOOD).unwrap().os, Os::Debian13);
+        let env = parse_str(&format!("os = \"debian-12\"\n{GOOD}")).unwrap();
+        assert_eq!(env.os, Os::Debian12);
+        assert_eq!(env.os.name(), "debian-12");
+        for bad in ["debian-11", "ubuntu-24.04", "trixie", ""] {
+            let err = parse_str(&format!("os = \"{bad}\"\n{GOOD}")).unwrap_err();
+            assert_eq!(err.phase, crate::error::Phase::Input);
+            assert!(err.message.contains("`os`") && err.message.contains("allowed: debian-13, debian-12"), "{bad}: {}", err.message);
+        }
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
     let vars = json!({
         "obsctl_environment": env.name,
         "obsctl_provider": env.provider.name(),
+        "obsctl_os": env.os.name(),
         "obsctl_protected": env.protected,
         "obsctl_components": env.registry.inventory_value(|c| env.enabled(c)),
         "obsctl_secrets_dir": ctx.secrets_dir,
@@ -154,6 +155,7 @@ mod tests {
         assert_eq!(children["promtail"]["hosts"].as_object().unwrap().len(), 0);
         assert_eq!(inv["all"]["hosts"]["app-1"]["ansible_host"], "10.77.0.11");
         assert_eq!(inv["all"]["vars"]["obsctl_environment"], "dev");
+        assert_eq!(inv["all"]["vars"]["obsctl_os"], "debian-13");
         assert_eq!(inv["all"]["vars"]["loki_s3_bucket"], "b");
     }
 

@@ -10,6 +10,7 @@ pub mod contract;
 pub mod deployment;
 pub mod environment;
 pub mod error;
+pub mod installed;
 pub mod inventory;
 pub mod lab;
 pub mod lock;

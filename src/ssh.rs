@@ -74,6 +74,11 @@ pub fn wait_for_hosts(contract: &Contract, ssh_args: &[String], timeout: Duratio
 fn probe(addr: &str, port: u16, user: &str, key: &Path, extra: &[String]) -> std::result::Result<(), String> {
     let sock = (addr, port).to_socket_addrs().map_err(|e| format!("cannot resolve: {e}"))?.next().ok_or("cannot resolve")?;
     TcpStream::connect_timeout(&sock, Duration::from_secs(2)).map_err(|e| format!("port {port}: {e}"))?;
+    run(addr, port, user, key, extra, "true").map(|_| ())
+}
+
+/// Runs a shell command on a host; its standard output, or the reason it failed.
+pub fn run(addr: &str, port: u16, user: &str, key: &Path, extra: &[String], command: &str) -> std::result::Result<String, String> {
     let run = Child::new("ssh", Phase::Hosts)
         .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "-i"])
         .arg(key)
@@ -81,10 +86,10 @@ fn probe(addr: &str, port: u16, user: &str, key: &Path, extra: &[String]) -> std
         .arg(port.to_string())
         .args(extra.iter())
         .arg(format!("{user}@{addr}"))
-        .arg("true")
+        .arg(command)
         .output();
     match run {
-        Ok(_) => Ok(()),
+        Ok(out) => Ok(out.stdout),
         Err(RunError::Exit(e)) => Err(format!("ssh: {}", e.tail.back().map_or("login failed", |l| l.trim()))),
         Err(e) => Err(Error::from(e).message),
     }

@@ -455,6 +455,7 @@ pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<crate:
     let key = state.ssh_key();
     let mut vars = json!({
         "environment": env.name,
+        "os": env.os.name(),
         "hosts": hosts,
         "ssh_public_key_file": key.with_extension("pub"),
         "ssh_private_key_file": key,

@@ -6,15 +6,18 @@
 #   (docs/contract.schema.json checks), python3-aiosmtpd (the e2e test's SMTP
 #   server), openssh-client,
 #   and the lab's systemd-container, debootstrap, apt-cacher-ng.
-# - promtool and amtool, extracted from Debian's prometheus and
-#   prometheus-alertmanager packages into .obsctl/tools/ (installing the
-#   packages would start a Prometheus on this host).
+# - the tools of each Debian release the hosts can run (promtool, amtool and
+#   the prometheus, prometheus-alertmanager and prometheus-node-exporter
+#   binaries), extracted from that release's packages on deb.debian.org into
+#   .obsctl/tools/<os>/root (debian-13, debian-12), so the static checks use
+#   the versions the hosts run whatever this machine's own release is
+#   (installing the packages would start a Prometheus on this host).
 # - the Ansible venv (obsctl doctor --fix).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS=$PWD/.obsctl/tools
 
-want=(jq curl python3-venv python3-aiosmtpd openssh-client systemd-container debootstrap apt-cacher-ng iproute2 gawk gpg)
+want=(jq curl python3-venv python3-aiosmtpd openssh-client systemd-container debootstrap apt-cacher-ng iproute2 gawk gpg debian-archive-keyring)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -28,16 +31,35 @@ if [ ${#missing[@]} -gt 0 ]; then
     || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
 fi
 
-if [ ! -x "$TOOLS/root/usr/bin/promtool" ] || [ ! -x "$TOOLS/root/usr/bin/amtool" ]; then
-  echo "setup: extracting promtool and amtool from Debian's packages"
-  mkdir -p "$TOOLS/debs" "$TOOLS/root"
-  (cd "$TOOLS/debs" && { apt-get download prometheus prometheus-alertmanager >/dev/null 2>&1 \
-     || { apt-get update -q >/dev/null && apt-get download prometheus prometheus-alertmanager >/dev/null; }; })
-  for deb in "$TOOLS"/debs/*.deb; do dpkg-deb -x "$deb" "$TOOLS/root"; done
-fi
-"$TOOLS/root/usr/bin/promtool" --version >/dev/null
-"$TOOLS/root/usr/bin/amtool" --version >/dev/null
+# tools OS SUITE PACKAGES...: a private APT configuration (its own sources,
+# lists and cache under .obsctl/tools/<os>/apt) downloads the release's
+# packages without touching this machine's APT; they are unpacked, never
+# installed.
+tools() {
+  local os=$1 suite=$2; shift 2
+  local dir="$TOOLS/$os" bin="$TOOLS/$os/root/usr/bin"
+  if [ ! -f "$dir/.complete" ]; then
+    echo "setup: extracting the $os ($suite) tools from Debian's packages: $*"
+    rm -rf "$dir"
+    mkdir -p "$dir/apt/lists/partial" "$dir/apt/archives/partial" "$dir/debs" "$dir/root"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main" >"$dir/apt/sources.list"
+    local apt=(-q -o "Dir::Etc::sourcelist=$dir/apt/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$dir/apt/lists"
+      -o "Dir::Cache=$dir/apt" -o "Dir::Cache::archives=$dir/apt/archives" -o APT::Sandbox::User=root)
+    apt-get "${apt[@]}" update >"$dir/apt.log" 2>&1 || { cat "$dir/apt.log" >&2; echo "setup: apt-get update for $suite failed" >&2; exit 1; }
+    (cd "$dir/debs" && apt-get "${apt[@]}" download "$@" >>"$dir/apt.log" 2>&1) \
+      || { cat "$dir/apt.log" >&2; echo "setup: downloading $* from $suite failed" >&2; exit 1; }
+    for deb in "$dir"/debs/*.deb; do dpkg-deb -x "$deb" "$dir/root"; done
+    rm -rf "$dir/apt" "$dir/debs"
+    touch "$dir/.complete"
+  fi
+  for t in promtool amtool prometheus prometheus-alertmanager prometheus-node-exporter; do
+    "$bin/$t" --version >/dev/null 2>&1 || { echo "setup: $bin/$t does not run; remove $dir and run again" >&2; exit 1; }
+  done
+}
+# Debian 13 packages promtool on its own; in Debian 12 it is part of prometheus.
+tools debian-13 trixie prometheus promtool prometheus-alertmanager prometheus-node-exporter
+tools debian-12 bookworm prometheus prometheus-alertmanager prometheus-node-exporter
 
 cargo build --release --locked -q
 target/release/obsctl doctor --fix >/dev/null || target/release/obsctl doctor
-echo "setup: ok (promtool/amtool in $TOOLS/root/usr/bin, Ansible in .obsctl/venv)"
+echo "setup: ok (Debian 13 and 12 tools in $TOOLS/debian-13 and $TOOLS/debian-12, Ansible in .obsctl/venv)"

@@ -62,6 +62,9 @@ pub fn run(env_name: Option<&str>, fix: bool, printer: &Printer) -> Result<u8> {
             fix: (!creds).then(|| "export AWS_PROFILE=… (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)".to_string()),
         });
     }
+    if let Some(env) = &env {
+        checks.extend(host_checks(&ws, env));
+    }
     let mut rows = Vec::new();
     for c in &checks {
         rows.push(vec![if c.ok { "✓" } else { "✗" }.to_string(), c.name.clone(), c.detail.clone()]);
@@ -76,4 +79,48 @@ pub fn run(env_name: Option<&str>, fix: bool, printer: &Printer) -> Result<u8> {
         json!({ "ok": failed == 0, "checks": checks.iter().map(|c| json!({"name": c.name, "ok": c.ok, "detail": c.detail, "fix": c.fix})).collect::<Vec<_>>() }),
     );
     Ok(if failed == 0 { 0 } else { crate::error::Phase::Prerequisite.exit_code() })
+}
+
+/// The release the environment asks for and, once it is deployed, what each
+/// host really runs: its release and the installed component versions.
+fn host_checks(ws: &Workspace, env: &environment::Environment) -> Vec<Check> {
+    let mut deployed_env = env.clone();
+    let state = ws.state(&env.name);
+    let Ok(deployment) = crate::commands::deployed(&state, &mut deployed_env) else {
+        return vec![Check {
+            name: "os".into(),
+            ok: true,
+            detail: format!("{} (from {}); not deployed, so no host to read yet", env.os.name(), env.file.display()),
+            fix: None,
+        }];
+    };
+    let want = env.os.name();
+    crate::installed::read(&deployed_env, &deployment.contract, &state.known_hosts())
+        .into_iter()
+        .map(|(host, result)| match result {
+            Ok(i) => {
+                let ok = format!("debian-{}", i.version_id) == want;
+                let versions = i.packages.iter().map(|(p, v)| format!("{p} {v}")).collect::<Vec<_>>().join(", ");
+                Check {
+                    name: format!("host {host}"),
+                    ok,
+                    detail: if versions.is_empty() { i.release } else { format!("{}: {versions}", i.release) },
+                    fix: (!ok).then(|| {
+                        format!(
+                            "{} asks for os = \"{want}\": recreate the host (obsctl destroy --env {env} then obsctl up --env {env}) or set os = \"debian-{}\"",
+                            env.file.display(),
+                            i.version_id,
+                            env = env.name
+                        )
+                    }),
+                }
+            }
+            Err(e) => Check {
+                name: format!("host {host}"),
+                ok: false,
+                detail: format!("release and versions not read: {e}"),
+                fix: Some(format!("is the host up? obsctl status --env {}", env.name)),
+            },
+        })
+        .collect()
 }

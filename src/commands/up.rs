@@ -311,6 +311,11 @@ fn summarize(
         verified.targets,
         changed.map(|c| format!(", {c} changed tasks")).unwrap_or_default()
     )];
+    // Read from the hosts, not assumed from the env file.
+    let installed = crate::installed::read(env, contract, &s.state.known_hosts());
+    for (i, line) in crate::installed::describe(&installed).into_iter().enumerate() {
+        lines.push(format!("  {:<13} {line}", if i == 0 { "Installed" } else { "" }));
+    }
     let mut add = |name: &str, list: &[String]| {
         for (i, u) in list.iter().enumerate() {
             lines.push(format!("  {:<13} {u}", if i == 0 { name } else { "" }));
@@ -346,7 +351,8 @@ fn summarize(
     p.summary(
         &lines.join("\n"),
         json!({ "ok": true, "environment": env.name, "hosts": contract.hosts.keys().collect::<Vec<_>>(), "targets_up": verified.targets,
-                "changed_tasks": changed, "urls": urls, "grafana_password_file": password_file,
+                "changed_tasks": changed, "urls": urls,
+                "os": env.os.name(), "installed": crate::installed::to_json(&installed), "grafana_password_file": password_file,
                 "timings": timings, "elapsed_s": secs(p.elapsed()), "own_cpu_s": secs(crate::report::own_cpu()),
                 "run_log": s.run_dir }),
     );

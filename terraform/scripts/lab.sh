@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # lab.sh — local lab machines for obsctl's `lab` provider.
 #
-# Each lab machine is a Debian 12 system booted with systemd-nspawn from an
-# overlay over one shared base image, with its own address on a per-environment
-# bridge. Packages reach the machines through an apt-cacher-ng bound to the
+# Each lab machine is a Debian system (LAB_OS: debian-13, the default, or
+# debian-12) booted with systemd-nspawn from an overlay over the shared base
+# image of its release, with its own address on a per-environment bridge. Packages reach the machines through an apt-cacher-ng bound to the
 # bridge (there is no NAT on the host).
 #
-#   lab.sh base                    build the base image once (cached, shared)
+#   lab.sh base                    build the base image of LAB_OS once (cached, shared)
 #   lab.sh net-up                  bridge + apt cache        (LAB_ENV LAB_BRIDGE LAB_GATEWAY LAB_PREFIX)
 #   lab.sh net-down                remove them               (LAB_ENV LAB_BRIDGE)
-#   lab.sh machine-up              boot one machine          (LAB_ENV LAB_NAME LAB_ADDRESS LAB_PREFIX LAB_GATEWAY LAB_BRIDGE LAB_PUBKEY_FILE)
+#   lab.sh machine-up              boot one machine          (LAB_ENV LAB_NAME LAB_ADDRESS LAB_PREFIX LAB_GATEWAY LAB_BRIDGE LAB_PUBKEY_FILE LAB_OS)
 #   lab.sh machine-down            stop and remove it        (LAB_ENV LAB_NAME)
 #   lab.sh machine-stop            power it off hard, as a crash would; its files
 #                                  stay until machine-down (LAB_ENV LAB_NAME; tests)
@@ -25,7 +25,14 @@
 set -euo pipefail
 
 LAB_ROOT=${LAB_ROOT:-/var/lib/obsctl/lab}
-BASE_DIR="$LAB_ROOT/base/bookworm"
+# One base image per Debian release, named by its suite.
+LAB_OS=${LAB_OS:-debian-13}
+case "$LAB_OS" in
+  debian-13) SUITE=trixie RELEASE="Debian 13" ;;
+  debian-12) SUITE=bookworm RELEASE="Debian 12" ;;
+  *) printf 'lab: error: LAB_OS=%s is not supported (debian-13 or debian-12)\n' "$LAB_OS" >&2; exit 1 ;;
+esac
+BASE_DIR="$LAB_ROOT/base/$SUITE"
 BASE_PACKAGES=systemd,systemd-sysv,dbus,python3,python3-apt,openssh-server,iproute2,ca-certificates,logrotate
 MIRROR=${LAB_MIRROR:-http://deb.debian.org/debian}
 ACNG_PORT=3142
@@ -54,16 +61,16 @@ cmd_base() {
   [ -f "$BASE_DIR/.obsctl-base-complete" ] && return 0
   # The lock's descriptor must not leak into the machines started later
   # (a booted machine would hold it forever): take it in a subshell.
-  ( flock 9; build_base ) 9>"$LAB_ROOT/base/.lock"
+  ( flock 9; build_base ) 9>"$LAB_ROOT/base/.lock-$SUITE"
 }
 
 build_base() {
   [ -f "$BASE_DIR/.obsctl-base-complete" ] && return 0
-  local tmp="$LAB_ROOT/base/.build-$$"
-  rm -rf "$LAB_ROOT"/base/.build-* "$BASE_DIR"
-  log "building the Debian 12 base image (once, about a minute) in $BASE_DIR"
-  debootstrap --variant=minbase --include="$BASE_PACKAGES" bookworm "$tmp" "$MIRROR" >"$LAB_ROOT/base/debootstrap.log" 2>&1 \
-    || { tail -n 20 "$LAB_ROOT/base/debootstrap.log" >&2; rm -rf "$tmp"; die "debootstrap failed (log: $LAB_ROOT/base/debootstrap.log)"; }
+  local tmp="$LAB_ROOT/base/.build-$SUITE-$$" log_file="$LAB_ROOT/base/debootstrap-$SUITE.log"
+  rm -rf "$LAB_ROOT/base/.build-$SUITE-"* "$BASE_DIR"
+  log "building the $RELEASE ($SUITE) base image (once, a few minutes) in $BASE_DIR"
+  debootstrap --variant=minbase --include="$BASE_PACKAGES" "$SUITE" "$tmp" "$MIRROR" >"$log_file" 2>&1 \
+    || { tail -n 20 "$log_file" >&2; rm -rf "$tmp"; die "debootstrap $SUITE failed (log: $log_file)"; }
   # Per-machine identity is created at boot time, never shared.
   rm -f "$tmp"/etc/ssh/ssh_host_* && : >"$tmp/etc/machine-id"
   systemctl --root="$tmp" enable systemd-networkd.service >/dev/null 2>&1

@@ -20,6 +20,17 @@ variable "environment" {
   }
 }
 
+variable "os" {
+  description = "Debian release of every host: debian-13 (the default) or debian-12. The lab boots each machine from that release's base image; aws picks Debian's official image of it (see aws.ami_name)."
+  type        = string
+  default     = "debian-13"
+
+  validation {
+    condition     = can(regex("^debian-[0-9]+$", var.os))
+    error_message = "os must name a Debian release such as debian-13."
+  }
+}
+
 variable "hosts" {
   description = <<-EOT
     Machines of the topology, keyed by host name. roles: components the host

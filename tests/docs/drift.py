@@ -213,6 +213,12 @@ def rust_defaults() -> dict[str, dict[str, object]]:
     if not (m and d):
         drift("drift.py cannot find the host size/disk_gb defaults in src/environment.rs (update drift.py)")
     out["host"] = {"size": m.group(1) if m else "?", "disk_gb": int(d.group(1)) if d else 0}
+    # `os`: the `#[default]` variant of `enum Os` and the name it maps to.
+    v = re.search(r"#\[default\]\s*(\w+),", text)
+    name = v and re.search(rf'Os::{v.group(1)} => "([^"]+)"', text)
+    if not name:
+        drift("drift.py cannot find the default `os` (enum Os, #[default]) in src/environment.rs (update drift.py)")
+    out["top"] = {"os": name.group(1) if name else "?"}
     reg = registry()
     out["components"] = {"all": [c["name"] for c in reg]}
     # [app].port defaults to the registry's app port.
@@ -313,6 +319,7 @@ def env_table() -> str:
     rows = [
         ("file", lambda e, n: f"`environments/{n}.toml`"),
         ("provider", lambda e, n: f"`{e.get('provider')}`"),
+        ("os (Debian release)", lambda e, n: f"`{e['os']}`" if "os" in e else f"`{d['top']['os']}` (default)"),
         ("protected", lambda e, n: "**yes**" if e.get("protected") else "no"),
         ("components", lambda e, n: components(e)),
         ("network", lambda e, n: network(e)),

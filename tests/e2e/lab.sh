@@ -78,6 +78,7 @@ cold=$(awk -v s="$start" -v e="$(date +%s.%N)" "BEGIN{printf \"%.1f\", e-s}")
 summary=$(jq -c 'select(.event=="summary")' "$WORK/up1.jsonl")
 [ "$(jq -r .ok <<<"$summary")" = true ] || fail "up summary not ok: $summary"
 echo "cold up: ${cold}s; phases: $(jq -c .timings <<<"$summary")"
+expect_release "$summary" 13   # dev runs Debian 13 (environments/dev.toml)
 
 # --- the contract: the lab stack's real output against the JSON Schema ----------
 python3 "$ROOT/tests/static/contract_schema.py" --terraform ".obsctl/$ENV" lab || fail "the lab stack's obsctl_inventory breaks docs/contract.schema.json"

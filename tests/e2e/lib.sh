@@ -14,3 +14,12 @@ require_lab() {
   command -v terraform >/dev/null || prereq "terraform"
   for t in "$@"; do command -v "$t" >/dev/null || prereq "$t"; done
 }
+
+# The up summary (JSON) must show every host running Debian MAJOR, with the
+# versions read from the hosts (`installed`): printed for the record.
+expect_release() { # expect_release SUMMARY-JSON MAJOR
+  local wrong
+  wrong=$(jq -r --arg m "$2" '.installed | to_entries[] | select(.value.version_id != $m) | "\(.key): \(.value.release // .value.error)"' <<<"$1")
+  [ -z "$wrong" ] || fail "hosts not on Debian $2: $wrong"
+  echo "installed (read from the hosts): $(jq -c '[.installed | to_entries[] | {(.key): "\(.value.release): \(.value.packages | to_entries | map("\(.key) \(.value)") | join(", "))"}] | add' <<<"$1")"
+}

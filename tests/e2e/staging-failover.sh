@@ -111,6 +111,7 @@ up_s=$(since "$start")
 summary=$(jq -c 'select(.event == "summary")' "$WORK/up.jsonl")
 [ "$(jq -r .ok <<<"$summary")" = true ] || fail "up summary not ok: $summary"
 echo "up: ${up_s}s; phases: $(jq -c .timings <<<"$summary")"
+expect_release "$summary" 12   # staging stays on Debian 12 (environments/staging.toml)
 
 contract="$WORK/contract.json"
 jq .contract "$STATE/deployment.json" >"$contract"

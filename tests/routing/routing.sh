@@ -13,7 +13,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 venv="${OBSCTL_ANSIBLE_VENV:-$root/.obsctl/venv}"
-amtool=$(command -v amtool || echo "$root/.obsctl/tools/root/usr/bin/amtool")
+amtool=$(command -v amtool || echo "$root/.obsctl/tools/debian-13/root/usr/bin/amtool")
 [ -x "$amtool" ] || { echo "routing.sh: error: amtool not found; run tests/setup.sh" >&2; exit 2; }
 [ -x "$venv/bin/ansible-playbook" ] || { echo "routing.sh: error: no Ansible venv at $venv; run tests/setup.sh" >&2; exit 2; }
 

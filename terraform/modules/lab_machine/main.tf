@@ -1,7 +1,9 @@
-# One Debian 12 machine booted with systemd-nspawn from the shared base image.
+# One Debian machine booted with systemd-nspawn from the shared base image of
+# its release.
 resource "terraform_data" "machine" {
   input = {
     env     = var.environment
+    os      = var.os
     name    = var.name
     address = var.address
     prefix  = var.prefix
@@ -12,14 +14,15 @@ resource "terraform_data" "machine" {
     root    = var.root_dir
   }
 
-  # A new key or address means a new machine.
-  triggers_replace = [var.address, var.bridge, filesha256(var.ssh_public_key_file)]
+  # A new key, address or release means a new machine.
+  triggers_replace = [var.address, var.bridge, var.os, filesha256(var.ssh_public_key_file)]
 
   provisioner "local-exec" {
     command = "${self.input.script} machine-up"
     environment = {
       LAB_ROOT        = self.input.root
       LAB_ENV         = self.input.env
+      LAB_OS          = self.input.os
       LAB_NAME        = self.input.name
       LAB_ADDRESS     = self.input.address
       LAB_PREFIX      = self.input.prefix

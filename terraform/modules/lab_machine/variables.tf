@@ -3,6 +3,11 @@ variable "environment" {
   type        = string
 }
 
+variable "os" {
+  description = "Debian release of the machine (debian-13, debian-12): lab.sh boots it from that release's base image."
+  type        = string
+}
+
 variable "name" {
   description = "Host name of the machine (inventory name)."
   type        = string

@@ -67,7 +67,8 @@ module "instances" {
   environment = var.environment
   public_key  = file(var.ssh_public_key_file)
   ami_owner   = var.aws.ami_owner
-  ami_name    = var.aws.ami_name
+  # Debian's official images are named debian-<major>-amd64-<date>-<build>.
+  ami_name = coalesce(var.aws.ami_name, "${var.os}-amd64-*")
 
   hosts = {
     for h, v in var.hosts : h => {

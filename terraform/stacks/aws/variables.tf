@@ -43,7 +43,9 @@ variable "aws" {
       region, availability_zones (>= 2, in region), vpc_cidr (/16 to /23),
       admin_cidrs (who may reach SSH, the UIs and the Grafana load balancer;
       0.0.0.0/0 is refused), instance_types (size => EC2 type), ami_owner and
-      ami_name (most recent matching image), ssh_user (the image's login user),
+      ami_name (most recent matching image; by default Debian's own images,
+      owner 136693071363, of the release `os` names: "<os>-amd64-*", e.g.
+      debian-13-amd64-*), ssh_user (the image's login user),
       loki_bucket_name (null = "obsctl-<environment>-loki-<account>-<region>"),
       endpoint (null = real AWS; a URL = send ec2, elb, elbv2, iam, rds, s3
       and sts there with test credentials, e.g. moto at http://127.0.0.1:5000),
@@ -65,7 +67,7 @@ variable "aws" {
     admin_cidrs             = list(string)
     instance_types          = optional(map(string), { small = "t3.small", medium = "t3.medium", large = "m6i.large" })
     ami_owner               = optional(string, "136693071363")
-    ami_name                = optional(string, "debian-12-amd64-*")
+    ami_name                = optional(string)
     ssh_user                = optional(string, "admin")
     loki_bucket_name        = optional(string)
     endpoint                = optional(string)
@@ -135,8 +137,8 @@ variable "aws" {
   }
 
   validation {
-    condition     = length(trimspace(var.aws.ami_name)) > 0
-    error_message = "aws.ami_name must not be empty."
+    condition     = var.aws.ami_name == null || length(trimspace(coalesce(var.aws.ami_name, " "))) > 0
+    error_message = "aws.ami_name must not be empty (leave it out for Debian's image of the release `os` names)."
   }
 
   validation {
