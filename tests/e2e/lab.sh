@@ -186,6 +186,13 @@ changed=$(jq -r .changed_tasks <<<"$summary")
 tf_changes=$(jq -c 'select(.event=="phase_end" and .phase=="terraform") | .add + .change + .destroy' "$WORK/up2.jsonl")
 [ "$tf_changes" = 0 ] || fail "second up changed $tf_changes Terraform resources"
 echo "no-op up: ${noop}s, 0 changed tasks, 0 Terraform changes"
+# dev has silence_during_up: the run silenced its hosts and expired that silence at the end.
+for what in "silenced alerts of" "expired the maintenance silence"; do
+  jq -e --arg w "$what" 'select(.event=="step" and .phase=="maintenance" and (.message | startswith($w)))' "$WORK/up2.jsonl" >/dev/null \
+    || fail "second up: no maintenance step \"$what …\" (silence_during_up = true in environments/$ENV.toml)"
+done
+"$OBSCTL" silence --env "$ENV" list | grep -q '^0 silence' || fail "a silence is still active after up: $("$OBSCTL" silence --env "$ENV" list)"
+echo "up's maintenance silence was set and expired; no silence left active"
 
 say "status is healthy"
 "$OBSCTL" status --env "$ENV" >"$WORK/status.txt" || { cat "$WORK/status.txt"; fail "status reports unhealthy"; }
