@@ -188,7 +188,8 @@ tf_changes=$(jq -c 'select(.event=="phase_end" and .phase=="terraform") | .add +
 echo "no-op up: ${noop}s, 0 changed tasks, 0 Terraform changes"
 # dev has silence_during_up: the run silenced its hosts and expired that silence at the end.
 for what in "silenced alerts of" "expired the maintenance silence"; do
-  jq -e --arg w "$what" 'select(.event=="step" and .phase=="maintenance" and (.message | startswith($w)))' "$WORK/up2.jsonl" >/dev/null \
+  # -s and any(): jq 1.6's -e judges only the last line of a stream, which is the summary.
+  jq -e -s --arg w "$what" 'any(.[]; .event=="step" and .phase=="maintenance" and (.message | startswith($w)))' "$WORK/up2.jsonl" >/dev/null \
     || fail "second up: no maintenance step \"$what …\" (silence_during_up = true in environments/$ENV.toml)"
 done
 "$OBSCTL" silence --env "$ENV" list | grep -q '^0 silence' || fail "a silence is still active after up: $("$OBSCTL" silence --env "$ENV" list)"
