@@ -59,6 +59,8 @@ fn main() {
                 secrets_dir: Path::new("/s"),
                 known_hosts: Path::new("/kh"),
                 app_binary: Path::new("/bin/orders-api"),
+                tls: &obsctl::tls::TlsDir { dir: "/tls".into() },
+                web_users: &[],
                 provider_vars: serde_json::Map::new(),
             };
             let out = serde_json::to_string_pretty(&inventory::render(&c, &ctx)).unwrap();

@@ -294,6 +294,8 @@ mod derived {
                 secrets_dir: std::path::Path::new("/s"),
                 known_hosts: std::path::Path::new("/kh"),
                 app_binary: std::path::Path::new("/app"),
+                tls: &crate::tls::TlsDir { dir: "/tls".into() },
+                web_users: &[],
                 provider_vars: Default::default(),
             };
             let vars = &crate::inventory::render(&contract, &ctx)["all"]["vars"];

@@ -17,6 +17,10 @@ pub struct Context<'a> {
     pub secrets_dir: &'a Path,
     pub known_hosts: &'a Path,
     pub app_binary: &'a Path,
+    /// The environment's CA and host certificates (paths only).
+    pub tls: &'a crate::tls::TlsDir,
+    /// The basic-auth users: their password files and bcrypt hashes.
+    pub web_users: &'a [crate::tls::WebUser],
     /// Variables the stack publishes in its optional `obsctl_vars` output.
     pub provider_vars: Map<String, Value>,
 }
@@ -44,6 +48,8 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
                 "obsctl_private_address": h.private_address,
                 "obsctl_labels": h.labels,
                 "obsctl_roles": h.roles,
+                "obsctl_tls_cert_file": ctx.tls.host_cert(name),
+                "obsctl_tls_key_file": ctx.tls.host_key(name),
             }),
         );
     }
@@ -57,6 +63,8 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         let group: Map<String, Value> = members.into_iter().map(|n| (n.clone(), json!({}))).collect();
         children.insert(c.group().to_string(), json!({ "hosts": group }));
     }
+    let web_users: Map<String, Value> =
+        ctx.web_users.iter().map(|u| (u.name.to_string(), json!({ "password_file": u.password_file, "bcrypt": u.bcrypt }))).collect();
     let receivers: Vec<Value> = env.alertmanager.receivers.iter().map(|r| receiver_vars(r, ctx.secrets_dir)).collect();
     let vars = json!({
         "obsctl_environment": env.name,
@@ -65,6 +73,8 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         "obsctl_protected": env.protected,
         "obsctl_components": env.registry.inventory_value(|c| env.enabled(c)),
         "obsctl_secrets_dir": ctx.secrets_dir,
+        "obsctl_tls_ca_file": ctx.tls.ca_cert(),
+        "obsctl_web_users": web_users,
         "prometheus_retention": env.prometheus.retention,
         "prometheus_scrape_interval": env.prometheus.scrape_interval,
         "prometheus_evaluation_interval": env.prometheus.evaluation_interval,
@@ -138,11 +148,15 @@ mod tests {
     fn renders_groups_and_vars() {
         let e = env();
         let c = crate::contract::parse(&contract().to_string(), &e).unwrap();
+        let secrets = tempfile::tempdir().unwrap();
+        let users = crate::tls::web_users(secrets.path()).unwrap();
         let ctx = Context {
             env: &e,
             secrets_dir: Path::new("/s"),
             known_hosts: Path::new("/kh"),
             app_binary: Path::new("/bin/app"),
+            tls: &crate::tls::TlsDir { dir: "/st/tls".into() },
+            web_users: &users,
             provider_vars: Map::from_iter([("loki_s3_bucket".to_string(), json!("b")), ("obsctl_environment".to_string(), json!("evil"))]),
         };
         let inv = render(&c, &ctx);
@@ -157,6 +171,18 @@ mod tests {
         assert_eq!(inv["all"]["vars"]["obsctl_environment"], "dev");
         assert_eq!(inv["all"]["vars"]["obsctl_os"], "debian-13");
         assert_eq!(inv["all"]["vars"]["loki_s3_bucket"], "b");
+        // TLS and basic auth: controller paths and bcrypt hashes, never a password.
+        assert_eq!(inv["all"]["vars"]["obsctl_tls_ca_file"], "/st/tls/ca.crt");
+        assert_eq!(inv["all"]["hosts"]["app-1"]["obsctl_tls_cert_file"], "/st/tls/hosts/app-1.crt");
+        assert_eq!(inv["all"]["hosts"]["app-1"]["obsctl_tls_key_file"], "/st/tls/hosts/app-1.key");
+        let web = inv["all"]["vars"]["obsctl_web_users"].as_object().unwrap();
+        assert_eq!(web.keys().collect::<Vec<_>>(), ["grafana", "obsctl", "prometheus", "promtail"]);
+        let text = inv.to_string();
+        for u in &users {
+            assert_eq!(web[u.name]["password_file"], json!(u.password_file));
+            assert_eq!(web[u.name]["bcrypt"], u.bcrypt);
+            assert!(!text.contains(u.password()), "the inventory never holds a password");
+        }
     }
 
     #[test]

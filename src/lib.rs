@@ -24,5 +24,6 @@ pub mod signals;
 pub mod ssh;
 pub mod stack;
 pub mod terraform;
+pub mod tls;
 pub mod verify;
 pub mod workspace;

@@ -17,6 +17,8 @@ pub struct Secrets {
     pub grafana_password_file: PathBuf,
     /// Set when Grafana uses a shared PostgreSQL database.
     pub grafana_db_password_file: Option<PathBuf>,
+    /// The basic-auth users of the stack's endpoints (`tls::web_users`).
+    pub web_users: Vec<crate::tls::WebUser>,
 }
 
 pub fn prepare(env: &Environment, dir: &Path) -> Result<Secrets> {
@@ -34,6 +36,8 @@ pub fn prepare(env: &Environment, dir: &Path) -> Result<Secrets> {
     if let Some(db) = read_grafana_db_password(dir) {
         values.push(db.password);
     }
+    let web_users = crate::tls::web_users(dir)?;
+    values.extend(web_users.iter().map(|u| u.password().to_string()));
     let mut files = BTreeMap::new();
     for r in &env.alertmanager.receivers {
         for secret in r.secrets() {
@@ -44,7 +48,7 @@ pub fn prepare(env: &Environment, dir: &Path) -> Result<Secrets> {
         }
     }
     values.retain(|v| !v.is_empty());
-    Ok(Secrets { receiver_files: files, values, grafana_password_file: grafana, grafana_db_password_file: grafana_db })
+    Ok(Secrets { receiver_files: files, values, grafana_password_file: grafana, grafana_db_password_file: grafana_db, web_users })
 }
 
 fn file_name(receiver: &str, credential: &str) -> String {
@@ -218,6 +222,9 @@ mod tests {
         let key = receiver_secret_file(&dir, "oncall", "pagerduty_routing_key");
         assert_eq!(std::fs::read_to_string(&key).unwrap(), "routing-key-from-file", "a relative *_file is read from the repository");
         assert!(s.values.iter().any(|v| v == "s3cret") && s.values.iter().any(|v| v == "routing-key-from-file"), "scrubbed from logs");
+        for u in &s.web_users {
+            assert!(s.values.iter().any(|v| v == u.password()), "the password of web user {} is scrubbed from logs", u.name);
+        }
         // Later runs keep the stored value when the variable is not set.
         prepare(&env, &dir).unwrap();
         assert_eq!(std::fs::read_to_string(&pw).unwrap(), "s3cret");

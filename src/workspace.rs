@@ -106,6 +106,10 @@ impl StateDir {
     pub fn secrets_dir(&self) -> PathBuf {
         self.dir.join("secrets")
     }
+    /// The environment's CA and host certificates (`tls::TlsDir`).
+    pub fn tls(&self) -> crate::tls::TlsDir {
+        crate::tls::TlsDir { dir: self.dir.join("tls") }
+    }
     pub fn ssh_key(&self) -> PathBuf {
         self.dir.join("ssh/id_ed25519")
     }

@@ -17,7 +17,10 @@ pub fn run(env_name: &str, contract: Option<&Path>, printer: &Printer) -> Result
         let (raw, provider_vars) = crate::contract::split_outputs(&text)?;
         let contract = crate::contract::parse(&raw, &env)?;
         let state = ws.state(&env.name);
-        let rendered = super::up::render_inventory(&ws, &env, &state, &contract, provider_vars);
+        // The inventory `up` would write: the credentials and certificates it names exist.
+        state.ensure()?;
+        super::up::ensure_certificates(&state, &contract, &provider_vars)?;
+        let rendered = super::up::render_inventory(&ws, &env, &state, &contract, provider_vars)?;
         printer.data(&serde_json::to_string_pretty(&rendered).expect("JSON"));
         return Ok(0);
     }

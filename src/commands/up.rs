@@ -201,8 +201,28 @@ fn inventory_phase(s: &Session) -> Result<Deployment> {
 }
 
 fn write_inventory(s: &Session, d: &Deployment) -> Result<()> {
-    let rendered = render_inventory(&s.ws, &s.env, &s.state, &d.contract, d.provider_vars.clone());
+    for (host, renewal) in ensure_certificates(&s.state, &d.contract, &d.provider_vars)? {
+        if renewal != crate::tls::Renewal::Keep {
+            s.printer.step("inventory", &format!("issued the TLS certificate of {host} ({renewal})"));
+        }
+    }
+    let rendered = render_inventory(&s.ws, &s.env, &s.state, &d.contract, d.provider_vars.clone())?;
     write_atomic(&s.state.inventory(), serde_json::to_string_pretty(&rendered).unwrap().as_bytes(), 0o600)
+}
+
+/// The environment's CA and each host's certificate, created or issued
+/// again where `tls::decide` says so (`.obsctl/<env>/tls`).
+pub fn ensure_certificates(
+    state: &crate::workspace::StateDir,
+    contract: &Contract,
+    provider_vars: &Map<String, Value>,
+) -> Result<std::collections::BTreeMap<String, crate::tls::Renewal>> {
+    // On aws Grafana's public name is the load balancer's.
+    let lb = provider_vars.get("grafana_root_url").and_then(Value::as_str).and_then(|u| {
+        let rest = u.split_once("://").map_or(u, |(_, r)| r);
+        rest.split(['/', ':']).next().filter(|h| !h.is_empty())
+    });
+    crate::tls::ensure(&state.tls(), &crate::tls::wanted_names(contract, lb))
 }
 
 /// The Ansible inventory of `env` for `contract`, with this checkout's paths.
@@ -212,16 +232,19 @@ pub fn render_inventory(
     state: &crate::workspace::StateDir,
     contract: &Contract,
     provider_vars: Map<String, Value>,
-) -> Value {
+) -> Result<Value> {
     let app_binary = target_dir(ws).join("release/orders-api");
+    let web_users = crate::tls::web_users(&state.secrets_dir())?;
     let ctx = inventory::Context {
         env,
         secrets_dir: &state.secrets_dir(),
         known_hosts: &state.known_hosts(),
         app_binary: &app_binary,
+        tls: &state.tls(),
+        web_users: &web_users,
         provider_vars,
     };
-    inventory::render(contract, &ctx)
+    Ok(inventory::render(contract, &ctx))
 }
 
 fn wait_for_hosts(s: &Session, contract: &Contract, args: &UpArgs) -> Result<()> {
