@@ -35,6 +35,12 @@ pub struct ContractHost {
     pub roles: Vec<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// The host's public SSH host key (`<type> <base64>`), when the stack
+    /// knows it from creating the host (the lab records it on its disk).
+    /// obsctl pins it in `.obsctl/<env>/ssh/known_hosts` (`ssh::record_host_keys`);
+    /// without it the host's key is trusted on first use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_host_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -131,6 +137,9 @@ pub fn parse(text: &str, env: &Environment) -> Result<Contract> {
         if host.ssh_port == 0 {
             return Err(bad(format!("{} is 0", field("ssh_port"))));
         }
+        if let Some(key) = &host.ssh_host_key {
+            check_host_key(key).map_err(|e| bad(format!("{}: {e}", field("ssh_host_key"))))?;
+        }
         for r in &host.roles {
             if !host_roles.contains(&r.as_str()) {
                 return Err(bad(format!("{}: unknown role `{r}` (known: {})", field("roles"), host_roles.join(", "))));
@@ -144,6 +153,46 @@ pub fn parse(text: &str, env: &Environment) -> Result<Contract> {
         }
     }
     Ok(Contract { environment: raw.environment, hosts, ssh: raw.ssh })
+}
+
+/// Host key types OpenSSH writes into known_hosts.
+pub const HOST_KEY_TYPES: &[&str] = &["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa"];
+
+/// `<type> <base64>` (a trailing comment is refused: the contract carries the
+/// key, not a file line), its base64 decoding to a blob that names the type.
+fn check_host_key(k: &str) -> std::result::Result<(), String> {
+    let parts: Vec<&str> = k.split(' ').collect();
+    let [kind, blob] = parts[..] else {
+        return Err(format!("`{k}` is not `<type> <base64>` (as in a .pub file, without the comment)"));
+    };
+    if !HOST_KEY_TYPES.contains(&kind) {
+        return Err(format!("key type `{kind}` is not one of {}", HOST_KEY_TYPES.join(", ")));
+    }
+    let bytes = base64_decode(blob).ok_or_else(|| format!("the key of type `{kind}` is not valid base64"))?;
+    // The blob starts with the type as an SSH string: u32 length, then the name.
+    let named =
+        bytes.len() > 4 + kind.len() && bytes[..4] == (kind.len() as u32).to_be_bytes() && &bytes[4..4 + kind.len()] == kind.as_bytes();
+    if named {
+        Ok(())
+    } else {
+        Err(format!("the base64 blob is not an SSH public key of type `{kind}`"))
+    }
+}
+
+fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let s = s.trim_end_matches('=');
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in s.bytes() {
+        acc = (acc << 6) | ALPHABET.iter().position(|&a| a == c)? as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
 }
 
 fn check_address(a: &str) -> std::result::Result<(), String> {
@@ -231,6 +280,27 @@ roles = ["app"]
         let c = parse(&contract().to_string(), &env()).unwrap();
         assert_eq!(c.hosts.len(), 2);
         assert_eq!(c.hosts["mon-1"].address, "10.77.0.10");
+    }
+
+    pub(crate) const HOST_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOr1Wn0vYt9b0Q8GxwCqM3m1vN1c0p7q2m1Hc6x7kz5d";
+
+    #[test]
+    fn accepts_and_checks_a_host_key() {
+        let mut v = contract();
+        v["hosts"]["mon-1"]["ssh_host_key"] = json!(HOST_KEY);
+        let c = parse(&v.to_string(), &env()).unwrap();
+        assert_eq!(c.hosts["mon-1"].ssh_host_key.as_deref(), Some(HOST_KEY));
+        assert_eq!(c.hosts["app-1"].ssh_host_key, None);
+        for (bad_key, needle) in [
+            (format!("{HOST_KEY} root@mon-1"), "is not `<type> <base64>`"),
+            (HOST_KEY.replace("ssh-ed25519", "ssh-dss"), "key type `ssh-dss`"),
+            (HOST_KEY.replace("ssh-ed25519", "ssh-rsa"), "not an SSH public key of type `ssh-rsa`"),
+            ("ssh-ed25519 not!base64".to_string(), "not valid base64"),
+        ] {
+            let mut v = contract();
+            v["hosts"]["mon-1"]["ssh_host_key"] = json!(bad_key);
+            reject(v, needle);
+        }
     }
 
     #[test]

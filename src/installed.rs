@@ -28,7 +28,7 @@ pub type Report = BTreeMap<String, std::result::Result<Installed, String>>;
 pub fn read(env: &Environment, contract: &Contract, known_hosts: &Path) -> Report {
     let packages: Vec<&str> = env.registry.iter().filter(|c| env.enabled(c.name)).filter_map(|c| c.package).collect();
     let command = command(&packages);
-    let options = crate::ssh::options(env.provider, known_hosts);
+    let options = crate::ssh::options(known_hosts);
     let key = contract.ssh.private_key_file.clone();
     std::thread::scope(|scope| {
         let handles: Vec<_> = contract

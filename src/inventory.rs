@@ -29,7 +29,7 @@ pub struct Context<'a> {
 /// `all`, host vars from the contract, env-wide vars from the env file.
 pub fn render(contract: &Contract, ctx: &Context) -> Value {
     let env = ctx.env;
-    let strict = crate::ssh::options(env.provider, ctx.known_hosts).join(" ");
+    let strict = crate::ssh::options(ctx.known_hosts).join(" ");
     let mut hosts = Map::new();
     for (name, h) in &contract.hosts {
         let mut ssh_args = strict.clone();

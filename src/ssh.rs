@@ -1,6 +1,9 @@
-//! SSH: the environment's key pair, and the bounded wait until every host
-//! answers before Ansible starts.
+//! SSH: the environment's key pair, the pinned host keys
+//! (`.obsctl/<env>/ssh/known_hosts`), and the bounded wait until every host
+//! answers before Ansible starts. `options` is the one place SSH options are
+//! built (Ansible's inventory, the wait, the reads of installed versions).
 
+use std::cell::RefCell;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
 use std::sync::mpsc;
@@ -27,8 +30,17 @@ pub fn ensure_key(key: &Path, env: &str) -> Result<bool> {
 }
 
 /// Waits until every host accepts an SSH login with the environment's key.
-/// Hosts are polled concurrently; the wait is bounded by `timeout`.
-pub fn wait_for_hosts(contract: &Contract, ssh_args: &[String], timeout: Duration, mut on_ready: impl FnMut(&str, Duration)) -> Result<()> {
+/// Hosts are polled concurrently; the wait is bounded by `timeout`. A host
+/// whose key is not the one pinned in `known_hosts` is refused at once (exit
+/// 30, with what to check and how to forget the old key on purpose).
+pub fn wait_for_hosts(
+    contract: &Contract,
+    known_hosts: &Path,
+    env: &str,
+    timeout: Duration,
+    mut on_ready: impl FnMut(&str, Duration),
+) -> Result<()> {
+    let ssh_args = options(known_hosts);
     let (tx, rx) = mpsc::channel();
     let deadline = Instant::now() + timeout;
     for (name, h) in &contract.hosts {
@@ -39,30 +51,47 @@ pub fn wait_for_hosts(contract: &Contract, ssh_args: &[String], timeout: Duratio
         let extra = ssh_args.to_vec();
         std::thread::spawn(move || {
             let started = Instant::now();
+            // A refused host key is final: waiting longer cannot change it.
+            let refused = RefCell::new(None);
             let answered = retry(
                 Backoff::until(deadline, Duration::from_millis(500)),
-                |_| probe(&addr, port, &user, &key, &extra).map_err(|e| Error::new(Phase::Hosts, e)),
-                |_, _, _| true,
+                |_| {
+                    probe(&addr, port, &user, &key, &extra).map_err(|f| match f {
+                        Failure::HostKey { offered } => {
+                            *refused.borrow_mut() = Some(offered);
+                            Error::new(Phase::Hosts, "host key refused")
+                        }
+                        Failure::Other(m) => Error::new(Phase::Hosts, m),
+                    })
+                },
+                |_, _, _| refused.borrow().is_none(),
             );
-            let _ = tx.send((name, answered.map(|()| started.elapsed()).map_err(|e| e.message)));
+            let outcome = match (answered, refused.into_inner()) {
+                (Ok(()), _) => Ok(started.elapsed()),
+                (Err(_), Some(offered)) => Err(Err(offered)),
+                (Err(e), None) => Err(Ok(e.message)),
+            };
+            let _ = tx.send((name, outcome));
         });
     }
     drop(tx);
-    let mut failed = Vec::new();
+    let (mut failed, mut refused) = (Vec::new(), Vec::new());
     for (name, result) in rx {
+        let h = &contract.hosts[&name];
         match result {
             Ok(took) => on_ready(&name, took),
-            Err(e) => {
-                let h = &contract.hosts[&name];
-                failed.push(format!("{name} ({}:{}): {e}", h.address, h.ssh_port));
-            }
+            Err(Ok(e)) => failed.push(format!("{name} ({}:{}): {e}", h.address, h.ssh_port)),
+            Err(Err(offered)) => refused.push((name, known_hosts_name(&h.address, h.ssh_port), offered)),
         }
     }
     crate::signals::check()?;
+    failed.sort();
+    if !refused.is_empty() {
+        return Err(host_key_refused(&refused, known_hosts, env).details(failed));
+    }
     if failed.is_empty() {
         Ok(())
     } else {
-        failed.sort();
         Err(Error::new(
             Phase::Hosts,
             format!("{} of {} hosts did not answer SSH within {}s", failed.len(), contract.hosts.len(), timeout.as_secs()),
@@ -71,14 +100,75 @@ pub fn wait_for_hosts(contract: &Contract, ssh_args: &[String], timeout: Duratio
     }
 }
 
-fn probe(addr: &str, port: u16, user: &str, key: &Path, extra: &[String]) -> std::result::Result<(), String> {
-    let sock = (addr, port).to_socket_addrs().map_err(|e| format!("cannot resolve: {e}"))?.next().ok_or("cannot resolve")?;
-    TcpStream::connect_timeout(&sock, Duration::from_secs(2)).map_err(|e| format!("port {port}: {e}"))?;
-    run(addr, port, user, key, extra, "true").map(|_| ())
+/// The error for hosts whose key is not the pinned one: what to check, and
+/// the command that forgets the old key on purpose. `refused`: host name,
+/// its known_hosts name, the fingerprint of the key it offered.
+fn host_key_refused(refused: &[(String, String, Option<String>)], known_hosts: &Path, env: &str) -> Error {
+    let names: Vec<&str> = refused.iter().map(|(n, ..)| n.as_str()).collect();
+    let forget: Vec<String> = refused.iter().map(|(_, kh, _)| format!("ssh-keygen -R '{kh}' -f {}", known_hosts.display())).collect();
+    let mut details: Vec<String> = refused
+        .iter()
+        .map(|(n, kh, offered)| {
+            format!("{n} ({kh}) offered {}", offered.as_deref().map_or("another key".into(), |f| format!("the key {f}")))
+        })
+        .collect();
+    details.push(format!("pinned keys: {}", known_hosts.display()));
+    Error::new(
+        Phase::Hosts,
+        format!(
+            "the SSH host key of {} changed: it is not the key obsctl pinned, so nothing was configured (Ansible did not run)",
+            names.join(", ")
+        ),
+    )
+    .details(details)
+    .hint(format!(
+        "find out why before trusting it. Was the host rebuilt or its key regenerated outside obsctl (a machine Terraform \
+         recreates is re-recorded by obsctl itself)? Or is something else answering at that address, someone intercepting \
+         the connection? Compare the fingerprint above with the host's own, read on its console: \
+         `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`. If the new key is right, forget the old one on purpose: \
+         `{}`, then run `obsctl up --env {env}` again (it pins the key the host offers then)",
+        forget.join(" && ")
+    ))
+}
+
+/// How known_hosts names a host: `addr`, or `[addr]:port` off port 22.
+pub fn known_hosts_name(addr: &str, port: u16) -> String {
+    if port == 22 {
+        addr.to_string()
+    } else {
+        format!("[{addr}]:{port}")
+    }
+}
+
+/// Why an SSH login failed.
+enum Failure {
+    /// The host's key is not the one pinned in known_hosts (the fingerprint
+    /// of the key it offered, when ssh printed it).
+    HostKey {
+        offered: Option<String>,
+    },
+    Other(String),
+}
+
+fn probe(addr: &str, port: u16, user: &str, key: &Path, extra: &[String]) -> std::result::Result<(), Failure> {
+    let sock = (addr, port)
+        .to_socket_addrs()
+        .map_err(|e| Failure::Other(format!("cannot resolve: {e}")))?
+        .next()
+        .ok_or(Failure::Other("cannot resolve".into()))?;
+    TcpStream::connect_timeout(&sock, Duration::from_secs(2)).map_err(|e| Failure::Other(format!("port {port}: {e}")))?;
+    login(addr, port, user, key, extra, "true").map(|_| ())
 }
 
 /// Runs a shell command on a host; its standard output, or the reason it failed.
 pub fn run(addr: &str, port: u16, user: &str, key: &Path, extra: &[String], command: &str) -> std::result::Result<String, String> {
+    login(addr, port, user, key, extra, command).map_err(|f| match f {
+        Failure::HostKey { .. } => "ssh: the host's key is not the one pinned in known_hosts (host key verification failed)".into(),
+        Failure::Other(m) => m,
+    })
+}
+
+fn login(addr: &str, port: u16, user: &str, key: &Path, extra: &[String], command: &str) -> std::result::Result<String, Failure> {
     let run = Child::new("ssh", Phase::Hosts)
         .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "-i"])
         .arg(key)
@@ -90,25 +180,143 @@ pub fn run(addr: &str, port: u16, user: &str, key: &Path, extra: &[String], comm
         .output();
     match run {
         Ok(out) => Ok(out.stdout),
-        Err(RunError::Exit(e)) => Err(format!("ssh: {}", e.tail.back().map_or("login failed", |l| l.trim()))),
-        Err(e) => Err(Error::from(e).message),
+        // ssh's last words when the key differs from the pinned one (after
+        // "REMOTE HOST IDENTIFICATION HAS CHANGED!" and the offered key's fingerprint).
+        Err(RunError::Exit(e)) if e.tail.iter().any(|l| l.contains("Host key verification failed")) => {
+            let offered = e.tail.iter().find_map(|l| l.split_whitespace().find(|w| w.starts_with("SHA256:"))).map(str::to_string);
+            Err(Failure::HostKey { offered })
+        }
+        Err(RunError::Exit(e)) => Err(Failure::Other(format!("ssh: {}", e.tail.back().map_or("login failed", |l| l.trim())))),
+        Err(e) => Err(Failure::Other(Error::from(e).message)),
     }
 }
 
-/// SSH options for this environment's hosts. Lab machines are recreated at
-/// the same addresses with new host keys on every cold `up`, so their keys are
-/// not pinned; everywhere else a key is trusted on first use and pinned in
-/// `.obsctl/<env>/ssh/known_hosts`.
-pub fn options(provider: crate::environment::Provider, known_hosts: &Path) -> Vec<String> {
-    match provider {
-        crate::environment::Provider::Lab => {
-            vec!["-o".into(), "StrictHostKeyChecking=no".into(), "-o".into(), "UserKnownHostsFile=/dev/null".into()]
+/// SSH options for this environment's hosts: every host key is checked
+/// against `.obsctl/<env>/ssh/known_hosts`, and a key that differs from the
+/// pinned one is refused. Keys the stack publishes in the contract (lab
+/// machines: recorded when the machine is created) are written there by
+/// `record_host_keys` before the first connection; a host the contract gives
+/// no key for (aws) is trusted on first use and pinned (`accept-new`), as is
+/// a host whose key the operator forgot on purpose (`ssh-keygen -R`).
+/// Entries are written in clear (`HashKnownHosts=no`) so obsctl can replace
+/// those of a recreated machine; the file is 0600 in a 0700 directory.
+pub fn options(known_hosts: &Path) -> Vec<String> {
+    [
+        "StrictHostKeyChecking=accept-new".to_string(),
+        format!("UserKnownHostsFile={}", known_hosts.display()),
+        "GlobalKnownHostsFile=/dev/null".to_string(),
+        "HashKnownHosts=no".to_string(),
+    ]
+    .into_iter()
+    .flat_map(|o| ["-o".to_string(), o])
+    .collect()
+}
+
+/// Pins in `known_hosts` the host keys the contract publishes, for each host
+/// that is new or was recreated since `previous` (its key or its address
+/// changed), or for every keyed host when the file does not exist. A host
+/// whose key did not change keeps its entry as it is, so a key the operator
+/// forgot and let `up` pin again stays pinned. Returns the hosts recorded.
+pub fn record_host_keys(previous: Option<&Contract>, contract: &Contract, known_hosts: &Path) -> Result<Vec<String>> {
+    let text = match std::fs::read_to_string(known_hosts) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::internal(format!("cannot read {}: {e}", known_hosts.display()))),
+    };
+    let mut lines: Vec<String> = text.as_deref().unwrap_or("").lines().map(str::to_string).collect();
+    let mut recorded = Vec::new();
+    for (name, h) in &contract.hosts {
+        let Some(key) = &h.ssh_host_key else { continue };
+        let before = previous.and_then(|p| p.hosts.get(name));
+        let unchanged = before.is_some_and(|b| b.ssh_host_key.as_ref() == Some(key) && b.address == h.address && b.ssh_port == h.ssh_port);
+        if text.is_some() && unchanged {
+            continue;
         }
-        _ => vec![
-            "-o".into(),
-            "StrictHostKeyChecking=accept-new".into(),
-            "-o".into(),
-            format!("UserKnownHostsFile={}", known_hosts.display()),
-        ],
+        let kh = known_hosts_name(&h.address, h.ssh_port);
+        lines.retain(|l| !l.split_whitespace().next().is_some_and(|names| names.split(',').any(|n| n == kh)));
+        lines.push(format!("{kh} {key}"));
+        recorded.push(name.clone());
+    }
+    if !recorded.is_empty() || text.is_none() {
+        let mut out = lines.join("\n");
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        crate::workspace::write_atomic(known_hosts, out.as_bytes(), 0o600)?;
+    }
+    Ok(recorded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::tests::{contract, env, HOST_KEY};
+    use serde_json::json;
+
+    fn keyed(keys: &[(&str, &str)]) -> Contract {
+        let mut v = contract();
+        for (host, key) in keys {
+            v["hosts"][*host]["ssh_host_key"] = json!(key);
+        }
+        crate::contract::parse(&v.to_string(), &env()).unwrap()
+    }
+
+    #[test]
+    fn options_pin_every_key_and_never_disable_checking() {
+        let o = options(Path::new("/s/known_hosts")).join(" ");
+        assert!(o.contains("-o StrictHostKeyChecking=accept-new"), "{o}");
+        assert!(o.contains("-o UserKnownHostsFile=/s/known_hosts"), "{o}");
+        assert!(!o.contains("=no") || o.contains("HashKnownHosts=no"), "{o}");
+        assert!(!o.contains("StrictHostKeyChecking=no") && !o.contains("/dev/null /"), "{o}");
+    }
+
+    #[test]
+    fn known_hosts_names_a_port_other_than_22_in_brackets() {
+        assert_eq!(known_hosts_name("10.77.0.10", 22), "10.77.0.10");
+        assert_eq!(known_hosts_name("10.77.0.10", 2222), "[10.77.0.10]:2222");
+    }
+
+    #[test]
+    fn records_keys_of_new_and_recreated_hosts_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let kh = dir.path().join("known_hosts");
+        let other = HOST_KEY.replace("kz5d", "kz5e");
+        // First run: no file, every published key is recorded; app-1 publishes none.
+        let first = keyed(&[("mon-1", HOST_KEY)]);
+        assert_eq!(record_host_keys(None, &first, &kh).unwrap(), vec!["mon-1"]);
+        assert_eq!(std::fs::read_to_string(&kh).unwrap(), format!("10.77.0.10 {HOST_KEY}\n"));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&kh).unwrap().permissions().mode() & 0o777, 0o600);
+        // A key learnt on first use (app-1) and an unchanged contract: nothing is touched.
+        std::fs::write(&kh, format!("10.77.0.10 {HOST_KEY}\n10.77.0.11 ssh-ed25519 TOFU\n")).unwrap();
+        assert!(record_host_keys(Some(&first), &first, &kh).unwrap().is_empty());
+        // The operator forgot mon-1's key on purpose: an unchanged contract does not put it back.
+        std::fs::write(&kh, "10.77.0.11 ssh-ed25519 TOFU\n").unwrap();
+        assert!(record_host_keys(Some(&first), &first, &kh).unwrap().is_empty());
+        assert_eq!(std::fs::read_to_string(&kh).unwrap(), "10.77.0.11 ssh-ed25519 TOFU\n");
+        // Terraform recreated mon-1 (new key): its old entries go, the new key is pinned.
+        std::fs::write(&kh, format!("10.77.0.10,mon-1 {HOST_KEY}\n10.77.0.11 ssh-ed25519 TOFU\n10.77.0.100 ssh-ed25519 X\n")).unwrap();
+        let recreated = keyed(&[("mon-1", &other)]);
+        assert_eq!(record_host_keys(Some(&first), &recreated, &kh).unwrap(), vec!["mon-1"]);
+        assert_eq!(
+            std::fs::read_to_string(&kh).unwrap(),
+            format!("10.77.0.11 ssh-ed25519 TOFU\n10.77.0.100 ssh-ed25519 X\n10.77.0.10 {other}\n")
+        );
+        // The file was deleted: the published keys are recorded again.
+        std::fs::remove_file(&kh).unwrap();
+        assert_eq!(record_host_keys(Some(&recreated), &recreated, &kh).unwrap(), vec!["mon-1"]);
+    }
+
+    #[test]
+    fn a_refused_key_says_what_to_check_and_how_to_forget_it() {
+        let refused = vec![("app-1".to_string(), "10.77.0.11".to_string(), Some("SHA256:abc".to_string()))];
+        let e = host_key_refused(&refused, Path::new("/r/.obsctl/dev/ssh/known_hosts"), "dev");
+        assert_eq!(e.phase.exit_code(), 30);
+        assert!(e.message.contains("host key of app-1 changed") && e.message.contains("Ansible did not run"), "{}", e.message);
+        let hint = e.hint.unwrap();
+        for needle in ["recreate", "intercepting", "ssh-keygen -R '10.77.0.11' -f /r/.obsctl/dev/ssh/known_hosts", "obsctl up --env dev"] {
+            assert!(hint.contains(needle), "hint lacks `{needle}`: {hint}");
+        }
+        assert!(e.details[0].contains("SHA256:abc"), "{:?}", e.details);
     }
 }

@@ -76,11 +76,12 @@ fn destroy(s: &Session, args: &DestroyArgs) -> Result<()> {
 }
 
 /// Files that describe machines that no longer exist: the deployment record,
-/// the inventory derived from it, a leftover plan (and the record files of
-/// obsctl before the deployment record). Secrets, the SSH key and run logs stay.
+/// the inventory derived from it, their pinned SSH host keys, a leftover plan
+/// (and the record files of obsctl before the deployment record). Secrets,
+/// the SSH key and run logs stay.
 fn cleanup(s: &Session) {
     crate::deployment::Deployment::forget(&s.state);
-    for f in [s.state.inventory(), s.state.plan_file()] {
+    for f in [s.state.inventory(), s.state.known_hosts(), s.state.plan_file()] {
         let _ = std::fs::remove_file(f);
     }
     for old in ["contract.json", "provider-vars.json", "progress.json"] {

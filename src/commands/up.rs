@@ -74,6 +74,7 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
         // Re-render: the env file or --without may have changed since.
         d.components = env.components.clone();
         d.save(&s.state)?;
+        crate::ssh::record_host_keys(Some(&d.contract), &d.contract, &s.state.known_hosts())?;
         write_inventory(s, &d)?;
         d
     } else {
@@ -187,6 +188,12 @@ fn inventory_phase(s: &Session) -> Result<Deployment> {
     p.phase_start("inventory", "reading obsctl_inventory");
     let (raw, provider_vars) = s.terraform().outputs()?;
     let contract = contract::parse(&raw, &s.env)?;
+    // Host keys the stack recorded when it created (or recreated) a machine.
+    let previous = Deployment::load(&s.state, &s.env.name).ok().flatten();
+    let recorded = crate::ssh::record_host_keys(previous.as_ref().map(|d| &d.contract), &contract, &s.state.known_hosts())?;
+    if !recorded.is_empty() {
+        p.step("inventory", &format!("pinned the SSH host keys of {} in {}", recorded.join(", "), s.state.known_hosts().display()));
+    }
     let d = Deployment::new(contract, s.env.components.clone(), provider_vars);
     d.save(&s.state)?;
     write_inventory(s, &d)?;
@@ -253,12 +260,14 @@ fn wait_for_hosts(s: &Session, contract: &Contract, args: &UpArgs) -> Result<()>
     let total = contract.hosts.len();
     p.phase_start("hosts", &format!("waiting for SSH on {total} hosts"));
     let mut ready = 0;
-    let options = crate::ssh::options(s.env.provider, &s.state.known_hosts());
-    crate::ssh::wait_for_hosts(contract, &options, Duration::from_secs(args.ssh_timeout), |name, took| {
+    crate::ssh::wait_for_hosts(contract, &s.state.known_hosts(), &s.env.name, Duration::from_secs(args.ssh_timeout), |name, took| {
         ready += 1;
         p.step("hosts", &format!("{name} answers SSH ({:.1}s) [{ready}/{total}]", took.as_secs_f64()));
     })
     .map_err(|e| {
+        if e.hint.is_some() {
+            return e;
+        }
         e.hint(format!("is the machine up? `obsctl status --env {}`; the provider's log: {}", s.env.name, s.log("terraform.log").display()))
     })?;
     p.phase_end("hosts", true, t.elapsed(), &format!("{total} hosts answer SSH"), json!({ "hosts": total }));

@@ -9,8 +9,9 @@
 #   lab.sh base                    build the base image of LAB_OS once (cached, shared)
 #   lab.sh net-up                  bridge + apt cache        (LAB_ENV LAB_BRIDGE LAB_GATEWAY LAB_PREFIX)
 #   lab.sh net-down                remove them               (LAB_ENV LAB_BRIDGE)
-#   lab.sh machine-up              boot one machine          (LAB_ENV LAB_NAME LAB_ADDRESS LAB_PREFIX LAB_GATEWAY LAB_BRIDGE LAB_PUBKEY_FILE LAB_OS)
-#   lab.sh machine-down            stop and remove it        (LAB_ENV LAB_NAME)
+#   lab.sh machine-up              boot one machine          (LAB_ENV LAB_NAME LAB_ADDRESS LAB_PREFIX LAB_GATEWAY LAB_BRIDGE LAB_PUBKEY_FILE LAB_OS;
+#                                  LAB_HOST_KEY: where to record its public SSH host key, for the contract)
+#   lab.sh machine-down            stop and remove it        (LAB_ENV LAB_NAME; LAB_HOST_KEY)
 #   lab.sh machine-stop            power it off hard, as a crash would; its files
 #                                  stay until machine-down (LAB_ENV LAB_NAME; tests)
 #   lab.sh status                  list what exists, each `NAME running` or `NAME stopped`,
@@ -170,6 +171,13 @@ cmd_machine_up() {
   printf '127.0.0.1 localhost\n127.0.1.1 %s\n' "$LAB_NAME" >"$r/etc/hosts"
   tr -d '-' </proc/sys/kernel/random/uuid >"$r/etc/machine-id"
   ssh-keygen -A -f "$r" >/dev/null
+  # The host key as created, recorded outside the machine: the lab stack
+  # publishes it (Terraform output `obsctl_inventory`) and obsctl pins it, so
+  # a key changed inside the machine later is refused, not followed.
+  if [ -n "${LAB_HOST_KEY:-}" ]; then
+    mkdir -p "$(dirname "$LAB_HOST_KEY")"
+    cut -d' ' -f1,2 "$r/etc/ssh/ssh_host_ed25519_key.pub" >"$LAB_HOST_KEY.tmp" && mv "$LAB_HOST_KEY.tmp" "$LAB_HOST_KEY"
+  fi
   install -d -m 0700 "$r/root/.ssh"
   install -m 0600 "$LAB_PUBKEY_FILE" "$r/root/.ssh/authorized_keys"
   cat >"$r/etc/systemd/network/10-host0.network" <<NET
@@ -210,6 +218,7 @@ cmd_machine_down() {
     umount "$m/merged" 2>/dev/null || umount -l "$m/merged"
   fi
   rm -rf "$m"
+  [ -z "${LAB_HOST_KEY:-}" ] || rm -f "$LAB_HOST_KEY"
   log "machine $LAB_NAME removed"
 }
 

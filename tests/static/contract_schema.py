@@ -77,6 +77,8 @@ def self_test() -> bool:
         "extra host field": lambda c: c["hosts"]["mon-1"].update(zone="a"),
         "label not a string": lambda c: c["hosts"]["mon-1"].update(labels={"n": 1}),
         "no bastion key": lambda c: c["ssh"].pop("bastion"),
+        "host key with a comment": lambda c: c["hosts"]["mon-1"].update(ssh_host_key=c["hosts"]["mon-1"]["ssh_host_key"] + " root@mon-1"),
+        "host key of type ssh-dss": lambda c: c["hosts"]["mon-1"].update(ssh_host_key="ssh-dss AAAAB3NzaC1kc3M="),
     }
     for case, change in refused.items():
         c = copy.deepcopy(good)

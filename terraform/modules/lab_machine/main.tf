@@ -12,6 +12,10 @@ resource "terraform_data" "machine" {
     pubkey  = var.ssh_public_key_file
     script  = var.script
     root    = var.root_dir
+    # lab.sh copies the machine's public host key here when it creates the
+    # machine (outside the machine's own filesystem, with its other files):
+    # the key published in the contract, which obsctl pins.
+    host_key = "${var.root_dir}/envs/${var.environment}/machines/${var.name}/ssh_host_ed25519_key.pub"
   }
 
   # A new key, address or release means a new machine.
@@ -29,6 +33,7 @@ resource "terraform_data" "machine" {
       LAB_GATEWAY     = self.input.gateway
       LAB_BRIDGE      = self.input.bridge
       LAB_PUBKEY_FILE = self.input.pubkey
+      LAB_HOST_KEY    = self.input.host_key
     }
   }
 
@@ -36,9 +41,10 @@ resource "terraform_data" "machine" {
     when    = destroy
     command = "${self.input.script} machine-down"
     environment = {
-      LAB_ROOT = self.input.root
-      LAB_ENV  = self.input.env
-      LAB_NAME = self.input.name
+      LAB_ROOT     = self.input.root
+      LAB_ENV      = self.input.env
+      LAB_NAME     = self.input.name
+      LAB_HOST_KEY = self.input.host_key
     }
   }
 }

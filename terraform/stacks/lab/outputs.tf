@@ -11,6 +11,7 @@ output "obsctl_inventory" {
         ssh_port        = 22
         roles           = host.roles
         labels          = { zone = "lab", provider = "lab" }
+        ssh_host_key    = module.machine[name].ssh_host_key
       }
     }
     ssh = {
