@@ -32,6 +32,8 @@ pub struct Config {
     pub log_target: LogTarget,
     /// Self-generated requests per second; 0 disables the generator.
     pub traffic_rps: f64,
+    /// `--web-config-file`: HTTPS and basic auth (see [`crate::webconfig`]).
+    pub web_config_file: Option<PathBuf>,
 }
 
 pub const MAX_TRAFFIC_RPS: f64 = 1000.0;
@@ -81,6 +83,16 @@ fn command() -> Command {
                 .default_value("10000")
                 .value_parser(value_parser!(usize)),
         )
+        .arg(
+            Arg::new("web-config-file")
+                .long("web-config-file")
+                .value_name("PATH")
+                .help(
+                    "Serve HTTPS and require basic auth on /metrics and /admin/*, as configured in this \
+                     exporter-toolkit web config file (tls_server_config.cert_file/key_file, basic_auth_users)",
+                )
+                .value_parser(value_parser!(PathBuf)),
+        )
         .arg(Arg::new("version").long("version").short('V').help("Print version").action(ArgAction::Version))
         .disable_version_flag(true)
 }
@@ -129,6 +141,7 @@ fn from_matches(m: &ArgMatches) -> Result<Config, (&'static str, String)> {
         server: ServerConfig { listen: *m.get_one::<SocketAddr>("listen").expect("has default"), workers, max_orders },
         log_target,
         traffic_rps: *m.get_one::<f64>("traffic-rps").expect("has default"),
+        web_config_file: m.get_one::<PathBuf>("web-config-file").cloned(),
     })
 }
 
@@ -143,15 +156,30 @@ mod tests {
         assert_eq!(c.server.workers, 8);
         assert_eq!(c.traffic_rps, 0.0);
         assert_eq!(c.log_target, LogTarget::File("/var/log/orders-api/orders-api.log".into()));
+        assert_eq!(c.web_config_file, None);
     }
 
     #[test]
     fn all_flags() {
-        let c = try_parse(["orders-api", "--listen", "127.0.0.1:0", "--log-file", "-", "--traffic-rps", "2.5", "--workers", "3"]).unwrap();
+        let c = try_parse([
+            "orders-api",
+            "--listen",
+            "127.0.0.1:0",
+            "--log-file",
+            "-",
+            "--traffic-rps",
+            "2.5",
+            "--workers",
+            "3",
+            "--web-config-file",
+            "/etc/web.yml",
+        ])
+        .unwrap();
         assert_eq!(c.server.listen, "127.0.0.1:0".parse().unwrap());
         assert_eq!(c.log_target, LogTarget::Stdout);
         assert_eq!(c.traffic_rps, 2.5);
         assert_eq!(c.server.workers, 3);
+        assert_eq!(c.web_config_file, Some(PathBuf::from("/etc/web.yml")));
     }
 
     #[test]

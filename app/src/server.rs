@@ -7,12 +7,17 @@
 //! single "delayer" thread that sends it when it is due, so the workers stay
 //! free and `/metrics` and `/healthz` keep answering promptly while `/orders`
 //! is slowed down.
+//!
+//! With a web config (`--web-config-file`), tiny_http listens on a private
+//! Unix socket behind the TLS relay of [`crate::tls`], and `/metrics` and
+//! `/admin/*` require basic auth ([`crate::auth`]).
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
 use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
@@ -21,11 +26,15 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tiny_http::{Header, Method, Request, Response};
 
+use crate::auth::{self, BasicAuth};
 use crate::faults::{FaultInjector, Faults};
 use crate::log::{Level, Logger};
 use crate::metrics::{self, Metrics};
 use crate::orders::{NewOrder, Store};
 use crate::process;
+use crate::tls::{self, PrivateDir};
+use crate::traffic;
+use crate::webconfig::WebConfig;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -85,6 +94,13 @@ impl Route {
         }
     }
 
+    /// Routes that need credentials when basic auth is configured: the
+    /// metrics and everything under `/admin` (known or not, so that an
+    /// anonymous client learns nothing about what is there).
+    pub fn needs_auth(self, path: &str) -> bool {
+        self == Route::Metrics || path == "/admin" || path.starts_with("/admin/")
+    }
+
     /// Injected faults apply to the order routes only.
     pub fn takes_faults(self) -> bool {
         matches!(self, Route::Orders | Route::OrderById(_))
@@ -140,6 +156,10 @@ impl Reply {
         Reply::error(405, "method not allowed").with_header("Allow", allow.to_owned())
     }
 
+    fn unauthorized() -> Reply {
+        Reply::error(401, "authentication required").with_header("WWW-Authenticate", format!("Basic realm=\"{}\"", auth::REALM))
+    }
+
     fn injected_fault() -> Reply {
         Reply { injected: true, ..Reply::error(500, "injected fault") }
     }
@@ -161,6 +181,8 @@ struct App {
     metrics: Metrics,
     faults: FaultInjector,
     logger: Arc<Logger>,
+    /// Basic auth for [`Route::needs_auth`] routes; `None` without a web config.
+    auth: Option<BasicAuth>,
 }
 
 impl App {
@@ -176,7 +198,9 @@ impl App {
             self.metrics.request_started();
         }
         let faults = if route.takes_faults() { self.faults.current() } else { Faults::default() };
-        let reply = if self.faults.should_fail(&faults) {
+        let reply = if !self.authorized(&request, route, &path) {
+            Reply::unauthorized()
+        } else if self.faults.should_fail(&faults) {
             Reply::injected_fault()
         } else {
             self.dispatch(&mut request, method, route, query.as_deref())
@@ -187,6 +211,15 @@ impl App {
         } else {
             self.finish(pending);
         }
+    }
+
+    fn authorized(&self, request: &Request, route: Route, path: &str) -> bool {
+        let Some(auth) = &self.auth else { return true };
+        if !route.needs_auth(path) {
+            return true;
+        }
+        let header = request.headers().iter().find(|h| h.field.equiv("Authorization")).map(|h| h.value.as_str());
+        auth.check(header).is_some()
     }
 
     fn dispatch(&self, request: &mut Request, method: &'static str, route: Route, query: Option<&str>) -> Reply {
@@ -416,13 +449,37 @@ pub struct Running {
     delayer: Arc<Delayer>,
     delayer_thread: JoinHandle<()>,
     http: Arc<tiny_http::Server>,
+    /// With TLS: the internal socket and its directory (removed on drop).
+    backend: Option<(PathBuf, PrivateDir)>,
 }
 
-/// Binds `config.listen` and starts the worker and delayer threads.
-pub fn start(config: &ServerConfig, logger: Arc<Logger>) -> io::Result<Running> {
-    let http = Arc::new(tiny_http::Server::http(config.listen).map_err(io::Error::other)?);
-    let addr = http.server_addr().to_ip().ok_or_else(|| io::Error::other("listener has no IP address"))?;
-    let app = Arc::new(App { store: Store::new(config.max_orders), metrics: Metrics::default(), faults: FaultInjector::default(), logger });
+/// Binds `config.listen` and starts the worker and delayer threads; with a
+/// web config, serves HTTPS through the TLS relay and checks basic auth.
+pub fn start(config: &ServerConfig, web: Option<&WebConfig>, logger: Arc<Logger>) -> io::Result<Running> {
+    let (http, addr, backend) = match web {
+        None => {
+            let http = tiny_http::Server::http(config.listen).map_err(io::Error::other)?;
+            let addr = http.server_addr().to_ip().ok_or_else(|| io::Error::other("listener has no IP address"))?;
+            (http, addr, None)
+        }
+        Some(web) => {
+            let dir = PrivateDir::create().map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot create a private directory in {}: {e}", std::env::temp_dir().display()))
+            })?;
+            let socket = dir.path().join("http.sock");
+            let http = tiny_http::Server::http_unix(&socket).map_err(io::Error::other)?;
+            let addr = tls::start(config.listen, Arc::clone(&web.tls), socket.clone(), Arc::clone(&logger))?;
+            (http, addr, Some((socket, dir)))
+        }
+    };
+    let http = Arc::new(http);
+    let app = Arc::new(App {
+        store: Store::new(config.max_orders),
+        metrics: Metrics::default(),
+        faults: FaultInjector::default(),
+        logger,
+        auth: web.map(|web| BasicAuth::new(web.users.clone())),
+    });
     let stopping = Arc::new(AtomicBool::new(false));
     let delayer = Arc::new(Delayer::default());
 
@@ -437,7 +494,7 @@ pub fn start(config: &ServerConfig, logger: Arc<Logger>) -> io::Result<Running> 
         })
         .collect::<io::Result<Vec<_>>>()?;
 
-    Ok(Running { addr, stopping, workers, delayer, delayer_thread, http })
+    Ok(Running { addr, stopping, workers, delayer, delayer_thread, http, backend })
 }
 
 fn work(app: &App, delayer: &Delayer, http: &tiny_http::Server, stopping: &AtomicBool) {
@@ -477,6 +534,15 @@ impl Running {
         self.addr
     }
 
+    /// Where the traffic generator sends: the listening address, or with
+    /// TLS the internal socket.
+    pub fn traffic_target(&self) -> traffic::Target {
+        match &self.backend {
+            None => traffic::Target::Tcp(traffic::target_for(self.addr)),
+            Some((socket, _)) => traffic::Target::Unix(socket.clone()),
+        }
+    }
+
     /// Answers what is already queued (for at most a couple of seconds),
     /// sends delayed replies at once, and closes the listener.
     pub fn shutdown(self) {
@@ -487,6 +553,7 @@ impl Running {
         self.delayer.close();
         let _ = self.delayer_thread.join();
         drop(self.http);
+        drop(self.backend);
     }
 }
 
@@ -508,6 +575,16 @@ mod tests {
         assert_eq!(Route::classify("/ordersx"), Route::Other);
         assert_eq!(Route::OrderById(None).label(), "/orders/{id}");
         assert_eq!(Route::Other.label(), "other");
+    }
+
+    #[test]
+    fn metrics_and_admin_need_auth() {
+        for path in ["/metrics", "/admin/faults", "/admin", "/admin/other"] {
+            assert!(Route::classify(path).needs_auth(path), "{path}");
+        }
+        for path in ["/healthz", "/orders", "/orders/1", "/", "/administrator", "/metricsx"] {
+            assert!(!Route::classify(path).needs_auth(path), "{path}");
+        }
     }
 
     #[test]

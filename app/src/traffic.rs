@@ -8,8 +8,11 @@
 //! generator never piles up work.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -63,6 +66,25 @@ pub fn target_for(listen: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, listen.port())
 }
 
+/// Where generated requests go: the listening address over plain HTTP, or,
+/// when the server speaks HTTPS, its internal Unix socket (plain HTTP to the
+/// same HTTP server, so the generator needs no TLS client or credentials;
+/// it only calls the public order endpoints).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Tcp(addr) => write!(f, "{addr}"),
+            Target::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
 /// A running generator.
 pub struct Traffic {
     stop: Arc<AtomicBool>,
@@ -77,7 +99,7 @@ pub struct Stopping {
 }
 
 struct Shared {
-    target: SocketAddr,
+    target: Target,
     rng: Rng,
     known_ids: Mutex<VecDeque<u64>>,
     logger: Arc<Logger>,
@@ -85,7 +107,7 @@ struct Shared {
 }
 
 /// Starts sending about `rps` requests per second to `target`.
-pub fn start(target: SocketAddr, rps: f64, logger: Arc<Logger>) -> Traffic {
+pub fn start(target: Target, rps: f64, logger: Arc<Logger>) -> Traffic {
     assert!(rps > 0.0 && rps.is_finite(), "rps must be positive");
     // Enough clients to keep up with the rate even when each request takes
     // two seconds (an injected latency), within reason.
@@ -184,7 +206,7 @@ impl Shared {
                     "unit_price_cents": price,
                 })
                 .to_string();
-                let (status, body) = request(self.target, "POST", "/orders", Some(&body))?;
+                let (status, body) = request(&self.target, "POST", "/orders", Some(&body))?;
                 if status == 201 {
                     if let Some(id) = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| v["id"].as_u64()) {
                         let mut ids = self.known_ids.lock().unwrap_or_else(|e| e.into_inner());
@@ -197,7 +219,7 @@ impl Shared {
             }
             Kind::List => {
                 let path = format!("/orders?limit={}", rng.range(5, 50));
-                request(self.target, "GET", &path, None)?;
+                request(&self.target, "GET", &path, None)?;
             }
             Kind::GetExisting => {
                 let id = {
@@ -205,13 +227,13 @@ impl Shared {
                     (!ids.is_empty()).then(|| ids[rng.range(0, ids.len() as u64 - 1) as usize])
                 };
                 match id {
-                    Some(id) => request(self.target, "GET", &format!("/orders/{id}"), None)?,
-                    None => request(self.target, "GET", "/orders", None)?,
+                    Some(id) => request(&self.target, "GET", &format!("/orders/{id}"), None)?,
+                    None => request(&self.target, "GET", "/orders", None)?,
                 };
             }
             Kind::GetMissing => {
                 let id = rng.range(1_000_000_000, 1_999_999_999);
-                request(self.target, "GET", &format!("/orders/{id}"), None)?;
+                request(&self.target, "GET", &format!("/orders/{id}"), None)?;
             }
             Kind::CreateInvalid => {
                 let body = match rng.range(0, 2) {
@@ -219,7 +241,7 @@ impl Shared {
                     1 => r#"{"item": "widget", "quantity": 0, "unit_price_cents": 100}"#,
                     _ => r#"{"item": "widget", "quantity": 1"#,
                 };
-                request(self.target, "POST", "/orders", Some(body))?;
+                request(&self.target, "POST", "/orders", Some(body))?;
             }
         }
         Ok(())
@@ -241,12 +263,26 @@ impl Shared {
 
 /// A minimal HTTP/1.1 client: one request per connection (`Connection:
 /// close`); returns the status code and the body.
-pub fn request(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> io::Result<(u16, Vec<u8>)> {
-    let mut stream = TcpStream::connect_timeout(&addr, REQUEST_TIMEOUT)?;
-    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
-    stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
+pub fn request(target: &Target, method: &str, path: &str, body: Option<&str>) -> io::Result<(u16, Vec<u8>)> {
+    match target {
+        Target::Tcp(addr) => {
+            let stream = TcpStream::connect_timeout(addr, REQUEST_TIMEOUT)?;
+            stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+            stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
+            exchange(stream, &addr.to_string(), method, path, body)
+        }
+        Target::Unix(socket) => {
+            let stream = UnixStream::connect(socket)?;
+            stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+            stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
+            exchange(stream, "localhost", method, path, body)
+        }
+    }
+}
+
+fn exchange(mut stream: impl Read + Write, host: &str, method: &str, path: &str, body: Option<&str>) -> io::Result<(u16, Vec<u8>)> {
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: orders-api-traffic/{}\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: orders-api-traffic/{}\r\n\
          Accept: application/json\r\nConnection: close\r\n",
         crate::VERSION
     );
