@@ -13,9 +13,12 @@
 # pipe: the run goes on), no Terraform lock left, every state file valid
 # JSON, no terraform/ansible-playbook/lab.sh process left, and the next `up`
 # succeeds with every scrape target up (its time is in the table). Plus: a
-# machine's container killed behind obsctl's back is replaced by `up`; a
-# machine that dies during Ansible gives exit 30 naming it, and the next
-# `up` converges it. At the end, destroy leaves nothing.
+# machine's container killed behind obsctl's back is replaced by `up` (and
+# its new host key pinned); a machine that dies during Ansible gives exit 30
+# naming it, and the next `up` converges it; a host key regenerated on a
+# machine makes `up` stop before Ansible with exit 30 and a message giving
+# the `ssh-keygen -R` command, after which the next `up` succeeds. At the
+# end, destroy leaves nothing.
 #
 # One environment serves every case. A real apply in flight costs one
 # machine: app-1's container is stopped first (lab.sh machine-stop, as a
@@ -200,6 +203,38 @@ lock=$(check_clean host-dies)
 t=$(up_ok dies-next)
 dies_row=$(printf '%-14s %-8s %-5s %-4s %-5s %-9s %s' "host-dies" "ansible" "$rc" 30 "$lock" yes "ok ${t}s")
 
+# --- a host key that changed -------------------------------------------------------
+# The key pinned for $VICTIM was recorded when Terraform (re)created it; a key
+# regenerated on the machine itself must be refused before Ansible runs.
+say "$VICTIM's SSH host key is regenerated on the machine: up refuses it (expect exit 30, no Ansible)"
+addr=$(jq -r --arg h "$VICTIM" '.contract.hosts[$h].address' "$STATE/deployment.json")
+# Through the pinned key: it must be the one the lab recorded at creation.
+ssh -i "$STATE/ssh/id_ed25519" -o BatchMode=yes -o LogLevel=ERROR -o StrictHostKeyChecking=yes \
+  -o UserKnownHostsFile="$STATE/ssh/known_hosts" "root@$addr" \
+  'rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && systemctl restart ssh' || fail "cannot regenerate $VICTIM's host keys"
+rc=0
+"$OBSCTL" "${up_args[@]}" >"$WORK/hostkey.jsonl" 2>"$WORK/hostkey.err" </dev/null || rc=$?
+run=$(newest_run)
+[ "$rc" = 30 ] || { cat "$WORK/hostkey.jsonl" "$WORK/hostkey.err" >&2; fail "a changed host key: exit $rc, expected 30"; }
+msg=$(jq -r 'select(.event=="error") | .message' "$WORK/hostkey.jsonl")
+hint=$(jq -r 'select(.event=="error") | .hint' "$WORK/hostkey.jsonl")
+grep -q "host key of $VICTIM changed" <<<"$msg" || fail "the error does not say $VICTIM's host key changed: $msg"
+for what in recreate intercepting "obsctl up --env $ENV"; do
+  grep -q "$what" <<<"$hint" || fail "the hint does not mention \"$what\": $hint"
+done
+jq -e -s 'any(.[]; .event=="phase_start" and .phase=="ansible")' "$WORK/hostkey.jsonl" >/dev/null && fail "Ansible started although the host key was refused"
+[ ! -s "$run/ansible.log" ] || fail "Ansible ran although the host key was refused: $run/ansible.log"
+echo "exit 30: $msg"
+echo "hint: $hint"
+forget=$(grep -o "ssh-keygen -R '[^']*' -f [^ \`]*" <<<"$hint") || fail "the hint gives no ssh-keygen -R command: $hint"
+say "forget the old key as the message says: $forget; the next up pins the new one"
+eval "$forget"
+lock=$(check_clean host-key)
+t=$(up_ok hostkey-next)
+ssh -i "$STATE/ssh/id_ed25519" -o BatchMode=yes -o LogLevel=ERROR -o StrictHostKeyChecking=yes \
+  -o UserKnownHostsFile="$STATE/ssh/known_hosts" "root@$addr" true || fail "the new key of $VICTIM is not pinned after up"
+hostkey_row=$(printf '%-14s %-8s %-5s %-4s %-5s %-9s %s' "host-key" "hosts" "$rc" 30 "$lock" yes "ok after ssh-keygen -R, ${t}s")
+
 # --- destroy leaves nothing -----------------------------------------------------
 say "destroy"
 "$OBSCTL" destroy --env "$ENV" --auto-approve >/dev/null
@@ -210,5 +245,5 @@ check_clean destroy >/dev/null
 
 say "fault matrix (exit: got / documented; hit: the fault landed in that moment)"
 printf '%-14s %-8s %-5s %-4s %-5s %-9s %s\n' fault moment exit doc lock hit "next up"
-printf '%s\n' "${ROWS[@]}" "$dies_row" "$dead_row"
+printf '%s\n' "${ROWS[@]}" "$dies_row" "$dead_row" "$hostkey_row"
 echo "faults: all passed"

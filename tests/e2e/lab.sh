@@ -72,6 +72,7 @@ clear_fault() { curl -fsS -X DELETE "http://$app:8080/admin/faults" >/dev/null; 
 
 # --- cold up -----------------------------------------------------------------
 say "obsctl up --env $ENV --without $WITHOUT (cold)"
+python3 tests/e2e/leak_scan.py sample "$WORK/cmdlines" & LEAK_SAMPLER=$!   # every process's command line during up, for the leak scan
 start=$(date +%s.%N)
 "$OBSCTL" up --env "$ENV" --without "$WITHOUT" --output json >"$WORK/up1.jsonl" || { cat "$WORK/up1.jsonl"; fail "cold up failed"; }
 cold=$(awk -v s="$start" -v e="$(date +%s.%N)" "BEGIN{printf \"%.1f\", e-s}")
@@ -79,6 +80,7 @@ summary=$(jq -c 'select(.event=="summary")' "$WORK/up1.jsonl")
 [ "$(jq -r .ok <<<"$summary")" = true ] || fail "up summary not ok: $summary"
 echo "cold up: ${cold}s; phases: $(jq -c .timings <<<"$summary")"
 expect_release "$summary" 13   # dev runs Debian 13 (environments/dev.toml)
+python3 tests/e2e/leak_scan.py scan --env "$ENV" --cmdlines "$WORK/cmdlines" --stop "$LEAK_SAMPLER" || fail "leak scan: a generated secret is readable where it must not be (above)"
 
 # --- the contract: the lab stack's real output against the JSON Schema ----------
 python3 "$ROOT/tests/static/contract_schema.py" --terraform ".obsctl/$ENV" lab || fail "the lab stack's obsctl_inventory breaks docs/contract.schema.json"
