@@ -175,6 +175,9 @@ struct Pending {
     path: String,
 }
 
+/// A protected route was asked for without valid credentials.
+struct Unauthorized;
+
 /// The state shared by all threads.
 struct App {
     store: Store,
@@ -198,12 +201,10 @@ impl App {
             self.metrics.request_started();
         }
         let faults = if route.takes_faults() { self.faults.current() } else { Faults::default() };
-        let reply = if !self.authorized(&request, route, &path) {
-            Reply::unauthorized()
-        } else if self.faults.should_fail(&faults) {
-            Reply::injected_fault()
-        } else {
-            self.dispatch(&mut request, method, route, query.as_deref())
+        let reply = match self.authenticate(&request, route, &path) {
+            Err(Unauthorized) => Reply::unauthorized(),
+            Ok(_) if self.faults.should_fail(&faults) => Reply::injected_fault(),
+            Ok(user) => self.dispatch(&mut request, method, route, query.as_deref(), user.as_deref()),
         };
         let pending = Pending { request, reply, started, method, route, path };
         if faults.latency_ms > 0 {
@@ -213,16 +214,18 @@ impl App {
         }
     }
 
-    fn authorized(&self, request: &Request, route: Route, path: &str) -> bool {
-        let Some(auth) = &self.auth else { return true };
+    /// The authenticated user on a route that needs one (`Ok(None)` when
+    /// the route is open or no basic auth is configured).
+    fn authenticate(&self, request: &Request, route: Route, path: &str) -> Result<Option<String>, Unauthorized> {
+        let Some(auth) = &self.auth else { return Ok(None) };
         if !route.needs_auth(path) {
-            return true;
+            return Ok(None);
         }
         let header = request.headers().iter().find(|h| h.field.equiv("Authorization")).map(|h| h.value.as_str());
-        auth.check(header).is_some()
+        auth.check(header).map(Some).ok_or(Unauthorized)
     }
 
-    fn dispatch(&self, request: &mut Request, method: &'static str, route: Route, query: Option<&str>) -> Reply {
+    fn dispatch(&self, request: &mut Request, method: &'static str, route: Route, query: Option<&str>, user: Option<&str>) -> Reply {
         match (route, method) {
             (Route::Healthz, "GET") => Reply::text(200, "ok".into(), "text/plain; charset=utf-8"),
             (Route::Healthz, _) => Reply::method_not_allowed("GET"),
@@ -247,11 +250,11 @@ impl App {
             (Route::AdminFaults, "GET") => Reply::json(200, &self.faults.current().to_json()),
             (Route::AdminFaults, "PUT") => {
                 match read_body(request).and_then(|body| Faults::parse(&body).map_err(|msg| Reply::error(400, &msg))) {
-                    Ok(faults) => self.set_faults(faults),
+                    Ok(faults) => self.set_faults(faults, user),
                     Err(reply) => reply,
                 }
             }
-            (Route::AdminFaults, "DELETE") => self.set_faults(Faults::default()),
+            (Route::AdminFaults, "DELETE") => self.set_faults(Faults::default(), user),
             (Route::AdminFaults, _) => Reply::method_not_allowed("GET, PUT, DELETE"),
             (Route::Other, _) => Reply::error(404, "not found"),
         }
@@ -281,11 +284,17 @@ impl App {
         reply
     }
 
-    fn set_faults(&self, faults: Faults) -> Reply {
+    /// `user`: who did it, when basic auth is configured (logged).
+    fn set_faults(&self, faults: Faults, user: Option<&str>) -> Reply {
         self.faults.set(faults);
         let level = if faults.is_active() { Level::Warn } else { Level::Info };
         let msg = if faults.is_active() { "faults set" } else { "faults cleared" };
-        self.logger.event(level, msg).field("error_ratio", faults.error_ratio).field("latency_ms", faults.latency_ms).emit();
+        self.logger
+            .event(level, msg)
+            .field("error_ratio", faults.error_ratio)
+            .field("latency_ms", faults.latency_ms)
+            .field_opt("user", user)
+            .emit();
         Reply::json(200, &faults.to_json())
     }
 
