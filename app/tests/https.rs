@@ -405,6 +405,8 @@ fn run_with_config(config: &Path) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_orders-api"))
         .args(["--listen", "127.0.0.1:0", "--log-file", "-", "--web-config-file"])
         .arg(config)
+        // Its private socket directory, if it ever started, stays in the test's directory.
+        .env("TMPDIR", config.parent().unwrap())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -444,6 +446,7 @@ fn bad_web_config_files_are_refused_with_the_file_and_key() {
     let mut ok = Command::new(env!("CARGO_BIN_EXE_orders-api"))
         .args(["--listen", "127.0.0.1:0", "--log-file", "-", "--web-config-file"])
         .arg(&config)
+        .env("TMPDIR", &dir.0) // killed below: its socket directory goes with the test's
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
