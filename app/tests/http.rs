@@ -1,10 +1,11 @@
 //! End-to-end tests: start the real `orders-api` binary on a free loopback
 //! port, talk to it over HTTP, and check answers, `/metrics` and the log.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -20,28 +21,11 @@ struct App {
 
 impl App {
     fn start(extra_args: &[&str]) -> App {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_orders-api"))
-            .args(["--listen", "127.0.0.1:0", "--log-file", "-", "--workers", "4"])
-            .args(extra_args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start orders-api");
-        // Read the log continuously so the child never blocks on a full pipe.
-        let stdout = child.stdout.take().unwrap();
-        let (first_tx, first_rx) = mpsc::channel();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&log);
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let value: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
-                let _ = first_tx.send(value.clone());
-                sink.lock().unwrap().push(value);
-            }
-        });
-        let started = recv_within(&first_rx, Duration::from_secs(10));
-        assert_eq!(started["msg"], "started", "{started}");
+        let common::Logged { child, log, started } = common::start(
+            Command::new(env!("CARGO_BIN_EXE_orders-api"))
+                .args(["--listen", "127.0.0.1:0", "--log-file", "-", "--workers", "4"])
+                .args(extra_args),
+        );
         let addr = started["listen"].as_str().unwrap().parse().unwrap();
         App { child, addr, log }
     }
@@ -90,21 +74,9 @@ impl App {
         }
     }
 
-    /// The log lines seen so far.
-    fn log_lines(&self) -> Vec<Value> {
-        self.log.lock().unwrap().clone()
-    }
-
     /// Waits until the log holds a line matching `pred`.
     fn wait_for_log(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(line) = self.log_lines().into_iter().find(|l| pred(l)) {
-                return line;
-            }
-            assert!(Instant::now() < deadline, "no log line {what} in {:#?}", self.log_lines());
-            thread::sleep(Duration::from_millis(20));
-        }
+        common::wait_for_log(&self.log, what, pred)
     }
 }
 
@@ -113,10 +85,6 @@ impl Drop for App {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn recv_within<T>(rx: &Receiver<T>, timeout: Duration) -> T {
-    rx.recv_timeout(timeout).expect("orders-api did not log its start line")
 }
 
 fn json(body: &str) -> Value {

@@ -4,13 +4,15 @@
 //! credentials, clients that do not speak TLS or do not trust the CA get
 //! nothing, and bad web config files stop the start with a clear message.
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -100,29 +102,13 @@ impl App {
         let config = dir.write("web.yml", &web_yml("server.crt", "server.key"));
         let tmp = dir.0.join("tmp");
         std::fs::create_dir(&tmp).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_orders-api"))
-            .args(["--listen", "127.0.0.1:0", "--log-file", "-", "--workers", "4", "--web-config-file"])
-            .arg(&config)
-            .args(extra_args)
-            .env("TMPDIR", &tmp)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start orders-api");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&log);
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let value: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
-                let _ = tx.send(value.clone());
-                sink.lock().unwrap().push(value);
-            }
-        });
-        let started = rx.recv_timeout(Duration::from_secs(10)).expect("orders-api did not log its start line");
-        assert_eq!(started["msg"], "started", "{started}");
+        let common::Logged { child, log, started } = common::start(
+            Command::new(env!("CARGO_BIN_EXE_orders-api"))
+                .args(["--listen", "127.0.0.1:0", "--log-file", "-", "--workers", "4", "--web-config-file"])
+                .arg(&config)
+                .args(extra_args)
+                .env("TMPDIR", &tmp),
+        );
         let addr = started["listen"].as_str().unwrap().parse().unwrap();
         App { child, addr, ca: pki.ca, started, dir, log }
     }
@@ -135,16 +121,8 @@ impl App {
         self.call("GET", path, auth, "")
     }
 
-    /// The first log line matching `pred`, waiting for it (bounded).
-    fn wait_for_log(&self, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(line) = self.log.lock().unwrap().iter().find(|l| pred(l)) {
-                return line.clone();
-            }
-            assert!(Instant::now() < deadline, "no such log line in {:#?}", self.log.lock().unwrap());
-            thread::sleep(Duration::from_millis(20));
-        }
+    fn wait_for_log(&self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        common::wait_for_log(&self.log, what, pred)
     }
 }
 
@@ -302,9 +280,9 @@ fn right_credentials_are_accepted() {
     let r = app.call("POST", "/orders", None, r#"{"item": "widget", "quantity": 1, "unit_price_cents": 1}"#);
     assert_eq!((r.status, r.body.trim()), (500, r#"{"error":"injected fault"}"#));
     assert_eq!(app.call("DELETE", "/admin/faults", Some(("obsctl", OPS_PW)), "").status, 200);
-    let set = app.wait_for_log(|l| l["msg"] == "faults set");
+    let set = app.wait_for_log("for setting faults", |l| l["msg"] == "faults set");
     assert_eq!((set["user"].as_str(), set["error_ratio"].as_f64()), (Some("obsctl"), Some(1.0)), "{set}");
-    let cleared = app.wait_for_log(|l| l["msg"] == "faults cleared");
+    let cleared = app.wait_for_log("for clearing faults", |l| l["msg"] == "faults cleared");
     assert_eq!(cleared["user"], "obsctl", "{cleared}");
     assert_eq!(app.call("POST", "/orders", None, r#"{"item": "widget", "quantity": 1, "unit_price_cents": 1}"#).status, 201);
 }
