@@ -56,6 +56,11 @@ pub enum Command {
     /// Replace a generated secret: `grafana-db` gets a new password (its
     /// version raised); the next `up` sends it to RDS and to Grafana.
     RotateSecret(RotateSecretArgs),
+    /// The facts the docs are generated from and checked against, as JSON:
+    /// the component registry, every environment (defaults filled in), the
+    /// exit codes and the command line (tests/docs/drift.py). Not for users.
+    #[command(hide = true)]
+    Facts,
 }
 
 #[derive(Debug, Args)]

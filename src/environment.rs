@@ -470,6 +470,11 @@ pub struct S3State {
     pub endpoint: Option<String>,
 }
 
+/// A host's `size` when the file leaves it out.
+pub const DEFAULT_HOST_SIZE: &str = "small";
+/// A host's root volume (`disk_gb`, aws) when the file leaves it out.
+pub const DEFAULT_DISK_GB: u32 = 20;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Host {
     pub name: String,
@@ -612,11 +617,11 @@ fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<Environment>
                 ));
             }
         }
-        let size = h.size.unwrap_or_else(|| "small".into());
+        let size = h.size.unwrap_or_else(|| DEFAULT_HOST_SIZE.into());
         if !["small", "medium", "large"].contains(&size.as_str()) {
             return Err(bad(&format!("{key}.size"), format!("`{size}`: allowed sizes are small, medium, large")));
         }
-        let disk_gb = h.disk_gb.unwrap_or(20);
+        let disk_gb = h.disk_gb.unwrap_or(DEFAULT_DISK_GB);
         if !(8..=16384).contains(&disk_gb) {
             return Err(bad(&format!("{key}.disk_gb"), format!("{disk_gb}: a root volume is 8 to 16384 GB")));
         }

@@ -12,7 +12,7 @@ fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::from(match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ => 64,
+                _ => obsctl::error::USAGE_EXIT,
             });
         }
     };

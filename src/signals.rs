@@ -11,11 +11,14 @@ pub use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 static COUNT: AtomicUsize = AtomicUsize::new(0);
 static LAST: AtomicI32 = AtomicI32::new(0);
 
+/// The signals obsctl handles (each exits with 128 + its number).
+pub const HANDLED: [i32; 3] = [SIGINT, SIGTERM, SIGHUP];
+
 /// Installs the handlers; returns the signals that could not be handled
 /// (for the caller to report).
 pub fn install() -> Vec<String> {
     let mut failed = Vec::new();
-    for sig in [SIGINT, SIGTERM, SIGHUP] {
+    for sig in HANDLED {
         // SAFETY: the handler only touches atomics, which is async-signal-safe.
         let registered = unsafe {
             signal_hook::low_level::register(sig, move || {

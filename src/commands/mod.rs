@@ -3,6 +3,7 @@
 
 mod destroy;
 mod doctor;
+mod facts;
 mod inventory;
 mod migrate_state;
 mod plan;
@@ -35,6 +36,7 @@ pub fn run(command: Command, printer: &Printer) -> Result<u8> {
         Command::MigrateState(args) => migrate_state::run(&args.env.env, printer),
         Command::Silence(args) => silence::run(args, printer),
         Command::RotateSecret(args) => rotate_secret::run(args, printer),
+        Command::Facts => facts::run(),
     }
 }
 

@@ -78,5 +78,5 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
                 "destroy": plan.destroy, "destroyed": plan.destroyed, "configuration_checked": checked_config,
                 "changed_tasks": drifted_tasks, "run_log": s.run_dir }),
     );
-    Ok(if in_sync { 0 } else { 2 })
+    Ok(if in_sync { 0 } else { crate::error::DRIFT_EXIT })
 }

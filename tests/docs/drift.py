@@ -1,75 +1,77 @@
 #!/usr/bin/env python3
 """Docs drift test: the facts that live in code must be what docs/ says.
 
-    $OBSCTL_PYTHON tests/docs/drift.py                  check; exit 1 and list every drift
-    $OBSCTL_PYTHON tests/docs/drift.py --env-table      print the environments table
-    $OBSCTL_PYTHON tests/docs/drift.py --timing-table   print the alert timings table
-    $OBSCTL_PYTHON tests/docs/drift.py --write          rewrite the generated tables in docs/
+    $OBSCTL_PYTHON tests/docs/drift.py            check; exit 1 and list every drift
+    $OBSCTL_PYTHON tests/docs/drift.py --write    regenerate every generated table and diagram
+    $OBSCTL_PYTHON tests/docs/drift.py --print NAME   print one generated block (names: --list)
 
-The script needs PyYAML, so run it with the Ansible venv's interpreter
-(.obsctl/venv/bin/python). When it is started with a Python that has no
-PyYAML, it re-executes itself with $OBSCTL_PYTHON, or else with
-<repo>/.obsctl/venv/bin/python. The rest is stdlib (tomllib: Python 3.11 or later).
+Where the facts come from (real parsers only, never a regular expression
+over Rust source):
 
-What is checked (all of it is read from the code, nothing is copied here):
+- obsctl itself: `obsctl facts` (a hidden subcommand) prints the component
+  registry, every environment file parsed and validated the way `up` does
+  it (defaults filled in), the exit codes and the whole command line (clap)
+  as JSON. The binary is built with `cargo build --release` first.
+- the environment files again through tomllib, only to tell a value the
+  file sets from a default;
+- the alert rules and the routing tables (tests/routing/<env>.yml, which
+  `amtool config routes test` proves against the rendered alertmanager.yml)
+  through PyYAML;
+- the Terraform stacks and modules through HashiCorp's HCL parser
+  (tests/docs/hcl.mjs, @cdktf/hcl2json);
+- the grafana role's own Jinja expression that places the data sources
+  (ansible/roles/grafana/vars/main.yml), evaluated with Jinja2 per environment;
+- tests/bench/sizing-dev.json, the figures tests/bench/sizing.sh measured on the lab.
 
- 1. alerts: every `alert:` in ansible/roles/prometheus/files/rules/*.rules.yml
-    has a row in the "Alerts" table of docs/worked-example.md with the same
-    severity and `for:`. Every row of that table is a rule that exists
-    (so renamed or removed alerts are caught).
- 2. dashboards: every dashboard title in
-    ansible/roles/grafana/files/dashboards/*.json appears in docs/worked-example.md.
- 3. roles: every directory under ansible/roles/ is named in docs/architecture.md.
- 4. ports: every port of the component registry (src/component.rs) is listed
-    in the "Ports" table of docs/architecture.md with the registry's number,
-    and a role default for one of those variables (kept for use outside
-    obsctl) agrees with the registry.
- 5. environments: every environments/*.toml is named in docs/deployment.md,
-    and the generated environments table there (between the markers
-    <!-- drift:env-table:begin --> and <!-- drift:env-table:end -->) is the one
-    this script generates from the env files and src/environment.rs defaults.
- 6. alert timings: the generated timings table in docs/flows.md is current,
-    and the alert sequence diagram quotes dev's intervals, the resend delay,
-    and the `for:` of OrdersHighErrorRatio as `name = value`.
- 7. exit codes: every code of `Phase::exit_code` in src/error.rs (with 128+n
-    expanded for each signal src/signals.rs handles), the usage error code of src/main.rs, and
-    `plan`'s drift code have a row in docs/exit-codes.md. Every row is a code
-    that exists.
- 8. CLI: every subcommand of the `Command` enum in src/cli.rs appears in
-    docs/ as `obsctl <name>`, and every long flag appears as `--flag`.
- 9. citations: no file of the repository cites the founding design page
-    (users do not have it); hints and docs point at pages under docs/.
+Generated blocks sit between <!-- drift:NAME:begin --> and <!-- drift:NAME:end -->.
+Some tables mix generated columns with prose columns: --write regenerates
+the fact columns and keeps each row's prose (matched by the row's key); a row
+without prose fails the check until someone writes it.
+
+Checks besides the generated blocks: every alert, dashboard, role, environment
+file and subcommand is named in docs/; every PromQL expression quoted in the
+docs parses with promtool, and every LogQL expression with Grafana's LogQL
+grammar (tests/docs/logql.mjs); a LogQL or PromQL query the docs say a
+dashboard uses is one of its queries; prose does not restate a number a
+generated table holds (timings and retention per environment, `up` timings
+outside performance.md, which hosts Grafana queries), claims about Watchdog
+name the receivers that list `none`, claims about staging's topology name
+how it differs; counts in the environment files' comments match their hosts;
+the alert sequence diagram quotes dev's intervals; README's documentation
+index and docs/README.md list exactly the pages of docs/; no file cites the
+founding design page.
 """
 from __future__ import annotations
 
 import difflib
-import glob
 import json
 import os
 import re
+import shutil
 import subprocess
-import signal
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
+HERE = Path(__file__).resolve().parent
 
 try:
+    import jinja2  # noqa: F401
     import yaml  # noqa: F401
-except ImportError:  # re-exec with an interpreter that has PyYAML
+except ImportError:  # re-exec with an interpreter that has PyYAML and Jinja2 (the Ansible venv)
     for candidate in (os.environ.get("OBSCTL_PYTHON"), str(ROOT / ".obsctl/venv/bin/python")):
         if candidate and Path(candidate).is_file() and os.path.realpath(candidate) != os.path.realpath(sys.executable):
             os.execv(candidate, [candidate, __file__, *sys.argv[1:]])
-    sys.exit("drift.py: PyYAML is missing: run with the Ansible venv's python (.obsctl/venv/bin/python) or set OBSCTL_PYTHON")
+    sys.exit("drift.py: PyYAML or Jinja2 is missing: run with the Ansible venv's python (.obsctl/venv/bin/python) or set OBSCTL_PYTHON")
 import tomllib  # noqa: E402
 
+import jinja2  # noqa: E402
 import yaml  # noqa: E402
 
-ENV_ORDER = ["dev", "staging", "prod"]  # table column order; other envs follow alphabetically
-
-ENV_TABLE = ("<!-- drift:env-table:begin -->", "<!-- drift:env-table:end -->")
-TIMING_TABLE = ("<!-- drift:timing-table:begin -->", "<!-- drift:timing-table:end -->")
+ENV_ORDER = ["dev", "staging", "prod"]  # column order; other environments follow alphabetically
+BYTES_PER_SAMPLE = 1.5  # Prometheus's own sizing figure: 1 to 2 bytes per sample in a compacted block
 
 problems: list[str] = []
 
@@ -79,9 +81,8 @@ def drift(msg: str) -> None:
 
 
 def read(rel: str) -> str:
-    path = ROOT / rel
     try:
-        return path.read_text(encoding="utf-8")
+        return (ROOT / rel).read_text(encoding="utf-8")
     except FileNotFoundError:
         drift(f"{rel} is missing")
         return ""
@@ -91,11 +92,224 @@ def rel(p: Path) -> str:
     return str(p.relative_to(ROOT))
 
 
+def pages() -> list[Path]:
+    return sorted(DOCS.glob("*.md"))
+
+
+# --------------------------------------------------------------------------- facts from the code
+
+_cache: dict[str, object] = {}
+
+
+def facts() -> dict:
+    """`obsctl facts`, from the release binary of this checkout (built first)."""
+    if "facts" not in _cache:
+        binary = os.environ.get("OBSCTL_BIN")
+        if not binary:
+            build = subprocess.run(["cargo", "build", "--release", "--locked", "-q"], cwd=ROOT, capture_output=True, text=True)
+            if build.returncode != 0:
+                sys.exit(f"drift.py: cargo build --release failed:\n{build.stderr}")
+            binary = str(ROOT / "target/release/obsctl")
+        run = subprocess.run([binary, "facts"], cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OBSCTL_ROOT": str(ROOT)})
+        if run.returncode != 0:
+            sys.exit(f"drift.py: `obsctl facts` failed ({run.returncode}):\n{run.stderr}")
+        _cache["facts"] = json.loads(run.stdout)
+    return _cache["facts"]  # type: ignore[return-value]
+
+
+def environments() -> dict[str, dict]:
+    envs = facts()["environments"]
+    order = [e for e in ENV_ORDER if e in envs] + sorted(e for e in envs if e not in ENV_ORDER)
+    return {e: envs[e] for e in order}
+
+
+def raw_env(name: str) -> dict:
+    """The environment file as written (tomllib), to tell a set value from a default."""
+    return tomllib.loads(read(f"environments/{name}.toml"))
+
+
+def registry() -> list[dict]:
+    return facts()["registry"]
+
+
+def alert_rules() -> list[dict]:
+    rules = []
+    for path in sorted((ROOT / "ansible/roles/prometheus/files/rules").glob("*.rules.yml")):
+        data = yaml.safe_load(path.read_text()) or {}
+        for group in data.get("groups", []):
+            for rule in group.get("rules", []):
+                if "alert" in rule:
+                    rules.append(
+                        {
+                            "name": rule["alert"],
+                            "severity": (rule.get("labels") or {}).get("severity", ""),
+                            "for": rule.get("for", "0s"),
+                            "expr": rule["expr"],
+                            "file": rel(path),
+                        }
+                    )
+    if not rules:
+        drift("no alert rules found in ansible/roles/prometheus/files/rules/*.rules.yml")
+    return rules
+
+
+def routing(env: str) -> list[dict]:
+    path = ROOT / "tests/routing" / f"{env}.yml"
+    if not path.is_file():
+        drift(f"tests/routing/{env}.yml is missing (the routing table of environment `{env}`)")
+        return []
+    return (yaml.safe_load(path.read_text()) or {}).get("alerts", [])
+
+
+def dashboards() -> list[dict]:
+    return [json.loads(p.read_text()) | {"_file": rel(p)} for p in sorted((ROOT / "ansible/roles/grafana/files/dashboards").glob("*.json"))]
+
+
+def dashboard_queries() -> list[dict]:
+    """Every query of every dashboard: {dashboard, panel, datasource type, expr}."""
+    out = []
+
+    def walk(panels, d):
+        for p in panels or []:
+            walk(p.get("panels"), d)
+            for t in p.get("targets") or []:
+                ds = (t.get("datasource") or p.get("datasource") or {}).get("type", "")
+                if t.get("expr"):
+                    out.append({"dashboard": d["title"], "panel": p.get("title", ""), "type": ds, "expr": t["expr"]})
+
+    for d in dashboards():
+        walk(d.get("panels"), d)
+    return out
+
+
+def roles() -> list[str]:
+    return sorted(p.name for p in (ROOT / "ansible/roles").iterdir() if p.is_dir())
+
+
+def role_defaults(role: str) -> dict:
+    path = ROOT / "ansible/roles" / role / "defaults/main.yml"
+    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+
+
+def hcl() -> dict[str, dict]:
+    """Every .tf file of terraform/stacks and terraform/modules, parsed by HashiCorp's HCL parser."""
+    if "hcl" not in _cache:
+        files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "terraform").glob("**/*.tf") if ".terraform" not in p.parts and "tests" not in p.parts)
+        if not (HERE / "node_modules/@cdktf/hcl2json").is_dir():
+            sys.exit("drift.py: tests/docs/node_modules lacks @cdktf/hcl2json: run tests/docs/render.sh once (it runs npm ci)")
+        run = subprocess.run(["node", str(HERE / "hcl.mjs"), *files], cwd=ROOT, capture_output=True, text=True)
+        if run.returncode != 0:
+            sys.exit(f"drift.py: tests/docs/hcl.mjs failed:\n{run.stderr}")
+        _cache["hcl"] = json.loads(run.stdout)
+    return _cache["hcl"]  # type: ignore[return-value]
+
+
+def stacks() -> dict[str, dict]:
+    """stack -> {module name -> {source, module dir, repeat, resources [(type, name, repeat)]}}."""
+    parsed = hcl()
+    out: dict[str, dict] = {}
+    for stack_dir in sorted((ROOT / "terraform/stacks").iterdir()):
+        if not stack_dir.is_dir():
+            continue
+        mods: dict[str, dict] = {}
+        for f, doc in parsed.items():
+            if Path(f).parent != stack_dir.relative_to(ROOT):
+                continue
+            for name, blocks in (doc.get("module") or {}).items():
+                b = blocks[0]
+                mdir = (stack_dir / b["source"]).resolve().relative_to(ROOT)
+                repeat = "for_each" if "for_each" in b else ("count" if "count" in b else "")
+                res = []
+                for mf, mdoc in parsed.items():
+                    if Path(mf).parent == mdir:
+                        for rtype, named in (mdoc.get("resource") or {}).items():
+                            for rname, rblocks in named.items():
+                                rr = rblocks[0]
+                                res.append((rtype, rname, "for_each" if "for_each" in rr else ("count" if "count" in rr else "")))
+                mods[name] = {"source": str(mdir), "repeat": repeat, "loop": b.get("for_each") or b.get("count") or "", "resources": sorted(res)}
+        out[stack_dir.name] = mods
+    return out
+
+
+def stack_outputs(stack: str) -> dict[str, str]:
+    out = {}
+    for f, doc in hcl().items():
+        if Path(f).parent == Path("terraform/stacks") / stack:
+            for name, blocks in (doc.get("output") or {}).items():
+                out[name] = blocks[0].get("value", "")
+    return out
+
+
+def grafana_placement(env: dict) -> dict[str, str]:
+    """The grafana role's own expression (`_grafana_datasource_placement_json` in
+    ansible/roles/grafana/vars/main.yml), evaluated with Jinja2 for this
+    environment's groups: component -> local | single | shared | off | spread."""
+    vars_ = yaml.safe_load(read("ansible/roles/grafana/vars/main.yml"))
+    comps = env["components"]
+    groups = {c["name"]: [h["name"] for h in env["hosts"] if c["every_host"] or c["name"] in h["roles"]] if c["name"] in comps else [] for c in registry()}
+    groups["all"] = [h["name"] for h in env["hosts"]]
+    jenv = jinja2.Environment()
+    jenv.filters["to_json"] = json.dumps
+    jenv.filters["from_json"] = json.loads
+    jenv.filters["difference"] = lambda a, b: [x for x in a if x not in b]
+    jenv.filters["dict2items"] = lambda d: [{"key": k, "value": v} for k, v in d.items()]
+    ctx = {
+        "groups": groups,
+        "obsctl_components": {c["name"]: {"enabled": c["name"] in comps} for c in registry()},
+        "lookup": lambda kind, name: "",  # grafana_<component>_url: not set by obsctl
+        "prometheus_port": 0, "loki_http_port": 0, "alertmanager_port": 0,
+    }
+
+    def render(expr: str) -> object:
+        return jenv.from_string(expr).render(**ctx)
+
+    ctx["_grafana_components"] = yaml.safe_load(render(vars_["_grafana_components"]))
+    ctx["_grafana_hosts"] = groups.get("grafana", [])
+    ctx["_grafana_datasource_components"] = vars_["_grafana_datasource_components"]
+    return json.loads(str(render(vars_["_grafana_datasource_placement_json"])))
+
+
+def promtail_push_host(env: dict, host: str) -> str:
+    """The promtail role's own `_promtail_push_host` (ansible/roles/promtail/vars/main.yml),
+    evaluated with Jinja2: the Loki host this host's Promtail pushes to."""
+    import hashlib
+
+    vars_ = yaml.safe_load(read("ansible/roles/promtail/vars/main.yml"))
+    jenv = jinja2.Environment()
+    jenv.filters["hash"] = lambda s, algo: hashlib.new(algo, s.encode()).hexdigest()
+    lokis = [h["name"] for h in env["hosts"] if "loki" in h["roles"]] if "loki" in env["components"] else []
+    ctx = {"inventory_hostname": host, "_promtail_lokis": lokis, "groups": {"loki": lokis}}
+    return str(jenv.from_string(vars_["_promtail_push_host"]).render(**ctx)).strip()
+
+
+def sizing() -> dict:
+    path = ROOT / "tests/bench/sizing-dev.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 # --------------------------------------------------------------------------- Markdown helpers
 
 
+def marker(name: str) -> tuple[str, str]:
+    return f"<!-- drift:{name}:begin -->", f"<!-- drift:{name}:end -->"
+
+
+def between(text: str, name: str) -> str | None:
+    a, b = marker(name)
+    if a not in text or b not in text:
+        return None
+    return text.split(a, 1)[1].split(b, 1)[0].strip("\n")
+
+
+def strip_generated(text: str) -> str:
+    return re.sub(r"<!-- drift:([\w-]+):begin -->.*?<!-- drift:\1:end -->", "", text, flags=re.S)
+
+
+def strip_code_blocks(text: str) -> str:
+    return re.sub(r"^(```|~~~).*?^\1", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S | re.M)
+
+
 def section(text: str, heading_re: str) -> str:
-    """The text under the first heading matching heading_re, up to the next heading of the same or a higher level."""
     lines = text.split("\n")
     for i, line in enumerate(lines):
         m = re.match(r"^(#+)\s+(.*)$", line)
@@ -111,456 +325,901 @@ def section(text: str, heading_re: str) -> str:
     return ""
 
 
-def first_table(text: str) -> list[list[str]]:
-    """Rows (header and separator excluded) of the first Markdown table in text, as lists of cells."""
-    rows: list[list[str]] = []
-    started = False
-    for line in text.split("\n"):
-        if line.lstrip().startswith("|"):
-            started = True
-            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
-            rows.append(cells)
-        elif started:
-            break
-    return rows[2:] if len(rows) >= 2 else []
+def split_row(line: str) -> list[str]:
+    return [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
 
 
-def code_spans(cell: str) -> list[str]:
-    return re.findall(r"`([^`]+)`", cell)
+def table_rows(text: str) -> tuple[list[str], list[list[str]]]:
+    lines = [line for line in text.split("\n") if line.lstrip().startswith("|")]
+    if len(lines) < 2:
+        return [], []
+    return split_row(lines[0]), [split_row(line) for line in lines[2:]]
 
 
-def between(text: str, markers: tuple[str, str]) -> str | None:
-    a, b = markers
-    if a not in text or b not in text:
-        return None
-    return text.split(a, 1)[1].split(b, 1)[0].strip("\n")
+def md_table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in r) + " |" for r in rows]
+    return "\n".join(out)
 
 
-def mermaid_blocks(text: str) -> list[str]:
-    return re.findall(r"^```mermaid\s*\n(.*?)^```", text, flags=re.S | re.M)
+def code_spans(text: str) -> list[str]:
+    return re.findall(r"(?<!`)`([^`\n]+)`(?!`)", text)
 
 
-# --------------------------------------------------------------------------- facts from the code
-
-
-def alert_rules() -> list[dict]:
-    rules = []
-    for path in sorted((ROOT / "ansible/roles/prometheus/files/rules").glob("*.rules.yml")):
-        data = yaml.safe_load(path.read_text()) or {}
-        for group in data.get("groups", []):
-            for rule in group.get("rules", []):
-                if "alert" in rule:
-                    rules.append(
-                        {
-                            "name": rule["alert"],
-                            "severity": (rule.get("labels") or {}).get("severity", ""),
-                            "for": rule.get("for", "0s"),
-                            "file": rel(path),
-                        }
-                    )
-    if not rules:
-        drift("no alert rules found in ansible/roles/prometheus/files/rules/*.rules.yml")
-    return rules
-
-
-def dashboards() -> list[tuple[str, str]]:
+def sentences(text: str) -> list[str]:
+    """Prose sentences (and table cells) outside code blocks and generated blocks."""
+    prose = strip_code_blocks(strip_generated(text))
     out = []
-    for path in sorted((ROOT / "ansible/roles/grafana/files/dashboards").glob("*.json")):
-        out.append((json.loads(path.read_text())["title"], rel(path)))
+    for para in re.split(r"\n\s*\n", prose):
+        para = re.sub(r"\s*\n\s*", " ", para)
+        for cell in para.split(" | ") if para.lstrip().startswith("|") else [para]:
+            out += [s for s in re.split(r"(?<=[.;:!?])\s+(?=[A-Z`*(\[])", cell) if s.strip()]
     return out
 
 
-def roles() -> list[str]:
-    return sorted(p.name for p in (ROOT / "ansible/roles").iterdir() if p.is_dir())
+# --------------------------------------------------------------------------- generated blocks
 
 
-def role_defaults(role: str) -> dict:
-    path = ROOT / "ansible/roles" / role / "defaults/main.yml"
-    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+def dur_s(d: str) -> int:
+    total = 0
+    for n, u in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", d):
+        total += int(n) * {"ms": 0, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}[u]
+    return total
 
 
-def port_variables() -> dict[str, tuple[int, str]]:
-    """Every port of the component registry (src/component.rs): variable -> (value, file).
-    A role default for a registry variable (kept for use outside obsctl) must
-    agree with the registry."""
-    out = {v: (n, "src/component.rs") for c in registry() for v, n in c["ports"].items()}
-    for role in roles():
-        path = f"ansible/roles/{role}/defaults/main.yml"
-        for key, value in role_defaults(role).items():
-            if key in out and value != out[key][0]:
-                drift(f"{path}: `{key}: {value}` disagrees with the component registry (src/component.rs says {out[key][0]})")
-    return out
+def fmt_dur(s: int) -> str:
+    for unit, n in (("h", 3600), ("m", 60)):
+        if s >= n and s % n == 0:
+            return f"{s // n}{unit}"
+    return f"{s}s"
 
 
-def rust_defaults() -> dict[str, dict[str, object]]:
-    """`impl Default for XSettings` blocks of src/environment.rs: section -> {field: value}."""
-    text = read("src/environment.rs")
-    out: dict[str, dict[str, object]] = {}
-    for m in re.finditer(r"impl Default for (\w+)Settings \{(.*?)\n\}", text, flags=re.S):
-        section_name = m.group(1).lower()
-        fields: dict[str, object] = {}
-        for f, v in re.findall(r"(\w+): \"([^\"]*)\"\.into\(\)", m.group(2)):
-            fields[f] = v
-        for f, v in re.findall(r"(\w+): (\d+)\b", m.group(2)):
-            fields.setdefault(f, int(v))
-        out[section_name] = fields
-    for needed in ("prometheus", "alertmanager", "app", "loki", "grafana"):
-        if needed not in out:
-            drift(f"drift.py cannot find `impl Default for {needed.title()}Settings` in src/environment.rs (update drift.py)")
-            out[needed] = {}
-    m = re.search(r'size\s*=\s*h\.size\.unwrap_or_else\(\|\| "(\w+)"', text)
-    d = re.search(r"disk_gb(?::|\s*=)\s*h\.disk_gb\.unwrap_or\((\d+)\)", text)
-    if not (m and d):
-        drift("drift.py cannot find the host size/disk_gb defaults in src/environment.rs (update drift.py)")
-    out["host"] = {"size": m.group(1) if m else "?", "disk_gb": int(d.group(1)) if d else 0}
-    # `os`: the `#[default]` variant of `enum Os` and the name it maps to.
-    v = re.search(r"#\[default\]\s*(\w+),", text)
-    name = v and re.search(rf'Os::{v.group(1)} => "([^"]+)"', text)
-    if not name:
-        drift("drift.py cannot find the default `os` (enum Os, #[default]) in src/environment.rs (update drift.py)")
-    out["top"] = {"os": name.group(1) if name else "?"}
-    reg = registry()
-    out["components"] = {"all": [c["name"] for c in reg]}
-    # [app].port defaults to the registry's app port.
-    out["app"].setdefault("port", next((c["ports"].get("app_port") for c in reg if c["name"] == "app"), "?"))
-    return out
+def setting(name: str, sect: str, key: str) -> str:
+    value = (raw_env(name).get(sect) or {}).get(key)
+    actual = environments()[name][sect][key]
+    return f"{actual}" if value is not None else f"{actual} (default)"
 
 
-def registry() -> list[dict]:
-    """The component registry of src/component.rs (the `c(...)` rows of `fn table()`):
-    name, job, unit and ports (variable -> number)."""
-    text = read("src/component.rs")
-    body = text[text.find("fn table()"):]
-    body = body[body.find("vec!["):]
-    consts = {k: int(v) for k, v in re.findall(r"pub const (\w+): u16 = (\d+);", text)}
-    rows, i = [], 0
-    while (i := body.find("c(", i)) != -1 and (i == 0 or not body[i - 1].isalnum() and body[i - 1] != "_"):
-        depth, j = 0, i + 1
-        while True:
-            depth += {"(": 1, ")": -1}.get(body[j], 0)
-            if depth == 0:
-                break
-            j += 1
-        rows.append(body[i + 2 : j])
-        i = j
-        if body[j + 1 :].lstrip().startswith("]"):
-            break
-    out = []
-    for args in rows:
-        ports = {v: int(n) if n.isdigit() else consts.get(n, 0) for v, n in re.findall(r'port\("(\w+)",\s*(\w+)\)', args)}
-        strings = re.findall(r'"([^"]*)"', re.sub(r'port\("\w+",\s*\w+\)', "", args))
-        # name, then after the ports: job, health path, unit, package
-        out.append({"name": strings[0], "ports": ports, "job": strings[1], "unit": strings[3]})
-    if len(out) < 7:
-        drift("drift.py cannot read the registry table (`fn table()`) in src/component.rs (update drift.py)")
-    return out
-
-
-def environments() -> dict[str, dict]:
-    envs = {}
-    for path in sorted((ROOT / "environments").glob("*.toml")):
-        envs[path.stem] = tomllib.loads(path.read_text())
-    order = [e for e in ENV_ORDER if e in envs] + sorted(e for e in envs if e not in ENV_ORDER)
-    return {e: envs[e] for e in order}
-
-
-# --------------------------------------------------------------------------- generated tables
-
-
-def setting(env: dict, defaults: dict, sect: str, key: str) -> str:
-    value = (env.get(sect) or {}).get(key)
-    if value is None:
-        return f"{defaults[sect].get(key, '?')} (default)"
-    return str(value)
+def counts(env: dict, role: str) -> int:
+    return sum(1 for h in env["hosts"] if role in h["roles"])
 
 
 def env_table() -> str:
     envs = environments()
-    d = rust_defaults()
+    d = facts()["defaults"]
     names = list(envs)
+    all_components = [c["name"] for c in registry()]
 
-    def hosts_cell(env: dict) -> str:
+    def hosts_cell(n: str, e: dict) -> str:
+        raw = {h["name"]: h for h in raw_env(n).get("hosts", [])}
         parts = []
-        for h in env.get("hosts", []):
-            size = h.get("size", d["host"]["size"])
-            disk = h.get("disk_gb", d["host"]["disk_gb"])
-            sizing = f"{size}, {disk} GB" if env.get("provider") == "aws" else size
-            parts.append(f"`{h['name']}` ({sizing}): {', '.join(h.get('roles', [])) or 'none'}")
+        for h in e["hosts"]:
+            size = h["size"] + ("" if "size" in raw.get(h["name"], {}) else " (default)")
+            sizing_ = f"{size}, {h['disk_gb']} GB" if e["provider"] == "aws" else size
+            parts.append(f"`{h['name']}` ({sizing_}): {', '.join(h['roles'])}")
         return "<br>".join(parts)
 
-    def count(env: dict, role: str) -> str:
-        return str(sum(1 for h in env.get("hosts", []) if role in h.get("roles", [])))
+    def network(e: dict) -> str:
+        if e["provider"] == "lab":
+            return f"bridge `{e['lab']['bridge']}`, `{e['lab']['cidr']}`"
+        a = e["aws"]
+        return f"`{a['region']}` ({', '.join(a['availability_zones'])}), VPC `{a.get('vpc_cidr') or '10.60.0.0/16 (default)'}`"
 
-    def network(env: dict) -> str:
-        if env.get("provider") == "lab":
-            lab = env.get("lab") or {}
-            return f"bridge `{lab.get('bridge')}`, `{lab.get('cidr')}`"
-        aws = env.get("aws") or {}
-        zones = ", ".join(aws.get("availability_zones", []))
-        return f"`{aws.get('region')}` ({zones}), VPC `{aws.get('vpc_cidr', '10.60.0.0/16 (default)')}`"
-
-    def receivers(env: dict) -> str:
-        rs = (env.get("alertmanager") or {}).get("receivers", [])
-        if not rs:
-            return "none"
+    def receivers(e: dict) -> str:
+        rs = e["alertmanager"]["receivers"]
         parts = []
         for r in rs:
-            sev = ", ".join(r.get("severities", [])) or "all"
-            kind = ", ".join(k for k in ("email", "webhook", "slack", "pagerduty") if k in r)
-            parts.append(f"`{r['name']}` ({kind}; {sev})")
-        return "<br>".join(parts)
+            kind = ", ".join(k for k in ("email", "webhook", "slack", "pagerduty") if r.get(k))
+            parts.append(f"`{r['name']}` ({kind}; {', '.join(r['severities']) or 'all but none'})")
+        return "<br>".join(parts) or "none"
 
-    def components(env: dict) -> str:
-        comps = env.get("components")
-        if comps is None or sorted(comps) == sorted(d["components"]["all"]):
-            return "all 7" + (" (default)" if comps is None else "")
-        return ", ".join(comps)
+    def components(n: str, e: dict) -> str:
+        if sorted(e["components"]) == sorted(all_components):
+            return f"all {len(all_components)}" + ("" if "components" in raw_env(n) else " (default)")
+        return ", ".join(e["components"])
 
     rows = [
-        ("file", lambda e, n: f"`environments/{n}.toml`"),
-        ("provider", lambda e, n: f"`{e.get('provider')}`"),
-        ("os (Debian release)", lambda e, n: f"`{e['os']}`" if "os" in e else f"`{d['top']['os']}` (default)"),
-        ("protected", lambda e, n: "**yes**" if e.get("protected") else "no"),
-        ("components", lambda e, n: components(e)),
-        ("network", lambda e, n: network(e)),
-        ("hosts (size): roles", lambda e, n: hosts_cell(e)),
-        ("Prometheus replicas", lambda e, n: count(e, "prometheus")),
-        ("Alertmanager peers", lambda e, n: count(e, "alertmanager")),
-        ("Grafana instances", lambda e, n: count(e, "grafana")),
-        ("Loki instances", lambda e, n: count(e, "loki")),
-        ("app hosts", lambda e, n: count(e, "app")),
-        ("Prometheus retention", lambda e, n: setting(e, d, "prometheus", "retention")),
-        ("scrape_interval", lambda e, n: setting(e, d, "prometheus", "scrape_interval")),
-        ("evaluation_interval", lambda e, n: setting(e, d, "prometheus", "evaluation_interval")),
-        ("group_wait", lambda e, n: setting(e, d, "alertmanager", "group_wait")),
-        ("group_interval", lambda e, n: setting(e, d, "alertmanager", "group_interval")),
-        ("repeat_interval", lambda e, n: setting(e, d, "alertmanager", "repeat_interval")),
-        ("receivers (severities)", lambda e, n: receivers(e)),
-        ("app port", lambda e, n: setting(e, d, "app", "port")),
-        ("traffic generator (requests/s)", lambda e, n: setting(e, d, "app", "traffic_rps")),
-        ("Loki retention", lambda e, n: setting(e, d, "loki", "retention_period")),
-        ("Loki storage", lambda e, n: setting(e, d, "loki", "storage")),
-        ("Loki replication_factor", lambda e, n: setting(e, d, "loki", "replication_factor")),
-        ("Grafana database", lambda e, n: setting(e, d, "grafana", "database")),
+        ("file", lambda n, e: f"`{e['file']}`"),
+        ("provider", lambda n, e: f"`{e['provider']}`"),
+        ("os (Debian release)", lambda n, e: f"`{e['os']}`" + ("" if "os" in raw_env(n) else " (default)")),
+        ("protected", lambda n, e: "**yes**" if e["protected"] else "no"),
+        ("components", components),
+        ("network", lambda n, e: network(e)),
+        ("hosts (size): roles", hosts_cell),
+        ("Prometheus replicas", lambda n, e: str(counts(e, "prometheus"))),
+        ("Alertmanager peers", lambda n, e: str(counts(e, "alertmanager"))),
+        ("Grafana instances", lambda n, e: str(counts(e, "grafana"))),
+        ("Loki instances", lambda n, e: str(counts(e, "loki"))),
+        ("app hosts", lambda n, e: str(counts(e, "app"))),
+        ("Prometheus retention", lambda n, e: setting(n, "prometheus", "retention")),
+        ("scrape_interval", lambda n, e: setting(n, "prometheus", "scrape_interval")),
+        ("evaluation_interval", lambda n, e: setting(n, "prometheus", "evaluation_interval")),
+        ("group_wait", lambda n, e: setting(n, "alertmanager", "group_wait")),
+        ("group_interval", lambda n, e: setting(n, "alertmanager", "group_interval")),
+        ("repeat_interval", lambda n, e: setting(n, "alertmanager", "repeat_interval")),
+        ("receivers (severities)", lambda n, e: receivers(e)),
+        ("app port", lambda n, e: setting(n, "app", "port")),
+        ("traffic generator (requests/s)", lambda n, e: setting(n, "app", "traffic_rps")),
+        ("Loki retention", lambda n, e: setting(n, "loki", "retention_period")),
+        ("Loki storage", lambda n, e: setting(n, "loki", "storage")),
+        ("Loki replication_factor", lambda n, e: setting(n, "loki", "replication_factor")),
+        ("Grafana database", lambda n, e: setting(n, "grafana", "database")),
+        ("Terraform state", lambda n, e: e["state"]["backend"] + ("" if "state" in raw_env(n) else " (default)")),
     ]
-    out = ["| setting | " + " | ".join(f"`{n}`" for n in names) + " |", "|---" * (len(names) + 1) + "|"]
-    for label, fn in rows:
-        out.append(f"| {label} | " + " | ".join(fn(envs[n], n).replace("|", "\\|") for n in names) + " |")
-    return "\n".join(out)
+    del d
+    return md_table(["setting"] + [f"`{n}`" for n in names], [[label] + [fn(n, envs[n]) for n in names] for label, fn in rows])
 
 
 def timing_table() -> str:
     envs = environments()
-    d = rust_defaults()
     resend = role_defaults("prometheus").get("prometheus_alert_resend_delay", "?")
-    names = list(envs)
+
+    def timeout(n: str) -> str:
+        interval = dur_s(envs[n]["prometheus"]["scrape_interval"])
+        return f"{fmt_dur(min(10, interval))}"
+
     rows = [
-        ("scrape_interval (how often every target is scraped)", lambda e: setting(e, d, "prometheus", "scrape_interval")),
-        ("evaluation_interval (how often rules are evaluated)", lambda e: setting(e, d, "prometheus", "evaluation_interval")),
-        ("`--rules.alert.resend-delay` (firing alerts re-sent to Alertmanager)", lambda e: f"{resend} (role default)"),
-        ("group_wait (first notification of a new group)", lambda e: setting(e, d, "alertmanager", "group_wait")),
-        ("group_interval (next notification when a group changes)", lambda e: setting(e, d, "alertmanager", "group_interval")),
-        ("repeat_interval (re-notify an unchanged group)", lambda e: setting(e, d, "alertmanager", "repeat_interval")),
+        ("scrape_interval (how often every target is scraped)", lambda n: setting(n, "prometheus", "scrape_interval")),
+        ("scrape_timeout (Prometheus's default: 10s, or the scrape_interval when that is shorter)", timeout),
+        ("evaluation_interval (how often rules are evaluated)", lambda n: setting(n, "prometheus", "evaluation_interval")),
+        ("`--rules.alert.resend-delay` (firing alerts re-sent to Alertmanager)", lambda n: f"{resend} (role default)"),
+        ("Grafana's `timeInterval` (lower bound of `$__rate_interval`): the scrape_interval", lambda n: envs[n]["prometheus"]["scrape_interval"]),
+        ("group_wait (first notification of a new group)", lambda n: setting(n, "alertmanager", "group_wait")),
+        ("group_interval (next notification when a group changes)", lambda n: setting(n, "alertmanager", "group_interval")),
+        ("repeat_interval (re-notify an unchanged group)", lambda n: setting(n, "alertmanager", "repeat_interval")),
+        ("Prometheus retention", lambda n: setting(n, "prometheus", "retention")),
+        ("Loki retention_period", lambda n: setting(n, "loki", "retention_period")),
     ]
-    out = ["| timing | " + " | ".join(f"`{n}`" for n in names) + " |", "|---" * (len(names) + 1) + "|"]
-    for label, fn in rows:
-        out.append(f"| {label} | " + " | ".join(fn(envs[n]) for n in names) + " |")
+    return md_table(["timing"] + [f"`{n}`" for n in envs], [[label] + [fn(n) for n in envs] for label, fn in rows])
+
+
+def routing_table() -> str:
+    """severity -> receivers per environment, from the amtool-checked routing tables."""
+    envs = list(environments())
+    sev_order = ["critical", "warning", "info", "none"]
+    by_sev: dict[str, dict[str, str]] = {}
+    for n in envs:
+        for row in routing(n):
+            if row.get("inhibited_by"):
+                continue
+            cell = ", ".join(f"`{r}`" for r in row.get("receivers") or []) or "no one"
+            prev = by_sev.setdefault(row["severity"], {}).get(n)
+            if prev is not None and prev != cell:
+                drift(f"tests/routing/{n}.yml: alerts of severity `{row['severity']}` go to different receivers; the docs' routing table assumes one set per severity")
+            by_sev[row["severity"]][n] = cell
+    sevs = sorted(by_sev, key=lambda s: sev_order.index(s) if s in sev_order else 99)
+    return md_table(["severity"] + [f"`{n}`" for n in envs], [[f"`{s}`"] + [by_sev[s].get(n, "—") for n in envs] for s in sevs])
+
+
+PROSE_COLUMNS: set[str] = set()
+
+
+def merged(text: str, name: str, header: list[str], keys: int, generated: list[list[str]]) -> str:
+    """A table whose first len(generated[i]) columns come from the code and
+    whose other columns are prose kept from the current table, by the key (the
+    first `keys` columns)."""
+    current = between(text, name) or ""
+    cur_header, cur_rows = table_rows(current)
+    prose_cols = header[len(generated[0]) :] if generated else []
+    PROSE_COLUMNS.update(prose_cols)
+    kept: dict[tuple, dict[str, str]] = {}
+    for r in cur_rows:
+        cells = dict(zip(cur_header, r))
+        kept[tuple(r[:keys])] = {c: cells.get(c, "") for c in prose_cols}
+    rows = []
+    for g in generated:
+        prose = kept.get(tuple(g[:keys]), {})
+        rows.append(g + [prose.get(c, "") for c in prose_cols])
+    return md_table(header, rows)
+
+
+def alerts_table(text: str) -> str:
+    gen = [[f"`{r['name']}`", f"`{r['severity']}`", f"`{r['for']}`" if r["for"] != "0s" else "—"] for r in alert_rules()]
+    return merged(text, "alerts-table", ["alert", "severity", "for", "condition (threshold)", "why"], 2, gen)
+
+
+def ports_table(text: str) -> str:
+    gen = []
+    for c in registry():
+        for p in c["ports"]:
+            gen.append([f"`{p['var']}`", c["name"], f"`{c['unit']}`", str(p["number"])])
+    return merged(text, "ports-table", ["variable", "component (role)", "systemd unit", "port", "protocol", "who connects"], 1, gen)
+
+
+def components_table(text: str) -> str:
+    dev = environments().get("dev")
+    gen = []
+    for c in registry():
+        if dev is None:
+            where = ""
+        elif c["every_host"]:
+            where = "every host"
+        else:
+            where = ", ".join(f"`{h['name']}`" for h in dev["hosts"] if c["name"] in h["roles"])
+        ports = ", ".join(f"{p['number']}" for p in c["ports"])
+        gen.append([c["name"], where, ports])
+    return merged(text, "components-table", ["component", "where (dev)", "ports", "what it does"], 1, gen)
+
+
+def exit_codes_table(text: str) -> str:
+    gen = [[str(c["code"]), f"`{c['phase']}`" if c["phase"] else ""] for c in facts()["exit_codes"]]
+    return merged(text, "exit-codes-table", ["code", "phase (`--output json`: `\"phase\"`)", "meaning", "typical causes", "what to do"], 1, gen)
+
+
+def exit_codes_short() -> str:
+    rows = [[str(c["code"]), f"`{c['phase']}`" if c["phase"] else c["what"]] for c in facts()["exit_codes"] if c["code"] != 0]
+    return md_table(["code", "phase"], rows)
+
+
+def visible(cmds: list[dict]) -> list[dict]:
+    return [c for c in cmds if not c["hidden"]]
+
+
+def arg_usage(a: dict) -> str:
+    value = " ".join(a["value_names"] or [a["id"].upper()])
+    if a["positional"]:
+        return f"{value}.."
+    flag = f"--{a['long']}"
+    takes_value = a["possible_values"] != ["true", "false"]
+    return f"{flag} {value}" if takes_value else flag
+
+
+def cli_synopsis() -> str:
+    cli = facts()["cli"]
+    lines = []
+
+    def walk(cmd: dict, prefix: str) -> None:
+        subs = visible(cmd["subcommands"])
+        parts = []
+        for a in cmd["args"]:
+            if a["global"] or a["hidden"]:
+                continue
+            u = arg_usage(a)
+            parts.append(u if a["required"] else f"[{u}]")
+        if subs:
+            for s in subs:
+                walk(s, f"{prefix} {' '.join(parts)} {s['name']}")
+            return
+        about = re.split(r"(?<!e\.g)\.\s", cmd["about"] or "")[0]
+        lines.append(f"# {about}")
+        lines.append((f"{prefix} " + " ".join(parts)).strip())
+
+    for s in visible(cli["subcommands"]):
+        walk(s, f"obsctl {s['name']}")
+    lines.append("# every command: " + ", ".join(f"[{arg_usage(a)}]" for a in cli["args"] if a["global"]))
+    return "```\n" + "\n".join(lines) + "\n```"
+
+
+def cli_table() -> str:
+    cli = facts()["cli"]
+    rows = []
+
+    def walk(cmd: dict, prefix: str) -> None:
+        for a in cmd["args"]:
+            if a["hidden"] or (a["global"] and prefix != "obsctl"):
+                continue
+            default = ", ".join(a["default"]) if a["default"] and a["default"] != ["false"] else ""
+            choices = ", ".join(a["possible_values"]) if a["possible_values"] and a["possible_values"] != ["true", "false"] else ""
+            short = f" (`-{a['short']}`)" if a["short"] else ""
+            help_ = a["help"] or (cmd["about"] if a["positional"] else "") or ""
+            rows.append([f"`{prefix}`", f"`{arg_usage(a)}`{short}", choices, default, help_.replace("\n", " ")])
+        for s in visible(cmd["subcommands"]):
+            walk(s, f"{prefix} {s['name']}" if prefix != "obsctl" or True else s["name"])
+
+    walk(cli, "obsctl")
+    rows[0][0] = rows[1][0] = "every command"
+    return md_table(["command", "flag or argument", "values", "default", "help (`obsctl … --help`)"], rows)
+
+
+def resources_table() -> str:
+    rows = []
+    for stack, mods in stacks().items():
+        for mname, m in sorted(mods.items()):
+            per = {"for_each": "one per host" if "hosts" in str(m["loop"]) else "one per item", "count": "0 or 1 (when needed)", "": "one"}[m["repeat"]]
+            res = "<br>".join(f"`{t}.{n}`" + (" (several)" if r else "") for t, n, r in m["resources"]) or "none"
+            rows.append([f"`{stack}`", f"`{mname}` ({m['source'].removeprefix('terraform/')})", per, res])
+    return md_table(["stack", "module", "instances", "resources it creates"], rows)
+
+
+def obsctl_vars_table(text: str) -> str:
+    value = stack_outputs("aws").get("obsctl_vars", "")
+    keys = sorted(set(re.findall(r"\b(\w+)\s*=(?!=)", value)))
+    gen = [[f"`{k}`"] for k in keys]
+    return merged(text, "obsctl-vars-table", ["variable", "value", "used by"], 1, gen)
+
+
+def datasources_table() -> str:
+    envs = environments()
+    rows = []
+    for n, e in envs.items():
+        place = grafana_placement(e)
+        graf = [h["name"] for h in e["hosts"] if "grafana" in h["roles"]]
+        if not graf:
+            continue
+        cells = []
+        for c in ("prometheus", "loki", "alertmanager"):
+            how = place.get(c, "off")
+            first = next((h["name"] for h in e["hosts"] if c in h["roles"]), "")
+            cells.append(
+                {
+                    "local": "`127.0.0.1` (its own host's)",
+                    "single": f"`{first}` (the component's first host)",
+                    "shared": "the `grafana_" + c + "_url` you set",
+                    "off": "none (component off)",
+                    "spread": "**refused by preflight**",
+                }[how]
+            )
+        rows.append([f"`{n}`", ", ".join(f"`{g}`" for g in graf)] + cells)
+    return md_table(["environment", "Grafana hosts", "Prometheus", "Loki", "Alertmanager"], rows)
+
+
+def host_loss_table() -> str:
+    """What is lost when one host dies, per environment: read from the topology."""
+    envs = environments()
+    rows = []
+    for n, e in envs.items():
+        for h in e["hosts"]:
+            lost, kept = [], []
+            for role in ("prometheus", "alertmanager", "grafana", "loki", "app"):
+                if role not in h["roles"] or role not in e["components"]:
+                    continue
+                others = counts(e, role) - 1
+                if role == "prometheus":
+                    (kept if others else lost).append(
+                        f"its TSDB ({e['prometheus']['retention']} of metrics): "
+                        + ("the other replica keeps the same samples" if others else "metrics history lost, alerting stops")
+                    )
+                elif role == "alertmanager":
+                    (kept if others else lost).append(
+                        "silences and notification log: " + ("the other peers hold them (gossip)" if others else "lost; alerts stop being notified")
+                    )
+                elif role == "grafana":
+                    db = e["grafana"]["database"]
+                    if db == "postgres":
+                        kept.append("Grafana: users and UI edits live in the shared PostgreSQL (RDS)" + (", the other Grafana serves" if others else ""))
+                    else:
+                        lost.append("Grafana's SQLite database on the host (users, UI edits); dashboards come back from the repository")
+                elif role == "loki":
+                    if e["loki"]["storage"] == "s3":
+                        kept.append(f"Loki: chunks in S3, {e['loki']['replication_factor']} replicas of every unflushed stream")
+                    else:
+                        lost.append(f"Loki's filesystem chunks ({e['loki']['retention_period']} of logs)" + ("" if not others else ", only this replica's"))
+                elif role == "app":
+                    lost.append("orders-api and its unshipped log lines")
+            rows.append([f"`{n}`", f"`{h['name']}`", ", ".join(h["roles"]), "; ".join(lost) or "nothing beyond the host", "; ".join(kept) or "—"])
+    return md_table(["environment", "host", "roles", "lost with it", "kept elsewhere"], rows)
+
+
+def sizing_table() -> str:
+    m = sizing()
+    if not m:
+        drift("tests/bench/sizing-dev.json is missing: run tests/bench/sizing.sh (under the lab lock)")
+        return ""
+    per_target = {job: m["samples_per_scrape_by_job"][job] / m["targets_by_job"][job] for job in m["samples_per_scrape_by_job"] if m["targets_by_job"].get(job)}
+    rule_series = m.get("recording_rule_series", 0)
+    envs = environments()
+    rows = []
+    log_per_rps = m["orders_api_log_bytes_per_second"] / m["traffic_rps"]
+    for n, e in envs.items():
+        series = rule_series
+        unmeasured = []
+        targets = 0
+        for c in registry():
+            if c["name"] not in e["components"]:
+                continue
+            count = len(e["hosts"]) if c["every_host"] else counts(e, c["name"])
+            targets += count
+            if c["job"] in per_target:
+                series += per_target[c["job"]] * count
+            elif count:
+                unmeasured.append(c["job"])
+        interval = dur_s(e["prometheus"]["scrape_interval"])
+        sps = series / interval
+        retention = dur_s(e["prometheus"]["retention"])
+        disk = sps * retention * BYTES_PER_SAMPLE
+        app_hosts = counts(e, "app")
+        log_day = log_per_rps * e["app"]["traffic_rps"] * 86400 * app_hosts
+        log_ret = log_day * dur_s(e["loki"]["retention_period"]) / 86400
+        rows.append(
+            [
+                f"`{n}`",
+                str(targets),
+                f"{series:,.0f}" + (f" + {', '.join(unmeasured)}" if unmeasured else ""),
+                e["prometheus"]["scrape_interval"],
+                f"{sps:,.0f}",
+                f"{e['prometheus']['retention']}: {disk / 1e9:.2f} GB",
+                f"{log_day / 1e6:,.0f} MB",
+                f"{e['loki']['retention_period']}: {log_ret / 1e9:.2f} GB",
+            ]
+        )
+    return md_table(
+        [
+            "environment",
+            "scrape targets",
+            "active series per Prometheus",
+            "scrape_interval",
+            "samples/s per Prometheus",
+            "TSDB disk per replica (retention)",
+            "orders-api log per day (raw)",
+            "Loki raw volume (retention)",
+        ],
+        rows,
+    )
+
+
+def sizing_measured() -> str:
+    m = sizing()
+    if not m:
+        return ""
+    rows = [
+        ["measured", f"{m['measured']}, `dev` on the lab ({m['os']}, `--without {m['without']}`), over {m['seconds']} s"],
+        ["scrape_interval / effective scrape_timeout (Prometheus's `/api/v1/status/config`)", f"{m['scrape_interval']} / {m['scrape_timeout']}"],
+        ["`prometheus_tsdb_head_series` (with the series of the package's own first start, before obsctl's configuration: stale, kept until the head is compacted)", f"{m['head_series']:,}"],
+        ["active series (`count({__name__=~\".+\"})`, past the 5-minute lookback)", f"{m['active_series']:,}"],
+        ["`rate(prometheus_tsdb_head_samples_appended_total[2m])`", f"{float(m['samples_per_second']):,.1f} samples/s"],
+        ["samples per scrape, by job (`scrape_samples_post_metric_relabeling`)", ", ".join(f"{j} {v:,.0f}" for j, v in sorted(m["samples_per_scrape_by_job"].items()))],
+        ["scrape targets, by job", ", ".join(f"{j} {v}" for j, v in sorted(m["targets_by_job"].items()))],
+        ["recording-rule series", f"{m['recording_rule_series']:,}"],
+        ["TSDB directory growth (head chunks and WAL, not yet compacted)", f"{m['tsdb_growth_bytes_per_second']:,} bytes/s"],
+        ["orders-api log at " + str(m["traffic_rps"]) + " requests/s", f"{m['orders_api_log_bytes_per_second']:,.0f} bytes/s, {m['orders_api_log_lines_per_second']} lines/s"],
+    ]
+    return md_table(["what", "value"], rows)
+
+
+# ----- diagrams
+
+
+def mermaid(body: str) -> str:
+    return "```mermaid\n" + body.strip("\n") + "\n```"
+
+
+COMPONENT_LABEL = {
+    "prometheus": "Prometheus",
+    "alertmanager": "Alertmanager",
+    "node_exporter": "node_exporter",
+    "grafana": "Grafana",
+    "loki": "Loki",
+    "promtail": "Promtail",
+    "app": "orders-api",
+}
+
+
+def ident(s: str) -> str:
+    return re.sub(r"\W", "_", s)
+
+
+def global_diagram(name: str, part: str) -> str:
+    """Components on the hosts of one environment, and the flows between them:
+    each Grafana to the instances the grafana role places its data sources on,
+    each Promtail to the Loki the promtail role picks, every Prometheus to
+    every Alertmanager, and one Prometheus's scrapes of the last host."""
+    e = environments()[name]
+    shown = {"metrics": {"prometheus", "alertmanager", "app"}, "queries": {"grafana", "loki", "prometheus", "alertmanager"}}[part]
+    lines = ["flowchart TB"]
+    if part == "queries":
+        lines.append('    user(("engineer"))')
+    if e["provider"] == "aws" and part == "queries":
+        lines.append('    lb["load balancer"]')
+        lines.append('    user -- "HTTPS" --> lb')
+    every = [c for c in registry() if c["every_host"] and c["name"] in e["components"]]
+    where: dict[str, list[str]] = {}
+    for h in e["hosts"]:
+        hid = ident(h["name"])
+        lines.append(f'    subgraph {hid}["{h["name"]}"]')
+        nodes = []
+        for c in registry():
+            if c["name"] in e["components"] and not c["every_host"] and c["name"] in h["roles"] and c["name"] in shown:
+                nid = f"{hid}_{c['name']}"
+                lines.append(f'        {nid}["{COMPONENT_LABEL[c["name"]]} :{c["ports"][0]["number"]}"]')
+                where.setdefault(c["name"], []).append(nid)
+                nodes.append(nid)
+        if every:
+            nid = f"{hid}_every"
+            label = "<br/>".join(f"{COMPONENT_LABEL[c['name']]} :{c['ports'][0]['number']}" for c in every)
+            lines.append(f'        {nid}["{label}"]')
+            nodes.append(nid)
+            where.setdefault("every", []).append(nid)
+        for a, b in zip(nodes, nodes[1:]):
+            lines.append(f"        {a} ~~~ {b}")
+        lines.append("    end")
+    if part == "metrics":
+        lines.append('    rcv(["receivers"])')
+    # hosts in a grid of two columns, so the picture stays narrow: the last
+    # node of a host sits above the first node of the host two places on
+    lasts = {ident(h["name"]): [n for n in sum(where.values(), []) if n.startswith(ident(h["name"]) + "_")] for h in e["hosts"]}
+    hids = [ident(h["name"]) for h in e["hosts"]]
+    if len(hids) > 2:
+        for a, b in zip(hids, hids[2:]):
+            if lasts[a] and lasts[b]:
+                lines.append(f"    {lasts[a][-1]} ~~~ {lasts[b][0]}")
+    for g in where.get("grafana", []):
+        lines.append(f"    {'lb' if e['provider'] == 'aws' else 'user'} --> {g}")
+    if part == "metrics":
+        lines += metric_edges(e, where)
+    else:
+        lines += query_edges(e, where)
+    return mermaid("\n".join(lines))
+
+
+def query_edges(e: dict, where: dict) -> list[str]:
+    lines = []
+    place = grafana_placement(e)
+    for g in where.get("grafana", []):
+        ghost = g.rsplit("_grafana", 1)[0]
+        for comp, label in (("prometheus", "PromQL"), ("loki", "LogQL"), ("alertmanager", "alerts")):
+            nodes = where.get(comp, [])
+            target = next((x for x in nodes if x.startswith(ghost + "_")), None) if place.get(comp) == "local" else (nodes[0] if nodes else None)
+            if target:
+                lines.append(f'    {g} -- "{label}" --> {target}')
+    if "promtail" in e["components"] and "loki" in e["components"]:
+        for h in e["hosts"]:
+            target = promtail_push_host(e, h["name"])
+            if target:
+                lines.append(f"    {ident(h['name'])}_every -. logs .-> {ident(target)}_loki")
+    return lines
+
+
+def metric_edges(e: dict, where: dict) -> list[str]:
+    lines = []
+    last = ident(e["hosts"][-1]["name"])
+    for p in where.get("prometheus", [])[:1]:
+        for nodes in where.values():
+            for t_ in nodes:
+                if t_.startswith(last + "_"):
+                    lines.append(f"    {p} -.-> {t_}")
+    first = True
+    for p in where.get("prometheus", []):
+        for a in where.get("alertmanager", []):
+            lines.append(f"    {p} -- alerts --> {a}" if first else f"    {p} --> {a}")
+            first = False
+    for a in where.get("alertmanager", [])[:1]:
+        lines.append(f"    {a} --> rcv")
+    return lines
+
+
+def base_types(resources: list[tuple]) -> list[str]:
+    """The main resource types of a module: those no other type of it extends
+    (aws_s3_bucket, not aws_s3_bucket_policy)."""
+    types = sorted({t for t, _, _ in resources})
+    return [t for t in types if not any(o != t and o.startswith(t.rsplit("_", 0)[0]) and False for o in types) and not any(t.startswith(o + "_") for o in types if o != t)]
+
+
+def deployment_diagram(name: str) -> str:
+    """Terraform modules → the resources they create → the hosts, and Ansible roles → the hosts."""
+    e = environments()[name]
+    mods = stacks()[e["provider"]]
+    lines = ["flowchart TB", f'    envfile["environments/{name}.toml"]']
+    lines.append(f'    subgraph tf["Terraform: terraform/stacks/{e["provider"]}"]')
+    host_mods, ids = [], []
+    for mname, m in sorted(mods.items()):
+        main = base_types(m["resources"])
+        more = len({t for t, _, _ in m["resources"]}) - len(main)
+        label = f"module {mname}<br/>" + "<br/>".join(main) + (f"<br/>+{more} more" if more else "")
+        ids.append(f"tf_{ident(mname)}")
+        lines.append(f'        {ids[-1]}["{label}"]')
+        if any(r for _, _, r in m["resources"]) or (m["repeat"] == "for_each" and "hosts" in str(m["loop"])):
+            if "instance" in " ".join(main) or "machine" in " ".join(t for t, _, _ in m["resources"]) or mname == "machine":
+                host_mods.append(mname)
+    for a, b in zip(ids, ids[1:]):
+        lines.append(f"        {a} ~~~ {b}")
+    lines.append("    end")
+    lines.append(f'    subgraph hosts["hosts of {name}"]')
+    for h in e["hosts"]:
+        lines.append(f'        h_{ident(h["name"])}["{h["name"]}"]')
+    lines.append("    end")
+    lines.append('    subgraph ans["Ansible: ansible/site.yml, one play"]')
+    every = [c["name"] for c in registry() if c["every_host"] and c["name"] in e["components"]]
+    lines.append(f'        r_every["{", ".join(every)}"]')
+    roles_ = [r for r in ("prometheus", "alertmanager", "grafana", "loki", "app") if r in e["components"] and counts(e, r)]
+    for role in roles_:
+        lines.append(f'        r_{role}["role {role}"]')
+    # two rows of roles, so the group stays narrow
+    rids = ["r_every"] + [f"r_{r}" for r in roles_]
+    half = (len(rids) + 1) // 2
+    for a, b in zip(rids[:half], rids[half:]):
+        lines.append(f"        {a} ~~~ {b}")
+    lines.append("    end")
+    lines.append('    envfile -- "obsctl up" --> tf')
+    lines.append(f"    {ids[-1]} ~~~ h_{ident(e['hosts'][0]['name'])}")
+    for mname in host_mods:
+        for h in e["hosts"]:
+            lines.append(f"    tf_{ident(mname)} --> h_{ident(h['name'])}")
+    lines.append("    hosts --- r_every")
+    for role in roles_:
+        for h in e["hosts"]:
+            if role in h["roles"]:
+                lines.append(f"    h_{ident(h['name'])} --- r_{role}")
+    return mermaid("\n".join(lines))
+
+
+def docs_index_table(text: str) -> str:
+    gen = [[f"[{p.name}]({p.name})"] for p in pages() if p.name != "README.md"]
+    return merged(text, "docs-index", ["page", "read it to learn"], 1, gen)
+
+
+def readme_index(text: str) -> str:
+    current = between(text, "readme-index") or ""
+    kept = {}
+    for line in current.split("\n"):
+        m = re.match(r"^- \[([^\]]+)\]\(docs/([\w.-]+\.md)\)(.*)$", line)
+        if m:
+            kept[m.group(2)] = (m.group(1), m.group(3))
+    out = []
+    for p in pages():
+        if p.name == "README.md":
+            continue
+        title, rest = kept.get(p.name, (p.stem.replace("-", " ").capitalize(), ""))
+        out.append(f"- [{title}](docs/{p.name}){rest}")
     return "\n".join(out)
+
+
+# name -> (page, generator taking the page's text)
+BLOCKS: dict[str, tuple[str, object]] = {
+    "env-table": ("docs/deployment.md", lambda t: env_table()),
+    "cli-table": ("docs/deployment.md", lambda t: cli_table()),
+    "resources-table": ("docs/deployment.md", lambda t: resources_table()),
+    "timing-table": ("docs/flows.md", lambda t: timing_table()),
+    "datasources-table": ("docs/flows.md", lambda t: datasources_table()),
+    "routing-table": ("docs/worked-example.md", lambda t: routing_table()),
+    "alerts-table": ("docs/worked-example.md", alerts_table),
+    "ports-table": ("docs/architecture.md", ports_table),
+    "exit-codes-table": ("docs/exit-codes.md", exit_codes_table),
+    "exit-codes-short": ("docs/pipelines.md", lambda t: exit_codes_short()),
+    "obsctl-vars-table": ("docs/contract.md", obsctl_vars_table),
+    "components-table": ("README.md", components_table),
+    "cli-synopsis": ("README.md", lambda t: cli_synopsis()),
+    "readme-index": ("README.md", readme_index),
+    "docs-index": ("docs/README.md", docs_index_table),
+    "global-dev-metrics": ("docs/topology.md", lambda t: global_diagram("dev", "metrics")),
+    "global-dev-queries": ("docs/topology.md", lambda t: global_diagram("dev", "queries")),
+    "global-prod-metrics": ("docs/topology.md", lambda t: global_diagram("prod", "metrics")),
+    "global-prod-queries": ("docs/topology.md", lambda t: global_diagram("prod", "queries")),
+    "deploy-dev": ("docs/topology.md", lambda t: deployment_diagram("dev")),
+    "deploy-staging": ("docs/topology.md", lambda t: deployment_diagram("staging")),
+    "deploy-prod": ("docs/topology.md", lambda t: deployment_diagram("prod")),
+    "host-loss-table": ("docs/backup.md", lambda t: host_loss_table()),
+    "sizing-measured": ("docs/scaling.md", lambda t: sizing_measured()),
+    "sizing-table": ("docs/scaling.md", lambda t: sizing_table()),
+}
+
+
+def generate(name: str, text: str) -> str:
+    return BLOCKS[name][1](text)  # type: ignore[operator]
+
+
+def check_generated() -> None:
+    for name, (page, _) in BLOCKS.items():
+        text = read(page)
+        current = between(text, name)
+        if current is None:
+            drift(f"{page}: the generated block {marker(name)[0]} … {marker(name)[1]} is missing")
+            continue
+        expected = generate(name, text)
+        if current.strip() != expected.strip():
+            diff = "\n".join(difflib.unified_diff(current.strip().split("\n"), expected.strip().split("\n"), "docs", "code", lineterm="", n=0))
+            drift(f"{page}: the generated block `{name}` differs from the code (fix: tests/docs/drift.py --write):\n{diff}")
+        header, rows = table_rows(expected)
+        for r in rows:
+            for h, c in zip(header, r):
+                if c.strip() == "" and h in PROSE_COLUMNS:
+                    drift(f"{page}, generated table `{name}`: row `{r[0]}` has no text in column \"{h}\" (write it; --write keeps it)")
+
+
+def write_blocks() -> None:
+    for name, (page, _) in BLOCKS.items():
+        path = ROOT / page
+        text = path.read_text()
+        a, b = marker(name)
+        if a not in text:
+            print(f"drift.py: {page} has no {a} … {b} markers; skipped", file=sys.stderr)
+            continue
+        before, rest = text.split(a, 1)
+        _, after = rest.split(b, 1)
+        text = f"{before}{a}\n{generate(name, text)}\n{b}{after}"
+        path.write_text(text)
+    print("drift.py: wrote every generated block")
 
 
 # --------------------------------------------------------------------------- checks
 
 
-def check_alerts() -> None:
-    text = read("docs/worked-example.md")
-    rules = alert_rules()
-    table = first_table(section(text, r"^Alerts\b"))
-    if not table:
-        drift("docs/worked-example.md: no table under a heading `## Alerts`")
-        return
-    documented = set()
-    for row in table:
-        names = code_spans(row[0]) if row else []
-        if not names:
-            continue
-        name = names[0]
-        sev = (code_spans(row[1]) or [row[1]])[0].strip() if len(row) > 1 else ""
-        cell = row[2] if len(row) > 2 else ""
-        for_ = (code_spans(cell) or ["0s" if cell.strip() in ("", "—", "-", "none") else cell.strip()])[0]
-        documented.add((name, sev, for_))
-    code = {(r["name"], r["severity"], r["for"]) for r in rules}
-    code_names = {r["name"] for r in rules}
-    for r in rules:
-        if r["name"] not in text:
-            drift(f"docs/worked-example.md does not mention alert `{r['name']}` ({r['file']})")
-        elif (r["name"], r["severity"], r["for"]) not in documented:
-            drift(
-                f"docs/worked-example.md, Alerts table: no row for `{r['name']}` with severity `{r['severity']}` "
-                f"and for `{r['for']}` ({r['file']})"
-            )
-    for name, sev, for_ in sorted(documented - code):
-        if name not in code_names:
-            drift(f"docs/worked-example.md, Alerts table lists `{name}`, which no rule file defines")
-        else:
-            drift(f"docs/worked-example.md, Alerts table: `{name}` with severity `{sev}` and for `{for_}` is not in the rules")
-
-
-def check_dashboards() -> None:
-    text = read("docs/worked-example.md")
-    for title, path in dashboards():
-        if title not in text:
-            drift(f"docs/worked-example.md does not mention dashboard \"{title}\" ({path})")
-
-
-def check_roles() -> None:
-    text = read("docs/architecture.md")
+def check_mentions() -> None:
+    wex = read("docs/worked-example.md")
+    for r in alert_rules():
+        if r["name"] not in read("docs/runbooks.md"):
+            drift(f"docs/runbooks.md has no section for alert `{r['name']}` ({r['file']})")
+    for d in dashboards():
+        if d["title"] not in wex:
+            drift(f"docs/worked-example.md does not mention dashboard \"{d['title']}\" ({d['_file']})")
+    arch = read("docs/architecture.md")
     for role in roles():
-        if not re.search(rf"(?<![\w-]){re.escape(role)}(?![\w-])", text):
+        if not re.search(rf"(?<![\w-]){re.escape(role)}(?![\w-])", arch):
             drift(f"docs/architecture.md does not name the Ansible role `{role}` (ansible/roles/{role})")
-
-
-def check_ports() -> None:
-    text = read("docs/architecture.md")
-    table = first_table(section(text, r"^Ports\b"))
-    if not table:
-        drift("docs/architecture.md: no table under a heading `## Ports`")
-        return
-    listed: dict[str, int] = {}
-    for row in table:
-        if len(row) < 2:
-            continue
-        port_cells = [c for c in row if re.fullmatch(r"\d{2,5}", c)]
-        variables = [v for v in code_spans(row[-1]) if v.endswith("_port")]
-        if not port_cells and variables:
-            drift(f"docs/architecture.md, Ports table: row `{row[0]}` has no port number")
-            continue
-        for v in variables:
-            listed[v] = int(port_cells[0])
-    for var, (value, path) in sorted(port_variables().items()):
-        if var not in listed:
-            drift(f"docs/architecture.md, Ports table: no row names `{var}` ({value} in {path})")
-        elif listed[var] != value:
-            drift(f"docs/architecture.md, Ports table: `{var}` is listed as {listed[var]}, but {path} says {value}")
-    role_ports = {k for r in roles() for k in role_defaults(r) if re.fullmatch(r"[a-z0-9_]+_port", k)}
-    for var in sorted(set(listed) - set(port_variables()) - role_ports):
-        drift(f"docs/architecture.md, Ports table names `{var}`, which neither the registry nor a role's defaults define")
-
-
-def check_generated(text: str, page: str, markers, expected: str, what: str, source: str) -> None:
-    """A generated table between markers must equal what the code gives now."""
-    current = between(text, markers)
-    if current is None:
-        drift(f"{page}: the markers {markers[0]} … {markers[1]} are missing")
-    elif current.strip() != expected.strip():
-        diff = "\n".join(difflib.unified_diff(current.strip().split("\n"), expected.strip().split("\n"), "docs", source, lineterm="", n=0))
-        drift(f"{page}: {what} differs from the {source} (fix: tests/docs/drift.py --write):\n{diff}")
-
-
-def check_environments() -> None:
-    text = read("docs/deployment.md")
+    dep = read("docs/deployment.md")
     for name in environments():
-        if f"environments/{name}.toml" not in text:
+        if f"environments/{name}.toml" not in dep:
             drift(f"docs/deployment.md does not mention environments/{name}.toml")
-    check_generated(text, "docs/deployment.md", ENV_TABLE, env_table(), "the environments table", "env files")
+    docs = "\n".join(p.read_text() for p in pages())
+
+    def walk(cmd: dict, prefix: str) -> None:
+        for s in visible(cmd["subcommands"]):
+            pattern = rf"{re.escape(prefix)} {re.escape(s['name'])}(?![\w-])" if prefix == "obsctl" else rf"{re.escape(prefix)}\b[^`\n]* {re.escape(s['name'])}(?![\w-])"
+            if not re.search(pattern, docs):
+                drift(f"docs/ never shows `{prefix} {s['name']}` (a subcommand of obsctl)")
+            walk(s, f"{prefix} {s['name']}")
+
+    walk(facts()["cli"], "obsctl")
 
 
-def check_timings() -> None:
+def check_port_defaults() -> None:
+    reg = {p["var"]: p["number"] for c in registry() for p in c["ports"]}
+    for role in roles():
+        for key, value in role_defaults(role).items():
+            if key in reg and value != reg[key]:
+                drift(f"ansible/roles/{role}/defaults/main.yml: `{key}: {value}` disagrees with the component registry (src/component.rs says {reg[key]})")
+
+
+def check_sequence_diagram() -> None:
     text = read("docs/flows.md")
-    check_generated(text, "docs/flows.md", TIMING_TABLE, timing_table(), "the alert timings table", "code")
-    envs = environments()
-    d = rust_defaults()
-    dev = envs.get("dev")
+    dev = environments().get("dev")
     rule = {r["name"]: r for r in alert_rules()}.get("OrdersHighErrorRatio")
-    seq = [b for b in mermaid_blocks(text) if b.lstrip().startswith("sequenceDiagram") and "OrdersHighErrorRatio" in b]
-    if not seq:
-        drift("docs/flows.md: no sequence diagram of OrdersHighErrorRatio")
-        return
-    if dev is None or rule is None:
-        drift("docs/flows.md: the alert sequence diagram follows OrdersHighErrorRatio in dev, but one of them no longer exists")
+    seq = [b for b in re.findall(r"^```mermaid\s*\n(.*?)^```", text, flags=re.S | re.M) if b.lstrip().startswith("sequenceDiagram") and "OrdersHighErrorRatio" in b]
+    if not seq or dev is None or rule is None:
+        drift("docs/flows.md: no sequence diagram of OrdersHighErrorRatio in dev (or the alert or dev is gone)")
         return
     expected = {
-        "scrape_interval": setting(dev, d, "prometheus", "scrape_interval").replace(" (default)", ""),
-        "evaluation_interval": setting(dev, d, "prometheus", "evaluation_interval").replace(" (default)", ""),
-        "group_wait": setting(dev, d, "alertmanager", "group_wait").replace(" (default)", ""),
-        "group_interval": setting(dev, d, "alertmanager", "group_interval").replace(" (default)", ""),
+        "scrape_interval": dev["prometheus"]["scrape_interval"],
+        "evaluation_interval": dev["prometheus"]["evaluation_interval"],
+        "group_wait": dev["alertmanager"]["group_wait"],
+        "group_interval": dev["alertmanager"]["group_interval"],
+        "repeat_interval": dev["alertmanager"]["repeat_interval"],
         "resend-delay": str(role_defaults("prometheus").get("prometheus_alert_resend_delay")),
         "for": rule["for"],
     }
     for key, value in expected.items():
-        if not re.search(rf"(?<![\w-]){re.escape(key)} = {re.escape(value)}(?![\w.])", seq[0]):
+        quoted = re.findall(rf"(?<![\w-]){re.escape(key)} = (\w+)", seq[0])
+        if not quoted:
             drift(f"docs/flows.md: the alert sequence diagram should say `{key} = {value}` (dev / OrdersHighErrorRatio)")
+        for q in quoted:
+            if q != value:
+                drift(f"docs/flows.md: the alert sequence diagram says `{key} = {q}`, but dev's is {value}")
 
 
-def check_exit_codes() -> None:
-    text = read("docs/exit-codes.md")
-    err = read("src/error.rs")
-    body = re.search(r"fn exit_code\(self\) -> u8 \{(.*?)\n    \}", err, flags=re.S)
-    codes: dict[int, str] = {}
-    if not body:
-        drift("drift.py cannot find `fn exit_code` in src/error.rs (update drift.py)")
+def check_env_comments() -> None:
+    """Counts in an environment file's comments (\"2 Prometheus replicas\", \"3 Loki\") match its hosts."""
+    words = {"prometheus": "prometheus", "alertmanager": "alertmanager", "grafana": "grafana", "loki": "loki"}
+    for n, e in environments().items():
+        for line_no, line in enumerate(read(e["file"]).split("\n"), 1):
+            if "#" not in line:
+                continue
+            comment = line.split("#", 1)[1]
+            for num, word in re.findall(r"\b(\d+)(?:-peer)? (Prometheus|Alertmanager|Grafana|Loki)\b", comment):
+                have = counts(e, words[word.lower()])
+                if int(num) != have:
+                    drift(f"{e['file']}:{line_no}: the comment says {num} {word}, but the file gives {have} host(s) that role")
+
+
+ENV_NAMES = "|".join(ENV_ORDER)
+
+
+def check_prose() -> None:
+    """Claims in prose that the generated tables hold, or that contradict the code."""
+    setting_words = r"scrape|evaluat|group_wait|group_interval|repeat_interval|retention|interval"
+    dur = r"\b\d+\s?(?:s|m|h|d|ms)\b|\b\d+ (?:seconds|minutes|hours|days)\b"
+    envs = environments()
+    for p in [*pages(), ROOT / "README.md"]:
+        page = rel(p)
+        for s in sentences(p.read_text()):
+            plain = s
+            # 1, 2: timings and retention per environment are in the generated tables.
+            if re.search(setting_words, plain, re.I) and re.search(rf"\b({ENV_NAMES})\b", plain) and re.search(dur, plain):
+                if not re.search(r"timings table|#timings|environments table|#environments|table above|table below", plain):
+                    drift(f"{page}: restates a per-environment timing that a generated table holds; point to the table instead: \"{s[:160]}\"")
+            if re.search(r"scrape timeout", plain, re.I) and re.search(dur, plain) and "#timings" not in plain:
+                drift(f"{page}: states a scrape timeout; it is in the timings table (flows.md#timings): \"{s[:160]}\"")
+            # 7: how long `up` takes is measured in performance.md only.
+            if page != "docs/performance.md" and re.search(r"\b(cold|no-op)\b", plain) and re.search(r"`up`|\bup\b", plain) and re.search(r"\b\d+(?:[.–-]\d+)?\s?s\b", plain):
+                drift(f"{page}: states how long `up` takes; the measured figures are in docs/performance.md, link them: \"{s[:160]}\"")
+            # 3: which Prometheus, Loki and Alertmanager a Grafana queries is the generated data-source table.
+            if re.search(r"Grafana", plain) and re.search(r"\b(reads?|quer(?:y|ies)|data source)\b", plain) and (
+                re.search(r"\bmon-\d\b.*\bonly\b|\bonly\b.*\bmon-\d\b", plain) or re.search(r"<first \w+ host>", plain)
+            ):
+                drift(f"{page}: says which host Grafana queries; that is the generated data-source table (flows.md#visualisation): \"{s[:160]}\"")
+            # 4: Watchdog reaches the receivers that list `none`.
+            if "Watchdog" in plain and re.search(r"not built|reaches? no (?:one|receiver)|routed to no receiver|no receiver yet|pages nobody", plain) and "none" not in plain.replace("Watchdog", ""):
+                drift(f"{page}: says Watchdog reaches no one; it reaches every receiver whose severities list `none`: \"{s[:160]}\"")
+            # 8: staging is not prod's topology.
+            if re.search(r"\bstaging\b", plain) and re.search(r"(prod's|same|prod) (HA )?topology|topology of prod", plain) and not re.search(r"\bLoki\b|except|but\b", plain):
+                drift(f"{page}: says staging has prod's topology without saying how it differs (one Loki): \"{s[:160]}\"")
+            # 5: `up` prints the load balancer's URL when the stack has one.
+            if re.search(r"`up`", plain) and re.search(r"\bprints?\b|summary", plain) and re.search(r"each (?:host|Grafana)'s `?:3000", plain):
+                drift(f"{page}: `up` prints the load balancer's URL when the stack publishes one, not each host's :3000: \"{s[:160]}\"")
+    del envs
+    # 4, in diagrams: a diagram that routes Watchdog shows the receivers that list `none`.
+    for p in pages():
+        for block in re.findall(r"^```mermaid\s*\n(.*?)^```", strip_generated(p.read_text()), flags=re.S | re.M):
+            if "Watchdog" in block and not re.search(r"list(?:s)? `?none", block):
+                drift(f"{rel(p)}: a diagram routes Watchdog without the receivers whose severities list `none`")
+
+
+# ----- queries
+
+
+PROMQL_FUNCS = r"(?:rate|irate|increase|sum|avg|min|max|count|predict_linear|histogram_quantile|vector|absent|topk|delta|deriv|label_values)"
+
+
+def doc_queries() -> tuple[list[dict], list[dict]]:
+    """(PromQL, LogQL) quoted in the docs, in code spans and in ```promql / ```logql blocks."""
+    prom, logql = [], []
+    for p in [*pages(), ROOT / "README.md"]:
+        text = p.read_text()
+        for lang, body in re.findall(r"^```(promql|logql)\s*\n(.*?)^```", text, flags=re.S | re.M):
+            (prom if lang == "promql" else logql).append({"where": rel(p), "expr": body.strip()})
+        for line_no, line in enumerate(strip_code_blocks(text).split("\n"), 1):
+            for span in code_spans(line):
+                s = span.strip()
+                where = f"{rel(p)}:{line_no}"
+                if re.match(r"^\{\s*\w+\s*(=|=~|!=|!~)\s*\"", s) or re.search(r"\(\s*\{\s*\w+\s*(=|=~)", s):
+                    logql.append({"where": where, "expr": s, "line": line})
+                elif re.match(rf"^{PROMQL_FUNCS}\s*(by\s*\([^)]*\)\s*)?\(", s) or re.match(r"^[a-z_:][a-z0-9_:]*(\{[^}]*\})?(\[\w+\])?\s*(==|!=|>=|<=|>|<)\s*[\d.]+$", s) or re.match(r"^[a-z][a-z0-9]*_[a-z0-9_:]+\{[^}]*\}(\[\w+\])?$", s):
+                    prom.append({"where": where, "expr": s, "line": line})
+    return prom, logql
+
+
+def promtool() -> str | None:
+    for cand in (shutil.which("promtool"), ROOT / ".obsctl/tools/debian-13/root/usr/bin/promtool"):
+        if cand and Path(cand).is_file():
+            return str(cand)
+    return None
+
+
+def check_queries() -> None:
+    prom, logql = doc_queries()
+    dash = dashboard_queries()
+    # LogQL of the dashboards and the docs: Grafana's own grammar.
+    all_logql = [{"where": f"dashboard \"{q['dashboard']}\", panel \"{q['panel']}\"", "expr": q["expr"]} for q in dash if q["type"] == "loki"]
+    all_logql += [{"where": q["where"], "expr": q["expr"]} for q in logql]
+    run = subprocess.run(["node", str(HERE / "logql.mjs")], input=json.dumps(all_logql), capture_output=True, text=True, cwd=HERE)
+    if run.returncode != 0:
+        drift(f"tests/docs/logql.mjs failed: {run.stderr.strip()}")
     else:
-        for phase, value in re.findall(r"Phase::(\w+)(?:\([^)]*\))?\s*=>\s*([^,\n]+),", body.group(1)):
-            value = value.strip()
-            if value.isdigit():
-                codes[int(value)] = f"Phase::{phase}"
-            elif "128" in value:
-                # The signals obsctl handles: the list in signals::install.
-                handled = re.search(r"for sig in \[([A-Z, ]+)\]", read("src/signals.rs"))
-                if not handled:
-                    drift("drift.py cannot find the handled signals in src/signals.rs (update drift.py)")
-                for sig in re.findall(r"SIG[A-Z]+", handled.group(1) if handled else ""):
-                    codes[128 + signal.Signals[sig].value] = f"Phase::{phase}({sig})"
-            else:
-                drift(f"drift.py does not understand `Phase::{phase} => {value}` in src/error.rs (update drift.py)")
-    m = re.search(r"_ => (\d+),", read("src/main.rs"))
-    if m:
-        codes[int(m.group(1))] = "usage error (src/main.rs)"
-    else:
-        drift("drift.py cannot find the usage-error exit code in src/main.rs (update drift.py)")
-    plan_rs = read("src/commands/plan.rs")
-    m = re.search(r"Ok\(if [^{}]+\{ 0 \} else \{ (\d+) \}\)", plan_rs) or re.search(
-        r"Ok\(if [^{}]+\{ (\d+) \} else \{ 0 \}\)", plan_rs
-    )
-    if m:
-        codes[int(m.group(1))] = "plan: drift (src/commands/plan.rs)"
-    else:
-        drift("drift.py cannot find plan's drift exit code in src/commands/plan.rs (update drift.py)")
-    codes[0] = "success"
-    table = first_table(section(text, r"^Exit codes\b") or text)
-    documented = set()
-    for row in table:
-        m = re.match(r"^`?(\d+)`?$", row[0]) if row else None
-        if m:
-            documented.add(int(m.group(1)))
-    for code, what in sorted(codes.items()):
-        if code not in documented:
-            drift(f"docs/exit-codes.md has no row for exit code {code} ({what})")
-    for code in sorted(documented - set(codes)):
-        drift(f"docs/exit-codes.md lists exit code {code}, which the code never returns")
+        for bad in json.loads(run.stdout):
+            if re.match(r"^\w+\s*\(\s*\{", bad["expr"]) and not bad["where"].startswith("dashboard"):
+                prom.append({"where": bad["where"], "expr": bad["expr"]})  # `count({…})` is PromQL: promtool decides
+                continue
+            drift(f"{bad['where']}: LogQL `{bad['expr']}` {bad['error']} (@grafana/lezer-logql)")
+    # PromQL of the docs: promtool, as for the rules and dashboards.
+    tool = promtool()
+    if prom and not tool:
+        drift("promtool not found (tests/setup.sh extracts it into .obsctl/tools/debian-13): the docs' PromQL is unchecked")
+    elif prom:
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, q in enumerate(prom):
+                f = Path(tmp) / f"q{i}.yml"
+                expr = re.sub(r"\$\{?__\w+\}?", "1m", q["expr"])
+                f.write_text(yaml.safe_dump({"groups": [{"name": "docs", "rules": [{"record": "docs:query", "expr": expr}]}]}))
+                r = subprocess.run([tool, "check", "rules", str(f)], capture_output=True, text=True)
+                if r.returncode != 0:
+                    msg = (r.stderr or r.stdout).strip().split("\n")[-1]
+                    drift(f"{q['where']}: PromQL `{q['expr']}` does not parse (promtool): {msg}")
+    # A query the docs say a dashboard uses is one of its queries.
+    exprs = {q["expr"] for q in dash}
+    for q in prom + logql:
+        if "line" in q and re.search(r"dashboard", q["line"], re.I) and q["expr"] not in exprs:
+            drift(f"{q['where']}: `{q['expr']}` is quoted as a dashboard's query, but no dashboard has it (ansible/roles/grafana/files/dashboards)")
 
 
-def check_cli() -> None:
-    cli = read("src/cli.rs")
-    docs = "\n".join(p.read_text() for p in sorted(DOCS.glob("*.md")))
-    enum = re.search(r"pub enum Command \{(.*?)\n\}", cli, flags=re.S)
-    if not enum:
-        drift("drift.py cannot find `pub enum Command` in src/cli.rs (update drift.py)")
-        return
-    for variant in re.findall(r"^\s*([A-Z]\w*)(?:\(|,|\s*\{)", enum.group(1), flags=re.M):
-        name = re.sub(r"(?<!^)([A-Z])", r"-\1", variant).lower()
-        if not re.search(rf"obsctl {re.escape(name)}(?![\w-])", docs):
-            drift(f"docs/ never shows `obsctl {name}` (subcommand {variant} in src/cli.rs)")
-    for attrs, field in re.findall(r"#\[arg\(([^\]]*)\)\]\s*pub (\w+):", cli):
-        if not re.search(r"\blong\b", attrs):
-            continue
-        explicit = re.search(r'\blong\s*=\s*"([^"]+)"', attrs)
-        flag = "--" + (explicit.group(1) if explicit else field.replace("_", "-"))
-        if not re.search(rf"{re.escape(flag)}(?![\w-])", docs):
-            drift(f"docs/ never mentions the flag `{flag}` (field `{field}` in src/cli.rs)")
+def check_index() -> None:
+    names = {p.name for p in pages() if p.name != "README.md"}
+    readme = read("README.md")
+    linked = set(re.findall(r"\]\(docs/([\w.-]+\.md)\)", between(readme, "readme-index") or ""))
+    for n in sorted(names - linked):
+        drift(f"README.md's documentation index does not list docs/{n}")
+    for n in sorted(linked - names):
+        drift(f"README.md's documentation index lists docs/{n}, which does not exist")
 
 
 def check_citations() -> None:
-    """No tracked file cites the founding design page, which does not ship with obsctl."""
     files = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True).stdout.split()
     banned = "DESIGN" + ".md"
     for f in files:
@@ -576,46 +1235,31 @@ def check_citations() -> None:
                 drift(f"{f}:{n} cites {banned}, which users do not have; point at the page under docs/ instead")
 
 
-def write_tables() -> None:
-    for path, markers, content in (
-        (DOCS / "deployment.md", ENV_TABLE, env_table()),
-        (DOCS / "flows.md", TIMING_TABLE, timing_table()),
-    ):
-        text = path.read_text()
-        if between(text, markers) is None:
-            sys.exit(f"drift.py: {rel(path)} has no {markers[0]} … {markers[1]} markers")
-        before, rest = text.split(markers[0], 1)
-        _, after = rest.split(markers[1], 1)
-        path.write_text(f"{before}{markers[0]}\n{content}\n{markers[1]}{after}")
-        print(f"drift.py: wrote the generated table in {rel(path)}")
+CHECKS = [check_generated, check_mentions, check_port_defaults, check_sequence_diagram, check_env_comments, check_prose, check_queries, check_index, check_citations]
 
 
 def main() -> int:
     args = sys.argv[1:]
-    if args == ["--env-table"]:
-        print(env_table())
-        return 0
-    if args == ["--timing-table"]:
-        print(timing_table())
-        return 0
     if args == ["--write"]:
-        write_tables()
+        write_blocks()
+        return 0
+    if args == ["--list"]:
+        print("\n".join(f"{n}\t{p}" for n, (p, _) in BLOCKS.items()))
+        return 0
+    if len(args) == 2 and args[0] == "--print" and args[1] in BLOCKS:
+        print(generate(args[1], read(BLOCKS[args[1]][0])))
         return 0
     if args:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
-    checks = [
-        check_alerts, check_dashboards, check_roles, check_ports, check_environments, check_timings, check_exit_codes, check_cli,
-        check_citations,
-    ]
-    for check in checks:
+    for check in CHECKS:
         check()
     if problems:
         for p in problems:
             print(f"DRIFT: {p}", file=sys.stderr)
-        print(f"drift: {len(problems)} facts in docs/ differ from the code ({len(checks)} checks)", file=sys.stderr)
+        print(f"drift: {len(problems)} facts in docs/ differ from the code ({len(CHECKS)} checks, {len(BLOCKS)} generated blocks)", file=sys.stderr)
         return 1
-    print(f"drift: docs/ match the code ({len(checks)} checks: alerts, dashboards, roles, ports, environments, alert timings, exit codes, CLI, citations)")
+    print(f"drift: docs/ match the code ({len(CHECKS)} checks, {len(BLOCKS)} generated blocks: {', '.join(BLOCKS)})")
     return 0
 
 
