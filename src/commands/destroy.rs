@@ -81,7 +81,8 @@ fn destroy(s: &Session, args: &DestroyArgs) -> Result<()> {
 /// the SSH key and run logs stay.
 fn cleanup(s: &Session) {
     crate::deployment::Deployment::forget(&s.state);
-    for f in [s.state.inventory(), s.state.known_hosts(), s.state.plan_file()] {
+    // known_hosts.old: the copy `ssh-keygen -R` keeps when a key is forgotten.
+    for f in [s.state.inventory(), s.state.known_hosts(), s.state.known_hosts().with_extension("old"), s.state.plan_file()] {
         let _ = std::fs::remove_file(f);
     }
     for old in ["contract.json", "provider-vars.json", "progress.json"] {
