@@ -7,10 +7,15 @@
 #               to SVG in a temporary directory. Any mmdc error, a page that
 #               yields fewer SVGs than it has blocks, or an SVG that is
 #               Mermaid's error picture fails the run.
+#   (c) measure: every SVG's width at Mermaid's own font size (its viewBox)
+#               must be at most MAX_WIDTH (1000 px: a page column shows it
+#               without shrinking its text), and no label may be broken
+#               inside a word (tests/docs/measure.mjs).
 #
 #   tests/docs/render.sh              all pages in docs/
 #   tests/docs/render.sh FILE.md...   just these
 #   KEEP_SVG=DIR tests/docs/render.sh keep the SVGs in DIR
+#   KEEP_SVG=DIR PNG=1 tests/docs/render.sh   also PNGs (to look at them)
 #
 # Installs what it needs when it is missing: Node.js and npm, Debian's `chromium`
 # (apt-get, as root), and the pinned npm packages of tests/docs/package.json
@@ -127,4 +132,20 @@ if [[ ${#failed[@]} -gt 0 ]]; then
   printf 'docs: render failed: %s\n' "${failed[@]}" >&2
   fail "${#failed[@]} pages did not render"
 fi
+
+if [[ "${PNG:-}" == 1 && -n "${KEEP_SVG:-}" ]]; then
+  for page in "${pages[@]}"; do
+    grep -qE '^[[:space:]]*(```|~~~)[[:space:]]*mermaid' "$page" || continue
+    "$mmdc" -q -p "$here/puppeteer.json" -c "$here/mermaid.json" -e png -i "$page" -o "$out/$(basename "$page" .md).md" >/dev/null 2>&1 ||
+      say "PNG of $page failed"
+  done
+  say "PNGs in $out"
+fi
+
+# --- (c) measure every diagram ----------------------------------------------------------
+
+say "measure: width (at most ${MAX_WIDTH:-1000} px) and labels of every diagram"
+(cd "$root" && node "$here/measure.mjs" "${MAX_WIDTH:-1000}" "$out" "${pages[@]}") >&2 ||
+  fail "diagrams too wide or with broken words (listed above): split them or lay them out top-down"
+
 say "render: all $rendered diagrams rendered to SVG${KEEP_SVG:+ in $KEEP_SVG} ($(elapsed)s in all)"
