@@ -797,7 +797,7 @@ def global_diagram(name: str, part: str) -> str:
     each Promtail to the Loki the promtail role picks, every Prometheus to
     every Alertmanager, and one Prometheus's scrapes of the last host."""
     e = environments()[name]
-    shown = {"metrics": {"prometheus", "alertmanager", "app"}, "queries": {"grafana", "loki", "prometheus", "alertmanager"}}[part]
+    shown = {"metrics": {"prometheus", "alertmanager", "app"}, "queries": {"grafana", "loki", "prometheus"}}[part]
     lines = ["flowchart TB"]
     if part == "queries":
         lines.append('    user(("engineer"))')
@@ -816,7 +816,7 @@ def global_diagram(name: str, part: str) -> str:
                 lines.append(f'        {nid}["{COMPONENT_LABEL[c["name"]]} :{c["ports"][0]["number"]}"]')
                 where.setdefault(c["name"], []).append(nid)
                 nodes.append(nid)
-        if every:
+        if every and (part == "queries" or h is e["hosts"][-1]):
             nid = f"{hid}_every"
             label = "<br/>".join(f"{COMPONENT_LABEL[c['name']]} :{c['ports'][0]['number']}" for c in every)
             lines.append(f'        {nid}["{label}"]')
@@ -849,7 +849,7 @@ def query_edges(e: dict, where: dict) -> list[str]:
     place = grafana_placement(e)
     for g in where.get("grafana", []):
         ghost = g.rsplit("_grafana", 1)[0]
-        for comp, label in (("prometheus", "PromQL"), ("loki", "LogQL"), ("alertmanager", "alerts")):
+        for comp, label in (("prometheus", "PromQL"), ("loki", "LogQL")):
             nodes = where.get(comp, [])
             target = next((x for x in nodes if x.startswith(ghost + "_")), None) if place.get(comp) == "local" else (nodes[0] if nodes else None)
             if target:
@@ -875,7 +875,7 @@ def metric_edges(e: dict, where: dict) -> list[str]:
         for a in where.get("alertmanager", []):
             lines.append(f"    {p} -- alerts --> {a}" if first else f"    {p} --> {a}")
             first = False
-    for a in where.get("alertmanager", [])[:1]:
+    for a in where.get("alertmanager", [])[-1:]:
         lines.append(f"    {a} --> rcv")
     return lines
 
