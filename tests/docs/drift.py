@@ -389,7 +389,6 @@ def counts(env: dict, role: str) -> int:
 
 def env_table() -> str:
     envs = environments()
-    d = facts()["defaults"]
     names = list(envs)
     all_components = [c["name"] for c in registry()]
 
@@ -449,7 +448,6 @@ def env_table() -> str:
         ("Grafana database", lambda n, e: setting(n, "grafana", "database")),
         ("Terraform state", lambda n, e: e["state"]["backend"] + ("" if "state" in raw_env(n) else " (default)")),
     ]
-    del d
     return md_table(["setting"] + [f"`{n}`" for n in names], [[label] + [fn(n, envs[n]) for n in names] for label, fn in rows])
 
 
@@ -607,7 +605,7 @@ def cli_table() -> str:
             help_ = a["help"] or (cmd["about"] if a["positional"] else "") or ""
             rows.append([f"`{prefix}`", f"`{arg_usage(a)}`{short}", choices, default, help_.replace("\n", " ")])
         for s in visible(cmd["subcommands"]):
-            walk(s, f"{prefix} {s['name']}" if prefix != "obsctl" or True else s["name"])
+            walk(s, f"{prefix} {s['name']}")
 
     walk(cli, "obsctl")
     rows[0][0] = rows[1][0] = "every command"
@@ -884,7 +882,7 @@ def base_types(resources: list[tuple]) -> list[str]:
     """The main resource types of a module: those no other type of it extends
     (aws_s3_bucket, not aws_s3_bucket_policy)."""
     types = sorted({t for t, _, _ in resources})
-    return [t for t in types if not any(o != t and o.startswith(t.rsplit("_", 0)[0]) and False for o in types) and not any(t.startswith(o + "_") for o in types if o != t)]
+    return [t for t in types if not any(t.startswith(o + "_") for o in types if o != t)]
 
 
 def deployment_diagram(name: str) -> str:
@@ -1109,7 +1107,6 @@ def check_prose() -> None:
     """Claims in prose that the generated tables hold, or that contradict the code."""
     setting_words = r"scrape|evaluat|group_wait|group_interval|repeat_interval|(?<!backup_)retention|interval"
     dur = r"\b\d+\s?(?:s|m|h|d|ms)\b|\b\d+ (?:seconds|minutes|hours|days)\b"
-    envs = environments()
     for p in [*pages(), ROOT / "README.md"]:
         page = rel(p)
         for s in sentences(p.read_text()):
@@ -1140,7 +1137,6 @@ def check_prose() -> None:
             # 5: `up` prints the load balancer's URL when the stack has one.
             if re.search(r"`up`", plain) and re.search(r"\bprints?\b|summary", plain) and re.search(r"each (?:host|Grafana)'s `?:3000", plain):
                 drift(f"{page}: `up` prints the load balancer's URL when the stack publishes one, not each host's :3000: \"{s[:160]}\"")
-    del envs
     # 4, in diagrams: a diagram that routes Watchdog shows the receivers that list `none`.
     for p in pages():
         for block in re.findall(r"^```mermaid\s*\n(.*?)^```", strip_generated(p.read_text()), flags=re.S | re.M):
