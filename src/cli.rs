@@ -138,6 +138,12 @@ pub struct UpArgs {
     #[arg(long, value_enum, value_name = "PART", conflicts_with = "skip_configure")]
     pub only: Option<OnlyPart>,
 
+    /// Always run Ansible, even when nothing changed since the last
+    /// configuration (otherwise one SSH look per host decides; `[up]
+    /// always_configure = true` in the environment file does the same).
+    #[arg(long, conflicts_with = "skip_configure")]
+    pub full: bool,
+
     /// Seconds to wait for every host to answer SSH.
     #[arg(long, default_value_t = 180, value_name = "SECONDS")]
     pub ssh_timeout: u64,

@@ -101,9 +101,10 @@ impl Deployment {
         self.save(state)
     }
 
-    /// Removes the record (after `destroy`).
+    /// Removes the record (after `destroy`), with what the hosts were converged to.
     pub fn forget(state: &StateDir) {
         let _ = std::fs::remove_file(state.deployment());
+        crate::converged::Converged::forget(state);
     }
 }
 

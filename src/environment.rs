@@ -80,7 +80,19 @@ struct RawEnvironment {
     loki: LokiSettings,
     #[serde(default)]
     grafana: GrafanaSettings,
+    #[serde(default)]
+    up: UpSettings,
     state: Option<RawState>,
+}
+
+/// `[up]`: how `up` configures the hosts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpSettings {
+    /// Run Ansible on every `up`, even when Terraform planned nothing, the
+    /// inputs are unchanged and every host is as last converged (which
+    /// otherwise skips it: src/converged.rs). Same as `up --full` each time.
+    pub always_configure: bool,
 }
 
 /// `[state]`: where Terraform keeps the environment's state.
@@ -502,6 +514,7 @@ pub struct Environment {
     pub app: AppSettings,
     pub loki: LokiSettings,
     pub grafana: GrafanaSettings,
+    pub up: UpSettings,
     pub state: StateBackend,
     /// Components, their ports, jobs and units (the app's port from `[app]`).
     pub registry: Registry,
@@ -719,6 +732,7 @@ fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<Environment>
         app: raw.app,
         loki: raw.loki,
         grafana: raw.grafana,
+        up: raw.up,
         state,
     })
 }

@@ -37,7 +37,36 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let deployed = super::deployed(&s.state, &mut env).ok();
     let mut drifted_tasks: Vec<String> = Vec::new();
     let mut checked_config = false;
-    if !plan.changes_resources() && deployed.is_some_and(|d| d.reached >= crate::deployment::Reached::Configured) {
+    let mut host_drift: Vec<String> = Vec::new();
+    let mut quick_in_sync = false;
+    if let Some(d) = deployed.as_ref().filter(|d| !plan.changes_resources() && d.reached >= crate::deployment::Reached::Configured) {
+        // The same quick check as `up`'s fast path: when the inputs are those
+        // last converged and every host is as recorded, Ansible is not needed.
+        let t = Instant::now();
+        printer.phase_start("check", "comparing the hosts with their last converged state");
+        let rendered = super::up::render_inventory(&s.ws, &env, &s.state, &d.contract, d.provider_vars.clone());
+        let inventory = serde_json::to_string_pretty(&rendered).expect("JSON");
+        let digest = crate::converged::digest(&crate::converged::Inputs {
+            ansible_dir: &s.ws.ansible_dir(),
+            env_file: &env.file,
+            inventory: &inventory,
+            state: &s.state,
+        })?;
+        let options = crate::ssh::options(env.provider, &s.state.known_hosts());
+        match crate::converged::check(&s.state, &digest, &d.contract, &options) {
+            crate::converged::Verdict::Converged { .. } => quick_in_sync = true,
+            crate::converged::Verdict::Drift(reasons) => host_drift = reasons,
+        }
+        printer.phase_end(
+            "check",
+            true,
+            t.elapsed(),
+            &if quick_in_sync { "every host is as last converged".to_string() } else { format!("{} differences", host_drift.len()) },
+            json!({ "in_sync": quick_in_sync, "reasons": host_drift }),
+        );
+        checked_config = quick_in_sync;
+    }
+    if !quick_in_sync && !plan.changes_resources() && deployed.is_some_and(|d| d.reached >= crate::deployment::Reached::Configured) {
         let t = Instant::now();
         printer.phase_start("ansible", "site.yml --check --diff");
         let secrets = crate::secrets::prepare(&env, &s.state.secrets_dir())?;
@@ -66,6 +95,9 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
             lines.push(format!("    destroys {r}"));
         }
     }
+    for d in &host_drift {
+        lines.push(format!("  quick check: {d}"));
+    }
     for task in &drifted_tasks {
         lines.push(format!("  ansible would change  {task}"));
     }
@@ -76,7 +108,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         &lines.join("\n"),
         json!({ "ok": true, "environment": s.env.name, "in_sync": in_sync, "add": plan.add, "change": plan.change,
                 "destroy": plan.destroy, "destroyed": plan.destroyed, "configuration_checked": checked_config,
-                "changed_tasks": drifted_tasks, "run_log": s.run_dir }),
+                "changed_tasks": drifted_tasks, "converged_check": host_drift, "run_log": s.run_dir }),
     );
     Ok(if in_sync { 0 } else { crate::error::DRIFT_EXIT })
 }

@@ -13,6 +13,7 @@ use super::{interrupted_hint, secs, Session};
 use crate::ansible::{Playbook, Recap, Venv};
 use crate::cli::{OnlyPart, UpArgs};
 use crate::contract::{self, Contract};
+use crate::converged::{self, Converged, Verdict};
 use crate::deployment::{Deployment, Reached};
 use crate::error::{Error, Phase, Result};
 use crate::inventory;
@@ -69,6 +70,7 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
         }
         _ => None,
     };
+    let mut tf_changed = false;
     let mut d = if args.only == Some(OnlyPart::Configure) {
         let mut d = Deployment::require(&s.state, &env.name)?;
         // Re-render: the env file or --without may have changed since.
@@ -78,7 +80,8 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
         write_inventory(s, &d)?;
         d
     } else {
-        let waited = timed(&mut timings, "terraform", || provision(s, args))?;
+        let (waited, changed) = timed(&mut timings, "terraform", || provision(s, args))?;
+        tf_changed = changed;
         secrets.add_grafana_db(&s.state.secrets_dir());
         if !waited.is_zero() {
             // The phase timing is Terraform's; the user's time is its own entry.
@@ -102,13 +105,132 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
         );
         return Ok(());
     }
-    timed(&mut timings, "hosts", || wait_for_hosts(s, &contract, args))?;
-    let recap = timed(&mut timings, "ansible", || configure(s, &secrets, background))?;
+    // The application build is an input of the configuration: wait for it.
+    if let Some(bg) = background {
+        timed(&mut timings, "build", || bg.join(p))?;
+    }
+    let digest = inputs_digest(s)?;
+    let path = timed(&mut timings, "check", || Ok(choose_path(s, args, tf_changed, &contract, &digest)))?;
+    let changed = match &path {
+        ConfigPath::Fast { .. } => 0,
+        ConfigPath::Full(_) => {
+            // From here until it is recorded again, the hosts are not known to be converged.
+            Converged::forget(&s.state);
+            timed(&mut timings, "hosts", || wait_for_hosts(s, &contract, args))?;
+            let recap = timed(&mut timings, "ansible", || configure(s, &secrets))?;
+            timed(&mut timings, "record", || record(s, &contract, &digest))?;
+            recap.changed()
+        }
+    };
     d.reach(Reached::Configured, &s.state)?;
     let verified = timed(&mut timings, "verify", || verify(s, env, &contract, args))?;
     d.reach(Reached::Verified, &s.state)?;
     drop(maintenance);
-    summarize(s, &d, Some((&recap, &secrets)), &verified, timings)
+    summarize(s, &d, Some((changed, &path)), &verified, timings)
+}
+
+/// How `up` configures the hosts this time.
+pub enum ConfigPath {
+    /// Ansible skipped: every host is as last converged.
+    Fast { hosts: usize },
+    /// The full Ansible run, for these reasons.
+    Full(Vec<String>),
+}
+
+impl ConfigPath {
+    fn name(&self) -> &'static str {
+        match self {
+            ConfigPath::Fast { .. } => "fast",
+            ConfigPath::Full(_) => "full",
+        }
+    }
+
+    fn reasons(&self) -> Vec<String> {
+        match self {
+            ConfigPath::Fast { hosts } => {
+                vec![format!("Terraform planned no change, the inputs are unchanged and all {hosts} hosts are as last converged")]
+            }
+            ConfigPath::Full(r) => r.clone(),
+        }
+    }
+}
+
+/// The digest of everything that decides the hosts' configuration (src/converged.rs).
+pub fn inputs_digest(s: &Session) -> Result<String> {
+    let inventory = std::fs::read_to_string(s.state.inventory())
+        .map_err(|e| Error::internal(format!("cannot read {}: {e}", s.state.inventory().display())))?;
+    converged::digest(&converged::Inputs {
+        ansible_dir: &s.ws.ansible_dir(),
+        env_file: &s.env.file,
+        inventory: &inventory,
+        state: &s.state,
+    })
+}
+
+/// Fast path or full Ansible run: the full run unless asked for, unless
+/// Terraform changed something, unless the inputs or a host differ from the
+/// last converged state (one SSH round trip per host, in parallel).
+fn choose_path(s: &Session, args: &UpArgs, tf_changed: bool, contract: &Contract, digest: &str) -> ConfigPath {
+    let p = s.printer;
+    let t = Instant::now();
+    p.phase_start("check", "comparing the hosts with their last converged state");
+    let path = if args.full {
+        ConfigPath::Full(vec!["--full".into()])
+    } else if s.env.up.always_configure {
+        ConfigPath::Full(vec![format!("always_configure = true in [up] of {}", s.env.file.display())])
+    } else if args.only == Some(OnlyPart::Configure) {
+        ConfigPath::Full(vec!["--only configure".into()])
+    } else if tf_changed {
+        ConfigPath::Full(vec!["Terraform changed the infrastructure".into()])
+    } else {
+        p.progress("one SSH look at every host");
+        let options = crate::ssh::options(s.env.provider, &s.state.known_hosts());
+        match converged::check(&s.state, digest, contract, &options) {
+            Verdict::Converged { hosts } => ConfigPath::Fast { hosts },
+            Verdict::Drift(reasons) => ConfigPath::Full(reasons),
+        }
+    };
+    let reasons = path.reasons();
+    let msg = match &path {
+        ConfigPath::Fast { .. } => "fast path: Ansible skipped".to_string(),
+        ConfigPath::Full(r) => format!(
+            "full Ansible run: {}{}",
+            r.iter().take(3).cloned().collect::<Vec<_>>().join("; "),
+            if r.len() > 3 { format!(" (and {} more)", r.len() - 3) } else { String::new() }
+        ),
+    };
+    p.phase_end("check", true, t.elapsed(), &msg, json!({ "path": path.name(), "reasons": reasons }));
+    path
+}
+
+/// Records what the hosts were converged to: Ansible's task results, then
+/// one look at each host. A host that cannot be recorded leaves no record
+/// (the next `up` runs Ansible again), never a failed run.
+fn record(s: &Session, contract: &Contract, digest: &str) -> Result<()> {
+    let p = s.printer;
+    let managed = converged::managed_from_events(&s.log("ansible-events.jsonl"));
+    let options = crate::ssh::options(s.env.provider, &s.state.known_hosts());
+    let mut hosts = std::collections::BTreeMap::new();
+    let mut problems = Vec::new();
+    for (host, observed) in converged::observe(contract, &options, &managed) {
+        let m = managed.get(&host).cloned().unwrap_or_default();
+        match observed.and_then(|o| converged::expected_state(&m, &o)) {
+            Ok(expected) => {
+                hosts.insert(host, converged::HostRecord { managed: m, expected });
+            }
+            Err(e) => problems.push(format!("{host}: {e}")),
+        }
+    }
+    if !problems.is_empty() {
+        p.warn(&format!("the converged state was not recorded ({}); the next `up` runs Ansible again", problems.join("; ")));
+        return Ok(());
+    }
+    let files: usize = hosts.values().map(|h| h.expected.files.len()).sum();
+    let services: usize = hosts.values().map(|h| h.managed.services.len()).sum();
+    let packages: usize = hosts.values().map(|h| h.expected.packages.len()).sum();
+    Converged { format: 1, digest: digest.to_string(), at: crate::report::timestamp(), hosts }.save(&s.state)?;
+    p.step("record", &format!("recorded the converged state: {files} files, {services} services, {packages} packages"));
+    Ok(())
 }
 
 /// Prerequisites, SSH key, secrets; starts the work that does not need the
@@ -127,8 +249,9 @@ fn prepare(s: &Session, args: &UpArgs) -> Result<(Secrets, Option<Background>)> 
     Ok((secrets, background))
 }
 
-/// Plans and applies; returns the time spent waiting for the user's approval.
-fn provision(s: &Session, args: &UpArgs) -> Result<Duration> {
+/// Plans and applies; returns the time spent waiting for the user's approval
+/// and whether anything was applied.
+fn provision(s: &Session, args: &UpArgs) -> Result<(Duration, bool)> {
     let (p, env) = (s.printer, &s.env);
     let t = Instant::now();
     let mut waited = Duration::ZERO;
@@ -177,7 +300,7 @@ fn provision(s: &Session, args: &UpArgs) -> Result<Duration> {
         fields["approval_wait_s"] = json!(secs(waited));
     }
     p.phase_end("terraform", true, t.elapsed().saturating_sub(waited), &msg, fields);
-    Ok(waited)
+    Ok((waited, plan.changes))
 }
 
 /// Reads the stack's outputs, validates the contract, records the deployment
@@ -274,13 +397,10 @@ fn wait_for_hosts(s: &Session, contract: &Contract, args: &UpArgs) -> Result<()>
     Ok(())
 }
 
-fn configure(s: &Session, secrets: &Secrets, background: Option<Background>) -> Result<Recap> {
+fn configure(s: &Session, secrets: &Secrets) -> Result<Recap> {
     let p = s.printer;
     let t = Instant::now();
     p.phase_start("ansible", "configuring (ansible/site.yml)");
-    if let Some(bg) = background {
-        bg.join(p)?;
-    }
     // A host that dropped its SSH connection is retried once; failed tasks never are.
     let recap = retry(
         Backoff::exponential(2, Duration::from_secs(5)),
@@ -329,12 +449,12 @@ fn verify(s: &Session, env: &crate::environment::Environment, contract: &Contrac
 fn summarize(
     s: &Session,
     d: &Deployment,
-    configured: Option<(&Recap, &Secrets)>,
+    configured: Option<(u32, &ConfigPath)>,
     verified: &crate::verify::Verified,
     timings: Timings,
 ) -> Result<()> {
     let (p, env, contract) = (s.printer, &s.env, &d.contract);
-    let changed = configured.map(|(r, _)| r.changed());
+    let changed = configured.map(|(c, _)| c);
     let mut urls = Map::new();
     let mut lines = vec![format!(
         "Environment `{}` is up: {} hosts, {} scrape targets up{}.",
@@ -343,6 +463,12 @@ fn summarize(
         verified.targets,
         changed.map(|c| format!(", {c} changed tasks")).unwrap_or_default()
     )];
+    if let Some((_, path)) = configured {
+        lines.push(match path {
+            ConfigPath::Fast { .. } => format!("  Configuration: fast path, Ansible skipped ({})", path.reasons().join("; ")),
+            ConfigPath::Full(r) => format!("  Configuration: full Ansible run ({})", r.join("; ")),
+        });
+    }
     // Read from the hosts, not assumed from the env file.
     let installed = crate::installed::read(env, contract, &s.state.known_hosts());
     for (i, line) in crate::installed::describe(&installed).into_iter().enumerate() {
@@ -384,6 +510,7 @@ fn summarize(
         &lines.join("\n"),
         json!({ "ok": true, "environment": env.name, "hosts": contract.hosts.keys().collect::<Vec<_>>(), "targets_up": verified.targets,
                 "changed_tasks": changed, "urls": urls,
+                "path": configured.map(|(_, p)| p.name()), "path_reasons": configured.map(|(_, p)| p.reasons()),
                 "os": env.os.name(), "installed": crate::installed::to_json(&installed), "grafana_password_file": password_file,
                 "timings": timings, "elapsed_s": secs(p.elapsed()), "own_cpu_s": secs(crate::report::own_cpu()),
                 "run_log": s.run_dir }),

@@ -3,6 +3,7 @@
 # would by hand, on the same lab, with the same Terraform stack and playbook.
 #
 #   terraform apply  →  terraform output -json | jq  →  ansible-playbook
+#   →  wait until Prometheus reports every scrape target up
 #
 # - Terraform runs with its own data dir and state (under $BASE).
 # - The inventory is built with jq from `obsctl_inventory`.
@@ -11,7 +12,11 @@
 # - ansible-playbook runs with Ansible's default settings (no ansible.cfg:
 #   forks 5, no pipelining).
 #
-#   baseline.sh up       apply (or no-op), inventory, ansible-playbook
+# - It then waits, as a user would before calling the stack up, until
+#   Prometheus's targets API lists targets and every one of them is up: the
+#   same proof obsctl's verify gives (the script given its own wait).
+#
+#   baseline.sh up       apply (or no-op), inventory, ansible-playbook, wait for every target
 #   baseline.sh destroy  terraform destroy
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -49,6 +54,25 @@ case "${1:-}" in
     cp "$BASE/group_vars/all.json" "$BASE/inventory_vars.json"
     (cd "$ROOT/ansible" && ANSIBLE_CONFIG=$BASE/ansible.cfg ANSIBLE_CALLBACK_PLUGINS=$ROOT/ansible/callback_plugins \
        "$ROOT/.obsctl/venv/bin/ansible-playbook" -i "$BASE/inventory.json" -e "@$BASE/group_vars/all.json" site.yml >"$BASE/ansible.log")
+    # The wait: every active target of the first Prometheus is up (each has
+    # been scraped at least once). With the stack's TLS and basic auth when
+    # the variables name a CA and the operator's password file.
+    var() { jq -r "$1 // empty" "$BASE/group_vars/all.json"; }
+    prom=$(jq -r '(.all.children.prometheus.hosts | keys[0]) as $h | .all.hosts[$h].ansible_host' "$BASE/inventory.json")
+    curl_args=(-fsS --max-time 3) scheme=http
+    if [ -n "$(var .obsctl_tls_ca_file)" ]; then curl_args+=(--cacert "$(var .obsctl_tls_ca_file)"); scheme=https; fi
+    if [ -n "$(var .obsctl_web_users.obsctl.password_file)" ]; then
+      # The password goes through a 0600 config file, never the command line.
+      (umask 077; printf 'user = "obsctl:%s"\n' "$(cat "$(var .obsctl_web_users.obsctl.password_file)")" >"$BASE/curl.cfg")
+      curl_args+=(--config "$BASE/curl.cfg")
+    fi
+    url="$scheme://$prom:$(var .prometheus_port)/api/v1/targets?state=active"
+    deadline=$(( $(date +%s) + 120 ))
+    until curl "${curl_args[@]}" "$url" 2>/dev/null \
+        | jq -e '(.data.activeTargets | length) > 0 and all(.data.activeTargets[]; .health == "up")' >/dev/null; do
+      [ "$(date +%s)" -lt "$deadline" ] || { echo "baseline: targets not all up within 120s at $url" >&2; exit 1; }
+      sleep 0.5
+    done
     ;;
   destroy)
     tf destroy -input=false -auto-approve -var-file="$BASE/terraform.tfvars.json" >/dev/null

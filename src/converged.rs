@@ -1,0 +1,618 @@
+//! What the hosts were converged to, `.obsctl/<env>/converged.json`, next to
+//! the deployment record, and the quick check that they still are.
+//!
+//! After every successful Ansible run `up` records:
+//! - the **input digest**: SHA-256 of everything that decides the
+//!   configuration: the whole `ansible/` tree (roles, templates, plugins), the
+//!   rendered inventory (variables, hosts, groups), the environment file, the
+//!   pinned ansible-core and obsctl versions, the contents of every controller
+//!   file the inventory names (the application binary, credentials, keys) and
+//!   every file under `.obsctl/<env>/tls/` and `.obsctl/<env>/secrets/`
+//!   (hashed, never printed or stored);
+//! - per host, **what Ansible put in place**, taken from its own task results
+//!   (the `managed` field of ansible/callback_plugins/obsctl_events.py): files
+//!   with their checksums, the directories it manages, services it started,
+//!   packages it installed; then one SSH look at each host adds the installed
+//!   versions, every file in the directories Ansible manages under /etc (which
+//!   covers files whose results `no_log` hides) and the machine id.
+//!
+//! `up` skips Ansible only when Terraform planned nothing, the digest is the
+//! same, and one SSH round trip per host (all in parallel) finds exactly the
+//! recorded state. Anything else (a mismatch, an unreachable host, a missing
+//! or unreadable record) means the full Ansible run.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::contract::Contract;
+use crate::error::{Error, Result};
+use crate::sha256::Sha256;
+use crate::workspace::{write_atomic, StateDir};
+
+const FORMAT: u32 = 1;
+
+/// What Ansible's task results say it put in place on one host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Managed {
+    /// Path → SHA-1 reported by the copy/template result (None: hidden by no_log).
+    pub files: BTreeMap<String, Option<String>>,
+    /// Results hidden by no_log whose destination is not a literal path: the
+    /// listing of the managed directories under /etc must cover them.
+    pub hidden_files: u32,
+    /// Directories Ansible manages (file state=directory).
+    pub dirs: BTreeSet<String>,
+    /// Services Ansible started → whether it also enabled them.
+    pub services: BTreeMap<String, bool>,
+    pub packages: BTreeSet<String>,
+    /// Results the callback could not read: the host cannot be checked quickly.
+    pub unreadable: u32,
+}
+
+impl Managed {
+    /// Directories whose every file is checked (configuration lives in /etc;
+    /// log and data directories change by themselves).
+    fn listed_dirs(&self) -> impl Iterator<Item = &String> {
+        self.dirs.iter().filter(|d| d.starts_with("/etc/"))
+    }
+}
+
+/// Per host, from the events file of one ansible-playbook run.
+pub fn managed_from_events(events: &Path) -> BTreeMap<String, Managed> {
+    let text = std::fs::read_to_string(events).unwrap_or_default();
+    managed_from_lines(&text)
+}
+
+fn managed_from_lines(text: &str) -> BTreeMap<String, Managed> {
+    let mut hosts: BTreeMap<String, Managed> = BTreeMap::new();
+    for v in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()) {
+        let (Some(host), Some(items)) = (v["host"].as_str(), v["managed"].as_array()) else { continue };
+        let m = hosts.entry(host.to_string()).or_default();
+        for item in items {
+            let path = item["path"].as_str().map(String::from);
+            match (item["kind"].as_str(), path) {
+                (Some("file"), Some(p)) => {
+                    m.files.insert(p, item["checksum"].as_str().map(String::from));
+                }
+                (Some("file"), None) => m.hidden_files += 1,
+                (Some("directory"), Some(p)) => {
+                    m.dirs.insert(p.trim_end_matches('/').to_string());
+                }
+                (Some("absent"), _) => {}
+                (Some("service"), _) if item["name"].is_string() => {
+                    let e = m.services.entry(item["name"].as_str().unwrap().to_string()).or_default();
+                    *e |= item["enabled"] == true;
+                }
+                (Some("packages"), _) => {
+                    m.packages.extend(item["names"].as_array().into_iter().flatten().filter_map(|n| n.as_str().map(String::from)))
+                }
+                _ => m.unreadable += 1,
+            }
+        }
+    }
+    hosts
+}
+
+/// A service as systemd reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    pub active: String,
+    pub enabled: String,
+}
+
+/// One look at a host: what the check command read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Observed {
+    pub machine_id: String,
+    /// Path → SHA-1: the managed files and every file of the managed /etc directories.
+    pub files: BTreeMap<String, String>,
+    pub services: BTreeMap<String, Service>,
+    /// Installed packages ("ii") → version.
+    pub packages: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostRecord {
+    pub managed: Managed,
+    pub expected: Observed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Converged {
+    pub format: u32,
+    pub digest: String,
+    /// When it was recorded (UTC, RFC 3339).
+    pub at: String,
+    pub hosts: BTreeMap<String, HostRecord>,
+}
+
+fn path(state: &StateDir) -> PathBuf {
+    state.dir.join("converged.json")
+}
+
+impl Converged {
+    /// The record, or why there is none to trust.
+    pub fn load(state: &StateDir) -> std::result::Result<Converged, String> {
+        let p = path(state);
+        let text = std::fs::read_to_string(&p).map_err(|_| "no record of a converged configuration".to_string())?;
+        let c: Converged = serde_json::from_str(&text).map_err(|e| format!("{} is unreadable: {e}", p.display()))?;
+        if c.format != FORMAT {
+            return Err(format!("{} has format {}", p.display(), c.format));
+        }
+        Ok(c)
+    }
+
+    pub fn save(&self, state: &StateDir) -> Result<()> {
+        write_atomic(&path(state), serde_json::to_string_pretty(self).expect("JSON").as_bytes(), 0o600)
+    }
+
+    /// Before Ansible changes anything, and on destroy: no record is better than a stale one.
+    pub fn forget(state: &StateDir) {
+        let _ = std::fs::remove_file(path(state));
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The one shell command that reads everything `managed` names on a host.
+pub fn check_command(m: &Managed) -> String {
+    let mut cmd = String::from("printf 'machine-id\\t%s\\n' \"$(cat /etc/machine-id 2>/dev/null)\"; ");
+    let files: Vec<String> = m.files.keys().map(|p| quote(p)).collect();
+    if !files.is_empty() {
+        cmd += &format!("sha1sum -- {} 2>/dev/null; ", files.join(" "));
+    }
+    for d in m.listed_dirs() {
+        cmd += &format!("find {} -maxdepth 1 -type f -exec sha1sum -- {{}} + 2>/dev/null; ", quote(d));
+    }
+    if !m.services.is_empty() {
+        let names: Vec<String> = m.services.keys().map(|s| quote(s)).collect();
+        cmd += &format!(
+            "for s in {}; do printf 'service\\t%s\\t%s\\t%s\\n' \"$s\" \"$(systemctl is-active \"$s\" 2>/dev/null)\" \"$(systemctl is-enabled \"$s\" 2>/dev/null)\"; done; ",
+            names.join(" ")
+        );
+    }
+    if !m.packages.is_empty() {
+        let names: Vec<String> = m.packages.iter().map(|s| quote(s)).collect();
+        cmd += &format!(
+            "dpkg-query -W -f='package\\t${{db:Status-Abbrev}}\\t${{Package}}\\t${{Version}}\\n' {} 2>/dev/null; ",
+            names.join(" ")
+        );
+    }
+    cmd + "echo end-of-check"
+}
+
+/// Parses the check command's output; None when it did not run to its end.
+pub fn parse_observed(text: &str) -> Option<Observed> {
+    let mut o = Observed::default();
+    let mut complete = false;
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        match fields.as_slice() {
+            ["machine-id", id] => o.machine_id = id.trim().to_string(),
+            ["service", name, active, enabled] => {
+                o.services.insert(name.to_string(), Service { active: active.to_string(), enabled: enabled.to_string() });
+            }
+            ["package", status, name, version] if status.trim() == "ii" => {
+                o.packages.insert(name.to_string(), version.to_string());
+            }
+            ["end-of-check"] => complete = true,
+            [line] => {
+                if let Some((sum, p)) = line.split_once("  ") {
+                    if sum.len() == 40 && sum.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        o.files.insert(p.to_string(), sum.to_string());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    complete.then_some(o)
+}
+
+/// The differences between the recorded and the observed state of a host,
+/// in words; empty when they match.
+pub fn compare(m: &Managed, expected: &Observed, actual: &Observed) -> Vec<String> {
+    let mut out = Vec::new();
+    if expected.machine_id != actual.machine_id {
+        out.push(format!("machine id {} is not the converged {} (host recreated)", show(&actual.machine_id), show(&expected.machine_id)));
+    }
+    for (p, sum) in &expected.files {
+        match actual.files.get(p) {
+            None => out.push(format!("{p} is missing")),
+            Some(s) if s != sum => {
+                out.push(format!("{p} was changed (sha1 {} instead of {})", &s[..12.min(s.len())], &sum[..12.min(sum.len())]))
+            }
+            _ => {}
+        }
+    }
+    for p in actual.files.keys().filter(|p| !expected.files.contains_key(*p)) {
+        out.push(format!("{p} was not there after the last configuration"));
+    }
+    for (name, enabled) in &m.services {
+        let s = actual.services.get(name).cloned().unwrap_or_default();
+        if s.active != "active" {
+            out.push(format!("service {name} is {} (expected active)", show(&s.active)));
+        }
+        if *enabled && s.enabled != "enabled" {
+            out.push(format!("service {name} is {} (expected enabled)", show(&s.enabled)));
+        }
+    }
+    for (name, version) in &expected.packages {
+        match actual.packages.get(name) {
+            None => out.push(format!("package {name} is not installed")),
+            Some(v) if v != version => out.push(format!("package {name} is {v} (converged: {version})")),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn show(s: &str) -> &str {
+    if s.is_empty() {
+        "unknown"
+    } else {
+        s
+    }
+}
+
+/// The state to record for a host just configured: what was observed, after
+/// checking it agrees with what Ansible's results say. Err: why not.
+pub fn expected_state(m: &Managed, observed: &Observed) -> std::result::Result<Observed, String> {
+    if m.unreadable > 0 {
+        return Err(format!("{} task results could not be read", m.unreadable));
+    }
+    if m.hidden_files > 0 && m.listed_dirs().next().is_none() {
+        return Err(format!("{} files hidden by no_log lie outside any directory Ansible manages under /etc", m.hidden_files));
+    }
+    if observed.machine_id.is_empty() {
+        return Err("no machine id".into());
+    }
+    let mut problems: Vec<String> = Vec::new();
+    for (p, sum) in &m.files {
+        match (sum, observed.files.get(p)) {
+            (_, None) => problems.push(format!("{p} is missing")),
+            (Some(sum), Some(s)) if s != sum => problems.push(format!("{p} differs from what Ansible wrote")),
+            _ => {}
+        }
+    }
+    for p in &m.packages {
+        if !observed.packages.contains_key(p) {
+            problems.push(format!("package {p} is not installed"));
+        }
+    }
+    let mut expected = observed.clone();
+    // What is checked of the services is their state, recorded as expected.
+    expected.services.clear();
+    problems.extend(compare(m, &expected, observed));
+    if problems.is_empty() {
+        Ok(expected)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// Runs the check command on every host at once (one SSH round trip each).
+pub fn observe(
+    contract: &Contract,
+    ssh_options: &[String],
+    managed: &BTreeMap<String, Managed>,
+) -> BTreeMap<String, std::result::Result<Observed, String>> {
+    let key = contract.ssh.private_key_file.clone();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = contract
+            .hosts
+            .iter()
+            .map(|(name, h)| {
+                let m = managed.get(name).cloned();
+                let key = &key;
+                (
+                    name.clone(),
+                    scope.spawn(move || {
+                        let m = m.ok_or_else(|| "Ansible reported nothing about this host".to_string())?;
+                        let out = crate::ssh::run(&h.address, h.ssh_port, &h.ssh_user, key, ssh_options, &check_command(&m))?;
+                        parse_observed(&out).ok_or_else(|| "the check did not run to its end".to_string())
+                    }),
+                )
+            })
+            .collect();
+        handles.into_iter().map(|(n, h)| (n, h.join().unwrap_or_else(|_| Err("the check panicked".into())))).collect()
+    })
+}
+
+/// The fast-path verdict for a deployment whose Terraform plan is empty.
+pub enum Verdict {
+    /// Every host is as recorded.
+    Converged { hosts: usize },
+    /// Why the full Ansible run is needed.
+    Drift(Vec<String>),
+}
+
+/// Compares the digest, then looks at every host.
+pub fn check(state: &StateDir, digest: &str, contract: &Contract, ssh_options: &[String]) -> Verdict {
+    let record = match Converged::load(state) {
+        Ok(r) => r,
+        Err(why) => return Verdict::Drift(vec![why]),
+    };
+    if record.digest != digest {
+        return Verdict::Drift(vec![
+            "the inputs changed since the last configuration (roles, templates, inventory, environment file or files it names)".into(),
+        ]);
+    }
+    let names: BTreeSet<&String> = contract.hosts.keys().collect();
+    if names != record.hosts.keys().collect() {
+        return Verdict::Drift(vec!["the hosts are not those of the last configuration".into()]);
+    }
+    let managed: BTreeMap<String, Managed> = record.hosts.iter().map(|(n, h)| (n.clone(), h.managed.clone())).collect();
+    let mut reasons = Vec::new();
+    for (host, observed) in observe(contract, ssh_options, &managed) {
+        match observed {
+            Err(e) => reasons.push(format!("{host}: not checked: {e}")),
+            Ok(o) => {
+                let r = &record.hosts[&host];
+                reasons.extend(compare(&r.managed, &r.expected, &o).into_iter().map(|d| format!("{host}: {d}")));
+            }
+        }
+    }
+    if reasons.is_empty() {
+        Verdict::Converged { hosts: names.len() }
+    } else {
+        Verdict::Drift(reasons)
+    }
+}
+
+/// The inputs that decide the configuration, as one SHA-256.
+pub struct Inputs<'a> {
+    pub ansible_dir: &'a Path,
+    pub env_file: &'a Path,
+    /// The inventory exactly as written for Ansible.
+    pub inventory: &'a str,
+    pub state: &'a StateDir,
+}
+
+pub fn digest(i: &Inputs) -> Result<String> {
+    let mut h = Sha256::default();
+    let mut feed = |label: &str, name: &str, data: &[u8]| {
+        for part in [label.as_bytes(), b"\0", name.as_bytes(), b"\0", data.len().to_string().as_bytes(), b"\0", data] {
+            h.update(part);
+        }
+    };
+    feed("versions", env!("CARGO_PKG_VERSION"), crate::ansible::ANSIBLE_CORE.as_bytes());
+    for (rel, file) in tree(i.ansible_dir, &|p: &Path| p.file_name().is_some_and(|n| n == "__pycache__"))? {
+        feed("ansible", &rel, &read(&file)?);
+    }
+    feed("environment", "", &read(i.env_file)?);
+    feed("inventory", "", i.inventory.as_bytes());
+    // Every controller file the inventory names (binary, credentials, keys).
+    let inventory: Value = serde_json::from_str(i.inventory).map_err(|e| Error::internal(format!("inventory is not JSON: {e}")))?;
+    let mut named = BTreeSet::new();
+    strings(&inventory, &mut |s| {
+        if s.starts_with('/') && Path::new(s).is_file() {
+            named.insert(s.to_string());
+        }
+    });
+    for file in named {
+        feed("named", &file, &read(Path::new(&file))?);
+    }
+    // The certificates and credentials the roles copy, whether named or not.
+    for dir in ["tls", "secrets"] {
+        let root = i.state.dir.join(dir);
+        if root.is_dir() {
+            for (rel, file) in tree(&root, &|_| false)? {
+                feed(dir, &rel, &read(&file)?);
+            }
+        }
+    }
+    Ok(h.hex())
+}
+
+fn read(p: &Path) -> Result<Vec<u8>> {
+    std::fs::read(p).map_err(|e| Error::internal(format!("cannot read {}: {e}", p.display())))
+}
+
+fn strings(v: &Value, f: &mut impl FnMut(&str)) {
+    match v {
+        Value::String(s) => f(s),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, f)),
+        Value::Object(o) => o.values().for_each(|x| strings(x, f)),
+        _ => {}
+    }
+}
+
+/// Regular files under `root` (relative path, full path), sorted; skips
+/// directories `skip` names.
+fn tree(root: &Path, skip: &dyn Fn(&Path) -> bool) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| Error::internal(format!("cannot read {}: {e}", dir.display())))?;
+        for e in entries.flatten() {
+            let p = e.path();
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() {
+                if !skip(&p) {
+                    stack.push(p);
+                }
+            } else if p.is_file() {
+                out.push((p.strip_prefix(root).unwrap_or(&p).to_string_lossy().into_owned(), p));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENTS: &str = r#"{"host": "mon-1", "task": "prometheus : Write prometheus.yml", "status": "ok", "changed": true, "managed": [{"kind": "file", "path": "/etc/prometheus/prometheus.yml", "checksum": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}]}
+{"host": "mon-1", "task": "prometheus : Create the rules directory", "status": "ok", "changed": false, "managed": [{"kind": "directory", "path": "/etc/prometheus/rules"}]}
+{"host": "mon-1", "task": "alertmanager : secrets", "status": "ok", "changed": false, "managed": [{"kind": "file", "path": null, "checksum": null, "censored": true}]}
+{"host": "mon-1", "task": "prometheus : Install", "status": "ok", "changed": false, "managed": [{"kind": "packages", "names": ["prometheus", "promtool"]}]}
+{"host": "mon-1", "task": "prometheus : Enable and start Prometheus", "status": "ok", "changed": false, "managed": [{"kind": "service", "name": "prometheus", "enabled": true}]}
+{"host": "mon-1", "task": "Restart Prometheus", "status": "ok", "changed": true, "managed": [{"kind": "service", "name": "prometheus", "enabled": null}]}
+{"host": "app-1", "task": "app : logs", "status": "ok", "changed": false, "managed": [{"kind": "directory", "path": "/var/log/orders-api"}]}
+{"host": "app-1", "task": "Refresh the APT index", "status": "ok", "changed": false}
+not json
+"#;
+
+    fn observed() -> Observed {
+        let text = "machine-id\tm1\n\
+                    aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa  /etc/prometheus/prometheus.yml\n\
+                    bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb  /etc/prometheus/rules/hosts.rules.yml\n\
+                    service\tprometheus\tactive\tenabled\n\
+                    package\tii \tprometheus\t2.53.3+ds1-1\n\
+                    package\tii \tpromtool\t2.53.3+ds1-1\n\
+                    end-of-check\n";
+        parse_observed(text).unwrap()
+    }
+
+    #[test]
+    fn managed_state_comes_from_the_task_results() {
+        let hosts = managed_from_lines(EVENTS);
+        let m = &hosts["mon-1"];
+        assert_eq!(m.files["/etc/prometheus/prometheus.yml"].as_deref(), Some("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+        assert_eq!(m.hidden_files, 1);
+        assert_eq!(m.services.get("prometheus"), Some(&true), "enabled once is enabled");
+        assert_eq!(m.packages.iter().collect::<Vec<_>>(), ["prometheus", "promtool"]);
+        let cmd = check_command(m);
+        assert!(cmd.contains("sha1sum -- '/etc/prometheus/prometheus.yml'"), "{cmd}");
+        assert!(cmd.contains("find '/etc/prometheus/rules' -maxdepth 1"), "{cmd}");
+        assert!(cmd.contains("is-active") && cmd.contains("dpkg-query") && cmd.ends_with("echo end-of-check"), "{cmd}");
+        // Log directories are not listed: their files change by themselves.
+        assert!(!check_command(&hosts["app-1"]).contains("/var/log"));
+        assert_eq!(quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn a_cut_off_check_is_no_observation() {
+        assert!(parse_observed("machine-id\tm1\n").is_none());
+        let o = observed();
+        assert_eq!(o.machine_id, "m1");
+        assert_eq!(o.files.len(), 2);
+        assert_eq!(o.packages["promtool"], "2.53.3+ds1-1");
+        assert_eq!(o.services["prometheus"].active, "active");
+    }
+
+    #[test]
+    fn every_kind_of_drift_is_found() {
+        let m = managed_from_lines(EVENTS).remove("mon-1").unwrap();
+        let expected = expected_state(&m, &observed()).unwrap();
+        assert!(compare(&m, &expected, &observed()).is_empty(), "the converged state matches itself");
+
+        let drift = |f: &dyn Fn(&mut Observed)| {
+            let mut o = observed();
+            f(&mut o);
+            compare(&m, &expected, &o)
+        };
+        let edited = drift(&|o| {
+            o.files.insert("/etc/prometheus/prometheus.yml".into(), "c".repeat(40));
+        });
+        assert!(edited[0].contains("prometheus.yml was changed"), "{edited:?}");
+        assert!(drift(&|o| {
+            o.files.remove("/etc/prometheus/rules/hosts.rules.yml");
+        })[0]
+            .contains("hosts.rules.yml is missing"));
+        assert!(drift(&|o| {
+            o.files.insert("/etc/prometheus/rules/extra.yml".into(), "d".repeat(40));
+        })[0]
+            .contains("extra.yml was not there"));
+        assert!(drift(&|o| o.services.get_mut("prometheus").unwrap().active = "inactive".into())[0].contains("prometheus is inactive"));
+        assert!(drift(&|o| o.services.get_mut("prometheus").unwrap().enabled = "disabled".into())[0].contains("expected enabled"));
+        assert!(drift(&|o| {
+            o.packages.remove("promtool");
+        })[0]
+            .contains("promtool is not installed"));
+        assert!(drift(&|o| {
+            o.packages.insert("prometheus".into(), "2.53.4".into());
+        })[0]
+            .contains("prometheus is 2.53.4"));
+        assert!(drift(&|o| o.machine_id = "m2".into())[0].contains("host recreated"));
+        assert!(drift(&|o| o.services.clear())[0].contains("prometheus is unknown"));
+    }
+
+    #[test]
+    fn no_record_when_the_host_disagrees_with_ansible() {
+        let m = managed_from_lines(EVENTS).remove("mon-1").unwrap();
+        let mut o = observed();
+        o.files.insert("/etc/prometheus/prometheus.yml".into(), "e".repeat(40));
+        assert!(expected_state(&m, &o).unwrap_err().contains("differs from what Ansible wrote"));
+        let mut o = observed();
+        o.services.get_mut("prometheus").unwrap().active = "failed".into();
+        assert!(expected_state(&m, &o).unwrap_err().contains("expected active"));
+        // Files hidden by no_log must lie in a listed directory.
+        let mut bare = m.clone();
+        bare.dirs.clear();
+        assert!(expected_state(&bare, &observed()).unwrap_err().contains("no_log"));
+        let mut unread = m;
+        unread.unreadable = 1;
+        assert!(expected_state(&unread, &observed()).is_err());
+    }
+
+    #[test]
+    fn the_digest_follows_every_input() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        let ansible = r.join("ansible");
+        std::fs::create_dir_all(ansible.join("roles/x/templates")).unwrap();
+        std::fs::create_dir_all(ansible.join("callback_plugins/__pycache__")).unwrap();
+        std::fs::write(ansible.join("roles/x/templates/a.j2"), "a").unwrap();
+        let env_file = r.join("dev.toml");
+        std::fs::write(&env_file, "os = \"debian-13\"").unwrap();
+        let state = StateDir { dir: r.join("state") };
+        std::fs::create_dir_all(state.dir.join("tls/hosts")).unwrap();
+        std::fs::write(state.dir.join("tls/hosts/mon-1.crt"), "cert").unwrap();
+        let binary = r.join("orders-api");
+        std::fs::write(&binary, "bin").unwrap();
+        let inventory = serde_json::json!({ "all": { "vars": { "app_binary_src": binary, "x": "10.0.0.0/24" } } }).to_string();
+        let d = |inv: &str| digest(&Inputs { ansible_dir: &ansible, env_file: &env_file, inventory: inv, state: &state }).unwrap();
+        let first = d(&inventory);
+        assert_eq!(first.len(), 64);
+        assert_eq!(d(&inventory), first, "stable");
+        std::fs::write(ansible.join("callback_plugins/__pycache__/x.pyc"), "cache").unwrap();
+        assert_eq!(d(&inventory), first, "Python's caches are not an input");
+
+        let mut seen = BTreeSet::from([first.clone()]);
+        let mut changed = |what: &str, digest: String| assert!(seen.insert(digest), "{what} must change the digest");
+        std::fs::write(ansible.join("roles/x/templates/a.j2"), "b").unwrap();
+        changed("a template", d(&inventory));
+        std::fs::write(ansible.join("roles/x/templates/new.j2"), "").unwrap();
+        changed("a new file", d(&inventory));
+        std::fs::write(&env_file, "os = \"debian-12\"").unwrap();
+        changed("the environment file", d(&inventory));
+        changed("the inventory", d(&inventory.replace("24", "16")));
+        std::fs::write(&binary, "bin2").unwrap();
+        changed("a file the inventory names", d(&inventory));
+        std::fs::write(state.dir.join("tls/hosts/mon-1.crt"), "cert2").unwrap();
+        changed("a certificate", d(&inventory));
+        std::fs::create_dir_all(state.dir.join("secrets")).unwrap();
+        std::fs::write(state.dir.join("secrets/web_obsctl_password"), "pw").unwrap();
+        changed("a credential", d(&inventory));
+    }
+
+    #[test]
+    fn the_record_is_saved_and_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir { dir: dir.path().to_path_buf() };
+        assert!(Converged::load(&state).unwrap_err().contains("no record"));
+        let m = managed_from_lines(EVENTS).remove("mon-1").unwrap();
+        let c = Converged {
+            format: FORMAT,
+            digest: "d".into(),
+            at: "now".into(),
+            hosts: BTreeMap::from([("mon-1".to_string(), HostRecord { expected: expected_state(&m, &observed()).unwrap(), managed: m })]),
+        };
+        c.save(&state).unwrap();
+        assert_eq!(Converged::load(&state).unwrap(), c);
+        Converged::forget(&state);
+        assert!(Converged::load(&state).is_err());
+    }
+}
