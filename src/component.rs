@@ -37,6 +37,10 @@ pub struct Component {
     pub unit: &'static str,
     /// Debian package (None: the application, built by obsctl).
     pub package: Option<&'static str>,
+    /// The package is in Debian's own archive (not Grafana's APT repository,
+    /// which its role adds first): site.yml installs all such packages of a
+    /// host in one transaction before the roles run.
+    pub in_debian: bool,
 }
 
 impl Component {
@@ -59,7 +63,7 @@ const fn port(var: &'static str, number: u16) -> Port {
 
 /// The registry with every port at its default.
 fn table() -> Vec<Component> {
-    let c = |name, every_host, required, ports: &[Port], job, health_path, unit, package| Component {
+    let c = |name, every_host, required, ports: &[Port], job, health_path, unit, package, in_debian| Component {
         name,
         every_host,
         required,
@@ -68,9 +72,10 @@ fn table() -> Vec<Component> {
         health_path,
         unit,
         package,
+        in_debian,
     };
     vec![
-        c("prometheus", false, true, &[port("prometheus_port", 9090)], "prometheus", "/-/ready", "prometheus", Some("prometheus")),
+        c("prometheus", false, true, &[port("prometheus_port", 9090)], "prometheus", "/-/ready", "prometheus", Some("prometheus"), true),
         c(
             "alertmanager",
             false,
@@ -80,6 +85,7 @@ fn table() -> Vec<Component> {
             "/-/ready",
             "prometheus-alertmanager",
             Some("prometheus-alertmanager"),
+            true,
         ),
         c(
             "node_exporter",
@@ -90,6 +96,7 @@ fn table() -> Vec<Component> {
             "/metrics",
             "prometheus-node-exporter",
             Some("prometheus-node-exporter"),
+            true,
         ),
         c(
             "grafana",
@@ -101,6 +108,7 @@ fn table() -> Vec<Component> {
             "/api/health",
             "grafana-server",
             Some("grafana"),
+            false,
         ),
         c(
             "loki",
@@ -111,9 +119,10 @@ fn table() -> Vec<Component> {
             "/ready",
             "loki",
             Some("loki"),
+            false,
         ),
-        c("promtail", true, false, &[port("promtail_http_port", 9080)], "promtail", "/metrics", "promtail", Some("promtail")),
-        c("app", false, false, &[port("app_port", DEFAULT_APP_PORT)], "orders-api", "/healthz", "orders-api", None),
+        c("promtail", true, false, &[port("promtail_http_port", 9080)], "promtail", "/metrics", "promtail", Some("promtail"), false),
+        c("app", false, false, &[port("app_port", DEFAULT_APP_PORT)], "orders-api", "/healthz", "orders-api", None, false),
     ]
 }
 
@@ -175,7 +184,8 @@ impl Registry {
                 (
                     c.name.to_string(),
                     json!({ "group": c.group(), "every_host": c.every_host, "enabled": enabled(c.name), "job": c.job,
-                            "port": c.port(), "health_path": c.health_path, "unit": c.unit, "package": c.package }),
+                            "port": c.port(), "health_path": c.health_path, "unit": c.unit, "package": c.package,
+                            "package_in_debian": c.in_debian }),
                 )
             })
             .collect();

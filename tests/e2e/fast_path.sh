@@ -87,7 +87,7 @@ fast_again() { local t; t=$(up "$1"); expect_path "$1" fast; echo "  (${t}s)"; }
 
 say "cold up of $ENV (full path: nothing recorded yet)"
 t=$(up cold)
-expect_path cold full "no record"
+expect_path cold full "Terraform changed"
 echo "  cold up: ${t}s"
 [ -s ".obsctl/$ENV/converged.json" ] || fail "no .obsctl/$ENV/converged.json after a successful up"
 jq -e '.hosts | to_entries | all(.value.expected.files | length > 0)' ".obsctl/$ENV/converged.json" >/dev/null \
