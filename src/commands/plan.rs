@@ -44,7 +44,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         // last converged and every host is as recorded, Ansible is not needed.
         let t = Instant::now();
         printer.phase_start("check", "comparing the hosts with their last converged state");
-        let rendered = super::up::render_inventory(&s.ws, &env, &s.state, &d.contract, d.provider_vars.clone());
+        let rendered = super::up::render_inventory(&s.ws, &env, &s.state, &d.contract, d.provider_vars.clone())?;
         let inventory = serde_json::to_string_pretty(&rendered).expect("JSON");
         let digest = crate::converged::digest(&crate::converged::Inputs {
             ansible_dir: &s.ws.ansible_dir(),
@@ -52,7 +52,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
             inventory: &inventory,
             state: &s.state,
         })?;
-        let options = crate::ssh::options(env.provider, &s.state.known_hosts());
+        let options = crate::ssh::options(&s.state.known_hosts());
         match crate::converged::check(&s.state, &digest, &d.contract, &options) {
             crate::converged::Verdict::Converged { .. } => quick_in_sync = true,
             crate::converged::Verdict::Drift(reasons) => host_drift = reasons,

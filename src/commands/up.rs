@@ -184,7 +184,7 @@ fn choose_path(s: &Session, args: &UpArgs, tf_changed: bool, contract: &Contract
         ConfigPath::Full(vec!["Terraform changed the infrastructure".into()])
     } else {
         p.progress("one SSH look at every host");
-        let options = crate::ssh::options(s.env.provider, &s.state.known_hosts());
+        let options = crate::ssh::options(&s.state.known_hosts());
         match converged::check(&s.state, digest, contract, &options) {
             Verdict::Converged { hosts } => ConfigPath::Fast { hosts },
             Verdict::Drift(reasons) => ConfigPath::Full(reasons),
@@ -209,7 +209,7 @@ fn choose_path(s: &Session, args: &UpArgs, tf_changed: bool, contract: &Contract
 fn record(s: &Session, contract: &Contract, digest: &str) -> Result<()> {
     let p = s.printer;
     let managed = converged::managed_from_events(&s.log("ansible-events.jsonl"));
-    let options = crate::ssh::options(s.env.provider, &s.state.known_hosts());
+    let options = crate::ssh::options(&s.state.known_hosts());
     let mut hosts = std::collections::BTreeMap::new();
     let mut problems = Vec::new();
     for (host, observed) in converged::observe(contract, &options, &managed) {
