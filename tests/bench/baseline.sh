@@ -22,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 BASE=${BASE:-/tmp/obsctl-baseline}
-ENV=dev
+ENV=${ENV:-dev}   # the environment whose tfvars and machines it uses
 VARS_FROM=${VARS_FROM:-$BASE/group_vars_all.json}
 mkdir -p "$BASE/group_vars"
 : >"$BASE/ansible.cfg"        # Ansible's defaults, nothing tuned

@@ -104,7 +104,7 @@ tf=$(jq -c 'select(.event=="phase_end" and .phase=="terraform") | .add + .change
 echo "  no-op up: ${t}s"
 
 say "up --full always runs Ansible (and changes nothing)"
-up full >/dev/null
+up full --full >/dev/null
 expect_path full full "^--full$"
 [ "$(jq -r .changed_tasks <<<"$(summary full)")" = 0 ] || fail "up --full changed tasks on a converged stack"
 
