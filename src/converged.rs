@@ -305,26 +305,11 @@ pub fn observe(
     ssh_options: &[String],
     managed: &BTreeMap<String, Managed>,
 ) -> BTreeMap<String, std::result::Result<Observed, String>> {
-    let key = contract.ssh.private_key_file.clone();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = contract
-            .hosts
-            .iter()
-            .map(|(name, h)| {
-                let m = managed.get(name).cloned();
-                let key = &key;
-                (
-                    name.clone(),
-                    scope.spawn(move || {
-                        let m = m.ok_or_else(|| "Ansible reported nothing about this host".to_string())?;
-                        let out = crate::ssh::run(&h.address, h.ssh_port, &h.ssh_user, key, ssh_options, &check_command(&m))?;
-                        parse_observed(&out).ok_or_else(|| "the check did not run to its end".to_string())
-                    }),
-                )
-            })
-            .collect();
-        handles.into_iter().map(|(n, h)| (n, h.join().unwrap_or_else(|_| Err("the check panicked".into())))).collect()
-    })
+    let command = |host: &str| managed.get(host).map(check_command).ok_or_else(|| "Ansible reported nothing about this host".to_string());
+    crate::ssh::run_on_all(contract, ssh_options, command)
+        .into_iter()
+        .map(|(host, out)| (host, out.and_then(|text| parse_observed(&text).ok_or_else(|| "the check did not run to its end".to_string()))))
+        .collect()
 }
 
 /// The fast-path verdict for a deployment whose Terraform plan is empty.

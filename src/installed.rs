@@ -29,24 +29,10 @@ pub fn read(env: &Environment, contract: &Contract, known_hosts: &Path) -> Repor
     let packages: Vec<&str> = env.registry.iter().filter(|c| env.enabled(c.name)).filter_map(|c| c.package).collect();
     let command = command(&packages);
     let options = crate::ssh::options(known_hosts);
-    let key = contract.ssh.private_key_file.clone();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = contract
-            .hosts
-            .iter()
-            .map(|(name, h)| {
-                let (command, options, key) = (&command, &options, &key);
-                (name.clone(), scope.spawn(move || crate::ssh::run(&h.address, h.ssh_port, &h.ssh_user, key, options, command)))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|(name, handle)| {
-                let out = handle.join().unwrap_or_else(|_| Err("reading the host panicked".into()));
-                (name, out.and_then(|text| parse(&text)))
-            })
-            .collect()
-    })
+    crate::ssh::run_on_all(contract, &options, |_| Ok(command.clone()))
+        .into_iter()
+        .map(|(name, out)| (name, out.and_then(|text| parse(&text))))
+        .collect()
 }
 
 /// The shell command: two lines of /etc/os-release, then one line per

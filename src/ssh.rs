@@ -160,6 +160,29 @@ fn probe(addr: &str, port: u16, user: &str, key: &Path, extra: &[String]) -> std
     login(addr, port, user, key, extra, "true").map(|_| ())
 }
 
+/// Runs a command on every host at once, one SSH round trip each: per host
+/// its standard output, or the reason it failed. `command` gives each host's
+/// command (None: that host is not asked, with `Err(why)` as its result).
+pub fn run_on_all(
+    contract: &Contract,
+    options: &[String],
+    command: impl Fn(&str) -> std::result::Result<String, String> + Sync,
+) -> std::collections::BTreeMap<String, std::result::Result<String, String>> {
+    let key = &contract.ssh.private_key_file;
+    let command = &command;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = contract
+            .hosts
+            .iter()
+            .map(|(name, h)| (name.clone(), scope.spawn(move || run(&h.address, h.ssh_port, &h.ssh_user, key, options, &command(name)?))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(name, handle)| (name, handle.join().unwrap_or_else(|_| Err("reading the host panicked".into()))))
+            .collect()
+    })
+}
+
 /// Runs a shell command on a host; its standard output, or the reason it failed.
 pub fn run(addr: &str, port: u16, user: &str, key: &Path, extra: &[String], command: &str) -> std::result::Result<String, String> {
     login(addr, port, user, key, extra, command).map_err(|f| match f {
