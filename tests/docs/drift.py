@@ -28,7 +28,8 @@ Some tables mix generated columns with prose columns: --write regenerates
 the fact columns and keeps each row's prose (matched by the row's key); a row
 without prose fails the check until someone writes it.
 
-Checks besides the generated blocks: every alert, dashboard, role, environment
+Checks besides the generated blocks: a port written after a component's name
+(prose or diagram) is one of its registry ports; every alert, dashboard, role, environment
 file and subcommand is named in docs/; every PromQL expression quoted in the
 docs parses with promtool, and every LogQL expression with Grafana's LogQL
 grammar (tests/docs/logql.mjs); a LogQL or PromQL query the docs say a
@@ -1237,7 +1238,31 @@ def check_citations() -> None:
                 drift(f"{f}:{n} cites {banned}, which users do not have; point at the page under docs/ instead")
 
 
-CHECKS = [check_generated, check_mentions, check_port_defaults, check_sequence_diagram, check_env_comments, check_prose, check_queries, check_index, check_citations]
+PORT_NAMES = {
+    "prometheus": r"Prometheus",
+    "alertmanager": r"Alertmanager",
+    "node_exporter": r"node_exporter|node-exporter",
+    "grafana": r"Grafana",
+    "loki": r"Loki",
+    "promtail": r"Promtail",
+    "app": r"orders-api",
+}
+
+
+def check_ports_in_text() -> None:
+    """A port written right after a component's name (`Loki :3100`, `Grafana on
+    `:3000``), in prose or in a diagram, is one of that component's registry ports."""
+    reg = {c["name"]: {p["number"] for p in c["ports"]} for c in registry()}
+    for p in [*pages(), ROOT / "README.md"]:
+        for line_no, line in enumerate(p.read_text().split("\n"), 1):
+            for comp, name in PORT_NAMES.items():
+                for m in re.finditer(rf"(?<![\w-])(?:{name})(?![\w-])[^:|,;\n]{{0,12}}?`?:(\d{{4,5}})\b", line):
+                    n = int(m.group(1))
+                    if n not in reg[comp]:
+                        drift(f"{rel(p)}:{line_no}: `{m.group(0)}` gives {comp} port {n}, but the registry says {sorted(reg[comp])} (src/component.rs)")
+
+
+CHECKS = [check_ports_in_text, check_generated, check_mentions, check_port_defaults, check_sequence_diagram, check_env_comments, check_prose, check_queries, check_index, check_citations]
 
 
 def main() -> int:
