@@ -75,6 +75,8 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         "obsctl_secrets_dir": ctx.secrets_dir,
         "obsctl_tls_ca_file": ctx.tls.ca_cert(),
         "obsctl_web_users": web_users,
+        "obsctl_host_tls_dir": crate::tls::HOST_TLS_DIR,
+        "obsctl_host_secrets_dir": crate::tls::HOST_SECRETS_DIR,
         "prometheus_retention": env.prometheus.retention,
         "prometheus_scrape_interval": env.prometheus.scrape_interval,
         "prometheus_evaluation_interval": env.prometheus.evaluation_interval,

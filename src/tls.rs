@@ -39,6 +39,14 @@ pub const USERS: [&str; 4] = [OPERATOR, "prometheus", "grafana", "promtail"];
 /// The user obsctl itself authenticates as.
 pub const OPERATOR: &str = "obsctl";
 
+/// Where the roles put the TLS files on the hosts: `ca.crt` and, per
+/// service, `<service>/server.crt`, `server.key`, `web.yml`
+/// (ansible/roles/web_config).
+pub const HOST_TLS_DIR: &str = "/etc/obsctl/tls";
+/// Where the roles put the passwords a service sends as a client:
+/// `<service>/<user>_password`.
+pub const HOST_SECRETS_DIR: &str = "/etc/obsctl/secrets";
+
 /// Go's bcrypt.DefaultCost, what the exporter-toolkit documentation's
 /// examples use; each service caches a verified password, so the cost is
 /// paid once per client, not per request.

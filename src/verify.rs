@@ -34,19 +34,36 @@ pub fn expected_targets(env: &Environment, contract: &Contract) -> Vec<Target> {
     out
 }
 
-/// `http://<address>:<port>` of every host that runs `component`.
+/// `https://<address>:<port>` of every host that runs `component` (every
+/// endpoint serves HTTPS with a certificate of the environment's CA).
 pub fn base_urls(env: &Environment, contract: &Contract, component: &str) -> Vec<(String, String)> {
     let port = env.registry.get(component).port();
     contract
         .hosts
         .iter()
         .filter(|(_, h)| env.registry.runs_on(component, &h.roles))
-        .map(|(n, h)| (n.clone(), format!("http://{}:{port}", host_for_url(&h.address))))
+        .map(|(n, h)| (n.clone(), format!("https://{}:{port}", host_for_url(&h.address))))
         .collect()
 }
 
-pub fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(2)).timeout(timeout).build()
+/// An HTTP client for the stack's endpoints: HTTPS trusting the
+/// environment's CA alone, every request authenticated as obsctl.
+pub fn agent(access: &crate::tls::Access, timeout: Duration) -> Result<ureq::Agent> {
+    Ok(ureq::AgentBuilder::new()
+        .tls_config(access.client_config()?)
+        .middleware(BasicAuth(access.basic_auth()))
+        .timeout_connect(Duration::from_secs(2))
+        .timeout(timeout)
+        .build())
+}
+
+/// Adds obsctl's `Authorization` header to every request of an agent.
+struct BasicAuth(String);
+
+impl ureq::Middleware for BasicAuth {
+    fn handle(&self, request: ureq::Request, next: ureq::MiddlewareNext) -> std::result::Result<ureq::Response, ureq::Error> {
+        next.handle(request.set("Authorization", &self.0))
+    }
 }
 
 pub fn get_json(agent: &ureq::Agent, url: &str) -> std::result::Result<Value, String> {
@@ -98,8 +115,14 @@ pub struct Verified {
     pub alertmanager_urls: Vec<String>,
 }
 
-pub fn run(env: &Environment, contract: &Contract, timeout: Duration, mut progress: impl FnMut(&str)) -> Result<Verified> {
-    let agent = agent(Duration::from_secs(5));
+pub fn run(
+    env: &Environment,
+    contract: &Contract,
+    access: &crate::tls::Access,
+    timeout: Duration,
+    mut progress: impl FnMut(&str),
+) -> Result<Verified> {
+    let agent = agent(access, Duration::from_secs(5))?;
     let deadline = Instant::now() + timeout;
     let proms = base_urls(env, contract, "prometheus");
     let ams = base_urls(env, contract, "alertmanager");
@@ -180,5 +203,81 @@ pub fn host_for_url(address: &str) -> String {
         format!("[{address}]")
     } else {
         address.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::io::{Read, Write};
+
+    /// An environment's CA, a certificate for 127.0.0.1 and obsctl's credentials, in `dir`.
+    fn environment(dir: &std::path::Path) -> crate::workspace::StateDir {
+        let state = crate::workspace::StateDir { dir: dir.to_path_buf() };
+        std::fs::create_dir_all(state.secrets_dir()).unwrap();
+        crate::tls::web_users(&state.secrets_dir()).unwrap();
+        let names = crate::tls::host_names("mon-1", "127.0.0.1", "127.0.0.1", &[]);
+        crate::tls::ensure(&state.tls(), &BTreeMap::from([("mon-1".to_string(), names)])).unwrap();
+        state
+    }
+
+    /// A one-request HTTPS server on 127.0.0.1 with mon-1's certificate:
+    /// answers 200 when the request carries `expected` as Authorization,
+    /// 401 otherwise; gives back what it saw (None: the handshake failed).
+    fn serve_once(state: &crate::workspace::StateDir, expected: String) -> (u16, std::thread::JoinHandle<Option<String>>) {
+        use rustls::pki_types::pem::PemObject;
+        let certs = rustls::pki_types::CertificateDer::pem_file_iter(state.tls().host_cert("mon-1")).unwrap().map(|c| c.unwrap()).collect();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(state.tls().host_key("mon-1")).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().ok()?;
+            let conn = rustls::ServerConnection::new(std::sync::Arc::new(config)).ok()?;
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut buf = [0u8; 4096];
+            let n = tls.read(&mut buf).ok()?;
+            let request = String::from_utf8_lossy(&buf[..n]).to_string();
+            let authorized = request.lines().any(|l| l.eq_ignore_ascii_case(&format!("authorization: {expected}")));
+            let status = if authorized { "200 OK" } else { "401 Unauthorized" };
+            let _ = tls.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes());
+            let _ = tls.flush();
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+            Some(request)
+        });
+        (port, handle)
+    }
+
+    #[test]
+    fn the_agent_trusts_the_environment_ca_and_authenticates_as_obsctl() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = environment(&dir.path().join("dev"));
+        let access = crate::tls::Access::load(&state, "dev").unwrap();
+        let agent = agent(&access, Duration::from_secs(5)).unwrap();
+
+        let (port, server) = serve_once(&state, access.basic_auth());
+        assert_eq!(get_ok(&agent, &format!("https://127.0.0.1:{port}/-/ready")), Ok(()));
+        let seen = server.join().unwrap().expect("the handshake succeeded");
+        assert!(seen.starts_with("GET /-/ready"), "{seen}");
+
+        // Wrong credentials: the server's 401 comes back as such.
+        let (port, server) = serve_once(&state, crate::tls::basic_auth("obsctl", "not-the-password"));
+        assert_eq!(get_ok(&agent, &format!("https://127.0.0.1:{port}/")), Err("HTTP 401".to_string()));
+        server.join().unwrap();
+
+        // A client that trusts another environment's CA refuses the server.
+        let other = environment(&dir.path().join("staging"));
+        let stranger = super::agent(&crate::tls::Access::load(&other, "staging").unwrap(), Duration::from_secs(5)).unwrap();
+        let (port, server) = serve_once(&state, access.basic_auth());
+        let err = get_ok(&stranger, &format!("https://127.0.0.1:{port}/")).unwrap_err();
+        assert!(err.to_lowercase().contains("certificate") || err.contains("UnknownIssuer"), "{err}");
+        assert!(server.join().unwrap().is_none(), "no request was sent over an untrusted connection");
     }
 }

@@ -1177,9 +1177,20 @@ fn silence_names_every_alertmanager_it_could_not_reach() {
                        "roles": ["prometheus", "alertmanager"], "labels": {} } } }
     });
     write(&t.state("t").join("deployment.json"), &record.to_string());
+    // Without the environment's CA and credentials nothing is sent.
+    let t = t
+        .args(["silence", "--env", "t", "add", "host=app-1", "--comment", "disk swap", "--duration", "30m"])
+        .status(10)
+        .stderr_contains("environment `t` has no certificate authority yet")
+        .stderr_contains("obsctl up --env t")
+        .then();
+    let state = obsctl::workspace::StateDir { dir: t.state("t") };
+    std::fs::create_dir_all(state.secrets_dir()).unwrap();
+    obsctl::tls::web_users(&state.secrets_dir()).unwrap();
+    obsctl::tls::ensure(&state.tls(), &Default::default()).unwrap();
     t.args(["silence", "--env", "t", "add", "host=app-1", "--comment", "disk swap", "--duration", "30m"])
         .status(50)
         .stderr_contains("no Alertmanager of `t` answered, cannot create the silence")
-        .stderr_contains("mon-1 (http://192.0.2.1:9093)");
+        .stderr_contains("mon-1 (https://192.0.2.1:9093)");
     Test::new().args(["silence", "--env", "t", "add", "host", "--comment", "x"]).status(10).stderr_contains("`host` is not a matcher");
 }

@@ -30,7 +30,7 @@ pub fn run(args: SilenceArgs, printer: &Printer) -> Result<u8> {
         SilenceCommand::List { .. } => None,
     };
     let d = Deployment::require(&ws.state(&env.name), &env.name)?;
-    let am = Cluster::new(&env, &d.contract);
+    let am = Cluster::new(&env, &d.contract, &crate::tls::Access::load(&ws.state(&env.name), &env.name)?)?;
     match args.command {
         SilenceCommand::Add { duration, comment, author, .. } => {
             let (matchers, secs) = add.expect("checked above");
@@ -216,13 +216,14 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    pub fn new(env: &Environment, contract: &Contract) -> Cluster {
-        Cluster {
+    /// The Alertmanagers of `contract`, called over HTTPS as obsctl (`access`).
+    pub fn new(env: &Environment, contract: &Contract, access: &crate::tls::Access) -> Result<Cluster> {
+        Ok(Cluster {
             urls: crate::verify::base_urls(env, contract, "alertmanager"),
-            agent: crate::verify::agent(Duration::from_secs(5)),
+            agent: crate::verify::agent(access, Duration::from_secs(5))?,
             answered: Default::default(),
             env: env.name.clone(),
-        }
+        })
     }
 
     /// The URL of the Alertmanager that answered last.
@@ -326,8 +327,19 @@ const MAINTENANCE_BOUND: Duration = Duration::from_secs(2 * 3600);
 impl<'a> Maintenance<'a> {
     /// Creates the silence; None (with a warning) when no Alertmanager
     /// answers, e.g. on the first `up`, when there is none yet.
-    pub fn start(env: &Environment, contract: &Contract, printer: &'a Printer) -> Option<Maintenance<'a>> {
-        let cluster = Cluster::new(env, contract);
+    pub fn start(
+        env: &Environment,
+        contract: &Contract,
+        state: &crate::workspace::StateDir,
+        printer: &'a Printer,
+    ) -> Option<Maintenance<'a>> {
+        let cluster = match crate::tls::Access::load(state, &env.name).and_then(|access| Cluster::new(env, contract, &access)) {
+            Ok(c) => c,
+            Err(e) => {
+                printer.warn(&format!("no maintenance silence (silence_during_up): {}", e.message));
+                return None;
+            }
+        };
         let hosts: Vec<&str> = contract.hosts.keys().map(String::as_str).collect();
         let matchers = vec![
             Matcher { name: "env".into(), value: env.name.clone(), is_regex: false, is_equal: true },

@@ -51,7 +51,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let ws = Workspace::discover()?;
     let mut env = environment::load(&ws.environments_dir(), env_name)?;
     let contract = super::deployed(&ws.state(env_name), &mut env)?.contract;
-    let agent = verify::agent(TIMEOUT);
+    let agent = verify::agent(&crate::tls::Access::load(&ws.state(env_name), env_name)?, TIMEOUT)?;
 
     // On aws only Prometheus and Alertmanager are called from here; the
     // others are checked through Prometheus's targets: (component, job, host).
@@ -229,7 +229,7 @@ mod tests {
 
     fn prometheus(host: &str, targets: Value) -> Outcome {
         Outcome {
-            probe: Probe { host: host.into(), component: "prometheus", url: format!("http://{host}/-/ready"), extra: None },
+            probe: Probe { host: host.into(), component: "prometheus", url: format!("https://{host}/-/ready"), extra: None },
             health: Ok(()),
             extra: Some(Ok(json!({ "data": { "activeTargets": targets } }))),
         }

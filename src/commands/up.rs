@@ -66,7 +66,7 @@ fn up(s: &Session, args: &UpArgs) -> Result<()> {
     // until this function returns, whatever the outcome (Drop expires it).
     let maintenance = match Deployment::load(&s.state, &env.name) {
         Ok(Some(running)) if env.alertmanager.silence_during_up && !args.skip_configure => {
-            super::silence::Maintenance::start(env, &running.contract, p)
+            super::silence::Maintenance::start(env, &running.contract, &s.state, p)
         }
         _ => None,
     };
@@ -441,7 +441,8 @@ fn verify(s: &Session, env: &crate::environment::Environment, contract: &Contrac
     let p = s.printer;
     let t = Instant::now();
     p.phase_start("verify", "checking readiness and scrape targets");
-    let verified = crate::verify::run(env, contract, Duration::from_secs(args.verify_timeout), |m| p.progress(m))?;
+    let access = crate::tls::Access::load(&s.state, &env.name)?;
+    let verified = crate::verify::run(env, contract, &access, Duration::from_secs(args.verify_timeout), |m| p.progress(m))?;
     p.phase_end("verify", true, t.elapsed(), &format!("{} scrape targets up", verified.targets), json!({ "targets": verified.targets }));
     Ok(verified)
 }
@@ -505,6 +506,15 @@ fn summarize(
     if env.enabled("grafana") {
         lines.push(format!("  Grafana login: admin / password in {}", password_file.display()));
     }
+    // Where the credentials are, never what they are.
+    let ca_file = s.state.tls().ca_cert();
+    let operator_password = crate::tls::password_file(&s.state.secrets_dir(), crate::tls::OPERATOR);
+    lines.push(format!(
+        "  Credentials:  HTTPS with the CA {}; basic auth as {} / password in {}",
+        ca_file.display(),
+        crate::tls::OPERATOR,
+        operator_password.display()
+    ));
     lines.push(format!("  Run logs:     {}", s.run_dir.display()));
     p.summary(
         &lines.join("\n"),
@@ -512,6 +522,7 @@ fn summarize(
                 "changed_tasks": changed, "urls": urls,
                 "path": configured.map(|(_, p)| p.name()), "path_reasons": configured.map(|(_, p)| p.reasons()),
                 "os": env.os.name(), "installed": crate::installed::to_json(&installed), "grafana_password_file": password_file,
+                "credentials": { "ca_file": ca_file, "user": crate::tls::OPERATOR, "password_file": operator_password },
                 "timings": timings, "elapsed_s": secs(p.elapsed()), "own_cpu_s": secs(crate::report::own_cpu()),
                 "run_log": s.run_dir }),
     );

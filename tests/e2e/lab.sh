@@ -2,7 +2,8 @@
 # End-to-end test on real lab machines: real Terraform, systemd-nspawn
 # machines, real Ansible, real Prometheus and Alertmanager.
 #
-#   up --env dev → every scrape target up (checked over HTTP from here)
+#   up --env dev → every scrape target up (checked over HTTPS from here)
+#   → every endpoint refuses requests without credentials (auth_checks.sh)
 #   → dashboard queries return data → inject errors into the application →
 #   OrdersHighErrorRatio reaches dev's four receivers, served here: e-mail
 #   (a real SMTP server, smtp_sink.py), webhook, Slack-compatible chat and
@@ -67,8 +68,8 @@ kill -0 "$SINK_PID" 2>/dev/null || fail "HTTP sink did not start (port $SINK_POR
 kill -0 "$SMTP_PID" 2>/dev/null || fail "SMTP sink did not start (port $SMTP_PORT busy?): $(cat "$WORK/smtp.log")"
 # notifications.py: what the four receivers got about $ALERT (see its header).
 notes() { python3 tests/e2e/notifications.py "$WORK/alerts.jsonl" "$WORK/mail" "$ALERT" "$ENV" "$@"; }
-inject() { curl -fsS -X PUT -H 'Content-Type: application/json' -d '{"error_ratio": 0.5, "latency_ms": 0}' "http://$app:8080/admin/faults" >/dev/null; }
-clear_fault() { curl -fsS -X DELETE "http://$app:8080/admin/faults" >/dev/null; }
+inject() { scurl "$ENV" -fsS -X PUT -H 'Content-Type: application/json' -d '{"error_ratio": 0.5, "latency_ms": 0}' "https://$app:8080/admin/faults" >/dev/null; }
+clear_fault() { scurl "$ENV" -fsS -X DELETE "https://$app:8080/admin/faults" >/dev/null; }
 
 # --- cold up -----------------------------------------------------------------
 say "obsctl up --env $ENV --without $WITHOUT (cold)"
@@ -91,9 +92,9 @@ jq .contract ".obsctl/$ENV/deployment.json" >"$inv"
 prom=$(jq -r '[.hosts | to_entries[] | select(.value.roles | index("prometheus"))][0].value.address' "$inv")
 app=$(jq -r '[.hosts | to_entries[] | select(.value.roles | index("app"))][0].value.address' "$inv")
 port() { jq -r ".all.vars.$1" ".obsctl/$ENV/inventory.json"; } # the registry's ports, as obsctl passed them
-PROM="http://$prom:$(port prometheus_port)"
+PROM="https://$prom:$(port prometheus_port)"
 say "scrape targets on $PROM"
-targets=$(curl -fsS "$PROM/api/v1/targets?state=active")
+targets=$(scurl "$ENV" -fsS "$PROM/api/v1/targets?state=active")
 hosts=$(jq -r '.hosts | length' "$inv")
 for job in prometheus alertmanager node orders-api; do
   n=$(jq --arg j "$job" '[.data.activeTargets[] | select(.labels.job==$j and .health=="up")] | length' <<<"$targets")
@@ -104,10 +105,11 @@ node_up=$(jq '[.data.activeTargets[] | select(.labels.job=="node" and .health=="
 [ "$node_up" = "$hosts" ] || fail "node_exporter up on $node_up of $hosts hosts"
 down=$(jq '[.data.activeTargets[] | select(.health!="up")] | length' <<<"$targets")
 [ "$down" = 0 ] || fail "$down targets not up: $(jq -c '[.data.activeTargets[] | select(.health!="up") | {job: .labels.job, host: .labels.host, err: .lastError}]' <<<"$targets")"
-curl -fsS "http://$prom:$(port alertmanager_port)/-/ready" >/dev/null || fail "Alertmanager not ready"
-curl -fsS "http://$app:$(port app_port)/healthz" >/dev/null || fail "orders-api not healthy"
+scurl "$ENV" -fsS "https://$prom:$(port alertmanager_port)/-/ready" >/dev/null || fail "Alertmanager not ready"
+scurl "$ENV" -fsS "https://$app:$(port app_port)/healthz" >/dev/null || fail "orders-api not healthy"
+tests/e2e/auth_checks.sh "$ENV" || fail "TLS and authentication checks failed (tests/e2e/auth_checks.sh)"
 
-query() { curl -fsS --get "$PROM/api/v1/query" --data-urlencode "query=$1" | jq '.data.result | length'; }
+query() { scurl "$ENV" -fsS --get "$PROM/api/v1/query" --data-urlencode "query=$1" | jq '.data.result | length'; }
 
 # --- alert flow: four receivers ---------------------------------------------------
 say "inject errors: PUT /admin/faults error_ratio=0.5"

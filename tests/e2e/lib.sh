@@ -23,3 +23,13 @@ expect_release() { # expect_release SUMMARY-JSON MAJOR
   [ -z "$wrong" ] || fail "hosts not on Debian $2: $wrong"
   echo "installed (read from the hosts): $(jq -c '[.installed | to_entries[] | {(.key): "\(.value.release): \(.value.packages | to_entries | map("\(.key) \(.value)") | join(", "))"}] | add' <<<"$1")"
 }
+
+# The stack serves HTTPS with a certificate of the environment's CA and
+# requires basic auth (docs/security.md). scurl ENV CURL-ARGS...: curl that
+# trusts that CA and authenticates as obsctl; the password goes from its
+# 0600 file into curl's config through a pipe, never on a command line.
+scurl() {
+  local state="${ROOT:-.}/.obsctl/$1"
+  shift
+  curl --cacert "$state/tls/ca.crt" -K <(printf 'user = "obsctl:%s"\n' "$(cat "$state/secrets/web_obsctl_password")") "$@"
+}

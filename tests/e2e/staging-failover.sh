@@ -136,21 +136,21 @@ REPEAT_BOUND=$(( REPEAT_INTERVAL + GROUP_INTERVAL + 2 * PEER_WAIT + 15 ))
 
 say "both Prometheus replicas: all $EXPECTED_TARGETS targets up, alerts to all ${#AMS[@]} Alertmanagers"
 for p in "${PROMS[@]}"; do
-  url="http://$(addr "$p"):9090"
-  t=$(curl -fsS "$url/api/v1/targets?state=active") || fail "Prometheus on $p does not answer"
+  url="https://$(addr "$p"):9090"
+  t=$(scurl "$ENV" -fsS "$url/api/v1/targets?state=active") || fail "Prometheus on $p does not answer"
   up=$(jq '[.data.activeTargets[] | select(.health == "up")] | length' <<<"$t")
   down=$(jq -c '[.data.activeTargets[] | select(.health != "up") | {job: .labels.job, host: .labels.host, err: .lastError}]' <<<"$t")
   [ "$up" = "$EXPECTED_TARGETS" ] || fail "Prometheus on $p: $up of $EXPECTED_TARGETS targets up; not up: $down"
-  n=$(curl -fsS "$url/api/v1/alertmanagers" | jq '.data.activeAlertmanagers | length')
+  n=$(scurl "$ENV" -fsS "$url/api/v1/alertmanagers" | jq '.data.activeAlertmanagers | length')
   [ "$n" = "${#AMS[@]}" ] || fail "Prometheus on $p sends to $n Alertmanagers, expected ${#AMS[@]}"
-  curl -fsS "$url/api/v1/status/config" | jq -r .data.yaml | grep -q "replica: $p" || fail "Prometheus on $p lacks external label replica=$p"
+  scurl "$ENV" -fsS "$url/api/v1/status/config" | jq -r .data.yaml | grep -q "replica: $p" || fail "Prometheus on $p lacks external label replica=$p"
   echo "  $p: $up/$EXPECTED_TARGETS targets up, sends to $n Alertmanagers, replica=$p"
 done
 say "Alertmanager cluster: ${#AMS[@]} peers seen from every peer"
 deadline=$(( $(date +%s) + 60 ))
 for a in "${AMS[@]}"; do
   while :; do
-    s=$(curl -fsS "http://$(addr "$a"):9093/api/v2/status" || echo '{}')
+    s=$(scurl "$ENV" -fsS "https://$(addr "$a"):9093/api/v2/status" || echo '{}')
     peers=$(jq '.cluster.peers // [] | length' <<<"$s")
     [ "$peers" = "${#AMS[@]}" ] && [ "$(jq -r .cluster.status <<<"$s")" = ready ] && break
     [ "$(date +%s)" -lt "$deadline" ] || fail "Alertmanager on $a sees $peers peers (status $(jq -r .cluster.status <<<"$s")), expected ${#AMS[@]}"
@@ -158,13 +158,14 @@ for a in "${AMS[@]}"; do
   done
   echo "  $a: cluster ready, $peers peers ($(jq -r '[.cluster.peers[].address] | sort | join(", ")' <<<"$s"))"
 done
+tests/e2e/auth_checks.sh "$ENV" || fail "TLS and authentication checks failed (tests/e2e/auth_checks.sh), gossip included"
 
 # --- alert ---------------------------------------------------------------------------
 firing_notifications() { # OrdersHighErrorRatio notifications with status firing
   jq -c 'select(any(.alerts[]; .labels.alertname == "OrdersHighErrorRatio") and .status == "firing")' "$ALERTS"
 }
-say "inject errors: PUT http://$APP:8080/admin/faults error_ratio=0.5"
-curl -fsS -X PUT -H 'Content-Type: application/json' -d '{"error_ratio": 0.5, "latency_ms": 0}' "http://$APP:8080/admin/faults" >/dev/null ||
+say "inject errors: PUT https://$APP:8080/admin/faults error_ratio=0.5"
+scurl "$ENV" -fsS -X PUT -H 'Content-Type: application/json' -d '{"error_ratio": 0.5, "latency_ms": 0}' "https://$APP:8080/admin/faults" >/dev/null ||
   fail "fault injection failed"
 t_inject=$(now)
 while [ -z "$(firing_notifications)" ]; do
@@ -183,14 +184,14 @@ echo "OrdersHighErrorRatio firing at the webhook after ${alert_s}s (bound ${ALER
 for p in "${PROMS[@]}"; do
   ok=""
   for _ in $(seq 1 15); do
-    curl -fsS "http://$(addr "$p"):9090/api/v1/alerts" |
+    scurl "$ENV" -fsS "https://$(addr "$p"):9090/api/v1/alerts" |
       jq -e '[.data.alerts[] | select(.labels.alertname == "OrdersHighErrorRatio" and .state == "firing")] | length == 1' >/dev/null && { ok=1; break; }
     sleep 2
   done
   [ -n "$ok" ] || fail "OrdersHighErrorRatio is not firing on the Prometheus replica $p"
 done
 for a in "${AMS[@]}"; do
-  got=$(curl -fsS --get "http://$(addr "$a"):9093/api/v2/alerts" --data-urlencode 'filter=alertname="OrdersHighErrorRatio"')
+  got=$(scurl "$ENV" -fsS --get "https://$(addr "$a"):9093/api/v2/alerts" --data-urlencode 'filter=alertname="OrdersHighErrorRatio"')
   [ "$(jq length <<<"$got")" = 1 ] || fail "Alertmanager on $a holds $(jq length <<<"$got") OrdersHighErrorRatio alerts, expected 1: $(jq -c '[.[].labels]' <<<"$got")"
   jq -e '.[0].labels | has("replica") | not' <<<"$got" >/dev/null || fail "Alertmanager on $a got the replica label: $(jq -c '.[0].labels' <<<"$got")"
 done
@@ -265,7 +266,7 @@ done
 
 # --- clear ---------------------------------------------------------------------------
 say "clear the fault: DELETE /admin/faults"
-curl -fsS -X DELETE "http://$APP:8080/admin/faults" >/dev/null || fail "clearing the fault failed"
+scurl "$ENV" -fsS -X DELETE "https://$APP:8080/admin/faults" >/dev/null || fail "clearing the fault failed"
 t_clear=$(now)
 resolved=""
 while [ -z "$resolved" ]; do
@@ -305,7 +306,7 @@ def content(n):
     return (n["status"], tuple(sorted((a["fingerprint"], a["status"]) for a in n["alerts"])))
 
 def sender(n):
-    return n.get("externalURL", "?").removeprefix("http://").split(":")[0]
+    return n.get("externalURL", "?").split("://")[-1].split(":")[0]
 
 def rel(t):
     return f"{t - t_inject:7.1f}s"

@@ -20,7 +20,8 @@ export ANSIBLE_HOME="$work/ansible-home" ANSIBLE_LOCAL_TEMP="$work/tmp" ANSIBLE_
 export ANSIBLE_LOCALHOST_WARNING=0 ANSIBLE_INVENTORY_UNPARSED_WARNING=0
 
 render() { # render INVENTORY OUT
-  "$venv/bin/ansible" mon-1 -i "$1" -c local -e "ansible_python_interpreter=$venv/bin/python" \
+  # The role's internal variables (vars/main.yml) are what the template reads besides the inventory.
+  "$venv/bin/ansible" mon-1 -i "$1" -c local -e "ansible_python_interpreter=$venv/bin/python" -e "@$root/ansible/roles/prometheus/vars/main.yml" \
     -m ansible.builtin.template -a "src=$root/ansible/roles/prometheus/templates/prometheus.yml.j2 dest=$2 mode=0600" \
     >"$work/render.log" 2>&1 || { cat "$work/render.log" >&2; echo "prometheus.sh: FAILED: rendering $1" >&2; exit 1; }
 }
