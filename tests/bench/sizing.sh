@@ -12,7 +12,7 @@
 # first. Grafana, Loki and Promtail are left out (WITHOUT), as everywhere on
 # machines that cannot reach Grafana's APT repository, so their own series
 # are not measured. With TLS and basic auth on Prometheus (.obsctl/dev/tls/ca.crt
-# and the `obsctl` user's password file in .obsctl/dev/secrets/), queries use them.
+# and the `obsctl` user's password, .obsctl/dev/secrets/web_obsctl_password), queries use them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -42,7 +42,7 @@ curl_prom=(curl -fsS --max-time 10)
 scheme=http
 if [ -f .obsctl/dev/tls/ca.crt ]; then
   scheme=https; curl_prom+=(--cacert .obsctl/dev/tls/ca.crt)
-  for f in .obsctl/dev/secrets/prometheus_obsctl_password .obsctl/dev/secrets/obsctl_password; do
+  for f in .obsctl/dev/secrets/web_obsctl_password; do
     [ -f "$f" ] && { curl_prom+=(-u "obsctl:$(cat "$f")"); break; }
   done
 fi
