@@ -114,14 +114,33 @@ fn table() -> Vec<Component> {
             "loki",
             false,
             false,
-            &[port("loki_http_port", 3100), port("loki_grpc_port", 9096), port("loki_memberlist_port", 7946)],
+            // 3100 is the gateway's (nginx: TLS, basic auth); Loki itself
+            // listens on 127.0.0.1 only, on loki_backend_port.
+            &[
+                port("loki_http_port", 3100),
+                port("loki_grpc_port", 9096),
+                port("loki_memberlist_port", 7946),
+                port("loki_backend_port", 3101),
+            ],
             "loki",
             "/ready",
             "loki",
             Some("loki"),
             false,
         ),
-        c("promtail", true, false, &[port("promtail_http_port", 9080)], "promtail", "/metrics", "promtail", Some("promtail"), false),
+        c(
+            "promtail",
+            true,
+            false,
+            // 9080 is the gateway's (nginx: TLS, basic auth); Promtail itself
+            // listens on 127.0.0.1 only, on promtail_backend_port.
+            &[port("promtail_http_port", 9080), port("promtail_backend_port", 9081)],
+            "promtail",
+            "/metrics",
+            "promtail",
+            Some("promtail"),
+            false,
+        ),
         c("app", false, false, &[port("app_port", DEFAULT_APP_PORT)], "orders-api", "/healthz", "orders-api", None, false),
     ]
 }

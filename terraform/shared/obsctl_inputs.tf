@@ -85,12 +85,15 @@ variable "ports" {
   description = "Every port of the stack, from obsctl's component registry, under the names the Ansible roles use (prometheus_port, …, app_port). The aws stack opens its security groups from it."
   type        = map(number)
 
+  # loki_backend_port and promtail_backend_port are loopback-only listeners
+  # behind the log gateway (nginx): in the map, opened in no security group.
   validation {
     condition = sort(keys(var.ports)) == sort([
       "prometheus_port", "alertmanager_port", "alertmanager_cluster_port", "node_exporter_port", "grafana_http_port",
       "grafana_alerting_ha_port", "loki_http_port", "loki_grpc_port", "loki_memberlist_port", "promtail_http_port", "app_port",
+      "loki_backend_port", "promtail_backend_port",
     ])
-    error_message = "ports must hold exactly: prometheus_port, alertmanager_port, alertmanager_cluster_port, node_exporter_port, grafana_http_port, grafana_alerting_ha_port, loki_http_port, loki_grpc_port, loki_memberlist_port, promtail_http_port, app_port."
+    error_message = "ports must hold exactly: prometheus_port, alertmanager_port, alertmanager_cluster_port, node_exporter_port, grafana_http_port, grafana_alerting_ha_port, loki_http_port, loki_grpc_port, loki_memberlist_port, promtail_http_port, app_port, loki_backend_port, promtail_backend_port."
   }
 
   validation {

@@ -35,7 +35,8 @@ variables {
   ports = {
     prometheus_port      = 9090, alertmanager_port = 9093, alertmanager_cluster_port = 9094, node_exporter_port = 9100,
     grafana_http_port    = 3000, grafana_alerting_ha_port = 9095, loki_http_port = 3100, loki_grpc_port = 9096,
-    loki_memberlist_port = 7946, promtail_http_port = 9080, app_port = 8181,
+    loki_memberlist_port = 7946, promtail_http_port = 9080, app_port = 8181, loki_backend_port = 3101,
+    promtail_backend_port = 9081,
   }
   components           = ["prometheus", "alertmanager", "node_exporter", "grafana", "loki", "promtail", "app"]
   protected            = true
