@@ -885,6 +885,31 @@ impl Environment {
         self.hosts.iter().filter(move |h| h.roles.iter().any(|r| r == role))
     }
 
+    /// On aws, users reach Grafana through the load balancer, which serves
+    /// HTTPS only, with the user's own ACM certificate
+    /// (`[aws].grafana_certificate_arn`): without one, `up` refuses an
+    /// environment that deploys Grafana, before Terraform runs (obsctl does
+    /// not serve Grafana over plain HTTP, and does not import a self-signed
+    /// certificate that every browser would warn about). Checked once the
+    /// run's components are known (`--without grafana` lifts it).
+    pub fn check_grafana_https(&self) -> Result<()> {
+        let grafana_host = self.hosts.iter().any(|h| h.roles.iter().any(|r| r == "grafana"));
+        let Some(aws) = self.aws.as_ref().filter(|_| self.provider == Provider::Aws) else { return Ok(()) };
+        if aws.grafana_certificate_arn.is_some() || !self.enabled("grafana") || !grafana_host {
+            return Ok(());
+        }
+        Err(Error::input(format!(
+            "{}: `aws.grafana_certificate_arn`: Grafana on aws is served through the load balancer over HTTPS only, with \
+             your ACM certificate for the name users type, and none is set. Request or import one \
+             (aws acm request-certificate --domain-name grafana.example.com --validation-method DNS --region {}), \
+             point that name at the load balancer, and set grafana_certificate_arn = \"arn:aws:acm:…\" in [aws]; \
+             or deploy without Grafana: obsctl up --env {} --without grafana",
+            self.file.display(),
+            aws.region,
+            self.name
+        )))
+    }
+
     /// Loki's retention in whole days, rounded up (the aws stack expires the
     /// bucket's chunks a margin after it).
     pub fn loki_retention_days(&self) -> u64 {
@@ -1173,6 +1198,24 @@ storage = "s3"
 replication_factor = 3
 retention_period = "720h"
 "#;
+
+    /// Issue 13: Grafana on aws needs the user's certificate (HTTPS only);
+    /// without Grafana, or with `--without grafana`, none is needed.
+    #[test]
+    fn grafana_on_aws_needs_a_certificate() {
+        let with_grafana = AWS
+            .replace("\"loki\", \"promtail\"]", "\"loki\", \"promtail\", \"grafana\"]")
+            .replace("roles = [\"prometheus\", \"alertmanager\", \"loki\"]\nzone = 0", "roles = [\"prometheus\", \"alertmanager\", \"loki\", \"grafana\"]\nzone = 0");
+        let mut env = parse_aws(&with_grafana).unwrap();
+        let err = env.check_grafana_https().unwrap_err().to_string();
+        assert!(err.contains("aws.grafana_certificate_arn") && err.contains("HTTPS only"), "{err}");
+        assert!(err.contains("--without grafana"), "{err}");
+        env.disable(&["grafana".into()]).unwrap();
+        env.check_grafana_https().unwrap();
+        let arn = "grafana_certificate_arn = \"arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a\"\n";
+        parse_aws(&with_grafana.replace("[aws]\n", &format!("[aws]\n{arn}"))).unwrap().check_grafana_https().unwrap();
+        parse_aws(AWS).unwrap().check_grafana_https().unwrap();
+    }
 
     fn parse_aws(text: &str) -> Result<Environment> {
         parse("prod", Path::new("environments/prod.toml"), text)

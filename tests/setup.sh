@@ -4,7 +4,8 @@
 #
 # - Debian packages the tests use: jq, curl, python3-venv, python3-jsonschema
 #   (docs/contract.schema.json checks), python3-aiosmtpd (the e2e test's SMTP
-#   server), openssh-client,
+#   server), openssh-client, nginx (tests/static/gateway.sh runs the log
+#   gateway's rendered site through `nginx -t` and live on loopback ports),
 #   and the lab's systemd-container, debootstrap, apt-cacher-ng.
 # - the tools of each Debian release the hosts can run (promtool, amtool and
 #   the prometheus, prometheus-alertmanager and prometheus-node-exporter
@@ -17,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS=$PWD/.obsctl/tools
 
-want=(jq curl python3-venv python3-aiosmtpd openssh-client systemd-container debootstrap apt-cacher-ng iproute2 gawk gpg debian-archive-keyring)
+want=(jq curl nginx python3-venv python3-aiosmtpd openssh-client systemd-container debootstrap apt-cacher-ng iproute2 gawk gpg debian-archive-keyring)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

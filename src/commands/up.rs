@@ -24,7 +24,10 @@ use crate::secrets::Secrets;
 use crate::workspace::write_atomic;
 
 pub fn run(args: UpArgs, printer: &Printer) -> Result<u8> {
-    let s = Session::open_with(&args.env.env, "up", printer, |env| env.disable(&args.without))?;
+    let s = Session::open_with(&args.env.env, "up", printer, |env| {
+        env.disable(&args.without)?;
+        env.check_grafana_https()
+    })?;
     let run_log = s.log("obsctl.log");
     up(&s, &args).map_err(|e| interrupted_hint(e, &s.env.name, "up").or_log(run_log))?;
     Ok(0)

@@ -4,14 +4,14 @@
 # moto_start needs WORK and sets MOTO_PID.
 
 # Prerequisites both tests need (terraform, the aws provider in $MIRROR, jq,
-# ssh-keygen, python3, curl) plus any the caller found missing ("$@"). Under
+# ssh-keygen, python3, curl, openssl) plus any the caller found missing ("$@"). Under
 # CI=true a missing one fails; elsewhere the test is skipped.
 moto_require() {
     local missing=("$@")
     command -v terraform >/dev/null 2>&1 || missing+=("terraform (not on PATH)")
     compgen -G "$MIRROR/registry.terraform.io/hashicorp/aws/*/*/terraform-provider-aws_*" >/dev/null ||
         missing+=("hashicorp/aws provider in the mirror $MIRROR")
-    for tool in jq ssh-keygen python3 curl; do
+    for tool in jq ssh-keygen python3 curl openssl; do
         command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
     done
     if ((${#missing[@]})); then
@@ -88,3 +88,20 @@ moto_cleanup() {
 # Timestamps and the seconds between two of them (one decimal).
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+# The user's certificate for Grafana's load balancer, as a user would bring
+# it (issue 13: HTTPS only): a self-signed one for $1, imported into moto's
+# ACM; prints its ARN. Needs moto running and WORK.
+moto_certificate() {
+    local name=$1 dir="$WORK/acm"
+    mkdir -p -m 0700 "$dir"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=$name" \
+        -addext "subjectAltName=DNS:$name" -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null ||
+        die "openssl could not make a test certificate for $name"
+    "$MOTO_VENV/bin/python" - "$ENDPOINT" "$dir/cert.pem" "$dir/key.pem" <<'PY' || die "importing a certificate into moto's ACM failed"
+import sys, boto3
+endpoint, cert, key = sys.argv[1:]
+acm = boto3.client("acm", endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+print(acm.import_certificate(Certificate=open(cert, "rb").read(), PrivateKey=open(key, "rb").read())["CertificateArn"])
+PY
+}

@@ -5,9 +5,11 @@
 #
 # init -> plan -out -> apply -> check obsctl_inventory, obsctl_vars and what
 # moto holds (instances, security groups, ALB, Loki bucket, Grafana's RDS
-# database) -> plan (no diff) -> destroy -> state and moto empty, plus input
-# validations that must refuse and a plan without grafana_db_password that
-# must not create a database.
+# database; Grafana's load balancer over HTTPS only: 443 with the user's
+# certificate, imported into moto's ACM, 80 only redirecting, HTTPS to the
+# targets) -> plan (no diff) -> destroy -> state and moto empty, plus input
+# validations that must refuse (Grafana without a certificate among them)
+# and a plan without grafana_db_password that must not create a database.
 # Never talks to real AWS: every AWS_* variable is dropped, the stack gets
 # aws.endpoint (all services it uses go to moto with test credentials) and
 # AWS_ENDPOINT_URL catches anything else.
@@ -76,6 +78,10 @@ moto_start
 
 # --- inputs ---------------------------------------------------------------
 
+# The user's certificate for Grafana's load balancer (HTTPS only).
+CERT_ARN="$(moto_certificate grafana.moto.example)"
+[[ "$CERT_ARN" == arn:aws:acm:eu-west-1:* ]] || die "no ACM certificate ARN from moto: $CERT_ARN"
+
 mkdir -m 0700 "$WORK/ssh"
 ssh-keygen -q -t ed25519 -N '' -C obsctl-moto-test -f "$WORK/ssh/id_ed25519"
 
@@ -89,7 +95,7 @@ DB_ID="obsctl-moto-grafana" # obsctl-<environment>-grafana
 write_tfvars() {
     jq -n --arg pub "$WORK/ssh/id_ed25519.pub" --arg key "$WORK/ssh/id_ed25519" \
         --arg endpoint "$ENDPOINT" --arg cidr "$VPC_CIDR" --argjson azs "$AZS" \
-        --arg owner "$MOTO_AMI_OWNER" --arg ami "$MOTO_AMI_NAME" --arg dbpw "$DB_PASSWORD" '
+        --arg owner "$MOTO_AMI_OWNER" --arg ami "$MOTO_AMI_NAME" --arg dbpw "$DB_PASSWORD" --arg cert "$CERT_ARN" '
     {
       environment: "moto",
       hosts: {
@@ -119,7 +125,8 @@ write_tfvars() {
         ssh_user: "ubuntu",
         loki_bucket_name: null,
         endpoint: $endpoint,
-        loki_force_destroy: true
+        loki_force_destroy: true,
+        grafana_certificate_arn: $cert
       }
     } | '"${2:-.}" >"$1"
 }
@@ -149,6 +156,7 @@ refusals=(
     'short-db-password|.grafana_db_password = "tooShort123"|grafana_db_password must be null (no database) or at least 16 characters'
     'db-password-chars|.grafana_db_password = "has@an-at-sign-and-is-long"|RDS refuses them'
     'db-storage|.aws.grafana_db_storage_gb = 10|grafana_db_storage_gb must be a whole number'
+    'grafana-without-certificate|del(.aws.grafana_certificate_arn)|aws.grafana_certificate_arn is required when Grafana is deployed'
 )
 for case in "${refusals[@]}"; do
     IFS='|' read -r name change expect <<<"$case"
@@ -221,7 +229,7 @@ bad = {h: v["private_address"] for h, v in inv["hosts"].items() if ipaddress.ip_
 sys.exit(f"outside {net}: {bad}" if bad else 0)
 EOF
 
-jq -e '.grafana_url.value | test("^http://.+/$")' "$OUT" >/dev/null || die "grafana_url missing"
+jq -e '.grafana_url.value | test("^https://.+/$")' "$OUT" >/dev/null || die "grafana_url missing or not https: $(jq -c .grafana_url.value "$OUT")"
 jq -e '.loki_bucket.value == "obsctl-moto-loki-123456789012-eu-west-1"' "$OUT" >/dev/null ||
     die "loki_bucket is not the derived name: $(jq -c .loki_bucket.value "$OUT")"
 jq -e '.grafana_db_endpoint.value | test("^[a-z0-9.-]+:5432$")' "$OUT" >/dev/null ||
@@ -232,10 +240,10 @@ jq -e '.obsctl_vars.value as $v | $v.grafana_database == "postgres" and $v.grafa
 if grep -qF "$DB_PASSWORD" "$OUT"; then die "terraform output shows the database password"; fi
 
 # What moto now holds: the security-relevant settings really reached the API.
-"$MOTO_VENV/bin/python" - "$ENDPOINT" "$INV" "$DB_ID" "$(jq -r .grafana_db_endpoint.value "$OUT")" <<'EOF' ||
+"$MOTO_VENV/bin/python" - "$ENDPOINT" "$INV" "$DB_ID" "$(jq -r .grafana_db_endpoint.value "$OUT")" "$CERT_ARN" <<'EOF' ||
 import json, sys
 import boto3
-endpoint, inv, db_id, db_endpoint = sys.argv[1], json.load(open(sys.argv[2])), sys.argv[3], sys.argv[4]
+endpoint, inv, db_id, db_endpoint, cert_arn = sys.argv[1], json.load(open(sys.argv[2])), sys.argv[3], sys.argv[4], sys.argv[5]
 kw = dict(endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
 ec2, elb, s3, rds = (boto3.client(s, **kw) for s in ("ec2", "elbv2", "s3", "rds"))
 errors = []
@@ -264,6 +272,21 @@ for tg in tgs:
         errors.append(f"target group {tg['TargetGroupName']}: path {tg['HealthCheckPath']}, targets {registered}")
 if len(tgs) != 1:
     errors.append(f"{len(tgs)} target groups")
+# Grafana over HTTPS only (issue 13): 443 with the user's certificate, 80 only
+# redirects to it, and the load balancer speaks HTTPS to Grafana.
+for tg in tgs:
+    if tg["Protocol"] != "HTTPS" or tg.get("HealthCheckProtocol") != "HTTPS":
+        errors.append(f"target group {tg['TargetGroupName']}: {tg['Protocol']}, health check {tg.get('HealthCheckProtocol')}")
+listeners = {l["Port"]: l for lb in elb.describe_load_balancers()["LoadBalancers"]
+             for l in elb.describe_listeners(LoadBalancerArn=lb["LoadBalancerArn"])["Listeners"]}
+if sorted(listeners) != [80, 443]:
+    errors.append(f"listeners on {sorted(listeners)}, expected 80 and 443")
+https = listeners.get(443, {})
+if https.get("Protocol") != "HTTPS" or [c["CertificateArn"] for c in https.get("Certificates", [])] != [cert_arn]:
+    errors.append(f"listener 443: {https.get('Protocol')} with {https.get('Certificates')}, expected HTTPS with {cert_arn}")
+redirect = [a.get("RedirectConfig", {}) for a in listeners.get(80, {}).get("DefaultActions", [])]
+if len(redirect) != 1 or redirect[0].get("Protocol") != "HTTPS" or str(redirect[0].get("Port")) != "443":
+    errors.append(f"listener 80 does not only redirect to HTTPS:443: {listeners.get(80, {}).get('DefaultActions')}")
 bucket = "obsctl-moto-loki-123456789012-eu-west-1"
 # Loki's bucket: only the tenant's chunks expire, Loki's retention (30 days) + 7.
 expiring = [(r.get("Filter", {}).get("Prefix"), r["Expiration"]["Days"])

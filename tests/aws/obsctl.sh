@@ -10,8 +10,10 @@
 # zones, protected, its settings and receivers) with [aws] pointed at moto
 # (endpoint, an Ubuntu image moto has, ssh_user ubuntu, deletable bucket):
 #
+#   up of prod's topology without [aws].grafana_certificate_arn → exit 10 naming
+#     the key and --without grafana, Terraform not run (Grafana is HTTPS only)
 #   up --skip-configure --auto-approve --output json  → exit 0, terraform adds
-#     resources, summary ok
+#     resources, summary ok (with a certificate imported into moto's ACM)
 #   inventory → every host with ansible_host/obsctl_private_address, the
 #     groups of prod's topology, all.vars.loki_s3_bucket (obsctl_vars output)
 #   plan → exit 0 (in sync)
@@ -206,6 +208,24 @@ show() { # $1 = file: its last lines
 
 moto_start
 
+# --- Grafana over HTTPS only: the user's certificate ------------------------
+
+# prod deploys Grafana: without [aws].grafana_certificate_arn, up refuses
+# before Terraform runs (exit 10, naming the key and the way out).
+cp "$WS/environments/$ENV_NAME.toml" "$WS/environments/awsnocert.toml"
+rc=0
+obsctl up --env awsnocert --skip-configure --auto-approve </dev/null >"$WORK/up-nocert.log" 2>&1 || rc=$?
+((rc == 10)) || { show "$WORK/up-nocert.log"; die "up without a Grafana certificate exited with $rc, expected 10"; }
+grep -q 'aws.grafana_certificate_arn' "$WORK/up-nocert.log" && grep -q -- '--without grafana' "$WORK/up-nocert.log" ||
+    { show "$WORK/up-nocert.log"; die "up without a Grafana certificate did not name grafana_certificate_arn and --without grafana"; }
+[[ ! -e "$WS/.obsctl/awsnocert/terraform.tfstate" ]] || die "up without a Grafana certificate ran Terraform"
+rm "$WS/environments/awsnocert.toml"
+log "up without a Grafana certificate: refused (exit 10), nothing created"
+# The user's certificate, imported into moto's ACM, goes into [aws].
+CERT_ARN="$(moto_certificate grafana.awsmock.example)"
+sed -i "s|^\[aws\]\$|[aws]\ngrafana_certificate_arn = \"$CERT_ARN\"|" "$WS/environments/$ENV_NAME.toml"
+grep -q "^grafana_certificate_arn = \"arn:aws:acm:" "$WS/environments/$ENV_NAME.toml" || die "could not set the certificate in $ENV_NAME.toml"
+
 # --- up -------------------------------------------------------------------
 
 log "obsctl up --env $ENV_NAME --skip-configure --auto-approve --output json"
@@ -264,7 +284,7 @@ groups_line=$(jq -r '[.groups | to_entries[] | "\(.key) \(.value | length)"] | j
 check "env-wide vars" '.all.vars.obsctl_environment == "awsmock" and .all.vars.obsctl_provider == "aws" and .all.vars.obsctl_protected == true'
 check "loki_s3_bucket from the stack's obsctl_vars (derived name)" '.all.vars.loki_s3_bucket == "obsctl-awsmock-loki-123456789012-eu-west-1"'
 check "loki_s3_region and grafana_root_url from obsctl_vars" \
-    '.all.vars.loki_s3_region == "eu-west-1" and (.all.vars.grafana_root_url | test("^http://.+"))'
+    '.all.vars.loki_s3_region == "eu-west-1" and (.all.vars.grafana_root_url | test("^https://.+"))'
 bucket=$(jq -r .all.vars.loki_s3_bucket "$INV")
 bucket_exists "$bucket" || die "bucket $bucket not found in moto"
 log "inventory: $(jq '.hosts | length' "$EXPECTED") hosts; groups $groups_line; loki_s3_bucket=$bucket"

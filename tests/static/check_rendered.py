@@ -216,7 +216,15 @@ class Checker:
             w = f"{base}/grafana.ini"
             get = lambda s, k: ini.get(s, k, fallback=None)  # noqa: E731
             self.expect(w, get("server", "http_port") == "3000", "[server] http_port is not 3000")
-            self.expect(w, bool(get("server", "root_url")), "[server] root_url is empty")
+            self.expect(w, (get("server", "root_url") or "").startswith("https://"), "[server] root_url is not https://")
+            self.expect(w, get("server", "protocol") == "https", "[server] protocol is not https")
+            self.expect(w, get("server", "cert_file") == "/etc/obsctl/tls/grafana/server.crt"
+                        and get("server", "cert_key") == "/etc/obsctl/tls/grafana/server.key",
+                        "[server] cert_file/cert_key are not Grafana's copies of the host certificate")
+            self.expect(w, get("security", "cookie_secure") == "true", "[security] cookie_secure is not true")
+            self.expect(w, get("metrics", "basic_auth_username") == "prometheus"
+                        and get("metrics", "basic_auth_password") == "$__file{/etc/obsctl/secrets/grafana/prometheus_password}",
+                        "[metrics] must ask for basic auth as prometheus, password read from a file")
             self.expect(w, (get("security", "admin_password") or "").startswith("$__file{/"),
                         "[security] admin_password must be read from a file ($__file{...})")
             self.expect(w, get("users", "allow_sign_up") == "false", "[users] allow_sign_up is not false")
@@ -283,12 +291,23 @@ class Checker:
                 # Identical on every Grafana: the local one when every Grafana
                 # host runs the component, else its only host.
                 if set(groups["grafana"]) <= set(members):
-                    url = f"http://127.0.0.1:{port}"
+                    url = f"https://127.0.0.1:{port}"
                 else:
                     self.expect(w, len(members) == 1 or len(groups["grafana"]) == 1,
                                 f"{uid} on several hosts but not on every one of several Grafana hosts")
-                    url = f"http://{self.addr(members[0])}:{port}"
+                    url = f"https://{self.addr(members[0])}:{port}"
                 self.expect(w, entry["url"] == url, f"data source {uid} URL is {entry['url']}, expected {url}")
+                # Every endpoint needs the CA and credentials (user grafana).
+                secure = entry.get("secureJsonData") or {}
+                self.expect(w, entry.get("basicAuth") is True and entry.get("basicAuthUser") == "grafana",
+                            f"data source {uid}: basicAuth must be on, as user grafana")
+                self.expect(w, secure.get("basicAuthPassword") == "$__file{/etc/obsctl/secrets/grafana/grafana_password}",
+                            f"data source {uid}: basicAuthPassword must be read from grafana's password file")
+                self.expect(w, (entry.get("jsonData") or {}).get("tlsAuthWithCACert") is True
+                            and secure.get("tlsCACert") == "$__file{/etc/obsctl/tls/ca.crt}",
+                            f"data source {uid}: must trust the environment CA (tlsAuthWithCACert, tlsCACert from ca.crt)")
+                self.expect(w, not (entry.get("jsonData") or {}).get("tlsSkipVerify"),
+                            f"data source {uid}: tlsSkipVerify is set")
             prom = by_uid.get("prometheus")
             if prom:
                 interval = (prom.get("jsonData") or {}).get("timeInterval")
@@ -328,8 +347,29 @@ class Checker:
             w = f"{base}/loki.yaml"
             g = lambda *keys: self.dig(cfg, *keys)  # noqa: E731
             self.expect(w, g("auth_enabled") is False, "auth_enabled is not false")
-            self.expect(w, g("server", "http_listen_port") == 3100, "server.http_listen_port is not 3100")
+            ports = self.inv["ports"]
+            ca, crt, key = "/etc/obsctl/tls/ca.crt", "/etc/obsctl/tls/loki/server.crt", "/etc/obsctl/tls/loki/server.key"
+            # HTTP behind the gateway: loopback only, HTTPS.
+            self.expect(w, g("server", "http_listen_address") == "127.0.0.1", "server.http_listen_address is not 127.0.0.1 "
+                        "(Loki has no authentication: only the gateway may reach it)")
+            self.expect(w, g("server", "http_listen_port") == ports["loki_backend_port"],
+                        f"server.http_listen_port is not loki_backend_port {ports['loki_backend_port']}")
+            self.expect(w, g("server", "http_tls_config") == {"cert_file": crt, "key_file": key},
+                        f"server.http_tls_config is {g('server', 'http_tls_config')}, expected Loki's copies of the host certificate")
             self.expect(w, g("server", "grpc_listen_port") == 9096, "server.grpc_listen_port is not 9096")
+            self.expect(w, g("server", "grpc_listen_address") == self.addr(host),
+                        "server.grpc_listen_address is not this host's address (a SAN of its certificate)")
+            self.expect(w, g("server", "grpc_tls_config") == {"cert_file": crt, "key_file": key, "client_ca_file": ca,
+                                                               "client_auth_type": "RequireAndVerifyClientCert"},
+                        f"server.grpc_tls_config is {g('server', 'grpc_tls_config')}: gRPC must be mutual TLS")
+            client = {"tls_enabled": True, "tls_cert_path": crt, "tls_key_path": key, "tls_ca_path": ca}
+            for path in (("ingester_client", "grpc_client_config"), ("frontend", "grpc_client_config"),
+                         ("frontend_worker", "grpc_client_config"), ("query_scheduler", "grpc_client_config"),
+                         ("compactor_grpc_client",),
+                         ("storage_config", "tsdb_shipper", "index_gateway_client", "grpc_client_config")):
+                self.expect(w, g(*path) == client, f"{'.'.join(path)} is {g(*path)}, expected TLS with the host certificate")
+            self.expect(w, {k: g("memberlist", k) for k in client} == client,
+                        "memberlist is not TLS with the host certificate and the CA")
             self.expect(w, g("common", "instance_addr") == self.addr(host), "common.instance_addr is not this host's address")
             self.expect(w, g("common", "ring", "kvstore", "store") == "memberlist", "ring kvstore is not memberlist")
             rf = g("common", "replication_factor")
@@ -385,7 +425,14 @@ class Checker:
         if self.expect(base, isinstance(cfg, dict), "promtail.yaml not rendered") and isinstance(cfg, dict):
             w = f"{base}/promtail.yaml"
             g = lambda *keys: self.dig(cfg, *keys)  # noqa: E731
-            self.expect(w, g("server", "http_listen_port") == 9080, "server.http_listen_port is not 9080")
+            ports = self.inv["ports"]
+            self.expect(w, g("server", "http_listen_address") == "127.0.0.1", "server.http_listen_address is not 127.0.0.1 "
+                        "(Promtail has no authentication: only the gateway may reach it)")
+            self.expect(w, g("server", "http_listen_port") == ports["promtail_backend_port"],
+                        f"server.http_listen_port is not promtail_backend_port {ports['promtail_backend_port']}")
+            self.expect(w, g("server", "http_tls_config") == {"cert_file": "/etc/obsctl/tls/promtail/server.crt",
+                                                               "key_file": "/etc/obsctl/tls/promtail/server.key"},
+                        f"server.http_tls_config is {g('server', 'http_tls_config')}")
             self.expect(w, str(g("positions", "filename") or "").startswith("/var/lib/promtail/"),
                         "positions.filename is not under /var/lib/promtail")
             clients = cfg.get("clients") or []
@@ -393,15 +440,24 @@ class Checker:
             lokis = self.inv["groups"]["loki"]
             port = self.inv["ports"]["loki_http_port"]
             if host in lokis:
-                allowed = {f"http://127.0.0.1:{port}/loki/api/v1/push"}
+                allowed = {f"https://127.0.0.1:{port}/loki/api/v1/push"}
             else:
-                allowed = {f"http://{self.addr(h)}:{port}/loki/api/v1/push" for h in lokis}
+                allowed = {f"https://{self.addr(h)}:{port}/loki/api/v1/push" for h in lokis}
             self.expect(w, len(urls) == 1 and urls[0] in allowed,
                         f"clients are {urls}, expected one of {sorted(allowed)} (one Loki address: "
                         "the local Loki where the host runs one)")
             if urls:
                 self.push_targets.setdefault(urls[0], []).append(host)
             for c in clients:
+                auth = c.get("basic_auth") or {}
+                self.expect(w, auth == {"username": "promtail", "password_file": "/etc/obsctl/secrets/promtail/promtail_password"},
+                            f"client {c.get('url')}: basic_auth is {auth}, expected promtail with its password file")
+                tls = c.get("tls_config") or {}
+                self.expect(w, tls.get("ca_file") == "/etc/obsctl/tls/ca.crt" and not tls.get("insecure_skip_verify"),
+                            f"client {c.get('url')}: tls_config must trust the environment CA and verify")
+                if "127.0.0.1" in str(c.get("url")):
+                    self.expect(w, tls.get("server_name") == host,
+                                f"client {c.get('url')}: the local gateway is checked under this host's name, got {tls.get('server_name')}")
                 labels = c.get("external_labels") or {}
                 self.expect(w, labels.get("host") == host, f"client {c.get('url')}: external label host is {labels.get('host')}")
                 self.expect(w, labels.get("env") == self.inv["environment"], f"client {c.get('url')}: external label env is {labels.get('env')}")
@@ -445,6 +501,77 @@ class Checker:
             self.check_dropin(f"{base}/promtail.override.conf", unit, ["/var/lib/promtail"],
                               exec_start="/usr/bin/promtail -config.file=/etc/promtail/config.yml",
                               groups=["adm", "systemd-journal"])
+
+    # ----------------------------------------------------------- loki_gateway
+    @staticmethod
+    def nginx_servers(text):
+        """The server blocks of an nginx site: [{directive: [args...]}] (the
+        directives of the block and of its locations, one level of nesting;
+        nginx -t checks the syntax itself, in configs.sh)."""
+        text = re.sub(r"(?m)#.*$", "", text)
+        servers, pos = [], 0
+        while (m := re.search(r"\bserver\s*\{", text[pos:])):
+            start = pos + m.end()
+            depth, i = 1, start
+            while depth and i < len(text):
+                depth += {"{": 1, "}": -1}.get(text[i], 0)
+                i += 1
+            body = re.sub(r"[{}]", ";", text[start:i - 1])
+            block = {}
+            for stmt in body.split(";"):
+                words = stmt.split()
+                if words:
+                    block.setdefault(words[0], []).append(" ".join(words[1:]))
+            servers.append(block)
+            pos = i
+        return servers
+
+    def check_loki_gateway(self, host, files):
+        base = f"hosts/{host}/loki_gateway"
+        groups, ports = self.inv["groups"], self.inv["ports"]
+        fronts = [c for c in ("loki", "promtail") if host in groups.get(c, [])]
+        users = {"loki": ["obsctl", "prometheus", "grafana", "promtail"], "promtail": ["obsctl", "prometheus"]}
+        web = self.inv["web_users"]
+        for name in fronts:
+            w = f"{base}/{name}.htpasswd"
+            text = files.get(f"{name}.htpasswd")
+            if not self.expect(base, text is not None, f"{name}.htpasswd not rendered"):
+                continue
+            lines = [l for l in text.splitlines() if l.strip()]
+            got = dict(l.split(":", 1) for l in lines if ":" in l)
+            self.expect(w, sorted(got) == sorted(users[name]), f"users {sorted(got)}, expected {sorted(users[name])}")
+            for user, hashed in got.items():
+                self.expect(w, re.fullmatch(r"\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}", hashed) is not None,
+                            f"{user}: not a bcrypt hash")
+                self.expect(w, hashed == (web.get(user) or {}).get("bcrypt"), f"{user}: not the hash of obsctl_web_users")
+        site = files.get("log-gateway.conf")
+        if not self.expect(base, site is not None, "log-gateway.conf not rendered"):
+            return
+        w = f"{base}/log-gateway.conf"
+        servers = self.nginx_servers(site)
+        self.expect(w, len(servers) == len(fronts), f"{len(servers)} server blocks for {fronts}")
+        for name in fronts:
+            port, backend = ports[f"{name}_http_port"], ports[f"{name}_backend_port"]
+            block = next((s for s in servers if any(l.split()[0] in (str(port), f"0.0.0.0:{port}")
+                                                    for l in s.get("listen", []))), None)
+            if not self.expect(w, block is not None, f"no server block listens on {name}'s port {port}"):
+                continue
+            one = lambda k: (block.get(k) or [None])[-1]  # noqa: E731
+            self.expect(w, all("ssl" in l.split() for l in block["listen"]), f"{name}: a listen without ssl")
+            self.expect(w, one("ssl_certificate") == "/etc/obsctl/tls/loki_gateway/server.crt"
+                        and one("ssl_certificate_key") == "/etc/obsctl/tls/loki_gateway/server.key",
+                        f"{name}: not the gateway's copy of the host certificate")
+            self.expect(w, one("auth_basic") not in (None, "off"), f"{name}: auth_basic is off")
+            self.expect(w, one("auth_basic_user_file") == f"/etc/nginx/obsctl/{name}.htpasswd",
+                        f"{name}: auth_basic_user_file is {one('auth_basic_user_file')}")
+            self.expect(w, one("proxy_pass") == f"https://obsctl_{name}", f"{name}: proxy_pass is {one('proxy_pass')}")
+            self.expect(w, re.search(rf"upstream obsctl_{name}\s*\{{\s*server 127\.0\.0\.1:{backend};", site) is not None,
+                        f"{name}: upstream is not 127.0.0.1:{backend} ({name}_backend_port)")
+            self.expect(w, one("proxy_ssl_verify") == "on" and one("proxy_ssl_trusted_certificate") == "/etc/obsctl/tls/ca.crt",
+                        f"{name}: the backend's certificate is not checked against the CA")
+            self.expect(w, one("proxy_ssl_name") == host, f"{name}: proxy_ssl_name is not this host's name")
+            self.expect(w, 'Authorization ""' in block.get("proxy_set_header", []),
+                        f"{name}: the credentials are passed on to the backend")
 
     def check_logql_labels(self, stream_labels):
         """Every label a dashboard's LogQL selector uses is set by Promtail."""
@@ -508,6 +635,21 @@ class Checker:
                 sources = self.parse(apt_dir / "grafana.sources") if (apt_dir / "grafana.sources").is_file() else None
                 if self.expect(f"hosts/{host}/grafana_apt", sources is not None, "grafana.sources not rendered") and sources:
                     self.check_sources(host, "grafana_apt", sources)
+            gateway_dir = host_dir / "loki_gateway"
+            fronts = any(host in groups.get(r, []) for r in ("loki", "promtail"))
+            if self.expect(f"hosts/{host}", gateway_dir.is_dir() == fronts,
+                           f"loki_gateway rendered={gateway_dir.is_dir()} but host runs Loki or Promtail={fronts}") and fronts:
+                texts = {}
+                for p in sorted(gateway_dir.iterdir()):
+                    where = str(p.relative_to(self.dir))
+                    texts[p.name] = p.read_text()
+                    self.files += 1
+                    for secret in self.secrets:
+                        if secret and secret in texts[p.name]:
+                            self.fail(where, "contains a secret from the secrets directory")
+                    if p.suffix not in (".conf", ".htpasswd"):
+                        self.fail(where, f"unknown kind of file {p.suffix!r}: add a check for it to {Path(__file__).name}")
+                self.check_loki_gateway(host, texts)
         self.check_identical_datasources()
         if groups.get("promtail"):
             self.check_logql_labels(stream_labels)

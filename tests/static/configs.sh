@@ -29,7 +29,27 @@ printf 'admin-%s\n' "$RANDOM$RANDOM$RANDOM" >"$secrets/grafana_admin_password"
 printf 'db-%s\n' "$RANDOM$RANDOM$RANDOM" >"$secrets/grafana_db_password"
 printf 'key-%s%s\n' "$RANDOM$RANDOM$RANDOM$RANDOM" "$RANDOM$RANDOM$RANDOM$RANDOM" >"$secrets/grafana_secret_key"
 printf -- '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n' >"$work/rds-ca.pem"
+# The web users' passwords (the inventories carry bcrypt hashes of these).
+for user in obsctl prometheus grafana promtail; do
+  printf 'test-web-%s-password\n' "$user" >"$secrets/web_${user}_password"
+done
 chmod 0600 "$secrets"/*
+# An environment CA and a certificate per host (server and client, SANs: its
+# name, 127.0.0.1, localhost), where obsctl keeps them: <secrets>/../tls/.
+# openssl stands in for obsctl's own CA here (tests only).
+tls="$work/tls"
+mkdir -p -m 0700 "$tls/hosts"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=obsctl test CA" \
+  -addext "basicConstraints=critical,CA:true" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+  -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null
+for host in mon-1 mon-2 mon-3 app-1; do
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$host" \
+    -keyout "$tls/hosts/$host.key" -out "$tls/hosts/$host.csr" 2>/dev/null
+  openssl x509 -req -in "$tls/hosts/$host.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial -days 2 \
+    -extfile <(printf 'subjectAltName=DNS:%s,DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' "$host") \
+    -out "$tls/hosts/$host.crt" 2>/dev/null
+done
+chmod 0600 "$tls"/*.key "$tls"/hosts/*.key
 
 export ANSIBLE_HOME="$work/ansible-home"
 export ANSIBLE_LOCAL_TEMP="$work/ansible-tmp"
@@ -96,6 +116,19 @@ check() { # check NAME INVENTORY-FILE [EXTRA ARGS...]
   fi
 }
 check dev "$here/inventories/dev.yml"
+# The dev render's gateway sites, through nginx itself: nginx -t, then live
+# (nginx in front of a stub HTTPS backend): refusals and passes per user.
+for host in mon-1 app-1; do
+  if [[ -f "$work/dev/hosts/$host/loki_gateway/log-gateway.conf" ]] &&
+     "$here/gateway.sh" "$work/dev/hosts/$host/loki_gateway" "$tls" "$host" "$secrets" >"$work/gateway-$host.log" 2>&1; then
+    grep -h '^gateway:' "$work/gateway-$host.log"
+    passed=$((passed + 1))
+  else
+    cat "$work/gateway-$host.log" >&2
+    echo "configs.sh: FAILED: the log gateway of $host (gateway.sh)" >&2
+    failed=$((failed + 1))
+  fi
+done
 check prod "$here/inventories/prod.yml"
 # verify-full needs the CA path; hardening off must reset the packaged unit's sandbox.
 check prod-verify-full "$here/inventories/prod.yml" \
@@ -134,6 +167,25 @@ refuse replication-above-hosts "$prod" "it must be between 1 and the number of L
 refuse postgres-without-host "$prod" "postgres needs" --limit mon-1 -e grafana_database_host=
 refuse missing-admin-password "$dev" "admin password file" --limit mon-1 -e "grafana_admin_password_file=$work/none"
 refuse promtail-without-loki "$work/dev-without-loki.yml" "has no Loki to push to" --limit app-1
+# dev's obsctl_web_users with one field of one user changed, as an extra-vars file.
+web_users_file() { # web_users_file NAME USER KEY VALUE
+  "$venv/bin/python" - "$dev" "$secrets" "$@" >"$work/$1.json" <<'PY'
+import json, sys, yaml
+inv, secrets, name, user, key, value = sys.argv[1:]
+users = yaml.safe_load(open(inv))["all"]["vars"]["obsctl_web_users"]
+for v in users.values():
+    v["password_file"] = v["password_file"].replace("{{ obsctl_secrets_dir }}", secrets)
+users[user][key] = value
+print(json.dumps({"obsctl_web_users": users}))
+PY
+}
+web_users_file prometheus-plain prometheus bcrypt plain-text
+refuse gateway-user-without-hash "$dev" "for prometheus, which the log gateway" --limit app-1 -e "@$work/prometheus-plain.json"
+refuse gateway-without-ca "$dev" "is missing on the controller" --limit app-1 -e "obsctl_tls_ca_file=$work/none"
+web_users_file promtail-no-password promtail password_file "$work/none"
+refuse promtail-without-password "$dev" "no readable password file for promtail" --limit app-1 -e "@$work/promtail-no-password.json"
+web_users_file grafana-no-password grafana password_file "$work/none"
+refuse grafana-without-datasource-password "$dev" "no readable password file for grafana" --limit mon-1 -e "@$work/grafana-no-password.json"
 refuse bad-loki-storage "$prod" "loki_storage must be one of: filesystem, s3" --limit mon-3 -e loki_storage=gcs
 refuse verify-full-without-ca "$prod" "needs the CA bundle" --limit mon-1 -e grafana_database_ssl_mode=verify-full
 refuse missing-secret-key "$dev" "secret key file" --limit mon-1 -e "grafana_secret_key_file=$work/none"

@@ -1,7 +1,3 @@
-locals {
-  https = var.certificate_arn != null
-}
-
 resource "aws_lb" "this" {
   name               = var.name
   load_balancer_type = "application"
@@ -15,10 +11,13 @@ resource "aws_lb" "this" {
 }
 
 resource "aws_lb_target_group" "this" {
-  name        = var.name
-  vpc_id      = var.vpc_id
-  port        = var.grafana_port
-  protocol    = "HTTP"
+  name   = var.name
+  vpc_id = var.vpc_id
+  port   = var.grafana_port
+  # Grafana serves HTTPS itself (the host's certificate from the
+  # environment CA): the hop from the load balancer is encrypted too. (An
+  # ALB does not check a target's certificate.)
+  protocol    = "HTTPS"
   target_type = "instance"
 
   deregistration_delay = 30
@@ -26,7 +25,7 @@ resource "aws_lb_target_group" "this" {
   health_check {
     path                = "/api/health"
     port                = "traffic-port"
-    protocol            = "HTTP"
+    protocol            = "HTTPS"
     matcher             = "200"
     interval            = 15
     timeout             = 5
@@ -45,28 +44,18 @@ resource "aws_lb_target_group_attachment" "this" {
   port             = var.grafana_port
 }
 
+# Port 80 only redirects: Grafana is served over HTTPS only.
 resource "aws_lb_listener" "http" {
   load_balancer_arn = aws_lb.this.arn
   port              = 80
   protocol          = "HTTP"
 
-  dynamic "default_action" {
-    for_each = local.https ? [] : [1]
-    content {
-      type             = "forward"
-      target_group_arn = aws_lb_target_group.this.arn
-    }
-  }
-
-  dynamic "default_action" {
-    for_each = local.https ? [1] : []
-    content {
-      type = "redirect"
-      redirect {
-        port        = "443"
-        protocol    = "HTTPS"
-        status_code = "HTTP_301"
-      }
+  default_action {
+    type = "redirect"
+    redirect {
+      port        = "443"
+      protocol    = "HTTPS"
+      status_code = "HTTP_301"
     }
   }
 
@@ -74,8 +63,6 @@ resource "aws_lb_listener" "http" {
 }
 
 resource "aws_lb_listener" "https" {
-  count = local.https ? 1 : 0
-
   load_balancer_arn = aws_lb.this.arn
   port              = 443
   protocol          = "HTTPS"

@@ -40,13 +40,18 @@ variable "grafana_port" {
 }
 
 variable "certificate_arn" {
-  description = "ACM certificate ARN. When set, the load balancer serves HTTPS on 443 and redirects 80 to it; when null, it serves plain HTTP on 80."
+  description = "ACM certificate ARN (the user's, for the name users type): the load balancer serves HTTPS on 443 with it and redirects 80 to 443. Required: Grafana is not served over plain HTTP."
   type        = string
-  default     = null
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$", var.certificate_arn))
+    error_message = "certificate_arn must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)."
+  }
 }
 
 variable "ssl_policy" {
-  description = "TLS policy of the HTTPS listener (only used with certificate_arn)."
+  description = "TLS policy of the HTTPS listener."
   type        = string
   default     = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 }

@@ -50,8 +50,9 @@ variable "aws" {
       endpoint (null = real AWS; a URL = send ec2, elb, elbv2, iam, rds, s3
       and sts there with test credentials, e.g. moto at http://127.0.0.1:5000),
       loki_force_destroy (let destroy delete a non-empty Loki bucket),
-      grafana_certificate_arn (ACM certificate: HTTPS on 443 and 80
-      redirects), tags (added to every resource). Ports come from `ports`,
+      grafana_certificate_arn (the user's ACM certificate for the name users
+      type: the load balancer serves Grafana on 443 with it and 80 only
+      redirects; required when Grafana is deployed), tags (added to every resource). Ports come from `ports`,
       the Loki bucket's expiry from `loki_retention_days`.
       Grafana's RDS database (only with grafana_db_password):
       grafana_db_instance_class, grafana_db_storage_gb (gp3, 20-65536),
@@ -80,6 +81,15 @@ variable "aws" {
     grafana_db_multi_az            = optional(bool, true)
     grafana_db_deletion_protection = optional(bool, false)
   })
+
+  # Grafana is served over HTTPS only, with the user's certificate (obsctl
+  # refuses the environment file first; this guards a direct Terraform run).
+  validation {
+    condition = var.aws.grafana_certificate_arn != null || !contains(var.components, "grafana") || length([
+      for h, v in var.hosts : h if contains(v.roles, "grafana")
+    ]) == 0
+    error_message = "aws.grafana_certificate_arn is required when Grafana is deployed: the load balancer serves Grafana over HTTPS only, with an ACM certificate for the name users type (request or import one in ACM and set it in [aws] of the environment file)."
+  }
 
   validation {
     condition     = can(regex("^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+$", var.aws.region))

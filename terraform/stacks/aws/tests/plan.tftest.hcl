@@ -33,9 +33,9 @@ variables {
     "app-1" = { roles = ["app"], size = "small", zone = 1 }
   }
   ports = {
-    prometheus_port      = 9090, alertmanager_port = 9093, alertmanager_cluster_port = 9094, node_exporter_port = 9100,
-    grafana_http_port    = 3000, grafana_alerting_ha_port = 9095, loki_http_port = 3100, loki_grpc_port = 9096,
-    loki_memberlist_port = 7946, promtail_http_port = 9080, app_port = 8181, loki_backend_port = 3101,
+    prometheus_port       = 9090, alertmanager_port = 9093, alertmanager_cluster_port = 9094, node_exporter_port = 9100,
+    grafana_http_port     = 3000, grafana_alerting_ha_port = 9095, loki_http_port = 3100, loki_grpc_port = 9096,
+    loki_memberlist_port  = 7946, promtail_http_port = 9080, app_port = 8181, loki_backend_port = 3101,
     promtail_backend_port = 9081,
   }
   components           = ["prometheus", "alertmanager", "node_exporter", "grafana", "loki", "promtail", "app"]
@@ -48,6 +48,8 @@ variables {
     region             = "eu-west-1"
     availability_zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
     admin_cidrs        = ["198.18.0.0/24"]
+    # The user's certificate for Grafana's load balancer (required with Grafana).
+    grafana_certificate_arn = "arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
   }
 }
 
@@ -187,11 +189,81 @@ run "internet_in_two_halves_refused" {
 
   variables {
     aws = {
-      region             = "eu-west-1"
-      availability_zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
-      admin_cidrs        = ["0.0.0.0/1", "128.0.0.0/1"]
+      region                  = "eu-west-1"
+      availability_zones      = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+      admin_cidrs             = ["0.0.0.0/1", "128.0.0.0/1"]
+      grafana_certificate_arn = "arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
     }
   }
 
   expect_failures = [var.aws]
+}
+
+# Issue 13: Grafana through the load balancer over HTTPS only, with the
+# user's certificate; port 80 only redirects; the load balancer speaks HTTPS
+# to Grafana too.
+run "grafana_https_only" {
+  command = plan
+
+  assert {
+    condition     = module.grafana_lb[0].url == "https://${module.grafana_lb[0].dns_name}/"
+    error_message = "Grafana's URL is not https: ${module.grafana_lb[0].url}"
+  }
+
+  assert {
+    condition = alltrue([
+      module.grafana_lb[0].listeners.https.protocol == "HTTPS",
+      module.grafana_lb[0].listeners.https.port == 443,
+      module.grafana_lb[0].listeners.https.certificate_arn == var.aws.grafana_certificate_arn,
+    ])
+    error_message = "listener 443: ${jsonencode(module.grafana_lb[0].listeners.https)}"
+  }
+
+  assert {
+    condition = alltrue([
+      module.grafana_lb[0].listeners.http.port == 80,
+      module.grafana_lb[0].listeners.http.action == "redirect",
+      module.grafana_lb[0].listeners.http.redirect_to == "HTTPS:443",
+    ])
+    error_message = "listener 80 does not only redirect to HTTPS: ${jsonencode(module.grafana_lb[0].listeners.http)}"
+  }
+
+  assert {
+    condition     = module.grafana_lb[0].target_protocol == "HTTPS" && module.grafana_lb[0].health_check_protocol == "HTTPS"
+    error_message = "the load balancer speaks ${module.grafana_lb[0].target_protocol} to Grafana"
+  }
+}
+
+# Without a certificate, Grafana on aws is refused (no plain-HTTP Grafana).
+run "grafana_without_certificate_refused" {
+  command = plan
+
+  variables {
+    aws = {
+      region             = "eu-west-1"
+      availability_zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+      admin_cidrs        = ["198.18.0.0/24"]
+    }
+  }
+
+  expect_failures = [var.aws]
+}
+
+# ... but an environment without Grafana needs none.
+run "no_certificate_without_grafana" {
+  command = plan
+
+  variables {
+    components = ["prometheus", "alertmanager", "node_exporter", "app"]
+    aws = {
+      region             = "eu-west-1"
+      availability_zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+      admin_cidrs        = ["198.18.0.0/24"]
+    }
+  }
+
+  assert {
+    condition     = length(module.grafana_lb) == 0
+    error_message = "a load balancer without Grafana"
+  }
 }
