@@ -465,6 +465,24 @@ fn misspelled_aws_key_is_refused_naming_file_key_and_accepted_keys() {
     assert!(ran.calls().is_empty(), "terraform ran: {:?}", ran.calls());
 }
 
+/// Grafana on aws is served over HTTPS only, with the user's certificate:
+/// without one `up` stops before Terraform, naming the key and the way out;
+/// `--without grafana` needs none.
+#[test]
+fn grafana_on_aws_without_a_certificate_is_refused_before_terraform() {
+    let no_cert = ENV.lines().filter(|l| !l.starts_with("grafana_certificate_arn")).collect::<Vec<_>>().join("\n");
+    let ran = Test::new()
+        .env_file("t", &no_cert)
+        .args(["up", "--env", "t", "--skip-configure"])
+        .status(10)
+        .stderr_contains("environments/t.toml")
+        .stderr_contains("aws.grafana_certificate_arn")
+        .stderr_contains("obsctl up --env t --without grafana");
+    assert!(ran.calls().is_empty(), "terraform ran: {:?}", ran.calls());
+    let ran = Test::new().env_file("t", &no_cert).args(["up", "--env", "t", "--skip-configure", "--without", "grafana"]).status(0);
+    assert!(!ran.calls().is_empty(), "terraform did not run with --without grafana");
+}
+
 #[test]
 fn env_file_with_wrong_type_names_file_and_key() {
     Test::new()
