@@ -666,7 +666,7 @@ fn up_runs_init_plan_apply_of_the_plan_then_output() {
     let vars: Value = serde_json::from_str(&std::fs::read_to_string(state.join("terraform.tfvars.json")).unwrap()).unwrap();
     assert_eq!(vars["environment"], "t");
     assert_eq!(vars["aws"]["region"], "eu-west-1", "the [aws] table is passed through");
-    assert_eq!(vars["aws"].as_object().unwrap().len(), 3, "only the keys the env file sets: {}", vars["aws"]);
+    assert_eq!(vars["aws"].as_object().unwrap().len(), 4, "only the keys the env file sets: {}", vars["aws"]);
     assert_eq!(vars["ports"]["app_port"], 8080, "the one app port, from [app]");
     assert_eq!(vars["components"].as_array().unwrap().len(), 7);
     assert_eq!(vars["hosts"]["app-1"]["roles"], json!(["app"]));
