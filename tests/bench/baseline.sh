@@ -36,7 +36,7 @@ case "${1:-}" in
     [ -f "$BASE/group_vars/all.json" ] || cp "$VARS_FROM" "$BASE/group_vars/all.json"
     tf init -input=false -backend-config="path=$BASE/terraform.tfstate" >/dev/null
     tf apply -input=false -auto-approve -var-file="$BASE/terraform.tfvars.json" >/dev/null
-    tf output -json obsctl_inventory | jq '
+    tf output -json obsctl_inventory | jq --arg tls "$ROOT/.obsctl/$ENV/tls/hosts" '
       . as $c
       | { all: {
             hosts: ($c.hosts | with_entries(.value = {
@@ -44,7 +44,9 @@ case "${1:-}" in
               ansible_ssh_private_key_file: $c.ssh.private_key_file,
               ansible_ssh_common_args: "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
               ansible_python_interpreter: "/usr/bin/python3",
-              obsctl_private_address: .value.private_address, obsctl_labels: .value.labels, obsctl_roles: .value.roles })),
+              obsctl_private_address: .value.private_address, obsctl_labels: .value.labels, obsctl_roles: .value.roles,
+              # the host certificate obsctl issued (the environment CA and users are in group_vars)
+              obsctl_tls_cert_file: "\($tls)/\(.key).crt", obsctl_tls_key_file: "\($tls)/\(.key).key" })),
             children: (
               ([ "prometheus", "alertmanager", "grafana", "loki", "app" ] | map({ key: ., value: { hosts: (
                   . as $r | $c.hosts | with_entries(select(.value.roles | index($r))) | map_values({})) } }) | from_entries)
