@@ -1203,9 +1203,10 @@ retention_period = "720h"
     /// without Grafana, or with `--without grafana`, none is needed.
     #[test]
     fn grafana_on_aws_needs_a_certificate() {
-        let with_grafana = AWS
-            .replace("\"loki\", \"promtail\"]", "\"loki\", \"promtail\", \"grafana\"]")
-            .replace("roles = [\"prometheus\", \"alertmanager\", \"loki\"]\nzone = 0", "roles = [\"prometheus\", \"alertmanager\", \"loki\", \"grafana\"]\nzone = 0");
+        let with_grafana = AWS.replace("\"loki\", \"promtail\"]", "\"loki\", \"promtail\", \"grafana\"]").replace(
+            "roles = [\"prometheus\", \"alertmanager\", \"loki\"]\nzone = 0",
+            "roles = [\"prometheus\", \"alertmanager\", \"loki\", \"grafana\"]\nzone = 0",
+        );
         let mut env = parse_aws(&with_grafana).unwrap();
         let err = env.check_grafana_https().unwrap_err().to_string();
         assert!(err.contains("aws.grafana_certificate_arn") && err.contains("HTTPS only"), "{err}");
