@@ -29,7 +29,6 @@ use serde_json::Value;
 
 use crate::contract::Contract;
 use crate::error::{Error, Result};
-use crate::sha256::Sha256;
 use crate::workspace::{write_atomic, StateDir};
 
 const FORMAT: u32 = 1;
@@ -363,7 +362,7 @@ pub struct Inputs<'a> {
 }
 
 pub fn digest(i: &Inputs) -> Result<String> {
-    let mut h = Sha256::default();
+    let mut h = ring::digest::Context::new(&ring::digest::SHA256);
     let mut feed = |label: &str, name: &str, data: &[u8]| {
         for part in [label.as_bytes(), b"\0", name.as_bytes(), b"\0", data.len().to_string().as_bytes(), b"\0", data] {
             h.update(part);
@@ -395,7 +394,7 @@ pub fn digest(i: &Inputs) -> Result<String> {
             }
         }
     }
-    Ok(h.hex())
+    Ok(h.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn read(p: &Path) -> Result<Vec<u8>> {

@@ -21,7 +21,6 @@ pub mod process;
 pub mod report;
 pub mod retry;
 pub mod secrets;
-pub mod sha256;
 pub mod signals;
 pub mod ssh;
 pub mod stack;
