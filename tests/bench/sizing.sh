@@ -37,16 +37,14 @@ mon_ip=$(addr "$mon"); app_ip=$(addr "$app")
 [ -n "$mon_ip" ] && [ -n "$app_ip" ] || { echo "sizing: cannot read the addresses of $mon and $app from $inv" >&2; exit 1; }
 port=$(jq -r '.all.vars.prometheus_port' "$inv")
 
-# Prometheus over HTTP, or HTTPS with the environment's CA and basic auth once those exist.
-curl_prom=(curl -fsS --max-time 10)
-scheme=http
-if [ -f .obsctl/dev/tls/ca.crt ]; then
-  scheme=https; curl_prom+=(--cacert .obsctl/dev/tls/ca.crt)
-  for f in .obsctl/dev/secrets/web_obsctl_password; do
-    [ -f "$f" ] && { curl_prom+=(-u "obsctl:$(cat "$f")"); break; }
-  done
-fi
-q() { "${curl_prom[@]}" --data-urlencode "query=$1" "$scheme://$mon_ip:$port/api/v1/query"; }
+# Prometheus over HTTPS, trusting the environment's CA, as obsctl: the password
+# goes from its 0600 file into curl's config through a pipe, never on a command line.
+scheme=https
+prom() {
+  curl -fsS --max-time 10 --cacert .obsctl/dev/tls/ca.crt \
+    -K <(printf 'user = "obsctl:%s"\n' "$(cat .obsctl/dev/secrets/web_obsctl_password)") "$@"
+}
+q() { prom --data-urlencode "query=$1" "$scheme://$mon_ip:$port/api/v1/query"; }
 val() { q "$1" | jq -r '.data.result[0].value[1] // "0"'; }
 ssh_to() { ssh -i .obsctl/dev/ssh/id_ed25519 -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR "root@$1" "$2"; }
 
@@ -67,8 +65,8 @@ per_job=$(q 'sum by (job) (scrape_samples_post_metric_relabeling{host!=""})' | j
 targets=$(q 'count by (job) (up{host!=""})' | jq '[.data.result[] | {(.metric.job): (.value[1] | tonumber)}] | add')
 active=$(val 'count({__name__=~".+"})')
 rules=$(val 'count({__name__=~"job.*:.+"})')
-scrape_timeout=$("${curl_prom[@]}" "$scheme://$mon_ip:$port/api/v1/status/config" | jq -r '.data.yaml' | awk '/^global:/{g=1} g && /scrape_timeout:/{print $2; exit}')
-interval=$("${curl_prom[@]}" "$scheme://$mon_ip:$port/api/v1/status/config" | jq -r '.data.yaml' | awk '/^global:/{g=1} g && /scrape_interval:/{print $2; exit}')
+scrape_timeout=$(prom "$scheme://$mon_ip:$port/api/v1/status/config" | jq -r '.data.yaml' | awk '/^global:/{g=1} g && /scrape_timeout:/{print $2; exit}')
+interval=$(prom "$scheme://$mon_ip:$port/api/v1/status/config" | jq -r '.data.yaml' | awk '/^global:/{g=1} g && /scrape_interval:/{print $2; exit}')
 
 jq -n --arg date "$(date -u +%Y-%m-%d)" --arg os "$(jq -r '.all.vars.obsctl_os' "$inv")" --arg without "$WITHOUT" \
   --argjson settle "$dt" --argjson head_series "$head_series" --argjson active "$active" --argjson samples_s "$samples_s" \
