@@ -120,14 +120,18 @@ fault() { # fault moment expected-exit
   if [ "$moment" = apply ]; then LAB_ENV="$ENV" LAB_NAME="$VICTIM" "$LAB" machine-stop >/dev/null; fi
   local before; before=$(newest_run)
   local out="$WORK/$label.jsonl" err="$WORK/$label.err" reader=""
+  # A converged environment takes the fast path, which runs no Ansible:
+  # --full makes this `up` reach the moment the fault is meant for.
+  local args=("${up_args[@]}")
+  [ "$moment" = ansible ] && args+=(--full)
   if [ "$fault" = closed-pipe ]; then
     # obsctl writes into a FIFO whose only reader is killed at the moment.
     mkfifo "$WORK/$label.fifo"
     cat "$WORK/$label.fifo" >"$out" &
     reader=$!
-    setsid "$OBSCTL" "${up_args[@]}" >"$WORK/$label.fifo" 2>&1 </dev/null &
+    setsid "$OBSCTL" "${args[@]}" >"$WORK/$label.fifo" 2>&1 </dev/null &
   else
-    setsid "$OBSCTL" "${up_args[@]}" >"$out" 2>"$err" </dev/null &
+    setsid "$OBSCTL" "${args[@]}" >"$out" 2>"$err" </dev/null &
   fi
   local pid=$!  # setsid execs obsctl: its pid, and its process group
   local hit=yes
@@ -189,7 +193,7 @@ done
 # --- a host that dies during Ansible ------------------------------------------------
 say "$VICTIM dies during Ansible (expect exit 30 naming it)"
 before=$(newest_run)
-"$OBSCTL" "${up_args[@]}" >"$WORK/dies.jsonl" 2>"$WORK/dies.err" </dev/null &
+"$OBSCTL" "${up_args[@]}" --full >"$WORK/dies.jsonl" 2>"$WORK/dies.err" </dev/null &
 pid=$!
 wait_for_moment "$before" "$pid" ansible || fail "Ansible never started"
 LAB_ENV="$ENV" LAB_NAME="$VICTIM" "$LAB" machine-stop >/dev/null
