@@ -42,9 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "build obsctl"
-cargo build --release --locked -q
-[ -x "$OBSCTL" ] || fail "target/release/obsctl was not built"
+build_obsctl
 "$OBSCTL" destroy --env "$ENV" --auto-approve >/dev/null 2>&1 || true
 
 now() { date +%s.%N; }

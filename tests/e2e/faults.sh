@@ -54,9 +54,7 @@ trap cleanup EXIT
 now() { date +%s.%N; }
 since() { awk -v s="$1" -v e="$(now)" 'BEGIN{printf "%.1f", e-s}'; }
 
-say "build obsctl"
-cargo build --release --locked -q
-[ -x "$OBSCTL" ] || fail "target/release/obsctl was not built"
+build_obsctl
 
 up_args=(up --env "$ENV" --without "$WITHOUT" --auto-approve --output json)
 

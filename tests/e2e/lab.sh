@@ -54,9 +54,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "build obsctl"
-cargo build --release --locked -q
-[ -x "$OBSCTL" ] || fail "target/release/obsctl was not built"
+build_obsctl
 
 say "receivers: HTTP sink (webhook, chat, paging) on :$SINK_PORT, SMTP server on :$SMTP_PORT"
 python3 tests/e2e/webhook_sink.py 0.0.0.0 "$SINK_PORT" "$WORK/alerts.jsonl" >"$WORK/sink.log" 2>&1 &

@@ -33,3 +33,10 @@ scurl() {
   shift
   curl --cacert "$state/tls/ca.crt" -K <(printf 'user = "obsctl:%s"\n' "$(cat "$state/secrets/web_obsctl_password")") "$@"
 }
+
+# Builds the release binary the lab tests drive ($OBSCTL, set by the caller).
+build_obsctl() {
+  say "build obsctl"
+  cargo build --release --locked -q
+  [ -x "$OBSCTL" ] || fail "target/release/obsctl was not built"
+}

@@ -83,9 +83,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-say "build obsctl"
-cargo build --release --locked -q
-[ -x "$OBSCTL" ] || fail "target/release/obsctl was not built"
+build_obsctl
 
 if [ "$(state_resources)" != 0 ]; then
   say "staging is deployed from an earlier run: destroying it first"
