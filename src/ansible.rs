@@ -1,6 +1,7 @@
-//! Ansible: a pinned ansible-core in obsctl's own venv (installed on first
-//! use, no manual step), and `ansible-playbook` runs whose output is turned
-//! into progress (tasks, hosts) and a recap (changed tasks, failures).
+//! Ansible: a pinned ansible-core and Mitogen in obsctl's own venv
+//! (installed on first use, no manual step), and `ansible-playbook` runs
+//! whose output is turned into progress (tasks, hosts) and a recap (changed
+//! tasks, failures).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,14 @@ use crate::report::Printer;
 use crate::workspace::Workspace;
 
 pub const ANSIBLE_CORE: &str = "2.19.14";
+/// Mitogen for Ansible: one persistent Python interpreter per host over one
+/// SSH connection, instead of a new one per task (docs/performance.md). obsctl
+/// runs site.yml with its `mitogen_free` strategy; the playbook itself still
+/// says `free`, so it runs unchanged without Mitogen.
+pub const MITOGEN: &str = "0.3.54";
+/// The strategy obsctl runs site.yml with (site.yml reads it from
+/// OBSCTL_ANSIBLE_STRATEGY).
+const STRATEGY: &str = "mitogen_free";
 
 pub struct Venv {
     pub dir: PathBuf,
@@ -27,7 +36,23 @@ impl Venv {
     }
 
     fn marker(&self) -> PathBuf {
-        self.dir.join(format!("obsctl-ansible-core-{ANSIBLE_CORE}"))
+        self.dir.join(format!("obsctl-ansible-core-{ANSIBLE_CORE}-mitogen-{MITOGEN}"))
+    }
+
+    /// Mitogen's strategy plugins, in the venv's site-packages.
+    fn strategy_plugins(&self) -> Result<PathBuf> {
+        let lib = self.dir.join("lib");
+        std::fs::read_dir(&lib)
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path().join("site-packages/ansible_mitogen/plugins/strategy"))
+            .find(|p| p.is_dir())
+            .ok_or_else(|| {
+                Error::prerequisite(format!("Mitogen's strategy plugins are missing from {}", lib.display()))
+                    .hint(format!("remove the venv and let obsctl reinstall it: rm -rf {}", self.dir.display()))
+            })
     }
 
     pub fn ready(&self) -> bool {
@@ -50,7 +75,8 @@ impl Venv {
         if self.ready() {
             return Ok(());
         }
-        printer.step("ansible", &format!("installing ansible-core {ANSIBLE_CORE} into {} (once)", self.dir.display()));
+        printer
+            .step("ansible", &format!("installing ansible-core {ANSIBLE_CORE} and Mitogen {MITOGEN} into {} (once)", self.dir.display()));
         let python = ["/usr/bin/python3", "python3"]
             .iter()
             .find(|p| Path::new(p).is_file() || on_path(p).is_some())
@@ -66,7 +92,8 @@ impl Venv {
         Child::new(self.bin("pip").to_string_lossy(), Phase::Prerequisite)
             .args(["install", "--disable-pip-version-check", "--quiet"])
             .arg(format!("ansible-core=={ANSIBLE_CORE}"))
-            .what(format!("pip install ansible-core=={ANSIBLE_CORE}"))
+            .arg(format!("mitogen=={MITOGEN}"))
+            .what(format!("pip install ansible-core=={ANSIBLE_CORE} mitogen=={MITOGEN}"))
             .log(log)
             .run(|_| {})
             .map_err(|e| e.on_exit(|e| e.hint("check access to https://pypi.org, then run the command again")))?;
@@ -117,12 +144,15 @@ impl Playbook<'_> {
         let mut in_recap = false;
         let mut failures: Vec<String> = Vec::new();
         let mut current_task = String::new();
+        let strategy_plugins = self.venv.strategy_plugins()?;
         let run = Child::new(self.venv.bin("ansible-playbook").to_string_lossy(), Phase::Ansible)
             .arg("-i")
             .arg(&self.inventory)
             .arg(ansible.join(playbook))
             .args(extra.iter().copied())
             .env("ANSIBLE_CONFIG", ansible.join("ansible.cfg"))
+            .env("ANSIBLE_STRATEGY_PLUGINS", &strategy_plugins)
+            .env("OBSCTL_ANSIBLE_STRATEGY", STRATEGY)
             .env("ANSIBLE_NOCOLOR", "1")
             .env("ANSIBLE_FORCE_COLOR", "0")
             .env("ANSIBLE_LOCAL_TEMP", self.ws.tools_dir().join("ansible-tmp"))

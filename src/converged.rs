@@ -368,7 +368,7 @@ pub fn digest(i: &Inputs) -> Result<String> {
             h.update(part);
         }
     };
-    feed("versions", env!("CARGO_PKG_VERSION"), crate::ansible::ANSIBLE_CORE.as_bytes());
+    feed("versions", env!("CARGO_PKG_VERSION"), format!("{} {}", crate::ansible::ANSIBLE_CORE, crate::ansible::MITOGEN).as_bytes());
     for (rel, file) in tree(i.ansible_dir, &|p: &Path| p.file_name().is_some_and(|n| n == "__pycache__"))? {
         feed("ansible", &rel, &read(&file)?);
     }

@@ -1,5 +1,5 @@
 //! TLS and basic authentication of the stack's endpoints (the contract is
-//! /work/TLS-INTERFACE.md's, documented in docs/security.md).
+//! the layout documented in docs/security.md).
 //!
 //! On the controller, under `.obsctl/<env>/` (directories 0700, files 0600):
 //! - `tls/ca.crt`, `tls/ca.key`: the environment's certificate authority

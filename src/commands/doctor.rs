@@ -32,11 +32,12 @@ pub fn run(env_name: Option<&str>, fix: bool, printer: &Printer) -> Result<u8> {
         // Not a failure: `up` installs it on first use.
         ok: true,
         detail: if venv.ready() {
-            format!("ansible-core {} in {}", crate::ansible::ANSIBLE_CORE, venv.dir.display())
+            format!("ansible-core {} and Mitogen {} in {}", crate::ansible::ANSIBLE_CORE, crate::ansible::MITOGEN, venv.dir.display())
         } else {
             format!(
-                "not installed yet: `obsctl up` installs ansible-core {} into {} (needs python3-venv and PyPI)",
+                "not installed yet: `obsctl up` installs ansible-core {} and Mitogen {} into {} (needs python3-venv and PyPI)",
                 crate::ansible::ANSIBLE_CORE,
+                crate::ansible::MITOGEN,
                 venv.dir.display()
             )
         },
