@@ -4,8 +4,9 @@
 # with throttle: 1. This checks both halves:
 #  1. statically: each handler has throttle 1, restarts the unit and polls
 #     the readiness URL (/api/health, /ready) before it ends;
-#  2. behaviourally: ansible/site.yml itself (its free strategy and its
-#     include_role loop; the APT refresh left out) runs stub grafana and loki
+#  2. behaviourally: ansible/site.yml itself (its include_role loop, the APT
+#     task left out, under plain `free` and under obsctl's `mitogen_free`)
+#     runs stub grafana and loki
 #     roles on 5 local hosts that reach the handler at different times; the
 #     stubs' handlers are the real ones with the shell body replaced by a
 #     2-second logged "restart". No two restarts of one service may overlap.
@@ -66,12 +67,19 @@ for p in problems:
 sys.exit(1 if problems else 0)
 PY
 
-ANSIBLE_ROLES_PATH="$work/roles" ANSIBLE_HOME="$work/home" ANSIBLE_LOCAL_TEMP="$work/tmp" \
-  ANSIBLE_NOCOLOR=1 ANSIBLE_FORKS=10 ANSIBLE_RETRY_FILES_ENABLED=0 \
-  "$venv/bin/ansible-playbook" -i "$work/inventory.yml" "$work/site.yml" >"$work/run.log" 2>&1 ||
-  { cat "$work/run.log" >&2; echo "ha_restart: the stub run of site.yml failed" >&2; exit 1; }
+# Under both strategies site.yml runs with: plain `free` (by hand) and
+# Mitogen's `mitogen_free` (under obsctl, src/ansible.rs).
+mitogen=$(ls -d "$venv"/lib/python3*/site-packages/ansible_mitogen/plugins/strategy 2>/dev/null | head -1)
+[ -n "$mitogen" ] || { echo "ha_restart: Mitogen is not installed in $venv (obsctl doctor --fix installs it)" >&2; exit 1; }
+for strategy in free mitogen_free; do
+  rm -f "$work/log"
+  ANSIBLE_ROLES_PATH="$work/roles" ANSIBLE_HOME="$work/home" ANSIBLE_LOCAL_TEMP="$work/tmp" \
+    ANSIBLE_NOCOLOR=1 ANSIBLE_FORKS=10 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_DEPRECATION_WARNINGS=0 \
+    ANSIBLE_STRATEGY_PLUGINS="$mitogen" OBSCTL_ANSIBLE_STRATEGY="$strategy" \
+    "$venv/bin/ansible-playbook" -i "$work/inventory.yml" "$work/site.yml" >"$work/run-$strategy.log" 2>&1 ||
+    { cat "$work/run-$strategy.log" >&2; echo "ha_restart: the stub run of site.yml ($strategy) failed" >&2; exit 1; }
 
-"$venv/bin/python" - "$work/log" <<'PY'
+"$venv/bin/python" - "$work/log" "$strategy" <<'PY'
 import sys, collections
 spans = collections.defaultdict(dict)
 for line in open(sys.argv[1]):
@@ -90,5 +98,6 @@ for b in bad:
     print(f"ha_restart: {b}", file=sys.stderr)
 if bad:
     sys.exit(1)
-print("ha_restart: grafana and loki peers restart one at a time under site.yml's free strategy")
+print(f"ha_restart: grafana and loki peers restart one at a time under site.yml's {sys.argv[2]} strategy")
 PY
+done
