@@ -20,7 +20,7 @@ pub const ANSIBLE_CORE: &str = "2.19.14";
 pub const MITOGEN: &str = "0.3.54";
 /// The strategy obsctl runs site.yml with (site.yml reads it from
 /// OBSCTL_ANSIBLE_STRATEGY).
-const STRATEGY: &str = "mitogen_free";
+pub const STRATEGY: &str = "mitogen_free";
 
 pub struct Venv {
     pub dir: PathBuf,
@@ -40,7 +40,7 @@ impl Venv {
     }
 
     /// Mitogen's strategy plugins, in the venv's site-packages.
-    fn strategy_plugins(&self) -> Result<PathBuf> {
+    pub fn strategy_plugins(&self) -> Result<PathBuf> {
         let lib = self.dir.join("lib");
         std::fs::read_dir(&lib)
             .ok()

@@ -9,6 +9,7 @@ use std::io::Write;
 use clap::CommandFactory;
 use serde_json::{json, Value};
 
+use crate::ansible::{self, Venv};
 use crate::cli::Cli;
 use crate::component::{Registry, DEFAULT_APP_PORT};
 use crate::environment::{self, AlertmanagerSettings, AppSettings, GrafanaSettings, LokiSettings, PrometheusSettings, StateBackend};
@@ -45,8 +46,22 @@ fn facts(ws: &Workspace) -> Result<Value> {
         },
         "environments": envs,
         "exit_codes": exit_codes(),
+        "ansible": ansible_value(ws),
         "cli": command_value(&Cli::command()),
     }))
+}
+
+/// How obsctl runs Ansible: the pinned versions, the strategy and where its
+/// plugins are in this workspace's venv (null before the venv is installed).
+fn ansible_value(ws: &Workspace) -> Value {
+    let venv = Venv::location(ws);
+    json!({
+        "core": ansible::ANSIBLE_CORE,
+        "mitogen": ansible::MITOGEN,
+        "venv": venv.dir,
+        "strategy": ansible::STRATEGY,
+        "strategy_plugins": venv.strategy_plugins().ok(),
+    })
 }
 
 fn environment_value(env: &environment::Environment) -> Value {

@@ -15,7 +15,7 @@ venv="${OBSCTL_ANSIBLE_VENV:-$root/.obsctl/venv}"
 
 if [[ ! -x "$venv/bin/ansible-playbook" ]]; then
   echo "configs.sh: error: no ansible-playbook in the Ansible venv $venv" >&2
-  echo "configs.sh: hint: python3 -m venv $venv && $venv/bin/pip install ansible-core==2.19.14 mitogen==0.3.54" >&2
+  echo "configs.sh: hint: cargo run --release -- doctor --fix   (installs obsctl's pinned ansible-core and Mitogen)" >&2
   echo "configs.sh: hint: or point OBSCTL_ANSIBLE_VENV at an existing venv" >&2
   exit 2
 fi

@@ -5,7 +5,7 @@
 #  1. statically: each handler has throttle 1, restarts the unit and polls
 #     the readiness URL (/api/health, /ready) before it ends;
 #  2. behaviourally: ansible/site.yml itself (its include_role loop, the APT
-#     task left out, under plain `free` and under obsctl's `mitogen_free`)
+#     task left out, under plain `free` and under obsctl's strategy)
 #     runs stub grafana and loki
 #     roles on 5 local hosts that reach the handler at different times; the
 #     stubs' handlers are the real ones with the shell body replaced by a
@@ -68,14 +68,21 @@ sys.exit(1 if problems else 0)
 PY
 
 # Under both strategies site.yml runs with: plain `free` (by hand) and
-# Mitogen's `mitogen_free` (under obsctl, src/ansible.rs).
-mitogen=$(ls -d "$venv"/lib/python3*/site-packages/ansible_mitogen/plugins/strategy 2>/dev/null | head -1)
-[ -n "$mitogen" ] || { echo "ha_restart: Mitogen is not installed in $venv (obsctl doctor --fix installs it)" >&2; exit 1; }
-for strategy in free mitogen_free; do
+# obsctl's, with the plugins obsctl points Ansible at (`obsctl facts`).
+obsctl=${OBSCTL_BIN:-}
+if [ -z "$obsctl" ]; then
+  (cd "$root" && cargo build --release --locked -q)
+  obsctl=$root/target/release/obsctl
+fi
+ansible=$(OBSCTL_ROOT=$root "$obsctl" facts | jq -c .ansible)
+strategy_obsctl=$(jq -r .strategy <<<"$ansible")
+plugins=$(jq -r '.strategy_plugins // empty' <<<"$ansible")
+[ -n "$plugins" ] || { echo "ha_restart: obsctl finds no strategy plugins in $(jq -r .venv <<<"$ansible") (obsctl doctor --fix installs them)" >&2; exit 1; }
+for strategy in free "$strategy_obsctl"; do
   rm -f "$work/log"
   ANSIBLE_ROLES_PATH="$work/roles" ANSIBLE_HOME="$work/home" ANSIBLE_LOCAL_TEMP="$work/tmp" \
     ANSIBLE_NOCOLOR=1 ANSIBLE_FORKS=10 ANSIBLE_RETRY_FILES_ENABLED=0 ANSIBLE_DEPRECATION_WARNINGS=0 \
-    ANSIBLE_STRATEGY_PLUGINS="$mitogen" OBSCTL_ANSIBLE_STRATEGY="$strategy" \
+    ANSIBLE_STRATEGY_PLUGINS="$plugins" OBSCTL_ANSIBLE_STRATEGY="$strategy" \
     "$venv/bin/ansible-playbook" -i "$work/inventory.yml" "$work/site.yml" >"$work/run-$strategy.log" 2>&1 ||
     { cat "$work/run-$strategy.log" >&2; echo "ha_restart: the stub run of site.yml ($strategy) failed" >&2; exit 1; }
 
