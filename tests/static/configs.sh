@@ -2,7 +2,9 @@
 # Renders every template of the grafana, loki and promtail roles for a
 # dev-shaped and a prod-shaped inventory (tests/static/inventories) and
 # checks the results structurally (render.yml + check_rendered.py). Then
-# checks that the roles' preflight refuses inventories it must refuse.
+# checks that the roles' preflight refuses inventories it must refuse, that HA
+# peers restart one at a time (ha_restart.sh) and that web_config notifies
+# each service's handler when its files change (web_config_notify.sh).
 # Offline: no host is contacted.
 #
 # Needs the Ansible venv: $OBSCTL_ANSIBLE_VENV (default <repo>/.obsctl/venv),
@@ -200,6 +202,14 @@ if "$here/ha_restart.sh" "$venv" "$work/ha"; then
   passed=$((passed + 1))
 else
   echo "configs.sh: FAILED: ha_restart.sh" >&2
+  failed=$((failed + 1))
+fi
+
+# web_config notifies a service's handler exactly when its files or the CA changed.
+if "$here/web_config_notify.sh" "$venv" "$work/web_config_notify"; then
+  passed=$((passed + 1))
+else
+  echo "configs.sh: FAILED: web_config_notify.sh" >&2
   failed=$((failed + 1))
 fi
 
