@@ -47,9 +47,10 @@ cat >"$work/play.yml" <<EOF
       vars: {web_config_service: svc2, web_config_group: root, web_config_client_users: [prometheus], web_config_notify: h2}
     - ansible.builtin.import_role: {name: web_config}
       vars: {web_config_service: svc3, web_config_group: root}
+  # As in the roles, the handlers listen to a topic (web_config_notify names it).
   handlers:
-    - {name: h1, ansible.builtin.debug: {msg: "RAN h1"}}
-    - {name: h2, ansible.builtin.debug: {msg: "RAN h2"}}
+    - {name: Handler of svc1, listen: h1, ansible.builtin.debug: {msg: "RAN h1"}}
+    - {name: Handler of svc2, listen: h2, ansible.builtin.debug: {msg: "RAN h2"}}
 EOF
 
 step=0
@@ -68,7 +69,8 @@ expect() { # expect WHAT HANDLERS...: run the play, the handlers that ran must b
   if [ "$got" = "$want" ]; then
     echo "web_config_notify: $what: notified ${want:-nothing}"
   else
-    echo "web_config_notify: FAILED: $what: expected ${want:-no handler}, got ${got:-none} (log: $work/run-$step.log)" >&2
+    echo "web_config_notify: FAILED: $what: expected ${want:-no handler}, got ${got:-none}; the run's notifications:" >&2
+    grep -A1 -E '^(TASK \[web_config : Notify|RUNNING HANDLER)' "$work/run-$step.log" >&2 || true
     failed=$((failed + 1))
   fi
 }
