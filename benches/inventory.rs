@@ -7,7 +7,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use obsctl::{contract, environment, inventory};
+use obsctl::model::{contract, environment};
+use obsctl::tools::inventory;
 use serde_json::json;
 
 fn env_file(hosts: usize) -> String {
@@ -59,7 +60,7 @@ fn main() {
                 secrets_dir: Path::new("/s"),
                 known_hosts: Path::new("/kh"),
                 app_binary: Path::new("/bin/orders-api"),
-                tls: &obsctl::tls::TlsDir { dir: "/tls".into() },
+                tls: &obsctl::state::workspace::TlsDir { dir: "/tls".into() },
                 web_users: &[],
                 provider_vars: serde_json::Map::new(),
             };

@@ -37,23 +37,6 @@ pub const USAGE_EXIT: u8 = 64;
 pub const DRIFT_EXIT: u8 = 2;
 
 impl Phase {
-    /// Every phase, for the docs' exit-code table (`obsctl facts`): the
-    /// interrupted phase once per signal obsctl handles.
-    pub fn all() -> Vec<Phase> {
-        let mut all = vec![
-            Phase::Internal,
-            Phase::Input,
-            Phase::Prerequisite,
-            Phase::Locked,
-            Phase::Terraform,
-            Phase::Hosts,
-            Phase::Ansible,
-            Phase::Verify,
-        ];
-        all.extend(crate::signals::HANDLED.iter().map(|&s| Phase::Interrupted(s)));
-        all
-    }
-
     pub fn exit_code(self) -> u8 {
         match self {
             Phase::Input => 10,

@@ -1,30 +1,26 @@
 //! obsctl: deploys an observability stack with Terraform and Ansible.
+//!
+//! The modules are layers, each importing only from the ones below it
+//! (tests/layers.rs keeps it so):
+//!
+//! ```text
+//! commands   the subcommands: parse, call deploy/check, print
+//! deploy     the session every command opens, the phases of a run
+//! check      verify, status probes, drift, prerequisites
+//! tools      process, terraform, ansible, ssh, lab, alertmanager
+//! state      .obsctl/<env>/: workspace, records, secrets, tls, lock
+//! model      environment, components, contract, names, units
+//! ground     error, report, signals, cli
+//! ```
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
-pub mod ansible;
-pub mod aws;
+pub mod check;
 pub mod cli;
 pub mod commands;
-pub mod component;
-pub mod contract;
-pub mod converged;
-pub mod deployment;
-pub mod environment;
+pub mod deploy;
 pub mod error;
-pub mod installed;
-pub mod inventory;
-pub mod lab;
-pub mod lock;
-pub mod names;
-pub mod prerequisites;
-pub mod process;
+pub mod model;
 pub mod report;
-pub mod retry;
-pub mod secrets;
 pub mod signals;
-pub mod ssh;
-pub mod stack;
-pub mod terraform;
-pub mod tls;
-pub mod verify;
-pub mod workspace;
+pub mod state;
+pub mod tools;

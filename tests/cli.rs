@@ -1202,10 +1202,10 @@ fn silence_names_every_alertmanager_it_could_not_reach() {
         .stderr_contains("environment `t` has no certificate authority yet")
         .stderr_contains("obsctl up --env t")
         .then();
-    let state = obsctl::workspace::StateDir { dir: t.state("t") };
+    let state = obsctl::state::workspace::StateDir { dir: t.state("t") };
     std::fs::create_dir_all(state.secrets_dir()).unwrap();
-    obsctl::tls::web_users(&state.secrets_dir()).unwrap();
-    obsctl::tls::ensure(&state.tls(), &Default::default()).unwrap();
+    obsctl::state::secrets::web_users(&state.secrets_dir()).unwrap();
+    obsctl::state::tls::ensure(&state.tls(), &Default::default()).unwrap();
     t.args(["silence", "--env", "t", "add", "host=app-1", "--comment", "disk swap", "--duration", "30m"])
         .status(50)
         .stderr_contains("no Alertmanager of `t` answered, cannot create the silence")

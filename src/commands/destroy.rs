@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::{interrupted_hint, secs, Session};
 use crate::cli::DestroyArgs;
+use crate::deploy::session::{interrupted_hint, secs, Session};
 use crate::error::{Error, Result};
 use crate::report::Printer;
 
@@ -26,7 +26,7 @@ fn destroy(s: &Session, args: &DestroyArgs) -> Result<()> {
     let env = &s.env;
     let tf = s.terraform();
     // The state may be remote: count what it manages through Terraform.
-    crate::prerequisites::ensure(env, p, &s.log("prepare.log"))?;
+    crate::check::prerequisites::ensure(env, p, &s.log("prepare.log"))?;
     // Counting needs no variables: an environment never deployed gets no SSH
     // key, no secret and no variables file.
     tf.init()?;
@@ -63,7 +63,7 @@ fn destroy(s: &Session, args: &DestroyArgs) -> Result<()> {
 
     let t = Instant::now();
     p.phase_start("terraform", &format!("destroying {before} resources"));
-    crate::ssh::ensure_key(&s.state.ssh_key(), &env.name)?;
+    crate::tools::ssh::ensure_key(&s.state.ssh_key(), &env.name)?;
     tf.write_vars(false)?;
     tf.destroy()?;
     p.phase_end("terraform", true, t.elapsed(), &format!("destroyed {before} resources"), json!({ "destroyed": before }));
@@ -80,7 +80,7 @@ fn destroy(s: &Session, args: &DestroyArgs) -> Result<()> {
 /// (and the record files of obsctl before the deployment record). Secrets,
 /// the SSH key and run logs stay.
 fn cleanup(s: &Session) {
-    crate::deployment::Deployment::forget(&s.state);
+    crate::state::deployment::Deployment::forget(&s.state);
     // known_hosts.old: the copy `ssh-keygen -R` keeps when a key is forgotten.
     for f in [s.state.inventory(), s.state.known_hosts(), s.state.known_hosts().with_extension("old"), s.state.plan_file()] {
         let _ = std::fs::remove_file(f);

@@ -2,17 +2,17 @@
 
 use serde_json::json;
 
-use crate::ansible::Venv;
-use crate::environment::{self, Provider};
+use crate::check::prerequisites::{self, Check};
 use crate::error::Result;
-use crate::prerequisites::{self, Check};
+use crate::model::environment::{self, Provider};
 use crate::report::Printer;
-use crate::workspace::Workspace;
+use crate::state::workspace::Workspace;
+use crate::tools::ansible::Venv;
 
 pub fn run(env_name: Option<&str>, fix: bool, printer: &Printer) -> Result<u8> {
     let ws = Workspace::discover()?;
     if fix {
-        crate::workspace::private_dir(&ws.tools_dir())?;
+        crate::state::workspace::private_dir(&ws.tools_dir())?;
         let log = ws.tools_dir().join("doctor.log");
         let missing = prerequisites::missing_lab_packages();
         if !missing.is_empty() && prerequisites::is_root() {
@@ -32,18 +32,23 @@ pub fn run(env_name: Option<&str>, fix: bool, printer: &Printer) -> Result<u8> {
         // Not a failure: `up` installs it on first use.
         ok: true,
         detail: if venv.ready() {
-            format!("ansible-core {} and Mitogen {} in {}", crate::ansible::ANSIBLE_CORE, crate::ansible::MITOGEN, venv.dir.display())
+            format!(
+                "ansible-core {} and Mitogen {} in {}",
+                crate::tools::ansible::ANSIBLE_CORE,
+                crate::tools::ansible::MITOGEN,
+                venv.dir.display()
+            )
         } else {
             format!(
                 "not installed yet: `obsctl up` installs ansible-core {} and Mitogen {} into {} (needs python3-venv and PyPI)",
-                crate::ansible::ANSIBLE_CORE,
-                crate::ansible::MITOGEN,
+                crate::tools::ansible::ANSIBLE_CORE,
+                crate::tools::ansible::MITOGEN,
                 venv.dir.display()
             )
         },
         fix: None,
     });
-    let cargo = crate::process::on_path("cargo").is_some();
+    let cargo = crate::tools::process::on_path("cargo").is_some();
     checks.push(Check {
         name: "cargo".into(),
         ok: cargo,
@@ -87,7 +92,7 @@ pub fn run(env_name: Option<&str>, fix: bool, printer: &Printer) -> Result<u8> {
 fn host_checks(ws: &Workspace, env: &environment::Environment) -> Vec<Check> {
     let mut deployed_env = env.clone();
     let state = ws.state(&env.name);
-    let Ok(deployment) = crate::commands::deployed(&state, &mut deployed_env) else {
+    let Ok(deployment) = crate::deploy::session::deployed(&state, &mut deployed_env) else {
         return vec![Check {
             name: "os".into(),
             ok: true,
@@ -96,7 +101,7 @@ fn host_checks(ws: &Workspace, env: &environment::Environment) -> Vec<Check> {
         }];
     };
     let want = env.os.name();
-    crate::installed::read(&deployed_env, &deployment.contract, &state.known_hosts())
+    crate::check::installed::read(&deployed_env, &deployment.contract, &state.known_hosts())
         .into_iter()
         .map(|(host, result)| match result {
             Ok(i) => {

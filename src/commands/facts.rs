@@ -9,13 +9,13 @@ use std::io::Write;
 use clap::CommandFactory;
 use serde_json::{json, Value};
 
-use crate::ansible::{self, Venv};
 use crate::cli::Cli;
-use crate::component::{Registry, DEFAULT_APP_PORT};
-use crate::environment::{self, AlertmanagerSettings, AppSettings, GrafanaSettings, LokiSettings, PrometheusSettings, StateBackend};
 use crate::error::{Error, Phase, Result, DRIFT_EXIT, USAGE_EXIT};
+use crate::model::component::{Registry, DEFAULT_APP_PORT};
+use crate::model::environment::{self, AlertmanagerSettings, AppSettings, GrafanaSettings, LokiSettings, PrometheusSettings, StateBackend};
 use crate::signals::{SIGHUP, SIGINT, SIGTERM};
-use crate::workspace::Workspace;
+use crate::state::workspace::Workspace;
+use crate::tools::ansible::{self, Venv};
 
 pub fn run() -> Result<u8> {
     let ws = Workspace::discover()?;
@@ -101,7 +101,7 @@ fn exit_codes() -> Vec<Value> {
         json!({ "code": DRIFT_EXIT, "phase": null, "what": "plan: drift" }),
         json!({ "code": USAGE_EXIT, "phase": null, "what": "usage error" }),
     ];
-    for p in Phase::all() {
+    for p in all_phases() {
         let what = match p {
             Phase::Interrupted(s) => format!("interrupted by {}", signal(s)),
             _ => p.name().to_string(),
@@ -140,6 +140,23 @@ fn command_value(cmd: &clap::Command) -> Value {
         "args": args,
         "subcommands": subcommands,
     })
+}
+
+/// Every phase, for the docs' exit-code table: the interrupted phase once
+/// per signal obsctl handles. (Here, not in `error`, which `signals` imports.)
+fn all_phases() -> Vec<Phase> {
+    let mut all = vec![
+        Phase::Internal,
+        Phase::Input,
+        Phase::Prerequisite,
+        Phase::Locked,
+        Phase::Terraform,
+        Phase::Hosts,
+        Phase::Ansible,
+        Phase::Verify,
+    ];
+    all.extend(crate::signals::HANDLED.iter().map(|&s| Phase::Interrupted(s)));
+    all
 }
 
 #[cfg(test)]

@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use crate::environment;
 use crate::error::{Error, Result};
+use crate::model::environment;
 use crate::report::Printer;
-use crate::workspace::Workspace;
+use crate::state::workspace::Workspace;
 
 pub fn run(env_name: &str, contract: Option<&Path>, printer: &Printer) -> Result<u8> {
     let ws = Workspace::discover()?;
@@ -14,13 +14,13 @@ pub fn run(env_name: &str, contract: Option<&Path>, printer: &Printer) -> Result
     if let Some(file) = contract {
         let text =
             std::fs::read_to_string(file).map_err(|e| Error::input(format!("cannot read the contract file {}: {e}", file.display())))?;
-        let (raw, provider_vars) = crate::contract::split_outputs(&text)?;
-        let contract = crate::contract::parse(&raw, &env)?;
+        let (raw, provider_vars) = crate::model::contract::split_outputs(&text)?;
+        let contract = crate::model::contract::parse(&raw, &env)?;
         let state = ws.state(&env.name);
         // The inventory `up` would write: the credentials and certificates it names exist.
         state.ensure()?;
-        super::up::ensure_certificates(&state, &contract, &provider_vars)?;
-        let rendered = super::up::render_inventory(&ws, &env, &state, &contract, provider_vars)?;
+        crate::deploy::inventory::ensure_certificates(&state, &contract, &provider_vars)?;
+        let rendered = crate::deploy::inventory::render_inventory(&ws, &env, &state, &contract, provider_vars)?;
         printer.data(&serde_json::to_string_pretty(&rendered).expect("JSON"));
         return Ok(0);
     }

@@ -5,15 +5,15 @@
 
 use serde_json::json;
 
-use super::Session;
+use crate::deploy::session::Session;
 use crate::error::Result;
 use crate::report::Printer;
 
 pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let s = Session::open(env_name, "migrate-state", printer)?;
     let env = &s.env;
-    crate::prerequisites::ensure(env, printer, &s.log("prepare.log"))?;
-    crate::ssh::ensure_key(&s.state.ssh_key(), &env.name)?;
+    crate::check::prerequisites::ensure(env, printer, &s.log("prepare.log"))?;
+    crate::tools::ssh::ensure_key(&s.state.ssh_key(), &env.name)?;
     let tf = s.terraform();
     tf.write_vars(false)?;
     let moved = tf.migrate_state()?;

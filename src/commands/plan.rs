@@ -7,15 +7,15 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::Session;
-use crate::ansible::Venv;
+use crate::deploy::session::Session;
 use crate::error::Result;
 use crate::report::Printer;
+use crate::tools::ansible::Venv;
 
 pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let s = Session::open(env_name, "plan", printer)?;
-    crate::prerequisites::ensure(&s.env, printer, &s.log("prepare.log"))?;
-    crate::ssh::ensure_key(&s.state.ssh_key(), &s.env.name)?;
+    crate::check::prerequisites::ensure(&s.env, printer, &s.log("prepare.log"))?;
+    crate::tools::ssh::ensure_key(&s.state.ssh_key(), &s.env.name)?;
 
     let tf = s.terraform();
     printer.phase_start("terraform", "plan -detailed-exitcode");
@@ -34,28 +34,28 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
 
     // Configuration drift, when the infrastructure itself is in sync and deployed.
     let mut env = s.env.clone();
-    let deployed = super::deployed(&s.state, &mut env).ok();
+    let deployed = crate::deploy::session::deployed(&s.state, &mut env).ok();
     let mut drifted_tasks: Vec<String> = Vec::new();
     let mut checked_config = false;
     let mut host_drift: Vec<String> = Vec::new();
     let mut quick_in_sync = false;
-    if let Some(d) = deployed.as_ref().filter(|d| !plan.changes_resources() && d.reached >= crate::deployment::Reached::Configured) {
+    if let Some(d) = deployed.as_ref().filter(|d| !plan.changes_resources() && d.reached >= crate::state::deployment::Reached::Configured) {
         // The same quick check as `up`'s fast path: when the inputs are those
         // last converged and every host is as recorded, Ansible is not needed.
         let t = Instant::now();
         printer.phase_start("check", "comparing the hosts with their last converged state");
-        let rendered = super::up::render_inventory(&s.ws, &env, &s.state, &d.contract, d.provider_vars.clone())?;
+        let rendered = crate::deploy::inventory::render_inventory(&s.ws, &env, &s.state, &d.contract, d.provider_vars.clone())?;
         let inventory = serde_json::to_string_pretty(&rendered).expect("JSON");
-        let digest = crate::converged::digest(&crate::converged::Inputs {
+        let digest = crate::check::drift::digest(&crate::check::drift::Inputs {
             ansible_dir: &s.ws.ansible_dir(),
             env_file: &env.file,
             inventory: &inventory,
             state: &s.state,
         })?;
-        let options = crate::ssh::options(&s.state.known_hosts());
-        match crate::converged::check(&s.state, &digest, &d.contract, &options) {
-            crate::converged::Verdict::Converged { .. } => quick_in_sync = true,
-            crate::converged::Verdict::Drift(reasons) => host_drift = reasons,
+        let options = crate::tools::ssh::options(&s.state.known_hosts());
+        match crate::check::drift::check(&s.state, &digest, &d.contract, &options) {
+            crate::check::drift::Verdict::Converged { .. } => quick_in_sync = true,
+            crate::check::drift::Verdict::Drift(reasons) => host_drift = reasons,
         }
         printer.phase_end(
             "check",
@@ -66,12 +66,12 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         );
         checked_config = quick_in_sync;
     }
-    if !quick_in_sync && !plan.changes_resources() && deployed.is_some_and(|d| d.reached >= crate::deployment::Reached::Configured) {
+    if !quick_in_sync && !plan.changes_resources() && deployed.is_some_and(|d| d.reached >= crate::state::deployment::Reached::Configured) {
         let t = Instant::now();
         printer.phase_start("ansible", "site.yml --check --diff");
-        let secrets = crate::secrets::prepare(&env, &s.state.secrets_dir())?;
+        let secrets = crate::state::secrets::prepare(&env, &s.state.secrets_dir())?;
         Venv::location(&s.ws).ensure(printer, &s.log("prepare.log"))?;
-        let recap = super::up::playbook(&s, &secrets).run("site.yml", &["--check", "--diff"])?;
+        let recap = crate::deploy::configure::playbook(&s, &secrets).run("site.yml", &["--check", "--diff"])?;
         drifted_tasks = recap.changed_tasks;
         checked_config = true;
         printer.phase_end(

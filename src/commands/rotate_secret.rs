@@ -5,10 +5,10 @@
 
 use serde_json::json;
 
-use super::Session;
 use crate::cli::{RotateSecretArgs, SecretName};
-use crate::environment::Provider;
+use crate::deploy::session::Session;
 use crate::error::{Error, Result};
+use crate::model::environment::Provider;
 use crate::report::Printer;
 
 pub fn run(args: RotateSecretArgs, printer: &Printer) -> Result<u8> {
@@ -26,11 +26,11 @@ pub fn run(args: RotateSecretArgs, printer: &Printer) -> Result<u8> {
             tf.write_vars(false)?;
             tf.init()?;
             let dir = s.state.secrets_dir();
-            let stored = crate::secrets::read_grafana_db_password(&dir).map_or(0, |db| db.version);
+            let stored = crate::state::secrets::read_grafana_db_password(&dir).map_or(0, |db| db.version);
             let in_state = tf.grafana_db_in_state()?.unwrap_or(0);
             let version = stored.max(in_state) + 1;
-            crate::secrets::write_grafana_db_password(&dir, version)?;
-            let file = crate::secrets::grafana_db_password_file(&dir);
+            crate::state::secrets::write_grafana_db_password(&dir, version)?;
+            let file = crate::state::secrets::grafana_db_password_file(&dir);
             printer.summary(
                 &format!(
                     "New password for Grafana's database of `{env}` (version {version}) in {}.\n\

@@ -5,8 +5,8 @@
 
 use serde_json::json;
 
-use super::Session;
 use crate::cli::UnlockArgs;
+use crate::deploy::session::Session;
 use crate::error::{Error, Result};
 use crate::report::Printer;
 

@@ -5,11 +5,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::contract::Contract;
-use crate::environment::Environment;
 use crate::error::{Error, Phase, Result};
+use crate::model::contract::Contract;
+use crate::model::environment::Environment;
+use crate::tools::http::{agent, base_urls, get_json, get_ok};
 
 /// A scrape target Prometheus must have.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -32,54 +31,6 @@ pub fn expected_targets(env: &Environment, contract: &Contract) -> Vec<Target> {
     }
     out.sort();
     out
-}
-
-/// `https://<address>:<port>` of every host that runs `component` (every
-/// endpoint serves HTTPS with a certificate of the environment's CA).
-pub fn base_urls(env: &Environment, contract: &Contract, component: &str) -> Vec<(String, String)> {
-    let port = env.registry.get(component).port();
-    contract
-        .hosts
-        .iter()
-        .filter(|(_, h)| env.registry.runs_on(component, &h.roles))
-        .map(|(n, h)| (n.clone(), format!("https://{}:{port}", host_for_url(&h.address))))
-        .collect()
-}
-
-/// An HTTP client for the stack's endpoints: HTTPS trusting the
-/// environment's CA alone, every request authenticated as obsctl.
-pub fn agent(access: &crate::tls::Access, timeout: Duration) -> Result<ureq::Agent> {
-    Ok(ureq::AgentBuilder::new()
-        .tls_config(access.client_config()?)
-        .middleware(BasicAuth(access.basic_auth()))
-        .timeout_connect(Duration::from_secs(2))
-        .timeout(timeout)
-        .build())
-}
-
-/// Adds obsctl's `Authorization` header to every request of an agent.
-struct BasicAuth(String);
-
-impl ureq::Middleware for BasicAuth {
-    fn handle(&self, request: ureq::Request, next: ureq::MiddlewareNext) -> std::result::Result<ureq::Response, ureq::Error> {
-        next.handle(request.set("Authorization", &self.0))
-    }
-}
-
-pub fn get_json(agent: &ureq::Agent, url: &str) -> std::result::Result<Value, String> {
-    let resp = agent.get(url).call().map_err(|e| short_http_error(&e))?;
-    resp.into_json::<Value>().map_err(|e| format!("invalid JSON from {url}: {e}"))
-}
-
-pub fn get_ok(agent: &ureq::Agent, url: &str) -> std::result::Result<(), String> {
-    agent.get(url).call().map(|_| ()).map_err(|e| short_http_error(&e))
-}
-
-fn short_http_error(e: &ureq::Error) -> String {
-    match e {
-        ureq::Error::Status(code, _) => format!("HTTP {code}"),
-        ureq::Error::Transport(t) => t.to_string().lines().next().unwrap_or("transport error").to_string(),
-    }
 }
 
 /// Health of one scrape target as one Prometheus sees it.
@@ -118,7 +69,7 @@ pub struct Verified {
 pub fn run(
     env: &Environment,
     contract: &Contract,
-    access: &crate::tls::Access,
+    access: &crate::state::tls::Access,
     timeout: Duration,
     mut progress: impl FnMut(&str),
 ) -> Result<Verified> {
@@ -201,14 +152,6 @@ pub fn run(
     })
 }
 
-pub fn host_for_url(address: &str) -> String {
-    if address.contains(':') {
-        format!("[{address}]")
-    } else {
-        address.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,19 +159,19 @@ mod tests {
     use std::io::{Read, Write};
 
     /// An environment's CA, a certificate for 127.0.0.1 and obsctl's credentials, in `dir`.
-    fn environment(dir: &std::path::Path) -> crate::workspace::StateDir {
-        let state = crate::workspace::StateDir { dir: dir.to_path_buf() };
+    fn environment(dir: &std::path::Path) -> crate::state::workspace::StateDir {
+        let state = crate::state::workspace::StateDir { dir: dir.to_path_buf() };
         std::fs::create_dir_all(state.secrets_dir()).unwrap();
-        crate::tls::web_users(&state.secrets_dir()).unwrap();
-        let names = crate::tls::host_names("mon-1", "127.0.0.1", "127.0.0.1", &[]);
-        crate::tls::ensure(&state.tls(), &BTreeMap::from([("mon-1".to_string(), names)])).unwrap();
+        crate::state::secrets::web_users(&state.secrets_dir()).unwrap();
+        let names = crate::state::tls::host_names("mon-1", "127.0.0.1", "127.0.0.1", &[]);
+        crate::state::tls::ensure(&state.tls(), &BTreeMap::from([("mon-1".to_string(), names)])).unwrap();
         state
     }
 
     /// A one-request HTTPS server on 127.0.0.1 with mon-1's certificate:
     /// answers 200 when the request carries `expected` as Authorization,
     /// 401 otherwise; gives back what it saw (None: the handshake failed).
-    fn serve_once(state: &crate::workspace::StateDir, expected: String) -> (u16, std::thread::JoinHandle<Option<String>>) {
+    fn serve_once(state: &crate::state::workspace::StateDir, expected: String) -> (u16, std::thread::JoinHandle<Option<String>>) {
         use rustls::pki_types::pem::PemObject;
         let certs = rustls::pki_types::CertificateDer::pem_file_iter(state.tls().host_cert("mon-1")).unwrap().map(|c| c.unwrap()).collect();
         let key = rustls::pki_types::PrivateKeyDer::from_pem_file(state.tls().host_key("mon-1")).unwrap();
@@ -262,7 +205,7 @@ mod tests {
     fn the_agent_trusts_the_environment_ca_and_authenticates_as_obsctl() {
         let dir = tempfile::tempdir().unwrap();
         let state = environment(&dir.path().join("dev"));
-        let access = crate::tls::Access::load(&state, "dev").unwrap();
+        let access = crate::state::tls::Access::load(&state, "dev").unwrap();
         let agent = agent(&access, Duration::from_secs(5)).unwrap();
 
         let (port, server) = serve_once(&state, access.basic_auth());
@@ -271,13 +214,14 @@ mod tests {
         assert!(seen.starts_with("GET /-/ready"), "{seen}");
 
         // Wrong credentials: the server's 401 comes back as such.
-        let (port, server) = serve_once(&state, crate::tls::basic_auth("obsctl", "not-the-password"));
+        let (port, server) = serve_once(&state, crate::state::tls::basic_auth("obsctl", "not-the-password"));
         assert_eq!(get_ok(&agent, &format!("https://127.0.0.1:{port}/")), Err("HTTP 401".to_string()));
         server.join().unwrap();
 
         // A client that trusts another environment's CA refuses the server.
         let other = environment(&dir.path().join("staging"));
-        let stranger = super::agent(&crate::tls::Access::load(&other, "staging").unwrap(), Duration::from_secs(5)).unwrap();
+        let stranger =
+            crate::tools::http::agent(&crate::state::tls::Access::load(&other, "staging").unwrap(), Duration::from_secs(5)).unwrap();
         let (port, server) = serve_once(&state, access.basic_auth());
         let err = get_ok(&stranger, &format!("https://127.0.0.1:{port}/")).unwrap_err();
         assert!(err.to_lowercase().contains("certificate") || err.contains("UnknownIssuer"), "{err}");

@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
-use crate::environment::{Environment, Provider};
 use crate::error::{Error, Phase, Result};
-use crate::process::{on_path, Child, RunError};
+use crate::model::environment::{Environment, Provider};
 use crate::report::Printer;
+use crate::tools::process::{on_path, Child, RunError};
 
 pub const LAB_PACKAGES: &[(&str, &str)] =
     &[("systemd-nspawn", "systemd-container"), ("debootstrap", "debootstrap"), ("apt-cacher-ng", "apt-cacher-ng")];
@@ -25,7 +25,7 @@ pub const TERRAFORM_MIN_AWS: (u32, u32, u32) = (1, 11, 1);
 pub fn terraform_min(env: Option<&Environment>) -> ((u32, u32, u32), Option<&'static str>) {
     let Some(env) = env else { return (TERRAFORM_MIN, None) };
     let mut need = (TERRAFORM_MIN, None);
-    if matches!(env.state, crate::environment::StateBackend::S3(_)) {
+    if matches!(env.state, crate::model::environment::StateBackend::S3(_)) {
         need = (TERRAFORM_MIN_S3_STATE, Some("this environment's S3 state (use_lockfile)"));
     }
     if env.provider == Provider::Aws && TERRAFORM_MIN_AWS > need.0 {
@@ -185,7 +185,7 @@ mod tests {
              availability_zones = [\"eu-west-1a\", \"eu-west-1b\"]\nadmin_cidrs = [\"198.18.0.0/24\"]\n\
              [[hosts]]\nname = \"mon-1\"\nroles = [\"prometheus\", \"alertmanager\"]\n{state}"
         );
-        crate::environment::parse("t", Path::new("environments/t.toml"), &text).unwrap()
+        crate::model::environment::parse("t", Path::new("environments/t.toml"), &text).unwrap()
     }
 
     #[test]

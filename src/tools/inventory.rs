@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use crate::contract::Contract;
-use crate::environment::{Environment, Receiver};
+use crate::model::contract::Contract;
+use crate::model::environment::{Environment, Receiver};
 
 /// Everything the inventory needs besides the contract.
 pub struct Context<'a> {
@@ -18,9 +18,9 @@ pub struct Context<'a> {
     pub known_hosts: &'a Path,
     pub app_binary: &'a Path,
     /// The environment's CA and host certificates (paths only).
-    pub tls: &'a crate::tls::TlsDir,
+    pub tls: &'a crate::state::workspace::TlsDir,
     /// The basic-auth users: their password files and bcrypt hashes.
-    pub web_users: &'a [crate::tls::WebUser],
+    pub web_users: &'a [crate::state::secrets::WebUser],
     /// Variables the stack publishes in its optional `obsctl_vars` output.
     pub provider_vars: Map<String, Value>,
 }
@@ -29,7 +29,7 @@ pub struct Context<'a> {
 /// `all`, host vars from the contract, env-wide vars from the env file.
 pub fn render(contract: &Contract, ctx: &Context) -> Value {
     let env = ctx.env;
-    let strict = crate::ssh::options(ctx.known_hosts).join(" ");
+    let strict = crate::tools::ssh::options(ctx.known_hosts).join(" ");
     let mut hosts = Map::new();
     for (name, h) in &contract.hosts {
         let mut ssh_args = strict.clone();
@@ -75,8 +75,8 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         "obsctl_secrets_dir": ctx.secrets_dir,
         "obsctl_tls_ca_file": ctx.tls.ca_cert(),
         "obsctl_web_users": web_users,
-        "obsctl_host_tls_dir": crate::tls::HOST_TLS_DIR,
-        "obsctl_host_secrets_dir": crate::tls::HOST_SECRETS_DIR,
+        "obsctl_host_tls_dir": crate::state::tls::HOST_TLS_DIR,
+        "obsctl_host_secrets_dir": crate::state::tls::HOST_SECRETS_DIR,
         "prometheus_retention": env.prometheus.retention,
         "prometheus_scrape_interval": env.prometheus.scrape_interval,
         "prometheus_evaluation_interval": env.prometheus.evaluation_interval,
@@ -118,7 +118,7 @@ pub fn receiver_vars(r: &Receiver, secrets_dir: &Path) -> Value {
     let stored: BTreeMap<&str, PathBuf> = r
         .secrets()
         .into_iter()
-        .map(|s| (s.credential, crate::secrets::receiver_secret_file(secrets_dir, &s.receiver, s.credential)))
+        .map(|s| (s.credential, crate::state::secrets::receiver_secret_file(secrets_dir, &s.receiver, s.credential)))
         .collect();
     for (kind, field, credential) in [
         ("email", "password", "smtp_password"),
@@ -143,21 +143,21 @@ pub fn receiver_vars(r: &Receiver, secrets_dir: &Path) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::tests::{contract, env};
+    use crate::model::contract::tests::{contract, env};
     use std::path::Path;
 
     #[test]
     fn renders_groups_and_vars() {
         let e = env();
-        let c = crate::contract::parse(&contract().to_string(), &e).unwrap();
+        let c = crate::model::contract::parse(&contract().to_string(), &e).unwrap();
         let secrets = tempfile::tempdir().unwrap();
-        let users = crate::tls::web_users(secrets.path()).unwrap();
+        let users = crate::state::secrets::web_users(secrets.path()).unwrap();
         let ctx = Context {
             env: &e,
             secrets_dir: Path::new("/s"),
             known_hosts: Path::new("/kh"),
             app_binary: Path::new("/bin/app"),
-            tls: &crate::tls::TlsDir { dir: "/st/tls".into() },
+            tls: &crate::state::workspace::TlsDir { dir: "/st/tls".into() },
             web_users: &users,
             provider_vars: Map::from_iter([("loki_s3_bucket".to_string(), json!("b")), ("obsctl_environment".to_string(), json!("evil"))]),
         };
@@ -189,7 +189,7 @@ mod tests {
 
     #[test]
     fn receivers_carry_stored_credential_files_never_their_sources() {
-        let e = crate::environment::parse(
+        let e = crate::model::environment::parse(
             "prod",
             Path::new("environments/prod.toml"),
             r##"

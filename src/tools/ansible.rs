@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Phase, Result};
-use crate::process::{on_path, Child, RunError};
 use crate::report::Printer;
-use crate::workspace::Workspace;
+use crate::state::workspace::Workspace;
+use crate::tools::process::{on_path, Child, RunError};
 
 pub const ANSIBLE_CORE: &str = "2.19.14";
 /// Mitogen for Ansible: one persistent Python interpreter per host over one
@@ -66,7 +66,7 @@ impl Venv {
         }
         let _ = std::fs::create_dir_all(self.dir.parent().unwrap_or(Path::new(".")));
         let lock_path = self.dir.with_extension("lock");
-        let lock = crate::lock::acquire(&lock_path, "venv", "install ansible-core");
+        let lock = crate::state::lock::acquire(&lock_path, "venv", "install ansible-core");
         if let Err(e) = &lock {
             if e.phase == Phase::Locked {
                 return Err(Error::prerequisite("another obsctl is installing ansible-core right now; try again in a minute"));

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::environment::{Environment, StateBackend};
 use crate::error::{IoContext, Result};
-use crate::workspace::{StateDir, Workspace};
+use crate::model::environment::{Environment, StateBackend};
+use crate::state::workspace::{StateDir, Workspace};
 
 /// Copies the checkout's `terraform/` into `.obsctl/<env>/stack/` and writes
 /// the backend into the provider's root module there (`root_in`).

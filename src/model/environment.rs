@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::aws::{self, AwsSettings};
-use crate::component::{self, Registry};
 use crate::error::{Error, Result};
-use crate::names;
+use crate::model::aws::{self, AwsSettings};
+use crate::model::component::{self, Registry};
+use crate::model::names;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -91,7 +91,7 @@ struct RawEnvironment {
 pub struct UpSettings {
     /// Run Ansible on every `up`, even when Terraform planned nothing, the
     /// inputs are unchanged and every host is as last converged (which
-    /// otherwise skips it: src/converged.rs). Same as `up --full` each time.
+    /// otherwise skips it: src/state/converged.rs). Same as `up --full` each time.
     pub always_configure: bool,
 }
 

@@ -106,9 +106,9 @@ impl StateDir {
     pub fn secrets_dir(&self) -> PathBuf {
         self.dir.join("secrets")
     }
-    /// The environment's CA and host certificates (`tls::TlsDir`).
-    pub fn tls(&self) -> crate::tls::TlsDir {
-        crate::tls::TlsDir { dir: self.dir.join("tls") }
+    /// The environment's CA and host certificates (`TlsDir`).
+    pub fn tls(&self) -> TlsDir {
+        TlsDir { dir: self.dir.join("tls") }
     }
     pub fn ssh_key(&self) -> PathBuf {
         self.dir.join("ssh/id_ed25519")
@@ -137,4 +137,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     tmp.as_file().sync_all().with_path("sync", path)?;
     tmp.persist(path).map_err(|e| Error::internal(format!("cannot write {}: {}", path.display(), e.error)))?;
     Ok(())
+}
+
+/// Where an environment's TLS files are (`.obsctl/<env>/tls`).
+#[derive(Debug, Clone)]
+pub struct TlsDir {
+    pub dir: PathBuf,
 }

@@ -27,9 +27,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::contract::Contract;
-use crate::error::{Error, Result};
-use crate::workspace::{write_atomic, StateDir};
+use crate::error::Result;
+use crate::state::workspace::{write_atomic, StateDir};
 
 const FORMAT: u32 = 1;
 
@@ -298,141 +297,6 @@ pub fn expected_state(m: &Managed, observed: &Observed) -> std::result::Result<O
     }
 }
 
-/// Runs the check command on every host at once (one SSH round trip each).
-pub fn observe(
-    contract: &Contract,
-    ssh_options: &[String],
-    managed: &BTreeMap<String, Managed>,
-) -> BTreeMap<String, std::result::Result<Observed, String>> {
-    let command = |host: &str| managed.get(host).map(check_command).ok_or_else(|| "Ansible reported nothing about this host".to_string());
-    crate::ssh::run_on_all(contract, ssh_options, command)
-        .into_iter()
-        .map(|(host, out)| (host, out.and_then(|text| parse_observed(&text).ok_or_else(|| "the check did not run to its end".to_string()))))
-        .collect()
-}
-
-/// The fast-path verdict for a deployment whose Terraform plan is empty.
-pub enum Verdict {
-    /// Every host is as recorded.
-    Converged { hosts: usize },
-    /// Why the full Ansible run is needed.
-    Drift(Vec<String>),
-}
-
-/// Compares the digest, then looks at every host.
-pub fn check(state: &StateDir, digest: &str, contract: &Contract, ssh_options: &[String]) -> Verdict {
-    let record = match Converged::load(state) {
-        Ok(r) => r,
-        Err(why) => return Verdict::Drift(vec![why]),
-    };
-    if record.digest != digest {
-        return Verdict::Drift(vec![
-            "the inputs changed since the last configuration (roles, templates, inventory, environment file or files it names)".into(),
-        ]);
-    }
-    let names: BTreeSet<&String> = contract.hosts.keys().collect();
-    if names != record.hosts.keys().collect() {
-        return Verdict::Drift(vec!["the hosts are not those of the last configuration".into()]);
-    }
-    let managed: BTreeMap<String, Managed> = record.hosts.iter().map(|(n, h)| (n.clone(), h.managed.clone())).collect();
-    let mut reasons = Vec::new();
-    for (host, observed) in observe(contract, ssh_options, &managed) {
-        match observed {
-            Err(e) => reasons.push(format!("{host}: not checked: {e}")),
-            Ok(o) => {
-                let r = &record.hosts[&host];
-                reasons.extend(compare(&r.managed, &r.expected, &o).into_iter().map(|d| format!("{host}: {d}")));
-            }
-        }
-    }
-    if reasons.is_empty() {
-        Verdict::Converged { hosts: names.len() }
-    } else {
-        Verdict::Drift(reasons)
-    }
-}
-
-/// The inputs that decide the configuration, as one SHA-256.
-pub struct Inputs<'a> {
-    pub ansible_dir: &'a Path,
-    pub env_file: &'a Path,
-    /// The inventory exactly as written for Ansible.
-    pub inventory: &'a str,
-    pub state: &'a StateDir,
-}
-
-pub fn digest(i: &Inputs) -> Result<String> {
-    let mut h = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut feed = |label: &str, name: &str, data: &[u8]| {
-        for part in [label.as_bytes(), b"\0", name.as_bytes(), b"\0", data.len().to_string().as_bytes(), b"\0", data] {
-            h.update(part);
-        }
-    };
-    feed("versions", env!("CARGO_PKG_VERSION"), format!("{} {}", crate::ansible::ANSIBLE_CORE, crate::ansible::MITOGEN).as_bytes());
-    for (rel, file) in tree(i.ansible_dir, &|p: &Path| p.file_name().is_some_and(|n| n == "__pycache__"))? {
-        feed("ansible", &rel, &read(&file)?);
-    }
-    feed("environment", "", &read(i.env_file)?);
-    feed("inventory", "", i.inventory.as_bytes());
-    // Every controller file the inventory names (binary, credentials, keys).
-    let inventory: Value = serde_json::from_str(i.inventory).map_err(|e| Error::internal(format!("inventory is not JSON: {e}")))?;
-    let mut named = BTreeSet::new();
-    strings(&inventory, &mut |s| {
-        if s.starts_with('/') && Path::new(s).is_file() {
-            named.insert(s.to_string());
-        }
-    });
-    for file in named {
-        feed("named", &file, &read(Path::new(&file))?);
-    }
-    // The certificates and credentials the roles copy, whether named or not.
-    for dir in ["tls", "secrets"] {
-        let root = i.state.dir.join(dir);
-        if root.is_dir() {
-            for (rel, file) in tree(&root, &|_| false)? {
-                feed(dir, &rel, &read(&file)?);
-            }
-        }
-    }
-    Ok(h.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect())
-}
-
-fn read(p: &Path) -> Result<Vec<u8>> {
-    std::fs::read(p).map_err(|e| Error::internal(format!("cannot read {}: {e}", p.display())))
-}
-
-fn strings(v: &Value, f: &mut impl FnMut(&str)) {
-    match v {
-        Value::String(s) => f(s),
-        Value::Array(a) => a.iter().for_each(|x| strings(x, f)),
-        Value::Object(o) => o.values().for_each(|x| strings(x, f)),
-        _ => {}
-    }
-}
-
-/// Regular files under `root` (relative path, full path), sorted; skips
-/// directories `skip` names.
-fn tree(root: &Path, skip: &dyn Fn(&Path) -> bool) -> Result<Vec<(String, PathBuf)>> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| Error::internal(format!("cannot read {}: {e}", dir.display())))?;
-        for e in entries.flatten() {
-            let p = e.path();
-            let Ok(t) = e.file_type() else { continue };
-            if t.is_dir() {
-                if !skip(&p) {
-                    stack.push(p);
-                }
-            } else if p.is_file() {
-                out.push((p.strip_prefix(root).unwrap_or(&p).to_string_lossy().into_owned(), p));
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,47 +403,6 @@ not json
         let mut unread = m;
         unread.unreadable = 1;
         assert!(expected_state(&unread, &observed()).is_err());
-    }
-
-    #[test]
-    fn the_digest_follows_every_input() {
-        let root = tempfile::tempdir().unwrap();
-        let r = root.path();
-        let ansible = r.join("ansible");
-        std::fs::create_dir_all(ansible.join("roles/x/templates")).unwrap();
-        std::fs::create_dir_all(ansible.join("callback_plugins/__pycache__")).unwrap();
-        std::fs::write(ansible.join("roles/x/templates/a.j2"), "a").unwrap();
-        let env_file = r.join("dev.toml");
-        std::fs::write(&env_file, "os = \"debian-13\"").unwrap();
-        let state = StateDir { dir: r.join("state") };
-        std::fs::create_dir_all(state.dir.join("tls/hosts")).unwrap();
-        std::fs::write(state.dir.join("tls/hosts/mon-1.crt"), "cert").unwrap();
-        let binary = r.join("orders-api");
-        std::fs::write(&binary, "bin").unwrap();
-        let inventory = serde_json::json!({ "all": { "vars": { "app_binary_src": binary, "x": "10.0.0.0/24" } } }).to_string();
-        let d = |inv: &str| digest(&Inputs { ansible_dir: &ansible, env_file: &env_file, inventory: inv, state: &state }).unwrap();
-        let first = d(&inventory);
-        assert_eq!(first.len(), 64);
-        assert_eq!(d(&inventory), first, "stable");
-        std::fs::write(ansible.join("callback_plugins/__pycache__/x.pyc"), "cache").unwrap();
-        assert_eq!(d(&inventory), first, "Python's caches are not an input");
-
-        let mut seen = BTreeSet::from([first.clone()]);
-        let mut changed = |what: &str, digest: String| assert!(seen.insert(digest), "{what} must change the digest");
-        std::fs::write(ansible.join("roles/x/templates/a.j2"), "b").unwrap();
-        changed("a template", d(&inventory));
-        std::fs::write(ansible.join("roles/x/templates/new.j2"), "").unwrap();
-        changed("a new file", d(&inventory));
-        std::fs::write(&env_file, "os = \"debian-12\"").unwrap();
-        changed("the environment file", d(&inventory));
-        changed("the inventory", d(&inventory.replace("24", "16")));
-        std::fs::write(&binary, "bin2").unwrap();
-        changed("a file the inventory names", d(&inventory));
-        std::fs::write(state.dir.join("tls/hosts/mon-1.crt"), "cert2").unwrap();
-        changed("a certificate", d(&inventory));
-        std::fs::create_dir_all(state.dir.join("secrets")).unwrap();
-        std::fs::write(state.dir.join("secrets/web_obsctl_password"), "pw").unwrap();
-        changed("a credential", d(&inventory));
     }
 
     #[test]

@@ -44,7 +44,7 @@ mod tests {
 
     #[test]
     fn the_shared_table_of_names() {
-        let table = include_str!("../tests/names/names.txt");
+        let table = include_str!("../../tests/names/names.txt");
         let mut checked = 0;
         for line in table.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
             let cols: Vec<&str> = line.split_whitespace().collect();

@@ -8,9 +8,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Phase, Result};
-use crate::process::Child;
-use crate::terraform::Terraform;
-use crate::workspace::Workspace;
+use crate::state::workspace::Workspace;
+use crate::tools::process::Child;
 
 pub fn script(ws: &Workspace) -> PathBuf {
     ws.root.join("terraform/scripts/lab.sh")
@@ -27,15 +26,14 @@ fn machine_of(address: &str) -> Option<&str> {
 }
 
 /// Machines in Terraform's state whose container is not running.
-pub fn not_running(tf: &Terraform, ws: &Workspace, log: &Path) -> Result<Vec<String>> {
-    let addresses = tf.state_list()?;
+pub fn not_running(addresses: &[String], env_name: &str, ws: &Workspace, log: &Path) -> Result<Vec<String>> {
     let in_state: Vec<&str> = addresses.iter().filter_map(|a| machine_of(a)).collect();
     if in_state.is_empty() {
         return Ok(Vec::new());
     }
     let out = Child::new(script(ws).to_string_lossy(), Phase::Terraform)
         .arg("status")
-        .env("LAB_ENV", &tf.env.name)
+        .env("LAB_ENV", env_name)
         .what("lab.sh status")
         .log(log)
         .output()?;

@@ -9,10 +9,10 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::contract::Contract;
 use crate::error::{Error, Phase, Result};
-use crate::process::{Child, RunError};
-use crate::retry::{retry, Backoff};
+use crate::model::contract::Contract;
+use crate::tools::process::{Child, RunError};
+use crate::tools::retry::{retry, Backoff};
 
 /// Creates `.obsctl/<env>/ssh/id_ed25519` (and `.pub`) if missing.
 pub fn ensure_key(key: &Path, env: &str) -> Result<bool> {
@@ -265,7 +265,7 @@ pub fn record_host_keys(previous: Option<&Contract>, contract: &Contract, known_
         if !out.is_empty() {
             out.push('\n');
         }
-        crate::workspace::write_atomic(known_hosts, out.as_bytes(), 0o600)?;
+        crate::state::workspace::write_atomic(known_hosts, out.as_bytes(), 0o600)?;
     }
     Ok(recorded)
 }
@@ -273,7 +273,7 @@ pub fn record_host_keys(previous: Option<&Contract>, contract: &Contract, known_
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::tests::{contract, env, HOST_KEY};
+    use crate::model::contract::tests::{contract, env, HOST_KEY};
     use serde_json::json;
 
     fn keyed(keys: &[(&str, &str)]) -> Contract {
@@ -281,7 +281,7 @@ mod tests {
         for (host, key) in keys {
             v["hosts"][*host]["ssh_host_key"] = json!(key);
         }
-        crate::contract::parse(&v.to_string(), &env()).unwrap()
+        crate::model::contract::parse(&v.to_string(), &env()).unwrap()
     }
 
     #[test]

@@ -5,9 +5,94 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::environment::{Environment, ReceiverSecret, SecretSource};
-use crate::error::{Error, Result};
-use crate::workspace::write_atomic;
+use crate::error::{Error, IoContext, Result};
+use crate::model::environment::{Environment, ReceiverSecret, SecretSource};
+use crate::state::workspace::write_atomic;
+
+/// The basic-auth users every environment has:
+/// - `obsctl`: the operator (verify, status, silence, the UIs);
+/// - `prometheus`: scrapes every endpoint, sends alerts to Alertmanager;
+/// - `grafana`: its data sources (Prometheus, Alertmanager, Loki);
+/// - `promtail`: pushes logs to Loki.
+pub const USERS: [&str; 4] = [OPERATOR, "prometheus", "grafana", "promtail"];
+/// The user obsctl itself authenticates as.
+pub const OPERATOR: &str = "obsctl";
+
+/// Go's bcrypt.DefaultCost, what the exporter-toolkit documentation's
+/// examples use; each service caches a verified password, so the cost is
+/// paid once per client, not per request.
+const BCRYPT_COST: u32 = 10;
+
+/// One basic-auth user: where its password is on the controller, and the
+/// password's bcrypt hash. The password itself is read for obsctl's own
+/// requests and the log scrubber only.
+pub struct WebUser {
+    pub name: &'static str,
+    pub password_file: PathBuf,
+    pub bcrypt: String,
+    password: String,
+}
+
+impl WebUser {
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+}
+
+impl std::fmt::Debug for WebUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebUser")
+            .field("name", &self.name)
+            .field("password_file", &self.password_file)
+            .field("bcrypt", &self.bcrypt)
+            .finish()
+    }
+}
+
+/// `.obsctl/<env>/secrets/web_<user>_password`.
+pub fn password_file(secrets_dir: &Path, user: &str) -> PathBuf {
+    secrets_dir.join(format!("web_{user}_password"))
+}
+
+pub(crate) fn hash_file(secrets_dir: &Path, user: &str) -> PathBuf {
+    secrets_dir.join(format!("web_{user}_password.bcrypt"))
+}
+
+/// Every user of [`USERS`], its password generated the first time (32
+/// characters, 0600) and its bcrypt hash computed once: the stored hash is
+/// kept while it is newer than the password file (a new hash has a new salt,
+/// which would rewrite every service's web config on every run), and
+/// computed again when someone replaced the password.
+pub fn web_users(secrets_dir: &Path) -> Result<Vec<WebUser>> {
+    USERS.iter().map(|user| web_user(secrets_dir, user)).collect()
+}
+
+fn web_user(secrets_dir: &Path, name: &'static str) -> Result<WebUser> {
+    let password_file = password_file(secrets_dir, name);
+    if !password_file.is_file() {
+        write_atomic(&password_file, random_password(32)?.as_bytes(), 0o600)?;
+    }
+    let password = std::fs::read_to_string(&password_file).with_path("read", &password_file)?.trim().to_string();
+    if password.is_empty() {
+        return Err(Error::input(format!("{} is empty", password_file.display()))
+            .hint(format!("delete it and run the command again: a new password is generated ({name} is a basic-auth user)")));
+    }
+    let hash_file = hash_file(secrets_dir, name);
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let stored = match (modified(&hash_file), modified(&password_file)) {
+        (Some(h), Some(p)) if h >= p => std::fs::read_to_string(&hash_file).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
+        _ => None,
+    };
+    let bcrypt = match stored {
+        Some(h) => h,
+        None => {
+            let h = bcrypt::hash(&password, BCRYPT_COST).map_err(|e| Error::internal(format!("bcrypt failed: {e}")))?;
+            write_atomic(&hash_file, format!("{h}\n").as_bytes(), 0o600)?;
+            h
+        }
+    };
+    Ok(WebUser { name, password_file, bcrypt, password })
+}
 
 pub struct Secrets {
     /// The receivers' credentials, by file name (`receiver_secret_file`).
@@ -17,8 +102,8 @@ pub struct Secrets {
     pub grafana_password_file: PathBuf,
     /// Set when Grafana uses a shared PostgreSQL database.
     pub grafana_db_password_file: Option<PathBuf>,
-    /// The basic-auth users of the stack's endpoints (`tls::web_users`).
-    pub web_users: Vec<crate::tls::WebUser>,
+    /// The basic-auth users of the stack's endpoints (`web_users`).
+    pub web_users: Vec<WebUser>,
 }
 
 pub fn prepare(env: &Environment, dir: &Path) -> Result<Secrets> {
@@ -36,7 +121,7 @@ pub fn prepare(env: &Environment, dir: &Path) -> Result<Secrets> {
     if let Some(db) = read_grafana_db_password(dir) {
         values.push(db.password);
     }
-    let web_users = crate::tls::web_users(dir)?;
+    let web_users = web_users(dir)?;
     values.extend(web_users.iter().map(|u| u.password().to_string()));
     let mut files = BTreeMap::new();
     for r in &env.alertmanager.receivers {
@@ -207,7 +292,7 @@ mod tests {
              smarthost = \"smtp.x.org:587\"\nusername = \"b@x.org\"\npassword_env = \"{var}\"\n\
              [alertmanager.receivers.pagerduty]\nrouting_key_file = \"pd-key\"\n"
         );
-        let env = crate::environment::parse("t", &root.path().join("environments/t.toml"), &text).unwrap();
+        let env = crate::model::environment::parse("t", &root.path().join("environments/t.toml"), &text).unwrap();
         let dir = root.path().join("secrets");
         std::fs::create_dir_all(&dir).unwrap();
         let err = prepare(&env, &dir).err().expect("a missing variable is refused");

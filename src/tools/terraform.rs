@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::environment::{Environment, Provider};
 use crate::error::{Error, IoContext, Phase, Result};
-use crate::process::{Child, Exited, RunError};
+use crate::model::environment::{Environment, Provider};
 use crate::report::Printer;
-use crate::retry::{retry, Backoff};
-use crate::stack;
-use crate::workspace::{write_atomic, StateDir, Workspace};
+use crate::state::workspace::{write_atomic, StateDir, Workspace};
+use crate::tools::process::{Child, Exited, RunError};
+use crate::tools::retry::{retry, Backoff};
+use crate::tools::stack;
 
 /// Terraform gets this long to stop cleanly (release its lock, write state)
 /// after an interrupt before it is killed.
@@ -128,9 +128,11 @@ impl<'a> Terraform<'a> {
     /// password only when its version changes) and `destroy` passes none.
     pub fn write_vars(&self, create: bool) -> Result<()> {
         let db = if self.env.provider == Provider::Aws && self.env.grafana.database == "postgres" {
-            match crate::secrets::read_grafana_db_password(&self.state.secrets_dir()) {
+            match crate::state::secrets::read_grafana_db_password(&self.state.secrets_dir()) {
                 Some(db) => Some(db),
-                None if create => Some(crate::secrets::DbPassword { password: crate::secrets::random_password(32)?, version: 1 }),
+                None if create => {
+                    Some(crate::state::secrets::DbPassword { password: crate::state::secrets::random_password(32)?, version: 1 })
+                }
                 None => None,
             }
         } else {
@@ -162,13 +164,13 @@ impl<'a> Terraform<'a> {
             return Ok(false);
         }
         let dir = self.state.secrets_dir();
-        let local = crate::secrets::read_grafana_db_password(&dir);
+        let local = crate::state::secrets::read_grafana_db_password(&dir);
         let in_state = self.grafana_db_in_state()?;
         let env = &self.env.name;
-        let file = crate::secrets::grafana_db_password_file(&dir);
+        let file = crate::state::secrets::grafana_db_password_file(&dir);
         match (local, in_state) {
             (None, None) => {
-                crate::secrets::write_grafana_db_password(&dir, 1)?;
+                crate::state::secrets::write_grafana_db_password(&dir, 1)?;
                 self.write_vars(true)?;
                 Ok(true)
             }
@@ -319,11 +321,11 @@ impl<'a> Terraform<'a> {
     pub fn plan(&self) -> Result<PlanSummary> {
         let mut replace = Vec::new();
         if self.env.provider == Provider::Lab {
-            for machine in crate::lab::not_running(self, self.ws, &self.log)? {
+            for machine in crate::tools::lab::not_running(&self.state_list()?, &self.env.name, self.ws, &self.log)? {
                 self.printer.info(&format!(
                     "lab machine {machine} is in Terraform's state but not running (stopped, killed or never finished booting); replacing it"
                 ));
-                replace.push(crate::lab::machine_address(&machine));
+                replace.push(crate::tools::lab::machine_address(&machine));
             }
         }
         let plan = self.state.plan_file();
@@ -368,7 +370,7 @@ impl<'a> Terraform<'a> {
             return Err(Error::input(format!("the `{}` stack has no output `obsctl_inventory`", self.env.provider.name()))
                 .hint("every stack must publish the inventory contract as output `obsctl_inventory` (see docs/contract.md)"));
         }
-        crate::contract::split_outputs(&out)
+        crate::model::contract::split_outputs(&out)
     }
 
     /// Number of managed resources in the state, wherever it is (`terraform
@@ -396,7 +398,7 @@ impl<'a> Terraform<'a> {
     /// finish rather than stop half-way) before obsctl exits.
     fn after_interrupt(&self, err: Error) -> Error {
         match self.env.provider {
-            Provider::Lab => crate::lab::settle_after(err, self.ws, &self.log),
+            Provider::Lab => crate::tools::lab::settle_after(err, self.ws, &self.log),
             _ => err,
         }
     }
@@ -446,7 +448,7 @@ fn summary_of(v: &Value) -> PlanSummary {
 }
 
 /// The stack's input variables for this environment.
-pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<crate::secrets::DbPassword>) -> Value {
+pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<crate::state::secrets::DbPassword>) -> Value {
     let hosts: serde_json::Map<String, Value> = env
         .hosts
         .iter()
@@ -645,7 +647,7 @@ fn cli_config(ws: &Workspace) -> Option<PathBuf> {
         String::new()
     };
     if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-        let _ = crate::workspace::private_dir(&ws.tools_dir());
+        let _ = crate::state::workspace::private_dir(&ws.tools_dir());
         let _ = std::fs::write(&path, text);
     }
     Some(path)

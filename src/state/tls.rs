@@ -10,7 +10,7 @@
 //!   left, when the host's names or addresses changed, or when it was not
 //!   issued by the current CA;
 //! - `secrets/web_<user>_password`: one generated password per basic-auth
-//!   user ([`USERS`]), and beside it `web_<user>_password.bcrypt`, its bcrypt
+//!   user ([`USERS`](crate::state::secrets::USERS)), and beside it `web_<user>_password.bcrypt`, its bcrypt
 //!   hash (what the services' web configs hold).
 //!
 //! The inventory carries the paths and the hashes, never a password
@@ -26,18 +26,10 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
-use crate::contract::Contract;
 use crate::error::{Error, IoContext, Result};
-use crate::workspace::{private_dir, write_atomic};
-
-/// The basic-auth users every environment has:
-/// - `obsctl`: the operator (verify, status, silence, the UIs);
-/// - `prometheus`: scrapes every endpoint, sends alerts to Alertmanager;
-/// - `grafana`: its data sources (Prometheus, Alertmanager, Loki);
-/// - `promtail`: pushes logs to Loki.
-pub const USERS: [&str; 4] = [OPERATOR, "prometheus", "grafana", "promtail"];
-/// The user obsctl itself authenticates as.
-pub const OPERATOR: &str = "obsctl";
+use crate::model::contract::Contract;
+use crate::state::secrets::{password_file, OPERATOR};
+use crate::state::workspace::{private_dir, write_atomic, TlsDir};
 
 /// Where the roles put the TLS files on the hosts: `ca.crt` and, per
 /// service, `<service>/server.crt`, `server.key`, `web.yml`
@@ -47,91 +39,10 @@ pub const HOST_TLS_DIR: &str = "/etc/obsctl/tls";
 /// `<service>/<user>_password`.
 pub const HOST_SECRETS_DIR: &str = "/etc/obsctl/secrets";
 
-/// Go's bcrypt.DefaultCost, what the exporter-toolkit documentation's
-/// examples use; each service caches a verified password, so the cost is
-/// paid once per client, not per request.
-const BCRYPT_COST: u32 = 10;
 /// `up` issues a host certificate again when it has fewer days left.
 pub const RENEW_BEFORE_DAYS: i64 = 30;
 const CA_DAYS: i64 = 3650;
 const HOST_DAYS: i64 = 365;
-
-/// One basic-auth user: where its password is on the controller, and the
-/// password's bcrypt hash. The password itself is read for obsctl's own
-/// requests and the log scrubber only.
-pub struct WebUser {
-    pub name: &'static str,
-    pub password_file: PathBuf,
-    pub bcrypt: String,
-    password: String,
-}
-
-impl WebUser {
-    pub fn password(&self) -> &str {
-        &self.password
-    }
-}
-
-impl std::fmt::Debug for WebUser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebUser")
-            .field("name", &self.name)
-            .field("password_file", &self.password_file)
-            .field("bcrypt", &self.bcrypt)
-            .finish()
-    }
-}
-
-/// `.obsctl/<env>/secrets/web_<user>_password`.
-pub fn password_file(secrets_dir: &Path, user: &str) -> PathBuf {
-    secrets_dir.join(format!("web_{user}_password"))
-}
-
-fn hash_file(secrets_dir: &Path, user: &str) -> PathBuf {
-    secrets_dir.join(format!("web_{user}_password.bcrypt"))
-}
-
-/// Every user of [`USERS`], its password generated the first time (32
-/// characters, 0600) and its bcrypt hash computed once: the stored hash is
-/// kept while it is newer than the password file (a new hash has a new salt,
-/// which would rewrite every service's web config on every run), and
-/// computed again when someone replaced the password.
-pub fn web_users(secrets_dir: &Path) -> Result<Vec<WebUser>> {
-    USERS.iter().map(|user| web_user(secrets_dir, user)).collect()
-}
-
-fn web_user(secrets_dir: &Path, name: &'static str) -> Result<WebUser> {
-    let password_file = password_file(secrets_dir, name);
-    if !password_file.is_file() {
-        write_atomic(&password_file, crate::secrets::random_password(32)?.as_bytes(), 0o600)?;
-    }
-    let password = std::fs::read_to_string(&password_file).with_path("read", &password_file)?.trim().to_string();
-    if password.is_empty() {
-        return Err(Error::input(format!("{} is empty", password_file.display()))
-            .hint(format!("delete it and run the command again: a new password is generated ({name} is a basic-auth user)")));
-    }
-    let hash_file = hash_file(secrets_dir, name);
-    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let stored = match (modified(&hash_file), modified(&password_file)) {
-        (Some(h), Some(p)) if h >= p => std::fs::read_to_string(&hash_file).ok().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
-        _ => None,
-    };
-    let bcrypt = match stored {
-        Some(h) => h,
-        None => {
-            let h = bcrypt::hash(&password, BCRYPT_COST).map_err(|e| Error::internal(format!("bcrypt failed: {e}")))?;
-            write_atomic(&hash_file, format!("{h}\n").as_bytes(), 0o600)?;
-            h
-        }
-    };
-    Ok(WebUser { name, password_file, bcrypt, password })
-}
-
-/// Where an environment's TLS files are (`.obsctl/<env>/tls`).
-#[derive(Debug, Clone)]
-pub struct TlsDir {
-    pub dir: PathBuf,
-}
 
 impl TlsDir {
     pub fn ca_cert(&self) -> PathBuf {
@@ -377,7 +288,7 @@ impl std::fmt::Debug for Access {
 impl Access {
     /// Reads the environment's CA and obsctl's password; an environment
     /// that has none yet gets a message saying which command creates them.
-    pub fn load(state: &crate::workspace::StateDir, env: &str) -> Result<Access> {
+    pub fn load(state: &crate::state::workspace::StateDir, env: &str) -> Result<Access> {
         let tls = state.tls();
         let ca_file = tls.ca_cert();
         let password_file = password_file(&state.secrets_dir(), OPERATOR);
@@ -431,6 +342,7 @@ pub fn basic_auth(user: &str, password: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::secrets::{hash_file, web_users, USERS};
     use std::os::unix::fs::PermissionsExt;
 
     fn mode(p: &Path) -> u32 {
@@ -576,7 +488,7 @@ mod tests {
     fn clients_trust_the_ca_and_send_the_operator() {
         let (root, tls) = setup();
         ensure(&tls, &BTreeMap::new()).unwrap();
-        let state = crate::workspace::StateDir { dir: root.path().join("dev") };
+        let state = crate::state::workspace::StateDir { dir: root.path().join("dev") };
         std::fs::create_dir_all(state.secrets_dir()).unwrap();
         let users = web_users(&state.secrets_dir()).unwrap();
         let access = Access::load(&state, "dev").unwrap();
@@ -585,7 +497,7 @@ mod tests {
         assert!(access.client_config().is_ok());
         assert!(!format!("{access:?}").contains(access.password()));
         assert_eq!(basic_auth("Aladdin", "open sesame"), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
-        let missing = Access::load(&crate::workspace::StateDir { dir: root.path().join("nope") }, "nope").unwrap_err();
+        let missing = Access::load(&crate::state::workspace::StateDir { dir: root.path().join("nope") }, "nope").unwrap_err();
         assert!(missing.hint.unwrap().contains("obsctl up --env nope"));
     }
 }

@@ -12,9 +12,9 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use crate::component;
-use crate::environment::Environment;
 use crate::error::{Error, Result};
+use crate::model::component;
+use crate::model::environment::Environment;
 
 pub const SCHEMA: u64 = 1;
 
@@ -223,7 +223,7 @@ pub(crate) mod tests {
     use std::path::Path;
 
     pub(crate) fn env() -> Environment {
-        crate::environment::parse(
+        crate::model::environment::parse(
             "dev",
             Path::new("environments/dev.toml"),
             r#"
@@ -258,7 +258,7 @@ roles = ["app"]
 
     #[test]
     fn the_json_schema_says_what_parse_checks() {
-        let schema: Value = serde_json::from_str(include_str!("../docs/contract.schema.json")).unwrap();
+        let schema: Value = serde_json::from_str(include_str!("../../docs/contract.schema.json")).unwrap();
         assert_eq!(schema["properties"]["schema"]["const"], SCHEMA);
         let roles: Vec<&str> = schema["$defs"]["host"]["properties"]["roles"]["items"]["enum"]
             .as_array()

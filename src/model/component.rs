@@ -254,7 +254,7 @@ mod tests {
         let mut all = Vec::new();
         files(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut all);
         let numbers: Vec<String> = Registry::new(DEFAULT_APP_PORT).ports().values().map(|n| n.to_string()).collect();
-        for file in all.iter().filter(|f| !f.ends_with("src/component.rs")) {
+        for file in all.iter().filter(|f| !f.ends_with("src/model/component.rs")) {
             let text = std::fs::read_to_string(file).unwrap();
             for n in &numbers {
                 let found = text.match_indices(n.as_str()).any(|(i, _)| {
@@ -262,7 +262,7 @@ mod tests {
                     let after = text[i + n.len()..].chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
                     !before && !after
                 });
-                assert!(!found, "{} has the port {n}: take it from the registry (src/component.rs)", file.display());
+                assert!(!found, "{} has the port {n}: take it from the registry (src/model/component.rs)", file.display());
             }
         }
     }
@@ -272,7 +272,7 @@ mod tests {
     /// plan is refused. Caught here rather than in the lab.
     #[test]
     fn the_stacks_accept_exactly_the_registry_ports() {
-        let tf = include_str!("../terraform/shared/obsctl_inputs.tf");
+        let tf = include_str!("../../terraform/shared/obsctl_inputs.tf");
         let block = &tf[tf.find("variable \"ports\"").expect("variable ports")..];
         let list = &block[block.find("sort([").expect("the ports validation") + 6..];
         let list = &list[..list.find("])").unwrap()];
@@ -293,7 +293,7 @@ mod tests {
 /// A port changed in the registry reaches everything derived from it.
 #[cfg(test)]
 mod derived {
-    use crate::contract::tests::{contract, env};
+    use crate::model::contract::tests::{contract, env};
     use serde_json::json;
 
     #[test]
@@ -303,36 +303,36 @@ mod derived {
         env.hosts[0].roles.push("loki".into());
         let mut c = contract();
         c["hosts"]["mon-1"]["roles"] = json!(["prometheus", "alertmanager", "loki"]);
-        let contract = crate::contract::parse(&c.to_string(), &env).unwrap();
+        let contract = crate::model::contract::parse(&c.to_string(), &env).unwrap();
         for (var, component, port) in [("loki_http_port", "loki", 3999u16), ("node_exporter_port", "node_exporter", 9999)] {
             env.registry.set_port(var, port);
             let job = env.registry.get(component).job;
 
             // verify's expected targets
-            let targets = crate::verify::expected_targets(&env, &contract);
+            let targets = crate::check::verify::expected_targets(&env, &contract);
             assert!(targets.iter().filter(|t| t.job == job).all(|t| t.port == port), "{targets:?}");
             assert!(targets.iter().any(|t| t.job == job));
             // status's probes
-            let probes = crate::commands::status::probes(&env, &contract);
+            let probes = crate::check::probes::probes(&env, &contract);
             let mine: Vec<_> = probes.iter().filter(|p| p.component == component).collect();
             assert!(!mine.is_empty() && mine.iter().all(|p| p.url.contains(&format!(":{port}/"))), "{component}");
             // the inventory's variables (the roles' port variable and obsctl_components,
             // from which prometheus.yml.j2 builds its scrape jobs)
-            let ctx = crate::inventory::Context {
+            let ctx = crate::tools::inventory::Context {
                 env: &env,
                 secrets_dir: std::path::Path::new("/s"),
                 known_hosts: std::path::Path::new("/kh"),
                 app_binary: std::path::Path::new("/app"),
-                tls: &crate::tls::TlsDir { dir: "/tls".into() },
+                tls: &crate::state::workspace::TlsDir { dir: "/tls".into() },
                 web_users: &[],
                 provider_vars: Default::default(),
             };
-            let vars = &crate::inventory::render(&contract, &ctx)["all"]["vars"];
+            let vars = &crate::tools::inventory::render(&contract, &ctx)["all"]["vars"];
             assert_eq!(vars[var], port);
             assert_eq!(vars["obsctl_components"][component]["port"], port);
             // Terraform's `ports` input
-            let state = crate::workspace::StateDir { dir: "/nonexistent".into() };
-            assert_eq!(crate::terraform::input_vars(&env, &state, None)["ports"][var], port);
+            let state = crate::state::workspace::StateDir { dir: "/nonexistent".into() };
+            assert_eq!(crate::tools::terraform::input_vars(&env, &state, None)["ports"][var], port);
         }
     }
 }

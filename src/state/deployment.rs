@@ -9,9 +9,9 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::contract::Contract;
 use crate::error::{Error, Result};
-use crate::workspace::{write_atomic, StateDir};
+use crate::model::contract::Contract;
+use crate::state::workspace::{write_atomic, StateDir};
 
 const FORMAT: u32 = 1;
 
@@ -104,7 +104,7 @@ impl Deployment {
     /// Removes the record (after `destroy`), with what the hosts were converged to.
     pub fn forget(state: &StateDir) {
         let _ = std::fs::remove_file(state.deployment());
-        crate::converged::Converged::forget(state);
+        crate::state::converged::Converged::forget(state);
     }
 }
 
@@ -118,8 +118,8 @@ mod tests {
         let state = StateDir { dir: dir.path().to_path_buf() };
         assert!(Deployment::load(&state, "dev").unwrap().is_none());
         assert!(Deployment::require(&state, "dev").unwrap_err().message.contains("not deployed"));
-        let env = crate::contract::tests::env();
-        let contract = crate::contract::parse(&crate::contract::tests::contract().to_string(), &env).unwrap();
+        let env = crate::model::contract::tests::env();
+        let contract = crate::model::contract::parse(&crate::model::contract::tests::contract().to_string(), &env).unwrap();
         let mut d = Deployment::new(contract, env.components.clone(), Map::from_iter([("b".to_string(), Value::from("x"))]));
         d.save(&state).unwrap();
         d.reach(Reached::Configured, &state).unwrap();

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::contract::Contract;
-use crate::environment::Environment;
+use crate::model::contract::Contract;
+use crate::model::environment::Environment;
 
 /// One host's release and package versions (package → Debian version).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -28,8 +28,8 @@ pub type Report = BTreeMap<String, std::result::Result<Installed, String>>;
 pub fn read(env: &Environment, contract: &Contract, known_hosts: &Path) -> Report {
     let packages: Vec<&str> = env.registry.iter().filter(|c| env.enabled(c.name)).filter_map(|c| c.package).collect();
     let command = command(&packages);
-    let options = crate::ssh::options(known_hosts);
-    crate::ssh::run_on_all(contract, &options, |_| Ok(command.clone()))
+    let options = crate::tools::ssh::options(known_hosts);
+    crate::tools::ssh::run_on_all(contract, &options, |_| Ok(command.clone()))
         .into_iter()
         .map(|(name, out)| (name, out.and_then(|text| parse(&text))))
         .collect()

@@ -1,0 +1,8 @@
+//! Checks of what is: verification of a deployment, status probes, drift,
+//! prerequisites. Imports only `tools` and the layers below.
+
+pub mod drift;
+pub mod installed;
+pub mod prerequisites;
+pub mod probes;
+pub mod verify;

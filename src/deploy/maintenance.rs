@@ -1,0 +1,71 @@
+//! `up`'s maintenance silence (`silence_during_up = true`).
+
+use std::time::Duration;
+
+use crate::model::contract::Contract;
+use crate::model::environment::Environment;
+use crate::report::Printer;
+use crate::tools::alertmanager::{default_author, Cluster, Matcher};
+
+/// `up`'s maintenance silence (`silence_during_up = true`): every host of
+/// the deployment, for the length of the run. Dropping it expires it,
+/// whatever the outcome of the run.
+pub struct Maintenance<'a> {
+    cluster: Cluster,
+    id: String,
+    printer: &'a Printer,
+}
+
+/// The longest an `up` can keep its silence if it could not expire it (killed).
+const MAINTENANCE_BOUND: Duration = Duration::from_secs(2 * 3600);
+
+impl<'a> Maintenance<'a> {
+    /// Creates the silence; None (with a warning) when no Alertmanager
+    /// answers, e.g. on the first `up`, when there is none yet.
+    pub fn start(
+        env: &Environment,
+        contract: &Contract,
+        state: &crate::state::workspace::StateDir,
+        printer: &'a Printer,
+    ) -> Option<Maintenance<'a>> {
+        let cluster = match crate::state::tls::Access::load(state, &env.name).and_then(|access| Cluster::new(env, contract, &access)) {
+            Ok(c) => c,
+            Err(e) => {
+                printer.warn(&format!("no maintenance silence (silence_during_up): {}", e.message));
+                return None;
+            }
+        };
+        let hosts: Vec<&str> = contract.hosts.keys().map(String::as_str).collect();
+        let matchers = vec![
+            Matcher { name: "env".into(), value: env.name.clone(), is_regex: false, is_equal: true },
+            Matcher { name: "host".into(), value: hosts.join("|"), is_regex: true, is_equal: true },
+        ];
+        let comment = format!("obsctl up --env {}: services on these hosts may restart (expired when the run ends)", env.name);
+        match cluster.create(&matchers, MAINTENANCE_BOUND, &comment, &default_author()) {
+            Ok(id) => {
+                printer.step("maintenance", &format!("silenced alerts of {} while up runs (silence {id})", hosts.join(", ")));
+                Some(Maintenance { cluster, id, printer })
+            }
+            Err(e) => {
+                printer.warn(&format!("no maintenance silence (silence_during_up): {}", e.message));
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Maintenance<'_> {
+    fn drop(&mut self) {
+        match self.cluster.expire(&self.id) {
+            Ok(()) => self.printer.step("maintenance", &format!("expired the maintenance silence {}", self.id)),
+            Err(e) => self.printer.warn(&format!(
+                "could not expire the maintenance silence {} ({}); it ends by itself within {}h, or: obsctl silence --env {} expire {}",
+                self.id,
+                e.message,
+                MAINTENANCE_BOUND.as_secs() / 3600,
+                self.cluster.env,
+                self.id
+            )),
+        }
+    }
+}

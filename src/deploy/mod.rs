@@ -1,0 +1,12 @@
+//! Running a deployment: the session every command opens and the phases of
+//! `up` (prepare, provision, inventory, configure-or-skip, verify). Imports
+//! `check` and the layers below, never `commands`.
+
+pub mod configure;
+pub mod inventory;
+pub mod maintenance;
+pub mod prepare;
+pub mod provision;
+pub mod session;
+pub mod up;
+pub mod verify;

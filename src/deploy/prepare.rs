@@ -1,0 +1,78 @@
+//! The prepare phase: prerequisites, SSH key, secrets, and the work that
+//! does not need the machines (Ansible venv, application build), started in
+//! the background.
+
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::cli::UpArgs;
+use crate::deploy::session::Session;
+use crate::error::{Error, Phase, Result};
+use crate::report::Printer;
+use crate::state::secrets::Secrets;
+use crate::tools::ansible::Venv;
+use crate::tools::process::Child;
+
+/// Prerequisites, SSH key, secrets; starts the work that does not need the
+/// machines (Ansible venv, application build) in the background.
+pub fn prepare(s: &Session, args: &UpArgs) -> Result<(Secrets, Option<Background>)> {
+    let p = s.printer;
+    let t = Instant::now();
+    p.phase_start("prepare", "checking prerequisites");
+    crate::check::prerequisites::ensure(&s.env, p, &s.log("prepare.log"))?;
+    if crate::tools::ssh::ensure_key(&s.state.ssh_key(), &s.env.name)? {
+        p.step("prepare", &format!("created SSH key {}", s.state.ssh_key().display()));
+    }
+    let secrets = crate::state::secrets::prepare(&s.env, &s.state.secrets_dir())?;
+    let background = (!args.skip_configure).then(|| start_background(s));
+    p.phase_end("prepare", true, t.elapsed(), "prerequisites ok", json!({}));
+    Ok((secrets, background))
+}
+
+pub fn target_dir(ws: &crate::state::workspace::Workspace) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| ws.root.join("target"))
+}
+
+/// Work that does not depend on the machines, overlapped with Terraform:
+/// installing Ansible and building the application.
+pub struct Background {
+    handles: Vec<(&'static str, JoinHandle<Result<()>>)>,
+}
+
+pub fn start_background(s: &Session) -> Background {
+    let mut handles = Vec::new();
+    let venv = Venv::location(&s.ws);
+    let log = s.log("prepare.log");
+    let quiet = Printer::new(crate::report::OutputFormat::Human, false);
+    handles.push(("ansible venv", std::thread::spawn(move || venv.ensure(&quiet, &log))));
+    if s.env.enabled("app") {
+        let root = s.ws.root.clone();
+        let log = s.log("build.log");
+        handles.push((
+            "orders-api build",
+            std::thread::spawn(move || {
+                Child::new("cargo", Phase::Prerequisite)
+                    .args(["build", "--release", "--locked", "-p", "orders-api"])
+                    .what("cargo build --release -p orders-api")
+                    .cwd(&root)
+                    .log(&log)
+                    .run(|_| {})?;
+                Ok(())
+            }),
+        ));
+    }
+    Background { handles }
+}
+
+impl Background {
+    pub fn join(self, p: &Printer) -> Result<()> {
+        for (what, h) in self.handles {
+            p.progress(&format!("waiting for {what}"));
+            h.join().map_err(|_| Error::internal(format!("{what} panicked")))??;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,107 @@
+//! `obsctl up`: prepare → terraform → inventory → hosts → ansible → verify.
+//! Re-running after a failure resumes: Terraform is planned again (a plan
+//! without changes is not applied) and configuration starts only once
+//! Terraform is known good. `--only configure|verify` runs one part alone.
+
+use serde_json::json;
+
+use crate::cli::{OnlyPart, UpArgs};
+use crate::deploy::configure::{choose_path, configure, inputs_digest, record, wait_for_hosts, ConfigPath};
+use crate::deploy::inventory::{inventory_phase, write_inventory};
+use crate::deploy::maintenance::Maintenance;
+use crate::deploy::prepare::prepare;
+use crate::deploy::provision::provision;
+use crate::deploy::session::{deployed, secs, timed, Session, Timings};
+use crate::deploy::verify::{summarize, verify};
+use crate::error::Result;
+use crate::state::converged::Converged;
+use crate::state::deployment::{Deployment, Reached};
+
+pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
+    let p = s.printer;
+    let env = &s.env;
+    let mut timings = Timings::new();
+    p.info(&format!(
+        "obsctl up --env {} ({} provider, {} hosts, components: {}); logs in {}",
+        env.name,
+        env.provider.name(),
+        env.hosts.len(),
+        env.components.iter().cloned().collect::<Vec<_>>().join(", "),
+        s.run_dir.display()
+    ));
+
+    if args.only == Some(OnlyPart::Verify) {
+        let mut env = s.env.clone();
+        let mut d = deployed(&s.state, &mut env)?;
+        let verified = timed(&mut timings, "verify", || verify(s, &env, &d.contract, args))?;
+        d.reach(d.reached.max(Reached::Verified), &s.state)?;
+        return summarize(s, &d, None, &verified, timings);
+    }
+
+    let (mut secrets, background) = timed(&mut timings, "prepare", || prepare(s, args))?;
+    // silence_during_up: the hosts of the running deployment are silenced
+    // until this function returns, whatever the outcome (Drop expires it).
+    let maintenance = match Deployment::load(&s.state, &env.name) {
+        Ok(Some(running)) if env.alertmanager.silence_during_up && !args.skip_configure => {
+            Maintenance::start(env, &running.contract, &s.state, p)
+        }
+        _ => None,
+    };
+    let mut tf_changed = false;
+    let mut d = if args.only == Some(OnlyPart::Configure) {
+        let mut d = Deployment::require(&s.state, &env.name)?;
+        // Re-render: the env file or --without may have changed since.
+        d.components = env.components.clone();
+        d.save(&s.state)?;
+        crate::tools::ssh::record_host_keys(Some(&d.contract), &d.contract, &s.state.known_hosts())?;
+        write_inventory(s, &d)?;
+        d
+    } else {
+        let (waited, changed) = timed(&mut timings, "terraform", || provision(s, args))?;
+        tf_changed = changed;
+        secrets.add_grafana_db(&s.state.secrets_dir());
+        if !waited.is_zero() {
+            // The phase timing is Terraform's; the user's time is its own entry.
+            let tf = timings["terraform"].as_f64().unwrap_or_default();
+            timings.insert("terraform".into(), json!(((tf - waited.as_secs_f64()) * 100.0).round() / 100.0));
+            timings.insert("approval_wait".into(), json!(secs(waited)));
+        }
+        timed(&mut timings, "inventory", || inventory_phase(s))?
+    };
+    let contract = d.contract.clone();
+    if args.skip_configure {
+        p.summary(
+            &format!(
+                "Provisioned `{}` ({} hosts); configuration skipped (--skip-configure). Inventory: {}",
+                env.name,
+                contract.hosts.len(),
+                s.state.inventory().display()
+            ),
+            json!({ "ok": true, "environment": env.name, "configured": false, "hosts": contract.hosts.keys().collect::<Vec<_>>(),
+                    "inventory": s.state.inventory(), "timings": timings, "run_log": s.run_dir }),
+        );
+        return Ok(());
+    }
+    // The application build is an input of the configuration: wait for it.
+    if let Some(bg) = background {
+        timed(&mut timings, "build", || bg.join(p))?;
+    }
+    let digest = inputs_digest(s)?;
+    let path = timed(&mut timings, "check", || Ok(choose_path(s, args, tf_changed, &contract, &digest)))?;
+    let changed = match &path {
+        ConfigPath::Fast { .. } => 0,
+        ConfigPath::Full(_) => {
+            // From here until it is recorded again, the hosts are not known to be converged.
+            Converged::forget(&s.state);
+            timed(&mut timings, "hosts", || wait_for_hosts(s, &contract, args))?;
+            let recap = timed(&mut timings, "ansible", || configure(s, &secrets))?;
+            timed(&mut timings, "record", || record(s, &contract, &digest))?;
+            recap.changed()
+        }
+    };
+    d.reach(Reached::Configured, &s.state)?;
+    let verified = timed(&mut timings, "verify", || verify(s, env, &contract, args))?;
+    d.reach(Reached::Verified, &s.state)?;
+    drop(maintenance);
+    summarize(s, &d, Some((changed, &path)), &verified, timings)
+}

@@ -1,0 +1,109 @@
+//! The verify phase and the summary of a run.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map};
+
+use crate::cli::UpArgs;
+use crate::deploy::configure::ConfigPath;
+use crate::deploy::session::{secs, Session, Timings};
+use crate::error::Result;
+use crate::model::contract::Contract;
+use crate::state::deployment::Deployment;
+
+pub fn verify(
+    s: &Session,
+    env: &crate::model::environment::Environment,
+    contract: &Contract,
+    args: &UpArgs,
+) -> Result<crate::check::verify::Verified> {
+    let p = s.printer;
+    let t = Instant::now();
+    p.phase_start("verify", "checking readiness and scrape targets");
+    let access = crate::state::tls::Access::load(&s.state, &env.name)?;
+    let verified = crate::check::verify::run(env, contract, &access, Duration::from_secs(args.verify_timeout), |m| p.progress(m))?;
+    p.phase_end("verify", true, t.elapsed(), &format!("{} scrape targets up", verified.targets), json!({ "targets": verified.targets }));
+    Ok(verified)
+}
+
+pub fn summarize(
+    s: &Session,
+    d: &Deployment,
+    configured: Option<(u32, &ConfigPath)>,
+    verified: &crate::check::verify::Verified,
+    timings: Timings,
+) -> Result<()> {
+    let (p, env, contract) = (s.printer, &s.env, &d.contract);
+    let changed = configured.map(|(c, _)| c);
+    let mut urls = Map::new();
+    let mut lines = vec![format!(
+        "Environment `{}` is up: {} hosts, {} scrape targets up{}.",
+        env.name,
+        contract.hosts.len(),
+        verified.targets,
+        changed.map(|c| format!(", {c} changed tasks")).unwrap_or_default()
+    )];
+    if let Some((_, path)) = configured {
+        lines.push(match path {
+            ConfigPath::Fast { .. } => format!("  Configuration: fast path, Ansible skipped ({})", path.reasons().join("; ")),
+            ConfigPath::Full(r) => format!("  Configuration: full Ansible run ({})", r.join("; ")),
+        });
+    }
+    // Read from the hosts, not assumed from the env file.
+    let installed = crate::check::installed::read(env, contract, &s.state.known_hosts());
+    for (i, line) in crate::check::installed::describe(&installed).into_iter().enumerate() {
+        lines.push(format!("  {:<13} {line}", if i == 0 { "Installed" } else { "" }));
+    }
+    let mut add = |name: &str, list: &[String]| {
+        for (i, u) in list.iter().enumerate() {
+            lines.push(format!("  {:<13} {u}", if i == 0 { name } else { "" }));
+        }
+        urls.insert(name.to_string(), json!(list));
+    };
+    add("Prometheus", &verified.prometheus_urls);
+    add("Alertmanager", &verified.alertmanager_urls);
+    // Behind a load balancer (aws), Grafana's address is the balancer's.
+    let grafana_lb = d.provider_vars.get("grafana_root_url").and_then(|u| u.as_str()).filter(|_| env.enabled("grafana"));
+    if let Some(url) = grafana_lb {
+        add("Grafana", &[url.to_string()]);
+    }
+    // Only URLs an admin can reach: on aws the security groups open
+    // Prometheus and Alertmanager to admin_cidrs and Grafana through its load
+    // balancer; Grafana's and the application's own ports are closed to them.
+    let direct: &[(&str, &str)] =
+        if env.provider == crate::model::environment::Provider::Aws { &[] } else { &[("grafana", "Grafana"), ("app", "orders-api")] };
+    for &(component, label) in direct {
+        if component == "grafana" && grafana_lb.is_some() {
+            continue;
+        }
+        if env.enabled(component) {
+            let list: Vec<String> = crate::tools::http::base_urls(env, contract, component).into_iter().map(|(_, u)| u).collect();
+            add(label, &list);
+        }
+    }
+    let password_file = s.state.secrets_dir().join("grafana_admin_password");
+    if env.enabled("grafana") {
+        lines.push(format!("  Grafana login: admin / password in {}", password_file.display()));
+    }
+    // Where the credentials are, never what they are.
+    let ca_file = s.state.tls().ca_cert();
+    let operator_password = crate::state::secrets::password_file(&s.state.secrets_dir(), crate::state::secrets::OPERATOR);
+    lines.push(format!(
+        "  Credentials:  HTTPS with the CA {}; basic auth as {} / password in {}",
+        ca_file.display(),
+        crate::state::secrets::OPERATOR,
+        operator_password.display()
+    ));
+    lines.push(format!("  Run logs:     {}", s.run_dir.display()));
+    p.summary(
+        &lines.join("\n"),
+        json!({ "ok": true, "environment": env.name, "hosts": contract.hosts.keys().collect::<Vec<_>>(), "targets_up": verified.targets,
+                "changed_tasks": changed, "urls": urls,
+                "path": configured.map(|(_, p)| p.name()), "path_reasons": configured.map(|(_, p)| p.reasons()),
+                "os": env.os.name(), "installed": crate::check::installed::to_json(&installed), "grafana_password_file": password_file,
+                "credentials": { "ca_file": ca_file, "user": crate::state::secrets::OPERATOR, "password_file": operator_password },
+                "timings": timings, "elapsed_s": secs(p.elapsed()), "own_cpu_s": secs(crate::report::own_cpu()),
+                "run_log": s.run_dir }),
+    );
+    Ok(())
+}

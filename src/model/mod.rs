@@ -1,0 +1,9 @@
+//! The data obsctl works on, parsed and validated: the environment file, the
+//! component registry, the Terraform contract, names and units. Imports only
+//! the ground modules (error, report, signals, cli).
+
+pub mod aws;
+pub mod component;
+pub mod contract;
+pub mod environment;
+pub mod names;

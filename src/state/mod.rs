@@ -1,0 +1,10 @@
+//! What obsctl keeps under `.obsctl/<env>/`: the workspace paths, the
+//! deployment and converged records, secrets, TLS material, the lock.
+//! Imports only `model` and the ground modules.
+
+pub mod converged;
+pub mod deployment;
+pub mod lock;
+pub mod secrets;
+pub mod tls;
+pub mod workspace;

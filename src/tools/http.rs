@@ -1,0 +1,66 @@
+//! HTTP to the stack's endpoints: their URLs, and a client that trusts the
+//! environment's CA alone and authenticates as obsctl.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::model::contract::Contract;
+use crate::model::environment::Environment;
+
+/// `https://<address>:<port>` of every host that runs `component` (every
+/// endpoint serves HTTPS with a certificate of the environment's CA).
+pub fn base_urls(env: &Environment, contract: &Contract, component: &str) -> Vec<(String, String)> {
+    let port = env.registry.get(component).port();
+    contract
+        .hosts
+        .iter()
+        .filter(|(_, h)| env.registry.runs_on(component, &h.roles))
+        .map(|(n, h)| (n.clone(), format!("https://{}:{port}", host_for_url(&h.address))))
+        .collect()
+}
+
+/// An HTTP client for the stack's endpoints: HTTPS trusting the
+/// environment's CA alone, every request authenticated as obsctl.
+pub fn agent(access: &crate::state::tls::Access, timeout: Duration) -> Result<ureq::Agent> {
+    Ok(ureq::AgentBuilder::new()
+        .tls_config(access.client_config()?)
+        .middleware(BasicAuth(access.basic_auth()))
+        .timeout_connect(Duration::from_secs(2))
+        .timeout(timeout)
+        .build())
+}
+
+/// Adds obsctl's `Authorization` header to every request of an agent.
+struct BasicAuth(String);
+
+impl ureq::Middleware for BasicAuth {
+    fn handle(&self, request: ureq::Request, next: ureq::MiddlewareNext) -> std::result::Result<ureq::Response, ureq::Error> {
+        next.handle(request.set("Authorization", &self.0))
+    }
+}
+
+pub fn get_json(agent: &ureq::Agent, url: &str) -> std::result::Result<Value, String> {
+    let resp = agent.get(url).call().map_err(|e| short_http_error(&e))?;
+    resp.into_json::<Value>().map_err(|e| format!("invalid JSON from {url}: {e}"))
+}
+
+pub fn get_ok(agent: &ureq::Agent, url: &str) -> std::result::Result<(), String> {
+    agent.get(url).call().map(|_| ()).map_err(|e| short_http_error(&e))
+}
+
+fn short_http_error(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Status(code, _) => format!("HTTP {code}"),
+        ureq::Error::Transport(t) => t.to_string().lines().next().unwrap_or("transport error").to_string(),
+    }
+}
+
+pub fn host_for_url(address: &str) -> String {
+    if address.contains(':') {
+        format!("[{address}]")
+    } else {
+        address.to_string()
+    }
+}

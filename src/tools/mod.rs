@@ -1,0 +1,14 @@
+//! The programs obsctl drives (child processes, Terraform, Ansible, ssh, the
+//! lab script, the Alertmanager API) and what they are given. Imports only
+//! `state`, `model` and the ground modules.
+
+pub mod alertmanager;
+pub mod ansible;
+pub mod http;
+pub mod inventory;
+pub mod lab;
+pub mod process;
+pub mod retry;
+pub mod ssh;
+pub mod stack;
+pub mod terraform;
