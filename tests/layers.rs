@@ -296,3 +296,15 @@ fn the_layer_check_finds_planted_violations() {
     let stray = plant(vec![f("helpers.rs", "pub fn x() {}")]);
     assert!(stray.iter().any(|v| v.contains("helpers is in no layer")), "{stray:?}");
 }
+
+/// Files stay small enough to read whole; `up` stays a thin command over deploy/.
+#[test]
+fn no_file_of_src_is_over_600_lines_and_up_is_thin() {
+    for (rel, text) in sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src")) {
+        let lines = text.lines().count();
+        assert!(lines <= 600, "src/{rel} has {lines} lines (at most 600: split it into a folder)");
+        if rel == "commands/up.rs" {
+            assert!(lines < 150, "src/commands/up.rs has {lines} lines: orchestration belongs in src/deploy/");
+        }
+    }
+}

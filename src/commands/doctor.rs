@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use crate::check::prerequisites::{self, Check};
+use crate::deploy::session::Session;
 use crate::error::Result;
 use crate::model::environment::{self, Provider};
 use crate::report::Printer;
@@ -20,11 +21,13 @@ pub fn run(env_name: Option<&str>, fix: bool, printer: &Printer) -> Result<u8> {
         }
         Venv::location(&ws).ensure(printer, &log)?;
     }
-    let env = match env_name {
-        Some(name) => Some(environment::load(&ws.environments_dir(), name)?),
+    // With an environment, a run log like every command's; without, none.
+    let session = match env_name {
+        Some(name) => Some(Session::open_unlocked(name, "doctor", printer, |_| Ok(()))?),
         None => None,
     };
-    let mut checks: Vec<Check> = vec![prerequisites::check_terraform(prerequisites::terraform_min(env.as_ref()))];
+    let env = session.as_ref().map(|s| &s.env);
+    let mut checks: Vec<Check> = vec![prerequisites::check_terraform(prerequisites::terraform_min(env))];
     checks.extend(prerequisites::ssh_checks());
     let venv = Venv::location(&ws);
     checks.push(Check {
@@ -68,7 +71,7 @@ pub fn run(env_name: Option<&str>, fix: bool, printer: &Printer) -> Result<u8> {
             fix: (!creds).then(|| "export AWS_PROFILE=… (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)".to_string()),
         });
     }
-    if let Some(env) = &env {
+    if let Some(env) = env {
         checks.extend(host_checks(&ws, env));
     }
     let mut rows = Vec::new();

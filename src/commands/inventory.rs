@@ -3,24 +3,23 @@
 
 use std::path::Path;
 
+use crate::deploy::session::Session;
 use crate::error::{Error, Result};
-use crate::model::environment;
 use crate::report::Printer;
-use crate::state::workspace::Workspace;
 
 pub fn run(env_name: &str, contract: Option<&Path>, printer: &Printer) -> Result<u8> {
-    let ws = Workspace::discover()?;
-    let env = environment::load(&ws.environments_dir(), env_name)?;
+    let s = Session::open_unlocked(env_name, "inventory", printer, |_| Ok(()))?;
+    let (ws, env) = (&s.ws, &s.env);
     if let Some(file) = contract {
         let text =
             std::fs::read_to_string(file).map_err(|e| Error::input(format!("cannot read the contract file {}: {e}", file.display())))?;
         let (raw, provider_vars) = crate::model::contract::split_outputs(&text)?;
-        let contract = crate::model::contract::parse(&raw, &env)?;
+        let contract = crate::model::contract::parse(&raw, env)?;
         let state = ws.state(&env.name);
         // The inventory `up` would write: the credentials and certificates it names exist.
         state.ensure()?;
         crate::deploy::inventory::ensure_certificates(&state, &contract, &provider_vars)?;
-        let rendered = crate::deploy::inventory::render_inventory(&ws, &env, &state, &contract, provider_vars)?;
+        let rendered = crate::deploy::inventory::render_inventory(ws, env, &state, &contract, provider_vars)?;
         printer.data(&serde_json::to_string_pretty(&rendered).expect("JSON"));
         return Ok(0);
     }

@@ -8,29 +8,30 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::cli::{SilenceArgs, SilenceCommand};
+use crate::deploy::session::Session;
 use crate::error::{Error, Result};
-use crate::model::environment::{self};
 use crate::report::Printer;
 use crate::state::deployment::Deployment;
-use crate::state::workspace::Workspace;
 use crate::tools::alertmanager::{default_author, duration_secs, Cluster, Matcher, Silence};
 
 pub fn run(args: SilenceArgs, printer: &Printer) -> Result<u8> {
-    let ws = Workspace::discover()?;
-    let env = environment::load(&ws.environments_dir(), &args.env.env)?;
     // Bad input is refused before anything is looked up.
-    let add = match &args.command {
-        SilenceCommand::Add { matchers, duration, comment, .. } => Some(check_add(matchers, duration, comment)?),
-        SilenceCommand::Expire { ids } => {
-            for id in ids {
-                check_id(id, &env.name)?;
+    let mut add = None;
+    let s = Session::open_unlocked(&args.env.env, "silence", printer, |env| {
+        match &args.command {
+            SilenceCommand::Add { matchers, duration, comment, .. } => add = Some(check_add(matchers, duration, comment)?),
+            SilenceCommand::Expire { ids } => {
+                for id in ids {
+                    check_id(id, &env.name)?;
+                }
             }
-            None
+            SilenceCommand::List { .. } => {}
         }
-        SilenceCommand::List { .. } => None,
-    };
-    let d = Deployment::require(&ws.state(&env.name), &env.name)?;
-    let am = Cluster::new(&env, &d.contract, &crate::state::tls::Access::load(&ws.state(&env.name), &env.name)?)?;
+        Ok(())
+    })?;
+    let env = &s.env;
+    let d = Deployment::require(&s.state, &env.name)?;
+    let am = Cluster::new(env, &d.contract, &crate::state::tls::Access::load(&s.state, &env.name)?)?;
     match args.command {
         SilenceCommand::Add { duration, comment, author, .. } => {
             let (matchers, secs) = add.expect("checked above");

@@ -8,20 +8,20 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::check::probes::{probed_directly, probes, seen_by_prometheus, Outcome, Probe};
+use crate::deploy::session::{deployed, Session};
 use crate::error::{Phase, Result};
-use crate::model::environment::{self, Provider};
+use crate::model::environment::Provider;
 use crate::report::Printer;
-use crate::state::workspace::Workspace;
 use crate::tools::http::{get_json, get_ok};
 
 const TIMEOUT: Duration = Duration::from_secs(3);
 
 pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let started = Instant::now();
-    let ws = Workspace::discover()?;
-    let mut env = environment::load(&ws.environments_dir(), env_name)?;
-    let contract = crate::deploy::session::deployed(&ws.state(env_name), &mut env)?.contract;
-    let agent = crate::tools::http::agent(&crate::state::tls::Access::load(&ws.state(env_name), env_name)?, TIMEOUT)?;
+    let s = Session::open_unlocked(env_name, "status", printer, |_| Ok(()))?;
+    let mut env = s.env.clone();
+    let contract = deployed(&s.state, &mut env)?.contract;
+    let agent = crate::tools::http::agent(&crate::state::tls::Access::load(&s.state, env_name)?, TIMEOUT)?;
 
     // On aws only Prometheus and Alertmanager are called from here; the
     // others are checked through Prometheus's targets: (component, job, host).

@@ -7,6 +7,8 @@ use serde_json::json;
 use crate::cli::UpArgs;
 use crate::deploy::session::{secs, Session};
 use crate::error::{Error, Result};
+use crate::model::environment::Provider;
+use crate::tools::terraform::Terraform;
 
 /// Plans and applies; returns the time spent waiting for the user's approval
 /// and whether anything was applied.
@@ -18,7 +20,7 @@ pub fn provision(s: &Session, args: &UpArgs) -> Result<(Duration, bool)> {
     let tf = s.terraform();
     tf.write_vars(true)?;
     tf.init()?;
-    if tf.ensure_grafana_db_password()? {
+    if ensure_grafana_db_password(&tf)? {
         p.step("terraform", &format!("generated Grafana's database password in {}", s.state.secrets_dir().display()));
     }
     p.progress("planning");
@@ -60,4 +62,46 @@ pub fn provision(s: &Session, args: &UpArgs) -> Result<(Duration, bool)> {
     }
     p.phase_end("terraform", true, t.elapsed().saturating_sub(waited), &msg, fields);
     Ok((waited, plan.changes))
+}
+
+/// Before `up` plans (this policy is obsctl's, not Terraform's): makes sure the password obsctl passes is the one
+/// the database has. Generates it for a new database (version 1);
+/// refuses when the state already holds a database but this checkout has
+/// no password for it (a new one would lock Grafana out of its data) or
+/// an older one than the state's. Returns whether it generated one (the
+/// variables file is rewritten then).
+pub fn ensure_grafana_db_password(tf: &Terraform) -> Result<bool> {
+    if tf.env.provider != Provider::Aws || tf.env.grafana.database != "postgres" {
+        return Ok(false);
+    }
+    let dir = tf.state.secrets_dir();
+    let local = crate::state::secrets::read_grafana_db_password(&dir);
+    let in_state = tf.grafana_db_in_state()?;
+    let env = &tf.env.name;
+    let file = crate::state::secrets::grafana_db_password_file(&dir);
+    match (local, in_state) {
+        (None, None) => {
+            crate::state::secrets::write_grafana_db_password(&dir, 1)?;
+            tf.write_vars(true)?;
+            Ok(true)
+        }
+        (None, Some(v)) => Err(Error::input(format!(
+            "the Terraform state of `{env}` holds Grafana's database (password version {v}), but this checkout has no \
+             password for it ({} is missing); a new one would reach Grafana but not the data it needs",
+            file.display()
+        ))
+        .hint(format!(
+            "copy .obsctl/{env}/secrets/ from whoever ran `up` last, or set a new password on the database and Grafana: \
+             obsctl rotate-secret --env {env} grafana-db && obsctl up --env {env}"
+        ))),
+        (Some(db), Some(v)) if db.version < v => Err(Error::input(format!(
+            "{} holds password version {}, older than the version {v} Grafana's database of `{env}` has (someone rotated it)",
+            file.display(),
+            db.version
+        ))
+        .hint(format!(
+            "copy .obsctl/{env}/secrets/ from whoever rotated it, or rotate again: obsctl rotate-secret --env {env} grafana-db"
+        ))),
+        _ => Ok(false),
+    }
 }

@@ -22,7 +22,8 @@ pub struct Session<'a> {
     pub printer: &'a Printer,
     /// stdin and stderr are terminals: prompts are allowed.
     pub interactive: bool,
-    _lock: EnvLock,
+    /// Held until the session ends; None for the commands that only look.
+    _lock: Option<EnvLock>,
 }
 
 impl<'a> Session<'a> {
@@ -30,6 +31,23 @@ impl<'a> Session<'a> {
     /// `.obsctl/<env>/runs/<timestamp>-<command>/`.
     pub fn open(env_name: &str, command: &str, printer: &'a Printer) -> Result<Session<'a>> {
         Self::open_with(env_name, command, printer, |_| Ok(()))
+    }
+
+    /// A session for a command that only looks (status, silence, inventory,
+    /// doctor): the environment and a run directory with its log, no lock
+    /// (it runs beside an `up`) and no state directory made beyond the run's.
+    /// `check` sees the environment first: arguments it refuses leave nothing behind.
+    pub fn open_unlocked(
+        env_name: &str,
+        command: &str,
+        printer: &'a Printer,
+        check: impl FnOnce(&Environment) -> Result<()>,
+    ) -> Result<Session<'a>> {
+        let ws = Workspace::discover()?;
+        let env = environment::load(&ws.environments_dir(), env_name)?;
+        check(&env)?;
+        let state = ws.state(env_name);
+        Self::start(ws, env, state, command, printer, None)
     }
 
     /// `open`, after `check` has accepted (and may narrow) the environment:
@@ -55,6 +73,19 @@ impl<'a> Session<'a> {
                 l
             }
         };
+        Self::start(ws, env, state, command, printer, Some(lock))
+    }
+
+    /// Creates the run directory `.obsctl/<env>/runs/<timestamp>-<command>/`
+    /// and sends the printer's lines to its `obsctl.log`.
+    fn start(
+        ws: Workspace,
+        env: Environment,
+        state: StateDir,
+        command: &str,
+        printer: &'a Printer,
+        lock: Option<EnvLock>,
+    ) -> Result<Session<'a>> {
         let stamp = time::OffsetDateTime::now_utc()
             .format(time::macros::format_description!("[year][month][day]T[hour][minute][second].[subsecond digits:3]Z"))
             .unwrap_or_default();

@@ -332,7 +332,7 @@ mod derived {
             assert_eq!(vars["obsctl_components"][component]["port"], port);
             // Terraform's `ports` input
             let state = crate::state::workspace::StateDir { dir: "/nonexistent".into() };
-            assert_eq!(crate::tools::terraform::input_vars(&env, &state, None)["ports"][var], port);
+            assert_eq!(crate::tools::stack::input_vars(&env, &state, None)["ports"][var], port);
         }
     }
 }

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::error::{IoContext, Result};
-use crate::model::environment::{Environment, StateBackend};
+use crate::model::environment::{Environment, Provider, StateBackend};
+use crate::state::secrets::DbPassword;
 use crate::state::workspace::{StateDir, Workspace};
 
 /// Copies the checkout's `terraform/` into `.obsctl/<env>/stack/` and writes
@@ -122,6 +123,50 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The stack's input variables for this environment.
+pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<DbPassword>) -> Value {
+    let hosts: serde_json::Map<String, Value> = env
+        .hosts
+        .iter()
+        .map(|h| (h.name.clone(), json!({ "roles": h.roles, "size": h.size, "disk_gb": h.disk_gb, "zone": h.zone })))
+        .collect();
+    let key = state.ssh_key();
+    let mut vars = json!({
+        "environment": env.name,
+        "os": env.os.name(),
+        "hosts": hosts,
+        "ssh_public_key_file": key.with_extension("pub"),
+        "ssh_private_key_file": key,
+        // From the component registry: the aws stack opens these ports and
+        // creates infrastructure only for the enabled components.
+        "ports": env.registry.ports(),
+        "components": env.components,
+    });
+    match env.provider {
+        Provider::Lab => {
+            let lab = env.lab.as_ref().expect("validated: lab provider has [lab]");
+            // Addresses follow the host's position in the env file, so
+            // appending a host never renumbers the others.
+            let numbers: serde_json::Map<String, Value> =
+                env.hosts.iter().enumerate().map(|(i, h)| (h.name.clone(), json!(10 + i))).collect();
+            vars["lab"] = json!({ "bridge": lab.bridge, "cidr": lab.cidr, "host_numbers": numbers });
+        }
+        Provider::Aws => {
+            vars["aws"] = json!(env.aws.as_ref().expect("validated: aws provider has [aws]"));
+            vars["protected"] = json!(env.protected);
+            vars["loki_retention_days"] = json!(env.loki_retention_days());
+            // The RDS master password (this file is 0600 like the secret's)
+            // and its version: RDS gets the write-only password again when
+            // the version changes.
+            vars["grafana_db_password"] = json!(grafana_db.as_ref().map(|db| &db.password));
+            if let Some(db) = &grafana_db {
+                vars["grafana_db_password_version"] = json!(db.version);
+            }
+        }
+    }
+    vars
 }
 
 #[cfg(test)]

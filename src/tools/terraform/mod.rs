@@ -7,7 +7,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
+
+mod plan;
+
+use plan::summary_of;
+pub use plan::{Action, PlanSummary};
 
 use crate::error::{Error, IoContext, Phase, Result};
 use crate::model::environment::{Environment, Provider};
@@ -27,75 +32,6 @@ pub struct Terraform<'a> {
     pub state: &'a StateDir,
     pub log: PathBuf,
     pub printer: &'a Printer,
-}
-
-#[derive(Debug, Default)]
-pub struct PlanSummary {
-    pub changes: bool,
-    pub add: usize,
-    pub change: usize,
-    pub destroy: usize,
-    /// Resources the plan deletes or replaces.
-    pub destroyed: Vec<String>,
-    /// Every resource the plan touches, with what it does to it.
-    pub actions: Vec<(Action, String)>,
-}
-
-/// What a plan does to one resource, as Terraform's own plan output says it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Action {
-    Create,
-    Update,
-    Replace,
-    Delete,
-}
-
-impl Action {
-    pub fn verb(self) -> &'static str {
-        match self {
-            Action::Create => "create",
-            Action::Update => "update in-place",
-            Action::Replace => "replace (destroy, then create)",
-            Action::Delete => "destroy",
-        }
-    }
-    fn symbol(self) -> &'static str {
-        match self {
-            Action::Create => "+",
-            Action::Update => "~",
-            Action::Replace => "-/+",
-            Action::Delete => "-",
-        }
-    }
-}
-
-impl PlanSummary {
-    /// The plan adds, changes or destroys resources. A plan can have changes
-    /// without that: only output values differ (e.g. the SSH key path of
-    /// another checkout sharing the S3 state); `up` applies those, but they
-    /// are not drift of the infrastructure.
-    pub fn changes_resources(&self) -> bool {
-        self.add + self.change + self.destroy > 0
-    }
-
-    /// The resources the plan touches, one line each (`+ address`, `~`,
-    /// `-/+`, `-`), grouped by action: what a Terraform user reviews before
-    /// approving.
-    pub fn resource_lines(&self) -> Vec<String> {
-        let mut sorted = self.actions.clone();
-        sorted.sort();
-        sorted.iter().map(|(a, addr)| format!("{:>3} {addr}   ({})", a.symbol(), a.verb())).collect()
-    }
-
-    pub fn describe(&self) -> String {
-        if !self.changes {
-            "no changes".into()
-        } else if !self.changes_resources() {
-            "no resource changes (only output values differ)".into()
-        } else {
-            format!("{} to add, {} to change, {} to destroy", self.add, self.change, self.destroy)
-        }
-    }
 }
 
 impl<'a> Terraform<'a> {
@@ -141,7 +77,7 @@ impl<'a> Terraform<'a> {
         if self.env.provider == Provider::Aws {
             check_aws_key(&self.state.ssh_key().with_extension("pub"))?;
         }
-        let vars = input_vars(self.env, self.state, db);
+        let vars = crate::tools::stack::input_vars(self.env, self.state, db);
         write_atomic(&self.state.tfvars(), serde_json::to_string_pretty(&vars).unwrap().as_bytes(), 0o600)
     }
 
@@ -151,48 +87,6 @@ impl<'a> Terraform<'a> {
     pub fn grafana_db_in_state(&self) -> Result<Option<u64>> {
         let out = self.child().args(["state", "pull"]).what("terraform state pull").output()?.stdout;
         Ok(grafana_db_version(&out))
-    }
-
-    /// Before `up` plans: makes sure the password obsctl passes is the one
-    /// the database has. Generates it for a new database (version 1);
-    /// refuses when the state already holds a database but this checkout has
-    /// no password for it (a new one would lock Grafana out of its data) or
-    /// an older one than the state's. Returns whether it generated one (the
-    /// variables file is rewritten then).
-    pub fn ensure_grafana_db_password(&self) -> Result<bool> {
-        if self.env.provider != Provider::Aws || self.env.grafana.database != "postgres" {
-            return Ok(false);
-        }
-        let dir = self.state.secrets_dir();
-        let local = crate::state::secrets::read_grafana_db_password(&dir);
-        let in_state = self.grafana_db_in_state()?;
-        let env = &self.env.name;
-        let file = crate::state::secrets::grafana_db_password_file(&dir);
-        match (local, in_state) {
-            (None, None) => {
-                crate::state::secrets::write_grafana_db_password(&dir, 1)?;
-                self.write_vars(true)?;
-                Ok(true)
-            }
-            (None, Some(v)) => Err(Error::input(format!(
-                "the Terraform state of `{env}` holds Grafana's database (password version {v}), but this checkout has no \
-                 password for it ({} is missing); a new one would reach Grafana but not the data it needs",
-                file.display()
-            ))
-            .hint(format!(
-                "copy .obsctl/{env}/secrets/ from whoever ran `up` last, or set a new password on the database and Grafana: \
-                 obsctl rotate-secret --env {env} grafana-db && obsctl up --env {env}"
-            ))),
-            (Some(db), Some(v)) if db.version < v => Err(Error::input(format!(
-                "{} holds password version {}, older than the version {v} Grafana's database of `{env}` has (someone rotated it)",
-                file.display(),
-                db.version
-            ))
-            .hint(format!(
-                "copy .obsctl/{env}/secrets/ from whoever rotated it, or rotate again: obsctl rotate-secret --env {env} grafana-db"
-            ))),
-            _ => Ok(false),
-        }
     }
 
     fn run(&self, args: &[&str], what: &str) -> Result<Ran> {
@@ -417,80 +311,6 @@ impl<'a> Terraform<'a> {
     }
 }
 
-/// What a plan (`terraform show -json`) does, resource by resource.
-fn summary_of(v: &Value) -> PlanSummary {
-    let mut s = PlanSummary { changes: true, ..Default::default() };
-    for rc in v["resource_changes"].as_array().into_iter().flatten() {
-        let actions: Vec<&str> = rc["change"]["actions"].as_array().into_iter().flatten().filter_map(|a| a.as_str()).collect();
-        let address = rc["address"].as_str().unwrap_or("?").to_string();
-        let action = match (actions.contains(&"create"), actions.contains(&"delete"), actions.contains(&"update")) {
-            (true, true, _) => Some(Action::Replace),
-            (true, false, _) => Some(Action::Create),
-            (false, true, _) => Some(Action::Delete),
-            (false, false, true) => Some(Action::Update),
-            _ => None,
-        };
-        if let Some(a) = action {
-            s.actions.push((a, address.clone()));
-        }
-        if actions.contains(&"create") {
-            s.add += 1;
-        }
-        if actions.contains(&"update") {
-            s.change += 1;
-        }
-        if actions.contains(&"delete") {
-            s.destroy += 1;
-            s.destroyed.push(if actions.contains(&"create") { format!("{address} (replace)") } else { address });
-        }
-    }
-    s
-}
-
-/// The stack's input variables for this environment.
-pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<crate::state::secrets::DbPassword>) -> Value {
-    let hosts: serde_json::Map<String, Value> = env
-        .hosts
-        .iter()
-        .map(|h| (h.name.clone(), json!({ "roles": h.roles, "size": h.size, "disk_gb": h.disk_gb, "zone": h.zone })))
-        .collect();
-    let key = state.ssh_key();
-    let mut vars = json!({
-        "environment": env.name,
-        "os": env.os.name(),
-        "hosts": hosts,
-        "ssh_public_key_file": key.with_extension("pub"),
-        "ssh_private_key_file": key,
-        // From the component registry: the aws stack opens these ports and
-        // creates infrastructure only for the enabled components.
-        "ports": env.registry.ports(),
-        "components": env.components,
-    });
-    match env.provider {
-        Provider::Lab => {
-            let lab = env.lab.as_ref().expect("validated: lab provider has [lab]");
-            // Addresses follow the host's position in the env file, so
-            // appending a host never renumbers the others.
-            let numbers: serde_json::Map<String, Value> =
-                env.hosts.iter().enumerate().map(|(i, h)| (h.name.clone(), json!(10 + i))).collect();
-            vars["lab"] = json!({ "bridge": lab.bridge, "cidr": lab.cidr, "host_numbers": numbers });
-        }
-        Provider::Aws => {
-            vars["aws"] = json!(env.aws.as_ref().expect("validated: aws provider has [aws]"));
-            vars["protected"] = json!(env.protected);
-            vars["loki_retention_days"] = json!(env.loki_retention_days());
-            // The RDS master password (this file is 0600 like the secret's)
-            // and its version: RDS gets the write-only password again when
-            // the version changes.
-            vars["grafana_db_password"] = json!(grafana_db.as_ref().map(|db| &db.password));
-            if let Some(db) = &grafana_db {
-                vars["grafana_db_password_version"] = json!(db.version);
-            }
-        }
-    }
-    vars
-}
-
 /// Attempts of a Terraform command that changes nothing (init, plan).
 const RETRIES: u32 = 3;
 
@@ -656,6 +476,7 @@ fn cli_config(ws: &Workspace) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn transient_errors_are_told_from_real_ones() {
@@ -664,24 +485,6 @@ mod tests {
         assert!(is_transient(&tail("Error: describing EC2 Instances: RequestLimitExceeded: Request limit exceeded.")));
         assert!(!is_transient(&tail("Error: Invalid value for variable")));
         assert!(!is_transient(&tail("Error acquiring the state lock: i/o timeout")));
-    }
-
-    #[test]
-    fn the_plan_lists_every_resource_with_its_action() {
-        let plan = json!({ "resource_changes": [
-            { "address": "a.new", "change": { "actions": ["create"] } },
-            { "address": "a.same", "change": { "actions": ["no-op"] } },
-            { "address": "a.moved", "change": { "actions": ["delete", "create"] } },
-            { "address": "a.tag", "change": { "actions": ["update"] } },
-            { "address": "a.gone", "change": { "actions": ["delete"] } },
-        ]});
-        let s = summary_of(&plan);
-        assert_eq!((s.add, s.change, s.destroy), (2, 1, 2));
-        assert_eq!(s.destroyed, ["a.moved (replace)", "a.gone"]);
-        let lines = s.resource_lines();
-        assert_eq!(lines.len(), 4, "{lines:?}");
-        assert!(lines[0].contains("+ a.new") && lines[1].contains("~ a.tag"), "{lines:?}");
-        assert!(lines[2].contains("-/+ a.moved") && lines[3].contains("- a.gone"), "{lines:?}");
     }
 
     #[test]

@@ -1,0 +1,334 @@
+//! Environments as data: `environments/<name>.toml` is parsed (raw, with
+//! unknown keys refused) and then validated into one `Environment` the rest of
+//! the program trusts.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::aws::AwsSettings;
+use crate::model::component::{self, Registry};
+use crate::model::names;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Lab,
+    Aws,
+}
+
+impl Provider {
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Lab => "lab",
+            Provider::Aws => "aws",
+        }
+    }
+}
+
+/// `os`: the Debian release every host of the environment runs. The lab
+/// builds one base image per release; on aws it picks the official Debian
+/// image of the release; the roles handle the differences between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Os {
+    /// Debian 13 "trixie", the current stable release (the default).
+    #[default]
+    Debian13,
+    /// Debian 12 "bookworm", oldstable, still supported.
+    Debian12,
+}
+
+impl Os {
+    pub const ALL: [Os; 2] = [Os::Debian13, Os::Debian12];
+
+    /// The value in the env file, passed as is to Terraform (`os`) and Ansible (`obsctl_os`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Os::Debian13 => "debian-13",
+            Os::Debian12 => "debian-12",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Os> {
+        Os::ALL.into_iter().find(|os| os.name() == value)
+    }
+}
+
+mod receivers;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+pub use receivers::*;
+pub use validate::duration_secs;
+use validate::{validate, RawEnvironment};
+
+/// `[up]`: how `up` configures the hosts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpSettings {
+    /// Run Ansible on every `up`, even when Terraform planned nothing, the
+    /// inputs are unchanged and every host is as last converged (which
+    /// otherwise skips it: src/state/converged.rs). Same as `up --full` each time.
+    pub always_configure: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabSettings {
+    /// Linux bridge name (≤ 15 characters).
+    pub bridge: String,
+    /// IPv4 network of the bridge, e.g. 10.77.0.0/24.
+    pub cidr: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrometheusSettings {
+    pub retention: String,
+    pub scrape_interval: String,
+    pub evaluation_interval: String,
+}
+
+impl Default for PrometheusSettings {
+    fn default() -> Self {
+        PrometheusSettings { retention: "15d".into(), scrape_interval: "15s".into(), evaluation_interval: "15s".into() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertmanagerSettings {
+    pub group_wait: String,
+    pub group_interval: String,
+    pub repeat_interval: String,
+    /// `up` silences the hosts it configures while it runs (maintenance),
+    /// and expires that silence when it ends, whatever the outcome.
+    pub silence_during_up: bool,
+    /// Prefix that makes the rules' `runbook_url` (docs/runbooks.md#<alert>)
+    /// a link in notifications, e.g. the repository's web address.
+    pub runbook_base_url: Option<String>,
+    pub receivers: Vec<Receiver>,
+}
+
+impl Default for AlertmanagerSettings {
+    fn default() -> Self {
+        AlertmanagerSettings {
+            group_wait: "30s".into(),
+            group_interval: "5m".into(),
+            repeat_interval: "4h".into(),
+            silence_during_up: false,
+            runbook_base_url: None,
+            receivers: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppSettings {
+    pub port: u16,
+    pub traffic_rps: u32,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        AppSettings { port: component::DEFAULT_APP_PORT, traffic_rps: 5 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LokiSettings {
+    pub retention_period: String,
+    /// `filesystem` or `s3`.
+    pub storage: String,
+    pub replication_factor: u32,
+}
+
+impl Default for LokiSettings {
+    fn default() -> Self {
+        LokiSettings { retention_period: "168h".into(), storage: "filesystem".into(), replication_factor: 1 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrafanaSettings {
+    /// `sqlite` or `postgres`.
+    pub database: String,
+}
+
+impl Default for GrafanaSettings {
+    fn default() -> Self {
+        GrafanaSettings { database: "sqlite".into() }
+    }
+}
+
+// ---- validated value -----------------------------------------------------
+
+/// Where Terraform keeps an environment's state. `Local` (the default) is a
+/// file in `.obsctl/<env>/`; `S3` is shared by a team, encrypted, and locked
+/// with S3's own lock object (`use_lockfile`, Terraform ≥ 1.10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateBackend {
+    Local,
+    S3(S3State),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3State {
+    pub bucket: String,
+    /// Object key of the state; default `obsctl/<env>/terraform.tfstate`.
+    pub key: String,
+    pub region: String,
+    /// AWS profile for the backend (else the usual credential chain).
+    pub profile: Option<String>,
+    /// KMS key for the state object (else S3's default encryption, SSE-S3).
+    pub kms_key_id: Option<String>,
+    /// An S3-compatible endpoint instead of AWS (MinIO, moto).
+    pub endpoint: Option<String>,
+}
+
+/// A host's `size` when the file leaves it out.
+pub const DEFAULT_HOST_SIZE: &str = "small";
+/// A host's root volume (`disk_gb`, aws) when the file leaves it out.
+pub const DEFAULT_DISK_GB: u32 = 20;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Host {
+    pub name: String,
+    pub roles: Vec<String>,
+    pub size: String,
+    pub disk_gb: u32,
+    pub zone: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub name: String,
+    pub file: PathBuf,
+    pub description: String,
+    pub provider: Provider,
+    pub os: Os,
+    pub protected: bool,
+    pub components: BTreeSet<String>,
+    /// In file order: the lab numbers addresses by position.
+    pub hosts: Vec<Host>,
+    pub lab: Option<LabSettings>,
+    pub aws: Option<AwsSettings>,
+    pub prometheus: PrometheusSettings,
+    pub alertmanager: AlertmanagerSettings,
+    pub app: AppSettings,
+    pub loki: LokiSettings,
+    pub grafana: GrafanaSettings,
+    pub up: UpSettings,
+    pub state: StateBackend,
+    /// Components, their ports, jobs and units (the app's port from `[app]`).
+    pub registry: Registry,
+}
+
+/// Checks an environment name given on the command line: a plain file name
+/// in `environments/`, never a path.
+pub fn check_name(name: &str) -> Result<()> {
+    if names::valid_env(name) {
+        Ok(())
+    } else {
+        Err(Error::input(format!(
+            "`{name}` is not an environment name: {}, naming a file environments/<name>.toml",
+            names::rule(names::ENV_MAX)
+        )))
+    }
+}
+
+/// Names of the environments defined in `dir`.
+pub fn available(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".toml")).map(String::from))
+                .filter(|n| check_name(n).is_ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+pub fn load(dir: &Path, name: &str) -> Result<Environment> {
+    check_name(name)?;
+    let file = dir.join(format!("{name}.toml"));
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        let known = available(dir);
+        Error::input(format!("cannot read environment `{name}` ({}): {e}", file.display())).hint(if known.is_empty() {
+            format!("create {} (see environments/dev.toml in the obsctl repository)", file.display())
+        } else {
+            format!("known environments: {}", known.join(", "))
+        })
+    })?;
+    parse(name, &file, &text)
+}
+
+pub fn parse(name: &str, file: &Path, text: &str) -> Result<Environment> {
+    let raw: RawEnvironment =
+        toml::from_str(text).map_err(|e| Error::input(format!("{}: {}", file.display(), e.to_string().trim_end())))?;
+    validate(name, file, raw)
+}
+
+impl Environment {
+    pub fn hosts_with_role<'a>(&'a self, role: &'a str) -> impl Iterator<Item = &'a Host> + 'a {
+        self.hosts.iter().filter(move |h| h.roles.iter().any(|r| r == role))
+    }
+
+    /// On aws, users reach Grafana through the load balancer, which serves
+    /// HTTPS only, with the user's own ACM certificate
+    /// (`[aws].grafana_certificate_arn`): without one, `up` refuses an
+    /// environment that deploys Grafana, before Terraform runs (obsctl does
+    /// not serve Grafana over plain HTTP, and does not import a self-signed
+    /// certificate that every browser would warn about). Checked once the
+    /// run's components are known (`--without grafana` lifts it).
+    pub fn check_grafana_https(&self) -> Result<()> {
+        let grafana_host = self.hosts.iter().any(|h| h.roles.iter().any(|r| r == "grafana"));
+        let Some(aws) = self.aws.as_ref().filter(|_| self.provider == Provider::Aws) else { return Ok(()) };
+        if aws.grafana_certificate_arn.is_some() || !self.enabled("grafana") || !grafana_host {
+            return Ok(());
+        }
+        Err(Error::input(format!(
+            "{}: `aws.grafana_certificate_arn`: Grafana on aws is served through the load balancer over HTTPS only, with \
+             your ACM certificate for the name users type, and none is set. Request or import one \
+             (aws acm request-certificate --domain-name grafana.example.com --validation-method DNS --region {}), \
+             point that name at the load balancer, and set grafana_certificate_arn = \"arn:aws:acm:…\" in [aws]; \
+             or deploy without Grafana: obsctl up --env {} --without grafana",
+            self.file.display(),
+            aws.region,
+            self.name
+        )))
+    }
+
+    /// Loki's retention in whole days, rounded up (the aws stack expires the
+    /// bucket's chunks a margin after it).
+    pub fn loki_retention_days(&self) -> u64 {
+        duration_secs(&self.loki.retention_period).map_or(1, |s| s.div_ceil(86400).max(1))
+    }
+
+    pub fn enabled(&self, component: &str) -> bool {
+        self.components.contains(component)
+    }
+
+    /// Turn off components for this run (`--without`).
+    pub fn disable(&mut self, without: &[String]) -> Result<()> {
+        for c in without {
+            let all = component::names();
+            if !all.contains(&c.as_str()) {
+                return Err(Error::input(format!("--without: unknown component `{c}`; allowed: {}", all.join(", "))));
+            }
+            if component::required().contains(&c.as_str()) {
+                return Err(Error::input(format!("--without: `{c}` is required and cannot be turned off")));
+            }
+            self.components.remove(c);
+        }
+        Ok(())
+    }
+}

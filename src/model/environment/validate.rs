@@ -1,0 +1,379 @@
+//! The environment file as written (`Raw…`), and its validation into an
+//! `Environment`.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::receivers::check_receiver;
+use super::*;
+use crate::error::{Error, Result};
+use crate::model::aws::{self, AwsSettings};
+use crate::model::component::{self, Registry};
+use crate::model::names;
+
+// ---- raw file ------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEnvironment {
+    description: Option<String>,
+    provider: Provider,
+    os: Option<String>,
+    #[serde(default)]
+    protected: bool,
+    components: Option<Vec<String>>,
+    hosts: Vec<RawHost>,
+    lab: Option<LabSettings>,
+    aws: Option<AwsSettings>,
+    #[serde(default)]
+    prometheus: PrometheusSettings,
+    #[serde(default)]
+    alertmanager: AlertmanagerSettings,
+    #[serde(default)]
+    app: AppSettings,
+    #[serde(default)]
+    loki: LokiSettings,
+    #[serde(default)]
+    grafana: GrafanaSettings,
+    #[serde(default)]
+    up: UpSettings,
+    state: Option<RawState>,
+}
+
+/// `[state]`: where Terraform keeps the environment's state.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    backend: String,
+    bucket: Option<String>,
+    key: Option<String>,
+    region: Option<String>,
+    profile: Option<String>,
+    kms_key_id: Option<String>,
+    endpoint: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    name: String,
+    roles: Vec<String>,
+    size: Option<String>,
+    disk_gb: Option<u32>,
+    zone: Option<u32>,
+}
+
+pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<Environment> {
+    let bad = |key: &str, what: String| Error::input(format!("{}: `{key}`: {what}", file.display()));
+    let (all, host_roles, required) = (component::names(), component::host_roles(), component::required());
+
+    let os = match raw.os.as_deref() {
+        None => Os::default(),
+        Some(value) => Os::parse(value).ok_or_else(|| {
+            bad(
+                "os",
+                format!(
+                    "`{value}` is not a supported release; allowed: {} (the default is {})",
+                    Os::ALL.map(Os::name).join(", "),
+                    Os::default().name()
+                ),
+            )
+        })?,
+    };
+
+    let components: BTreeSet<String> = match raw.components {
+        None => all.iter().map(|c| c.to_string()).collect(),
+        Some(list) => {
+            for c in &list {
+                if !all.contains(&c.as_str()) {
+                    return Err(bad("components", format!("unknown component `{c}`; allowed: {}", all.join(", "))));
+                }
+            }
+            list.into_iter().collect()
+        }
+    };
+    for c in &required {
+        if !components.contains(*c) {
+            return Err(bad("components", format!("`{c}` is required (obsctl verifies the stack through it)")));
+        }
+    }
+
+    if raw.hosts.is_empty() {
+        return Err(bad("hosts", "at least one [[hosts]] entry is required".into()));
+    }
+    let mut seen = BTreeSet::new();
+    let mut hosts = Vec::new();
+    for (i, h) in raw.hosts.into_iter().enumerate() {
+        let key = format!("hosts[{i}]");
+        if !names::valid_host(&h.name) {
+            return Err(bad(&format!("{key}.name"), format!("`{}` is not a host name: {}", h.name, names::rule(names::HOST_MAX))));
+        }
+        if h.roles.is_empty() {
+            return Err(bad(&format!("{key}.roles"), format!("host `{}` needs at least one role ({})", h.name, host_roles.join(", "))));
+        }
+        if !seen.insert(h.name.clone()) {
+            return Err(bad(&format!("{key}.name"), format!("host `{}` is defined twice", h.name)));
+        }
+        for r in &h.roles {
+            if !host_roles.contains(&r.as_str()) {
+                return Err(bad(
+                    &format!("{key}.roles"),
+                    format!(
+                        "unknown role `{r}` on host `{}`; allowed: {} (node_exporter and promtail run on every host)",
+                        h.name,
+                        host_roles.join(", ")
+                    ),
+                ));
+            }
+        }
+        let size = h.size.unwrap_or_else(|| DEFAULT_HOST_SIZE.into());
+        if !["small", "medium", "large"].contains(&size.as_str()) {
+            return Err(bad(&format!("{key}.size"), format!("`{size}`: allowed sizes are small, medium, large")));
+        }
+        let disk_gb = h.disk_gb.unwrap_or(DEFAULT_DISK_GB);
+        if !(8..=16384).contains(&disk_gb) {
+            return Err(bad(&format!("{key}.disk_gb"), format!("{disk_gb}: a root volume is 8 to 16384 GB")));
+        }
+        hosts.push(Host { name: h.name, roles: h.roles, size, disk_gb, zone: h.zone.unwrap_or(0) });
+    }
+    for role in &host_roles {
+        if components.contains(*role) && !hosts.iter().any(|h| h.roles.iter().any(|r| r == role)) {
+            let why = if required.contains(role) { "it is required" } else { "the component is enabled" };
+            return Err(bad(
+                "hosts",
+                format!("no host has role `{role}`, but {why}; add it to a host's roles or remove it from `components`"),
+            ));
+        }
+    }
+
+    match raw.provider {
+        Provider::Lab => {
+            let lab = raw.lab.as_ref().ok_or_else(|| bad("lab", "provider `lab` needs a [lab] table with `bridge` and `cidr`".into()))?;
+            if lab.bridge.is_empty() || lab.bridge.len() > 15 || !lab.bridge.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                return Err(bad("lab.bridge", format!("`{}` is not an interface name (1–15 letters, digits, dashes)", lab.bridge)));
+            }
+            let prefix =
+                parse_cidr(&lab.cidr).ok_or_else(|| bad("lab.cidr", format!("`{}` is not an IPv4 network like 10.77.0.0/24", lab.cidr)))?;
+            let capacity = (1u64 << (32 - prefix)).saturating_sub(12);
+            if hosts.len() as u64 > capacity {
+                return Err(bad("lab.cidr", format!("{} has room for {capacity} machines, the topology has {}", lab.cidr, hosts.len())));
+            }
+        }
+        Provider::Aws => {
+            let Some(settings) = &raw.aws else {
+                return Err(bad("aws", "provider `aws` needs an [aws] table (region, availability_zones, admin_cidrs, …)".into()));
+            };
+            let refs: Vec<aws::HostRef> = hosts.iter().map(|h| aws::HostRef { name: &h.name, size: &h.size, zone: h.zone }).collect();
+            aws::validate(settings, &refs).map_err(|(key, what)| bad(&key, what))?;
+            if components.contains("loki") {
+                loki_zones(&hosts, raw.loki.replication_factor).map_err(|what| bad("hosts", what))?;
+            }
+        }
+    }
+
+    if let Some(url) = &raw.alertmanager.runbook_base_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) || !url.ends_with('/') {
+            return Err(bad("alertmanager.runbook_base_url", format!("`{url}` is not an http(s) URL ending in `/`")));
+        }
+    }
+    let mut receiver_names = BTreeSet::new();
+    for (i, r) in raw.alertmanager.receivers.iter().enumerate() {
+        check_receiver(i, r).map_err(|(key, what)| bad(&key, what))?;
+        if !receiver_names.insert(r.name.as_str()) {
+            return Err(bad(&format!("alertmanager.receivers[{i}].name"), format!("receiver `{}` is defined twice", r.name)));
+        }
+    }
+    if !["filesystem", "s3"].contains(&raw.loki.storage.as_str()) {
+        return Err(bad("loki.storage", format!("`{}`: allowed are filesystem, s3", raw.loki.storage)));
+    }
+    if !["sqlite", "postgres"].contains(&raw.grafana.database.as_str()) {
+        return Err(bad("grafana.database", format!("`{}`: allowed are sqlite, postgres", raw.grafana.database)));
+    }
+    if raw.grafana.database == "postgres" && raw.provider != Provider::Aws {
+        return Err(bad("grafana.database", "`postgres` is provided by the aws provider (RDS); the lab runs Grafana on sqlite".into()));
+    }
+    for (key, value) in [
+        ("prometheus.retention", &raw.prometheus.retention),
+        ("prometheus.scrape_interval", &raw.prometheus.scrape_interval),
+        ("prometheus.evaluation_interval", &raw.prometheus.evaluation_interval),
+        ("alertmanager.group_wait", &raw.alertmanager.group_wait),
+        ("alertmanager.group_interval", &raw.alertmanager.group_interval),
+        ("alertmanager.repeat_interval", &raw.alertmanager.repeat_interval),
+        ("loki.retention_period", &raw.loki.retention_period),
+    ] {
+        if !is_duration(value) {
+            return Err(bad(key, format!("`{value}` is not a duration like 30s, 5m, 4h, 15d")));
+        }
+    }
+
+    let state = match raw.state {
+        None => StateBackend::Local,
+        Some(raw_state) => state_backend(name, raw_state).map_err(|(key, what)| bad(&format!("state.{key}"), what))?,
+    };
+
+    Ok(Environment {
+        name: name.to_string(),
+        file: file.to_path_buf(),
+        description: raw.description.unwrap_or_default(),
+        provider: raw.provider,
+        os,
+        protected: raw.protected,
+        components,
+        hosts,
+        lab: raw.lab,
+        aws: raw.aws,
+        prometheus: raw.prometheus,
+        alertmanager: raw.alertmanager,
+        registry: Registry::new(raw.app.port),
+        app: raw.app,
+        loki: raw.loki,
+        grafana: raw.grafana,
+        up: raw.up,
+        state,
+    })
+}
+
+/// Validates `[state]`; an error names the key and what is wrong with it.
+fn state_backend(env: &str, raw: RawState) -> Result<StateBackend, (&'static str, String)> {
+    match raw.backend.as_str() {
+        "local" => {
+            let set: Vec<&str> = [
+                ("bucket", raw.bucket.is_some()),
+                ("key", raw.key.is_some()),
+                ("region", raw.region.is_some()),
+                ("profile", raw.profile.is_some()),
+                ("kms_key_id", raw.kms_key_id.is_some()),
+                ("endpoint", raw.endpoint.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(k, set)| set.then_some(k))
+            .collect();
+            match set.first() {
+                Some(k) => Err((k, "only applies to backend = \"s3\"".into())),
+                None => Ok(StateBackend::Local),
+            }
+        }
+        "s3" => {
+            let bucket = raw.bucket.ok_or(("bucket", "backend \"s3\" needs the name of an existing bucket".to_string()))?;
+            let valid_bucket = (3..=63).contains(&bucket.len())
+                && bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+                && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+            if !valid_bucket {
+                return Err(("bucket", format!("`{bucket}` is not an S3 bucket name (3–63 lowercase letters, digits, dots, dashes)")));
+            }
+            let key = raw.key.unwrap_or_else(|| format!("obsctl/{env}/terraform.tfstate"));
+            if key.is_empty() || key.starts_with('/') || key.ends_with('/') {
+                return Err((
+                    "key",
+                    format!("`{key}` is not an object key (no leading or trailing `/`), e.g. obsctl/{env}/terraform.tfstate"),
+                ));
+            }
+            let region = raw.region.ok_or(("region", "backend \"s3\" needs the bucket's region, e.g. \"eu-west-1\"".to_string()))?;
+            if region.is_empty() || !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+                return Err(("region", format!("`{region}` is not an AWS region like eu-west-1")));
+            }
+            if let Some(url) = &raw.endpoint {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(("endpoint", format!("`{url}` is not an http(s) URL")));
+                }
+            }
+            // Terraform reads these as strings that may hold templates: `${`
+            // and `%{` would be evaluated, so they are refused.
+            for (k, v) in [
+                ("key", Some(&key)),
+                ("profile", raw.profile.as_ref()),
+                ("kms_key_id", raw.kms_key_id.as_ref()),
+                ("endpoint", raw.endpoint.as_ref()),
+            ] {
+                if v.is_some_and(|v| v.is_empty() || v.contains("${") || v.contains("%{") || v.chars().any(|c| c.is_control())) {
+                    return Err((k, "must be a non-empty string without `${`, `%{` or control characters".into()));
+                }
+            }
+            Ok(StateBackend::S3(S3State { bucket, key, region, profile: raw.profile, kms_key_id: raw.kms_key_id, endpoint: raw.endpoint }))
+        }
+        other => Err(("backend", format!("`{other}`: allowed are local (the default) and s3"))),
+    }
+}
+
+/// Loki keeps every stream on `replication_factor` ingesters and needs a
+/// quorum of them (rf/2 + 1) to accept a write. If one zone holds a quorum
+/// of the Loki hosts, some streams have a quorum of their replicas there,
+/// and losing that zone stops their writes. So no zone may hold that many.
+fn loki_zones(hosts: &[Host], replication_factor: u32) -> std::result::Result<(), String> {
+    let loki: Vec<&Host> = hosts.iter().filter(|h| h.roles.iter().any(|r| r == "loki")).collect();
+    if replication_factor as usize > loki.len() {
+        return Err(format!(
+            "[loki] replication_factor = {replication_factor}, but only {} host(s) have the loki role: writes would always fail",
+            loki.len()
+        ));
+    }
+    if replication_factor < 2 {
+        return Ok(());
+    }
+    let quorum = replication_factor / 2 + 1;
+    let mut by_zone: std::collections::BTreeMap<u32, Vec<&str>> = Default::default();
+    for h in &loki {
+        by_zone.entry(h.zone).or_default().push(&h.name);
+    }
+    match by_zone.iter().find(|(_, names)| names.len() as u32 >= quorum) {
+        Some((zone, names)) => Err(format!(
+            "zone {zone} holds {} of the Loki hosts ({}), a write quorum of replication_factor {replication_factor}: losing that \
+             availability zone would stop log writes. Put the Loki hosts in at least {replication_factor} zones, at most {} per zone",
+            names.len(),
+            names.join(", "),
+            quorum - 1
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Seconds of a Prometheus-style duration (see `is_duration`).
+pub fn duration_secs(s: &str) -> Option<u64> {
+    if !is_duration(s) {
+        return None;
+    }
+    let (mut total, mut rest) = (0u64, s);
+    while !rest.is_empty() {
+        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let (unit, secs) = [("ms", 0), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400), ("w", 7 * 86400), ("y", 365 * 86400)]
+            .into_iter()
+            .find(|(u, _)| rest.starts_with(u))?;
+        rest = &rest[unit.len()..];
+        total = total.checked_add(n.checked_mul(secs)?)?;
+    }
+    Some(total)
+}
+
+/// Prefix length of an IPv4 network between /16 and /28, or None (ipnet
+/// parses it; the lab numbers its machines inside it).
+fn parse_cidr(cidr: &str) -> Option<u32> {
+    let net: ipnet::Ipv4Net = cidr.parse().ok()?;
+    let prefix = u32::from(net.prefix_len());
+    (16..=28).contains(&prefix).then_some(prefix)
+}
+
+/// Prometheus-style duration: digits followed by a unit, possibly repeated (1h30m).
+pub(super) fn is_duration(s: &str) -> bool {
+    let mut rest = s;
+    if rest.is_empty() {
+        return false;
+    }
+    while !rest.is_empty() {
+        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return false;
+        }
+        rest = &rest[digits..];
+        let unit = ["ms", "s", "m", "h", "d", "w", "y"].iter().find(|u| rest.starts_with(**u));
+        match unit {
+            Some(u) => rest = &rest[u.len()..],
+            None => return false,
+        }
+    }
+    true
+}
