@@ -1212,3 +1212,255 @@ fn silence_names_every_alertmanager_it_could_not_reach() {
         .stderr_contains("mon-1 (https://192.0.2.1:9093)");
     Test::new().args(["silence", "--env", "t", "add", "host", "--comment", "x"]).status(10).stderr_contains("`host` is not a matcher");
 }
+
+// ---- the configure half: fake ansible-playbook and ssh ------------------------
+//
+// `up` past Terraform without root, network or Ansible: the contract's hosts
+// are 127.0.0.1 at the port of a listener that stands in for sshd (the host
+// wait connects before it logs in), `ssh` is tests/cli-fakes/ssh.sh, the
+// venv's `ansible-playbook` is tests/cli-fakes/ansible-playbook.sh, `cargo`
+// (the application build) is a no-op. Verify then finds no Prometheus on
+// 127.0.0.1 and fails (exit 50) within --verify-timeout: everything before
+// it is what these tests look at.
+
+const FAKE_SSH: &str = include_str!("cli-fakes/ssh.sh");
+const FAKE_ANSIBLE: &str = include_str!("cli-fakes/ansible-playbook.sh");
+
+/// A test workspace set up for the configure half, and the listener its
+/// hosts' SSH port points at (keep it alive for the run).
+fn configure_test() -> (Test, std::net::TcpListener) {
+    let sshd = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = sshd.local_addr().unwrap().port();
+    let test = Test::new();
+    let bin = test.tmp.path().join("bin");
+    executable(&bin.join("ssh"), FAKE_SSH);
+    executable(&bin.join("cargo"), "#!/bin/sh\nexit 0\n");
+    let venv = test.root().join(".obsctl/venv");
+    executable(&venv.join("bin/ansible-playbook"), FAKE_ANSIBLE);
+    std::fs::create_dir_all(venv.join("lib/python3/site-packages/ansible_mitogen/plugins/strategy")).unwrap();
+    let (core, mitogen) = (obsctl::tools::ansible::ANSIBLE_CORE, obsctl::tools::ansible::MITOGEN);
+    write(&venv.join(format!("obsctl-ansible-core-{core}-mitogen-{mitogen}")), core);
+    let fake = test.fake_dir();
+    let test = test
+        .inventory(&contract_with("t", |v| {
+            for h in v["hosts"].as_object_mut().unwrap().values_mut() {
+                h["address"] = json!("127.0.0.1");
+                h["ssh_port"] = json!(port);
+            }
+        }))
+        .env("OBSCTL_FAKE", fake);
+    (test, sshd)
+}
+
+/// The human output with this run's paths and times replaced by placeholders.
+fn normalized(ran: &Ran, text: &str) -> String {
+    let root = ran.root().display().to_string();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        // Timestamps obsctl puts before each line when stderr is no terminal.
+        let line = match line.split_once(' ') {
+            Some((stamp, rest)) if stamp.len() > 20 && stamp.ends_with('Z') && stamp.contains('T') => rest,
+            _ => line,
+        };
+        let line = line.replace(&root, "<ROOT>");
+        // Durations: `(0.4s)`, `in 1.2s`, `12.03s`.
+        let mut norm = String::new();
+        let mut rest = line.as_str();
+        while let Some(i) = rest.find(|c: char| c.is_ascii_digit()) {
+            let (before, from) = rest.split_at(i);
+            let n = from.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(from.len());
+            let prev_ok = !before.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if prev_ok && from[n..].starts_with('s') && !from[n + 1..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                norm.push_str(before);
+                norm.push_str("<T>");
+                rest = &from[n + 1..];
+            } else {
+                norm.push_str(before);
+                norm.push_str(&from[..n.max(1)]);
+                rest = &from[n.max(1)..];
+            }
+        }
+        norm.push_str(rest);
+        // Run directories: `runs/20261207T041500.123Z-up`.
+        let norm = match norm.find("runs/") {
+            Some(i) => {
+                let end = norm[i + 5..].find(|c: char| c == '/' || c == ' ' || c == ')').map_or(norm.len(), |e| i + 5 + e);
+                format!("{}runs/<RUN>{}", &norm[..i], &norm[end..])
+            }
+            None => norm,
+        };
+        // The hosts answer in any order: `[1/2]` counts them as they come.
+        let norm = match norm.rfind(" [") {
+            Some(i) if norm.contains("answers SSH") => norm[..i].to_string(),
+            _ => norm,
+        };
+        out.push(norm);
+    }
+    // ... and are listed by name.
+    let mut i = 0;
+    while i < out.len() {
+        let n = out[i..].iter().take_while(|l| l.contains("answers SSH")).count();
+        out[i..i + n].sort();
+        i += n.max(1);
+    }
+    out.join("\n")
+}
+
+/// The normalized output from the line containing `from` to the one containing `to`.
+fn excerpt(ran: &Ran, from: &str, to: &str) -> String {
+    let out = normalized(ran, &ran.done.stderr);
+    let lines: Vec<&str> = out.lines().skip_while(|l| !l.contains(from)).collect();
+    let end = lines.iter().position(|l| l.contains(to)).map_or(lines.len(), |e| e + 1);
+    lines[..end].join("\n")
+}
+
+/// The JSON event of `phase`'s end.
+fn phase_end<'a>(events: &'a [Value], phase: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|e| e["event"] == "phase_end" && e["phase"] == phase)
+        .unwrap_or_else(|| panic!("no phase_end of {phase} in {events:#?}"))
+}
+
+#[test]
+fn configure_waits_for_ssh_runs_ansible_records_and_then_verifies() {
+    let (test, _sshd) = configure_test();
+    let ran = test.args(["up", "--env", "t", "--auto-approve", "--verify-timeout", "1"]).status(50);
+    let expected = "\
+[check] comparing the hosts with their last converged state
+✓ check     full Ansible run: Terraform changed the infrastructure (<T>)
+[hosts] waiting for SSH on 2 hosts
+[hosts] app-1 answers SSH (<T>)
+[hosts] mon-1 answers SSH (<T>)
+✓ hosts     2 hosts answer SSH (<T>)
+[ansible] configuring (ansible/site.yml)
+✓ ansible   1 tasks, 2 changed (<T>)
+[record] recorded the converged state: 0 files, 0 services, 0 packages
+[verify] checking readiness and scrape targets";
+    assert_eq!(excerpt(&ran, "[check]", "[verify]"), expected, "\n{}", ran.done);
+    let ran = ran.stderr_contains("error: prometheus on mon-1 is not ready");
+    let calls = std::fs::read_to_string(ran.test.fake_dir().join("ansible-calls")).unwrap();
+    assert!(calls.contains("site.yml") && calls.lines().count() == 1, "one ansible-playbook run: {calls}");
+    assert!(ran.state("t").join("converged.json").is_file(), "the converged state is recorded before verify");
+}
+
+#[test]
+fn hosts_that_never_answer_ssh_stop_the_run_with_exit_30_before_ansible() {
+    let (test, sshd) = configure_test();
+    drop(sshd); // nothing listens at the hosts' port any more
+    let ran = test.args(["up", "--env", "t", "--auto-approve", "--ssh-timeout", "1"]).status(30);
+    let ran = ran
+        .stderr_contains("error: 2 of 2 hosts did not answer SSH within 1s")
+        .stderr_contains("is the machine up? `obsctl status --env t`");
+    assert!(!ran.test.fake_dir().join("ansible-calls").exists(), "Ansible ran:\n{}", ran.done);
+}
+
+#[test]
+fn a_changed_host_key_is_refused_with_exit_30_and_the_command_that_forgets_it() {
+    let (test, _sshd) = configure_test();
+    let test = test
+        .fake("ssh", "echo 'Host key for 127.0.0.1 has changed: SHA256:abcdef' >&2\necho 'Host key verification failed.' >&2\nexit 255\n");
+    let ran = test.args(["up", "--env", "t", "--auto-approve", "--ssh-timeout", "5"]).status(30);
+    let ran = ran.stderr_contains("the SSH host key of app-1, mon-1 changed").stderr_contains("ssh-keygen -R '[127.0.0.1]:");
+    assert!(!ran.test.fake_dir().join("ansible-calls").exists(), "Ansible ran:\n{}", ran.done);
+}
+
+/// Each way `ansible-playbook` can fail, the exit code it gets, and no
+/// converged record afterwards (the next `up` runs Ansible again).
+#[test]
+fn each_ansible_failure_class_has_its_exit_code() {
+    let recap = |mon: &str| {
+        format!(
+            "echo 'PLAY RECAP ***'\necho 'app-1 : ok=3 changed=0 unreachable=0 failed=0 skipped=0'\necho 'mon-1 : ok=2 changed=0 {mon} skipped=0'\n"
+        )
+    };
+    let failed_task = format!(
+        "echo 'TASK [grafana : Start grafana] ***'\necho 'fatal: [mon-1]: FAILED! => {{\"msg\": \"grafana did not start\"}}'\n{}exit 2\n",
+        recap("unreachable=0 failed=1")
+    );
+    let unreachable = format!("echo 'TASK [common : Gather facts] ***'\n{}exit 4\n", recap("unreachable=1 failed=0"));
+    let no_recap = "echo 'ERROR! the playbook: site.yml could not be found'\nexit 1\n".to_string();
+    for (class, script, code, message) in [
+        ("a failed task", failed_task, 40, "error: ansible-playbook site.yml failed on mon-1"),
+        ("an unreachable host", unreachable, 30, "error: mon-1 stopped answering SSH during `ansible-playbook site.yml` (unreachable)"),
+        ("no recap", no_recap, 40, "error: `ansible-playbook site.yml` exited with status 1"),
+    ] {
+        let (test, _sshd) = configure_test();
+        let ran = test.fake("ansible", &script).args(["up", "--env", "t", "--auto-approve"]).run();
+        assert_eq!(ran.done.status.code(), Some(code), "{class}\n{}", ran.done);
+        let ran = ran.stderr_contains(message).stderr_lacks("[verify]");
+        let runs = std::fs::read_to_string(ran.test.fake_dir().join("ansible-calls")).unwrap().lines().count();
+        if code == 30 {
+            // A host that dropped its connection is retried once; failed tasks never are.
+            assert_eq!(runs, 2, "{class}: {}", ran.done);
+            ran.stderr_contains("retrying once in 5s");
+        } else {
+            assert_eq!(runs, 1, "{class}: {}", ran.done);
+            if class == "a failed task" {
+                ran.stderr_contains("task [grafana : Start grafana] fatal: [mon-1]: FAILED!");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_fast_path_skips_ansible_only_when_nothing_changed() {
+    let (test, _sshd) = configure_test();
+    let no_change = "echo 'No changes. Your infrastructure matches the configuration.'\nexit 0\n";
+    let args = ["--output", "json", "up", "--env", "t", "--auto-approve", "--verify-timeout", "1"];
+    let ansible_runs = |ran: &Ran| std::fs::read_to_string(ran.test.fake_dir().join("ansible-calls")).unwrap().lines().count();
+    let check = |ran: &Ran| phase_end(&ran.events(), "check").clone();
+
+    // First run: Terraform created the hosts.
+    let ran = test.args(args).status(50);
+    assert_eq!(check(&ran)["path"], "full");
+    assert_eq!(check(&ran)["reasons"], json!(["Terraform changed the infrastructure"]));
+
+    // Nothing changed: one SSH look at each host, Ansible skipped.
+    let ran = ran.then().fake("plan", no_change).args(args).status(50);
+    assert_eq!(check(&ran)["path"], "fast", "{}", ran.done);
+    assert_eq!(
+        check(&ran)["reasons"],
+        json!(["Terraform planned no change, the inputs are unchanged and all 2 hosts are as last converged"])
+    );
+    assert_eq!(ansible_runs(&ran), 1, "the fast path ran Ansible");
+
+    // Asked for: the full run.
+    let ran = ran.then().args(["--output", "json", "up", "--env", "t", "--auto-approve", "--verify-timeout", "1", "--full"]).status(50);
+    assert_eq!(check(&ran)["reasons"], json!(["--full"]));
+    assert_eq!(ansible_runs(&ran), 2);
+
+    // A host that is not as recorded (recreated: another machine id).
+    let ran = ran.then().fake("ssh", "case \"$command\" in *end-of-check*) printf 'machine-id\\tnew\\nend-of-check\\n'; exit 0;; esac\n");
+    let ran = ran.args(args).status(50);
+    assert_eq!(check(&ran)["path"], "full", "{}", ran.done);
+    let reasons = check(&ran)["reasons"].to_string();
+    assert!(reasons.contains("mon-1: machine id") && reasons.contains("(host recreated)"), "{reasons}");
+    assert_eq!(ansible_runs(&ran), 3);
+
+    // The env file changed: the inputs' digest differs.
+    let env_file = ran.root().join("environments/t.toml");
+    let text = std::fs::read_to_string(&env_file).unwrap();
+    write(&env_file, &text.replace("CLI test environment", "CLI test environment, edited"));
+    let ran = ran.then().fake("ssh", "").args(args).status(50);
+    assert!(check(&ran)["reasons"].to_string().contains("the inputs changed since the last configuration"), "{}", ran.done);
+}
+
+#[test]
+fn commands_that_only_look_write_a_run_log() {
+    let (test, _sshd) = configure_test();
+    let ran = test.args(["up", "--env", "t", "--auto-approve", "--verify-timeout", "1"]).status(50);
+    let before = run_dirs(&ran.state("t")).len();
+    let ran = ran.then().args(["inventory", "--env", "t"]).status(0).stdout_contains("127.0.0.1");
+    let ran = ran.then().args(["status", "--env", "t"]).run();
+    let ran = ran.then().args(["silence", "--env", "t", "list"]).run();
+    let ran = ran.then().args(["doctor", "--env", "t"]).run();
+    let runs = run_dirs(&ran.state("t"));
+    let names: Vec<String> = runs[before..].iter().map(|r| r.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    for (dir, command) in names.iter().zip(["inventory", "status", "silence", "doctor"]) {
+        assert!(dir.ends_with(&format!("-{command}")), "{names:?}");
+    }
+    assert_eq!(names.len(), 4, "{names:?}");
+    let status_log = std::fs::read_to_string(runs[before + 1].join("obsctl.log")).unwrap();
+    assert!(status_log.contains("prometheus"), "status's run log lacks its table:\n{status_log}");
+}
