@@ -1284,7 +1284,7 @@ fn normalized(ran: &Ran, text: &str) -> String {
         // Run directories: `runs/20261207T041500.123Z-up`.
         let norm = match norm.find("runs/") {
             Some(i) => {
-                let end = norm[i + 5..].find(|c: char| c == '/' || c == ' ' || c == ')').map_or(norm.len(), |e| i + 5 + e);
+                let end = norm[i + 5..].find(['/', ' ', ')']).map_or(norm.len(), |e| i + 5 + e);
                 format!("{}runs/<RUN>{}", &norm[..i], &norm[end..])
             }
             None => norm,
