@@ -1361,7 +1361,11 @@ fn a_changed_host_key_is_refused_with_exit_30_and_the_command_that_forgets_it() 
     let test = test
         .fake("ssh", "echo 'Host key for 127.0.0.1 has changed: SHA256:abcdef' >&2\necho 'Host key verification failed.' >&2\nexit 255\n");
     let ran = test.args(["up", "--env", "t", "--auto-approve", "--ssh-timeout", "5"]).status(30);
-    let ran = ran.stderr_contains("the SSH host key of app-1, mon-1 changed").stderr_contains("ssh-keygen -R '[127.0.0.1]:");
+    // The hosts are named in the order they answered.
+    let ran = ran.stderr_contains("changed: it is not the key obsctl pinned, so nothing was configured (Ansible did not run)");
+    let error = ran.done.stderr.lines().find(|l| l.starts_with("error: the SSH host key of ")).unwrap_or_default().to_string();
+    assert!(error.contains("app-1") && error.contains("mon-1"), "{}", ran.done);
+    let ran = ran.stderr_contains("ssh-keygen -R '[127.0.0.1]:");
     assert!(!ran.test.fake_dir().join("ansible-calls").exists(), "Ansible ran:\n{}", ran.done);
 }
 
@@ -1463,4 +1467,74 @@ fn commands_that_only_look_write_a_run_log() {
     assert_eq!(names.len(), 4, "{names:?}");
     let status_log = std::fs::read_to_string(runs[before + 1].join("obsctl.log")).unwrap();
     assert!(status_log.contains("prometheus"), "status's run log lacks its table:\n{status_log}");
+}
+
+/// Prometheus and Alertmanager as verify sees them, on `ip` at the registry's
+/// ports: HTTPS with mon-1's certificate (read at each connection: `up`
+/// issues it before verify), ready, and every job up on every host.
+fn serve_stack(ip: &str, tls: PathBuf) {
+    use std::io::Write;
+    use std::sync::Arc;
+    let registry = obsctl::model::component::Registry::new(obsctl::model::component::DEFAULT_APP_PORT);
+    let targets: Vec<Value> = registry
+        .iter()
+        .flat_map(|c| ["mon-1", "app-1"].map(|h| json!({ "labels": { "job": c.job, "host": h }, "health": "up", "lastError": "" })))
+        .collect();
+    let targets = json!({ "status": "success", "data": { "activeTargets": targets } }).to_string();
+    for component in ["prometheus", "alertmanager"] {
+        let listener = std::net::TcpListener::bind((ip, registry.get(component).port())).unwrap();
+        let (tls, targets) = (tls.clone(), targets.clone());
+        std::thread::spawn(move || {
+            for tcp in listener.incoming().flatten() {
+                use rustls::pki_types::pem::PemObject;
+                let Ok(certs) = rustls::pki_types::CertificateDer::pem_file_iter(tls.join("hosts/mon-1.crt")) else { continue };
+                let certs: Vec<_> = certs.flatten().collect();
+                let Ok(key) = rustls::pki_types::PrivateKeyDer::from_pem_file(tls.join("hosts/mon-1.key")) else { continue };
+                let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                    .with_safe_default_protocol_versions()
+                    .unwrap()
+                    .with_no_client_auth()
+                    .with_single_cert(certs, key)
+                    .unwrap();
+                let conn = rustls::ServerConnection::new(Arc::new(config)).unwrap();
+                let mut tls = rustls::StreamOwned::new(conn, tcp);
+                let mut buf = [0u8; 4096];
+                let Ok(n) = tls.read(&mut buf) else { continue };
+                let request = String::from_utf8_lossy(&buf[..n]).to_string();
+                let body = if request.starts_with("GET /api/v1/targets") { targets.as_str() } else { "ready" };
+                let _ = write!(tls, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                let _ = tls.flush();
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            }
+        });
+    }
+}
+
+#[test]
+fn a_verified_run_ends_in_the_summary() {
+    // 127.0.0.2: a loopback address of its own, so no other test's verify finds this stack.
+    let (test, _sshd) = configure_test();
+    let sshd = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    let port = sshd.local_addr().unwrap().port();
+    let test = test.inventory(&contract_with("t", |v| {
+        for h in v["hosts"].as_object_mut().unwrap().values_mut() {
+            h["address"] = json!("127.0.0.2");
+            h["ssh_port"] = json!(port);
+        }
+    }));
+    serve_stack("127.0.0.2", test.state("t").join("tls"));
+    let ran = test.args(["up", "--env", "t", "--auto-approve", "--verify-timeout", "10"]).status(0);
+    let expected = "\
+Environment `t` is up: 2 hosts, 9 scrape targets up, 2 changed tasks.
+  Configuration: full Ansible run (Terraform changed the infrastructure)
+  Installed     Debian GNU/Linux 13 (trixie): prometheus 3.5.0+ds-1 (every host)
+  Prometheus    https://127.0.0.2:9090
+  Alertmanager  https://127.0.0.2:9093
+  Grafana login: admin / password in <ROOT>/.obsctl/t/secrets/grafana_admin_password
+  Credentials:  HTTPS with the CA <ROOT>/.obsctl/t/tls/ca.crt; basic auth as obsctl / password in <ROOT>/.obsctl/t/secrets/web_obsctl_password
+  Run logs:     <ROOT>/.obsctl/t/runs/<RUN>";
+    assert_eq!(normalized(&ran, &ran.done.stdout), expected, "\n{}", ran.done);
+    let ran = ran.stderr_contains("✓ verify    9 scrape targets up");
+    assert_eq!(std::fs::read_to_string(ran.test.fake_dir().join("ansible-calls")).unwrap().lines().count(), 1);
 }

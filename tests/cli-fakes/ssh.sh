@@ -6,7 +6,8 @@
 #   $OBSCTL_FAKE/ssh.sh      if present, sourced first (may `exit`)
 #
 # `true` (the host wait's login) succeeds; the drift check's command gets a
-# machine id per destination and its end marker.
+# machine id per destination and its end marker; the summary's look at
+# /etc/os-release gets Debian 13 with one Prometheus package.
 dest="" command=""
 for arg in "$@"; do dest="$command"; command="$arg"; done
 printf '%s\t%s\n' "$dest" "$command" >> "$OBSCTL_FAKE/ssh-calls"
@@ -15,6 +16,7 @@ if [ -f "$OBSCTL_FAKE/ssh.sh" ]; then
 fi
 case "$command" in
   *end-of-check*) printf 'machine-id\tm-%s\nend-of-check\n' "$dest" ;;
+  *os-release*) printf 'release\tDebian GNU/Linux 13 (trixie)\nversion_id\t13\nii \tprometheus\t3.5.0+ds-1\n' ;;
   *) : ;;
 esac
 exit 0
