@@ -44,7 +44,7 @@ pub fn probes(env: &crate::model::environment::Environment, contract: &crate::mo
 /// ports of node_exporter, Promtail, Grafana, Loki and the application are
 /// open to the stack only, so their health comes from Prometheus.
 pub fn probed_directly(provider: Provider, component: &str) -> bool {
-    provider == Provider::Lab || matches!(component, "prometheus" | "alertmanager")
+    provider.admin_reaches(component)
 }
 
 /// Health of (component, job, host) as the answering Prometheus servers see

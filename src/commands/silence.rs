@@ -12,7 +12,7 @@ use crate::deploy::session::Session;
 use crate::error::{Error, Result};
 use crate::report::Printer;
 use crate::state::deployment::Deployment;
-use crate::tools::alertmanager::{default_author, duration_secs, Cluster, Matcher, Silence};
+use crate::tools::alertmanager::{check_id, default_author, duration_secs, Cluster, Matcher, Silence};
 
 pub fn run(args: SilenceArgs, printer: &Printer) -> Result<u8> {
     // Bad input is refused before anything is looked up.
@@ -92,12 +92,4 @@ fn check_add(matchers: &[String], duration: &str, comment: &str) -> Result<(Vec<
         return Err(Error::input("--comment is empty: say why the alerts are silenced (it is shown to whoever is on call)"));
     }
     Ok((matchers, secs))
-}
-
-fn check_id(id: &str, env: &str) -> Result<()> {
-    if !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
-        Ok(())
-    } else {
-        Err(Error::input(format!("`{id}` is not a silence ID")).hint(format!("list them: obsctl silence --env {env} list")))
-    }
 }

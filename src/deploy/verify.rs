@@ -70,10 +70,8 @@ pub fn summarize(
     // Only URLs an admin can reach: on aws the security groups open
     // Prometheus and Alertmanager to admin_cidrs and Grafana through its load
     // balancer; Grafana's and the application's own ports are closed to them.
-    let direct: &[(&str, &str)] =
-        if env.provider == crate::model::environment::Provider::Aws { &[] } else { &[("grafana", "Grafana"), ("app", "orders-api")] };
-    for &(component, label) in direct {
-        if component == "grafana" && grafana_lb.is_some() {
+    for (component, label) in [("grafana", "Grafana"), ("app", "orders-api")] {
+        if !env.provider.admin_reaches(component) || (component == "grafana" && grafana_lb.is_some()) {
             continue;
         }
         if env.enabled(component) {
@@ -81,7 +79,7 @@ pub fn summarize(
             add(label, &list);
         }
     }
-    let password_file = s.state.secrets_dir().join("grafana_admin_password");
+    let password_file = crate::state::secrets::grafana_admin_password_file(&s.state.secrets_dir());
     if env.enabled("grafana") {
         lines.push(format!("  Grafana login: admin / password in {}", password_file.display()));
     }

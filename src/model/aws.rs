@@ -9,6 +9,8 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::units;
+
 /// The `[aws]` table. Serialised as the stack's `aws` variable.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -67,7 +69,7 @@ pub struct HostRef<'a> {
 pub fn validate(aws: &AwsSettings, hosts: &[HostRef]) -> Result<(), (String, String)> {
     let err = |key: &str, what: String| Err((format!("aws.{key}"), what));
 
-    if !valid_region(&aws.region) {
+    if !units::aws_region(&aws.region) {
         return err("region", format!("`{}` is not an AWS region name such as eu-west-1", aws.region));
     }
     let mut zones = aws.availability_zones.clone();
@@ -91,7 +93,7 @@ pub fn validate(aws: &AwsSettings, hosts: &[HostRef]) -> Result<(), (String, Str
         }
     }
     if let Some(cidr) = &aws.vpc_cidr {
-        match parse_cidr(cidr) {
+        match units::ipv4_network(cidr) {
             Some((_, p)) if (16..=23).contains(&p) => {}
             _ => {
                 return err("vpc_cidr", format!("`{cidr}` is not an IPv4 network from /16 to /23 (each zone gets a subnet 4 bits longer)"))
@@ -134,7 +136,7 @@ pub fn validate(aws: &AwsSettings, hosts: &[HostRef]) -> Result<(), (String, Str
         }
     }
     if let Some(bucket) = &aws.loki_bucket_name {
-        if !valid_bucket(bucket) {
+        if !units::s3_bucket(bucket) {
             return err(
                 "loki_bucket_name",
                 format!("`{bucket}` is not an S3 bucket name (3–63 lower-case letters, digits, dots, hyphens; no `..`, not an IP address, no xn-- prefix or -s3alias suffix)"),
@@ -181,48 +183,6 @@ pub fn validate(aws: &AwsSettings, hosts: &[HostRef]) -> Result<(), (String, Str
     Ok(())
 }
 
-fn valid_region(r: &str) -> bool {
-    // e.g. eu-west-1, us-gov-west-1, us-isob-east-1
-    let parts: Vec<&str> = r.split('-').collect();
-    let letters = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase());
-    let (head, rest) = match parts.as_slice() {
-        [geo, mid @ .., n] => ((geo, n), mid),
-        _ => return false,
-    };
-    head.0.len() == 2
-        && letters(head.0)
-        && !head.1.is_empty()
-        && head.1.chars().all(|c| c.is_ascii_digit())
-        && !rest.is_empty()
-        && rest.len() <= 2
-        && rest.iter().all(|p| letters(p))
-}
-
-fn valid_bucket(b: &str) -> bool {
-    (3..=63).contains(&b.len())
-        && b.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
-        && b.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && b.ends_with(|c: char| c.is_ascii_alphanumeric())
-        && !b.contains("..")
-        && b.parse::<Ipv4Addr>().is_err()
-        && !b.starts_with("xn--")
-        && !b.starts_with("sthree-")
-        && !b.ends_with("-s3alias")
-        && !b.ends_with("--ol-s3")
-}
-
-/// `a.b.c.d/p` written with its network address.
-fn parse_cidr(cidr: &str) -> Option<(Ipv4Addr, u32)> {
-    let (addr, prefix) = cidr.split_once('/')?;
-    let addr: Ipv4Addr = addr.parse().ok()?;
-    let prefix: u32 = prefix.parse().ok()?;
-    if prefix > 32 {
-        return None;
-    }
-    let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
-    (u32::from(addr) & mask == u32::from(addr)).then_some((addr, prefix))
-}
-
 /// Who may reach SSH, the UIs and the load balancer: real networks of
 /// admins. Refused: anything wider than a /8 (the internet, also when split
 /// into halves or quarters) and the documentation ranges (a placeholder;
@@ -232,7 +192,7 @@ fn check_admin_cidrs(cidrs: &[String], mock: bool) -> Result<(), String> {
         return Err("must not be empty: it says who may reach SSH, the Prometheus and Alertmanager UIs and Grafana".into());
     }
     for c in cidrs {
-        let Some((addr, prefix)) = parse_cidr(c) else {
+        let Some((addr, prefix)) = units::ipv4_network(c) else {
             return Err(format!("`{c}` is not an IPv4 network written with its network address (e.g. 198.51.7.0/24, or 198.51.7.9/32)"));
         };
         if prefix < 8 {
@@ -392,7 +352,7 @@ admin_cidrs = ["198.18.0.0/24"]
         aws.region = "europe".into();
         assert_eq!(check(&aws).unwrap_err().0, "aws.region");
         for r in ["eu-west-1", "us-gov-west-1", "ap-southeast-2"] {
-            assert!(valid_region(r), "{r}");
+            assert!(units::aws_region(r), "{r}");
         }
         let mut aws = settings();
         aws.instance_types = Some([("small".to_string(), "t3.small".to_string())].into());
@@ -402,9 +362,9 @@ admin_cidrs = ["198.18.0.0/24"]
     #[test]
     fn buckets_and_tags() {
         for bad in ["ab", "Acme", "a..b", "192.168.1.1", "xn--abc", "acme-s3alias", "acme-"] {
-            assert!(!valid_bucket(bad), "{bad}");
+            assert!(!units::s3_bucket(bad), "{bad}");
         }
-        assert!(valid_bucket("acme-loki.logs"));
+        assert!(units::s3_bucket("acme-loki.logs"));
         let mut aws = settings();
         aws.tags = Some([("aws:owner".to_string(), "x".to_string())].into());
         assert_eq!(check(&aws).unwrap_err().0, "aws.tags");

@@ -168,7 +168,7 @@ fn check_host_key(k: &str) -> std::result::Result<(), String> {
     if !HOST_KEY_TYPES.contains(&kind) {
         return Err(format!("key type `{kind}` is not one of {}", HOST_KEY_TYPES.join(", ")));
     }
-    let bytes = base64_decode(blob).ok_or_else(|| format!("the key of type `{kind}` is not valid base64"))?;
+    let bytes = crate::model::units::base64_decode(blob).ok_or_else(|| format!("the key of type `{kind}` is not valid base64"))?;
     // The blob starts with the type as an SSH string: u32 length, then the name.
     let named =
         bytes.len() > 4 + kind.len() && bytes[..4] == (kind.len() as u32).to_be_bytes() && &bytes[4..4 + kind.len()] == kind.as_bytes();
@@ -177,22 +177,6 @@ fn check_host_key(k: &str) -> std::result::Result<(), String> {
     } else {
         Err(format!("the base64 blob is not an SSH public key of type `{kind}`"))
     }
-}
-
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let s = s.trim_end_matches('=');
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in s.bytes() {
-        acc = (acc << 6) | ALPHABET.iter().position(|&a| a == c)? as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
 }
 
 fn check_address(a: &str) -> std::result::Result<(), String> {

@@ -7,3 +7,4 @@ pub mod component;
 pub mod contract;
 pub mod environment;
 pub mod names;
+pub mod units;

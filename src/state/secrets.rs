@@ -107,7 +107,7 @@ pub struct Secrets {
 }
 
 pub fn prepare(env: &Environment, dir: &Path) -> Result<Secrets> {
-    let grafana = dir.join("grafana_admin_password");
+    let grafana = grafana_admin_password_file(dir);
     if !grafana.is_file() {
         write_atomic(&grafana, random_password(32)?.as_bytes(), 0o600)?;
     }
@@ -208,6 +208,11 @@ impl Secrets {
 pub struct DbPassword {
     pub password: String,
     pub version: u64,
+}
+
+/// `.obsctl/<env>/secrets/grafana_admin_password`: Grafana's admin login.
+pub fn grafana_admin_password_file(dir: &Path) -> PathBuf {
+    dir.join("grafana_admin_password")
 }
 
 pub fn grafana_db_password_file(dir: &Path) -> PathBuf {

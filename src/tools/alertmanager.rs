@@ -55,29 +55,18 @@ impl std::fmt::Display for Matcher {
     }
 }
 
-/// Seconds in a duration like 90s, 30m, 2h, 1d, 1w, 1h30m.
+/// Seconds in a duration like 90s, 30m, 2h, 1d, 1w, 1h30m (amtool's units).
 pub fn duration_secs(s: &str) -> Option<u64> {
-    let (mut total, mut rest) = (0u64, s);
-    if rest.is_empty() {
-        return None;
+    crate::model::units::duration(s, crate::model::units::SILENCE_UNITS).flatten().filter(|&t| t > 0)
+}
+
+/// A silence ID as Alertmanager makes them (a UUID): refused before any request.
+pub fn check_id(id: &str, env: &str) -> Result<()> {
+    if !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        Ok(())
+    } else {
+        Err(Error::input(format!("`{id}` is not a silence ID")).hint(format!("list them: obsctl silence --env {env} list")))
     }
-    while !rest.is_empty() {
-        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
-        let n: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit = rest.chars().next()?;
-        let mult = match unit {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            'w' => 7 * 86400,
-            _ => return None,
-        };
-        total = total.checked_add(n.checked_mul(mult)?)?;
-        rest = &rest[1..];
-    }
-    (total > 0).then_some(total)
 }
 
 /// `$USER@hostname`: who created the silence, as Alertmanager shows it.
@@ -209,12 +198,7 @@ impl Cluster {
     }
 
     pub fn expire(&self, id: &str) -> Result<()> {
-        let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
-        if !valid {
-            return Err(
-                Error::input(format!("`{id}` is not a silence ID")).hint(format!("list them: obsctl silence --env {} list", self.env))
-            );
-        }
+        check_id(id, &self.env)?;
         self.first(&format!("expire silence {id}"), |url| {
             self.agent.delete(&format!("{url}/api/v2/silence/{id}")).call().map(|_| ()).map_err(failure)
         })

@@ -97,7 +97,7 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         vars[var] = json!(port);
     }
     if env.grafana.database == "postgres" {
-        vars["grafana_database_password_file"] = json!(ctx.secrets_dir.join("grafana_db_password"));
+        vars["grafana_database_password_file"] = json!(crate::state::secrets::grafana_db_password_file(ctx.secrets_dir));
     }
     if let Some(v) = vars.as_object_mut() {
         for (k, val) in &ctx.provider_vars {

@@ -20,6 +20,14 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// Whether an admin reaches `component`'s own port from where obsctl
+    /// runs. On aws the security groups open only Prometheus and
+    /// Alertmanager to admin_cidrs (Grafana sits behind its load balancer);
+    /// the other ports are open to the stack only. The lab's are all reachable.
+    pub fn admin_reaches(self, component: &str) -> bool {
+        self == Provider::Lab || matches!(component, "prometheus" | "alertmanager")
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Provider::Lab => "lab",

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::model::aws::{self, AwsSettings};
 use crate::model::component::{self, Registry};
 use crate::model::names;
+use crate::model::units;
 
 // ---- raw file ------------------------------------------------------------
 
@@ -257,11 +258,7 @@ fn state_backend(env: &str, raw: RawState) -> Result<StateBackend, (&'static str
         }
         "s3" => {
             let bucket = raw.bucket.ok_or(("bucket", "backend \"s3\" needs the name of an existing bucket".to_string()))?;
-            let valid_bucket = (3..=63).contains(&bucket.len())
-                && bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-                && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
-                && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
-            if !valid_bucket {
+            if !units::s3_bucket(&bucket) {
                 return Err(("bucket", format!("`{bucket}` is not an S3 bucket name (3–63 lowercase letters, digits, dots, dashes)")));
             }
             let key = raw.key.unwrap_or_else(|| format!("obsctl/{env}/terraform.tfstate"));
@@ -332,48 +329,18 @@ fn loki_zones(hosts: &[Host], replication_factor: u32) -> std::result::Result<()
 
 /// Seconds of a Prometheus-style duration (see `is_duration`).
 pub fn duration_secs(s: &str) -> Option<u64> {
-    if !is_duration(s) {
-        return None;
-    }
-    let (mut total, mut rest) = (0u64, s);
-    while !rest.is_empty() {
-        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
-        let n: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let (unit, secs) = [("ms", 0), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400), ("w", 7 * 86400), ("y", 365 * 86400)]
-            .into_iter()
-            .find(|(u, _)| rest.starts_with(u))?;
-        rest = &rest[unit.len()..];
-        total = total.checked_add(n.checked_mul(secs)?)?;
-    }
-    Some(total)
+    units::duration(s, units::PROMETHEUS_UNITS).flatten()
 }
 
 /// Prefix length of an IPv4 network between /16 and /28, or None (ipnet
 /// parses it; the lab numbers its machines inside it).
 fn parse_cidr(cidr: &str) -> Option<u32> {
-    let net: ipnet::Ipv4Net = cidr.parse().ok()?;
+    let net = units::ipv4_cidr(cidr)?;
     let prefix = u32::from(net.prefix_len());
     (16..=28).contains(&prefix).then_some(prefix)
 }
 
 /// Prometheus-style duration: digits followed by a unit, possibly repeated (1h30m).
 pub(super) fn is_duration(s: &str) -> bool {
-    let mut rest = s;
-    if rest.is_empty() {
-        return false;
-    }
-    while !rest.is_empty() {
-        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
-        if digits == 0 {
-            return false;
-        }
-        rest = &rest[digits..];
-        let unit = ["ms", "s", "m", "h", "d", "w", "y"].iter().find(|u| rest.starts_with(**u));
-        match unit {
-            Some(u) => rest = &rest[u.len()..],
-            None => return false,
-        }
-    }
-    true
+    units::duration(s, units::PROMETHEUS_UNITS).is_some()
 }

@@ -1,0 +1,121 @@
+//! The small grammars written once: durations, IPv4 networks, S3 bucket and
+//! AWS region names, SSH key blobs (base64).
+
+use std::net::Ipv4Addr;
+
+/// Prometheus's duration units (retention, intervals in the env file), in
+/// seconds; `ms` counts as 0 and is matched before `m`.
+pub const PROMETHEUS_UNITS: &[(&str, u64)] =
+    &[("ms", 0), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400), ("w", 7 * 86400), ("y", 365 * 86400)];
+/// amtool's units for a silence's length.
+pub const SILENCE_UNITS: &[(&str, u64)] = &[("s", 1), ("m", 60), ("h", 3600), ("d", 86400), ("w", 7 * 86400)];
+
+/// Digits followed by a unit, possibly repeated (1h30m). None: not that
+/// grammar; Some(None): the grammar, but too long to count in seconds.
+pub fn duration(s: &str, units: &[(&str, u64)]) -> Option<Option<u64>> {
+    if s.is_empty() {
+        return None;
+    }
+    let (mut total, mut rest) = (Some(0u64), s);
+    while !rest.is_empty() {
+        let digits = rest.chars().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return None;
+        }
+        let n = rest[..digits].parse::<u64>().ok();
+        rest = &rest[digits..];
+        let &(unit, secs) = units.iter().find(|(u, _)| rest.starts_with(u))?;
+        rest = &rest[unit.len()..];
+        total = total.zip(n).and_then(|(t, n)| t.checked_add(n.checked_mul(secs)?));
+    }
+    Some(total)
+}
+
+/// An IPv4 network `a.b.c.d/p` (the address may have host bits set).
+pub fn ipv4_cidr(cidr: &str) -> Option<ipnet::Ipv4Net> {
+    cidr.parse().ok()
+}
+
+/// An IPv4 network written with its network address: (address, prefix).
+pub fn ipv4_network(cidr: &str) -> Option<(Ipv4Addr, u32)> {
+    let net = ipv4_cidr(cidr)?;
+    (net.addr() == net.network()).then_some((net.addr(), u32::from(net.prefix_len())))
+}
+
+/// A name S3 accepts for a bucket (AWS's naming rules).
+pub fn s3_bucket(b: &str) -> bool {
+    (3..=63).contains(&b.len())
+        && b.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && b.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && b.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && !b.contains("..")
+        && b.parse::<Ipv4Addr>().is_err()
+        && !b.starts_with("xn--")
+        && !b.starts_with("sthree-")
+        && !b.ends_with("-s3alias")
+        && !b.ends_with("--ol-s3")
+}
+
+/// An AWS region name, e.g. eu-west-1, us-gov-west-1, us-isob-east-1.
+pub fn aws_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    let letters = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase());
+    let (head, rest) = match parts.as_slice() {
+        [geo, mid @ .., n] => ((geo, n), mid),
+        _ => return false,
+    };
+    head.0.len() == 2
+        && letters(head.0)
+        && !head.1.is_empty()
+        && head.1.chars().all(|c| c.is_ascii_digit())
+        && !rest.is_empty()
+        && rest.len() <= 2
+        && rest.iter().all(|p| letters(p))
+}
+
+/// Standard base64 as in an SSH `.pub` line; padding optional.
+pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    use base64::Engine;
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent).with_decode_allow_trailing_bits(true),
+    );
+    LENIENT.decode(s).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_both_grammars() {
+        assert_eq!(duration("1h30m", PROMETHEUS_UNITS), Some(Some(5400)));
+        assert_eq!(duration("500ms", PROMETHEUS_UNITS), Some(Some(0)));
+        assert_eq!(duration("1y", PROMETHEUS_UNITS), Some(Some(365 * 86400)));
+        assert_eq!(duration("99999999999999999999s", PROMETHEUS_UNITS), Some(None), "the grammar, too long");
+        assert_eq!(duration("1y", SILENCE_UNITS), None);
+        assert_eq!(duration("5ms", SILENCE_UNITS), None);
+        for bad in ["", "2", "1.5h", "h", "1h30"] {
+            assert_eq!(duration(bad, PROMETHEUS_UNITS), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn networks() {
+        assert_eq!(ipv4_network("10.0.0.0/16"), Some((Ipv4Addr::new(10, 0, 0, 0), 16)));
+        assert_eq!(ipv4_network("10.0.0.1/16"), None, "host bits set");
+        assert_eq!(ipv4_cidr("10.0.0.1/16").map(|n| n.prefix_len()), Some(16));
+        for bad in ["10.0.0.0", "10.0.0.0/33", "10.0.0/8", "x/8"] {
+            assert!(ipv4_cidr(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn base64_as_in_pub_files() {
+        assert_eq!(base64_decode("AAAAC3NzaC1lZDI1NTE5").as_deref(), Some(&b"\0\0\0\x0bssh-ed25519"[..]));
+        assert_eq!(base64_decode("aGk=").as_deref(), Some(&b"hi"[..]));
+        assert_eq!(base64_decode("aGk").as_deref(), Some(&b"hi"[..]));
+        assert!(base64_decode("not!base64").is_none());
+    }
+}
