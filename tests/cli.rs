@@ -1481,7 +1481,7 @@ fn serve_stack(ip: &str, tls: PathBuf) {
         .flat_map(|c| ["mon-1", "app-1"].map(|h| json!({ "labels": { "job": c.job, "host": h }, "health": "up", "lastError": "" })))
         .collect();
     let targets = json!({ "status": "success", "data": { "activeTargets": targets } }).to_string();
-    for component in ["prometheus", "alertmanager"] {
+    for component in [obsctl::model::component::ComponentId::Prometheus, obsctl::model::component::ComponentId::Alertmanager] {
         let listener = std::net::TcpListener::bind((ip, registry.get(component).port())).unwrap();
         let (tls, targets) = (tls.clone(), targets.clone());
         std::thread::spawn(move || {

@@ -26,7 +26,7 @@ pub struct Outcome {
 pub fn probes(env: &crate::model::environment::Environment, contract: &crate::model::contract::Contract) -> Vec<Probe> {
     let mut probes = Vec::new();
     for c in env.registry.iter().filter(|c| env.enabled(c.name)) {
-        for (host, base) in base_urls(env, contract, c.name) {
+        for (host, base) in base_urls(env, contract, c.id) {
             let extra = match c.name {
                 "prometheus" => Some(format!("{base}/api/v1/targets?state=active")),
                 "alertmanager" => Some(format!("{base}/api/v2/status")),

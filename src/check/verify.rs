@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Phase, Result};
+use crate::model::component::ComponentId;
 use crate::model::contract::Contract;
 use crate::model::environment::Environment;
 use crate::tools::http::{agent, base_urls, get_json, get_ok};
@@ -24,7 +25,7 @@ pub fn expected_targets(env: &Environment, contract: &Contract) -> Vec<Target> {
     let mut out = Vec::new();
     for c in env.registry.iter().filter(|c| env.enabled(c.name)) {
         for (name, h) in &contract.hosts {
-            if env.registry.runs_on(c.name, &h.roles) {
+            if env.registry.runs_on(c.id, &h.roles) {
                 out.push(Target { job: c.job.to_string(), host: name.clone(), port: c.port() });
             }
         }
@@ -75,12 +76,12 @@ pub fn run(
 ) -> Result<Verified> {
     let agent = agent(access, Duration::from_secs(5))?;
     let deadline = Instant::now() + timeout;
-    let proms = base_urls(env, contract, "prometheus");
-    let ams = base_urls(env, contract, "alertmanager");
+    let proms = base_urls(env, contract, ComponentId::Prometheus);
+    let ams = base_urls(env, contract, ComponentId::Alertmanager);
 
     // 1. Readiness endpoints.
-    for (component, list) in [("prometheus", &proms), ("alertmanager", &ams)] {
-        let c = env.registry.get(component);
+    for (id, list) in [(ComponentId::Prometheus, &proms), (ComponentId::Alertmanager, &ams)] {
+        let (c, component) = (env.registry.get(id), id.name());
         for (host, url) in list {
             let ready = format!("{url}{}", c.health_path);
             loop {

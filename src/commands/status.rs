@@ -28,7 +28,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let (probes, indirect): (Vec<Probe>, Vec<Probe>) =
         probes(&env, &contract).into_iter().partition(|p| probed_directly(env.provider, p.component));
     let via_prometheus: Vec<(&'static str, &'static str, String)> =
-        indirect.into_iter().map(|p| (p.component, env.registry.get(p.component).job, p.host)).collect();
+        indirect.into_iter().map(|p| (p.component, env.registry.find(p.component).map_or("?", |c| c.job), p.host)).collect();
     let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
         let handles: Vec<_> = probes
             .into_iter()

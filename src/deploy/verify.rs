@@ -8,6 +8,7 @@ use crate::cli::UpArgs;
 use crate::deploy::configure::ConfigPath;
 use crate::deploy::session::{secs, Session, Timings};
 use crate::error::Result;
+use crate::model::component::ComponentId;
 use crate::model::contract::Contract;
 use crate::state::deployment::Deployment;
 
@@ -70,12 +71,13 @@ pub fn summarize(
     // Only URLs an admin can reach: on aws the security groups open
     // Prometheus and Alertmanager to admin_cidrs and Grafana through its load
     // balancer; Grafana's and the application's own ports are closed to them.
-    for (component, label) in [("grafana", "Grafana"), ("app", "orders-api")] {
+    for (id, label) in [(ComponentId::Grafana, "Grafana"), (ComponentId::App, "orders-api")] {
+        let component = id.name();
         if !env.provider.admin_reaches(component) || (component == "grafana" && grafana_lb.is_some()) {
             continue;
         }
         if env.enabled(component) {
-            let list: Vec<String> = crate::tools::http::base_urls(env, contract, component).into_iter().map(|(_, u)| u).collect();
+            let list: Vec<String> = crate::tools::http::base_urls(env, contract, id).into_iter().map(|(_, u)| u).collect();
             add(label, &list);
         }
     }

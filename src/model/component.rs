@@ -21,8 +21,58 @@ pub struct Port {
     pub number: u16,
 }
 
+/// The components of the stack, in the registry's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ComponentId {
+    Prometheus,
+    Alertmanager,
+    NodeExporter,
+    Grafana,
+    Loki,
+    Promtail,
+    App,
+}
+
+impl ComponentId {
+    pub const ALL: [ComponentId; 7] = [
+        ComponentId::Prometheus,
+        ComponentId::Alertmanager,
+        ComponentId::NodeExporter,
+        ComponentId::Grafana,
+        ComponentId::Loki,
+        ComponentId::Promtail,
+        ComponentId::App,
+    ];
+
+    /// Its name: the Ansible role, inventory group and env file's word for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ComponentId::Prometheus => "prometheus",
+            ComponentId::Alertmanager => "alertmanager",
+            ComponentId::NodeExporter => "node_exporter",
+            ComponentId::Grafana => "grafana",
+            ComponentId::Loki => "loki",
+            ComponentId::Promtail => "promtail",
+            ComponentId::App => "app",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ComponentId> {
+        ComponentId::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+impl std::fmt::Display for ComponentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Component {
+    #[serde(skip)]
+    pub id: ComponentId,
     /// Component name; also its Ansible role and inventory group.
     pub name: &'static str,
     /// Runs on every host (not a role a host is given).
@@ -63,8 +113,9 @@ const fn port(var: &'static str, number: u16) -> Port {
 
 /// The registry with every port at its default.
 fn table() -> Vec<Component> {
-    let c = |name, every_host, required, ports: &[Port], job, health_path, unit, package, in_debian| Component {
-        name,
+    let c = |id: ComponentId, every_host, required, ports: &[Port], job, health_path, unit, package, in_debian| Component {
+        id,
+        name: id.name(),
         every_host,
         required,
         ports: ports.to_vec(),
@@ -75,9 +126,19 @@ fn table() -> Vec<Component> {
         in_debian,
     };
     vec![
-        c("prometheus", false, true, &[port("prometheus_port", 9090)], "prometheus", "/-/ready", "prometheus", Some("prometheus"), true),
         c(
-            "alertmanager",
+            ComponentId::Prometheus,
+            false,
+            true,
+            &[port("prometheus_port", 9090)],
+            "prometheus",
+            "/-/ready",
+            "prometheus",
+            Some("prometheus"),
+            true,
+        ),
+        c(
+            ComponentId::Alertmanager,
             false,
             true,
             &[port("alertmanager_port", 9093), port("alertmanager_cluster_port", 9094)],
@@ -88,7 +149,7 @@ fn table() -> Vec<Component> {
             true,
         ),
         c(
-            "node_exporter",
+            ComponentId::NodeExporter,
             true,
             false,
             &[port("node_exporter_port", 9100)],
@@ -99,7 +160,7 @@ fn table() -> Vec<Component> {
             true,
         ),
         c(
-            "grafana",
+            ComponentId::Grafana,
             false,
             false,
             // Alerting HA gossip between the Grafanas: not 9094, Alertmanager's cluster port.
@@ -111,7 +172,7 @@ fn table() -> Vec<Component> {
             false,
         ),
         c(
-            "loki",
+            ComponentId::Loki,
             false,
             false,
             // 3100 is the gateway's (nginx: TLS, basic auth); Loki itself
@@ -129,7 +190,7 @@ fn table() -> Vec<Component> {
             false,
         ),
         c(
-            "promtail",
+            ComponentId::Promtail,
             true,
             false,
             // 9080 is the gateway's (nginx: TLS, basic auth); Promtail itself
@@ -141,7 +202,7 @@ fn table() -> Vec<Component> {
             Some("promtail"),
             false,
         ),
-        c("app", false, false, &[port("app_port", DEFAULT_APP_PORT)], "orders-api", "/healthz", "orders-api", None, false),
+        c(ComponentId::App, false, false, &[port("app_port", DEFAULT_APP_PORT)], "orders-api", "/healthz", "orders-api", None, false),
     ]
 }
 
@@ -177,8 +238,15 @@ impl Registry {
         self.components.iter()
     }
 
-    pub fn get(&self, name: &str) -> &Component {
-        self.components.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("`{name}` is not in the component registry"))
+    /// The registry holds every component, in `ComponentId` order (a test
+    /// checks it), so this cannot miss.
+    pub fn get(&self, id: ComponentId) -> &Component {
+        &self.components[id as usize]
+    }
+
+    /// A component by its name (the env file's word), if there is one.
+    pub fn find(&self, name: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.name == name)
     }
 
     /// Sets a port by its variable name (the app port from the env file;
@@ -212,8 +280,8 @@ impl Registry {
     }
 
     /// Whether `component` runs on a host with these roles.
-    pub fn runs_on(&self, component: &str, roles: &[String]) -> bool {
-        self.get(component).every_host || roles.iter().any(|r| r == component)
+    pub fn runs_on(&self, component: ComponentId, roles: &[String]) -> bool {
+        self.get(component).every_host || roles.iter().any(|r| r == component.name())
     }
 }
 
@@ -233,7 +301,7 @@ mod tests {
 
     #[test]
     fn app_port_comes_from_the_environment() {
-        assert_eq!(Registry::new(8181).get("app").port(), 8181);
+        assert_eq!(Registry::new(8181).get(ComponentId::App).port(), 8181);
         assert_eq!(Registry::new(8181).ports()["app_port"], 8181);
     }
 
@@ -282,6 +350,46 @@ mod tests {
         assert_eq!(names, registry, "terraform/shared/obsctl_inputs.tf validates other port names than the registry passes");
     }
 
+    /// `Registry::get` indexes by `ComponentId`: the table must be in its order.
+    #[test]
+    fn the_table_is_in_component_id_order() {
+        let r = Registry::new(DEFAULT_APP_PORT);
+        assert_eq!(r.iter().map(|c| c.id).collect::<Vec<_>>(), ComponentId::ALL);
+        for id in ComponentId::ALL {
+            assert_eq!((r.get(id).name, ComponentId::from_name(id.name())), (id.name(), Some(id)));
+        }
+        assert!(r.find("nginx").is_none() && ComponentId::from_name("nginx").is_none());
+    }
+
+    /// The component lists outside Rust: Terraform's checks of
+    /// `hosts[*].roles` and `components` (terraform/shared/obsctl_inputs.tf,
+    /// conditions and messages) and the roles site.yml applies.
+    #[test]
+    fn terraform_and_site_yml_list_the_registry_components() {
+        let tf = include_str!("../../terraform/shared/obsctl_inputs.tf");
+        let lists: Vec<Vec<&str>> = tf
+            .match_indices("contains([")
+            .map(|(i, _)| {
+                let rest = &tf[i + "contains([".len()..];
+                rest[..rest.find(']').unwrap()].split(',').map(|n| n.trim().trim_matches('"')).filter(|n| !n.is_empty()).collect()
+            })
+            .filter(|l: &Vec<&str>| l.contains(&"prometheus"))
+            .collect();
+        assert_eq!(lists.len(), 3, "the roles condition, the roles message, the components condition");
+        assert_eq!(lists[..2], [host_roles(), host_roles()], "terraform/shared/obsctl_inputs.tf: the roles a host may have");
+        assert_eq!(lists[2], names(), "terraform/shared/obsctl_inputs.tf: the components");
+        assert!(tf.contains(&format!("distinct roles out of: {}.", host_roles().join(", "))), "the roles message");
+        assert!(tf.contains(&format!("components must be out of: {}.", names().join(", "))), "the components message");
+
+        let site = include_str!("../../ansible/site.yml");
+        let line = site.lines().find(|l| l.trim_start().starts_with("loop: [") && l.contains("prometheus")).expect("site.yml's role loop");
+        let mut roles: Vec<&str> = line[line.find('[').unwrap() + 1..line.find(']').unwrap()].split(',').map(str::trim).collect();
+        roles.sort();
+        let mut all = names();
+        all.sort();
+        assert_eq!(roles, all, "ansible/site.yml applies other roles than the registry's components");
+    }
+
     #[test]
     fn roles_and_names() {
         assert_eq!(host_roles(), ["prometheus", "alertmanager", "grafana", "loki", "app"]);
@@ -306,7 +414,7 @@ mod derived {
         let contract = crate::model::contract::parse(&c.to_string(), &env).unwrap();
         for (var, component, port) in [("loki_http_port", "loki", 3999u16), ("node_exporter_port", "node_exporter", 9999)] {
             env.registry.set_port(var, port);
-            let job = env.registry.get(component).job;
+            let job = env.registry.find(component).unwrap().job;
 
             // verify's expected targets
             let targets = crate::check::verify::expected_targets(&env, &contract);

@@ -117,7 +117,7 @@ impl Cluster {
     /// The Alertmanagers of `contract`, called over HTTPS as obsctl (`access`).
     pub fn new(env: &Environment, contract: &Contract, access: &crate::state::tls::Access) -> Result<Cluster> {
         Ok(Cluster {
-            urls: crate::tools::http::base_urls(env, contract, "alertmanager"),
+            urls: crate::tools::http::base_urls(env, contract, crate::model::component::ComponentId::Alertmanager),
             agent: crate::tools::http::agent(access, Duration::from_secs(5))?,
             answered: Default::default(),
             env: env.name.clone(),

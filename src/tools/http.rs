@@ -6,12 +6,13 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::error::Result;
+use crate::model::component::ComponentId;
 use crate::model::contract::Contract;
 use crate::model::environment::Environment;
 
 /// `https://<address>:<port>` of every host that runs `component` (every
 /// endpoint serves HTTPS with a certificate of the environment's CA).
-pub fn base_urls(env: &Environment, contract: &Contract, component: &str) -> Vec<(String, String)> {
+pub fn base_urls(env: &Environment, contract: &Contract, component: ComponentId) -> Vec<(String, String)> {
     let port = env.registry.get(component).port();
     contract
         .hosts

@@ -58,7 +58,7 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         let members: BTreeSet<&String> = if !env.enabled(c.name) {
             BTreeSet::new()
         } else {
-            contract.hosts.iter().filter(|(_, h)| env.registry.runs_on(c.name, &h.roles)).map(|(n, _)| n).collect()
+            contract.hosts.iter().filter(|(_, h)| env.registry.runs_on(c.id, &h.roles)).map(|(n, _)| n).collect()
         };
         let group: Map<String, Value> = members.into_iter().map(|n| (n.clone(), json!({}))).collect();
         children.insert(c.group().to_string(), json!({ "hosts": group }));
