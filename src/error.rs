@@ -137,3 +137,9 @@ impl<T> IoContext<T> for std::io::Result<T> {
         self.map_err(|e| Error::internal(format!("cannot {what} {}: {e}", path.display())))
     }
 }
+
+/// Pretty JSON of a value obsctl built itself (a record, the inventory):
+/// it always serializes; an error here is a bug, reported as one.
+pub fn to_json_pretty<T: serde::Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string_pretty(value).map_err(|e| Error::internal(format!("cannot write JSON: {e}")))
+}

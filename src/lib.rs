@@ -13,6 +13,9 @@
 //! ground     error, report, signals, cli
 //! ```
 #![deny(clippy::print_stdout, clippy::print_stderr)]
+// A bug is reported by the panic hook; everything else is an `Error` with a
+// phase and a hint. Tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod check;
 pub mod cli;

@@ -7,7 +7,11 @@
 //! the terminal was closed) never stops a run: the run goes on, the run log
 //! (`runs/…/obsctl.log`) keeps getting every line, and the exit code is the
 //! run's own (see docs/exit-codes.md).
-#![allow(clippy::print_stdout, clippy::print_stderr)]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the printer is the one place that writes to the terminal (lib.rs denies it elsewhere)"
+)]
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -270,7 +274,10 @@ impl Printer {
         }
         if self.tty {
             let bar = ProgressBar::new_spinner();
-            bar.set_style(ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg} {elapsed:>4}").unwrap());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg} {elapsed:>4}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             bar.set_prefix(phase.to_string());
             bar.set_message(msg.to_string());
             bar.enable_steady_tick(Duration::from_millis(120));

@@ -20,7 +20,7 @@ pub fn run(env_name: &str, contract: Option<&Path>, printer: &Printer) -> Result
         state.ensure()?;
         crate::deploy::inventory::ensure_certificates(&state, &contract, &provider_vars)?;
         let rendered = crate::deploy::inventory::render_inventory(ws, env, &state, &contract, provider_vars)?;
-        printer.data(&serde_json::to_string_pretty(&rendered).expect("JSON"));
+        printer.data(&crate::error::to_json_pretty(&rendered)?);
         return Ok(0);
     }
     let path = ws.state(&env.name).inventory();

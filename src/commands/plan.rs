@@ -45,7 +45,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         let t = Instant::now();
         printer.phase_start("check", "comparing the hosts with their last converged state");
         let rendered = crate::deploy::inventory::render_inventory(&s.ws, &env, &s.state, &d.contract, d.provider_vars.clone())?;
-        let inventory = serde_json::to_string_pretty(&rendered).expect("JSON");
+        let inventory = crate::error::to_json_pretty(&rendered)?;
         let digest = crate::check::drift::digest(&crate::check::drift::Inputs {
             ansible_dir: &s.ws.ansible_dir(),
             env_file: &env.file,

@@ -34,7 +34,7 @@ pub fn run(args: SilenceArgs, printer: &Printer) -> Result<u8> {
     let am = Cluster::new(env, &d.contract, &crate::state::tls::Access::load(&s.state, &env.name)?)?;
     match args.command {
         SilenceCommand::Add { duration, comment, author, .. } => {
-            let (matchers, secs) = add.expect("checked above");
+            let Some((matchers, secs)) = add else { return Err(Error::internal("silence add without its checked matchers")) };
             let author = author.unwrap_or_else(default_author);
             let id = am.create(&matchers, Duration::from_secs(secs), &comment, &author)?;
             let shown: Vec<String> = matchers.iter().map(Matcher::to_string).collect();

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::check::probes::{probed_directly, probes, seen_by_prometheus, Outcome, Probe};
 use crate::deploy::session::{deployed, Session};
-use crate::error::{Phase, Result};
+use crate::error::{Error, Phase, Result};
 use crate::model::environment::Provider;
 use crate::report::Printer;
 use crate::tools::http::{get_json, get_ok};
@@ -29,7 +29,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         probes(&env, &contract).into_iter().partition(|p| probed_directly(env.provider, p.component));
     let via_prometheus: Vec<(&'static str, &'static str, String)> =
         indirect.into_iter().map(|p| (p.component, env.registry.find(p.component).map_or("?", |c| c.job), p.host)).collect();
-    let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
+    let outcomes: Vec<Outcome> = std::thread::scope(|scope| -> Result<Vec<Outcome>> {
         let handles: Vec<_> = probes
             .into_iter()
             .map(|probe| {
@@ -44,8 +44,8 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("status probe panicked")).collect()
-    });
+        handles.into_iter().map(|h| h.join().map_err(|_| Error::internal("a status probe panicked"))).collect()
+    })?;
 
     let mut outcomes = outcomes;
     outcomes.extend(seen_by_prometheus(&outcomes, via_prometheus));

@@ -48,7 +48,7 @@ pub fn write_inventory(s: &Session, d: &Deployment) -> Result<()> {
         }
     }
     let rendered = render_inventory(&s.ws, &s.env, &s.state, &d.contract, d.provider_vars.clone())?;
-    write_atomic(&s.state.inventory(), serde_json::to_string_pretty(&rendered).unwrap().as_bytes(), 0o600)
+    write_atomic(&s.state.inventory(), crate::error::to_json_pretty(&rendered)?.as_bytes(), 0o600)
 }
 
 /// The environment's CA and each host's certificate, created or issued

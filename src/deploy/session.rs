@@ -98,10 +98,7 @@ impl<'a> Session<'a> {
         }
         private_dir(&run_dir)?;
         printer.log_to(run_dir.join("obsctl.log"));
-        // Tests of the panic handler (tests/cli.rs) need a bug on demand.
-        if std::env::var_os("OBSCTL_TEST_PANIC").is_some() {
-            panic!("OBSCTL_TEST_PANIC is set");
-        }
+        panic_on_demand();
         let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal() && !printer.is_json();
         Ok(Session { ws, env, state, run_dir, printer, interactive, _lock: lock })
     }
@@ -123,6 +120,14 @@ impl<'a> Session<'a> {
     /// Asks y/N on the terminal.
     pub fn confirm(&self, question: &str) -> bool {
         matches!(self.printer.prompt(&format!("{question} [y/N] ")).to_lowercase().as_str(), "y" | "yes")
+    }
+}
+
+/// Tests of the panic handler (tests/cli.rs) need a bug on demand.
+#[allow(clippy::panic, reason = "the one deliberate panic: tests/cli.rs checks the panic hook with it")]
+fn panic_on_demand() {
+    if std::env::var_os("OBSCTL_TEST_PANIC").is_some() {
+        panic!("OBSCTL_TEST_PANIC is set");
     }
 }
 

@@ -230,6 +230,7 @@ pub struct Registry {
 impl Registry {
     pub fn new(app_port: u16) -> Registry {
         let mut r = Registry { components: table() };
+        // app_port is in the table (tests::app_port_comes_from_the_environment).
         r.set_port("app_port", app_port);
         r
     }
@@ -251,9 +252,10 @@ impl Registry {
 
     /// Sets a port by its variable name (the app port from the env file;
     /// tests prove a change reaches everything derived from the registry).
-    pub fn set_port(&mut self, var: &str, number: u16) {
+    /// Returns whether the registry has that variable.
+    pub fn set_port(&mut self, var: &str, number: u16) -> bool {
         let p = self.components.iter_mut().flat_map(|c| c.ports.iter_mut()).find(|p| p.var == var);
-        p.unwrap_or_else(|| panic!("no port variable `{var}` in the registry")).number = number;
+        p.map(|p| p.number = number).is_some()
     }
 
     /// Every port by variable name: Ansible's `all.vars` and Terraform's `ports`.
@@ -413,7 +415,7 @@ mod derived {
         c["hosts"]["mon-1"]["roles"] = json!(["prometheus", "alertmanager", "loki"]);
         let contract = crate::model::contract::parse(&c.to_string(), &env).unwrap();
         for (var, component, port) in [("loki_http_port", "loki", 3999u16), ("node_exporter_port", "node_exporter", 9999)] {
-            env.registry.set_port(var, port);
+            assert!(env.registry.set_port(var, port), "{var}");
             let job = env.registry.find(component).unwrap().job;
 
             // verify's expected targets
@@ -440,7 +442,7 @@ mod derived {
             assert_eq!(vars["obsctl_components"][component]["port"], port);
             // Terraform's `ports` input
             let state = crate::state::workspace::StateDir { dir: "/nonexistent".into() };
-            assert_eq!(crate::tools::stack::input_vars(&env, &state, None)["ports"][var], port);
+            assert_eq!(crate::tools::stack::input_vars(&env, &state, None).unwrap()["ports"][var], port);
         }
     }
 }

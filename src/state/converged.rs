@@ -81,7 +81,7 @@ fn managed_from_lines(text: &str) -> BTreeMap<String, Managed> {
                 }
                 (Some("absent"), _) => {}
                 (Some("service"), _) if item["name"].is_string() => {
-                    let e = m.services.entry(item["name"].as_str().unwrap().to_string()).or_default();
+                    let e = m.services.entry(item["name"].as_str().unwrap_or_default().to_string()).or_default();
                     *e |= item["enabled"] == true;
                 }
                 (Some("packages"), _) => {
@@ -147,7 +147,7 @@ impl Converged {
     }
 
     pub fn save(&self, state: &StateDir) -> Result<()> {
-        write_atomic(&path(state), serde_json::to_string_pretty(self).expect("JSON").as_bytes(), 0o600)
+        write_atomic(&path(state), crate::error::to_json_pretty(self)?.as_bytes(), 0o600)
     }
 
     /// Before Ansible changes anything, and on destroy: no record is better than a stale one.

@@ -90,7 +90,7 @@ impl Deployment {
     }
 
     pub fn save(&self, state: &StateDir) -> Result<()> {
-        let text = serde_json::to_string_pretty(self).expect("JSON");
+        let text = crate::error::to_json_pretty(self)?;
         write_atomic(&state.deployment(), text.as_bytes(), 0o600)
     }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 use crate::model::environment::{Environment, Provider, StateBackend};
 use crate::state::secrets::DbPassword;
 use crate::state::workspace::{StateDir, Workspace};
@@ -29,7 +29,7 @@ pub fn prepare(ws: &Workspace, env: &Environment, state: &StateDir) -> Result<()
     copy_tree(&ws.root.join("terraform"), &fresh)?;
     let root = root_in(&fresh, env);
     let _ = fs::remove_file(root.join("backend.tf"));
-    let text = serde_json::to_string_pretty(&backend_block(env, state)).expect("JSON");
+    let text = crate::error::to_json_pretty(&backend_block(env, state))?;
     fs::write(root.join("backend.tf.json"), text + "\n").with_path("write", &root.join("backend.tf.json"))?;
     if dest.exists() {
         fs::remove_dir_all(&dest).with_path("remove", &dest)?;
@@ -126,7 +126,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// The stack's input variables for this environment.
-pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<DbPassword>) -> Value {
+pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<DbPassword>) -> Result<Value> {
     let hosts: serde_json::Map<String, Value> = env
         .hosts
         .iter()
@@ -146,7 +146,7 @@ pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<DbPass
     });
     match env.provider {
         Provider::Lab => {
-            let lab = env.lab.as_ref().expect("validated: lab provider has [lab]");
+            let lab = env.lab.as_ref().ok_or_else(|| Error::internal("provider lab without [lab] after validation"))?;
             // Addresses follow the host's position in the env file, so
             // appending a host never renumbers the others.
             let numbers: serde_json::Map<String, Value> =
@@ -154,7 +154,7 @@ pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<DbPass
             vars["lab"] = json!({ "bridge": lab.bridge, "cidr": lab.cidr, "host_numbers": numbers });
         }
         Provider::Aws => {
-            vars["aws"] = json!(env.aws.as_ref().expect("validated: aws provider has [aws]"));
+            vars["aws"] = json!(env.aws.as_ref().ok_or_else(|| Error::internal("provider aws without [aws] after validation"))?);
             vars["protected"] = json!(env.protected);
             vars["loki_retention_days"] = json!(env.loki_retention_days());
             // The RDS master password (this file is 0600 like the secret's)
@@ -166,7 +166,7 @@ pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<DbPass
             }
         }
     }
-    vars
+    Ok(vars)
 }
 
 #[cfg(test)]

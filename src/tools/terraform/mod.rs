@@ -77,8 +77,8 @@ impl<'a> Terraform<'a> {
         if self.env.provider == Provider::Aws {
             check_aws_key(&self.state.ssh_key().with_extension("pub"))?;
         }
-        let vars = crate::tools::stack::input_vars(self.env, self.state, db);
-        write_atomic(&self.state.tfvars(), serde_json::to_string_pretty(&vars).unwrap().as_bytes(), 0o600)
+        let vars = crate::tools::stack::input_vars(self.env, self.state, db)?;
+        write_atomic(&self.state.tfvars(), crate::error::to_json_pretty(&vars)?.as_bytes(), 0o600)
     }
 
     /// The version of Grafana's database password the state's RDS instance
