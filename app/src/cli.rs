@@ -1,29 +1,13 @@
 //! Command-line flags, parsed into one validated [`Config`].
 
 use std::ffi::OsString;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{value_parser, Arg, ArgAction, ArgMatches, Command};
 
+use crate::log::LogTarget;
 use crate::server::ServerConfig;
-
-/// Where log lines go.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LogTarget {
-    Stdout,
-    File(PathBuf),
-}
-
-impl fmt::Display for LogTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LogTarget::Stdout => f.write_str("-"),
-            LogTarget::File(path) => write!(f, "{}", path.display()),
-        }
-    }
-}
 
 /// Everything the program needs, validated.
 #[derive(Clone, Debug, PartialEq)]

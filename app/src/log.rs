@@ -8,15 +8,32 @@
 //! `copytruncate` is safe (the next line goes to the start of the truncated
 //! file). [`Logger::reopen`] supports rotation by renaming, too.
 
+use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
 use serde_json::Value;
 
-use crate::cli::LogTarget;
 use crate::clock::rfc3339_millis;
+
+/// Where log lines go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogTarget {
+    Stdout,
+    File(PathBuf),
+}
+
+impl fmt::Display for LogTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogTarget::Stdout => f.write_str("-"),
+            LogTarget::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
