@@ -52,7 +52,7 @@ EXTRA_PORTS = {
 }
 
 # Debian's own paths the docs may name (nothing in the repository writes them).
-HOST_PATHS = ["/var/tmp", "/var/log/journal", "/etc/os-release", "/etc/default/", "/var/lib/apt", "/etc/apt", "/var/log/", "/etc/systemd/system/", "/var/lib/"]
+HOST_PATHS = ["/var/backups", "/var/tmp", "/var/log/journal", "/etc/os-release", "/etc/default/", "/var/lib/apt", "/etc/apt", "/var/log/", "/etc/systemd/system/", "/var/lib/"]
 
 COMPONENT_WORDS = r"Prometheus|Alertmanager|node_exporter|Grafana|Loki|Promtail|orders-api"
 
@@ -166,6 +166,8 @@ def check_paths(pages: dict[str, str], ctx: dict) -> list[str]:
                 return True
         return False
 
+    top_level = {m.group(1).rstrip("/") for m in re.finditer(r"^[├└]── ([^\s<]+)", tree, flags=re.M)}
+
     def tree_rx(tok: str) -> str:
         return "".join(r"[\w-]+" if p.startswith("<") else re.escape(p) for p in re.split(r"(<[^>]+>)", tok.rstrip("/")))
 
@@ -193,7 +195,8 @@ def check_paths(pages: dict[str, str], ctx: dict) -> list[str]:
                         out.append(f"{page}:{n}: `{s}` names a path that is not in the repository")
                 elif s.startswith(".obsctl/"):
                     parts = [p for p in s.split("/")[1:] if p]
-                    if parts and re.fullmatch(r"<[^>]+>|ENV|dev|staging|prod|\$\{?\w+\}?", parts[0]):
+                    # .obsctl/NAME/…: NAME is an environment unless it is one of the tree's top-level names (venv/, tools/, …)
+                    if parts and parts[0].rstrip("/") not in top_level:
                         parts = parts[1:]
                     parts = [re.sub(r"<[^>]+>|…", "*", p) for p in parts]
                     if not parts:
@@ -363,14 +366,56 @@ def check_behaviour(pages: dict[str, str], ctx: dict) -> list[str]:
     return out
 
 
-CHECKS = [check_urls, check_paths, check_constants, check_links, check_behaviour]
+# --------------------------------------------------------------------------- snippets
+
+
+def fenced(text: str) -> list[tuple[int, str, str]]:
+    """(line, language, body) of every fenced block, indented ones (in lists) included, dedented."""
+    out = []
+    for m in re.finditer(r"^([ \t]*)(```|~~~)(\w*)[^\n]*\n(.*?)^\1\2[ \t]*$", text, flags=re.S | re.M):
+        indent = len(m.group(1))
+        body = "\n".join(line[indent:] if line[:indent].strip() == "" else line for line in m.group(4).split("\n"))
+        out.append((text[: m.start()].count("\n") + 1, m.group(3).lower(), body))
+    return out
+
+
+def check_snippets(pages: dict[str, str], ctx: dict) -> list[str]:
+    """Every snippet parses with the real tool: shell with `bash -n` (after
+    `<placeholder>` → a word), a whole environment file (first line
+    `# environments/NAME.toml`) with obsctl's own parser, other TOML with
+    tomllib, HCL with `terraform fmt`, JSON and YAML with their parsers."""
+    tools = ctx.get("tools") or {}
+    out = []
+    for page, text in pages.items():
+        for line, lang, body in fenced(text):
+            kind = {"sh": "sh", "bash": "sh", "shell": "sh", "toml": "toml", "hcl": "hcl", "terraform": "hcl", "json": "json", "yaml": "yaml", "yml": "yaml"}.get(lang)
+            if kind is None:
+                continue
+            m = re.match(r"#\s*environments/([\w-]+)\.toml\s*\n", body)
+            if kind == "toml" and m:
+                kind, arg = "env_toml", (m.group(1), body)
+            elif kind == "sh":
+                arg = re.sub(r"<([A-Za-z][\w .-]*)>", "PLACEHOLDER", body)
+            else:
+                arg = body
+            tool = tools.get(kind)
+            if tool is None:
+                out.append(f"{page}:{line}: no parser for a ```{lang} block (tools: {sorted(tools)})")
+                continue
+            err = tool(arg)
+            if err:
+                out.append(f"{page}:{line}: the ```{lang} block does not parse ({kind}): {err}")
+    return out
+
+
+CHECKS = [check_urls, check_paths, check_constants, check_links, check_behaviour, check_snippets]
 
 
 # --------------------------------------------------------------------------- self-tests
 
 
 def self_test_ctx() -> dict:
-    tree = ".obsctl/\n└── <env>/\n    ├── inventory.json\n    ├── secrets/\n    │   └── grafana_admin_password\n    └── tls/  ca.crt"
+    tree = ".obsctl/\n├── venv/\n└── <env>/\n    ├── inventory.json\n    ├── secrets/\n    │   └── grafana_admin_password\n    └── tls/  ca.crt"
     return {
         "registry_ports": [9090, 3000, 3100],
         "repo_files": ["docs/a.md", "docs/b.md", "ansible/site.yml", "ansible/roles/app/tasks/main.yml"],
@@ -391,6 +436,10 @@ Check it with `curl --cacert .obsctl/<env>/tls/ca.crt -u obsctl https://mon-1:90
 See [b](b.md#other-part) and [here](#section-one); the roles are in `ansible/site.yml`,
 the CA on the hosts is `/etc/obsctl/tls/ca.crt`. verify is polled every 0.5 s.
 `obsctl inventory --contract FILE` creates the CA and the passwords.
+
+```sh
+obsctl up --env <env> && curl --cacert ca.crt https://<host>:3000/api/health
+```
 """
 
 # check -> (what is planted, pages)
@@ -415,11 +464,18 @@ SELF_TESTS = [
     ("behaviour", "a writes-nothing claim the run disproves", {"docs/a.md": "`obsctl inventory --contract FILE` renders it without writing anything.\n"}),
     ("behaviour", "a --help that says writes nothing", {"docs/a.md": "# A\n"}),
     ("behaviour", "a file obsctl writes missing from the tree", {"docs/a.md": "# A\n"}),
+    ("snippets", "a shell block bash -n refuses", {"docs/a.md": "```sh\nif true; then\n  echo <env>\n```\n"}),
+    ("snippets", "a TOML block that is not TOML", {"docs/a.md": "```toml\n[state\nbackend = \"s3\"\n```\n"}),
+    ("snippets", "an environment file obsctl refuses", {"docs/a.md": "```toml\n# environments/qa.toml\nprovider = \"lab\"\nretention = \"3d\"\n```\n"}),
+    ("snippets", "HCL terraform fmt refuses", {"docs/a.md": "```hcl\nresource \"aws_s3_bucket\" \"x\" {\n  bucket = \n```\n"}),
+    ("snippets", "JSON that is not JSON", {"docs/a.md": "   ```json\n   {\"a\": 1,}\n   ```\n"}),
 ]
 
 
-def run_self_tests() -> list[str]:
-    """Each planted mistake must be flagged by its check; the clean page by none."""
+def run_self_tests(tools: dict | None = None) -> list[str]:
+    """Each planted mistake must be flagged by its check; the clean page by
+    none. `tools` are the real parsers (drift.py's); without them the snippet
+    plants cannot be judged and fail."""
     by_name = {c.__name__.removeprefix("check_"): c for c in CHECKS}
     failures = []
     for name, what, planted in SELF_TESTS:
@@ -432,11 +488,16 @@ def run_self_tests() -> list[str]:
         if what == "a source file that moved":
             ctx["repo_files"] = ctx["repo_files"] + ["src/domain/component.rs"]
         ctx["read"] = lambda p, pages=pages: pages.get(p, "")
+        ctx["tools"] = tools or {}
+        if name == "snippets" and not tools:
+            failures.append(f"self-test: no parsers given, so check `snippets` cannot judge {what}")
+            continue
         if not by_name[name](pages, ctx):
             failures.append(f"self-test: check `{name}` did not flag {what}")
     ctx = self_test_ctx()
     pages = {"docs/a.md": CLEAN, "docs/b.md": "# B\n\n## Other part\n"}
     ctx["read"] = lambda p: pages.get(p, "")
+    ctx["tools"] = tools or {}
     for check in CHECKS:
         for problem in check(pages, ctx):
             failures.append(f"self-test: check `{check.__name__}` flagged a clean page: {problem}")

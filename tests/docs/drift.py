@@ -1416,6 +1416,55 @@ def state_tree() -> str:
     return m.group(1) if m else ""
 
 
+def snippet_tools() -> dict:
+    """The real parsers of the docs' snippets (tests/docs/claims.py, check_snippets)."""
+
+    def sh(code: str) -> str | None:
+        r = subprocess.run(["bash", "-n"], input=code, capture_output=True, text=True)
+        return r.stderr.strip().replace("\n", " ") if r.returncode else None
+
+    def toml(code: str) -> str | None:
+        try:
+            tomllib.loads(code)
+        except tomllib.TOMLDecodeError as e:
+            return str(e)
+        return None
+
+    def env_toml(arg: tuple[str, str]) -> str | None:
+        """A whole environment file, through obsctl's own parser (`obsctl facts`
+        parses and validates every file of environments/, as `up` does)."""
+        name, code = arg
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            (root / "environments").mkdir()
+            (root / "ansible").symlink_to(ROOT / "ansible")
+            (root / "environments" / f"{name}.toml").write_text(code)
+            r = subprocess.run([obsctl_bin(), "facts"], cwd=root, capture_output=True, text=True, env={**os.environ, "OBSCTL_ROOT": str(root)})
+            return r.stderr.strip().replace("\n", " ")[:300] if r.returncode else None
+
+    def hcl(code: str) -> str | None:
+        if not shutil.which("terraform"):
+            return "terraform is not installed"
+        r = subprocess.run(["terraform", "fmt", "-"], input=code, capture_output=True, text=True)
+        return r.stderr.strip().replace("\n", " ")[:300] if r.returncode else None
+
+    def json_(code: str) -> str | None:
+        try:
+            json.loads(code)
+        except json.JSONDecodeError as e:
+            return str(e)
+        return None
+
+    def yaml_(code: str) -> str | None:
+        try:
+            yaml.safe_load(code)
+        except yaml.YAMLError as e:
+            return str(e).replace("\n", " ")
+        return None
+
+    return {"sh": sh, "toml": toml, "env_toml": env_toml, "hcl": hcl, "json": json_, "yaml": yaml_}
+
+
 def claims_ctx() -> dict:
     files = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True).stdout.split()
     sources = []
@@ -1460,6 +1509,7 @@ def claims_ctx() -> dict:
         "behaviour": {"inventory --contract": written},
         "help": {"inventory --contract": helps},
         "state_files": written,
+        "tools": snippet_tools(),
         "read": lambda p: (ROOT / p).read_text() if (ROOT / p).is_file() else "",
     }
 
@@ -1469,7 +1519,7 @@ def check_claims() -> None:
     sys.path.insert(0, str(HERE))
     import claims
 
-    for failure in claims.run_self_tests():
+    for failure in claims.run_self_tests(snippet_tools()):
         drift(failure)
     ctx = claims_ctx()
     pages_ = {rel(p): p.read_text() for p in [*pages(), ROOT / "README.md"]}
@@ -1496,7 +1546,7 @@ def main() -> int:
         sys.path.insert(0, str(HERE))
         import claims
 
-        failures = claims.run_self_tests()
+        failures = claims.run_self_tests(snippet_tools())
         print("\n".join(failures) or f"drift: every self-test of tests/docs/claims.py flags its planted mistake ({len(claims.SELF_TESTS)} plants)", file=sys.stderr if failures else sys.stdout)
         return 1 if failures else 0
     if args:
