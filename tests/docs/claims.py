@@ -227,6 +227,11 @@ CLAIMS = [
     ("the pinned Mitogen", r"\bMitogen (\d+\.\d+\.\d+)\b", "mitogen"),
     ("--verify-timeout's default", r"`--verify-timeout`[^.]{0,40}?\(default (\d+\s?s)\)", "verify_timeout"),
     ("--ssh-timeout's default", r"`--ssh-timeout`[^.]{0,40}?\(default (\d+\s?s)\)", "ssh_timeout"),
+    ("Terraform's grace period after a signal", r"grace period[^.;]{0,60}?\(?Terraform (\d+\s?s)\b", None),
+    ("Terraform's grace period after a signal", r"grace period of (\d+\s?s)\b[^.]{0,80}?\bTerraform\b", None),
+    ("Ansible's grace period after a signal", r"grace period[^.;]{0,60}?\bAnsible (\d+\s?s)\b", None),
+    ("Ansible's forks", r"`forks = (\d+)`", "ansible_forks"),
+    ("SSH ControlPersist", r"ControlPersist=(\d+s)\b", "control_persist"),
 ]
 
 
@@ -421,7 +426,7 @@ def self_test_ctx() -> dict:
         "repo_files": ["docs/a.md", "docs/b.md", "ansible/site.yml", "ansible/roles/app/tasks/main.yml"],
         "state_tree": tree,
         "host_path_sources": "dest: /etc/obsctl/tls/ca.crt\n",
-        "constants": {"verify_poll": "500ms", "ansible_core": "2.19.14", "mitogen": "0.3.54", "verify_timeout": "120s", "ssh_timeout": "180s"},
+        "constants": {"ansible_forks": "25", "control_persist": "120s", "verify_poll": "500ms", "ansible_core": "2.19.14", "mitogen": "0.3.54", "verify_timeout": "120s", "ssh_timeout": "180s"},
         "behaviour": {"inventory --contract": ["secrets/web_obsctl_password", "tls/ca.crt"]},
         "help": {"inventory --contract": []},
         "state_files": ["tls/ca.crt"],
@@ -456,6 +461,7 @@ SELF_TESTS = [
     ("paths", "a host path nothing writes", {"docs/a.md": "Look in `/var/lib/orders-api`.\n"}),
     ("constants", "a polling interval that is not the code's", {"docs/a.md": "verify is polled every 2 s, up to the timeout.\n"}),
     ("constants", "a pinned version that is not the code's", {"docs/a.md": "obsctl pins ansible-core 2.18.1.\n"}),
+    ("constants", "ansible.cfg's forks restated wrong", {"docs/a.md": "Ansible runs with `forks = 10`.\n"}),
     ("constants", "two pages that disagree (no fact)", {"docs/a.md": "Hosts are polled every 0.5 s.\n", "docs/b.md": "SSH is polled every 2 s.\n"}),
     ("links", "a link to a missing page", {"docs/a.md": "See [c](c.md).\n"}),
     ("links", "a link to a missing anchor", {"docs/a.md": "See [b](b.md#rotate-secrets).\n", "docs/b.md": "# B\n\n## Other part\n"}),

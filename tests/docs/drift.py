@@ -1485,11 +1485,18 @@ def claims_ctx() -> dict:
         return None
 
     timings = facts().get("timings") or {}
+    import configparser
+
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(ROOT / "ansible/ansible.cfg")
+    persist = re.search(r"ControlPersist=(\S+)", cfg.get("ssh_connection", "ssh_args", fallback=""))
     constants = {
         "ansible_core": facts()["ansible"]["core"],
         "mitogen": facts()["ansible"]["mitogen"],
         "verify_timeout": default("up", "verify-timeout"),
         "ssh_timeout": default("up", "ssh-timeout"),
+        "ansible_forks": cfg.get("defaults", "forks", fallback=None),
+        "control_persist": persist.group(1) if persist else None,
         # published by `obsctl facts` once it has them; until then the
         # contradiction check still holds every page to one value
         "verify_poll": f"{timings['verify_poll_ms']}ms" if "verify_poll_ms" in timings else None,
