@@ -931,8 +931,11 @@ def deployment_diagram(name: str, roles: bool = True) -> str:
         if any(r for _, _, r in m["resources"]) or (m["repeat"] == "for_each" and "hosts" in str(m["loop"])):
             if "instance" in " ".join(main) or "machine" in " ".join(t for t, _, _ in m["resources"]) or mname == "machine":
                 host_mods.append(mname)
-    for a, b in zip(ids, ids[1:]):
-        lines.append(f"        {a} ~~~ {b}")
+    # modules in two columns, so the group stays short
+    half = (len(ids) + 1) // 2
+    for col in (ids[:half], ids[half:]):
+        for a, b in zip(col, col[1:]):
+            lines.append(f"        {a} ~~~ {b}")
     lines.append("    end")
     lines.append(f'    subgraph hosts["hosts of {name}"]')
     for h in e["hosts"]:
