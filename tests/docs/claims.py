@@ -231,6 +231,7 @@ CLAIMS = [
     ("Terraform's grace period after a signal", r"grace period of (\d+\s?s)\b[^.]{0,80}?\bTerraform\b", None),
     ("Ansible's grace period after a signal", r"grace period[^.;]{0,60}?\bAnsible (\d+\s?s)\b", None),
     ("Ansible's forks", r"`forks = (\d+)`", "ansible_forks"),
+    ("how many ports the registry has", r"\b(\d+) (?:registry )?ports\b", "port_count"),
     ("SSH ControlPersist", r"ControlPersist=(\d+s)\b", "control_persist"),
 ]
 
@@ -426,7 +427,7 @@ def self_test_ctx() -> dict:
         "repo_files": ["docs/a.md", "docs/b.md", "ansible/site.yml", "ansible/roles/app/tasks/main.yml"],
         "state_tree": tree,
         "host_path_sources": "dest: /etc/obsctl/tls/ca.crt\n",
-        "constants": {"ansible_forks": "25", "control_persist": "120s", "verify_poll": "500ms", "ansible_core": "2.19.14", "mitogen": "0.3.54", "verify_timeout": "120s", "ssh_timeout": "180s"},
+        "constants": {"port_count": "3", "ansible_forks": "25", "control_persist": "120s", "verify_poll": "500ms", "ansible_core": "2.19.14", "mitogen": "0.3.54", "verify_timeout": "120s", "ssh_timeout": "180s"},
         "behaviour": {"inventory --contract": ["secrets/web_obsctl_password", "tls/ca.crt"]},
         "help": {"inventory --contract": []},
         "state_files": ["tls/ca.crt"],
@@ -461,6 +462,7 @@ SELF_TESTS = [
     ("paths", "a host path nothing writes", {"docs/a.md": "Look in `/var/lib/orders-api`.\n"}),
     ("constants", "a polling interval that is not the code's", {"docs/a.md": "verify is polled every 2 s, up to the timeout.\n"}),
     ("constants", "a pinned version that is not the code's", {"docs/a.md": "obsctl pins ansible-core 2.18.1.\n"}),
+    ("constants", "a count of ports that is not the registry's", {"docs/a.md": "The stack opens 10 ports.\n"}),
     ("constants", "ansible.cfg's forks restated wrong", {"docs/a.md": "Ansible runs with `forks = 10`.\n"}),
     ("constants", "two pages that disagree (no fact)", {"docs/a.md": "Hosts are polled every 0.5 s.\n", "docs/b.md": "SSH is polled every 2 s.\n"}),
     ("links", "a link to a missing page", {"docs/a.md": "See [c](c.md).\n"}),

@@ -4,6 +4,7 @@
     $OBSCTL_PYTHON tests/docs/drift.py            check; exit 1 and list every drift
     $OBSCTL_PYTHON tests/docs/drift.py --write    regenerate every generated table and diagram
     $OBSCTL_PYTHON tests/docs/drift.py --print NAME   print one generated block (names: --list)
+    $OBSCTL_PYTHON tests/docs/drift.py --self-test    only the self-tests of the widened checks
 
 Where the facts come from (real parsers only, never a regular expression
 over Rust source):
@@ -41,6 +42,16 @@ how it differs; counts in the environment files' comments match their hosts;
 the alert sequence diagram quotes dev's intervals; README's documentation
 index and docs/README.md list exactly the pages of docs/; no file cites the
 founding design page.
+
+The widened checks live in tests/docs/claims.py (its docstring lists them):
+URL schemes and ports in code, paths the docs name, numbers and versions
+that restate a code constant (and the same claim on two pages), internal
+links, anchors and quoted section names, "writes nothing" claims against a
+run of `obsctl inventory --contract` in a temporary checkout, and every
+snippet through its real parser (bash -n, obsctl's environment parser,
+tomllib, terraform fmt, JSON, YAML). Each has self-tests that plant its
+kind of mistake; every run of drift.py runs them first (a self-test that
+no longer fails is a drift), and `drift.py --self-test` runs only them.
 """
 from __future__ import annotations
 
@@ -1499,6 +1510,7 @@ def claims_ctx() -> dict:
         "verify_timeout": default("up", "verify-timeout"),
         "ssh_timeout": default("up", "ssh-timeout"),
         "ansible_forks": cfg.get("defaults", "forks", fallback=None),
+        "port_count": str(sum(len(c["ports"]) for c in registry())),
         "control_persist": persist.group(1) if persist else None,
         # published by `obsctl facts` once it has them; until then the
         # contradiction check still holds every page to one value
