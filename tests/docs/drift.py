@@ -1539,6 +1539,7 @@ def claims_ctx() -> dict:
 def check_claims() -> None:
     """The widened checks (tests/docs/claims.py), after their self-tests."""
     sys.path.insert(0, str(HERE))
+    sys.dont_write_bytecode = True  # no __pycache__ in the checkout
     import claims
 
     for failure in claims.run_self_tests(snippet_tools()):
@@ -1566,6 +1567,7 @@ def main() -> int:
         return 0
     if args == ["--self-test"]:
         sys.path.insert(0, str(HERE))
+        sys.dont_write_bytecode = True  # no __pycache__ in the checkout
         import claims
 
         failures = claims.run_self_tests(snippet_tools())
