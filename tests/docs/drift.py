@@ -4,6 +4,7 @@
     $OBSCTL_PYTHON tests/docs/drift.py            check; exit 1 and list every drift
     $OBSCTL_PYTHON tests/docs/drift.py --write    regenerate every generated table and diagram
     $OBSCTL_PYTHON tests/docs/drift.py --print NAME   print one generated block (names: --list)
+    $OBSCTL_PYTHON tests/docs/drift.py --self-test    only the self-tests of the widened checks
 
 Where the facts come from (real parsers only, never a regular expression
 over Rust source):
@@ -41,6 +42,16 @@ how it differs; counts in the environment files' comments match their hosts;
 the alert sequence diagram quotes dev's intervals; README's documentation
 index and docs/README.md list exactly the pages of docs/; no file cites the
 founding design page.
+
+The widened checks live in tests/docs/claims.py (its docstring lists them):
+URL schemes and ports in code, paths the docs name, numbers and versions
+that restate a code constant (and the same claim on two pages), internal
+links, anchors and quoted section names, "writes nothing" claims against a
+run of `obsctl inventory --contract` in a temporary checkout, and every
+snippet through its real parser (bash -n, obsctl's environment parser,
+tomllib, terraform fmt, JSON, YAML). Each has self-tests that plant its
+kind of mistake; every run of drift.py runs them first (a self-test that
+no longer fails is a drift), and `drift.py --self-test` runs only them.
 """
 from __future__ import annotations
 
@@ -102,15 +113,23 @@ def pages() -> list[Path]:
 _cache: dict[str, object] = {}
 
 
-def facts() -> dict:
-    """`obsctl facts`, from the release binary of this checkout (built first)."""
-    if "facts" not in _cache:
+def obsctl_bin() -> str:
+    """$OBSCTL_BIN, else the release binary of this checkout (built first)."""
+    if "bin" not in _cache:
         binary = os.environ.get("OBSCTL_BIN")
         if not binary:
             build = subprocess.run(["cargo", "build", "--release", "--locked", "-q"], cwd=ROOT, capture_output=True, text=True)
             if build.returncode != 0:
                 sys.exit(f"drift.py: cargo build --release failed:\n{build.stderr}")
             binary = str(ROOT / "target/release/obsctl")
+        _cache["bin"] = binary
+    return _cache["bin"]  # type: ignore[return-value]
+
+
+def facts() -> dict:
+    """`obsctl facts`, from the release binary of this checkout (built first)."""
+    if "facts" not in _cache:
+        binary = obsctl_bin()
         run = subprocess.run([binary, "facts"], cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OBSCTL_ROOT": str(ROOT)})
         if run.returncode != 0:
             sys.exit(f"drift.py: `obsctl facts` failed ({run.returncode}):\n{run.stderr}")
@@ -557,10 +576,29 @@ def visible(cmds: list[dict]) -> list[dict]:
     return [c for c in cmds if not c["hidden"]]
 
 
+def multiple_positionals() -> set[str]:
+    """The value names of positionals that take several values, read from
+    clap's own usage lines (`obsctl … --help`: `<MATCHER>...`), since the
+    facts do not say how many values an argument takes."""
+    if "multi" not in _cache:
+        names: set[str] = set()
+
+        def walk(cmd: dict, path: list[str]) -> None:
+            if any(a["positional"] for a in cmd["args"]):
+                run = subprocess.run([obsctl_bin(), *path, "--help"], capture_output=True, text=True, env={**os.environ, "OBSCTL_ROOT": str(ROOT)})
+                names.update(re.findall(r"<([A-Z_]+)>\.\.\.", run.stdout))
+            for s in visible(cmd["subcommands"]):
+                walk(s, [*path, s["name"]])
+
+        walk(facts()["cli"], [])
+        _cache["multi"] = names
+    return _cache["multi"]  # type: ignore[return-value]
+
+
 def arg_usage(a: dict) -> str:
     value = " ".join(a["value_names"] or [a["id"].upper()])
     if a["positional"]:
-        return f"{value}.."
+        return f"{value}.." if value in multiple_positionals() else value
     flag = f"--{a['long']}"
     takes_value = a["possible_values"] != ["true", "false"]
     return f"{flag} {value}" if takes_value else flag
@@ -886,8 +924,10 @@ def base_types(resources: list[tuple]) -> list[str]:
     return [t for t in types if not any(t.startswith(o + "_") for o in types if o != t)]
 
 
-def deployment_diagram(name: str) -> str:
-    """Terraform modules → the resources they create → the hosts, and Ansible roles → the hosts."""
+def deployment_diagram(name: str, roles: bool = True) -> str:
+    """Terraform modules → the resources they create → the hosts, and Ansible roles → the hosts
+    (without the roles, `roles=False`, for environments whose host→role edges
+    cross: the generated host-roles matrix shows them)."""
     e = environments()[name]
     mods = stacks()[e["provider"]]
     lines = ["flowchart TB", f'    envfile["environments/{name}.toml"]']
@@ -902,13 +942,25 @@ def deployment_diagram(name: str) -> str:
         if any(r for _, _, r in m["resources"]) or (m["repeat"] == "for_each" and "hosts" in str(m["loop"])):
             if "instance" in " ".join(main) or "machine" in " ".join(t for t, _, _ in m["resources"]) or mname == "machine":
                 host_mods.append(mname)
-    for a, b in zip(ids, ids[1:]):
-        lines.append(f"        {a} ~~~ {b}")
+    # modules in two columns, so the group stays short
+    half = (len(ids) + 1) // 2
+    for col in (ids[:half], ids[half:]):
+        for a, b in zip(col, col[1:]):
+            lines.append(f"        {a} ~~~ {b}")
     lines.append("    end")
     lines.append(f'    subgraph hosts["hosts of {name}"]')
     for h in e["hosts"]:
         lines.append(f'        h_{ident(h["name"])}["{h["name"]}"]')
     lines.append("    end")
+    if not roles:
+        lines.append('    ans["Ansible: ansible/site.yml, one play:<br/>the roles of each host, as in<br/>the host-roles table"]')
+        lines.append('    envfile -- "obsctl up" --> tf')
+        lines.append(f"    {ids[-1]} ~~~ h_{ident(e['hosts'][0]['name'])}")
+        for mname in host_mods:
+            for h in e["hosts"]:
+                lines.append(f"    tf_{ident(mname)} --> h_{ident(h['name'])}")
+        lines.append("    hosts --- ans")
+        return mermaid("\n".join(lines))
     lines.append('    subgraph ans["Ansible: ansible/site.yml, one play"]')
     every = [c["name"] for c in registry() if c["every_host"] and c["name"] in e["components"]]
     lines.append(f'        r_every["{", ".join(every)}"]')
@@ -955,6 +1007,72 @@ def readme_index(text: str) -> str:
     return "\n".join(out)
 
 
+
+def port_vars() -> str:
+    """Every port variable of the registry, in registry order (one line)."""
+    names = [f"`{p['var']}`" for c in registry() for p in c["ports"]]
+    return f"{len(names)} ports: " + ", ".join(names) + "."
+
+
+def tfvars_ports(text: str) -> str:
+    """The dev variables example with its `ports` object from dev's registry."""
+    current = between(text, "tfvars-example") or ""
+    ports = environments()["dev"]["ports"]
+    items = [f'"{k}": {v}' for k, v in ports.items()]
+    lines, line = [], []
+    for it in items:
+        if line and len(", ".join(line + [it])) > 100:
+            lines.append(", ".join(line) + ",")
+            line = []
+        line.append(it)
+    lines.append(", ".join(line))
+    body = '"ports": { ' + "\n             ".join(lines) + " },"
+    return re.sub(r'"ports": \{.*?\},', lambda m: body, current, count=1, flags=re.S)
+
+
+def app_flags() -> str:
+    """orders-api's flags as the app role writes them (its own `_app_args`,
+    rendered with Jinja2 from dev's inventory, as `inventory --contract` renders it)."""
+    vars_ = yaml.safe_load(read("ansible/roles/app/vars/main.yml"))
+    inv = sandbox("dev")["inventory"]
+    host = next(iter(inv["all"]["children"]["app"]["hosts"]))
+    hostvars = {**role_defaults("app"), **inv["all"].get("vars", {}), **(inv.get("_meta", {}).get("hostvars", {}).get(host, {}))}
+    jenv = jinja2.Environment()
+    jenv.filters["dirname"] = os.path.dirname
+    ctx = dict(hostvars)
+    for k in ("_app_web_config_file",):
+        ctx[k] = jenv.from_string(vars_[k]).render(**ctx)
+    rendered = " ".join(jenv.from_string(vars_["_app_args"]).render(**ctx).split())
+    return "```text\n" + rendered + "\n```"
+
+
+def host_roles_matrix() -> str:
+    """Which host carries which component, per environment (the env files, as obsctl parses them)."""
+    comps = [c for c in registry()]
+    rows = []
+    for n, e in environments().items():
+        for h in e["hosts"]:
+            cells = []
+            for c in comps:
+                on = c["name"] in e["components"] and (c["every_host"] or c["name"] in h["roles"])
+                cells.append("●" if on else "")
+            rows.append([f"`{n}`", f"`{h['name']}`"] + cells)
+    return md_table(["env", "host"] + [COMPONENT_LABEL[c["name"]] for c in comps], rows)
+
+
+def restore_list(text: str) -> str:
+    """What a second runner must restore: every file obsctl keeps under
+    ssh/, secrets/ and tls/ (a run of `inventory --contract` for an aws
+    environment with Grafana on PostgreSQL, plus the files `up`'s prepare and
+    terraform phases add, which the tree of `.obsctl/` lists)."""
+    seen = sandbox("prod")["files"]
+    tree = state_tree()
+    extra = [f"secrets/{m}" for m in re.findall(r"[│├└─\s]+(grafana_\w+(?:\.version)?|receiver-<name>-<credential>)\s", tree)]
+    files = sorted({f for f in seen + extra + ["ssh/id_ed25519", "ssh/id_ed25519.pub"] if re.match(r"(ssh|secrets|tls)/", f)})
+    gen = [[f"`{f}`"] for f in files]
+    return merged(text, "restore-list", ["file under `.obsctl/<env>/`", "why the other machine needs the same one"], 1, gen)
+
+
 # name -> (page, generator taking the page's text)
 BLOCKS: dict[str, tuple[str, object]] = {
     "env-table": ("docs/deployment.md", lambda t: env_table()),
@@ -977,11 +1095,17 @@ BLOCKS: dict[str, tuple[str, object]] = {
     "global-prod-metrics": ("docs/topology.md", lambda t: global_diagram("prod", "metrics")),
     "global-prod-queries": ("docs/topology.md", lambda t: global_diagram("prod", "queries")),
     "deploy-dev": ("docs/topology.md", lambda t: deployment_diagram("dev")),
-    "deploy-staging": ("docs/topology.md", lambda t: deployment_diagram("staging")),
-    "deploy-prod": ("docs/topology.md", lambda t: deployment_diagram("prod")),
+    "deploy-staging": ("docs/topology.md", lambda t: deployment_diagram("staging", roles=False)),
+    "deploy-prod": ("docs/topology.md", lambda t: deployment_diagram("prod", roles=False)),
     "host-loss-table": ("docs/backup.md", lambda t: host_loss_table()),
     "sizing-measured": ("docs/scaling.md", lambda t: sizing_measured()),
     "sizing-table": ("docs/scaling.md", lambda t: sizing_table()),
+    "port-vars-contract": ("docs/contract.md", lambda t: port_vars()),
+    "port-vars-deployment": ("docs/deployment.md", lambda t: "    " + port_vars()),
+    "tfvars-example": ("docs/deployment.md", tfvars_ports),
+    "app-flags": ("docs/worked-example.md", lambda t: app_flags()),
+    "host-roles": ("docs/topology.md", lambda t: host_roles_matrix()),
+    "restore-list": ("docs/pipelines.md", restore_list),
 }
 
 
@@ -1262,7 +1386,172 @@ def check_ports_in_text() -> None:
                         drift(f"{rel(p)}:{line_no}: `{m.group(0)}` gives {comp} port {n}, but the registry says {sorted(reg[comp])} (src/component.rs)")
 
 
-CHECKS = [check_ports_in_text, check_generated, check_mentions, check_port_defaults, check_sequence_diagram, check_env_comments, check_prose, check_queries, check_index, check_citations]
+def sandbox(env: str) -> dict:
+    """`obsctl inventory --env ENV --contract FILE` in a temporary checkout
+    (links to environments/ and ansible/), with a contract for the env file's
+    hosts: what it prints and every file it leaves under `.obsctl/ENV/`,
+    with host and user names replaced by `<host>` and `<user>`."""
+    key = f"sandbox-{env}"
+    if key not in _cache:
+        e = environments()[env]
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            (root / "environments").symlink_to(ROOT / "environments")
+            (root / "ansible").symlink_to(ROOT / "ansible")
+            hosts = {}
+            for i, h in enumerate(e["hosts"]):
+                hosts[h["name"]] = {
+                    "address": f"192.0.2.{10 + i}", "private_address": f"10.0.0.{10 + i}", "ssh_user": "admin", "ssh_port": 22,
+                    "roles": h["roles"], "labels": {"zone": "a"},
+                    "ssh_host_key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ2c5m2sCw1E9nNBbq7oGqgGg0qQbA0Qz6t2L8a1y2Zx",
+                }
+            contract = {"schema": 1, "environment": env, "hosts": hosts, "ssh": {"private_key_file": "/nonexistent/id_ed25519", "bastion": None}}
+            (root / "contract.json").write_text(json.dumps(contract))
+            run = subprocess.run([obsctl_bin(), "inventory", "--env", env, "--contract", "contract.json"], cwd=root, capture_output=True, text=True, env={**os.environ, "OBSCTL_ROOT": str(root)})
+            if run.returncode != 0:
+                sys.exit(f"drift.py: `obsctl inventory --env {env} --contract` in a temporary checkout failed ({run.returncode}):\n{run.stderr}")
+            state = root / ".obsctl" / env
+            names = {h["name"] for h in e["hosts"]}
+            files = set()
+            for f in state.rglob("*") if state.is_dir() else []:
+                if f.is_file():
+                    r = str(f.relative_to(state))
+                    r = re.sub(r"^tls/hosts/([\w-]+)\.", lambda m: "tls/hosts/<host>." if m.group(1) in names else m.group(0), r)
+                    r = re.sub(r"^secrets/web_\w+?_password", "secrets/web_<user>_password", r)
+                    files.add(r)
+            _cache[key] = {"files": sorted(files), "inventory": json.loads(run.stdout)}
+    return _cache[key]  # type: ignore[return-value]
+
+
+def state_tree() -> str:
+    """The tree of `.obsctl/` on the deployment page."""
+    sect = section(read("docs/deployment.md"), r"Where state, secrets and logs live")
+    m = re.search(r"```text\n(.*?)```", sect, flags=re.S)
+    return m.group(1) if m else ""
+
+
+def snippet_tools() -> dict:
+    """The real parsers of the docs' snippets (tests/docs/claims.py, check_snippets)."""
+
+    def sh(code: str) -> str | None:
+        r = subprocess.run(["bash", "-n"], input=code, capture_output=True, text=True)
+        return r.stderr.strip().replace("\n", " ") if r.returncode else None
+
+    def toml(code: str) -> str | None:
+        try:
+            tomllib.loads(code)
+        except tomllib.TOMLDecodeError as e:
+            return str(e)
+        return None
+
+    def env_toml(arg: tuple[str, str]) -> str | None:
+        """A whole environment file, through obsctl's own parser (`obsctl facts`
+        parses and validates every file of environments/, as `up` does)."""
+        name, code = arg
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            (root / "environments").mkdir()
+            (root / "ansible").symlink_to(ROOT / "ansible")
+            (root / "environments" / f"{name}.toml").write_text(code)
+            r = subprocess.run([obsctl_bin(), "facts"], cwd=root, capture_output=True, text=True, env={**os.environ, "OBSCTL_ROOT": str(root)})
+            return r.stderr.strip().replace("\n", " ")[:300] if r.returncode else None
+
+    def hcl(code: str) -> str | None:
+        if not shutil.which("terraform"):
+            return "terraform is not installed"
+        r = subprocess.run(["terraform", "fmt", "-"], input=code, capture_output=True, text=True)
+        return r.stderr.strip().replace("\n", " ")[:300] if r.returncode else None
+
+    def json_(code: str) -> str | None:
+        try:
+            json.loads(code)
+        except json.JSONDecodeError as e:
+            return str(e)
+        return None
+
+    def yaml_(code: str) -> str | None:
+        try:
+            yaml.safe_load(code)
+        except yaml.YAMLError as e:
+            return str(e).replace("\n", " ")
+        return None
+
+    return {"sh": sh, "toml": toml, "env_toml": env_toml, "hcl": hcl, "json": json_, "yaml": yaml_}
+
+
+def claims_ctx() -> dict:
+    files = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True).stdout.split()
+    sources = []
+    for f in files:
+        if f.split("/")[0] in ("ansible", "terraform", "src", "app", "tests") and not f.startswith("tests/docs/"):
+            try:
+                sources.append((ROOT / f).read_text())
+            except (UnicodeDecodeError, OSError):
+                pass
+    cli = facts()["cli"]
+
+    def default(cmd: str, flag: str) -> str | None:
+        for s in cli["subcommands"]:
+            if s["name"] == cmd:
+                for a in s["args"]:
+                    if a["long"] == flag and a["default"]:
+                        return f"{a['default'][0]}s"
+        return None
+
+    timings = facts().get("timings") or {}
+    import configparser
+
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(ROOT / "ansible/ansible.cfg")
+    persist = re.search(r"ControlPersist=(\S+)", cfg.get("ssh_connection", "ssh_args", fallback=""))
+    constants = {
+        "ansible_core": facts()["ansible"]["core"],
+        "mitogen": facts()["ansible"]["mitogen"],
+        "verify_timeout": default("up", "verify-timeout"),
+        "ssh_timeout": default("up", "ssh-timeout"),
+        "ansible_forks": cfg.get("defaults", "forks", fallback=None),
+        "port_count": str(sum(len(c["ports"]) for c in registry())),
+        "control_persist": persist.group(1) if persist else None,
+        # published by `obsctl facts` once it has them; until then the
+        # contradiction check still holds every page to one value
+        "verify_poll": f"{timings['verify_poll_ms']}ms" if "verify_poll_ms" in timings else None,
+        "ssh_poll": f"{timings['ssh_poll_ms']}ms" if "ssh_poll_ms" in timings else None,
+    }
+    written = sandbox("dev")["files"]
+    helps = []
+    for s in cli["subcommands"]:
+        if s["name"] == "inventory":
+            helps = [(f"obsctl inventory --{a['long']}", a["help"] or "") for a in s["args"] if a["long"] == "contract"]
+    return {
+        "registry_ports": [p["number"] for c in registry() for p in c["ports"]],
+        "repo_files": files,
+        "state_tree": state_tree(),
+        "host_path_sources": "\n".join(sources),
+        "constants": constants,
+        "behaviour": {"inventory --contract": written},
+        "help": {"inventory --contract": helps},
+        "state_files": written,
+        "tools": snippet_tools(),
+        "read": lambda p: (ROOT / p).read_text() if (ROOT / p).is_file() else "",
+    }
+
+
+def check_claims() -> None:
+    """The widened checks (tests/docs/claims.py), after their self-tests."""
+    sys.path.insert(0, str(HERE))
+    sys.dont_write_bytecode = True  # no __pycache__ in the checkout
+    import claims
+
+    for failure in claims.run_self_tests(snippet_tools()):
+        drift(failure)
+    ctx = claims_ctx()
+    pages_ = {rel(p): p.read_text() for p in [*pages(), ROOT / "README.md"]}
+    for check in claims.CHECKS:
+        for problem in check(pages_, ctx):
+            drift(problem)
+
+
+CHECKS = [check_claims, check_ports_in_text, check_generated, check_mentions, check_port_defaults, check_sequence_diagram, check_env_comments, check_prose, check_queries, check_index, check_citations]
 
 
 def main() -> int:
@@ -1276,6 +1565,14 @@ def main() -> int:
     if len(args) == 2 and args[0] == "--print" and args[1] in BLOCKS:
         print(generate(args[1], read(BLOCKS[args[1]][0])))
         return 0
+    if args == ["--self-test"]:
+        sys.path.insert(0, str(HERE))
+        sys.dont_write_bytecode = True  # no __pycache__ in the checkout
+        import claims
+
+        failures = claims.run_self_tests(snippet_tools())
+        print("\n".join(failures) or f"drift: every self-test of tests/docs/claims.py flags its planted mistake ({len(claims.SELF_TESTS)} plants)", file=sys.stderr if failures else sys.stdout)
+        return 1 if failures else 0
     if args:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2

@@ -1,0 +1,512 @@
+"""The widened docs checks of tests/docs/drift.py: claims the docs make that
+the code, a real run of obsctl, or the docs themselves contradict.
+
+Every check is a pure function `check(pages, ctx) -> [problem]`: `pages`
+maps a page's path (e.g. "docs/flows.md") to its Markdown, `ctx` holds the
+facts drift.py gathered (registry ports, repository files, what a sandboxed
+`obsctl inventory --contract` wrote, …). drift.py runs each one on the real
+docs, and first on SELF_TESTS: for every check, pages with its kind of
+mistake planted, which it must flag (and a clean page it must not), so a
+check that silently stopped matching fails the run too.
+
+- urls: a URL or `host:port` in a code block, code span or diagram to a
+  registry port over plain HTTP (`http://`, `curl host:port`, `HTTP :3000`,
+  a ports table's `TCP, HTTP`), prose saying a component is reached over
+  HTTP, and a port that is neither in the component registry nor one of the
+  few outside ports obsctl's docs may name (EXTRA_PORTS);
+- paths: a repository path the docs name exists (git ls-files); a path under
+  `.obsctl/` is one the deployment page's tree of `.obsctl/` lists; a host
+  path (`/etc/…`, `/var/…`, `/opt/…`, `/usr/local/…`) is one a role, the
+  Terraform code or obsctl writes (it appears in their files), or a
+  Debian path (HOST_PATHS);
+- constants: a number with a unit (or a version) that restates a fact of the
+  code (CLAIMS: polling intervals, CLI defaults, pinned versions) equals it;
+  the same claim on two pages has one value (contradictions), even where the
+  code publishes no fact for it;
+- links: every internal link and anchor resolves (GitHub's heading slugs),
+  and a section named in quotes after a page (`operations.md, "Rotate
+  secrets"`) is a heading of that page;
+- behaviour: a "writes nothing" / "read-only" claim about a command that a
+  sandboxed run shows writing files (docs and the command's --help);
+  every file that run writes under `.obsctl/<env>/` is in the tree of
+  `.obsctl/`.
+"""
+from __future__ import annotations
+
+import fnmatch
+import re
+
+# Ports outside the component registry that the docs may name, and why.
+EXTRA_PORTS = {
+    22: "SSH",
+    80: "HTTP, redirected to 443 by the load balancer",
+    443: "HTTPS of the load balancer",
+    2222: "an SSH port in the contract examples",
+    3142: "apt-cacher-ng on the lab host",
+    9000: "an S3-compatible store (MinIO, moto)",
+    9099: "the lab's receivers sink (tests/e2e)",
+    25: "SMTP",
+    465: "SMTP over TLS",
+    587: "SMTP submission",
+    5432: "PostgreSQL (RDS)",
+}
+
+# Debian's own paths the docs may name (nothing in the repository writes them).
+HOST_PATHS = ["/var/backups", "/var/tmp", "/var/log/journal", "/etc/os-release", "/etc/default/", "/var/lib/apt", "/etc/apt", "/var/log/", "/etc/systemd/system/", "/var/lib/"]
+
+COMPONENT_WORDS = r"Prometheus|Alertmanager|node_exporter|Grafana|Loki|Promtail|orders-api"
+
+
+def code_blocks(text: str) -> list[tuple[int, str]]:
+    """(first line number, body) of every fenced block."""
+    out = []
+    for m in re.finditer(r"^(```|~~~)[^\n]*\n(.*?)^\1", text, flags=re.S | re.M):
+        out.append((text[: m.start()].count("\n") + 2, m.group(2)))
+    return out
+
+
+def strip_code_blocks(text: str) -> str:
+    return re.sub(r"^(```|~~~).*?^\1", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S | re.M)
+
+
+def code_spans(line: str) -> list[str]:
+    return re.findall(r"(?<!`)`([^`\n]+)`(?!`)", line)
+
+
+def code_lines(text: str) -> list[tuple[int, str]]:
+    """Every line of a code block, and every code span of the prose, with its line number."""
+    out = []
+    for first, body in code_blocks(text):
+        out += [(first + i, line) for i, line in enumerate(body.split("\n"))]
+    for n, line in enumerate(strip_code_blocks(text).split("\n"), 1):
+        out += [(n, s) for s in code_spans(line)]
+    return out
+
+
+def prose_sentences(text: str) -> list[tuple[int, str]]:
+    out = []
+    prose = strip_code_blocks(text)
+    lines = prose.split("\n")
+    para: list[tuple[int, str]] = []
+    for n, line in enumerate(lines + [""], 1):
+        if line.strip() and not line.lstrip().startswith("|"):
+            para.append((n, line.strip()))
+            continue
+        if line.lstrip().startswith("|"):
+            out.append((n, line))
+        if para:
+            joined = " ".join(s for _, s in para)
+            for s in re.split(r"(?<=[.;!?])\s+(?=[A-Z`*(\[])", joined):
+                out.append((para[0][0], s))
+            para = []
+    return out
+
+
+# --------------------------------------------------------------------------- urls
+
+
+def check_urls(pages: dict[str, str], ctx: dict) -> list[str]:
+    reg: set[int] = set(ctx["registry_ports"])
+    out = []
+    for page, text in pages.items():
+        for n, line in code_lines(text):
+            for m in re.finditer(r"\b(https?)://([^/\s:\"'`]+):(\d{2,5})\b", line):
+                scheme, port = m.group(1), int(m.group(3))
+                if scheme == "http" and port in reg:
+                    out.append(f"{page}:{n}: `{m.group(0)}`: port {port} is a registry port, and every one serves HTTPS only (with basic auth): write https:// and the CA")
+                elif port not in reg and port not in EXTRA_PORTS:
+                    out.append(f"{page}:{n}: `{m.group(0)}`: port {port} is not in the component registry (nor a known outside port)")
+            if re.search(r"\b(curl|wget)\b", line):
+                for m in re.finditer(r"(?<![/\w.:-])((?:localhost|127\.0\.0\.1|<[^>]+>|[\w-]+(?:\.[\w-]+)*)):(\d{2,5})\b", line):
+                    port = int(m.group(2))
+                    if port in reg:
+                        out.append(f"{page}:{n}: `{m.group(0)}` in a curl/wget command has no scheme, so it is plain HTTP; port {port} serves HTTPS only")
+        for n, line in enumerate(text.split("\n"), 1):
+            for m in re.finditer(r"\bHTTP\s*:(\d{2,5})\b", line):
+                if int(m.group(1)) in reg:
+                    out.append(f"{page}:{n}: `{m.group(0)}`: port {m.group(1)} serves HTTPS, not HTTP")
+            if line.lstrip().startswith("|") and re.search(r"\bTCP, HTTP\b(?!S)", line):
+                nums = {int(x) for x in re.findall(r"\|\s*(\d{2,5})\s*\|", line)}
+                if nums & reg:
+                    out.append(f"{page}:{n}: a ports table row says `TCP, HTTP` for registry port {sorted(nums & reg)}, which serves HTTPS only")
+        for n, s in prose_sentences(text):
+            if re.search(r"\bover HTTP\b(?!S)|\bHTTP `(?:GET|POST|PUT)", s) and re.search(COMPONENT_WORDS, s):
+                if not re.search(r"webhook|receiver|plain HTTP|sink|Slack|PagerDuty|traffic generator|real HTTP|HTTP service", s, re.I):
+                    out.append(f"{page}:{n}: says a component is reached over plain HTTP; every registry endpoint is HTTPS with basic auth: \"{s[:140]}\"")
+    return out
+
+
+# --------------------------------------------------------------------------- paths
+
+REPO_TOP = r"(?:src|ansible|terraform|tests|environments|app|docs|benches|\.ci)"
+
+
+PLACEHOLDERS = r"<[^>]*>|…|\.\.\.|\*+|(?<![\w])(?:ENV|NAME|PROVIDER|STAMP|HOST|FILE)(?![\w])"
+
+
+def _glob(path: str) -> list[str]:
+    path = re.sub(PLACEHOLDERS, "*", path)
+    m = re.search(r"\{([^{}]*)\}", path)
+    if m:
+        return [g for alt in m.group(1).split(",") for g in _glob(path[: m.start()] + alt + path[m.end() :])]
+    return [path]
+
+
+def check_paths(pages: dict[str, str], ctx: dict) -> list[str]:
+    files: list[str] = ctx["repo_files"]
+    dirs = {"/".join(f.split("/")[:i]) for f in files for i in range(1, f.count("/") + 1)}
+    tree: str = ctx["state_tree"]
+    writers: str = ctx["host_path_sources"]
+    out = []
+
+    def exists(p: str) -> bool:
+        p = p.rstrip("/").removeprefix("./")
+        for g in _glob(p):
+            if g in dirs or g in files or any(fnmatch.fnmatchcase(f, g) for f in files) or any(fnmatch.fnmatchcase(d, g) for d in dirs):
+                return True
+        return False
+
+    top_level = {m.group(1).rstrip("/") for m in re.finditer(r"^[├└]── ([^\s<]+)", tree, flags=re.M)}
+
+    def tree_rx(tok: str) -> str:
+        return "".join(r"[\w-]+" if p.startswith("<") else re.escape(p) for p in re.split(r"(<[^>]+>)", tok.rstrip("/")))
+
+    # the tree's names that hold a placeholder besides other characters (web_<user>_password)
+    patterns = [tree_rx(tok) for tok in set(re.findall(r"[\w.<>-]+/?", tree)) if re.search(r"<[^>]+>", tok) and re.sub(r"<[^>]+>", "", tok.rstrip("/"))]
+
+    def in_tree(name: str) -> bool:
+        """`name` (placeholders as `*`) is a name of the tree, or matches one
+        of the tree's names with placeholders."""
+        if name in ("", "*"):
+            return True
+        rx = re.escape(name).replace(r"\*", r"(?:<[^>]+>|[\w.-]+)")
+        if re.search(rf"(?<![\w.-]){rx}(?![\w-])", tree):
+            return True
+        return any(re.fullmatch(p, name) for p in patterns)
+
+    for page, text in pages.items():
+        for n, line in enumerate(strip_code_blocks(text).split("\n"), 1):
+            for span in code_spans(line):
+                s = span.strip()
+                if " " in s:
+                    continue
+                if re.match(rf"^(?:\./)?{REPO_TOP}/[\w./<>*{{}},…-]*$", s) and not s.startswith("docs/#"):
+                    if not exists(s.split("#")[0]):
+                        out.append(f"{page}:{n}: `{s}` names a path that is not in the repository")
+                elif s.startswith(".obsctl/"):
+                    parts = [p for p in s.split("/")[1:] if p]
+                    # .obsctl/NAME/…: NAME is an environment unless it is one of the tree's top-level names (venv/, tools/, …)
+                    if parts and parts[0].rstrip("/") not in top_level:
+                        parts = parts[1:]
+                    parts = [re.sub(r"<[^>]+>|…", "*", p) for p in parts]
+                    if not parts:
+                        continue
+                    names = [parts[0]] + ([parts[-1]] if len(parts) > 1 and parts[0] in ("secrets", "tls", "ssh", "runs") else [])
+                    for name in names:
+                        if not in_tree(name):
+                            out.append(f"{page}:{n}: `{s}`: `{name}` is not in the tree of `.obsctl/` (deployment.md), so obsctl does not write it")
+                elif re.match(r"^/(?:etc|var|opt|usr/local|srv)/", s):
+                    base = re.split(r"<|\*|…|\{", s)[0].rstrip("/")
+                    comps = base.split("/")
+                    # the path, or a parent at least three deep (/var/lib/loki for /var/lib/loki/chunks), is in a writer's files
+                    known = [base] + ["/".join(comps[:i]) for i in range(len(comps) - 1, 3, -1)]
+                    if any(base.startswith(h) for h in HOST_PATHS if not h.endswith("/")) or base in (h.rstrip("/") for h in HOST_PATHS):
+                        continue
+                    if base and not any(k in writers for k in known):
+                        out.append(f"{page}:{n}: `{s}`: no role, Terraform file or obsctl source writes `{base}`")
+    return out
+
+
+# --------------------------------------------------------------------------- constants and contradictions
+
+# (claim, regex over one prose sentence; group 1 is the value, fact key in ctx["constants"] or None)
+CLAIMS = [
+    ("verify's polling interval", r"\bverify\b[^.]{0,160}?\bpoll(?:ed|s)? (?:\w+ )?every (\d+(?:\.\d+)?\s?(?:ms|s))\b", "verify_poll"),
+    ("the SSH wait's polling interval", r"\b(?:SSH|Hosts)\b[^.]{0,80}?\bpolled (?:\w+ )?every (\d+(?:\.\d+)?\s?(?:ms|s))\b", "ssh_poll"),
+    ("the pinned ansible-core", r"\bansible-core (\d+\.\d+(?:\.\d+)?)\b", "ansible_core"),
+    ("the pinned Mitogen", r"\bMitogen (\d+\.\d+\.\d+)\b", "mitogen"),
+    ("--verify-timeout's default", r"`--verify-timeout`[^.]{0,40}?\(default (\d+\s?s)\)", "verify_timeout"),
+    ("--ssh-timeout's default", r"`--ssh-timeout`[^.]{0,40}?\(default (\d+\s?s)\)", "ssh_timeout"),
+    ("Terraform's grace period after a signal", r"grace period[^.;]{0,60}?\(?Terraform (\d+\s?s)\b", None),
+    ("Terraform's grace period after a signal", r"grace period of (\d+\s?s)\b[^.]{0,80}?\bTerraform\b", None),
+    ("Ansible's grace period after a signal", r"grace period[^.;]{0,60}?\bAnsible (\d+\s?s)\b", None),
+    ("Ansible's forks", r"`forks = (\d+)`", "ansible_forks"),
+    ("how many ports the registry has", r"\b(\d+) (?:registry )?ports\b", "port_count"),
+    ("SSH ControlPersist", r"ControlPersist=(\d+s)\b", "control_persist"),
+]
+
+
+def norm_value(v: str) -> str:
+    v = v.replace(" ", "")
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s)", v)
+    if m:
+        ms = float(m.group(1)) * (1 if m.group(2) == "ms" else 1000)
+        return f"{ms:g}ms"
+    return v
+
+
+def check_constants(pages: dict[str, str], ctx: dict) -> list[str]:
+    facts: dict = ctx.get("constants", {})
+    out = []
+    seen: dict[str, list[tuple[str, str]]] = {}
+    for page, text in pages.items():
+        for n, s in prose_sentences(text):
+            if re.search(r"\binstead of\b|\bwent from\b|\bwas\b|\bbefore\b", s):
+                continue  # history (performance.md's levers): what the code did, not what it does
+            for claim, rx, key in CLAIMS:
+                for m in re.finditer(rx, s):
+                    value = m.group(1)
+                    seen.setdefault(claim, []).append((f"{page}:{n}", value))
+                    want = facts.get(key) if key else None
+                    if want is None:
+                        continue
+                    if key in ("ansible_core",):
+                        ok = str(want) == value or str(want).startswith(value + ".")
+                    else:
+                        ok = norm_value(value) == norm_value(str(want))
+                    if not ok:
+                        out.append(f"{page}:{n}: {claim} is {value} here, but the code says {want}")
+    for claim, where in seen.items():
+        values = {norm_value(v) for _, v in where if not re.fullmatch(r"\d+\.\d+", v)}
+        if len(values) > 1:
+            out.append(f"the docs contradict themselves on {claim}: " + ", ".join(f"{w} says {v}" for w, v in where))
+    return out
+
+
+# --------------------------------------------------------------------------- links and section references
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation but `-` and `_` dropped, spaces to `-`."""
+    h = re.sub(r"<[^>]+>", "", heading).strip().lower()
+    h = re.sub(r"\]\([^)]*\)", "", h)  # a link's target
+    h = re.sub(r"[^\w\- ]", "", h)
+    return h.replace(" ", "-")
+
+
+def anchors(text: str) -> set[str]:
+    out: set[str] = set()
+    counts: dict[str, int] = {}
+    for m in re.finditer(r"^#{1,6}\s+(.*?)\s*#*\s*$", strip_code_blocks(text), flags=re.M):
+        s = slug(m.group(1))
+        k = counts.get(s, 0)
+        out.add(s if k == 0 else f"{s}-{k}")
+        counts[s] = k + 1
+    return out
+
+
+def headings(text: str) -> list[str]:
+    return [m.group(1).strip() for m in re.finditer(r"^#{1,6}\s+(.*?)\s*$", strip_code_blocks(text), flags=re.M)]
+
+
+def _resolve(page: str, target: str) -> str:
+    base = page.rsplit("/", 1)[0] if "/" in page else ""
+    parts = (base.split("/") if base else []) + target.split("/")
+    out: list[str] = []
+    for p in parts:
+        if p == "..":
+            if out:
+                out.pop()
+        elif p not in ("", "."):
+            out.append(p)
+    return "/".join(out)
+
+
+def check_links(pages: dict[str, str], ctx: dict) -> list[str]:
+    files: set[str] = set(ctx["repo_files"]) | set(pages)
+    dirs = {"/".join(f.split("/")[:i]) for f in files for i in range(1, f.count("/") + 1)}
+    out = []
+    for page, text in pages.items():
+        prose = strip_code_blocks(text)
+        for n, line in enumerate(prose.split("\n"), 1):
+            for m in re.finditer(r"\]\(([^)\s]+)\)", line):
+                target = m.group(1)
+                if re.match(r"^[a-z]+:", target):
+                    continue
+                path, _, anchor = target.partition("#")
+                dest = _resolve(page, path) if path else page
+                if path and dest not in files and dest.rstrip("/") not in dirs:
+                    out.append(f"{page}:{n}: link to `{target}`: {dest} does not exist")
+                    continue
+                if anchor and dest.endswith(".md"):
+                    have = anchors(pages.get(dest, ctx.get("read", lambda p: "")(dest)))
+                    if anchor not in have:
+                        out.append(f"{page}:{n}: link to `{target}`: {dest} has no heading with anchor #{anchor}")
+            for m in re.finditer(r"\b([\w-]+\.md)(?:'s)?,? (?:section )?[\"“]([^\"”]+)[\"”]", line):
+                dest = _resolve(page, m.group(1))
+                text2 = pages.get(dest, ctx.get("read", lambda p: "")(dest))
+                if not any(h.lower().strip("`") == m.group(2).lower() for h in headings(text2)):
+                    out.append(f"{page}:{n}: refers to section \"{m.group(2)}\" of {m.group(1)}, which has no such heading")
+    return out
+
+
+# --------------------------------------------------------------------------- behaviour
+
+
+NOTHING_WRITTEN = r"writes nothing|without writing|writing nothing|read-only|creates nothing|changes nothing on disk|writes no files?\b"
+
+
+def check_behaviour(pages: dict[str, str], ctx: dict) -> list[str]:
+    out = []
+    for command, written in ctx.get("behaviour", {}).items():
+        if not written:
+            continue
+        flag = command.split()[-1]
+        for page, text in pages.items():
+            text = re.sub(r"<!-- drift:([\w-]+):begin -->.*?<!-- drift:\1:end -->", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S)
+            for n, s in prose_sentences(text):
+                if (command in s or (flag.startswith("--") and flag in s and command.split()[0] in s)) and re.search(NOTHING_WRITTEN, s):
+                    if re.search(r"not read-only|is not read-only", s):
+                        continue
+                    out.append(f"{page}:{n}: says `obsctl {command}` writes nothing, but a run in a temporary checkout wrote {', '.join(written[:4])}{'…' if len(written) > 4 else ''}: \"{s[:140]}\"")
+        for where, help_ in ctx.get("help", {}).get(command, []):
+            if re.search(NOTHING_WRITTEN, help_):
+                out.append(f"{where} (--help of `obsctl {command}`) says it writes nothing, but a run in a temporary checkout wrote {', '.join(written[:4])}")
+    tree: str = ctx["state_tree"]
+    for name in ctx.get("state_files", []):
+        parts = name.split("/")
+        wanted = ([parts[0] + "/"] if len(parts) > 1 else []) + [parts[-1]]
+        rxs = [re.escape(w).replace(re.escape("<host>"), r"<[^>]+>").replace(re.escape("<user>"), r"<[^>]+>") for w in wanted]
+        if not all(re.search(rf"(?<![\w.-]){rx}(?![\w.-])", tree) for rx in rxs):
+            out.append(f"docs/deployment.md: the tree of `.obsctl/` does not list `{name}`, which obsctl writes (seen in a run of `inventory --contract`)")
+    return out
+
+
+# --------------------------------------------------------------------------- snippets
+
+
+def fenced(text: str) -> list[tuple[int, str, str]]:
+    """(line, language, body) of every fenced block, indented ones (in lists) included, dedented."""
+    out = []
+    for m in re.finditer(r"^([ \t]*)(```|~~~)(\w*)[^\n]*\n(.*?)^\1\2[ \t]*$", text, flags=re.S | re.M):
+        indent = len(m.group(1))
+        body = "\n".join(line[indent:] if line[:indent].strip() == "" else line for line in m.group(4).split("\n"))
+        out.append((text[: m.start()].count("\n") + 1, m.group(3).lower(), body))
+    return out
+
+
+def check_snippets(pages: dict[str, str], ctx: dict) -> list[str]:
+    """Every snippet parses with the real tool: shell with `bash -n` (after
+    `<placeholder>` → a word), a whole environment file (first line
+    `# environments/NAME.toml`) with obsctl's own parser, other TOML with
+    tomllib, HCL with `terraform fmt`, JSON and YAML with their parsers."""
+    tools = ctx.get("tools") or {}
+    out = []
+    for page, text in pages.items():
+        for line, lang, body in fenced(text):
+            kind = {"sh": "sh", "bash": "sh", "shell": "sh", "toml": "toml", "hcl": "hcl", "terraform": "hcl", "json": "json", "yaml": "yaml", "yml": "yaml"}.get(lang)
+            if kind is None:
+                continue
+            m = re.match(r"#\s*environments/([\w-]+)\.toml\s*\n", body)
+            if kind == "toml" and m:
+                kind, arg = "env_toml", (m.group(1), body)
+            elif kind == "sh":
+                arg = re.sub(r"<([A-Za-z][\w .-]*)>", "PLACEHOLDER", body)
+            else:
+                arg = body
+            tool = tools.get(kind)
+            if tool is None:
+                out.append(f"{page}:{line}: no parser for a ```{lang} block (tools: {sorted(tools)})")
+                continue
+            err = tool(arg)
+            if err:
+                out.append(f"{page}:{line}: the ```{lang} block does not parse ({kind}): {err}")
+    return out
+
+
+CHECKS = [check_urls, check_paths, check_constants, check_links, check_behaviour, check_snippets]
+
+
+# --------------------------------------------------------------------------- self-tests
+
+
+def self_test_ctx() -> dict:
+    tree = ".obsctl/\n├── venv/\n└── <env>/\n    ├── inventory.json\n    ├── secrets/\n    │   └── grafana_admin_password\n    └── tls/  ca.crt"
+    return {
+        "registry_ports": [9090, 3000, 3100],
+        "repo_files": ["docs/a.md", "docs/b.md", "ansible/site.yml", "ansible/roles/app/tasks/main.yml"],
+        "state_tree": tree,
+        "host_path_sources": "dest: /etc/obsctl/tls/ca.crt\n",
+        "constants": {"port_count": "3", "ansible_forks": "25", "control_persist": "120s", "verify_poll": "500ms", "ansible_core": "2.19.14", "mitogen": "0.3.54", "verify_timeout": "120s", "ssh_timeout": "180s"},
+        "behaviour": {"inventory --contract": ["secrets/web_obsctl_password", "tls/ca.crt"]},
+        "help": {"inventory --contract": []},
+        "state_files": ["tls/ca.crt"],
+    }
+
+
+CLEAN = """# A
+
+## Section one
+
+Check it with `curl --cacert .obsctl/<env>/tls/ca.crt -u obsctl https://mon-1:9090/-/ready`.
+See [b](b.md#other-part) and [here](#section-one); the roles are in `ansible/site.yml`,
+the CA on the hosts is `/etc/obsctl/tls/ca.crt`. verify is polled every 0.5 s.
+`obsctl inventory --contract FILE` creates the CA and the passwords.
+
+```sh
+obsctl up --env <env> && curl --cacert ca.crt https://<host>:3000/api/health
+```
+"""
+
+# check -> (what is planted, pages)
+SELF_TESTS = [
+    ("urls", "http:// to a registry port", {"docs/a.md": "Run `curl http://mon-1:9090/-/ready`.\n"}),
+    ("urls", "curl host:port without a scheme", {"docs/a.md": "```sh\ncurl -s localhost:3000/api/health\n```\n"}),
+    ("urls", "a port not in the registry", {"docs/a.md": "Open `https://mon-1:9091/graph`.\n"}),
+    ("urls", "a diagram edge over HTTP", {"docs/a.md": "```mermaid\nflowchart LR\n  u -- \"HTTP :3000\" --> g\n```\n"}),
+    ("urls", "a ports table's HTTP", {"docs/a.md": "| `prometheus_port` | prometheus | 9090 | TCP, HTTP | Grafana |\n"}),
+    ("urls", "prose: scraped over HTTP", {"docs/a.md": "Every Prometheus scrapes every target over HTTP.\n"}),
+    ("paths", "a repository path that does not exist", {"docs/a.md": "The rules are in `ansible/roles/nope/tasks/main.yml`.\n"}),
+    ("paths", "a source file that moved", {"docs/a.md": "The registry (`src/component.rs`) says so.\n"}),
+    ("paths", "an .obsctl/ file obsctl does not write", {"docs/a.md": "Read `.obsctl/<env>/secrets/grafana_root_password`.\n"}),
+    ("paths", "a host path nothing writes", {"docs/a.md": "Look in `/var/lib/orders-api`.\n"}),
+    ("constants", "a polling interval that is not the code's", {"docs/a.md": "verify is polled every 2 s, up to the timeout.\n"}),
+    ("constants", "a pinned version that is not the code's", {"docs/a.md": "obsctl pins ansible-core 2.18.1.\n"}),
+    ("constants", "a count of ports that is not the registry's", {"docs/a.md": "The stack opens 10 ports.\n"}),
+    ("constants", "ansible.cfg's forks restated wrong", {"docs/a.md": "Ansible runs with `forks = 10`.\n"}),
+    ("constants", "two pages that disagree (no fact)", {"docs/a.md": "Hosts are polled every 0.5 s.\n", "docs/b.md": "SSH is polled every 2 s.\n"}),
+    ("links", "a link to a missing page", {"docs/a.md": "See [c](c.md).\n"}),
+    ("links", "a link to a missing anchor", {"docs/a.md": "See [b](b.md#rotate-secrets).\n", "docs/b.md": "# B\n\n## Other part\n"}),
+    ("links", "an in-page anchor that is gone", {"docs/a.md": "# A\n\nSee [above](#nothing-here).\n"}),
+    ("links", "a quoted section that does not exist", {"docs/a.md": "(see b.md, \"Rotate secrets\")\n", "docs/b.md": "# B\n\n## Other part\n"}),
+    ("behaviour", "a writes-nothing claim the run disproves", {"docs/a.md": "`obsctl inventory --contract FILE` renders it without writing anything.\n"}),
+    ("behaviour", "a --help that says writes nothing", {"docs/a.md": "# A\n"}),
+    ("behaviour", "a file obsctl writes missing from the tree", {"docs/a.md": "# A\n"}),
+    ("snippets", "a shell block bash -n refuses", {"docs/a.md": "```sh\nif true; then\n  echo <env>\n```\n"}),
+    ("snippets", "a TOML block that is not TOML", {"docs/a.md": "```toml\n[state\nbackend = \"s3\"\n```\n"}),
+    ("snippets", "an environment file obsctl refuses", {"docs/a.md": "```toml\n# environments/qa.toml\nprovider = \"lab\"\nretention = \"3d\"\n```\n"}),
+    ("snippets", "HCL terraform fmt refuses", {"docs/a.md": "```hcl\nresource \"aws_s3_bucket\" \"x\" {\n  bucket = \n```\n"}),
+    ("snippets", "JSON that is not JSON", {"docs/a.md": "   ```json\n   {\"a\": 1,}\n   ```\n"}),
+]
+
+
+def run_self_tests(tools: dict | None = None) -> list[str]:
+    """Each planted mistake must be flagged by its check; the clean page by
+    none. `tools` are the real parsers (drift.py's); without them the snippet
+    plants cannot be judged and fail."""
+    by_name = {c.__name__.removeprefix("check_"): c for c in CHECKS}
+    failures = []
+    for name, what, planted in SELF_TESTS:
+        ctx = self_test_ctx()
+        pages = {"docs/b.md": "# B\n\n## Other part\n", **planted}
+        if what == "a --help that says writes nothing":
+            ctx["help"] = {"inventory --contract": [("obsctl inventory --help", "Validates it; writes nothing.")]}
+        if what == "a file obsctl writes missing from the tree":
+            ctx["state_files"] = ["secrets/web_<user>_password"]
+        if what == "a source file that moved":
+            ctx["repo_files"] = ctx["repo_files"] + ["src/domain/component.rs"]
+        ctx["read"] = lambda p, pages=pages: pages.get(p, "")
+        ctx["tools"] = tools or {}
+        if name == "snippets" and not tools:
+            failures.append(f"self-test: no parsers given, so check `snippets` cannot judge {what}")
+            continue
+        if not by_name[name](pages, ctx):
+            failures.append(f"self-test: check `{name}` did not flag {what}")
+    ctx = self_test_ctx()
+    pages = {"docs/a.md": CLEAN, "docs/b.md": "# B\n\n## Other part\n"}
+    ctx["read"] = lambda p: pages.get(p, "")
+    ctx["tools"] = tools or {}
+    for check in CHECKS:
+        for problem in check(pages, ctx):
+            failures.append(f"self-test: check `{check.__name__}` flagged a clean page: {problem}")
+    return failures
