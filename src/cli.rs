@@ -38,7 +38,9 @@ pub enum Command {
     Up(UpArgs),
     /// Tear an environment down: machines, networks and state obsctl created.
     Destroy(DestroyArgs),
-    /// Show what `up` would change in the infrastructure (exit 0 in sync, 2 on drift).
+    /// Show what `up` would change: the infrastructure (terraform plan), then,
+    /// when it is in sync, the hosts' configuration (ansible-playbook --check)
+    /// (exit 0 in sync, 2 on drift).
     Plan(EnvOnly),
     /// Print the Ansible inventory obsctl generated for an environment.
     Inventory(InventoryArgs),
@@ -99,7 +101,9 @@ pub struct InventoryArgs {
 
     /// Render the inventory from this contract instead of the last `up`: a
     /// stack's `terraform output -json`, or the bare `obsctl_inventory` value
-    /// (docs/contract.md). Validates it; writes nothing.
+    /// (docs/contract.md). Validates it, then creates what the inventory
+    /// names, as `up` does (the state folder, the CA, host certificates,
+    /// passwords); writes no inventory.json.
     #[arg(long, value_name = "FILE")]
     pub contract: Option<std::path::PathBuf>,
 }

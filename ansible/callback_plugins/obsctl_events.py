@@ -3,7 +3,7 @@
 # `managed`: what the task put in place, read from the task's own result
 # (files with their SHA-1 checksums, directories, services, packages).
 # obsctl reads it for progress and timings, and records `managed` as the
-# state the hosts were converged to (src/converged.rs); the human output is
+# state the hosts were converged to (src/state/converged.rs); the human output is
 # untouched. A result hidden by no_log gives its destination only when the
 # task names it literally, never any content.
 import json

@@ -2,7 +2,7 @@
 # this file (stacks/<provider>/obsctl_inputs.tf -> ../../shared/obsctl_inputs.tf),
 # so the shape of `hosts` and the name rules cannot drift apart between them.
 #
-# Name rules (the same as obsctl's, src/names.rs; tests/names/names.txt runs
+# Name rules (the same as obsctl's, src/model/names.rs; tests/names/names.txt runs
 # one table of names through both): lower-case letters and digits in
 # hyphen-separated words, starting with a letter, no `--`, no trailing `-`;
 # environments at most 20 characters, hosts at most 31. Every AWS name the

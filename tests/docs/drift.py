@@ -1182,7 +1182,7 @@ def check_port_defaults() -> None:
     for role in roles():
         for key, value in role_defaults(role).items():
             if key in reg and value != reg[key]:
-                drift(f"ansible/roles/{role}/defaults/main.yml: `{key}: {value}` disagrees with the component registry (src/component.rs says {reg[key]})")
+                drift(f"ansible/roles/{role}/defaults/main.yml: `{key}: {value}` disagrees with the component registry (src/model/component.rs says {reg[key]})")
 
 
 def check_sequence_diagram() -> None:
@@ -1383,7 +1383,7 @@ def check_ports_in_text() -> None:
                 for m in re.finditer(rf"(?<![\w-])(?:{name})(?![\w-])[^:|,;\n]{{0,12}}?`?:(\d{{4,5}})\b", line):
                     n = int(m.group(1))
                     if n not in reg[comp]:
-                        drift(f"{rel(p)}:{line_no}: `{m.group(0)}` gives {comp} port {n}, but the registry says {sorted(reg[comp])} (src/component.rs)")
+                        drift(f"{rel(p)}:{line_no}: `{m.group(0)}` gives {comp} port {n}, but the registry says {sorted(reg[comp])} (src/model/component.rs)")
 
 
 def sandbox(env: str) -> dict:
