@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Phase, Result};
-use crate::model::environment::{Environment, Provider};
+use crate::model::environment::{Environment, ProviderKind};
 use crate::report::Printer;
 use crate::tools::process::{on_path, Child, RunError};
 
@@ -28,7 +28,7 @@ pub fn terraform_min(env: Option<&Environment>) -> ((u32, u32, u32), Option<&'st
     if matches!(env.state, crate::model::environment::StateBackend::S3(_)) {
         need = (TERRAFORM_MIN_S3_STATE, Some("this environment's S3 state (use_lockfile)"));
     }
-    if env.provider == Provider::Aws && TERRAFORM_MIN_AWS > need.0 {
+    if env.provider.kind() == ProviderKind::Aws && TERRAFORM_MIN_AWS > need.0 {
         need = (TERRAFORM_MIN_AWS, Some("the aws stack (write-only RDS password)"));
     }
     need
@@ -134,7 +134,7 @@ pub fn ensure(env: &Environment, printer: &Printer, log: &Path) -> Result<()> {
             return Err(Error::prerequisite(format!("{}: {}", c.name, c.detail)).hint(c.fix.unwrap_or_default()));
         }
     }
-    if env.provider == Provider::Lab {
+    if env.provider.kind() == ProviderKind::Lab {
         if !is_root() {
             return Err(Error::prerequisite("the lab provider needs root (systemd-nspawn, overlay mounts, bridges)")
                 .hint(format!("sudo obsctl up --env {}", env.name)));

@@ -4,12 +4,13 @@
 
 use serde_json::Value;
 
-use crate::model::environment::Provider;
+use crate::model::component::ComponentId;
+use crate::model::environment::ProviderKind;
 use crate::tools::http::base_urls;
 
 pub struct Probe {
     pub host: String,
-    pub component: &'static str,
+    pub component: ComponentId,
     pub url: String,
     /// Prometheus also gets its targets and alerts read; Alertmanager its cluster.
     pub extra: Option<String>,
@@ -25,14 +26,14 @@ pub struct Outcome {
 /// registry's port and health path.
 pub fn probes(env: &crate::model::environment::Environment, contract: &crate::model::contract::Contract) -> Vec<Probe> {
     let mut probes = Vec::new();
-    for c in env.registry.iter().filter(|c| env.enabled(c.name)) {
+    for c in env.registry.iter().filter(|c| env.enabled(c.id)) {
         for (host, base) in base_urls(env, contract, c.id) {
-            let extra = match c.name {
-                "prometheus" => Some(format!("{base}/api/v1/targets?state=active")),
-                "alertmanager" => Some(format!("{base}/api/v2/status")),
+            let extra = match c.id {
+                ComponentId::Prometheus => Some(format!("{base}/api/v1/targets?state=active")),
+                ComponentId::Alertmanager => Some(format!("{base}/api/v2/status")),
                 _ => None,
             };
-            probes.push(Probe { host, component: c.name, url: format!("{base}{}", c.health_path), extra });
+            probes.push(Probe { host, component: c.id, url: format!("{base}{}", c.health_path), extra });
         }
     }
     probes
@@ -43,17 +44,17 @@ pub fn probes(env: &crate::model::environment::Environment, contract: &crate::mo
 /// Alertmanager to admin_cidrs (Grafana sits behind its load balancer); the
 /// ports of node_exporter, Promtail, Grafana, Loki and the application are
 /// open to the stack only, so their health comes from Prometheus.
-pub fn probed_directly(provider: Provider, component: &str) -> bool {
+pub fn probed_directly(provider: ProviderKind, component: ComponentId) -> bool {
     provider.admin_reaches(component)
 }
 
 /// Health of (component, job, host) as the answering Prometheus servers see
 /// it: up when one of them scrapes it successfully, else DOWN with the last
 /// scrape error (or why nobody could tell).
-pub fn seen_by_prometheus(outcomes: &[Outcome], wanted: Vec<(&'static str, &'static str, String)>) -> Vec<Outcome> {
+pub fn seen_by_prometheus(outcomes: &[Outcome], wanted: Vec<(ComponentId, &'static str, String)>) -> Vec<Outcome> {
     let views: Vec<(&str, &Value)> = outcomes
         .iter()
-        .filter(|o| o.probe.component == "prometheus")
+        .filter(|o| o.probe.component == ComponentId::Prometheus)
         .filter_map(|o| match &o.extra {
             Some(Ok(v)) => Some((o.probe.host.as_str(), v)),
             _ => None,
@@ -92,7 +93,7 @@ mod tests {
 
     fn prometheus(host: &str, targets: Value) -> Outcome {
         Outcome {
-            probe: Probe { host: host.into(), component: "prometheus", url: format!("https://{host}/-/ready"), extra: None },
+            probe: Probe { host: host.into(), component: ComponentId::Prometheus, url: format!("https://{host}/-/ready"), extra: None },
             health: Ok(()),
             extra: Some(Ok(json!({ "data": { "activeTargets": targets } }))),
         }
@@ -100,11 +101,12 @@ mod tests {
 
     #[test]
     fn on_aws_only_prometheus_and_alertmanager_are_called_directly() {
-        for c in ["node_exporter", "promtail", "grafana", "loki", "app"] {
-            assert!(!probed_directly(Provider::Aws, c), "{c}");
-            assert!(probed_directly(Provider::Lab, c), "{c}");
+        use ComponentId::*;
+        for c in [NodeExporter, Promtail, Grafana, Loki, App] {
+            assert!(!probed_directly(ProviderKind::Aws, c), "{c}");
+            assert!(probed_directly(ProviderKind::Lab, c), "{c}");
         }
-        assert!(probed_directly(Provider::Aws, "prometheus") && probed_directly(Provider::Aws, "alertmanager"));
+        assert!(probed_directly(ProviderKind::Aws, Prometheus) && probed_directly(ProviderKind::Aws, Alertmanager));
     }
 
     #[test]
@@ -116,15 +118,19 @@ mod tests {
         ];
         let got = seen_by_prometheus(
             &outcomes,
-            vec![("node_exporter", "node", "app-1".into()), ("loki", "loki", "mon-3".into()), ("promtail", "promtail", "app-1".into())],
+            vec![
+                (ComponentId::NodeExporter, "node", "app-1".into()),
+                (ComponentId::Loki, "loki", "mon-3".into()),
+                (ComponentId::Promtail, "promtail", "app-1".into()),
+            ],
         );
         assert!(got[0].health.is_ok(), "up on one Prometheus is up");
         assert!(got[1].health.is_ok());
         assert!(got[2].health.as_ref().unwrap_err().contains("not a scrape target"));
         let down = vec![prometheus("mon-1", json!([t("app", "app-1", "down", "connection refused")]))];
-        let got = seen_by_prometheus(&down, vec![("app", "app", "app-1".into())]);
+        let got = seen_by_prometheus(&down, vec![(ComponentId::App, "app", "app-1".into())]);
         assert!(got[0].health.as_ref().unwrap_err().contains("connection refused"));
-        let got = seen_by_prometheus(&[], vec![("app", "app", "app-1".into())]);
+        let got = seen_by_prometheus(&[], vec![(ComponentId::App, "app", "app-1".into())]);
         assert!(got[0].health.as_ref().unwrap_err().contains("no Prometheus answered"));
     }
 }

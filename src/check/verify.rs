@@ -23,7 +23,7 @@ pub struct Target {
 /// port on each host that runs the component.
 pub fn expected_targets(env: &Environment, contract: &Contract) -> Vec<Target> {
     let mut out = Vec::new();
-    for c in env.registry.iter().filter(|c| env.enabled(c.name)) {
+    for c in env.registry.iter().filter(|c| env.enabled(c.id)) {
         for (name, h) in &contract.hosts {
             if env.registry.runs_on(c.id, &h.roles) {
                 out.push(Target { job: c.job.to_string(), host: name.clone(), port: c.port() });

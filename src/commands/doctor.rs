@@ -5,7 +5,7 @@ use serde_json::json;
 use crate::check::prerequisites::{self, Check};
 use crate::deploy::session::Session;
 use crate::error::Result;
-use crate::model::environment::{self, Provider};
+use crate::model::environment::{self, ProviderKind};
 use crate::report::Printer;
 use crate::state::workspace::Workspace;
 use crate::tools::ansible::Venv;
@@ -58,11 +58,11 @@ pub fn run(env_name: Option<&str>, fix: bool, printer: &Printer) -> Result<u8> {
         detail: if cargo { "found (builds the orders-api application)".into() } else { "not found".into() },
         fix: (!cargo).then(|| "install Rust: https://rustup.rs".to_string()),
     });
-    let provider = env.as_ref().map(|e| e.provider);
-    if provider.is_none() || provider == Some(Provider::Lab) {
+    let provider = env.as_ref().map(|e| e.provider.kind());
+    if provider.is_none() || provider == Some(ProviderKind::Lab) {
         checks.extend(prerequisites::lab_checks());
     }
-    if provider == Some(Provider::Aws) {
+    if provider == Some(ProviderKind::Aws) {
         let creds = std::env::var("AWS_ACCESS_KEY_ID").is_ok() || std::env::var("AWS_PROFILE").is_ok();
         checks.push(Check {
             name: "aws credentials".into(),
@@ -93,9 +93,8 @@ pub fn run(env_name: Option<&str>, fix: bool, printer: &Printer) -> Result<u8> {
 /// The release the environment asks for and, once it is deployed, what each
 /// host really runs: its release and the installed component versions.
 fn host_checks(ws: &Workspace, env: &environment::Environment) -> Vec<Check> {
-    let mut deployed_env = env.clone();
     let state = ws.state(&env.name);
-    let Ok(deployment) = crate::deploy::session::deployed(&state, &mut deployed_env) else {
+    let Ok((deployment, deployed_env)) = crate::deploy::session::deployed(&state, env) else {
         return vec![Check {
             name: "os".into(),
             ok: true,

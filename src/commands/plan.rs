@@ -33,8 +33,10 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     );
 
     // Configuration drift, when the infrastructure itself is in sync and deployed.
-    let mut env = s.env.clone();
-    let deployed = crate::deploy::session::deployed(&s.state, &mut env).ok();
+    let (deployed, env) = match crate::deploy::session::deployed(&s.state, &s.env) {
+        Ok((d, env)) => (Some(d), env),
+        Err(_) => (None, s.env.clone()),
+    };
     let mut drifted_tasks: Vec<String> = Vec::new();
     let mut checked_config = false;
     let mut host_drift: Vec<String> = Vec::new();

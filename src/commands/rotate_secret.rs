@@ -8,7 +8,6 @@ use serde_json::json;
 use crate::cli::{RotateSecretArgs, SecretName};
 use crate::deploy::session::Session;
 use crate::error::{Error, Result};
-use crate::model::environment::Provider;
 use crate::report::Printer;
 
 pub fn run(args: RotateSecretArgs, printer: &Printer) -> Result<u8> {
@@ -16,7 +15,7 @@ pub fn run(args: RotateSecretArgs, printer: &Printer) -> Result<u8> {
     let env = &s.env.name;
     match args.secret {
         SecretName::GrafanaDb => {
-            if s.env.provider != Provider::Aws || s.env.grafana.database != "postgres" {
+            if !s.env.grafana_on_rds() {
                 return Err(Error::input(format!(
                     "`{env}` has no generated database password: Grafana's database is RDS only with provider aws and \
                      [grafana] database = \"postgres\""

@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 use crate::check::probes::{probed_directly, probes, seen_by_prometheus, Outcome, Probe};
 use crate::deploy::session::{deployed, Session};
 use crate::error::{Error, Phase, Result};
-use crate::model::environment::Provider;
+use crate::model::component::ComponentId;
+use crate::model::environment::ProviderKind;
 use crate::report::Printer;
 use crate::tools::http::{get_json, get_ok};
 
@@ -19,16 +20,16 @@ const TIMEOUT: Duration = Duration::from_secs(3);
 pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let started = Instant::now();
     let s = Session::open_unlocked(env_name, "status", printer, |_| Ok(()))?;
-    let mut env = s.env.clone();
-    let contract = deployed(&s.state, &mut env)?.contract;
+    let (d, env) = deployed(&s.state, &s.env)?;
+    let contract = d.contract;
     let agent = crate::tools::http::agent(&crate::state::tls::Access::load(&s.state, env_name)?, TIMEOUT)?;
 
     // On aws only Prometheus and Alertmanager are called from here; the
     // others are checked through Prometheus's targets: (component, job, host).
     let (probes, indirect): (Vec<Probe>, Vec<Probe>) =
-        probes(&env, &contract).into_iter().partition(|p| probed_directly(env.provider, p.component));
-    let via_prometheus: Vec<(&'static str, &'static str, String)> =
-        indirect.into_iter().map(|p| (p.component, env.registry.find(p.component).map_or("?", |c| c.job), p.host)).collect();
+        probes(&env, &contract).into_iter().partition(|p| probed_directly(env.provider.kind(), p.component));
+    let via_prometheus: Vec<(ComponentId, &'static str, String)> =
+        indirect.into_iter().map(|p| (p.component, env.registry.get(p.component).job, p.host)).collect();
     let outcomes: Vec<Outcome> = std::thread::scope(|scope| -> Result<Vec<Outcome>> {
         let handles: Vec<_> = probes
             .into_iter()
@@ -53,7 +54,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     // Alerts: from the first Prometheus that answers.
     let alerts: Vec<Value> = outcomes
         .iter()
-        .find(|o| o.probe.component == "prometheus" && o.health.is_ok())
+        .find(|o| o.probe.component == ComponentId::Prometheus && o.health.is_ok())
         .and_then(|o| get_json(&agent, &o.probe.extra.as_ref()?.replace("/targets?state=active", "/alerts")).ok())
         .and_then(|v| v["data"]["alerts"].as_array().cloned())
         .unwrap_or_default()
@@ -72,7 +73,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         vec![o.probe.host.clone(), o.probe.component.to_string(), if o.health.is_ok() { "up" } else { "DOWN" }.to_string(), detail]
     });
     let mut lines = vec![crate::report::table(Some(vec!["HOST", "COMPONENT", "HEALTH", "DETAIL"]), rows)];
-    if env.provider == Provider::Aws {
+    if env.provider.kind() == ProviderKind::Aws {
         lines.insert(
             0,
             "(aws: Prometheus and Alertmanager are checked from here; the other components' ports are closed to \
@@ -81,7 +82,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         );
     }
     let mut targets_json = Vec::new();
-    for o in outcomes.iter().filter(|o| o.probe.component == "prometheus") {
+    for o in outcomes.iter().filter(|o| o.probe.component == ComponentId::Prometheus) {
         let Some(Ok(v)) = &o.extra else { continue };
         let all = v["data"]["activeTargets"].as_array().cloned().unwrap_or_default();
         let down: Vec<&Value> = all.iter().filter(|t| t["health"] != "up").collect();
@@ -100,9 +101,9 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     }
 
     let mut cluster_json = Vec::new();
-    let expected_peers = contract.hosts.values().filter(|h| h.roles.iter().any(|r| r == "alertmanager")).count();
+    let expected_peers = contract.hosts.values().filter(|h| h.roles.iter().any(|r| r == ComponentId::Alertmanager.name())).count();
     if expected_peers > 1 {
-        for o in outcomes.iter().filter(|o| o.probe.component == "alertmanager") {
+        for o in outcomes.iter().filter(|o| o.probe.component == ComponentId::Alertmanager) {
             let Some(Ok(v)) = &o.extra else { continue };
             let peers = v["cluster"]["peers"].as_array().map_or(0, |p| p.len());
             if peers < expected_peers {

@@ -10,8 +10,9 @@ use crate::report::Printer;
 
 pub fn run(args: UpArgs, printer: &Printer) -> Result<u8> {
     let s = Session::open_with(&args.env.env, "up", printer, |env| {
-        env.disable(&args.without)?;
-        env.check_grafana_https()
+        let env = env.without(&args.without)?;
+        env.check_grafana_https()?;
+        Ok(env)
     })?;
     let run_log = s.log("obsctl.log");
     crate::deploy::up::up(&s, &args).map_err(|e| interrupted_hint(e, &s.env.name, "up").or_log(run_log))?;

@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::cli::UpArgs;
 use crate::deploy::session::Session;
 use crate::error::{Error, Phase, Result};
+use crate::model::component::ComponentId;
 use crate::report::Printer;
 use crate::state::secrets::Secrets;
 use crate::tools::ansible::Venv;
@@ -48,7 +49,7 @@ pub fn start_background(s: &Session) -> Background {
     let log = s.log("prepare.log");
     let quiet = Printer::new(crate::report::OutputFormat::Human, false);
     handles.push(("ansible venv", std::thread::spawn(move || venv.ensure(&quiet, &log))));
-    if s.env.enabled("app") {
+    if s.env.enabled(ComponentId::App) {
         let root = s.ws.root.clone();
         let log = s.log("build.log");
         handles.push((

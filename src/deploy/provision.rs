@@ -7,7 +7,6 @@ use serde_json::json;
 use crate::cli::UpArgs;
 use crate::deploy::session::{secs, Session};
 use crate::error::{Error, Result};
-use crate::model::environment::Provider;
 use crate::tools::terraform::Terraform;
 
 /// Plans and applies; returns the time spent waiting for the user's approval
@@ -71,7 +70,7 @@ pub fn provision(s: &Session, args: &UpArgs) -> Result<(Duration, bool)> {
 /// an older one than the state's. Returns whether it generated one (the
 /// variables file is rewritten then).
 pub fn ensure_grafana_db_password(tf: &Terraform) -> Result<bool> {
-    if tf.env.provider != Provider::Aws || tf.env.grafana.database != "postgres" {
+    if !tf.env.grafana_on_rds() {
         return Ok(false);
     }
     let dir = tf.state.secrets_dir();

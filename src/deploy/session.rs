@@ -30,7 +30,7 @@ impl<'a> Session<'a> {
     /// Loads the environment, takes its lock and creates the run directory
     /// `.obsctl/<env>/runs/<timestamp>-<command>/`.
     pub fn open(env_name: &str, command: &str, printer: &'a Printer) -> Result<Session<'a>> {
-        Self::open_with(env_name, command, printer, |_| Ok(()))
+        Self::open_with(env_name, command, printer, Ok)
     }
 
     /// A session for a command that only looks (status, silence, inventory,
@@ -50,17 +50,17 @@ impl<'a> Session<'a> {
         Self::start(ws, env, state, command, printer, None)
     }
 
-    /// `open`, after `check` has accepted (and may narrow) the environment:
-    /// a command refused for its arguments leaves nothing behind.
+    /// `open`, with the environment this run works on built by `plan` from
+    /// the file's (e.g. narrowed by `--without`) and never changed after: a
+    /// command refused for its arguments leaves nothing behind.
     pub fn open_with(
         env_name: &str,
         command: &str,
         printer: &'a Printer,
-        check: impl FnOnce(&mut Environment) -> Result<()>,
+        plan: impl FnOnce(Environment) -> Result<Environment>,
     ) -> Result<Session<'a>> {
         let ws = Workspace::discover()?;
-        let mut env = environment::load(&ws.environments_dir(), env_name)?;
-        check(&mut env)?;
+        let env = plan(environment::load(&ws.environments_dir(), env_name)?)?;
         let state = ws.state(env_name);
         state.ensure()?;
         let lock = match lock::acquire(&state.lock_file(), env_name, &format!("obsctl {command} --env {env_name}"))? {
@@ -131,12 +131,12 @@ fn panic_on_demand() {
     }
 }
 
-/// The record of what the last `up` deployed, with `env` narrowed to the
-/// components that run really enabled (`--without`).
-pub fn deployed(state: &StateDir, env: &mut Environment) -> Result<Deployment> {
+/// The record of what the last `up` deployed, and the environment as it
+/// deployed it (the components that run really enabled, `--without`).
+pub fn deployed(state: &StateDir, env: &Environment) -> Result<(Deployment, Environment)> {
     let d = Deployment::require(state, &env.name)?;
-    env.components = d.components.clone();
-    Ok(d)
+    let env = env.clone().as_deployed(&d.components);
+    Ok((d, env))
 }
 
 /// Seconds with two decimals, for JSON timings.

@@ -26,13 +26,12 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
         env.name,
         env.provider.name(),
         env.hosts.len(),
-        env.components.iter().cloned().collect::<Vec<_>>().join(", "),
+        env.components.iter().map(|c| c.name()).collect::<Vec<_>>().join(", "),
         s.run_dir.display()
     ));
 
     if args.only == Some(OnlyPart::Verify) {
-        let mut env = s.env.clone();
-        let mut d = deployed(&s.state, &mut env)?;
+        let (mut d, env) = deployed(&s.state, &s.env)?;
         let verified = timed(&mut timings, "verify", || verify(s, &env, &d.contract, args))?;
         d.reach(d.reached.max(Reached::Verified), &s.state)?;
         return summarize(s, &d, None, &verified, timings);

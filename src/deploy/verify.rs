@@ -64,7 +64,7 @@ pub fn summarize(
     add("Prometheus", &verified.prometheus_urls);
     add("Alertmanager", &verified.alertmanager_urls);
     // Behind a load balancer (aws), Grafana's address is the balancer's.
-    let grafana_lb = d.provider_vars.get("grafana_root_url").and_then(|u| u.as_str()).filter(|_| env.enabled("grafana"));
+    let grafana_lb = d.provider_vars.get("grafana_root_url").and_then(|u| u.as_str()).filter(|_| env.enabled(ComponentId::Grafana));
     if let Some(url) = grafana_lb {
         add("Grafana", &[url.to_string()]);
     }
@@ -72,17 +72,16 @@ pub fn summarize(
     // Prometheus and Alertmanager to admin_cidrs and Grafana through its load
     // balancer; Grafana's and the application's own ports are closed to them.
     for (id, label) in [(ComponentId::Grafana, "Grafana"), (ComponentId::App, "orders-api")] {
-        let component = id.name();
-        if !env.provider.admin_reaches(component) || (component == "grafana" && grafana_lb.is_some()) {
+        if !env.provider.admin_reaches(id) || (id == ComponentId::Grafana && grafana_lb.is_some()) {
             continue;
         }
-        if env.enabled(component) {
+        if env.enabled(id) {
             let list: Vec<String> = crate::tools::http::base_urls(env, contract, id).into_iter().map(|(_, u)| u).collect();
             add(label, &list);
         }
     }
     let password_file = crate::state::secrets::grafana_admin_password_file(&s.state.secrets_dir());
-    if env.enabled("grafana") {
+    if env.enabled(ComponentId::Grafana) {
         lines.push(format!("  Grafana login: admin / password in {}", password_file.display()));
     }
     // Where the credentials are, never what they are.

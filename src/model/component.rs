@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// One port of a component, under the Ansible variable name the role reads
@@ -21,8 +21,10 @@ pub struct Port {
     pub number: u16,
 }
 
-/// The components of the stack, in the registry's order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// The components of the stack, in the registry's order (`ALL`). Sets of
+/// them sort by name, as the lists of names they replace did: the run's
+/// components are printed, recorded and passed to Terraform in that order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ComponentId {
     Prometheus,
@@ -60,6 +62,18 @@ impl ComponentId {
 
     pub fn from_name(name: &str) -> Option<ComponentId> {
         ComponentId::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+impl Ord for ComponentId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.name().cmp(other.name())
+    }
+}
+
+impl PartialOrd for ComponentId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -266,13 +280,13 @@ impl Registry {
     /// `obsctl_components` for the roles: per component its group, whether it
     /// runs on every host, whether it is enabled, scrape job and port, health
     /// path, unit and package.
-    pub fn inventory_value(&self, enabled: impl Fn(&str) -> bool) -> Value {
+    pub fn inventory_value(&self, enabled: impl Fn(ComponentId) -> bool) -> Value {
         let map: serde_json::Map<String, Value> = self
             .iter()
             .map(|c| {
                 (
                     c.name.to_string(),
-                    json!({ "group": c.group(), "every_host": c.every_host, "enabled": enabled(c.name), "job": c.job,
+                    json!({ "group": c.group(), "every_host": c.every_host, "enabled": enabled(c.id), "job": c.job,
                             "port": c.port(), "health_path": c.health_path, "unit": c.unit, "package": c.package,
                             "package_in_debian": c.in_debian }),
                 )
@@ -409,14 +423,16 @@ mod derived {
     #[test]
     fn one_changed_port_changes_everywhere() {
         let mut env = env();
-        env.components.insert("loki".into());
+        env.components.insert(super::ComponentId::Loki);
         env.hosts[0].roles.push("loki".into());
         let mut c = contract();
         c["hosts"]["mon-1"]["roles"] = json!(["prometheus", "alertmanager", "loki"]);
         let contract = crate::model::contract::parse(&c.to_string(), &env).unwrap();
-        for (var, component, port) in [("loki_http_port", "loki", 3999u16), ("node_exporter_port", "node_exporter", 9999)] {
+        for (var, component, port) in
+            [("loki_http_port", super::ComponentId::Loki, 3999u16), ("node_exporter_port", super::ComponentId::NodeExporter, 9999)]
+        {
             assert!(env.registry.set_port(var, port), "{var}");
-            let job = env.registry.find(component).unwrap().job;
+            let job = env.registry.get(component).job;
 
             // verify's expected targets
             let targets = crate::check::verify::expected_targets(&env, &contract);
@@ -439,7 +455,7 @@ mod derived {
             };
             let vars = &crate::tools::inventory::render(&contract, &ctx)["all"]["vars"];
             assert_eq!(vars[var], port);
-            assert_eq!(vars["obsctl_components"][component]["port"], port);
+            assert_eq!(vars["obsctl_components"][component.name()]["port"], port);
             // Terraform's `ports` input
             let state = crate::state::workspace::StateDir { dir: "/nonexistent".into() };
             assert_eq!(crate::tools::stack::input_vars(&env, &state, None).unwrap()["ports"][var], port);

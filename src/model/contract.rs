@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::model::component;
+use crate::model::component::{self, ComponentId};
 use crate::model::environment::Environment;
 
 pub const SCHEMA: u64 = 1;
@@ -148,7 +148,7 @@ pub fn parse(text: &str, env: &Environment) -> Result<Contract> {
         hosts.insert(name, host);
     }
     for role in host_roles {
-        if env.enabled(role) && !hosts.values().any(|h| h.roles.iter().any(|r| r == role)) {
+        if ComponentId::from_name(role).is_some_and(|id| env.enabled(id)) && !hosts.values().any(|h| h.roles.iter().any(|r| r == role)) {
             return Err(bad(format!("no host has role `{role}`, which environment `{}` needs", env.name)));
         }
     }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::model::component::ComponentId;
 use crate::model::contract::Contract;
 use crate::state::workspace::{write_atomic, StateDir};
 
@@ -34,7 +35,7 @@ pub struct Deployment {
     pub environment: String,
     pub contract: Contract,
     /// Components enabled by that run (the env file's, minus `--without`).
-    pub components: BTreeSet<String>,
+    pub components: BTreeSet<ComponentId>,
     /// The stack's `obsctl_vars` output (extra Ansible variables).
     pub provider_vars: Map<String, Value>,
     pub reached: Reached,
@@ -43,7 +44,7 @@ pub struct Deployment {
 }
 
 impl Deployment {
-    pub fn new(contract: Contract, components: BTreeSet<String>, provider_vars: Map<String, Value>) -> Deployment {
+    pub fn new(contract: Contract, components: BTreeSet<ComponentId>, provider_vars: Map<String, Value>) -> Deployment {
         Deployment {
             format: FORMAT,
             environment: contract.environment.clone(),
@@ -130,5 +131,81 @@ mod tests {
         assert!(Deployment::load(&state, "prod").is_err(), "a record of another environment is refused");
         Deployment::forget(&state);
         assert!(Deployment::load(&state, "dev").unwrap().is_none());
+    }
+
+    /// `.obsctl/dev/deployment.json` as obsctl wrote it before the run's
+    /// components were typed (`--without loki,promtail`): names in a list.
+    const RECORD_BEFORE_TYPED_COMPONENTS: &str = r#"{
+  "format": 1,
+  "environment": "dev",
+  "contract": {
+    "environment": "dev",
+    "hosts": {
+      "app-1": {
+        "address": "10.77.0.11",
+        "private_address": "10.77.0.11",
+        "ssh_user": "root",
+        "ssh_port": 22,
+        "roles": [
+          "app"
+        ],
+        "labels": {}
+      },
+      "mon-1": {
+        "address": "10.77.0.10",
+        "private_address": "10.77.0.10",
+        "ssh_user": "root",
+        "ssh_port": 22,
+        "roles": [
+          "prometheus",
+          "alertmanager",
+          "grafana"
+        ],
+        "labels": {
+          "zone": "lab"
+        }
+      }
+    },
+    "ssh": {
+      "private_key_file": "/work/.obsctl/dev/ssh/id_ed25519",
+      "bastion": null
+    }
+  },
+  "components": [
+    "alertmanager",
+    "app",
+    "grafana",
+    "node_exporter",
+    "prometheus"
+  ],
+  "provider_vars": {
+    "obsctl_lab_bridge": "obsbr-dev"
+  },
+  "reached": "verified",
+  "at": "2026-12-06T21:14:03.512Z"
+}
+"#;
+
+    #[test]
+    fn a_record_written_before_reads_back_and_is_written_the_same() {
+        use crate::model::component::ComponentId::*;
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir { dir: dir.path().to_path_buf() };
+        std::fs::write(state.deployment(), RECORD_BEFORE_TYPED_COMPONENTS).unwrap();
+        let d = Deployment::require(&state, "dev").unwrap();
+        assert_eq!(d.components, BTreeSet::from([Prometheus, Alertmanager, NodeExporter, Grafana, App]));
+        assert_eq!((d.reached, d.contract.hosts.len()), (Reached::Verified, 2));
+        // The environment as that run deployed it: without Loki and Promtail.
+        let env = crate::model::contract::tests::env().as_deployed(&d.components);
+        assert!(env.enabled(Grafana) && !env.enabled(Loki) && !env.enabled(Promtail));
+        // Saved again, the same bytes: the format on disk has not changed.
+        d.save(&state).unwrap();
+        assert_eq!(std::fs::read_to_string(state.deployment()).unwrap().trim_end(), RECORD_BEFORE_TYPED_COMPONENTS.trim_end());
+        // A name no obsctl knows is refused as a record to rewrite (exit 10), not a crash.
+        let unknown = RECORD_BEFORE_TYPED_COMPONENTS.replace("\"grafana\",\n    \"node_exporter\"", "\"nginx\",\n    \"node_exporter\"");
+        assert_ne!(unknown, RECORD_BEFORE_TYPED_COMPONENTS);
+        std::fs::write(state.deployment(), unknown).unwrap();
+        let err = Deployment::require(&state, "dev").unwrap_err();
+        assert!(err.message.contains("not a deployment record this obsctl understands"), "{}", err.message);
     }
 }

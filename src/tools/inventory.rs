@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value};
 
 use crate::model::contract::Contract;
-use crate::model::environment::{Environment, Receiver};
+use crate::model::environment::{Environment, GrafanaDatabase, Receiver};
 
 /// Everything the inventory needs besides the contract.
 pub struct Context<'a> {
@@ -55,7 +55,7 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
     }
     let mut children = Map::new();
     for c in env.registry.iter() {
-        let members: BTreeSet<&String> = if !env.enabled(c.name) {
+        let members: BTreeSet<&String> = if !env.enabled(c.id) {
             BTreeSet::new()
         } else {
             contract.hosts.iter().filter(|(_, h)| env.registry.runs_on(c.id, &h.roles)).map(|(n, _)| n).collect()
@@ -88,15 +88,18 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         "app_binary_src": ctx.app_binary,
         "app_traffic_rps": env.app.traffic_rps,
         "loki_retention_period": env.loki.retention_period,
-        "loki_storage": env.loki.storage,
+        "loki_storage": env.loki.storage.name(),
         "loki_replication_factor": env.loki.replication_factor,
-        "grafana_database": if env.grafana.database == "sqlite" { "sqlite3" } else { env.grafana.database.as_str() },
+        "grafana_database": match env.grafana.database {
+            GrafanaDatabase::Sqlite => "sqlite3",
+            GrafanaDatabase::Postgres => "postgres",
+        },
     });
     let mut vars = vars;
     for (var, port) in env.registry.ports() {
         vars[var] = json!(port);
     }
-    if env.grafana.database == "postgres" {
+    if env.grafana.database == GrafanaDatabase::Postgres {
         vars["grafana_database_password_file"] = json!(crate::state::secrets::grafana_db_password_file(ctx.secrets_dir));
     }
     if let Some(v) = vars.as_object_mut() {

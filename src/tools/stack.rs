@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{IoContext, Result};
 use crate::model::environment::{Environment, Provider, StateBackend};
 use crate::state::secrets::DbPassword;
 use crate::state::workspace::{StateDir, Workspace};
@@ -144,17 +144,16 @@ pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<DbPass
         "ports": env.registry.ports(),
         "components": env.components,
     });
-    match env.provider {
-        Provider::Lab => {
-            let lab = env.lab.as_ref().ok_or_else(|| Error::internal("provider lab without [lab] after validation"))?;
+    match &env.provider {
+        Provider::Lab(lab) => {
             // Addresses follow the host's position in the env file, so
             // appending a host never renumbers the others.
             let numbers: serde_json::Map<String, Value> =
                 env.hosts.iter().enumerate().map(|(i, h)| (h.name.clone(), json!(10 + i))).collect();
             vars["lab"] = json!({ "bridge": lab.bridge, "cidr": lab.cidr, "host_numbers": numbers });
         }
-        Provider::Aws => {
-            vars["aws"] = json!(env.aws.as_ref().ok_or_else(|| Error::internal("provider aws without [aws] after validation"))?);
+        Provider::Aws(aws) => {
+            vars["aws"] = json!(aws);
             vars["protected"] = json!(env.protected);
             vars["loki_retention_days"] = json!(env.loki_retention_days());
             // The RDS master password (this file is 0600 like the secret's)

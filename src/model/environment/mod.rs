@@ -9,29 +9,68 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::aws::AwsSettings;
-use crate::model::component::{self, Registry};
+use crate::model::component::{self, ComponentId, Registry};
 use crate::model::names;
 
+/// Which provider (the env file's `provider`, the stack's directory name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Provider {
+pub enum ProviderKind {
     Lab,
     Aws,
 }
 
-impl Provider {
+impl ProviderKind {
     /// Whether an admin reaches `component`'s own port from where obsctl
     /// runs. On aws the security groups open only Prometheus and
     /// Alertmanager to admin_cidrs (Grafana sits behind its load balancer);
     /// the other ports are open to the stack only. The lab's are all reachable.
-    pub fn admin_reaches(self, component: &str) -> bool {
-        self == Provider::Lab || matches!(component, "prometheus" | "alertmanager")
+    pub fn admin_reaches(self, component: ComponentId) -> bool {
+        self == ProviderKind::Lab || matches!(component, ComponentId::Prometheus | ComponentId::Alertmanager)
     }
 
     pub fn name(self) -> &'static str {
         match self {
-            Provider::Lab => "lab",
-            Provider::Aws => "aws",
+            ProviderKind::Lab => "lab",
+            ProviderKind::Aws => "aws",
+        }
+    }
+}
+
+/// The provider with its settings: `[lab]` or `[aws]`, whichever `provider` names.
+#[derive(Debug, Clone)]
+pub enum Provider {
+    Lab(LabSettings),
+    Aws(Box<AwsSettings>),
+}
+
+impl Provider {
+    pub fn kind(&self) -> ProviderKind {
+        match self {
+            Provider::Lab(_) => ProviderKind::Lab,
+            Provider::Aws(_) => ProviderKind::Aws,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    pub fn admin_reaches(&self, component: ComponentId) -> bool {
+        self.kind().admin_reaches(component)
+    }
+
+    pub fn lab(&self) -> Option<&LabSettings> {
+        match self {
+            Provider::Lab(lab) => Some(lab),
+            Provider::Aws(_) => None,
+        }
+    }
+
+    pub fn aws(&self) -> Option<&AwsSettings> {
+        match self {
+            Provider::Aws(aws) => Some(aws),
+            Provider::Lab(_) => None,
         }
     }
 }
@@ -147,31 +186,63 @@ impl Default for AppSettings {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Serialize)]
 pub struct LokiSettings {
     pub retention_period: String,
-    /// `filesystem` or `s3`.
-    pub storage: String,
+    pub storage: LokiStorage,
     pub replication_factor: u32,
 }
 
 impl Default for LokiSettings {
     fn default() -> Self {
-        LokiSettings { retention_period: "168h".into(), storage: "filesystem".into(), replication_factor: 1 }
+        LokiSettings { retention_period: "168h".into(), storage: LokiStorage::Filesystem, replication_factor: 1 }
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct GrafanaSettings {
-    /// `sqlite` or `postgres`.
-    pub database: String,
+/// `[loki].storage`: where Loki keeps its chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LokiStorage {
+    Filesystem,
+    S3,
 }
 
-impl Default for GrafanaSettings {
-    fn default() -> Self {
-        GrafanaSettings { database: "sqlite".into() }
+impl LokiStorage {
+    pub const ALL: [LokiStorage; 2] = [LokiStorage::Filesystem, LokiStorage::S3];
+
+    /// The env file's word, also the roles' `loki_storage`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LokiStorage::Filesystem => "filesystem",
+            LokiStorage::S3 => "s3",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GrafanaSettings {
+    pub database: GrafanaDatabase,
+}
+
+/// `[grafana].database`: SQLite on the Grafana host (the default), or
+/// PostgreSQL (RDS, aws only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GrafanaDatabase {
+    #[default]
+    Sqlite,
+    Postgres,
+}
+
+impl GrafanaDatabase {
+    pub const ALL: [GrafanaDatabase; 2] = [GrafanaDatabase::Sqlite, GrafanaDatabase::Postgres];
+
+    /// The env file's word.
+    pub fn name(self) -> &'static str {
+        match self {
+            GrafanaDatabase::Sqlite => "sqlite",
+            GrafanaDatabase::Postgres => "postgres",
+        }
     }
 }
 
@@ -222,11 +293,11 @@ pub struct Environment {
     pub provider: Provider,
     pub os: Os,
     pub protected: bool,
-    pub components: BTreeSet<String>,
+    /// The components this run deploys (or, read back from the deployment
+    /// record, the last `up` deployed): the env file's, minus `--without`.
+    pub components: BTreeSet<ComponentId>,
     /// In file order: the lab numbers addresses by position.
     pub hosts: Vec<Host>,
-    pub lab: Option<LabSettings>,
-    pub aws: Option<AwsSettings>,
     pub prometheus: PrometheusSettings,
     pub alertmanager: AlertmanagerSettings,
     pub app: AppSettings,
@@ -298,9 +369,9 @@ impl Environment {
     /// certificate that every browser would warn about). Checked once the
     /// run's components are known (`--without grafana` lifts it).
     pub fn check_grafana_https(&self) -> Result<()> {
-        let grafana_host = self.hosts.iter().any(|h| h.roles.iter().any(|r| r == "grafana"));
-        let Some(aws) = self.aws.as_ref().filter(|_| self.provider == Provider::Aws) else { return Ok(()) };
-        if aws.grafana_certificate_arn.is_some() || !self.enabled("grafana") || !grafana_host {
+        let grafana_host = self.hosts_with_role(ComponentId::Grafana.name()).next().is_some();
+        let Some(aws) = self.provider.aws() else { return Ok(()) };
+        if aws.grafana_certificate_arn.is_some() || !self.enabled(ComponentId::Grafana) || !grafana_host {
             return Ok(());
         }
         Err(Error::input(format!(
@@ -321,22 +392,41 @@ impl Environment {
         duration_secs(&self.loki.retention_period).map_or(1, |s| s.div_ceil(86400).max(1))
     }
 
-    pub fn enabled(&self, component: &str) -> bool {
-        self.components.contains(component)
+    pub fn enabled(&self, component: ComponentId) -> bool {
+        self.components.contains(&component)
     }
 
-    /// Turn off components for this run (`--without`).
-    pub fn disable(&mut self, without: &[String]) -> Result<()> {
+    /// Grafana keeps its data in PostgreSQL (RDS), which only the aws
+    /// provider offers (validation refuses it elsewhere).
+    pub fn grafana_on_rds(&self) -> bool {
+        self.provider.kind() == ProviderKind::Aws && self.grafana.database == GrafanaDatabase::Postgres
+    }
+
+    /// The environment a run of `up` deploys: the file's, without the
+    /// components turned off for this run (`--without`).
+    pub fn without(self, without: &[String]) -> Result<Environment> {
+        let mut off = BTreeSet::new();
         for c in without {
             let all = component::names();
-            if !all.contains(&c.as_str()) {
+            let Some(id) = ComponentId::from_name(c) else {
                 return Err(Error::input(format!("--without: unknown component `{c}`; allowed: {}", all.join(", "))));
-            }
+            };
             if component::required().contains(&c.as_str()) {
                 return Err(Error::input(format!("--without: `{c}` is required and cannot be turned off")));
             }
-            self.components.remove(c);
+            off.insert(id);
         }
-        Ok(())
+        let components = self.components.difference(&off).copied().collect();
+        Ok(self.with_components(components))
+    }
+
+    /// The environment as a deployment record says it was deployed: the
+    /// components that run really enabled.
+    pub fn as_deployed(self, components: &BTreeSet<ComponentId>) -> Environment {
+        self.with_components(components.clone())
+    }
+
+    fn with_components(self, components: BTreeSet<ComponentId>) -> Environment {
+        Environment { components, ..self }
     }
 }

@@ -24,7 +24,7 @@ fn parses_a_good_file_with_defaults() {
     assert_eq!(env.hosts.len(), 2);
     assert_eq!(env.hosts[0].name, "mon-1");
     assert_eq!(env.prometheus.retention, "15d");
-    assert!(env.enabled("promtail"));
+    assert!(env.enabled(ComponentId::Promtail));
     assert_eq!(env.hosts_with_role("app").count(), 1);
 }
 
@@ -125,11 +125,15 @@ fn names_that_are_paths_are_refused() {
 
 #[test]
 fn without_turns_components_off_but_not_required_ones() {
-    let mut env = parse_str(GOOD).unwrap();
-    env.disable(&["grafana".into(), "loki".into()]).unwrap();
-    assert!(!env.enabled("grafana"));
-    assert!(env.disable(&["prometheus".into()]).is_err());
-    assert!(env.disable(&["nginx".into()]).is_err());
+    let env = parse_str(GOOD).unwrap();
+    let run = env.clone().without(&["grafana".into(), "loki".into()]).unwrap();
+    assert!(!run.enabled(ComponentId::Grafana) && !run.enabled(ComponentId::Loki));
+    assert!(run.enabled(ComponentId::Promtail));
+    assert!(env.enabled(ComponentId::Grafana), "the file's environment is left as it was");
+    assert!(env.clone().without(&["prometheus".into()]).is_err());
+    assert!(env.clone().without(&["nginx".into()]).is_err());
+    let deployed = env.as_deployed(&run.components);
+    assert_eq!(deployed.components, run.components, "read back from a record, the same components");
 }
 
 #[test]
@@ -265,12 +269,11 @@ fn grafana_on_aws_needs_a_certificate() {
         "roles = [\"prometheus\", \"alertmanager\", \"loki\"]\nzone = 0",
         "roles = [\"prometheus\", \"alertmanager\", \"loki\", \"grafana\"]\nzone = 0",
     );
-    let mut env = parse_aws(&with_grafana).unwrap();
+    let env = parse_aws(&with_grafana).unwrap();
     let err = env.check_grafana_https().unwrap_err().to_string();
     assert!(err.contains("aws.grafana_certificate_arn") && err.contains("HTTPS only"), "{err}");
     assert!(err.contains("--without grafana"), "{err}");
-    env.disable(&["grafana".into()]).unwrap();
-    env.check_grafana_https().unwrap();
+    env.without(&["grafana".into()]).unwrap().check_grafana_https().unwrap();
     let arn = "grafana_certificate_arn = \"arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a\"\n";
     parse_aws(&with_grafana.replace("[aws]\n", &format!("[aws]\n{arn}"))).unwrap().check_grafana_https().unwrap();
     parse_aws(AWS).unwrap().check_grafana_https().unwrap();
@@ -283,7 +286,7 @@ fn parse_aws(text: &str) -> Result<Environment> {
 #[test]
 fn aws_table_is_typed() {
     let env = parse_aws(AWS).unwrap();
-    assert_eq!(env.aws.as_ref().unwrap().region, "eu-west-1");
+    assert_eq!(env.provider.aws().unwrap().region, "eu-west-1");
     assert_eq!(env.loki_retention_days(), 30);
     // A misspelled key is refused, naming the file, the key and the accepted keys (exit 10).
     let err = parse_aws(&AWS.replace("[aws]\n", "[aws]\nloki_force_destory = true\n")).unwrap_err();
@@ -326,7 +329,7 @@ fn one_zone_must_not_hold_a_loki_quorum() {
 fn the_shipped_prod_file_is_valid_and_spreads_loki_over_three_zones() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/environments/prod.toml")).unwrap();
     let env = parse_aws(&text).unwrap();
-    assert_eq!(env.aws.as_ref().unwrap().availability_zones.len(), 3);
+    assert_eq!(env.provider.aws().unwrap().availability_zones.len(), 3);
     let zones: BTreeSet<u32> = env.hosts_with_role("loki").map(|h| h.zone).collect();
     assert_eq!(zones.len(), 3, "one Loki per zone");
     // The old placeholder, a documentation range, is refused.

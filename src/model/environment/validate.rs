@@ -10,7 +10,7 @@ use super::receivers::check_receiver;
 use super::*;
 use crate::error::{Error, Result};
 use crate::model::aws::{self, AwsSettings};
-use crate::model::component::{self, Registry};
+use crate::model::component::{self, ComponentId, Registry};
 use crate::model::names;
 use crate::model::units;
 
@@ -20,7 +20,7 @@ use crate::model::units;
 #[serde(deny_unknown_fields)]
 pub(super) struct RawEnvironment {
     description: Option<String>,
-    provider: Provider,
+    provider: ProviderKind,
     os: Option<String>,
     #[serde(default)]
     protected: bool,
@@ -35,12 +35,41 @@ pub(super) struct RawEnvironment {
     #[serde(default)]
     app: AppSettings,
     #[serde(default)]
-    loki: LokiSettings,
+    loki: RawLoki,
     #[serde(default)]
-    grafana: GrafanaSettings,
+    grafana: RawGrafana,
     #[serde(default)]
     up: UpSettings,
     state: Option<RawState>,
+}
+
+/// `[loki]` as written: `storage` is checked into a `LokiStorage`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawLoki {
+    retention_period: String,
+    storage: String,
+    replication_factor: u32,
+}
+
+impl Default for RawLoki {
+    fn default() -> Self {
+        let d = LokiSettings::default();
+        RawLoki { retention_period: d.retention_period, storage: d.storage.name().into(), replication_factor: d.replication_factor }
+    }
+}
+
+/// `[grafana]` as written: `database` is checked into a `GrafanaDatabase`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawGrafana {
+    database: String,
+}
+
+impl Default for RawGrafana {
+    fn default() -> Self {
+        RawGrafana { database: GrafanaDatabase::default().name().into() }
+    }
 }
 
 /// `[state]`: where Terraform keeps the environment's state.
@@ -84,19 +113,21 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
         })?,
     };
 
-    let components: BTreeSet<String> = match raw.components {
-        None => all.iter().map(|c| c.to_string()).collect(),
+    let components: BTreeSet<ComponentId> = match raw.components {
+        None => ComponentId::ALL.into_iter().collect(),
         Some(list) => {
+            let mut ids = BTreeSet::new();
             for c in &list {
-                if !all.contains(&c.as_str()) {
+                let Some(id) = ComponentId::from_name(c) else {
                     return Err(bad("components", format!("unknown component `{c}`; allowed: {}", all.join(", "))));
-                }
+                };
+                ids.insert(id);
             }
-            list.into_iter().collect()
+            ids
         }
     };
     for c in &required {
-        if !components.contains(*c) {
+        if !components.iter().any(|id| id.name() == *c) {
             return Err(bad("components", format!("`{c}` is required (obsctl verifies the stack through it)")));
         }
     }
@@ -140,7 +171,7 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
         hosts.push(Host { name: h.name, roles: h.roles, size, disk_gb, zone: h.zone.unwrap_or(0) });
     }
     for role in &host_roles {
-        if components.contains(*role) && !hosts.iter().any(|h| h.roles.iter().any(|r| r == role)) {
+        if components.iter().any(|id| id.name() == *role) && !hosts.iter().any(|h| h.roles.iter().any(|r| r == role)) {
             let why = if required.contains(role) { "it is required" } else { "the component is enabled" };
             return Err(bad(
                 "hosts",
@@ -149,9 +180,9 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
         }
     }
 
-    match raw.provider {
-        Provider::Lab => {
-            let lab = raw.lab.as_ref().ok_or_else(|| bad("lab", "provider `lab` needs a [lab] table with `bridge` and `cidr`".into()))?;
+    let provider = match raw.provider {
+        ProviderKind::Lab => {
+            let lab = raw.lab.ok_or_else(|| bad("lab", "provider `lab` needs a [lab] table with `bridge` and `cidr`".into()))?;
             if lab.bridge.is_empty() || lab.bridge.len() > 15 || !lab.bridge.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
                 return Err(bad("lab.bridge", format!("`{}` is not an interface name (1–15 letters, digits, dashes)", lab.bridge)));
             }
@@ -161,18 +192,20 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
             if hosts.len() as u64 > capacity {
                 return Err(bad("lab.cidr", format!("{} has room for {capacity} machines, the topology has {}", lab.cidr, hosts.len())));
             }
+            Provider::Lab(lab)
         }
-        Provider::Aws => {
-            let Some(settings) = &raw.aws else {
+        ProviderKind::Aws => {
+            let Some(settings) = raw.aws else {
                 return Err(bad("aws", "provider `aws` needs an [aws] table (region, availability_zones, admin_cidrs, …)".into()));
             };
             let refs: Vec<aws::HostRef> = hosts.iter().map(|h| aws::HostRef { name: &h.name, size: &h.size, zone: h.zone }).collect();
-            aws::validate(settings, &refs).map_err(|(key, what)| bad(&key, what))?;
-            if components.contains("loki") {
+            aws::validate(&settings, &refs).map_err(|(key, what)| bad(&key, what))?;
+            if components.contains(&ComponentId::Loki) {
                 loki_zones(&hosts, raw.loki.replication_factor).map_err(|what| bad("hosts", what))?;
             }
+            Provider::Aws(Box::new(settings))
         }
-    }
+    };
 
     if let Some(url) = &raw.alertmanager.runbook_base_url {
         if !(url.starts_with("http://") || url.starts_with("https://")) || !url.ends_with('/') {
@@ -186,13 +219,16 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
             return Err(bad(&format!("alertmanager.receivers[{i}].name"), format!("receiver `{}` is defined twice", r.name)));
         }
     }
-    if !["filesystem", "s3"].contains(&raw.loki.storage.as_str()) {
-        return Err(bad("loki.storage", format!("`{}`: allowed are filesystem, s3", raw.loki.storage)));
-    }
-    if !["sqlite", "postgres"].contains(&raw.grafana.database.as_str()) {
-        return Err(bad("grafana.database", format!("`{}`: allowed are sqlite, postgres", raw.grafana.database)));
-    }
-    if raw.grafana.database == "postgres" && raw.provider != Provider::Aws {
+    let storage = LokiStorage::ALL.into_iter().find(|s| s.name() == raw.loki.storage).ok_or_else(|| {
+        bad("loki.storage", format!("`{}`: allowed are {}", raw.loki.storage, LokiStorage::ALL.map(LokiStorage::name).join(", ")))
+    })?;
+    let database = GrafanaDatabase::ALL.into_iter().find(|d| d.name() == raw.grafana.database).ok_or_else(|| {
+        bad(
+            "grafana.database",
+            format!("`{}`: allowed are {}", raw.grafana.database, GrafanaDatabase::ALL.map(GrafanaDatabase::name).join(", ")),
+        )
+    })?;
+    if database == GrafanaDatabase::Postgres && raw.provider != ProviderKind::Aws {
         return Err(bad("grafana.database", "`postgres` is provided by the aws provider (RDS); the lab runs Grafana on sqlite".into()));
     }
     for (key, value) in [
@@ -218,19 +254,17 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
         name: name.to_string(),
         file: file.to_path_buf(),
         description: raw.description.unwrap_or_default(),
-        provider: raw.provider,
+        provider,
         os,
         protected: raw.protected,
         components,
         hosts,
-        lab: raw.lab,
-        aws: raw.aws,
         prometheus: raw.prometheus,
         alertmanager: raw.alertmanager,
         registry: Registry::new(raw.app.port),
         app: raw.app,
-        loki: raw.loki,
-        grafana: raw.grafana,
+        loki: LokiSettings { retention_period: raw.loki.retention_period, storage, replication_factor: raw.loki.replication_factor },
+        grafana: GrafanaSettings { database },
         up: raw.up,
         state,
     })

@@ -15,7 +15,7 @@ use plan::summary_of;
 pub use plan::{Action, PlanSummary};
 
 use crate::error::{Error, IoContext, Phase, Result};
-use crate::model::environment::{Environment, Provider};
+use crate::model::environment::{Environment, Provider, ProviderKind};
 use crate::report::Printer;
 use crate::state::workspace::{write_atomic, StateDir, Workspace};
 use crate::tools::process::{Child, Exited, RunError};
@@ -63,7 +63,7 @@ impl<'a> Terraform<'a> {
     /// `plan`) passes a throw-away value (RDS receives the write-only
     /// password only when its version changes) and `destroy` passes none.
     pub fn write_vars(&self, create: bool) -> Result<()> {
-        let db = if self.env.provider == Provider::Aws && self.env.grafana.database == "postgres" {
+        let db = if self.env.grafana_on_rds() {
             match crate::state::secrets::read_grafana_db_password(&self.state.secrets_dir()) {
                 Some(db) => Some(db),
                 None if create => {
@@ -74,7 +74,7 @@ impl<'a> Terraform<'a> {
         } else {
             None
         };
-        if self.env.provider == Provider::Aws {
+        if self.env.provider.kind() == ProviderKind::Aws {
             check_aws_key(&self.state.ssh_key().with_extension("pub"))?;
         }
         let vars = crate::tools::stack::input_vars(self.env, self.state, db)?;
@@ -214,7 +214,7 @@ impl<'a> Terraform<'a> {
     /// but that is not running is replaced (`-replace`), with a line saying so.
     pub fn plan(&self) -> Result<PlanSummary> {
         let mut replace = Vec::new();
-        if self.env.provider == Provider::Lab {
+        if self.env.provider.kind() == ProviderKind::Lab {
             for machine in crate::tools::lab::not_running(&self.state_list()?, &self.env.name, self.ws, &self.log)? {
                 self.printer.info(&format!(
                     "lab machine {machine} is in Terraform's state but not running (stopped, killed or never finished booting); replacing it"
@@ -292,7 +292,7 @@ impl<'a> Terraform<'a> {
     /// finish rather than stop half-way) before obsctl exits.
     fn after_interrupt(&self, err: Error) -> Error {
         match self.env.provider {
-            Provider::Lab => crate::tools::lab::settle_after(err, self.ws, &self.log),
+            Provider::Lab(_) => crate::tools::lab::settle_after(err, self.ws, &self.log),
             _ => err,
         }
     }
