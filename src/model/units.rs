@@ -31,6 +31,51 @@ pub fn duration(s: &str, units: &[(&str, u64)]) -> Option<Option<u64>> {
     Some(total)
 }
 
+/// A duration in the env file, in Prometheus's grammar (retention,
+/// intervals): as written, which is what the roles pass on (Prometheus,
+/// Alertmanager and Loki read the same grammar), and how long it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromDuration {
+    text: String,
+    length: std::time::Duration,
+}
+
+impl PromDuration {
+    /// None: not the grammar, or longer than u64 seconds.
+    pub fn parse(text: &str) -> Option<PromDuration> {
+        let millis: Vec<(&str, u64)> =
+            PROMETHEUS_UNITS.iter().map(|&(unit, secs)| (unit, if unit == "ms" { 1 } else { secs.saturating_mul(1000) })).collect();
+        let secs = duration(text, PROMETHEUS_UNITS)??;
+        let length = match duration(text, &millis)? {
+            Some(ms) => std::time::Duration::from_millis(ms),
+            None => std::time::Duration::from_secs(secs),
+        };
+        Some(PromDuration { text: text.to_string(), length })
+    }
+
+    /// As written in the env file.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn length(&self) -> std::time::Duration {
+        self.length
+    }
+}
+
+/// Written out as in the env file (inventory variables, `facts`).
+impl serde::Serialize for PromDuration {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl PartialEq<&str> for PromDuration {
+    fn eq(&self, other: &&str) -> bool {
+        self.text == *other
+    }
+}
+
 /// An IPv4 network `a.b.c.d/p` (the address may have host bits set).
 pub fn ipv4_cidr(cidr: &str) -> Option<ipnet::Ipv4Net> {
     cidr.parse().ok()
@@ -98,6 +143,18 @@ mod tests {
         assert_eq!(duration("5ms", SILENCE_UNITS), None);
         for bad in ["", "2", "1.5h", "h", "1h30"] {
             assert_eq!(duration(bad, PROMETHEUS_UNITS), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_as_written_and_how_long() {
+        let d = PromDuration::parse("1h30m").unwrap();
+        assert_eq!((d.text(), d.length()), ("1h30m", std::time::Duration::from_secs(5400)));
+        assert_eq!(PromDuration::parse("1s1500ms").unwrap().length(), std::time::Duration::from_millis(2500));
+        assert_eq!(PromDuration::parse("15d").unwrap().length().as_secs(), 15 * 86400);
+        assert_eq!(serde_json::to_value(PromDuration::parse("4h").unwrap()).unwrap(), "4h");
+        for bad in ["", "1.5h", "99999999999999999999s"] {
+            assert!(PromDuration::parse(bad).is_none(), "{bad}");
         }
     }
 

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::model::aws::AwsSettings;
 use crate::model::component::{self, ComponentId, Registry};
 use crate::model::names;
+use crate::model::units::PromDuration;
 
 /// Which provider (the env file's `provider`, the stack's directory name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,7 +110,6 @@ mod tests;
 mod validate;
 
 pub use receivers::*;
-pub use validate::duration_secs;
 use validate::{validate, RawEnvironment};
 
 /// `[up]`: how `up` configures the hosts.
@@ -186,17 +186,68 @@ impl Default for AppSettings {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LokiSettings {
     pub retention_period: String,
-    pub storage: LokiStorage,
+    /// `filesystem` or `s3` (`LokiStorage`).
+    pub storage: String,
     pub replication_factor: u32,
 }
 
 impl Default for LokiSettings {
     fn default() -> Self {
-        LokiSettings { retention_period: "168h".into(), storage: LokiStorage::Filesystem, replication_factor: 1 }
+        LokiSettings { retention_period: "168h".into(), storage: LokiStorage::Filesystem.name().into(), replication_factor: 1 }
     }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrafanaSettings {
+    /// `sqlite` or `postgres` (`GrafanaDatabase`).
+    pub database: String,
+}
+
+impl Default for GrafanaSettings {
+    fn default() -> Self {
+        GrafanaSettings { database: GrafanaDatabase::default().name().into() }
+    }
+}
+
+// The sections above as written in the file (their defaults are `facts`'s);
+// below, as validated: durations measured, words as enums.
+
+/// `[prometheus]`, validated.
+#[derive(Debug, Clone, Serialize)]
+pub struct Prometheus {
+    pub retention: PromDuration,
+    pub scrape_interval: PromDuration,
+    pub evaluation_interval: PromDuration,
+}
+
+/// `[alertmanager]`, validated.
+#[derive(Debug, Clone, Serialize)]
+pub struct Alertmanager {
+    pub group_wait: PromDuration,
+    pub group_interval: PromDuration,
+    pub repeat_interval: PromDuration,
+    pub silence_during_up: bool,
+    pub runbook_base_url: Option<String>,
+    pub receivers: Vec<Receiver>,
+}
+
+/// `[loki]`, validated.
+#[derive(Debug, Clone, Serialize)]
+pub struct Loki {
+    pub retention_period: PromDuration,
+    pub storage: LokiStorage,
+    pub replication_factor: u32,
+}
+
+/// `[grafana]`, validated.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Grafana {
+    pub database: GrafanaDatabase,
 }
 
 /// `[loki].storage`: where Loki keeps its chunks.
@@ -217,11 +268,6 @@ impl LokiStorage {
             LokiStorage::S3 => "s3",
         }
     }
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct GrafanaSettings {
-    pub database: GrafanaDatabase,
 }
 
 /// `[grafana].database`: SQLite on the Grafana host (the default), or
@@ -298,11 +344,11 @@ pub struct Environment {
     pub components: BTreeSet<ComponentId>,
     /// In file order: the lab numbers addresses by position.
     pub hosts: Vec<Host>,
-    pub prometheus: PrometheusSettings,
-    pub alertmanager: AlertmanagerSettings,
+    pub prometheus: Prometheus,
+    pub alertmanager: Alertmanager,
     pub app: AppSettings,
-    pub loki: LokiSettings,
-    pub grafana: GrafanaSettings,
+    pub loki: Loki,
+    pub grafana: Grafana,
     pub up: UpSettings,
     pub state: StateBackend,
     /// Components, their ports, jobs and units (the app's port from `[app]`).
@@ -389,7 +435,7 @@ impl Environment {
     /// Loki's retention in whole days, rounded up (the aws stack expires the
     /// bucket's chunks a margin after it).
     pub fn loki_retention_days(&self) -> u64 {
-        duration_secs(&self.loki.retention_period).map_or(1, |s| s.div_ceil(86400).max(1))
+        self.loki.retention_period.length().as_secs().div_ceil(86400).max(1)
     }
 
     pub fn enabled(&self, component: ComponentId) -> bool {

@@ -1,4 +1,3 @@
-use super::validate::is_duration;
 use super::*;
 
 const GOOD: &str = r#"
@@ -338,18 +337,23 @@ fn the_shipped_prod_file_is_valid_and_spreads_loki_over_three_zones() {
 }
 
 #[test]
-fn durations_in_seconds() {
-    assert_eq!(duration_secs("1h30m"), Some(5400));
-    assert_eq!(duration_secs("720h"), Some(30 * 86400));
-    assert_eq!(duration_secs("x"), None);
+fn durations_are_kept_as_written_and_measured() {
+    let env = parse_str(&format!("{GOOD}\n[prometheus]\nretention = \"1h30m\"\n[loki]\nretention_period = \"720h\"\n")).unwrap();
+    assert_eq!(env.prometheus.retention.text(), "1h30m");
+    assert_eq!(env.prometheus.retention.length(), std::time::Duration::from_secs(5400));
+    assert_eq!(env.loki.retention_period.length().as_secs(), 30 * 86400);
+    assert_eq!(env.loki_retention_days(), 30);
+    assert_eq!(env.alertmanager.repeat_interval.length().as_secs(), 4 * 3600, "the default, measured");
 }
 
 #[test]
 fn durations() {
+    let with = |d: &str| parse_str(&format!("{GOOD}\n[alertmanager]\ngroup_wait = \"{d}\"\n"));
     for ok in ["15s", "1h30m", "7d", "500ms"] {
-        assert!(is_duration(ok), "{ok}");
+        assert_eq!(with(ok).unwrap().alertmanager.group_wait, ok);
     }
-    for bad in ["", "15", "s", "1.5h", "15 s"] {
-        assert!(!is_duration(bad), "{bad}");
+    for bad in ["", "15", "s", "1.5h", "15 s", "99999999999999999999s"] {
+        let err = with(bad).unwrap_err();
+        assert!(err.message.contains("`alertmanager.group_wait`") && err.message.contains("is not a duration like"), "{}", err.message);
     }
 }

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::model::aws::{self, AwsSettings};
 use crate::model::component::{self, ComponentId, Registry};
 use crate::model::names;
-use crate::model::units;
+use crate::model::units::{self, PromDuration};
 
 // ---- raw file ------------------------------------------------------------
 
@@ -35,41 +35,12 @@ pub(super) struct RawEnvironment {
     #[serde(default)]
     app: AppSettings,
     #[serde(default)]
-    loki: RawLoki,
+    loki: LokiSettings,
     #[serde(default)]
-    grafana: RawGrafana,
+    grafana: GrafanaSettings,
     #[serde(default)]
     up: UpSettings,
     state: Option<RawState>,
-}
-
-/// `[loki]` as written: `storage` is checked into a `LokiStorage`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(super) struct RawLoki {
-    retention_period: String,
-    storage: String,
-    replication_factor: u32,
-}
-
-impl Default for RawLoki {
-    fn default() -> Self {
-        let d = LokiSettings::default();
-        RawLoki { retention_period: d.retention_period, storage: d.storage.name().into(), replication_factor: d.replication_factor }
-    }
-}
-
-/// `[grafana]` as written: `database` is checked into a `GrafanaDatabase`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(super) struct RawGrafana {
-    database: String,
-}
-
-impl Default for RawGrafana {
-    fn default() -> Self {
-        RawGrafana { database: GrafanaDatabase::default().name().into() }
-    }
 }
 
 /// `[state]`: where Terraform keeps the environment's state.
@@ -231,19 +202,28 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
     if database == GrafanaDatabase::Postgres && raw.provider != ProviderKind::Aws {
         return Err(bad("grafana.database", "`postgres` is provided by the aws provider (RDS); the lab runs Grafana on sqlite".into()));
     }
-    for (key, value) in [
-        ("prometheus.retention", &raw.prometheus.retention),
-        ("prometheus.scrape_interval", &raw.prometheus.scrape_interval),
-        ("prometheus.evaluation_interval", &raw.prometheus.evaluation_interval),
-        ("alertmanager.group_wait", &raw.alertmanager.group_wait),
-        ("alertmanager.group_interval", &raw.alertmanager.group_interval),
-        ("alertmanager.repeat_interval", &raw.alertmanager.repeat_interval),
-        ("loki.retention_period", &raw.loki.retention_period),
-    ] {
-        if !is_duration(value) {
-            return Err(bad(key, format!("`{value}` is not a duration like 30s, 5m, 4h, 15d")));
-        }
-    }
+    let duration = |key: &str, value: &str| {
+        PromDuration::parse(value).ok_or_else(|| bad(key, format!("`{value}` is not a duration like 30s, 5m, 4h, 15d")))
+    };
+    let prometheus = Prometheus {
+        retention: duration("prometheus.retention", &raw.prometheus.retention)?,
+        scrape_interval: duration("prometheus.scrape_interval", &raw.prometheus.scrape_interval)?,
+        evaluation_interval: duration("prometheus.evaluation_interval", &raw.prometheus.evaluation_interval)?,
+    };
+    let am = raw.alertmanager;
+    let alertmanager = Alertmanager {
+        group_wait: duration("alertmanager.group_wait", &am.group_wait)?,
+        group_interval: duration("alertmanager.group_interval", &am.group_interval)?,
+        repeat_interval: duration("alertmanager.repeat_interval", &am.repeat_interval)?,
+        silence_during_up: am.silence_during_up,
+        runbook_base_url: am.runbook_base_url,
+        receivers: am.receivers,
+    };
+    let loki = Loki {
+        retention_period: duration("loki.retention_period", &raw.loki.retention_period)?,
+        storage,
+        replication_factor: raw.loki.replication_factor,
+    };
 
     let state = match raw.state {
         None => StateBackend::Local,
@@ -259,12 +239,12 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
         protected: raw.protected,
         components,
         hosts,
-        prometheus: raw.prometheus,
-        alertmanager: raw.alertmanager,
+        prometheus,
+        alertmanager,
         registry: Registry::new(raw.app.port),
         app: raw.app,
-        loki: LokiSettings { retention_period: raw.loki.retention_period, storage, replication_factor: raw.loki.replication_factor },
-        grafana: GrafanaSettings { database },
+        loki,
+        grafana: Grafana { database },
         up: raw.up,
         state,
     })
@@ -361,20 +341,10 @@ fn loki_zones(hosts: &[Host], replication_factor: u32) -> std::result::Result<()
     }
 }
 
-/// Seconds of a Prometheus-style duration (see `is_duration`).
-pub fn duration_secs(s: &str) -> Option<u64> {
-    units::duration(s, units::PROMETHEUS_UNITS).flatten()
-}
-
 /// Prefix length of an IPv4 network between /16 and /28, or None (ipnet
 /// parses it; the lab numbers its machines inside it).
 fn parse_cidr(cidr: &str) -> Option<u32> {
     let net = units::ipv4_cidr(cidr)?;
     let prefix = u32::from(net.prefix_len());
     (16..=28).contains(&prefix).then_some(prefix)
-}
-
-/// Prometheus-style duration: digits followed by a unit, possibly repeated (1h30m).
-pub(super) fn is_duration(s: &str) -> bool {
-    units::duration(s, units::PROMETHEUS_UNITS).is_some()
 }
