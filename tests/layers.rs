@@ -323,3 +323,37 @@ fn app_has_no_import_cycles() {
     let found = cycles(&g);
     assert!(found.is_empty(), "app/src has import cycles: {found:?}");
 }
+
+/// What production code may not write: the run plan (`Environment`) is built
+/// once (the env file's, narrowed by `--without` or by the deployment record,
+/// in model/environment/) and only read after.
+fn mutations_of_the_run_plan(files: &[(String, String)]) -> Vec<String> {
+    const FORBIDDEN: [&str; 6] =
+        ["&mut Environment", "let mut env", "mut env:", "env.components.insert", "env.components.remove", "env.components ="];
+    let mut found = Vec::new();
+    for (rel, text) in files {
+        for (n, line) in production_code(text).lines().enumerate() {
+            // The pattern as a whole word: `let mut envs` is another variable.
+            let whole =
+                |f: &str| line.match_indices(f).any(|(i, _)| !line[i + f.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_'));
+            for f in FORBIDDEN.iter().filter(|f| whole(f)) {
+                found.push(format!("src/{rel}:{}: `{f}`: build the environment the run needs in one constructor", n + 1));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_run_plan_is_not_changed_after_it_is_built() {
+    let files = sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
+    let found = mutations_of_the_run_plan(&files);
+    assert!(found.is_empty(), "{}", found.join("\n"));
+    let planted = vec![(
+        "commands/x.rs".to_string(),
+        "fn f(env: &mut Environment) {\n    env.components.remove(&c);\n    let mut envs = Vec::new();\n}\n#[cfg(test)]\nmod tests {\n    fn g() { let mut env = e(); }\n}\n".to_string(),
+    )];
+    let found = mutations_of_the_run_plan(&planted);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].starts_with("src/commands/x.rs:1: `&mut Environment`"), "{found:?}");
+}
