@@ -1344,6 +1344,26 @@ fn configure_waits_for_ssh_runs_ansible_records_and_then_verifies() {
     assert!(ran.state("t").join("converged.json").is_file(), "the converged state is recorded before verify");
 }
 
+/// The background jobs' lines go through the run's one printer: the
+/// announcement of the venv install reaches the run log (here the install
+/// then finds another obsctl holding the venv's lock: exit 11).
+#[test]
+fn the_venv_install_is_announced_in_the_run_log() {
+    let (test, _sshd) = configure_test();
+    let venv = test.root().join(".obsctl/venv");
+    let (core, mitogen) = (obsctl::tools::ansible::ANSIBLE_CORE, obsctl::tools::ansible::MITOGEN);
+    std::fs::remove_file(venv.join(format!("obsctl-ansible-core-{core}-mitogen-{mitogen}"))).unwrap();
+    let _held = obsctl::state::lock::acquire(&venv.with_extension("lock"), "venv", "install ansible-core").unwrap();
+    let ran = test.args(["up", "--env", "t", "--auto-approve", "--verify-timeout", "1"]).status(11);
+    let ran = ran.stderr_contains("another obsctl is installing ansible-core right now");
+    let announced = format!("[ansible] installing ansible-core {core} and Mitogen {mitogen} into ");
+    let ran = ran.stderr_contains(&announced);
+    let runs = run_dirs(&ran.state("t"));
+    let log = std::fs::read_to_string(runs.last().unwrap().join("obsctl.log")).unwrap();
+    assert!(log.contains(&announced), "the run log lacks the venv's line:\n{log}");
+    assert!(!ran.test.fake_dir().join("ansible-calls").exists(), "Ansible ran without its venv:\n{}", ran.done);
+}
+
 #[test]
 fn hosts_that_never_answer_ssh_stop_the_run_with_exit_30_before_ansible() {
     let (test, sshd) = configure_test();

@@ -19,7 +19,7 @@ pub fn run(env_name: Option<&str>, fix: bool, printer: &Printer) -> Result<u8> {
         if !missing.is_empty() && prerequisites::is_root() {
             prerequisites::install_packages(&missing, printer, &log)?;
         }
-        Venv::location(&ws).ensure(printer, &log)?;
+        Venv::location(&ws).ensure(|m| printer.step("ansible", m), &log)?;
     }
     // With an environment, a run log like every command's; without, none.
     let session = match env_name {

@@ -72,7 +72,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         let t = Instant::now();
         printer.phase_start("ansible", "site.yml --check --diff");
         let secrets = crate::state::secrets::prepare(&env, &s.state.secrets_dir())?;
-        Venv::location(&s.ws).ensure(printer, &s.log("prepare.log"))?;
+        Venv::location(&s.ws).ensure(|m| printer.step("ansible", m), &s.log("prepare.log"))?;
         let recap = crate::deploy::configure::playbook(&s, &secrets).run("site.yml", &["--check", "--diff"])?;
         drifted_tasks = recap.changed_tasks;
         checked_config = true;

@@ -43,12 +43,17 @@ pub struct Background {
     handles: Vec<(&'static str, JoinHandle<Result<()>>)>,
 }
 
+/// What the jobs have to say is said here, through the session's printer
+/// (and so into the run log), before they start: the threads print nothing.
 pub fn start_background(s: &Session) -> Background {
+    let p = s.printer;
     let mut handles = Vec::new();
     let venv = Venv::location(&s.ws);
+    if !venv.ready() {
+        p.step("ansible", &venv.installing());
+    }
     let log = s.log("prepare.log");
-    let quiet = Printer::new(crate::report::OutputFormat::Human, false);
-    handles.push(("ansible venv", std::thread::spawn(move || venv.ensure(&quiet, &log))));
+    handles.push(("ansible venv", std::thread::spawn(move || venv.ensure(|_| {}, &log))));
     if s.env.enabled(ComponentId::App) {
         let root = s.ws.root.clone();
         let log = s.log("build.log");

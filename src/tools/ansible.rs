@@ -59,8 +59,15 @@ impl Venv {
         self.marker().is_file() && self.bin("ansible-playbook").is_file()
     }
 
-    /// Creates the venv with the pinned ansible-core unless it is there.
-    pub fn ensure(&self, printer: &Printer, log: &Path) -> Result<()> {
+    /// What `ensure` says when it installs (the phase `ansible`'s step).
+    pub fn installing(&self) -> String {
+        format!("installing ansible-core {ANSIBLE_CORE} and Mitogen {MITOGEN} into {} (once)", self.dir.display())
+    }
+
+    /// Creates the venv with the pinned ansible-core unless it is there;
+    /// `announce` gets `installing()` when it does (the caller's printer, or
+    /// nothing from a background thread that announced it before).
+    pub fn ensure(&self, announce: impl FnOnce(&str), log: &Path) -> Result<()> {
         if self.ready() {
             return Ok(());
         }
@@ -75,8 +82,7 @@ impl Venv {
         if self.ready() {
             return Ok(());
         }
-        printer
-            .step("ansible", &format!("installing ansible-core {ANSIBLE_CORE} and Mitogen {MITOGEN} into {} (once)", self.dir.display()));
+        announce(&self.installing());
         let python = ["/usr/bin/python3", "python3"]
             .iter()
             .find(|p| Path::new(p).is_file() || on_path(p).is_some())
