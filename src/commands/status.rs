@@ -101,7 +101,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     }
 
     let mut cluster_json = Vec::new();
-    let expected_peers = contract.hosts.values().filter(|h| h.roles.iter().any(|r| r == ComponentId::Alertmanager.name())).count();
+    let expected_peers = contract.hosts.values().filter(|h| h.has_role(ComponentId::Alertmanager)).count();
     if expected_peers > 1 {
         for o in outcomes.iter().filter(|o| o.probe.component == ComponentId::Alertmanager) {
             let Some(Ok(v)) = &o.extra else { continue };

@@ -424,7 +424,7 @@ mod derived {
     fn one_changed_port_changes_everywhere() {
         let mut env = env();
         env.components.insert(super::ComponentId::Loki);
-        env.hosts[0].roles.push("loki".into());
+        env.hosts[0].roles.push(super::ComponentId::Loki);
         let mut c = contract();
         c["hosts"]["mon-1"]["roles"] = json!(["prometheus", "alertmanager", "loki"]);
         let contract = crate::model::contract::parse(&c.to_string(), &env).unwrap();

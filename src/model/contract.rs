@@ -43,6 +43,12 @@ pub struct ContractHost {
     pub ssh_host_key: Option<String>,
 }
 
+impl ContractHost {
+    pub fn has_role(&self, role: ComponentId) -> bool {
+        self.roles.iter().any(|r| r == role.name())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SshSettings {
@@ -148,7 +154,7 @@ pub fn parse(text: &str, env: &Environment) -> Result<Contract> {
         hosts.insert(name, host);
     }
     for role in host_roles {
-        if ComponentId::from_name(role).is_some_and(|id| env.enabled(id)) && !hosts.values().any(|h| h.roles.iter().any(|r| r == role)) {
+        if ComponentId::from_name(role).is_some_and(|id| env.enabled(id) && !hosts.values().any(|h| h.has_role(id))) {
             return Err(bad(format!("no host has role `{role}`, which environment `{}` needs", env.name)));
         }
     }

@@ -122,8 +122,10 @@ pub fn wanted_names(contract: &Contract, lb_name: Option<&str>) -> BTreeMap<Stri
         .hosts
         .iter()
         .map(|(name, h)| {
-            let extra: Vec<String> =
-                lb_name.filter(|_| h.roles.iter().any(|r| r == "grafana")).map(|n| vec![n.to_string()]).unwrap_or_default();
+            let extra: Vec<String> = lb_name
+                .filter(|_| h.has_role(crate::model::component::ComponentId::Grafana))
+                .map(|n| vec![n.to_string()])
+                .unwrap_or_default();
             (name.clone(), host_names(name, &h.address, &h.private_address, &extra))
         })
         .collect()

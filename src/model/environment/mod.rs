@@ -325,7 +325,8 @@ pub const DEFAULT_DISK_GB: u32 = 20;
 #[derive(Debug, Clone, Serialize)]
 pub struct Host {
     pub name: String,
-    pub roles: Vec<String>,
+    /// In file order (written so to Terraform's `hosts`).
+    pub roles: Vec<ComponentId>,
     pub size: String,
     pub disk_gb: u32,
     pub zone: u32,
@@ -403,8 +404,8 @@ pub fn parse(name: &str, file: &Path, text: &str) -> Result<Environment> {
 }
 
 impl Environment {
-    pub fn hosts_with_role<'a>(&'a self, role: &'a str) -> impl Iterator<Item = &'a Host> + 'a {
-        self.hosts.iter().filter(move |h| h.roles.iter().any(|r| r == role))
+    pub fn hosts_with_role(&self, role: ComponentId) -> impl Iterator<Item = &Host> + '_ {
+        self.hosts.iter().filter(move |h| h.roles.contains(&role))
     }
 
     /// On aws, users reach Grafana through the load balancer, which serves
@@ -415,7 +416,7 @@ impl Environment {
     /// certificate that every browser would warn about). Checked once the
     /// run's components are known (`--without grafana` lifts it).
     pub fn check_grafana_https(&self) -> Result<()> {
-        let grafana_host = self.hosts_with_role(ComponentId::Grafana.name()).next().is_some();
+        let grafana_host = self.hosts_with_role(ComponentId::Grafana).next().is_some();
         let Some(aws) = self.provider.aws() else { return Ok(()) };
         if aws.grafana_certificate_arn.is_some() || !self.enabled(ComponentId::Grafana) || !grafana_host {
             return Ok(());

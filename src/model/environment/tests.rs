@@ -24,7 +24,7 @@ fn parses_a_good_file_with_defaults() {
     assert_eq!(env.hosts[0].name, "mon-1");
     assert_eq!(env.prometheus.retention, "15d");
     assert!(env.enabled(ComponentId::Promtail));
-    assert_eq!(env.hosts_with_role("app").count(), 1);
+    assert_eq!(env.hosts_with_role(ComponentId::App).count(), 1);
 }
 
 #[test]
@@ -329,7 +329,7 @@ fn the_shipped_prod_file_is_valid_and_spreads_loki_over_three_zones() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/environments/prod.toml")).unwrap();
     let env = parse_aws(&text).unwrap();
     assert_eq!(env.provider.aws().unwrap().availability_zones.len(), 3);
-    let zones: BTreeSet<u32> = env.hosts_with_role("loki").map(|h| h.zone).collect();
+    let zones: BTreeSet<u32> = env.hosts_with_role(ComponentId::Loki).map(|h| h.zone).collect();
     assert_eq!(zones.len(), 3, "one Loki per zone");
     // The old placeholder, a documentation range, is refused.
     let err = parse_aws(&text.replace("10.0.0.0/8", "203.0.113.0/24")).unwrap_err();

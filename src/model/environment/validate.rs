@@ -119,8 +119,9 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
         if !seen.insert(h.name.clone()) {
             return Err(bad(&format!("{key}.name"), format!("host `{}` is defined twice", h.name)));
         }
+        let mut roles = Vec::new();
         for r in &h.roles {
-            if !host_roles.contains(&r.as_str()) {
+            let Some(id) = ComponentId::from_name(r).filter(|_| host_roles.contains(&r.as_str())) else {
                 return Err(bad(
                     &format!("{key}.roles"),
                     format!(
@@ -129,7 +130,8 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
                         host_roles.join(", ")
                     ),
                 ));
-            }
+            };
+            roles.push(id);
         }
         let size = h.size.unwrap_or_else(|| DEFAULT_HOST_SIZE.into());
         if !["small", "medium", "large"].contains(&size.as_str()) {
@@ -139,10 +141,11 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
         if !(8..=16384).contains(&disk_gb) {
             return Err(bad(&format!("{key}.disk_gb"), format!("{disk_gb}: a root volume is 8 to 16384 GB")));
         }
-        hosts.push(Host { name: h.name, roles: h.roles, size, disk_gb, zone: h.zone.unwrap_or(0) });
+        hosts.push(Host { name: h.name, roles, size, disk_gb, zone: h.zone.unwrap_or(0) });
     }
     for role in &host_roles {
-        if components.iter().any(|id| id.name() == *role) && !hosts.iter().any(|h| h.roles.iter().any(|r| r == role)) {
+        let enabled = components.iter().find(|id| id.name() == *role);
+        if enabled.is_some_and(|id| !hosts.iter().any(|h| h.roles.contains(id))) {
             let why = if required.contains(role) { "it is required" } else { "the component is enabled" };
             return Err(bad(
                 "hosts",
@@ -314,7 +317,7 @@ fn state_backend(env: &str, raw: RawState) -> Result<StateBackend, (&'static str
 /// of the Loki hosts, some streams have a quorum of their replicas there,
 /// and losing that zone stops their writes. So no zone may hold that many.
 fn loki_zones(hosts: &[Host], replication_factor: u32) -> std::result::Result<(), String> {
-    let loki: Vec<&Host> = hosts.iter().filter(|h| h.roles.iter().any(|r| r == "loki")).collect();
+    let loki: Vec<&Host> = hosts.iter().filter(|h| h.roles.contains(&ComponentId::Loki)).collect();
     if replication_factor as usize > loki.len() {
         return Err(format!(
             "[loki] replication_factor = {replication_factor}, but only {} host(s) have the loki role: writes would always fail",
