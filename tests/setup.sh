@@ -39,8 +39,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
     || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
 fi
-# One release build serves every step (the e2e checks, prometheus.sh, aws/obsctl.sh, the docs).
-cargo build --release --locked -q
+# One release build serves every step (the e2e checks, prometheus.sh,
+# aws/obsctl.sh, the docs): the whole workspace, so that `up`'s own build of
+# the demo app (cargo build -p orders-api) finds it done.
+cargo build --release --locked --workspace -q
 target/release/obsctl doctor --fix >/dev/null || target/release/obsctl doctor
 [ "$part" = lab ] && { echo "setup: ok (packages, target/release/obsctl, Ansible in .obsctl/venv)"; exit 0; }
 fi
