@@ -39,6 +39,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
     || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
 fi
+# The lab's base images (debootstrap: minutes, mostly waiting on the network)
+# are built meanwhile, for the releases the environments run; lab.sh takes a
+# lock per release, so an `up` that needs one first waits for it.
+if [ "$(id -u)" = 0 ] && [ "${SETUP_LAB_BASES:-1}" = 1 ]; then
+  mkdir -p .obsctl
+  ( for os in debian-13 debian-12; do LAB_OS=$os terraform/scripts/lab.sh base || echo "setup: the $os base image failed; up builds it again" >&2; done
+  ) </dev/null >.obsctl/lab-bases.log 2>&1 &
+fi
 # One release build serves every step (the e2e checks, prometheus.sh,
 # aws/obsctl.sh, the docs): the whole workspace, so that `up`'s own build of
 # the demo app (cargo build -p orders-api) finds it done.

@@ -10,7 +10,8 @@
 #
 # A check is a script in tests/e2e/checks/ that sources checks/lib.sh and
 # declares in its header:
-#   # env: dev|staging            the environment it runs on (up already)
+#   # env: dev|staging|any        the environment it runs on (up already;
+#                                 any: the one whose PLAN lists it)
 #   # needs: webhook smtp         the receivers the harness must serve
 #   # leaves: as-found|up|broken|destroyed
 #   # changes-checkout: FILES     (optional) files it edits and restores
@@ -41,8 +42,9 @@ ROOT=$PWD
 source "$ROOT/tests/e2e/lib.sh"
 
 # The plan: per environment, in order. up first, destroy last.
-PLAN_dev=(dev-up dev-lab-alerts dev-noop dev-drift dev-fast-path dev-faults dev-destroy)
-PLAN_staging=(staging-up staging-failover staging-destroy)
+PLAN_dev=(dev-up dev-lab-alerts dev-noop dev-drift dev-fast-path dev-destroy)
+# faults (env: any) runs on staging: that lane is idle while dev's alert checks wait.
+PLAN_staging=(staging-up faults staging-failover staging-destroy)
 ENVS=(dev staging)
 SINK_PORT=9099
 SMTP_PORT=2525
@@ -62,9 +64,10 @@ for c in $planned; do
   [ -f "$CHECKS/$c.sh" ] || fail "PLAN names $c, but tests/e2e/checks/$c.sh does not exist"
   for e in "${ENVS[@]}"; do
     plan="PLAN_$e[*]"
-    [[ " ${!plan} " == *" $c "* ]] && { [ "$(header "$c" env)" = "$e" ] || fail "$c is planned on $e but declares env: $(header "$c" env)"; }
+    [[ " ${!plan} " == *" $c "* ]] && { [[ "$(header "$c" env)" =~ ^($e|any)$ ]] || fail "$c is planned on $e but declares env: $(header "$c" env)"; }
   done
 done
+env_of() { local e plan; for e in "${ENVS[@]}"; do plan="PLAN_$e[*]"; [[ " ${!plan} " == *" $1 "* ]] && echo "$e"; done; return 0; }
 
 if [ "${1:-}" = --list ]; then
   for e in "${ENVS[@]}"; do
@@ -81,7 +84,7 @@ declare -A RUN=()
 if [ $# -gt 0 ]; then
   for c in "$@"; do
     [[ "$planned" == *" $c "* ]] || fail "no check $c (tests/e2e/harness.sh --list)"
-    e=$(header "$c" env)
+    e=$(env_of "$c")
     RUN[$c]=1 RUN[$e-up]=1 RUN[$e-destroy]=1
   done
 else

@@ -40,6 +40,9 @@ GOSSIP_SETTLE=${GOSSIP_SETTLE:-10}   # s between the first notification and the 
 STOPPED=(mon-2 mon-3)                # mon-2: Prometheus + Alertmanager, mon-3: Alertmanager
 LAB_SH=$LAB
 : "${ALERTS:?}"
+# Only what arrives from now on counts: the checks before this one on staging
+# (faults) made notifications of their own.
+t_start=$(now)
 
 contract="$WORK/contract.json"
 jq .contract "$STATE/deployment.json" >"$contract"
@@ -64,7 +67,7 @@ REPEAT_BOUND=$(( REPEAT_INTERVAL + GROUP_INTERVAL + 2 * PEER_WAIT + 15 ))
 
 # --- alert ---------------------------------------------------------------------------
 firing_notifications() { # OrdersHighErrorRatio notifications with status firing
-  jq -c 'select(any(.alerts[]; .labels.alertname == "OrdersHighErrorRatio") and .status == "firing")' "$ALERTS"
+  jq -c --argjson t "$t_start" 'select(.received_at >= $t and any(.alerts[]; .labels.alertname == "OrdersHighErrorRatio") and .status == "firing")' "$ALERTS"
 }
 say "inject errors: PUT https://$APP:8080/admin/faults error_ratio=0.5"
 scurl "$ENV" -fsS -X PUT -H 'Content-Type: application/json' -d '{"error_ratio": 0.5, "latency_ms": 0}' "https://$APP:8080/admin/faults" >/dev/null ||
@@ -172,7 +175,7 @@ scurl "$ENV" -fsS -X DELETE "https://$APP:8080/admin/faults" >/dev/null || fail 
 t_clear=$(now)
 resolved=""
 while [ -z "$resolved" ]; do
-  resolved=$(jq -c 'select(any(.alerts[]; .labels.alertname == "OrdersHighErrorRatio" and .status == "resolved"))' "$ALERTS" | head -1)
+  resolved=$(jq -c --argjson t "$t_start" 'select(.received_at >= $t and any(.alerts[]; .labels.alertname == "OrdersHighErrorRatio" and .status == "resolved"))' "$ALERTS" | head -1)
   [ -n "$resolved" ] && break
   [ "$(awk -v s="$t_clear" -v e="$(now)" 'BEGIN { print (e - s > '"$RESOLVE_BOUND"') }')" = 0 ] ||
     fail "OrdersHighErrorRatio was not resolved within ${RESOLVE_BOUND}s"
@@ -185,14 +188,15 @@ sleep $(( 2 * PEER_WAIT + 5 ))
 
 # --- every notification, checked ------------------------------------------------------
 say "notifications: once per group and cycle, no replica label"
-python3 - "$ALERTS" "$t_inject" "$t_kill" "$t_clear" "$GROUP_INTERVAL" "$REPEAT_INTERVAL" "$REPEAT_BOUND" "$ENV" <<'EOF' || fail "notification check failed (payloads: $ALERTS)"
+python3 - "$ALERTS" "$t_inject" "$t_kill" "$t_clear" "$GROUP_INTERVAL" "$REPEAT_INTERVAL" "$REPEAT_BOUND" "$ENV" "$t_start" <<'EOF' || fail "notification check failed (payloads: $ALERTS)"
 import json, sys
 from collections import defaultdict
 
 path, t_inject, t_kill, t_clear = sys.argv[1], *map(float, sys.argv[2:5])
 group_interval, repeat_interval, repeat_bound, env = float(sys.argv[5]), float(sys.argv[6]), float(sys.argv[7]), sys.argv[8]
 TOLERANCE = 2.0  # s: the sink's clock vs. the notification log's
-notes = [json.loads(l) for l in open(path) if l.strip()]
+t_start = float(sys.argv[9])
+notes = [n for n in (json.loads(l) for l in open(path) if l.strip()) if n["received_at"] >= t_start]
 errors = []
 groups = defaultdict(list)
 for n in notes:

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Faults on dev's lab machines, with real Terraform and Ansible (was
-# faults.sh, whose cold up is now checks/dev-up.sh and whose destroy is
-# checks/dev-destroy.sh): an `up` is interrupted, hung up or loses its output
-# at two moments, and must leave nothing broken; the next `up` must heal
-# everything.
+# Faults on lab machines, with real Terraform and Ansible (was faults.sh on
+# dev; its cold up and destroy are now the environment's own checks): an `up`
+# is interrupted, hung up or loses its output at two moments, and must leave
+# nothing broken; the next `up` must heal everything. Runs on any lab
+# environment with an app-1: the harness plans it on staging, whose lane is
+# otherwise idle while dev's alert checks wait.
 #
 #   faults: SIGINT to obsctl's pid, SIGINT to its process group (a terminal's
 #           Ctrl-C, a cancelled CI job), SIGTERM, SIGHUP to its group (the
@@ -13,7 +14,7 @@
 #
 # After each: the documented exit code (130, 130, 143, 129; 0 for a closed
 # pipe: the run goes on), no Terraform lock left, every state file valid
-# JSON, no terraform/ansible-playbook/lab.sh process of dev left, and the next
+# JSON, no terraform/ansible-playbook/lab.sh process of the environment left, and the next
 # `up` succeeds with every scrape target up (its time is in the table). Plus:
 # a machine's container killed behind obsctl's back is replaced by `up` (and
 # its new host key pinned); a machine that dies during Ansible gives exit 30
@@ -27,7 +28,7 @@
 # ends with a successful `up`: dev is left deployed and converged.
 #
 # Prints the table fault x moment -> exit code, lock left, next up.
-# env: dev
+# env: any
 # needs:
 # leaves: as-found
 source "$(dirname "$0")/lib.sh"
