@@ -113,6 +113,7 @@ started=$(date +%s)
 
 cleanup() {
   local rc=$?
+  trap '' INT TERM   # a second signal must not cut the destroy below short
   [ -n "${LANE_PID:-}" ] && kill "$LANE_PID" 2>/dev/null && wait "$LANE_PID" 2>/dev/null
   [ -n "${SINK_PID:-}" ] && kill "$SINK_PID" 2>/dev/null
   [ -n "${SMTP_PID:-}" ] && kill "$SMTP_PID" 2>/dev/null
