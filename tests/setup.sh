@@ -48,9 +48,12 @@ if [ "$(id -u)" = 0 ] && [ "${SETUP_LAB_BASES:-1}" = 1 ]; then
   ) </dev/null >.obsctl/lab-bases.log 2>&1 &
 fi
 # One release build serves every step (the e2e checks, prometheus.sh,
-# aws/obsctl.sh, the docs): the whole workspace, so that `up`'s own build of
-# the demo app (cargo build -p orders-api) finds it done.
-cargo build --release --locked --workspace -q
+# aws/obsctl.sh, the docs), and the demo app is built as `up` builds it
+# (cargo build -p orders-api), so that up finds it done. Not --workspace:
+# features unified across the workspace would make both builds different
+# ones, and each step would build its own again.
+cargo build --release --locked -q
+cargo build --release --locked -q -p orders-api
 target/release/obsctl doctor --fix >/dev/null || target/release/obsctl doctor
 [ "$part" = lab ] && { echo "setup: ok (packages, target/release/obsctl, Ansible in .obsctl/venv)"; exit 0; }
 fi
