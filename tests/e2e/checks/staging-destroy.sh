@@ -2,7 +2,8 @@
 # destroy staging and nothing of it is left (was the end of
 # staging-failover.sh): no nspawn process, no process inside a staging
 # machine, no mount, no bridge, no apt cache, no lab directory, no inventory,
-# no resource in Terraform's state; a second destroy is a no-op.
+# no resource in Terraform's state, no machine (lab.sh status), no Terraform
+# lock or staging process; a second destroy is a no-op.
 # env: staging
 # needs:
 # leaves: destroyed
@@ -28,6 +29,8 @@ done
 [ ! -e "$LAB_ROOT/envs/$ENV" ] || fail "lab directory left: $(find "$LAB_ROOT/envs/$ENV" | head)"
 [ ! -e "$STATE/inventory.json" ] || fail "inventory left behind"
 [ "$(state_resources)" = 0 ] || fail "Terraform state still holds $(state_resources) resources"
+[ "$(LAB_ENV="$ENV" "$LAB" status)" = "no machines" ] || fail "machines left after destroy: $(LAB_ENV="$ENV" "$LAB" status)"
+check_clean destroy >/dev/null   # no Terraform lock, valid state, no process of staging (faults ran here)
 out=$("$OBSCTL" destroy --env "$ENV" --auto-approve 2>&1) || fail "second destroy failed: $out"
 grep -q "nothing to destroy" <<<"$out" || fail "second destroy was not a no-op: $out"
 echo "PASS: destroy ${destroy_s}s"
