@@ -14,10 +14,18 @@
 #   the versions the hosts run whatever this machine's own release is
 #   (installing the packages would start a Prometheus on this host).
 # - the Ansible venv (obsctl doctor --fix).
+#
+#   tests/setup.sh          all of it
+#   tests/setup.sh lab      the packages, the release build and the venv (what
+#                           the end-to-end checks need; tests/run starts them next)
+#   tests/setup.sh tools    each Debian release's tools
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS=$PWD/.obsctl/tools
+part=${1:-all}
+case "$part" in all | lab | tools) ;; *) echo "usage: tests/setup.sh [lab|tools]" >&2; exit 2 ;; esac
 
+if [ "$part" != tools ]; then
 want=(jq curl nginx python3-venv python3-aiosmtpd openssh-client systemd-container debootstrap apt-cacher-ng iproute2 gawk gpg debian-archive-keyring)
 missing=()
 for p in "${want[@]}"; do
@@ -30,6 +38,24 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
     || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
+fi
+# The lab's base images (debootstrap: minutes, mostly waiting on the network)
+# are built meanwhile, for the releases the environments run; lab.sh takes a
+# lock per release, so an `up` that needs one first waits for it.
+if [ "$(id -u)" = 0 ] && [ "${SETUP_LAB_BASES:-1}" = 1 ]; then
+  mkdir -p .obsctl
+  ( for os in debian-13 debian-12; do LAB_OS=$os terraform/scripts/lab.sh base || echo "setup: the $os base image failed; up builds it again" >&2; done
+  ) </dev/null >.obsctl/lab-bases.log 2>&1 &
+fi
+# One release build serves every step (the e2e checks, prometheus.sh,
+# aws/obsctl.sh, the docs), and the demo app is built as `up` builds it
+# (cargo build -p orders-api), so that up finds it done. Not --workspace:
+# features unified across the workspace would make both builds different
+# ones, and each step would build its own again.
+cargo build --release --locked -q
+cargo build --release --locked -q -p orders-api
+target/release/obsctl doctor --fix >/dev/null || target/release/obsctl doctor
+[ "$part" = lab ] && { echo "setup: ok (packages, target/release/obsctl, Ansible in .obsctl/venv)"; exit 0; }
 fi
 
 # tools OS SUITE PACKAGES...: a private APT configuration (its own sources,
@@ -58,9 +84,8 @@ tools() {
   done
 }
 # Debian 13 packages promtool on its own; in Debian 12 it is part of prometheus.
-tools debian-13 trixie prometheus promtool prometheus-alertmanager prometheus-node-exporter
-tools debian-12 bookworm prometheus prometheus-alertmanager prometheus-node-exporter
-
-cargo build --release --locked -q
-target/release/obsctl doctor --fix >/dev/null || target/release/obsctl doctor
+# The two downloads at once: each waits on the network, not the CPU.
+tools debian-13 trixie prometheus promtool prometheus-alertmanager prometheus-node-exporter & t13=$!
+tools debian-12 bookworm prometheus prometheus-alertmanager prometheus-node-exporter & t12=$!
+rc=0; wait $t13 || rc=1; wait $t12 || rc=1; [ $rc = 0 ]
 echo "setup: ok (Debian 13 and 12 tools in $TOOLS/debian-13 and $TOOLS/debian-12, Ansible in .obsctl/venv)"

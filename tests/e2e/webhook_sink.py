@@ -17,8 +17,14 @@ a failed notification). Prints one line per notification and, when OUT_FILE
 is given, appends each (the JSON body plus "kind", "path" and the time it
 arrived, "received_at") to it as one JSON line. dev's environment file points
 its receivers at 10.77.0.1:9099.
+
+SINK_ROUTES="CIDR=FILE ..." (tests/e2e/harness.sh) lets one sink serve several
+lab environments: a notification sent from an address in CIDR goes to FILE
+instead of OUT_FILE (each record also carries "remote", the sender's address).
 """
+import ipaddress
 import json
+import os
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +33,13 @@ BIND = sys.argv[1] if len(sys.argv) > 1 else "0.0.0.0"
 PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 9099
 OUT = sys.argv[3] if len(sys.argv) > 3 else None
 SEVERITIES = {"critical", "error", "warning", "info"}
+ROUTES = [(ipaddress.ip_network(net), path) for net, path in
+          (r.split("=", 1) for r in os.environ.get("SINK_ROUTES", "").split())]
+
+
+def out_file(remote):
+    addr = ipaddress.ip_address(remote)
+    return next((path for net, path in ROUTES if addr in net), OUT)
 
 
 def check_slack(msg):
@@ -87,10 +100,12 @@ class Handler(BaseHTTPRequestHandler):
         if problem:
             print(f"{time.strftime('%H:%M:%S')} REFUSED {kind}: {problem}", flush=True)
             return self.answer(400, problem.encode())
-        record = dict(payload, kind=kind, path=path, received_at=time.time())
-        print(f"{time.strftime('%H:%M:%S')} {describe(kind, payload)}", flush=True)
-        if OUT:
-            with open(OUT, "a") as f:
+        remote = self.client_address[0]
+        record = dict(payload, kind=kind, path=path, received_at=time.time(), remote=remote)
+        print(f"{time.strftime('%H:%M:%S')} {remote} {describe(kind, payload)}", flush=True)
+        out = out_file(remote)
+        if out:
+            with open(out, "a") as f:
                 f.write(json.dumps(record) + "\n")
         if kind == "slack":
             return self.answer(200, b"ok")

@@ -62,9 +62,37 @@ export ANSIBLE_INVENTORY_UNPARSED_WARNING=0
 export ANSIBLE_LOCALHOST_WARNING=0
 export ANSIBLE_CALLBACK_RESULT_FORMAT=yaml
 export ANSIBLE_FORKS=20
+# obsctl's own strategy and plugins (`obsctl facts`: Mitogen keeps one Python
+# per host instead of one per task), when the release binary is there: the
+# same templates and checks, a fraction of the time.
+obsctl="${OBSCTL_BIN:-$root/target/release/obsctl}"
+if [[ -x "$obsctl" ]] && ansible=$(OBSCTL_ROOT=$root "$obsctl" facts 2>/dev/null | "$venv/bin/python" -c 'import json,sys; a=json.load(sys.stdin)["ansible"]; print(a.get("strategy_plugins") or "", a["strategy"].replace("_free", "_linear"))') &&
+   [[ -n "${ansible%% *}" ]]; then
+  export ANSIBLE_STRATEGY_PLUGINS="${ansible%% *}" ANSIBLE_STRATEGY="${ansible#* }"
+fi
 
 passed=0
 failed=0
+# The renders and checks are independent: they run JOBS (default 3) at a time,
+# each writing its output and result under $work/jobs; `finish_jobs` prints
+# them in the order they were started and counts them.
+JOBS=${JOBS:-3}
+mkdir -p "$work/jobs"
+njobs=0
+job() { # job NAME FUNCTION ARGS...: FUNCTION's output, and 0/1 for pass/fail
+  local id; id=$(printf '%03d' "$njobs"); njobs=$((njobs + 1))
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+  ( rc=0; "${@:2}" >"$work/jobs/$id.out" 2>&1 || rc=$?; echo "$rc" >"$work/jobs/$id.rc" ) &
+}
+finish_jobs() {
+  wait
+  local f rc
+  for f in "$work"/jobs/*.out; do
+    cat "$f"
+    rc=$(cat "${f%.out}.rc")
+    if [ "$rc" = 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  done
+}
 
 # Prints the interesting end of a failed run: from the first error on.
 show_failure() { # show_failure LOG
@@ -106,31 +134,33 @@ else
   failed=$((failed + 1))
 fi
 
-check() { # check NAME INVENTORY-FILE [EXTRA ARGS...]
+check_one() { # check_one NAME INVENTORY-FILE [EXTRA ARGS...]
   local name="$1"
   if render "$@"; then
     grep -ho "check_rendered: [^'\"]*" "$work/$name.log"
-    passed=$((passed + 1))
   else
     show_failure "$work/$name.log"
     echo "configs.sh: FAILED: render and check of $name" >&2
-    failed=$((failed + 1))
+    return 1
   fi
 }
-check dev "$here/inventories/dev.yml"
+check() { job "$1" check_one "$@"; }
+# The dev render first: the gateway checks read it.
+if check_one dev "$here/inventories/dev.yml"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 # The dev render's gateway sites, through nginx itself: nginx -t, then live
 # (nginx in front of a stub HTTPS backend): refusals and passes per user.
-for host in mon-1 app-1; do
+gateway_one() { # gateway_one HOST
+  local host=$1
   if [[ -f "$work/dev/hosts/$host/loki_gateway/log-gateway.conf" ]] &&
      "$here/gateway.sh" "$work/dev/hosts/$host/loki_gateway" "$tls" "$host" "$secrets" >"$work/gateway-$host.log" 2>&1; then
     grep -h '^gateway:' "$work/gateway-$host.log"
-    passed=$((passed + 1))
   else
     cat "$work/gateway-$host.log" >&2
     echo "configs.sh: FAILED: the log gateway of $host (gateway.sh)" >&2
-    failed=$((failed + 1))
+    return 1
   fi
-done
+}
+for host in mon-1 app-1; do job "gateway-$host" gateway_one "$host"; done
 check prod "$here/inventories/prod.yml"
 # verify-full needs the CA path; hardening off must reset the packaged unit's sandbox.
 check prod-verify-full "$here/inventories/prod.yml" \
@@ -144,21 +174,21 @@ grep -q '^    grafana: {hosts: {mon-3: {}}}$' "$work/prod-one-grafana.yml" ||
 check prod-one-grafana "$work/prod-one-grafana.yml"
 
 # Inventories the preflight checks must refuse, with the message they must give.
-refuse() { # refuse NAME INVENTORY-FILE EXPECTED-MESSAGE EXTRA-ARGS...
+refuse_one() { # refuse_one NAME INVENTORY-FILE EXPECTED-MESSAGE EXTRA-ARGS...
   local name="$1" inventory="$2" message="$3"
   shift 3
   if render "$name" "$inventory" "$@"; then
     echo "configs.sh: FAILED: $name: ${inventory##*/} with $* was accepted" >&2
-    failed=$((failed + 1))
+    return 1
   elif grep -q -- "$message" "$work/$name.log"; then
     echo "configs.sh: $name: refused as expected ($message)"
-    passed=$((passed + 1))
   else
     show_failure "$work/$name.log"
     echo "configs.sh: FAILED: $name: refused, but without \"$message\"" >&2
-    failed=$((failed + 1))
+    return 1
   fi
 }
+refuse() { job "$1" refuse_one "$@"; }
 dev="$here/inventories/dev.yml"
 prod="$here/inventories/prod.yml"
 sed 's/^    loki: {hosts: {mon-1: {}}}$/    loki: {hosts: {}}/' "$dev" >"$work/dev-without-loki.yml"
@@ -198,28 +228,17 @@ grep -q '^    loki: {hosts: {mon-1: {}, mon-3: {}}}$' "$work/prod-loki-not-on-mo
 refuse grafana-without-local-loki "$work/prod-loki-not-on-mon-2.yml" "not on every" --limit mon-2
 
 # HA peers restart one at a time under site.yml's free strategy.
-if "$here/ha_restart.sh" "$venv" "$work/ha"; then
-  passed=$((passed + 1))
-else
-  echo "configs.sh: FAILED: ha_restart.sh" >&2
-  failed=$((failed + 1))
-fi
+ha_one() { env -u ANSIBLE_STRATEGY -u ANSIBLE_STRATEGY_PLUGINS "$here/ha_restart.sh" "$venv" "$work/ha" || { echo "configs.sh: FAILED: ha_restart.sh" >&2; return 1; }; }
+job ha_restart ha_one
 
 # web_config notifies a service's handler exactly when its files or the CA changed.
-if "$here/web_config_notify.sh" "$venv" "$work/web_config_notify"; then
-  passed=$((passed + 1))
-else
-  echo "configs.sh: FAILED: web_config_notify.sh" >&2
-  failed=$((failed + 1))
-fi
+notify_one() { env -u ANSIBLE_STRATEGY -u ANSIBLE_STRATEGY_PLUGINS "$here/web_config_notify.sh" "$venv" "$work/web_config_notify" || { echo "configs.sh: FAILED: web_config_notify.sh" >&2; return 1; }; }
+job web_config_notify notify_one
 
 # When Grafana's APT key is fetched again, and when a download is refused.
-if "$venv/bin/python" "$here/apt_key_test.py" "$venv/bin"; then
-  passed=$((passed + 1))
-else
-  echo "configs.sh: FAILED: apt_key_test.py" >&2
-  failed=$((failed + 1))
-fi
+apt_key_one() { env -u ANSIBLE_STRATEGY -u ANSIBLE_STRATEGY_PLUGINS "$venv/bin/python" "$here/apt_key_test.py" "$venv/bin" || { echo "configs.sh: FAILED: apt_key_test.py" >&2; return 1; }; }
+job apt_key apt_key_one
 
+finish_jobs
 echo "configs: $passed passed, $failed failed"
 ((failed == 0))

@@ -1,0 +1,77 @@
+# Sourced by every check of tests/e2e/harness.sh (not run): where the check
+# is, what the harness started for it, and the helpers the checks share.
+#
+# The harness exports: ENV (the environment the check runs on, already up),
+# WITHOUT, OBSCTL (the release binary, built once), E2E_RUN (this harness
+# run's directory: the cold up's events in $E2E_RUN/$ENV/up-cold.jsonl),
+# ALERTS (the HTTP sink's notifications from ENV's machines), MAIL (the SMTP
+# sink's directory) and SINK_LOG/SMTP_LOG. A check runs alone with
+#   tests/e2e/harness.sh CHECK...
+# which brings the environment up first.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
+ROOT=$PWD
+source "$ROOT/tests/e2e/lib.sh"
+: "${ENV:?run checks through tests/e2e/harness.sh}" "${E2E_RUN:?run checks through tests/e2e/harness.sh}"
+WITHOUT=${WITHOUT-grafana,loki,promtail}
+OBSCTL=${OBSCTL:-$ROOT/target/release/obsctl}
+LAB="$ROOT/terraform/scripts/lab.sh"
+LAB_ROOT=/var/lib/obsctl/lab
+STATE="$ROOT/.obsctl/$ENV"
+SHARED="$E2E_RUN/$ENV"   # what the checks of one environment hand on (the cold up's events)
+WORK=$(mktemp -d "$E2E_RUN/work.XXXXXX")
+now() { date +%s.%N; }
+since() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.1f", e - s }'; }
+
+# The path `up` took (src/converged.rs), from its JSON events in
+# $WORK/NAME.jsonl: expect_path NAME fast|full [REGEX] checks the path, that
+# the check phase and the summary agree, and a reason matching REGEX.
+summary() { jq -c 'select(.event=="summary")' "$WORK/$1.jsonl"; }
+expect_path() {
+  local s path reasons check
+  s=$(summary "$1")
+  path=$(jq -r .path <<<"$s")
+  reasons=$(jq -c .path_reasons <<<"$s")
+  check=$(jq -r 'select(.event=="phase_end" and .phase=="check") | .path' "$WORK/$1.jsonl")
+  [ "$check" = "$path" ] || fail "$1: the check phase says '$check', the summary '$path'"
+  [ "$path" = "$2" ] || fail "$1: took the $path path, expected $2 (reasons: $reasons)"
+  if [ -n "${3:-}" ]; then
+    jq -r '.path_reasons[]' <<<"$s" | grep -Eq -- "$3" || fail "$1: no reason matches /$3/: $reasons"
+  fi
+  local ran
+  ran=$(jq -s 'any(.[]; .event=="phase_end" and .phase=="ansible")' "$WORK/$1.jsonl")
+  if [ "$2" = fast ]; then
+    [ "$ran" = false ] || fail "$1: the fast path ran Ansible"
+    [ "$(jq -r .changed_tasks <<<"$s")" = 0 ] || fail "$1: the fast path reports changed tasks: $s"
+  else
+    [ "$ran" = true ] || fail "$1: the full path did not run Ansible"
+  fi
+  echo "  $1: $path path ($reasons)"
+}
+
+# The lab.sh processes working on environment $1 (LAB_ENV in their
+# environment; another environment's may run alongside), as pgrep -af would.
+lab_sh_of() {
+  local pid
+  for pid in $(pgrep -f 'scripts/lab\.sh'); do
+    tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "LAB_ENV=$1" && ps -o pid=,args= -p "$pid"
+  done
+  return 0
+}
+
+# What must hold after any fault: no Terraform lock, valid state files, no
+# process of ours left. Prints "no" (lock left) or fails.
+check_clean() { # label
+  local locks; locks=$(find "$STATE" -name '.terraform.tfstate.lock.info' 2>/dev/null)
+  [ -z "$locks" ] || { echo "yes"; fail "$1: Terraform state lock left: $locks"; }
+  local f
+  for f in "$STATE"/terraform.tfstate "$STATE"/terraform.tfstate.backup; do
+    [ -s "$f" ] || continue
+    jq empty "$f" 2>/dev/null || fail "$1: $f is not valid JSON"
+  done
+  local left
+  left=$(pgrep -af -- "terraform -chdir=$STATE/"; pgrep -af "ansible-playbook .*$STATE/"; lab_sh_of "$ENV") || true
+  [ -z "$left" ] || fail "$1: processes left running after obsctl exited:
+$left"
+  echo "no"
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The cold `up` of staging (prod's topology: mon-1 and mon-2 with Prometheus +
+# Alertmanager, mon-3 with Alertmanager, app-1 with the application) that
+# every staging check shares (was the start of staging-failover.sh): the
+# summary is ok, every host runs Debian 12, both Prometheus replicas see
+# every target up and send to all three Alertmanagers with their own replica
+# label, the Alertmanager cluster has 3 peers seen from every peer, and TLS
+# and authentication hold (auth_checks.sh, gossip included).
+# env: staging
+# needs: webhook
+# leaves: up
+source "$(dirname "$0")/lib.sh"
+
+say "obsctl up --env $ENV --without $WITHOUT"
+start=$(now)
+"$OBSCTL" up --env "$ENV" --without "$WITHOUT" --output json >"$WORK/up.jsonl" ||
+  { jq -c 'select(.event == "error" or .event == "phase_end")' "$WORK/up.jsonl" 2>/dev/null || tail -n 20 "$WORK/up.jsonl"; fail "up failed"; }
+up_s=$(since "$start")
+mkdir -p "$SHARED" && cp "$WORK/up.jsonl" "$SHARED/up-cold.jsonl"
+summary=$(jq -c 'select(.event == "summary")' "$WORK/up.jsonl")
+[ "$(jq -r .ok <<<"$summary")" = true ] || fail "up summary not ok: $summary"
+echo "up: ${up_s}s; phases: $(jq -c .timings <<<"$summary")"
+expect_release "$summary" 12   # staging stays on Debian 12 (environments/staging.toml)
+
+contract="$WORK/contract.json"
+jq .contract "$STATE/deployment.json" >"$contract"
+inventory="$STATE/inventory.json"
+addr() { jq -r --arg h "$1" '.hosts[$h].address' "$contract"; }
+with_role() { jq -r --arg r "$1" '.hosts | to_entries[] | select(.value.roles | index($r)) | .key' "$contract" | sort; }
+mapfile -t PROMS < <(with_role prometheus)
+mapfile -t AMS < <(with_role alertmanager)
+APP=$(addr "$(with_role app | head -1)")
+[ "${PROMS[*]}" = "mon-1 mon-2" ] || fail "expected Prometheus on mon-1 and mon-2, the contract says: ${PROMS[*]}"
+[ "${AMS[*]}" = "mon-1 mon-2 mon-3" ] || fail "expected Alertmanager on mon-1, mon-2, mon-3, the contract says: ${AMS[*]}"
+# One scrape target per member of each component's group (empty when left out).
+EXPECTED_TARGETS=$(jq '[.all.children[] | .hosts | length] | add' "$inventory")
+# Durations as Alertmanager got them, in seconds.
+dur() { python3 -c 'import re,sys; u={"ms":.001,"s":1,"m":60,"h":3600,"d":86400,"w":604800,"y":31536000}; print(int(sum(int(n)*u[x] for n,x in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", sys.argv[1]))))' "$1"; }
+GROUP_INTERVAL=$(dur "$(jq -r .all.vars.alertmanager_group_interval "$inventory")")
+REPEAT_INTERVAL=$(dur "$(jq -r .all.vars.alertmanager_repeat_interval "$inventory")")
+PEER_WAIT=15   # Alertmanager's --cluster.peer-timeout default: the wait per cluster position
+REPEAT_BOUND=$(( REPEAT_INTERVAL + GROUP_INTERVAL + 2 * PEER_WAIT + 15 ))
+[ "$REPEAT_INTERVAL" -le 600 ] ||
+  fail "staging's repeat_interval is ${REPEAT_INTERVAL}s: too long to observe a repeat here (environments/staging.toml)"
+
+say "both Prometheus replicas: all $EXPECTED_TARGETS targets up, alerts to all ${#AMS[@]} Alertmanagers"
+for p in "${PROMS[@]}"; do
+  url="https://$(addr "$p"):9090"
+  t=$(scurl "$ENV" -fsS "$url/api/v1/targets?state=active") || fail "Prometheus on $p does not answer"
+  up=$(jq '[.data.activeTargets[] | select(.health == "up")] | length' <<<"$t")
+  down=$(jq -c '[.data.activeTargets[] | select(.health != "up") | {job: .labels.job, host: .labels.host, err: .lastError}]' <<<"$t")
+  [ "$up" = "$EXPECTED_TARGETS" ] || fail "Prometheus on $p: $up of $EXPECTED_TARGETS targets up; not up: $down"
+  n=$(scurl "$ENV" -fsS "$url/api/v1/alertmanagers" | jq '.data.activeAlertmanagers | length')
+  [ "$n" = "${#AMS[@]}" ] || fail "Prometheus on $p sends to $n Alertmanagers, expected ${#AMS[@]}"
+  scurl "$ENV" -fsS "$url/api/v1/status/config" | jq -r .data.yaml | grep -q "replica: $p" || fail "Prometheus on $p lacks external label replica=$p"
+  echo "  $p: $up/$EXPECTED_TARGETS targets up, sends to $n Alertmanagers, replica=$p"
+done
+say "Alertmanager cluster: ${#AMS[@]} peers seen from every peer"
+deadline=$(( $(date +%s) + 60 ))
+for a in "${AMS[@]}"; do
+  while :; do
+    s=$(scurl "$ENV" -fsS "https://$(addr "$a"):9093/api/v2/status" || echo '{}')
+    peers=$(jq '.cluster.peers // [] | length' <<<"$s")
+    [ "$peers" = "${#AMS[@]}" ] && [ "$(jq -r .cluster.status <<<"$s")" = ready ] && break
+    [ "$(date +%s)" -lt "$deadline" ] || fail "Alertmanager on $a sees $peers peers (status $(jq -r .cluster.status <<<"$s")), expected ${#AMS[@]}"
+    sleep 2
+  done
+  echo "  $a: cluster ready, $peers peers ($(jq -r '[.cluster.peers[].address] | sort | join(", ")' <<<"$s"))"
+done
+tests/e2e/auth_checks.sh "$ENV" || fail "TLS and authentication checks failed (tests/e2e/auth_checks.sh), gossip included"
+echo "PASS: up ${up_s}s"
