@@ -10,7 +10,7 @@
 #  3. tests/names/names.txt through both stacks: every name of the table
 #     becomes a `run` of its own (environment) or a host of a `run`, with
 #     expect_failures for the bad ones. The same table runs through obsctl's
-#     rules in `cargo test` (src/names.rs), so the three agree.
+#     rules in `cargo test` (src/model/names.rs), so the three agree.
 #
 # Needs terraform and the aws provider in the mirror (TF_CLI_CONFIG_FILE
 # defaults to tests/aws/terraformrc).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fast path of `up` on dev's lab machines (src/converged.rs; was
+# The fast path of `up` on dev's lab machines (src/state/converged.rs; was
 # fast_path.sh, whose cold up is now checks/dev-up.sh).
 #
 #   no-op up takes the fast path and changes nothing →

@@ -25,7 +25,7 @@ python3 tests/e2e/leak_scan.py scan --env "$ENV" --cmdlines "$WORK/cmdlines" --s
 # --- the contract: the lab stack's real output against the JSON Schema ----------
 python3 "$ROOT/tests/static/contract_schema.py" --terraform ".obsctl/$ENV" lab || fail "the lab stack's obsctl_inventory breaks docs/contract.schema.json"
 
-# --- the fast path's starting point (src/converged.rs) -------------------------
+# --- the fast path's starting point (src/state/converged.rs) -------------------------
 expect_path cold full "Terraform changed"
 [ -s "$STATE/converged.json" ] || fail "no .obsctl/$ENV/converged.json after a successful up"
 jq -e '.hosts | to_entries | all(.value.expected.files | length > 0)' "$STATE/converged.json" >/dev/null \

@@ -23,7 +23,7 @@ WORK=$(mktemp -d "$E2E_RUN/work.XXXXXX")
 now() { date +%s.%N; }
 since() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.1f", e - s }'; }
 
-# The path `up` took (src/converged.rs), from its JSON events in
+# The path `up` took (src/state/converged.rs), from its JSON events in
 # $WORK/NAME.jsonl: expect_path NAME fast|full [REGEX] checks the path, that
 # the check phase and the summary agree, and a reason matching REGEX.
 summary() { jq -c 'select(.event=="summary")' "$WORK/$1.jsonl"; }
