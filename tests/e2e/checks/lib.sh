@@ -75,3 +75,29 @@ check_clean() { # label
 $left"
   echo "no"
 }
+
+# Staging's shape, read from its deployment record and inventory (staging-up
+# and staging-failover): PROMS, AMS, APP, EXPECTED_TARGETS, the Alertmanager
+# intervals in seconds and REPEAT_BOUND; addr HOST and with_role ROLE.
+staging_topology() {
+  contract="$WORK/contract.json"
+  jq .contract "$STATE/deployment.json" >"$contract"
+  inventory="$STATE/inventory.json"
+  addr() { jq -r --arg h "$1" '.hosts[$h].address' "$contract"; }
+  with_role() { jq -r --arg r "$1" '.hosts | to_entries[] | select(.value.roles | index($r)) | .key' "$contract" | sort; }
+  mapfile -t PROMS < <(with_role prometheus)
+  mapfile -t AMS < <(with_role alertmanager)
+  APP=$(addr "$(with_role app | head -1)")
+  [ "${PROMS[*]}" = "mon-1 mon-2" ] || fail "expected Prometheus on mon-1 and mon-2, the contract says: ${PROMS[*]}"
+  [ "${AMS[*]}" = "mon-1 mon-2 mon-3" ] || fail "expected Alertmanager on mon-1, mon-2, mon-3, the contract says: ${AMS[*]}"
+  # One scrape target per member of each component's group (empty when left out).
+  EXPECTED_TARGETS=$(jq '[.all.children[] | .hosts | length] | add' "$inventory")
+  # Durations as Alertmanager got them, in seconds.
+  dur() { python3 -c 'import re,sys; u={"ms":.001,"s":1,"m":60,"h":3600,"d":86400,"w":604800,"y":31536000}; print(int(sum(int(n)*u[x] for n,x in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", sys.argv[1]))))' "$1"; }
+  GROUP_INTERVAL=$(dur "$(jq -r .all.vars.alertmanager_group_interval "$inventory")")
+  REPEAT_INTERVAL=$(dur "$(jq -r .all.vars.alertmanager_repeat_interval "$inventory")")
+  PEER_WAIT=15   # Alertmanager's --cluster.peer-timeout default: the wait per cluster position
+  REPEAT_BOUND=$(( REPEAT_INTERVAL + GROUP_INTERVAL + 2 * PEER_WAIT + 15 ))
+  [ "$REPEAT_INTERVAL" -le 600 ] ||
+    fail "staging's repeat_interval is ${REPEAT_INTERVAL}s: too long to observe a repeat here (environments/staging.toml)"
+}
