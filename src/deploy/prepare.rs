@@ -63,6 +63,7 @@ pub fn start_background(s: &Session) -> Background {
                 Child::new("cargo", Phase::Prerequisite)
                     .args(["build", "--release", "--locked", "-p", "orders-api"])
                     .what("cargo build --release -p orders-api")
+                    .env_remove(set_by_cargo_run(std::env::vars_os().map(|(k, _)| k)))
                     .cwd(&root)
                     .log(&log)
                     .run(|_| {})?;
@@ -73,6 +74,17 @@ pub fn start_background(s: &Session) -> Background {
     Background { handles }
 }
 
+/// The variables `cargo run` gives the program it runs (the package's name,
+/// manifest, crate and binary). Passed on to the orders-api build they make
+/// it a different build from a plain `cargo build`'s: build scripts that
+/// watch them (ring's) run again and obsctl's own dependencies rebuild, so a
+/// repeated `cargo run --release -- up` would rebuild for minutes.
+fn set_by_cargo_run(keys: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    const PREFIXES: [&str; 4] = ["CARGO_PKG_", "CARGO_MANIFEST_", "CARGO_BIN_", "CARGO_CRATE_"];
+    const NAMES: [&str; 2] = ["CARGO_PRIMARY_PACKAGE", "CARGO_RUSTC_CURRENT_DIR"];
+    keys.filter(|k| k.to_str().is_some_and(|k| NAMES.contains(&k) || PREFIXES.iter().any(|p| k.starts_with(p)))).collect()
+}
+
 impl Background {
     pub fn join(self, p: &Printer) -> Result<()> {
         for (what, h) in self.handles {
@@ -80,5 +92,29 @@ impl Background {
             h.join().map_err(|_| Error::internal(format!("{what} panicked")))??;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::set_by_cargo_run;
+
+    #[test]
+    fn the_app_build_drops_what_cargo_run_set_and_keeps_cargos_settings() {
+        let keys = [
+            "CARGO_PKG_NAME",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_BIN_NAME",
+            "CARGO_CRATE_NAME",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_TERM_COLOR",
+            "CARGO",
+            "PATH",
+        ];
+        let dropped = set_by_cargo_run(keys.iter().map(std::ffi::OsString::from));
+        assert_eq!(dropped, &keys[..6]);
     }
 }

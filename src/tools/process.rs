@@ -36,6 +36,7 @@ pub struct Child {
     program: String,
     args: Vec<OsString>,
     envs: Vec<(String, OsString)>,
+    env_removed: Vec<OsString>,
     cwd: Option<PathBuf>,
     log: Option<PathBuf>,
     redact: Vec<String>,
@@ -140,6 +141,7 @@ impl Child {
             program: program.into(),
             args: Vec::new(),
             envs: Vec::new(),
+            env_removed: Vec::new(),
             cwd: None,
             log: None,
             redact: Vec::new(),
@@ -166,6 +168,12 @@ impl Child {
 
     pub fn env(mut self, k: &str, v: impl Into<OsString>) -> Self {
         self.envs.push((k.to_string(), v.into()));
+        self
+    }
+
+    /// The child does not inherit these variables of obsctl's environment.
+    pub fn env_remove<I: IntoIterator<Item = OsString>>(mut self, keys: I) -> Self {
+        self.env_removed.extend(keys);
         self
     }
 
@@ -215,6 +223,9 @@ impl Child {
         // Its own process group: signals for obsctl (terminal, group, CI
         // runner) never reach it directly; obsctl decides what to pass on.
         cmd.process_group(0);
+        for k in &self.env_removed {
+            cmd.env_remove(k);
+        }
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
