@@ -148,7 +148,7 @@ impl Playbook<'_> {
         let printer = self.printer;
         let mut recap = Recap::default();
         let mut in_recap = false;
-        let mut failures: Vec<String> = Vec::new();
+        let mut failures: Vec<(String, String)> = Vec::new();
         let mut current_task = String::new();
         let strategy_plugins = self.venv.strategy_plugins()?;
         let run = Child::new(self.venv.bin("ansible-playbook").to_string_lossy(), Phase::Ansible)
@@ -182,10 +182,11 @@ impl Playbook<'_> {
                         recap.hosts.insert(host, h);
                     }
                 } else if line.starts_with("fatal:") || line.starts_with("failed:") {
-                    failures.push(format!("task [{current_task}] {}", truncate(line, 400)));
+                    failures.push((current_task.clone(), truncate(line, 400)));
                 }
             });
         recap.changed_tasks = changed_tasks(&self.events);
+        let failures = name_failed_tasks(failures, &self.events);
         let done = match run {
             Ok(_) => return Ok(recap),
             Err(RunError::Exit(done)) => done,
@@ -228,6 +229,32 @@ impl Playbook<'_> {
             Err(Error::new(phase, what).details(details).log(&self.log).hint(hint))
         }
     }
+}
+
+/// `task [NAME] fatal: [HOST]: …` for each failure line. Under the free
+/// strategy the last `TASK [..]` header printed is often another host's task,
+/// so the name comes from the events file (the callback writes each failed
+/// task with its host), in order per host; the header is the fallback.
+fn name_failed_tasks(lines: Vec<(String, String)>, events: &Path) -> Vec<String> {
+    let mut failed: BTreeMap<String, std::collections::VecDeque<String>> = BTreeMap::new();
+    for v in std::fs::read_to_string(events)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["status"] == "failed")
+    {
+        if let (Some(host), Some(task)) = (v["host"].as_str(), v["task"].as_str()) {
+            failed.entry(host.to_string()).or_default().push_back(task.to_string());
+        }
+    }
+    lines
+        .into_iter()
+        .map(|(header, line)| {
+            let host = line.split_once('[').and_then(|(_, rest)| rest.split_once(']')).map(|(h, _)| h.to_string());
+            let task = host.and_then(|h| failed.get_mut(&h).and_then(|q| q.pop_front())).unwrap_or(header);
+            format!("task [{task}] {line}")
+        })
+        .collect()
 }
 
 /// Tasks that reported a change, from the events file.
@@ -294,5 +321,38 @@ mod tests {
         assert_eq!(host, "mon-1");
         assert_eq!((h.ok, h.changed, h.failed), (12, 3, 1));
         assert!(parse_recap_line("nothing here").is_none());
+    }
+
+    #[test]
+    fn a_failure_is_named_by_its_own_task_not_the_last_header() {
+        let dir = std::env::temp_dir().join(format!("obsctl-ansible-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let events = dir.join("events.jsonl");
+        std::fs::write(
+            &events,
+            concat!(
+                r#"{"host":"mon-1","task":"node_exporter : Enable and start node_exporter","status":"failed"}"#,
+                "\n",
+                r#"{"host":"app-1","task":"app : Enable and start orders-api","status":"ok"}"#,
+                "\n"
+            ),
+        )
+        .unwrap();
+        // Under the free strategy app-1's header came last before mon-1's failure.
+        let named = name_failed_tasks(
+            vec![
+                ("app : Enable and start orders-api".into(), "fatal: [mon-1]: FAILED! => {}".into()),
+                ("app : Enable and start orders-api".into(), "fatal: [app-1]: FAILED! => {}".into()),
+            ],
+            &events,
+        );
+        assert_eq!(
+            named,
+            [
+                "task [node_exporter : Enable and start node_exporter] fatal: [mon-1]: FAILED! => {}",
+                "task [app : Enable and start orders-api] fatal: [app-1]: FAILED! => {}",
+            ]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
