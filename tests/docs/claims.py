@@ -473,7 +473,8 @@ def check_exit_codes(pages: dict[str, str], ctx: dict) -> list[str]:
 # GossipSettle, then Inhibit (MuteStage with the inhibitor), then the time
 # intervals, then Silence, and per receiver integration Wait (peer position
 # × peer timeout), Dedup (against the notification log), Retry (send),
-# SetNotifies (record in the log).
+# SetNotifies (record in the log): `rs[name] = MultiStage{ms, is, tas, tms,
+# ss, st}` in notify/notify.go (read at commit 00c66763eb9e).
 # (stage, how the diagram's node label names it)
 AM_PIPELINE = [
     ("route", r"routing"),
