@@ -30,6 +30,14 @@ check that silently stopped matching fails the run too.
   sandboxed run shows writing files (docs and the command's --help);
   every file that run writes under `.obsctl/<env>/` is in the tree of
   `.obsctl/`.
+- exit_codes: every "exit N" / "exit code N" names an exit code obsctl
+  defines (`obsctl facts`, the source of exit-codes.md's table), and no
+  sentence credits the validator (exit 10) with a refusal it does not make
+  (NOT_VALIDATED: several Lokis without S3, a Loki retention under 24 h);
+- alertmanager_order: flows.md's Alertmanager diagram and step titles follow
+  Alertmanager's own order (AM_PIPELINE, from its dispatch.go and
+  notify.go): route → group → at each flush inhibit → silence → peer wait →
+  dedup → send.
 """
 from __future__ import annotations
 
@@ -414,7 +422,155 @@ def check_snippets(pages: dict[str, str], ctx: dict) -> list[str]:
     return out
 
 
-CHECKS = [check_urls, check_paths, check_constants, check_links, check_behaviour, check_snippets]
+# --------------------------------------------------------------------------- exit codes
+
+# "exit 10", "exit code 12", "exits 0", "with exit status 2", "Exit code 30"
+EXIT_CLAIM = r"\bexit(?:s|ed|ing)?(?: with)?(?: (?:code|status))? `?(\d+)`?(?!\w|\.\d)"
+
+# Refusals obsctl does NOT make before Terraform (src/model/environment/validate.rs
+# has no such check): a sentence naming one with the validator's exit code 10,
+# or saying obsctl refuses it, is false unless it says obsctl does not check it.
+# (name, what the sentence names, where it is really checked, if anywhere)
+NOT_VALIDATED = [
+    ("more than one Loki without S3 storage",
+     r"(?:several|more than one|two or more|multiple|many) Loki(?:s| hosts)?\b[^.]*?\b(?:without|not on|no)\b[^.]*?\bS3\b",
+     "only the loki role's preflight, after Terraform, fails the Ansible run (exit 40)"),
+    ("a Loki retention under 24 h",
+     r"retention(?:_period)?\b[^.]*?\b(?:under|below|less than|shorter than) (?:24 ?h|a day|one day)\b",
+     "nothing checks it"),
+]
+NOT_CHECKED_SAID = r"does not check|doesn't check|not checked|nothing checks|no check"
+
+
+def check_exit_codes(pages: dict[str, str], ctx: dict) -> list[str]:
+    """Every "exit N" in the docs (prose, code, diagrams) names an exit code the
+    code defines (`obsctl facts`' exit_codes, the source of exit-codes.md's
+    generated table); and no sentence credits the validator (exit 10) with a
+    refusal it does not make (NOT_VALIDATED)."""
+    out = []
+    codes = set(ctx.get("exit_codes", []))
+    for page, text in pages.items():
+        for n, line in enumerate(text.split("\n"), 1):
+            for m in re.finditer(EXIT_CLAIM, line, flags=re.I):
+                if int(m.group(1)) not in codes:
+                    out.append(f"{page}:{n}: names exit code {m.group(1)}, which obsctl does not have (its codes: {', '.join(map(str, sorted(codes)))}): \"{line.strip()[:140]}\"")
+        for n, sentence in prose_sentences(text):
+            for what, rx, truth in NOT_VALIDATED:
+                if not re.search(rx, sentence, flags=re.I) or re.search(NOT_CHECKED_SAID, sentence, flags=re.I):
+                    continue
+                if re.search(r"\bexit(?: code)? 10\b|\bobsctl (?:refuses|rejects|stops)", sentence, flags=re.I):
+                    out.append(f"{page}:{n}: says obsctl refuses {what} (exit 10); it does not ({truth}): \"{sentence[:160]}\"")
+    return out
+
+
+# --------------------------------------------------------------------------- alertmanager pipeline
+
+# The order in which Alertmanager handles an alert, a stored fact from its
+# source (github.com/prometheus/alertmanager): dispatch/dispatch.go routes
+# each alert through the routing tree and groups it (group_wait,
+# group_interval, repeat_interval); at each flush of a group,
+# notify/notify.go's pipeline runs (PipelineBuilder.New, createReceiverStage):
+# GossipSettle, then Inhibit (MuteStage with the inhibitor), then the time
+# intervals, then Silence, and per receiver integration Wait (peer position
+# × peer timeout), Dedup (against the notification log), Retry (send),
+# SetNotifies (record in the log): `rs[name] = MultiStage{ms, is, tas, tms,
+# ss, st}` in notify/notify.go (read at commit 00c66763eb9e).
+# (stage, how the diagram's node label names it)
+AM_PIPELINE = [
+    ("route", r"routing"),
+    ("group", r"grouping"),
+    ("inhibit", r"inhibition"),
+    ("silence", r"silences?\b"),
+    ("wait", r"peer position"),
+    ("dedup", r"notification log|\bdedup"),
+    ("send", r"receivers"),
+]
+AM_PAGE = "docs/flows.md"
+
+
+def mermaid_graph(code: str) -> tuple[dict[str, str], dict[str, set[str]]]:
+    """Node labels and directed edges (subgraph ids lead to their first node) of a flowchart."""
+    labels: dict[str, str] = {}
+    edges: dict[str, set[str]] = {}
+    first_in: dict[str, str] = {}
+    current: list[str] = []
+    node = r'(\w+)(?:\[\(?"?(.*?)"?\)?\]|\(\[?"?(.*?)"?\]?\)|\(\("?(.*?)"?\)\))?'
+    for raw in code.split("\n"):
+        line = raw.strip()
+        m = re.match(r'subgraph (\w+)', line)
+        if m:
+            current.append(m.group(1))
+            continue
+        if line == "end":
+            current.pop() if current else None
+            continue
+        parts = re.split(r'\s*(?:-- "[^"]*" -->|--\s[^->"]+\s-->|-->|-\.[^.]*\.->|<-- "[^"]*" -->|<-->)\s*', line)
+        ids = []
+        for part in parts:
+            m = re.fullmatch(node, part.strip())
+            if not m:
+                ids = []
+                break
+            ids.append(m.group(1))
+            label = next((g for g in m.groups()[1:] if g), None)
+            if label:
+                labels[m.group(1)] = label
+            for sg in current:
+                first_in.setdefault(sg, m.group(1))
+        for a, b in zip(ids, ids[1:]):
+            edges.setdefault(a, set()).add(b)
+    for a in list(edges):
+        edges[a] = {first_in.get(b, b) for b in edges[a]}
+    return labels, edges
+
+
+def reaches(edges: dict[str, set[str]], a: str, b: str) -> bool:
+    seen, todo = set(), [a]
+    while todo:
+        x = todo.pop()
+        if x == b:
+            return True
+        if x not in seen:
+            seen.add(x)
+            todo += edges.get(x, ())
+    return False
+
+
+def check_alertmanager_order(pages: dict[str, str], ctx: dict) -> list[str]:
+    """flows.md's diagram of one Alertmanager follows AM_PIPELINE: each stage
+    reaches the next along the arrows, never the one before it; and the
+    prose's step titles name inhibit before silence, and the peer wait before
+    the dedup."""
+    text = pages.get(AM_PAGE)
+    if text is None:
+        return []
+    out = []
+    diagram = next((b for _, b in code_blocks(text) if re.search(r"inhibition", b) and re.search(r"grouping", b)), None)
+    if diagram is None:
+        return [f"{AM_PAGE}: no diagram of Alertmanager's pipeline (a flowchart with routing, grouping, inhibition, silences, peer position, notification log, receivers)"]
+    labels, edges = mermaid_graph(diagram)
+    nodes = {}
+    for stage, rx in AM_PIPELINE:
+        found = [i for i, l in labels.items() if re.search(rx, l, flags=re.I)]
+        if not found:
+            out.append(f"{AM_PAGE}: Alertmanager's pipeline diagram has no node for `{stage}` (a label matching /{rx}/)")
+        else:
+            nodes[stage] = found[0]
+    order = [s for s, _ in AM_PIPELINE]
+    for a, b in zip(order, order[1:]):
+        if a in nodes and b in nodes:
+            if not reaches(edges, nodes[a], nodes[b]) or reaches(edges, nodes[b], nodes[a]):
+                out.append(f"{AM_PAGE}: Alertmanager's pipeline diagram does not lead from `{a}` to `{b}`; Alertmanager's order is {' → '.join(order)} (dispatch.go, notify.go)")
+    prose = strip_code_blocks(text)
+    titles = " ".join(re.findall(r"^\s*\d+\.\s+\*\*(.+?)\*\*", prose, flags=re.M))
+    for a, b in (("inhibit", "silence"), ("peer position", "dedup")):
+        ia, ib = titles.lower().find(a), titles.lower().find(b)
+        if ia < 0 or ib < 0 or ia > ib:
+            out.append(f"{AM_PAGE}: the alerting steps' titles do not name {a} before {b} (Alertmanager's order: {' → '.join(order)})")
+    return out
+
+
+CHECKS = [check_urls, check_paths, check_constants, check_links, check_behaviour, check_snippets, check_exit_codes, check_alertmanager_order]
 
 
 # --------------------------------------------------------------------------- self-tests
@@ -431,6 +587,7 @@ def self_test_ctx() -> dict:
         "behaviour": {"inventory --contract": ["secrets/web_obsctl_password", "tls/ca.crt"]},
         "help": {"inventory --contract": []},
         "state_files": ["tls/ca.crt"],
+        "exit_codes": [0, 1, 2, 10, 11, 12, 20, 30, 40, 50, 64, 129, 130, 143],
     }
 
 
@@ -446,6 +603,48 @@ the CA on the hosts is `/etc/obsctl/tls/ca.crt`. verify is polled every 0.5 s.
 ```sh
 obsctl up --env <env> && curl --cacert ca.crt https://<host>:3000/api/health
 ```
+"""
+
+# Alertmanager's pipeline as flows.md draws it (AM_GOOD), and the order the
+# docs once drew (AM_OLD): dedup → silences → inhibition → route → group.
+AM_GOOD = """# F
+
+```mermaid
+flowchart TB
+    route["routing tree by severity"]
+    group["grouping by alertname"]
+    subgraph flush["each flush of a group"]
+        inhibit["inhibition"]
+        silence["silences"]
+        wait["wait: peer position"]
+        nflog["dedup against the notification log"]
+        inhibit --> silence --> wait --> nflog
+    end
+    rcv["receivers"]
+    route -- "matches a receiver" --> group
+    group --> flush
+    nflog -- "send" --> rcv
+```
+
+7. **At each flush: inhibit, then silence.** Text.
+8. **Wait for the peer position, dedup against the log, send (HA).** Text.
+"""
+AM_OLD = """# F
+
+```mermaid
+flowchart LR
+    am["Alertmanager"]
+    nflog["dedup"]
+    silence["silences"]
+    inhibit["inhibition"]
+    route["routing tree"]
+    group["grouping"]
+    rcv["receivers"]
+    am --> nflog --> silence --> inhibit --> route --> group --> rcv
+```
+
+7. **Dedup, silences, inhibition.** Text.
+8. **Routing and grouping (peer position).** Text.
 """
 
 # check -> (what is planted, pages)
@@ -477,6 +676,12 @@ SELF_TESTS = [
     ("snippets", "an environment file obsctl refuses", {"docs/a.md": "```toml\n# environments/qa.toml\nprovider = \"lab\"\nretention = \"3d\"\n```\n"}),
     ("snippets", "HCL terraform fmt refuses", {"docs/a.md": "```hcl\nresource \"aws_s3_bucket\" \"x\" {\n  bucket = \n```\n"}),
     ("snippets", "JSON that is not JSON", {"docs/a.md": "   ```json\n   {\"a\": 1,}\n   ```\n"}),
+    ("exit_codes", "an exit code obsctl does not have", {"docs/a.md": "`up` refuses it with exit 15.\n"}),
+    ("exit_codes", "an exit code in a code block that obsctl does not have", {"docs/a.md": "```sh\nobsctl plan --env dev   # exit code 3\n```\n"}),
+    ("exit_codes", "a refusal the validator does not make", {"docs/a.md": "obsctl refuses several Lokis without S3 and a retention under 24 h with exit 10.\n"}),
+    ("alertmanager_order", "the old pipeline order (dedup → silences → inhibition → route → group)", {"docs/flows.md": AM_OLD}),
+    ("alertmanager_order", "silence drawn before inhibit", {"docs/flows.md": AM_GOOD.replace("inhibit --> silence --> wait", "silence --> inhibit --> wait")}),
+    ("alertmanager_order", "step titles with silence before inhibit", {"docs/flows.md": AM_GOOD.replace("inhibit, then silence", "silence, then inhibit")}),
 ]
 
 
@@ -503,7 +708,7 @@ def run_self_tests(tools: dict | None = None) -> list[str]:
         if not by_name[name](pages, ctx):
             failures.append(f"self-test: check `{name}` did not flag {what}")
     ctx = self_test_ctx()
-    pages = {"docs/a.md": CLEAN, "docs/b.md": "# B\n\n## Other part\n"}
+    pages = {"docs/a.md": CLEAN, "docs/b.md": "# B\n\n## Other part\n", "docs/flows.md": AM_GOOD}
     ctx["read"] = lambda p: pages.get(p, "")
     ctx["tools"] = tools or {}
     for check in CHECKS:

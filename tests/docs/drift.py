@@ -832,42 +832,52 @@ def global_diagram(name: str, part: str) -> str:
     """Components on the hosts of one environment, and the flows between them:
     each Grafana to the instances the grafana role places its data sources on,
     each Promtail to the Loki the promtail role picks, every Prometheus to
-    every Alertmanager, and one Prometheus's scrapes of the last host."""
+    every Alertmanager, and one Prometheus's scrapes of the last host.
+    `part` "queries" draws Grafana's queries and Promtail's pushes in one
+    picture; an environment with many hosts splits them into "grafana" and
+    "logs", so each stays under render.sh's height limit. A host with nothing
+    of the part is left out."""
     e = environments()[name]
-    shown = {"metrics": {"prometheus", "alertmanager", "app"}, "queries": {"grafana", "loki", "prometheus"}}[part]
+    shown = {
+        "metrics": {"prometheus", "alertmanager", "app"},
+        "queries": {"grafana", "loki", "prometheus"},
+        "grafana": {"grafana", "loki", "prometheus"},
+        "logs": {"loki"},
+    }[part]
     lines = ["flowchart TB"]
-    if part == "queries":
+    if part in ("queries", "grafana"):
         lines.append('    user(("engineer"))')
-    if e["provider"] == "aws" and part == "queries":
+    if e["provider"] == "aws" and part in ("queries", "grafana"):
         lines.append('    lb["load balancer"]')
         lines.append('    user -- "HTTPS" --> lb')
     every = [c for c in registry() if c["every_host"] and c["name"] in e["components"]]
     where: dict[str, list[str]] = {}
     for h in e["hosts"]:
         hid = ident(h["name"])
-        lines.append(f'    subgraph {hid}["{h["name"]}"]')
+        host_lines = [f'    subgraph {hid}["{h["name"]}"]']
         nodes = []
         for c in registry():
             if c["name"] in e["components"] and not c["every_host"] and c["name"] in h["roles"] and c["name"] in shown:
                 nid = f"{hid}_{c['name']}"
-                lines.append(f'        {nid}["{COMPONENT_LABEL[c["name"]]} :{c["ports"][0]["number"]}"]')
+                host_lines.append(f'        {nid}["{COMPONENT_LABEL[c["name"]]} :{c["ports"][0]["number"]}"]')
                 where.setdefault(c["name"], []).append(nid)
                 nodes.append(nid)
-        if every and (part == "queries" or h is e["hosts"][-1]):
+        if every and (part in ("queries", "logs") or (part == "metrics" and h is e["hosts"][-1])):
             nid = f"{hid}_every"
             label = "<br/>".join(f"{COMPONENT_LABEL[c['name']]} :{c['ports'][0]['number']}" for c in every)
-            lines.append(f'        {nid}["{label}"]')
+            host_lines.append(f'        {nid}["{label}"]')
             nodes.append(nid)
             where.setdefault("every", []).append(nid)
         for a, b in zip(nodes, nodes[1:]):
-            lines.append(f"        {a} ~~~ {b}")
-        lines.append("    end")
+            host_lines.append(f"        {a} ~~~ {b}")
+        if nodes:
+            lines += host_lines + ["    end"]
     if part == "metrics":
         lines.append('    rcv(["receivers"])')
     # hosts in a grid of two columns, so the picture stays narrow: the last
     # node of a host sits above the first node of the host two places on
     lasts = {ident(h["name"]): [n for n in sum(where.values(), []) if n.startswith(ident(h["name"]) + "_")] for h in e["hosts"]}
-    hids = [ident(h["name"]) for h in e["hosts"]]
+    hids = [hid for hid in (ident(h["name"]) for h in e["hosts"]) if lasts[hid]]
     if len(hids) > 2:
         for a, b in zip(hids, hids[2:]):
             if lasts[a] and lasts[b]:
@@ -877,21 +887,21 @@ def global_diagram(name: str, part: str) -> str:
     if part == "metrics":
         lines += metric_edges(e, where)
     else:
-        lines += query_edges(e, where)
+        lines += query_edges(e, where, grafana=part != "logs", logs=part != "grafana")
     return mermaid("\n".join(lines))
 
 
-def query_edges(e: dict, where: dict) -> list[str]:
+def query_edges(e: dict, where: dict, grafana: bool = True, logs: bool = True) -> list[str]:
     lines = []
     place = grafana_placement(e)
-    for g in where.get("grafana", []):
+    for g in where.get("grafana", []) if grafana else []:
         ghost = g.rsplit("_grafana", 1)[0]
         for comp, label in (("prometheus", "PromQL"), ("loki", "LogQL")):
             nodes = where.get(comp, [])
             target = next((x for x in nodes if x.startswith(ghost + "_")), None) if place.get(comp) == "local" else (nodes[0] if nodes else None)
             if target:
                 lines.append(f'    {g} -- "{label}" --> {target}')
-    if "promtail" in e["components"] and "loki" in e["components"]:
+    if logs and "promtail" in e["components"] and "loki" in e["components"]:
         for h in e["hosts"]:
             target = promtail_push_host(e, h["name"])
             if target:
@@ -1093,7 +1103,8 @@ BLOCKS: dict[str, tuple[str, object]] = {
     "global-dev-metrics": ("docs/topology.md", lambda t: global_diagram("dev", "metrics")),
     "global-dev-queries": ("docs/topology.md", lambda t: global_diagram("dev", "queries")),
     "global-prod-metrics": ("docs/topology.md", lambda t: global_diagram("prod", "metrics")),
-    "global-prod-queries": ("docs/topology.md", lambda t: global_diagram("prod", "queries")),
+    "global-prod-grafana": ("docs/topology.md", lambda t: global_diagram("prod", "grafana")),
+    "global-prod-logs": ("docs/topology.md", lambda t: global_diagram("prod", "logs")),
     "deploy-dev": ("docs/topology.md", lambda t: deployment_diagram("dev")),
     "deploy-staging": ("docs/topology.md", lambda t: deployment_diagram("staging", roles=False)),
     "deploy-prod": ("docs/topology.md", lambda t: deployment_diagram("prod", roles=False)),
@@ -1531,6 +1542,7 @@ def claims_ctx() -> dict:
         "behaviour": {"inventory --contract": written},
         "help": {"inventory --contract": helps},
         "state_files": written,
+        "exit_codes": [c["code"] for c in facts()["exit_codes"]],
         "tools": snippet_tools(),
         "read": lambda p: (ROOT / p).read_text() if (ROOT / p).is_file() else "",
     }

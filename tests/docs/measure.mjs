@@ -1,21 +1,23 @@
 // Measures every rendered diagram: its width and height at Mermaid's own
 // font size (the SVG's viewBox), and whether a label was broken inside a
 // word. A diagram wider than the limit would have its text shrunk below a
-// readable size in a page column; split it or lay it out top-down.
+// readable size in a page column; split it or lay it out top-down. A diagram
+// taller than MAX_HEIGHT does not fit on a screen; split it.
 //
-//   node tests/docs/measure.mjs MAX_WIDTH SVG_DIR PAGE.md...
+//   node tests/docs/measure.mjs MAX_WIDTH MAX_HEIGHT SVG_DIR PAGE.md...
 //
 // mmdc names the SVGs of PAGE.md PAGE-1.svg, PAGE-2.svg, … in block order.
-// Prints one line per diagram; exit 1 when one is too wide or has a broken word.
+// Prints one line per diagram; exit 1 when one is too wide, too tall or has a broken word.
 import { readFileSync, existsSync } from "node:fs";
 import { basename } from "node:path";
 import { JSDOM } from "jsdom";
 import { blocks } from "./blocks.mjs";
 
-const [maxArg, dir, ...pages] = process.argv.slice(2);
+const [maxArg, maxHeightArg, dir, ...pages] = process.argv.slice(2);
 const max = Number(maxArg);
-if (!max || !dir || pages.length === 0) {
-  console.error("usage: node measure.mjs MAX_WIDTH SVG_DIR PAGE.md...");
+const maxHeight = Number(maxHeightArg);
+if (!max || !maxHeight || !dir || pages.length === 0) {
+  console.error("usage: node measure.mjs MAX_WIDTH MAX_HEIGHT SVG_DIR PAGE.md...");
   process.exit(2);
 }
 
@@ -51,6 +53,7 @@ for (const page of pages) {
     const where = `${page}:${b.line}`;
     const problems = [];
     if (w > max) problems.push(`${w} px wide, over ${max}`);
+    if (h > maxHeight) problems.push(`${h} px tall, over ${maxHeight}`);
     if (broken.length) problems.push(`label broken inside a word: ${[...new Set(broken)].slice(0, 5).join(", ")}`);
     if (problems.length) bad++;
     rows.push(`${problems.length ? "FAIL" : "ok  "} ${String(w).padStart(5)} × ${String(h).padEnd(5)} ${where}${problems.length ? "  " + problems.join("; ") : ""}`);
@@ -58,7 +61,7 @@ for (const page of pages) {
 }
 console.log(rows.join("\n"));
 if (bad) {
-  console.error(`measure: ${bad} diagrams too wide (over ${max} px at Mermaid's font size) or with a word broken across lines`);
+  console.error(`measure: ${bad} diagrams too wide (over ${max} px at Mermaid's font size), too tall (over ${maxHeight} px) or with a word broken across lines`);
   process.exit(1);
 }
-console.log(`measure: all ${rows.length} diagrams within ${max} px, no word broken`);
+console.log(`measure: all ${rows.length} diagrams within ${max} × ${maxHeight} px, no word broken`);

@@ -9,8 +9,10 @@
 #               Mermaid's error picture fails the run.
 #   (c) measure: every SVG's width at Mermaid's own font size (its viewBox)
 #               must be at most MAX_WIDTH (1000 px: a page column shows it
-#               without shrinking its text), and no label may be broken
-#               inside a word (tests/docs/measure.mjs).
+#               without shrinking its text), its height at most MAX_HEIGHT
+#               (1000 px: it fits on a screen), and no label may be broken
+#               inside a word (tests/docs/measure.mjs). First a self-test:
+#               measure.mjs must refuse a planted SVG taller than MAX_HEIGHT.
 #
 #   tests/docs/render.sh              all pages in docs/
 #   tests/docs/render.sh FILE.md...   just these
@@ -144,8 +146,23 @@ fi
 
 # --- (c) measure every diagram ----------------------------------------------------------
 
-say "measure: width (at most ${MAX_WIDTH:-1000} px) and labels of every diagram"
-(cd "$root" && node "$here/measure.mjs" "${MAX_WIDTH:-1000}" "$out" "${pages[@]}") >&2 ||
-  fail "diagrams too wide or with broken words (listed above): split them or lay them out top-down"
+max_w=${MAX_WIDTH:-1000}
+max_h=${MAX_HEIGHT:-1000}
+
+# self-test: a planted diagram one pixel over the height limit must fail
+plant=$(mktemp -d "${TMPDIR:-/tmp}/obsctl-docs-plant.XXXXXX")
+printf '# P\n\n```mermaid\nflowchart TB\n    a --> b\n```\n' >"$plant/plant.md"
+printf '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 200 %d"><text>a</text><text>b</text></svg>\n' "$((max_h + 1))" >"$plant/plant-1.svg"
+if node "$here/measure.mjs" "$max_w" "$max_h" "$plant" "$plant/plant.md" >"$plant/out" 2>&1; then
+  cat "$plant/out" >&2; rm -rf "$plant"
+  fail "self-test: measure.mjs accepted a diagram $((max_h + 1)) px tall (limit $max_h)"
+fi
+grep -q "px tall, over $max_h" "$plant/out" || { cat "$plant/out" >&2; rm -rf "$plant"; fail "self-test: measure.mjs failed the planted tall diagram, but not for its height"; }
+rm -rf "$plant"
+say "measure: self-test ok (a planted diagram $((max_h + 1)) px tall fails)"
+
+say "measure: width (at most $max_w px), height (at most $max_h px) and labels of every diagram"
+(cd "$root" && node "$here/measure.mjs" "$max_w" "$max_h" "$out" "${pages[@]}") >&2 ||
+  fail "diagrams too wide, too tall or with broken words (listed above): split them or lay them out top-down"
 
 say "render: all $rendered diagrams rendered to SVG${KEEP_SVG:+ in $KEEP_SVG} ($(elapsed)s in all)"
