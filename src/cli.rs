@@ -50,6 +50,9 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Release a Terraform state lock left by a run that died (asks first).
     Unlock(UnlockArgs),
+    /// Open a shell on one of the environment's hosts (or run COMMAND there),
+    /// with the environment's SSH key and pinned host keys.
+    Ssh(SshArgs),
     /// Maintenance silences on the environment's Alertmanager cluster: add, list, expire.
     Silence(SilenceArgs),
     /// Move the environment's Terraform state to where its [state] now says
@@ -106,6 +109,20 @@ pub struct InventoryArgs {
     /// passwords); writes no inventory.json.
     #[arg(long, value_name = "FILE")]
     pub contract: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+
+    /// The host, by its name in the environment file (e.g. mon-1).
+    #[arg(value_name = "HOST")]
+    pub host: String,
+
+    /// A command to run there instead of a shell (after `--`).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1558,3 +1558,32 @@ Environment `t` is up: 2 hosts, 9 scrape targets up, 2 changed tasks.
     let ran = ran.stderr_contains("✓ verify    9 scrape targets up");
     assert_eq!(std::fs::read_to_string(ran.test.fake_dir().join("ansible-calls")).unwrap().lines().count(), 1);
 }
+
+#[test]
+fn ssh_opens_the_host_with_the_environments_key_and_pinned_host_keys() {
+    let (test, _sshd) = configure_test();
+    let calls = test.fake_dir().join("ssh-calls");
+    let ran = test.args(["ssh", "--env", "t", "mon-1"]).status(10).stderr_contains("is not deployed").stderr_contains("obsctl up --env t");
+    let ran = ran.then().args(["up", "--env", "t", "--skip-configure"]).status(0);
+    let ran = ran.then().args(["ssh", "--env", "t", "mon-9"]).status(10).stderr_contains("no host named `mon-9`");
+    assert!(ran.done.stderr.contains("app-1, mon-1"), "the hosts are not listed: {}", ran.done);
+    let _ = std::fs::remove_file(&calls);
+    let argv_file = calls.with_file_name("ssh-argv");
+    let ran = ran
+        .then()
+        .fake("ssh", "echo \"$*\" > \"$OBSCTL_FAKE/ssh-argv\"\n")
+        .args(["ssh", "--env", "t", "mon-1", "--", "hostname"])
+        .status(0);
+    let call = std::fs::read_to_string(&calls).unwrap_or_default();
+    assert_eq!(call.trim_end(), "admin@127.0.0.1\thostname", "ssh was not called for mon-1: {call:?}");
+    // The call itself: the contract's key (as Ansible gets it), the pinned known_hosts.
+    let argv = std::fs::read_to_string(&argv_file).unwrap_or_default();
+    let state = ran.state("t");
+    for want in [
+        "-i /nonexistent/id_ed25519".to_string(),
+        format!("UserKnownHostsFile={}", state.join("ssh/known_hosts").display()),
+        "StrictHostKeyChecking=accept-new".into(),
+    ] {
+        assert!(argv.contains(&want), "ssh's arguments lack `{want}`: {argv}");
+    }
+}

@@ -9,6 +9,7 @@ mod migrate_state;
 mod plan;
 mod rotate_secret;
 mod silence;
+mod ssh;
 mod status;
 mod unlock;
 mod up;
@@ -27,6 +28,7 @@ pub fn run(command: Command, printer: &Printer) -> Result<u8> {
         Command::Doctor(args) => doctor::run(args.env.as_deref(), args.fix, printer),
         Command::Unlock(args) => unlock::run(args, printer),
         Command::MigrateState(args) => migrate_state::run(&args.env.env, printer),
+        Command::Ssh(args) => ssh::run(args, printer),
         Command::Silence(args) => silence::run(args, printer),
         Command::RotateSecret(args) => rotate_secret::run(args, printer),
         Command::Facts => facts::run(),

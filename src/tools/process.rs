@@ -235,6 +235,23 @@ impl Child {
         cmd
     }
 
+    /// Replaces obsctl with the child on this terminal (stdin, stdout,
+    /// stderr and signals are the child's from here on, and so is the exit
+    /// status): for an interactive program such as `ssh`. Returns only when
+    /// the program could not start.
+    pub fn exec(self) -> Error {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args);
+        for k in &self.env_removed {
+            cmd.env_remove(k);
+        }
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        let source = cmd.exec();
+        self.start_error(source).into()
+    }
+
     fn start_error(&self, source: std::io::Error) -> RunError {
         RunError::Start { program: self.program.clone(), source, phase: self.phase }
     }

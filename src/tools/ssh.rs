@@ -214,6 +214,21 @@ fn login(addr: &str, port: u16, user: &str, key: &Path, extra: &[String], comman
     }
 }
 
+/// An interactive `ssh` to one host in place of obsctl (its terminal, its
+/// exit status), with the environment's key and pinned host keys; `command`
+/// empty opens a login shell. Returns only when ssh could not start.
+pub fn exec(addr: &str, port: u16, user: &str, key: &Path, extra: &[String], command: &[String]) -> Error {
+    Child::new("ssh", Phase::Hosts)
+        .args(["-o", "LogLevel=ERROR", "-i"])
+        .arg(key)
+        .arg("-p")
+        .arg(port.to_string())
+        .args(extra.iter())
+        .arg(format!("{user}@{addr}"))
+        .args(command.iter())
+        .exec()
+}
+
 /// SSH options for this environment's hosts: every host key is checked
 /// against `.obsctl/<env>/ssh/known_hosts`, and a key that differs from the
 /// pinned one is refused. Keys the stack publishes in the contract (lab

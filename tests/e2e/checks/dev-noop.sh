@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A second `up` on a converged dev changes nothing (was lab.sh): 0 changed
 # Ansible tasks, 0 Terraform changes; dev's maintenance silence was set and
-# expired (silence_during_up = true); no silence left; status is healthy.
+# expired (silence_during_up = true); no silence left; status is healthy;
+# `obsctl ssh` reaches each host with the pinned key (no stdin, no prompt).
 # env: dev
 # needs:
 # leaves: as-found
@@ -29,4 +30,10 @@ echo "up's maintenance silence was set and expired; no silence left active"
 say "status is healthy"
 "$OBSCTL" status --env "$ENV" >"$WORK/status.txt" || { cat "$WORK/status.txt"; fail "status reports unhealthy"; }
 tail -1 "$WORK/status.txt"
+say "obsctl ssh reaches every host"
+for h in $(jq -r '.contract.hosts | keys[]' "$STATE/deployment.json"); do
+  got=$("$OBSCTL" ssh --env "$ENV" "$h" -- cat /etc/hostname </dev/null) || fail "obsctl ssh --env $ENV $h failed"
+  [ "$got" = "$h" ] || fail "obsctl ssh --env $ENV $h reached '$got'"
+done
+echo "obsctl ssh: every host answered with its own name"
 echo "PASS: no-op up ${noop}s"
