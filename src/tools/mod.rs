@@ -7,6 +7,7 @@ pub mod ansible;
 pub mod http;
 pub mod inventory;
 pub mod lab;
+pub mod pipes;
 pub mod process;
 pub mod retry;
 pub mod ssh;

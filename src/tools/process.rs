@@ -17,6 +17,7 @@
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -27,6 +28,7 @@ use rustix::process::{kill_process, kill_process_group, Pid, Signal};
 
 use crate::error::{Error, Phase, Result};
 use crate::signals;
+use crate::tools::pipes;
 
 const TAIL_LINES: usize = 40;
 /// Lines of a failed child's output quoted in its error.
@@ -302,6 +304,11 @@ impl Child {
 
         let (tx, rx) = mpsc::channel::<String>();
         let mut readers = Vec::new();
+        let pipes: Vec<u64> = [child.stdout.as_ref().map(|o| o.as_raw_fd()), child.stderr.as_ref().map(|e| e.as_raw_fd())]
+            .into_iter()
+            .flatten()
+            .filter_map(pipes::inode)
+            .collect();
         if let Some(out) = child.stdout.take() {
             readers.push(spawn_reader(out, tx.clone()));
         }
@@ -361,11 +368,50 @@ impl Child {
                 break status;
             }
         };
-        for line in rx.iter() {
-            handle_line(line, &mut log);
-        }
-        for r in readers {
-            let _ = r.join();
+        // The child is gone; what it started may still hold its output open.
+        // A process that left its group (Mitogen's multiplexer starts its own
+        // session) survives the group kill, and waiting for the end of its
+        // output would wait forever: after a kill such holders are killed
+        // too, after a normal exit obsctl stops waiting for them.
+        let mut drain_until = Instant::now() + if forwarded > 0 { KILLED_DRAIN } else { EXITED_DRAIN };
+        let mut holders_killed = false;
+        let closed = loop {
+            match rx.recv_timeout(drain_until.saturating_duration_since(Instant::now())) {
+                Ok(line) => handle_line(line, &mut log),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break true,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let holders = pipes::holders(&pipes);
+                    if forwarded == 0 || holders_killed || holders.is_empty() {
+                        if let Some(f) = log.as_mut() {
+                            let _ = writeln!(
+                                f,
+                                "### obsctl: `{}` exited; not waiting for processes {holders:?} that keep its output open",
+                                self.name()
+                            );
+                        }
+                        break false;
+                    }
+                    if let Some(f) = log.as_mut() {
+                        let _ = writeln!(
+                            f,
+                            "### obsctl: killing processes {holders:?} that outlived `{}` and keep its output open",
+                            self.name()
+                        );
+                    }
+                    for h in holders {
+                        if let Some(pid) = Pid::from_raw(h) {
+                            let _ = kill_process(pid, Signal::KILL);
+                        }
+                    }
+                    holders_killed = true;
+                    drain_until = Instant::now() + KILLED_DRAIN;
+                }
+            }
+        };
+        if closed {
+            for r in readers {
+                let _ = r.join();
+            }
         }
         use std::os::unix::process::ExitStatusExt;
         let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
@@ -411,6 +457,11 @@ impl Child {
         }
     }
 }
+
+/// How long output may stay open after the child exited: on its own, and
+/// after obsctl interrupted or killed it.
+pub(crate) const EXITED_DRAIN: Duration = Duration::from_secs(3);
+const KILLED_DRAIN: Duration = Duration::from_secs(2);
 
 fn kill_group(pid: Pid, log: &mut Option<std::fs::File>, why: &str) {
     if let Some(f) = log.as_mut() {

@@ -1,0 +1,59 @@
+//! Who holds a child's output pipes: the processes a run must not wait for
+//! (or, after an interrupt, must stop) once the child itself is gone.
+
+/// The inode of the pipe behind one of our descriptors.
+pub fn inode(fd: i32) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/self/fd/{fd}")).ok().map(|m| m.ino())
+}
+
+/// Other processes that hold one of these pipes (their write ends: the
+/// child's output), read from /proc.
+pub fn holders(pipes: &[u64]) -> Vec<i32> {
+    let wanted: Vec<String> = pipes.iter().map(|i| format!("pipe:[{i}]")).collect();
+    let me = std::process::id().to_string();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
+    procs
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()) && *name != me)
+        .filter(|pid| {
+            std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+                fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| wanted.iter().any(|w| l.as_os_str() == w.as_str())))
+            })
+        })
+        .filter_map(|pid| pid.parse().ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use rustix::process::{kill_process, Pid, Signal};
+
+    use super::holders;
+    use crate::error::Phase;
+    use crate::tools::process::{Child, EXITED_DRAIN};
+
+    #[test]
+    fn a_process_that_left_the_group_and_keeps_the_output_open_does_not_hang_the_run() {
+        // Like Mitogen's multiplexer: a new session, stdout inherited, alive.
+        let pidfile = std::env::temp_dir().join(format!("obsctl-holder-{}", std::process::id()));
+        let script = format!("setsid sh -c 'echo $$ > {}; exec sleep 60' & sleep 0.3; echo done", pidfile.display());
+        let started = Instant::now();
+        let mut lines = Vec::new();
+        let run = Child::new("sh", Phase::Ansible).args(["-c", &script]).run(|l| lines.push(l.to_string()));
+        let took = started.elapsed();
+        let holder = std::fs::read_to_string(&pidfile).unwrap_or_default();
+        assert!(holders(&[]).is_empty(), "no pipe, no holder");
+        if let Some(pid) = holder.trim().parse().ok().and_then(Pid::from_raw) {
+            let _ = kill_process(pid, Signal::KILL);
+        }
+        let _ = std::fs::remove_file(&pidfile);
+        assert!(run.is_ok(), "the run failed");
+        assert_eq!(lines, ["done"]);
+        assert!(took < EXITED_DRAIN + Duration::from_secs(5), "the run waited {took:?} for a process outside its group");
+        assert!(took >= EXITED_DRAIN, "the run did not wait for late output ({took:?})");
+    }
+}
