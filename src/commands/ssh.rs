@@ -17,9 +17,6 @@ pub fn run(args: SshArgs, printer: &Printer) -> Result<u8> {
         return Err(Error::input(format!("`{}` has no host named `{}`; its hosts: {}", s.env.name, args.host, names.join(", ")))
             .hint(format!("obsctl ssh --env {} {}", s.env.name, names.first().copied().unwrap_or("HOST"))));
     };
-    let mut options = crate::tools::ssh::options(&s.state.known_hosts());
-    if let Some(b) = &contract.ssh.bastion {
-        options.extend(["-o".to_string(), format!("ProxyJump={b}")]);
-    }
+    let options = crate::tools::ssh::contract_options(contract, &s.state.known_hosts());
     Err(crate::tools::ssh::exec(&host.address, host.ssh_port, &host.ssh_user, &contract.ssh.private_key_file, &options, &args.command))
 }

@@ -29,13 +29,9 @@ pub struct Context<'a> {
 /// `all`, host vars from the contract, env-wide vars from the env file.
 pub fn render(contract: &Contract, ctx: &Context) -> Value {
     let env = ctx.env;
-    let strict = crate::tools::ssh::options(ctx.known_hosts).join(" ");
+    let ssh_args = crate::tools::ssh::contract_options(contract, ctx.known_hosts).join(" ");
     let mut hosts = Map::new();
     for (name, h) in &contract.hosts {
-        let mut ssh_args = strict.clone();
-        if let Some(b) = &contract.ssh.bastion {
-            ssh_args.push_str(&format!(" -o ProxyJump={b}"));
-        }
         hosts.insert(
             name.clone(),
             json!({

@@ -219,12 +219,11 @@ impl Child {
         self.what.clone().unwrap_or_else(|| short(&self.display()))
     }
 
-    fn command(&self) -> Command {
+    /// The program, its arguments, environment and directory: what a run and
+    /// an `exec` share.
+    fn base_command(&self) -> Command {
         let mut cmd = Command::new(&self.program);
-        cmd.args(&self.args).stdin(Stdio::null());
-        // Its own process group: signals for obsctl (terminal, group, CI
-        // runner) never reach it directly; obsctl decides what to pass on.
-        cmd.process_group(0);
+        cmd.args(&self.args);
         for k in &self.env_removed {
             cmd.env_remove(k);
         }
@@ -237,20 +236,22 @@ impl Child {
         cmd
     }
 
+    fn command(&self) -> Command {
+        let mut cmd = self.base_command();
+        cmd.stdin(Stdio::null());
+        // Its own process group: signals for obsctl (terminal, group, CI
+        // runner) never reach it directly; obsctl decides what to pass on.
+        cmd.process_group(0);
+        cmd
+    }
+
     /// Replaces obsctl with the child on this terminal (stdin, stdout,
     /// stderr and signals are the child's from here on, and so is the exit
-    /// status): for an interactive program such as `ssh`. Returns only when
-    /// the program could not start.
+    /// status): for an interactive program such as `ssh`. Stays in obsctl's
+    /// process group, the terminal's foreground. Returns only when the
+    /// program could not start.
     pub fn exec(self) -> Error {
-        let mut cmd = Command::new(&self.program);
-        cmd.args(&self.args);
-        for k in &self.env_removed {
-            cmd.env_remove(k);
-        }
-        for (k, v) in &self.envs {
-            cmd.env(k, v);
-        }
-        let source = cmd.exec();
+        let source = self.base_command().exec();
         self.start_error(source).into()
     }
 

@@ -192,15 +192,7 @@ pub fn run(addr: &str, port: u16, user: &str, key: &Path, extra: &[String], comm
 }
 
 fn login(addr: &str, port: u16, user: &str, key: &Path, extra: &[String], command: &str) -> std::result::Result<String, Failure> {
-    let run = Child::new("ssh", Phase::Hosts)
-        .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "-i"])
-        .arg(key)
-        .arg("-p")
-        .arg(port.to_string())
-        .args(extra.iter())
-        .arg(format!("{user}@{addr}"))
-        .arg(command)
-        .output();
+    let run = to(addr, port, user, key, &["-o", "BatchMode=yes", "-o", "ConnectTimeout=5"], extra).arg(command).output();
     match run {
         Ok(out) => Ok(out.stdout),
         // ssh's last words when the key differs from the pinned one (after
@@ -218,15 +210,30 @@ fn login(addr: &str, port: u16, user: &str, key: &Path, extra: &[String], comman
 /// exit status), with the environment's key and pinned host keys; `command`
 /// empty opens a login shell. Returns only when ssh could not start.
 pub fn exec(addr: &str, port: u16, user: &str, key: &Path, extra: &[String], command: &[String]) -> Error {
+    to(addr, port, user, key, &[], extra).args(command.iter()).exec()
+}
+
+/// `ssh` to `user@addr:port` with this key: `own` options first, then
+/// errors only, then the environment's (`extra`); the command comes after.
+fn to(addr: &str, port: u16, user: &str, key: &Path, own: &[&str], extra: &[String]) -> Child {
     Child::new("ssh", Phase::Hosts)
+        .args(own.iter().copied())
         .args(["-o", "LogLevel=ERROR", "-i"])
         .arg(key)
         .arg("-p")
         .arg(port.to_string())
         .args(extra.iter())
         .arg(format!("{user}@{addr}"))
-        .args(command.iter())
-        .exec()
+}
+
+/// `options`, plus a jump through the contract's bastion when it names one:
+/// every connection to the contract's hosts (Ansible's, `obsctl ssh`'s).
+pub fn contract_options(contract: &Contract, known_hosts: &Path) -> Vec<String> {
+    let mut o = options(known_hosts);
+    if let Some(b) = &contract.ssh.bastion {
+        o.extend(["-o".to_string(), format!("ProxyJump={b}")]);
+    }
+    o
 }
 
 /// SSH options for this environment's hosts: every host key is checked
