@@ -962,13 +962,18 @@ def deployment_diagram(name: str, roles: bool = True) -> str:
     for h in e["hosts"]:
         lines.append(f'        h_{ident(h["name"])}["{h["name"]}"]')
     lines.append("    end")
-    if not roles:
-        lines.append('    ans["Ansible: ansible/site.yml, one play:<br/>the roles of each host, as in<br/>the host-roles table"]')
+
+    def provision_edges():
+        """Terraform from the env file, and each host module to every host."""
         lines.append('    envfile -- "obsctl up" --> tf')
         lines.append(f"    {ids[-1]} ~~~ h_{ident(e['hosts'][0]['name'])}")
         for mname in host_mods:
             for h in e["hosts"]:
                 lines.append(f"    tf_{ident(mname)} --> h_{ident(h['name'])}")
+
+    if not roles:
+        lines.append('    ans["Ansible: ansible/site.yml, one play:<br/>the roles of each host, as in<br/>the host-roles table"]')
+        provision_edges()
         lines.append("    hosts --- ans")
         return mermaid("\n".join(lines))
     lines.append('    subgraph ans["Ansible: ansible/site.yml, one play"]')
@@ -983,11 +988,7 @@ def deployment_diagram(name: str, roles: bool = True) -> str:
     for a, b in zip(rids[:half], rids[half:]):
         lines.append(f"        {a} ~~~ {b}")
     lines.append("    end")
-    lines.append('    envfile -- "obsctl up" --> tf')
-    lines.append(f"    {ids[-1]} ~~~ h_{ident(e['hosts'][0]['name'])}")
-    for mname in host_mods:
-        for h in e["hosts"]:
-            lines.append(f"    tf_{ident(mname)} --> h_{ident(h['name'])}")
+    provision_edges()
     lines.append("    hosts --- r_every")
     for role in roles_:
         for h in e["hosts"]:
