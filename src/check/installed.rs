@@ -42,7 +42,11 @@ impl Installed {
             .iter()
             .filter_map(|(p, v)| {
                 let c = self.candidates.get(p)?;
-                (!c.is_empty() && c != "(none)" && c != v).then(|| Pending { package: p.clone(), installed: v.clone(), candidate: c.clone() })
+                (!c.is_empty() && c != "(none)" && c != v).then(|| Pending {
+                    package: p.clone(),
+                    installed: v.clone(),
+                    candidate: c.clone(),
+                })
             })
             .collect()
     }
@@ -140,7 +144,10 @@ pub fn pending_lines(report: &Report) -> Vec<String> {
         .filter_map(|(host, r)| {
             let pending = r.as_ref().ok()?.pending();
             (!pending.is_empty()).then(|| {
-                format!("{host}: {}", pending.iter().map(|p| format!("{} {} → {}", p.package, p.installed, p.candidate)).collect::<Vec<_>>().join(", "))
+                format!(
+                    "{host}: {}",
+                    pending.iter().map(|p| format!("{} {} → {}", p.package, p.installed, p.candidate)).collect::<Vec<_>>().join(", ")
+                )
             })
         })
         .collect()
@@ -243,7 +250,11 @@ mod tests {
         assert_eq!(i.candidates.len(), 2, "candidates of packages not installed are dropped: {:?}", i.candidates);
         assert_eq!(
             i.pending(),
-            vec![Pending { package: "prometheus-node-exporter".into(), installed: "1.5.0-1+b6~old".into(), candidate: "1.5.0-1+b6".into() }]
+            vec![Pending {
+                package: "prometheus-node-exporter".into(),
+                installed: "1.5.0-1+b6~old".into(),
+                candidate: "1.5.0-1+b6".into()
+            }]
         );
         let mut report = Report::new();
         report.insert("app-1".into(), Ok(i.clone()));

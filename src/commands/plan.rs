@@ -68,7 +68,10 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         );
         checked_config = quick_in_sync;
     }
-    if !quick_in_sync && !plan.changes_resources() && deployed.as_ref().is_some_and(|d| d.reached >= crate::state::deployment::Reached::Configured) {
+    if !quick_in_sync
+        && !plan.changes_resources()
+        && deployed.as_ref().is_some_and(|d| d.reached >= crate::state::deployment::Reached::Configured)
+    {
         let t = Instant::now();
         printer.phase_start("ansible", "site.yml --check --diff");
         let secrets = crate::state::secrets::prepare(&env, &s.state.secrets_dir())?;
@@ -121,4 +124,3 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     );
     Ok(if in_sync { 0 } else { crate::error::DRIFT_EXIT })
 }
-

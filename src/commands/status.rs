@@ -48,7 +48,8 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
                 })
             })
             .collect();
-        let outcomes = handles.into_iter().map(|h| h.join().map_err(|_| Error::internal("a status probe panicked"))).collect::<Result<_>>()?;
+        let outcomes =
+            handles.into_iter().map(|h| h.join().map_err(|_| Error::internal("a status probe panicked"))).collect::<Result<_>>()?;
         Ok((outcomes, installed.join().map_err(|_| Error::internal("the read of the installed packages panicked"))?))
     })?;
 

@@ -59,7 +59,9 @@ pub fn summarize(
     // up --upgrade: what changed; every run: what is still pending.
     let upgraded = before.map(|b| crate::check::installed::changes(b, &installed));
     match &upgraded {
-        Some(list) if list.is_empty() => lines.push(format!("  {:<13} nothing (every managed package was at its APT candidate)", "Upgraded")),
+        Some(list) if list.is_empty() => {
+            lines.push(format!("  {:<13} nothing (every managed package was at its APT candidate)", "Upgraded"))
+        }
         Some(list) => {
             for (i, (host, package, old, new)) in list.iter().enumerate() {
                 lines.push(format!("  {:<13} {host}: {package} {old} → {new}", if i == 0 { "Upgraded" } else { "" }));
@@ -67,7 +69,18 @@ pub fn summarize(
         }
         None => {}
     }
-    lines.extend(crate::check::installed::updates_lines(&installed, &env.name, "  "));
+    let pending = crate::check::installed::pending_lines(&installed);
+    if pending.is_empty() {
+        lines.push(format!("  {:<13} none pending (every managed package is at its APT candidate)", "Updates"));
+    } else {
+        lines.push(format!(
+            "  {:<13} pending on {} host(s): `obsctl up --env {} --upgrade` applies them",
+            "Updates",
+            pending.len(),
+            env.name
+        ));
+        lines.extend(pending.iter().map(|l| format!("  {:<13} {l}", "")));
+    }
     let mut add = |name: &str, list: &[String]| {
         for (i, u) in list.iter().enumerate() {
             lines.push(format!("  {:<13} {u}", if i == 0 { name } else { "" }));
