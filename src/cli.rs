@@ -165,6 +165,14 @@ pub struct UpArgs {
     #[arg(long, conflicts_with = "skip_configure")]
     pub full: bool,
 
+    /// Also upgrade the Debian packages obsctl manages to their APT candidate
+    /// (`status` and `plan` list the updates pending), restarting each
+    /// upgraded service one HA peer at a time, each ready before the next;
+    /// the summary shows the versions before → after. Role-pinned versions
+    /// (Grafana, Loki, Promtail) stay pinned. Implies a full Ansible run.
+    #[arg(long, conflicts_with_all = ["skip_configure", "only"])]
+    pub upgrade: bool,
+
     /// Seconds to wait for every host to answer SSH.
     #[arg(long, default_value_t = 180, value_name = "SECONDS")]
     pub ssh_timeout: u64,

@@ -1341,6 +1341,7 @@ fn configure_waits_for_ssh_runs_ansible_records_and_then_verifies() {
     let ran = ran.stderr_contains("error: prometheus on mon-1 is not ready");
     let calls = std::fs::read_to_string(ran.test.fake_dir().join("ansible-calls")).unwrap();
     assert!(calls.contains("site.yml") && calls.lines().count() == 1, "one ansible-playbook run: {calls}");
+    assert!(!calls.contains("obsctl_upgrade"), "a plain up upgrades nothing: {calls}");
     assert!(ran.state("t").join("converged.json").is_file(), "the converged state is recorded before verify");
 }
 
@@ -1531,6 +1532,50 @@ fn serve_stack(ip: &str, tls: PathBuf) {
     }
 }
 
+/// `up --upgrade`: always the full path, Ansible told to upgrade
+/// (`obsctl_upgrade`), and the summary shows each host's versions before →
+/// after, read from the hosts (the fake host answers an older Prometheus with
+/// a newer candidate until Ansible has run).
+#[test]
+fn up_upgrade_upgrades_and_shows_before_and_after() {
+    let (test, _sshd) = configure_test();
+    let sshd = std::net::TcpListener::bind("127.0.0.3:0").unwrap();
+    let port = sshd.local_addr().unwrap().port();
+    let test = test.inventory(&contract_with("t", |v| {
+        for h in v["hosts"].as_object_mut().unwrap().values_mut() {
+            h["address"] = json!("127.0.0.3");
+            h["ssh_port"] = json!(port);
+        }
+    }));
+    write(
+        &test.fake_dir().join("ssh.sh"),
+        r#"case "$command" in
+  *os-release*)
+    v=3.4.0+ds-1; [ -f "$OBSCTL_FAKE/ansible-calls" ] && v=3.5.0+ds-1
+    printf 'release	Debian GNU/Linux 13 (trixie)
+version_id	13
+ii 	prometheus	%s
+candidate	prometheus	3.5.0+ds-1
+' "$v"
+    exit 0 ;;
+esac
+"#,
+    );
+    serve_stack("127.0.0.3", test.state("t").join("tls"));
+    let ran = test.args(["up", "--env", "t", "--auto-approve", "--upgrade", "--verify-timeout", "10"]).status(0);
+    let out = normalized(&ran, &ran.done.stdout);
+    for line in [
+        "  Upgraded      app-1: prometheus 3.4.0+ds-1 → 3.5.0+ds-1",
+        "                mon-1: prometheus 3.4.0+ds-1 → 3.5.0+ds-1",
+        "  Updates       none pending (every managed package is at its APT candidate)",
+    ] {
+        assert!(out.contains(line), "no line {line:?} in the summary:\n{out}\n{}", ran.done);
+    }
+    let ran = ran.stderr_contains("full Ansible run: --upgrade");
+    let calls = std::fs::read_to_string(ran.test.fake_dir().join("ansible-calls")).unwrap();
+    assert!(calls.contains(r#"-e {"obsctl_upgrade": true}"#), "Ansible was not told to upgrade: {calls}");
+}
+
 #[test]
 fn a_verified_run_ends_in_the_summary() {
     // 127.0.0.2: a loopback address of its own, so no other test's verify finds this stack.
@@ -1549,6 +1594,7 @@ fn a_verified_run_ends_in_the_summary() {
 Environment `t` is up: 2 hosts, 9 scrape targets up, 2 changed tasks.
   Configuration: full Ansible run (Terraform changed the infrastructure)
   Installed     Debian GNU/Linux 13 (trixie): prometheus 3.5.0+ds-1 (every host)
+  Updates       none pending (every managed package is at its APT candidate)
   Prometheus    https://127.0.0.2:9090
   Alertmanager  https://127.0.0.2:9093
   Grafana login: admin / password in <ROOT>/.obsctl/t/secrets/grafana_admin_password

@@ -30,7 +30,10 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         probes(&env, &contract).into_iter().partition(|p| probed_directly(env.provider.kind(), p.component));
     let via_prometheus: Vec<(ComponentId, &'static str, String)> =
         indirect.into_iter().map(|p| (p.component, env.registry.get(p.component).job, p.host)).collect();
-    let outcomes: Vec<Outcome> = std::thread::scope(|scope| -> Result<Vec<Outcome>> {
+    // The hosts' package versions and APT candidates (one SSH command each),
+    // read while the probes run: updates pending are reported, not a problem.
+    let (outcomes, installed) = std::thread::scope(|scope| -> Result<(Vec<Outcome>, crate::check::installed::Report)> {
+        let installed = scope.spawn(|| crate::check::installed::read(&env, &contract, &s.state.known_hosts()));
         let handles: Vec<_> = probes
             .into_iter()
             .map(|probe| {
@@ -45,7 +48,9 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().map_err(|_| Error::internal("a status probe panicked"))).collect()
+        let outcomes =
+            handles.into_iter().map(|h| h.join().map_err(|_| Error::internal("a status probe panicked"))).collect::<Result<_>>()?;
+        Ok((outcomes, installed.join().map_err(|_| Error::internal("the read of the installed packages panicked"))?))
     })?;
 
     let mut outcomes = outcomes;
@@ -131,6 +136,8 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     } else {
         format!("\nAlerts firing: {}", names.join(", "))
     });
+    lines.push(String::new());
+    lines.extend(crate::check::installed::updates_lines(&installed, &env.name, ""));
     lines.push(format!(
         "{} in {:.1}s",
         if problems == 0 { "healthy".to_string() } else { format!("{problems} problem(s)") },
@@ -142,6 +149,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
                 "checks": outcomes.iter().map(|o| json!({ "host": o.probe.host, "component": o.probe.component, "url": o.probe.url,
                     "healthy": o.health.is_ok(), "error": o.health.as_ref().err() })).collect::<Vec<_>>(),
                 "targets": targets_json, "alertmanager_cluster": cluster_json,
+                "updates_pending": crate::check::installed::pending_json(&installed),
                 "alerts_firing": alerts.iter().map(|a| json!({ "alertname": a["labels"]["alertname"], "severity": a["labels"]["severity"], "labels": a["labels"] })).collect::<Vec<_>>() }),
     );
     Ok(if problems == 0 { 0 } else { Phase::Verify.exit_code() })

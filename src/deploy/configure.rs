@@ -55,7 +55,9 @@ pub fn choose_path(s: &Session, args: &UpArgs, tf_changed: bool, contract: &Cont
     let p = s.printer;
     let t = Instant::now();
     p.phase_start("check", "comparing the hosts with their last converged state");
-    let path = if args.full {
+    let path = if args.upgrade {
+        ConfigPath::Full(vec!["--upgrade".into()])
+    } else if args.full {
         ConfigPath::Full(vec!["--full".into()])
     } else if s.env.up.always_configure {
         ConfigPath::Full(vec![format!("always_configure = true in [up] of {}", s.env.file.display())])
@@ -140,14 +142,16 @@ pub fn wait_for_hosts(s: &Session, contract: &Contract, args: &UpArgs) -> Result
     Ok(())
 }
 
-pub fn configure(s: &Session, secrets: &Secrets) -> Result<Recap> {
+/// UPGRADE: the Debian packages of each host go to their APT candidate
+/// (site.yml's `obsctl_upgrade`), their services restarted one HA peer at a time.
+pub fn configure(s: &Session, secrets: &Secrets, upgrade: bool) -> Result<Recap> {
     let p = s.printer;
     let t = Instant::now();
     p.phase_start("ansible", "configuring (ansible/site.yml)");
     // A host that dropped its SSH connection is retried once; failed tasks never are.
     let recap = retry(
         Backoff::exponential(2, Duration::from_secs(5)),
-        |_| playbook(s, secrets).run("site.yml", &[]),
+        |_| playbook(s, secrets).run("site.yml", if upgrade { &["-e", r#"{"obsctl_upgrade": true}"#] } else { &[] }),
         |e, _, wait| {
             let again = e.phase == Phase::Hosts;
             if again {

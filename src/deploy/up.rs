@@ -34,7 +34,7 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
         let (mut d, env) = deployed(&s.state, &s.env)?;
         let verified = timed(&mut timings, "verify", || verify(s, &env, &d.contract, args))?;
         d.reach(d.reached.max(Reached::Verified), &s.state)?;
-        return summarize(s, &d, None, &verified, timings);
+        return summarize(s, &d, None, &verified, None, timings);
     }
 
     let (mut secrets, background) = timed(&mut timings, "prepare", || prepare(s, args))?;
@@ -87,13 +87,16 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
     }
     let digest = inputs_digest(s)?;
     let path = timed(&mut timings, "check", || Ok(choose_path(s, args, tf_changed, &contract, &digest)))?;
+    let mut before = None;
     let changed = match &path {
         ConfigPath::Fast { .. } => 0,
         ConfigPath::Full(_) => {
             // From here until it is recorded again, the hosts are not known to be converged.
             Converged::forget(&s.state);
             timed(&mut timings, "hosts", || wait_for_hosts(s, &contract, args))?;
-            let recap = timed(&mut timings, "ansible", || configure(s, &secrets))?;
+            // --upgrade: the versions before, for the summary's before → after.
+            before = args.upgrade.then(|| crate::check::installed::read(env, &contract, &s.state.known_hosts()));
+            let recap = timed(&mut timings, "ansible", || configure(s, &secrets, args.upgrade))?;
             timed(&mut timings, "record", || record(s, &contract, &digest))?;
             recap.changed()
         }
@@ -102,5 +105,5 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
     let verified = timed(&mut timings, "verify", || verify(s, env, &contract, args))?;
     d.reach(Reached::Verified, &s.state)?;
     drop(maintenance);
-    summarize(s, &d, Some((changed, &path)), &verified, timings)
+    summarize(s, &d, Some((changed, &path)), &verified, before.as_ref(), timings)
 }
