@@ -179,7 +179,7 @@ pub fn inventory_value() -> Value {
         }
     }
     let system_users: Map<String, Value> = ComponentId::ALL.iter().map(|c| (c.name().to_string(), json!(system_user(*c)))).collect();
-    json!({ "actions": actions, "gateway": gateway, "listeners": listeners, "system_users": system_users })
+    json!({ "users": USERS, "actions": actions, "gateway": gateway, "listeners": listeners, "system_users": system_users })
 }
 
 #[cfg(test)]
@@ -229,6 +229,18 @@ mod tests {
         match pattern.strip_suffix(".*") {
             Some(prefix) => path.starts_with(prefix),
             None => pattern == path,
+        }
+    }
+
+    /// The static checks' inventories (tests/static/inventories) carry
+    /// `obsctl_access` as obsctl writes it, on one line of JSON.
+    #[test]
+    fn static_inventories_carry_this_model() {
+        let line = format!("    obsctl_access: {}", inventory_value());
+        for name in ["dev", "prod"] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/static/inventories/{name}.yml"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(text.lines().any(|l| l == line), "{} must hold the line\n{line}", path.display());
         }
     }
 
