@@ -186,8 +186,13 @@ for cred in "${CREDS[@]}"; do
         prometheus)
           probe query "$c" "$h" "$cred" 200 401 GET '/api/v1/query?query=up'
           probe query "$c" "$h" "$cred" 200 401 POST /api/v1/query --data-urlencode query=up
-          # Harmless when allowed; 503 "admin APIs disabled" unless --web.enable-admin-api.
-          probe admin "$c" "$h" "$cred" '204|503' 401 POST /api/v1/admin/tsdb/clean_tombstones
+          # Harmless when allowed: 204, or without --web.enable-admin-api
+          # Prometheus' own 500 "admin APIs disabled" (checked below).
+          probe admin "$c" "$h" "$cred" '204|500' 401 POST /api/v1/admin/tsdb/clean_tombstones
+          if [ "$cred" = obsctl ]; then
+            r=$(scurl "$ENV" -s --max-time 10 -X POST -w ' %{http_code}' "https://$(addr "$h"):$(port "$c")/api/v1/admin/tsdb/clean_tombstones")
+            [[ "$r" == *" 204" || "$r" == *"admin APIs disabled"*" 500" ]] || failures+=("obsctl's admin request on $h did not reach Prometheus: $r")
+          fi
           probe reload "$c" "$h" "$cred" - - POST /-/reload
           probe quit "$c" "$h" "$cred" - - POST /-/quit
           ;;
