@@ -167,10 +167,8 @@ pub fn inventory_value() -> Value {
     let mut listeners = Map::new();
     for c in ComponentId::ALL {
         if let Some(rules) = gateway_rules(c) {
-            let rules: Vec<Value> = rules
-                .iter()
-                .map(|r| json!({ "methods": r.methods, "path": r.path, "action": r.action.map(Action::name) }))
-                .collect();
+            let rules: Vec<Value> =
+                rules.iter().map(|r| json!({ "methods": r.methods, "path": r.path, "action": r.action.map(Action::name) })).collect();
             gateway.insert(c.name().to_string(), json!(rules));
         }
         let users = listener_users(c);
