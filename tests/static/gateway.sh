@@ -66,6 +66,8 @@ for prefix in ("/etc/obsctl/", "/etc/nginx/obsctl/"):
     site = site.replace(prefix, f"{m}/root{prefix}")
 site = site.replace("/var/log/nginx/", f"{m}/logs/")
 ports = {}
+# The per-path fronts listen on the host's private address: on loopback here.
+site = re.sub(r"listen [0-9.]+:(\d+) ssl;", r"listen 127.0.0.1:\1 ssl;", site)
 if mode == "live":
     def free():
         s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
@@ -73,7 +75,7 @@ if mode == "live":
         new_backend = free()
         site = site.replace(f"server 127.0.0.1:{backend};", f"server 127.0.0.1:{new_backend};")
         ports[name] = [None, new_backend]
-    for listen, name in re.findall(r"listen ((?:[0-9.]+:)?\d+) ssl;.*?auth_basic\s+\"(\w+)\";", site, re.S):
+    for listen, name in re.findall(r"listen ((?:127\.0\.0\.1:)?\d+) ssl;.*?auth_basic\s+\"(\w+)\";", site, re.S):
         new_listen = free()
         site = site.replace(f"listen {listen} ssl;", f"listen 127.0.0.1:{new_listen} ssl;", 1)
         ports[name][0] = new_listen
