@@ -35,6 +35,7 @@ fn facts(ws: &Workspace) -> Result<Value> {
     }
     Ok(json!({
         "registry": Registry::new(DEFAULT_APP_PORT).iter().collect::<Vec<_>>(),
+        "access": crate::model::access::inventory_value(),
         "defaults": {
             "os": environment::Os::default().name(),
             "host": { "size": environment::DEFAULT_HOST_SIZE, "disk_gb": environment::DEFAULT_DISK_GB },

@@ -2,6 +2,7 @@
 //! component registry, the Terraform contract, names and units. Imports only
 //! the ground modules (error, report, signals, cli).
 
+pub mod access;
 pub mod aws;
 pub mod component;
 pub mod contract;

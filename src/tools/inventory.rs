@@ -71,6 +71,7 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         "obsctl_secrets_dir": ctx.secrets_dir,
         "obsctl_tls_ca_file": ctx.tls.ca_cert(),
         "obsctl_web_users": web_users,
+        "obsctl_access": crate::model::access::inventory_value(),
         "obsctl_host_tls_dir": crate::state::tls::HOST_TLS_DIR,
         "obsctl_host_secrets_dir": crate::state::tls::HOST_SECRETS_DIR,
         "prometheus_retention": env.prometheus.retention,

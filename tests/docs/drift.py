@@ -567,6 +567,31 @@ def exit_codes_table(text: str) -> str:
     return merged(text, "exit-codes-table", ["code", "phase (`--output json`: `\"phase\"`)", "meaning", "typical causes", "what to do"], 1, gen)
 
 
+def access_table() -> str:
+    """docs/security.md: what each credential may do (src/model/access.rs)."""
+    a = facts()["access"]
+    actions = list(a["actions"])
+    header = ["credential"] + [f"`{x}`" for x in actions] + ["`quit`"]
+    rows = [[f"`{u}`"] + ["yes" if u in a["actions"][x] else "no" for x in actions] + ["no"] for u in a["users"]]
+    return md_table(header, rows)
+
+
+def gateway_rules_table() -> str:
+    """docs/security.md: the gateway's per-path rules (src/model/access.rs)."""
+    rows = []
+    for comp, rules in facts()["access"]["gateway"].items():
+        for r in rules:
+            rows.append([comp, f"`{r['methods']}`", f"`{r['path']}`",
+                         f"`{r['action']}`" if r["action"] else "off (403 to everyone)"])
+    return md_table(["component", "methods", "path (regular expression)", "action"], rows)
+
+
+def system_users_table() -> str:
+    """docs/security.md: the system user of each component (src/model/access.rs)."""
+    users = facts()["access"]["system_users"]
+    return md_table(["component", "runs as"], [[c, f"`{u}`"] for c, u in users.items()])
+
+
 def exit_codes_short() -> str:
     rows = [[str(c["code"]), f"`{c['phase']}`" if c["phase"] else c["what"]] for c in facts()["exit_codes"] if c["code"] != 0]
     return md_table(["code", "phase"], rows)
@@ -1096,6 +1121,9 @@ BLOCKS: dict[str, tuple[str, object]] = {
     "ports-table": ("docs/architecture.md", ports_table),
     "exit-codes-table": ("docs/exit-codes.md", exit_codes_table),
     "exit-codes-short": ("docs/pipelines.md", lambda t: exit_codes_short()),
+    "access-table": ("docs/security.md", lambda t: access_table()),
+    "gateway-rules": ("docs/security.md", lambda t: gateway_rules_table()),
+    "system-users": ("docs/security.md", lambda t: system_users_table()),
     "obsctl-vars-table": ("docs/contract.md", obsctl_vars_table),
     "components-table": ("README.md", components_table),
     "cli-synopsis": ("README.md", lambda t: cli_synopsis()),

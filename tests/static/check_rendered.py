@@ -530,8 +530,22 @@ class Checker:
         base = f"hosts/{host}/loki_gateway"
         groups, ports = self.inv["groups"], self.inv["ports"]
         fronts = [c for c in ("loki", "promtail") if host in groups.get(c, [])]
+        # Prometheus and Alertmanager: per-path rules, one htpasswd per action.
+        ruled = [c for c in ("prometheus", "alertmanager") if host in groups.get(c, [])]
         users = {"loki": ["obsctl", "prometheus", "grafana", "promtail"], "promtail": ["obsctl", "prometheus"]}
         web = self.inv["web_users"]
+        access = self.inv["access"]
+        for name in ruled:
+            self.expect(base, name in access["gateway"], f"obsctl_access has no gateway rules for {name}")
+            for action, allowed in access["actions"].items():
+                w = f"{base}/{name}-{action}.htpasswd"
+                text = files.get(f"{name}-{action}.htpasswd")
+                if not self.expect(base, text is not None, f"{name}-{action}.htpasswd not rendered"):
+                    continue
+                got = dict(l.split(":", 1) for l in text.splitlines() if ":" in l)
+                self.expect(w, sorted(got) == sorted(allowed), f"users {sorted(got)}, expected {sorted(allowed)}")
+                for user, hashed in got.items():
+                    self.expect(w, hashed == (web.get(user) or {}).get("bcrypt"), f"{user}: not the hash of obsctl_web_users")
         for name in fronts:
             w = f"{base}/{name}.htpasswd"
             text = files.get(f"{name}.htpasswd")
@@ -549,7 +563,27 @@ class Checker:
             return
         w = f"{base}/log-gateway.conf"
         servers = self.nginx_servers(site)
-        self.expect(w, len(servers) == len(fronts), f"{len(servers)} server blocks for {fronts}")
+        self.expect(w, len(servers) == len(fronts) + len(ruled), f"{len(servers)} server blocks for {fronts + ruled}")
+        address = self.inv["addresses"][host]
+        for name in ruled:
+            port = ports[f"{name}_port"]
+            block = next((s for s in servers if any(l.split()[0] == f"{address}:{port}" for l in s.get("listen", []))), None)
+            if not self.expect(w, block is not None, f"no server block listens on {address}:{port} ({name}, the host's address only)"):
+                continue
+            one = lambda k: (block.get(k) or [None])[-1]  # noqa: E731
+            self.expect(w, all("ssl" in l.split() for l in block["listen"]), f"{name}: a listen without ssl")
+            self.expect(w, one("auth_basic_user_file") == f"/etc/nginx/obsctl/{name}-$obsctl_{name}_action.htpasswd",
+                        f"{name}: auth_basic_user_file is {one('auth_basic_user_file')}")
+            self.expect(w, one("return") == "403", f"{name}: what is off is not refused with 403")
+            self.expect(w, re.search(rf"upstream obsctl_{name}\s*\{{\s*server 127\.0\.0\.1:{port};", site) is not None,
+                        f"{name}: upstream is not 127.0.0.1:{port}")
+            self.expect(w, one("proxy_ssl_verify") == "on" and one("proxy_ssl_name") == host,
+                        f"{name}: the backend's certificate is not checked")
+            self.expect(w, 'Authorization ""' not in block.get("proxy_set_header", []),
+                        f"{name}: the credentials are not passed on (its web.yml checks them again)")
+            for r in access["gateway"].get(name, []):
+                key = f'"~^(?:{r["methods"]}) (?:{r["path"]})$" {r["action"] or "off"};'
+                self.expect(w, key in site, f"{name}: the rule {key} is not in the map")
         for name in fronts:
             port, backend = ports[f"{name}_http_port"], ports[f"{name}_backend_port"]
             block = next((s for s in servers if any(l.split()[0] in (str(port), f"0.0.0.0:{port}")
@@ -636,9 +670,9 @@ class Checker:
                 if self.expect(f"hosts/{host}/grafana_apt", sources is not None, "grafana.sources not rendered") and sources:
                     self.check_sources(host, "grafana_apt", sources)
             gateway_dir = host_dir / "loki_gateway"
-            fronts = any(host in groups.get(r, []) for r in ("loki", "promtail"))
+            fronts = any(host in groups.get(r, []) for r in ("loki", "promtail", "prometheus", "alertmanager"))
             if self.expect(f"hosts/{host}", gateway_dir.is_dir() == fronts,
-                           f"loki_gateway rendered={gateway_dir.is_dir()} but host runs Loki or Promtail={fronts}") and fronts:
+                           f"loki_gateway rendered={gateway_dir.is_dir()} but host runs Loki, Promtail, Prometheus or Alertmanager={fronts}") and fronts:
                 texts = {}
                 for p in sorted(gateway_dir.iterdir()):
                     where = str(p.relative_to(self.dir))
