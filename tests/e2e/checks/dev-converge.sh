@@ -91,7 +91,7 @@ done
 [ "$(on "$mon" "systemctl is-enabled $ne_unit")" = enabled ] || fail "$ne_unit on $mon is not unmasked and enabled"
 frag=$(on "$mon" "systemctl show -p FragmentPath --value $am_unit")
 [[ "$frag" != /etc/* ]] || fail "$am_unit still runs from the override $frag"
-curl -s -o /dev/null "http://$app_addr:$ne_port/metrics" && fail "node_exporter on $app still serves plain HTTP"
+curl -sf -o /dev/null "http://$app_addr:$ne_port/metrics" && fail "node_exporter on $app still serves plain HTTP"
 code=$(curl -sk -o /dev/null -w '%{http_code}' "https://$app_addr:$ne_port/metrics")
 [ "$code" = 401 ] || fail "node_exporter on $app answers $code without credentials over HTTPS (expected 401)"
 echo "  modes and owners as recorded, $ne_unit unmasked, $am_unit from its package, TLS and auth back on $app"
