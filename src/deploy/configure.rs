@@ -112,7 +112,10 @@ pub fn record(s: &Session, contract: &Contract, digest: &str) -> Result<Option<C
     let files: usize = hosts.values().map(|h| h.expected.files.len()).sum();
     let services: usize = hosts.values().map(|h| h.managed.services.len()).sum();
     let packages: usize = hosts.values().map(|h| h.expected.packages.len()).sum();
-    p.step("record", &format!("read the converged state: {files} files, {services} services, {packages} packages (recorded once verified)"));
+    p.step(
+        "record",
+        &format!("read the converged state: {files} files, {services} services, {packages} packages (recorded once verified)"),
+    );
     Ok(Some(Converged::new(digest, hosts)))
 }
 

@@ -494,7 +494,10 @@ not json
         let chmod = drift(&|o| {
             o.modes.insert("/etc/prometheus/rules/hosts.rules.yml".into(), "644 root:prometheus".into());
         });
-        assert_eq!(chmod, ["/etc/prometheus/rules/hosts.rules.yml has mode and owner 644 root:prometheus (converged: 440 root:prometheus)"]);
+        assert_eq!(
+            chmod,
+            ["/etc/prometheus/rules/hosts.rules.yml has mode and owner 644 root:prometheus (converged: 440 root:prometheus)"]
+        );
         let chown = drift(&|o| {
             o.modes.insert("/etc/prometheus/rules".into(), "755 nobody:prometheus".into());
         });
