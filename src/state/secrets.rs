@@ -14,8 +14,9 @@ use crate::state::workspace::write_atomic;
 /// - `obsctl`: the operator (verify, status, silence, the UIs);
 /// - `prometheus`: scrapes every endpoint, sends alerts to Alertmanager;
 /// - `grafana`: its data sources (Prometheus, Alertmanager, Loki);
-/// - `promtail`: pushes logs to Loki.
-pub const USERS: [&str; 4] = [OPERATOR, "prometheus", "grafana", "promtail"];
+/// - `alloy`: the log agent, pushes logs to Loki;
+/// - `promtail`: the legacy log agent (`log_agent = "promtail"`), the same.
+pub const USERS: [&str; 5] = [OPERATOR, "prometheus", "grafana", "alloy", "promtail"];
 /// The user obsctl itself authenticates as.
 pub const OPERATOR: &str = "obsctl";
 
