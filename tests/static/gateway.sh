@@ -2,7 +2,8 @@
 # The log gateway's rendered nginx site (role loki_gateway), through nginx
 # itself: `nginx -t` on it as rendered, then a live run on this machine's
 # loopback in front of a stub HTTPS backend that stands in for Loki or
-# Promtail (which cannot be installed here). Per endpoint the site serves:
+# the log agent, Alloy or the legacy Promtail (which cannot be installed
+# here). Per endpoint the site serves:
 #   - plain HTTP to the TLS port                      → 400
 #   - no credentials, a wrong password, a user the
 #     endpoint does not accept                         → 401 (WWW-Authenticate: Basic)
@@ -134,7 +135,7 @@ if ! "$nginx" -c "$w/live/nginx.conf" -p "$w/live/" >"$w/live.log" 2>&1; then
   exit 1
 fi
 
-declare -A accepts=([loki]="obsctl prometheus grafana promtail" [promtail]="obsctl prometheus")
+declare -A accepts=([loki]="obsctl prometheus grafana alloy promtail" [alloy]="obsctl prometheus" [promtail]="obsctl prometheus")
 for name in $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))))' "$w/live/ports.json"); do
   read -r port backend < <(python3 -c 'import json,sys; print(*json.load(open(sys.argv[1]))[sys.argv[2]])' "$w/live/ports.json" "$name")
   stub "$backend" "$host"
@@ -153,7 +154,7 @@ for name in $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.arg
   fi
   got=$(code -u "prometheus:wrong-password" "$url")
   [[ "$got" == 401 ]] && ok "$name: a wrong password refused (401)" || bad "$name: a wrong password got $got"
-  for user in obsctl prometheus grafana promtail; do
+  for user in obsctl prometheus grafana alloy promtail; do
     pw="$(tr -d '\n' <"$secrets/web_${user}_password")"
     got=$(code -u "$user:$pw" "$url")
     if [[ " ${accepts[$name]} " == *" $user "* ]]; then
