@@ -114,6 +114,9 @@ pub struct Component {
     pub name: &'static str,
     /// Runs on every host (not a role a host is given).
     pub every_host: bool,
+    /// Only on an explicit choice in the env file (the legacy log agent):
+    /// not among the components an env file without a list gets.
+    pub legacy: bool,
     /// Every environment needs it (verify works through it).
     pub required: bool,
     /// The first port is the one scraped and probed for health.
@@ -154,6 +157,7 @@ fn table() -> Vec<Component> {
         id,
         name: id.name(),
         every_host,
+        legacy: id.is_legacy(),
         required,
         ports: ports.to_vec(),
         job,

@@ -410,7 +410,8 @@ def counts(env: dict, role: str) -> int:
 def env_table() -> str:
     envs = environments()
     names = list(envs)
-    all_components = [c["name"] for c in registry()]
+    # The components an environment gets by default: all but the legacy agent.
+    all_components = [c["name"] for c in registry() if not c.get("legacy")]
 
     def hosts_cell(n: str, e: dict) -> str:
         raw = {h["name"]: h for h in raw_env(n).get("hosts", [])}
@@ -553,6 +554,8 @@ def components_table(text: str) -> str:
     for c in registry():
         if dev is None:
             where = ""
+        elif c["name"] not in dev["components"]:
+            where = "off" + (" (legacy, opt-in)" if c.get("legacy") else "")
         elif c["every_host"]:
             where = "every host"
         else:
