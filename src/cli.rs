@@ -8,7 +8,7 @@ use crate::report::OutputFormat;
 #[command(
     name = "obsctl",
     version,
-    about = "Deploy a complete observability stack (Prometheus, Alertmanager, node_exporter, Grafana, Loki, Promtail) and the application it watches, per environment, with Terraform and Ansible.",
+    about = "Deploy a complete observability stack (Prometheus, Alertmanager, node_exporter, Grafana, Loki, Alloy) and the application it watches, per environment, with Terraform and Ansible.",
     after_help = "Examples:\n  obsctl up --env dev                 provision, configure and verify the local lab\n  obsctl status --env dev             health of every host and component\n  obsctl destroy --env dev            tear it down\n  obsctl up --env prod --auto-approve --output json   as a pipeline step\n\nEnvironments are files in environments/<name>.toml. State, inventory, secrets\nand run logs live in .obsctl/<env>/. Exit codes: docs/exit-codes.md."
 )]
 pub struct Cli {
@@ -144,7 +144,7 @@ pub struct UpArgs {
     #[arg(long)]
     pub allow_destroy: bool,
 
-    /// Leave components out of this run, e.g. --without grafana,loki,promtail
+    /// Leave components out of this run, e.g. --without grafana,loki,alloy
     /// (for machines that cannot reach Grafana's APT repository).
     #[arg(long, value_delimiter = ',', value_name = "COMPONENT,...")]
     pub without: Vec<String>,

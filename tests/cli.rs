@@ -603,7 +603,8 @@ fn good_contract_writes_a_private_inventory_that_inventory_prints() {
     }
     assert_eq!(members("app"), ["app-1"]);
     assert_eq!(members("node_exporter"), ["app-1", "mon-1"], "node_exporter runs on every host");
-    assert_eq!(members("promtail"), ["app-1", "mon-1"], "promtail runs on every host");
+    assert_eq!(members("alloy"), ["app-1", "mon-1"], "the log agent runs on every host");
+    assert!(members("promtail").is_empty(), "the legacy agent only with log_agent = \"promtail\"");
     assert_eq!(inv["all"]["vars"]["obsctl_environment"], "t");
     assert_eq!(inv["all"]["vars"]["obsctl_provider"], "aws");
     let app = &inv["all"]["hosts"]["app-1"];

@@ -9,7 +9,7 @@
 //!
 //! exporter-toolkit's `web.yml` knows users, not paths: Prometheus and
 //! Alertmanager are fronted by nginx (role `loki_gateway`, which fronts Loki
-//! and Promtail the same way) and the per-path rules below are its
+//! and the log agent the same way) and the per-path rules below are its
 //! configuration; node_exporter serves nothing but its metrics, so its
 //! `web.yml` is enough; orders-api is ours and checks `/admin/*` itself.
 
@@ -25,8 +25,9 @@ pub const OPERATOR: &str = "obsctl";
 /// - `obsctl`: the operator (verify, status, silence, the UIs, backups);
 /// - `prometheus`: scrapes every endpoint, sends alerts to Alertmanager;
 /// - `grafana`: its data sources (Prometheus, Alertmanager, Loki);
-/// - `promtail`: pushes logs to Loki.
-pub const USERS: [&str; 4] = [OPERATOR, "prometheus", "grafana", "promtail"];
+/// - `alloy`: the log agent, pushes logs to Loki;
+/// - `promtail`: the legacy log agent (`log_agent = "promtail"`), the same.
+pub const USERS: [&str; 5] = [OPERATOR, "prometheus", "grafana", "alloy", "promtail"];
 
 /// What a request to an endpoint of the stack does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -154,6 +155,7 @@ pub fn system_user(c: ComponentId) -> &'static str {
         ComponentId::NodeExporter => "node-exporter",
         ComponentId::Grafana => "grafana",
         ComponentId::Loki => "loki",
+        ComponentId::Alloy => "alloy",
         ComponentId::Promtail => "promtail",
         ComponentId::App => "orders-api",
     }
@@ -192,7 +194,7 @@ mod tests {
         assert_eq!(users_for(Action::PostAlert), ["obsctl", "prometheus"]);
         assert_eq!(users_for(Action::Reload), ["obsctl"]);
         assert_eq!(users_for(Action::Admin), ["obsctl"]);
-        assert!(allowed("promtail").is_empty());
+        assert!(allowed("alloy").is_empty() && allowed("promtail").is_empty());
     }
 
     #[test]

@@ -168,7 +168,7 @@ mod tests {
         assert_eq!(children["node_exporter"]["hosts"].as_object().unwrap().len(), 2);
         // Disabled components have empty groups.
         assert_eq!(children["grafana"]["hosts"].as_object().unwrap().len(), 0);
-        assert_eq!(children["promtail"]["hosts"].as_object().unwrap().len(), 0);
+        assert_eq!(children["promtail"]["hosts"].as_object().unwrap().len(), 0, "the legacy agent is off by default");
         assert_eq!(inv["all"]["hosts"]["app-1"]["ansible_host"], "10.77.0.11");
         assert_eq!(inv["all"]["vars"]["obsctl_environment"], "dev");
         assert_eq!(inv["all"]["vars"]["obsctl_os"], "debian-13");
@@ -178,7 +178,7 @@ mod tests {
         assert_eq!(inv["all"]["hosts"]["app-1"]["obsctl_tls_cert_file"], "/st/tls/hosts/app-1.crt");
         assert_eq!(inv["all"]["hosts"]["app-1"]["obsctl_tls_key_file"], "/st/tls/hosts/app-1.key");
         let web = inv["all"]["vars"]["obsctl_web_users"].as_object().unwrap();
-        assert_eq!(web.keys().collect::<Vec<_>>(), ["grafana", "obsctl", "prometheus", "promtail"]);
+        assert_eq!(web.keys().collect::<Vec<_>>(), ["alloy", "grafana", "obsctl", "prometheus", "promtail"]);
         let text = inv.to_string();
         for u in &users {
             assert_eq!(web[u.name]["password_file"], json!(u.password_file));

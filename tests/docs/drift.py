@@ -289,17 +289,17 @@ def grafana_placement(env: dict) -> dict[str, str]:
     return json.loads(str(render(vars_["_grafana_datasource_placement_json"])))
 
 
-def promtail_push_host(env: dict, host: str) -> str:
-    """The promtail role's own `_promtail_push_host` (ansible/roles/promtail/vars/main.yml),
-    evaluated with Jinja2: the Loki host this host's Promtail pushes to."""
+def log_agent_push_host(env: dict, host: str, agent: str) -> str:
+    """The log agent role's own `_<agent>_push_host` (ansible/roles/<agent>/vars/main.yml:
+    alloy, or the legacy promtail), evaluated with Jinja2: the Loki host this host's agent pushes to."""
     import hashlib
 
-    vars_ = yaml.safe_load(read("ansible/roles/promtail/vars/main.yml"))
+    vars_ = yaml.safe_load(read(f"ansible/roles/{agent}/vars/main.yml"))
     jenv = jinja2.Environment()
     jenv.filters["hash"] = lambda s, algo: hashlib.new(algo, s.encode()).hexdigest()
     lokis = [h["name"] for h in env["hosts"] if "loki" in h["roles"]] if "loki" in env["components"] else []
-    ctx = {"inventory_hostname": host, "_promtail_lokis": lokis, "groups": {"loki": lokis}}
-    return str(jenv.from_string(vars_["_promtail_push_host"]).render(**ctx)).strip()
+    ctx = {"inventory_hostname": host, f"_{agent}_lokis": lokis, "groups": {"loki": lokis}}
+    return str(jenv.from_string(vars_[f"_{agent}_push_host"]).render(**ctx)).strip()
 
 
 def sizing() -> dict:
@@ -410,7 +410,8 @@ def counts(env: dict, role: str) -> int:
 def env_table() -> str:
     envs = environments()
     names = list(envs)
-    all_components = [c["name"] for c in registry()]
+    # The components an environment gets by default: all but the legacy agent.
+    all_components = [c["name"] for c in registry() if not c.get("legacy")]
 
     def hosts_cell(n: str, e: dict) -> str:
         raw = {h["name"]: h for h in raw_env(n).get("hosts", [])}
@@ -553,6 +554,8 @@ def components_table(text: str) -> str:
     for c in registry():
         if dev is None:
             where = ""
+        elif c["name"] not in dev["components"]:
+            where = "off" + (" (legacy, opt-in)" if c.get("legacy") else "")
         elif c["every_host"]:
             where = "every host"
         else:
@@ -844,6 +847,7 @@ COMPONENT_LABEL = {
     "node_exporter": "node_exporter",
     "grafana": "Grafana",
     "loki": "Loki",
+    "alloy": "Alloy",
     "promtail": "Promtail",
     "app": "orders-api",
 }
@@ -856,9 +860,9 @@ def ident(s: str) -> str:
 def global_diagram(name: str, part: str) -> str:
     """Components on the hosts of one environment, and the flows between them:
     each Grafana to the instances the grafana role places its data sources on,
-    each Promtail to the Loki the promtail role picks, every Prometheus to
+    each log agent (Alloy) to the Loki the alloy role picks, every Prometheus to
     every Alertmanager, and one Prometheus's scrapes of the last host.
-    `part` "queries" draws Grafana's queries and Promtail's pushes in one
+    `part` "queries" draws Grafana's queries and the agents' pushes in one
     picture; an environment with many hosts splits them into "grafana" and
     "logs", so each stays under render.sh's height limit. A host with nothing
     of the part is left out."""
@@ -926,9 +930,10 @@ def query_edges(e: dict, where: dict, grafana: bool = True, logs: bool = True) -
             target = next((x for x in nodes if x.startswith(ghost + "_")), None) if place.get(comp) == "local" else (nodes[0] if nodes else None)
             if target:
                 lines.append(f'    {g} -- "{label}" --> {target}')
-    if logs and "promtail" in e["components"] and "loki" in e["components"]:
+    agent = next((a for a in ("alloy", "promtail") if a in e["components"]), None)
+    if logs and agent and "loki" in e["components"]:
         for h in e["hosts"]:
-            target = promtail_push_host(e, h["name"])
+            target = log_agent_push_host(e, h["name"], agent)
             if target:
                 lines.append(f"    {ident(h['name'])}_every -. logs .-> {ident(target)}_loki")
     return lines
@@ -1408,6 +1413,7 @@ PORT_NAMES = {
     "node_exporter": r"node_exporter|node-exporter",
     "grafana": r"Grafana",
     "loki": r"Loki",
+    "alloy": r"Alloy",
     "promtail": r"Promtail",
     "app": r"orders-api",
 }

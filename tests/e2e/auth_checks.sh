@@ -92,7 +92,7 @@ for c in "${live[@]}"; do
     esac
   done
 done
-for c in grafana loki promtail; do
+for c in grafana loki alloy promtail; do
   enabled "$c" && echo "($c is deployed but not checked here: its TLS and auth are checked statically, tests/static/configs.sh)"
 done
 
@@ -139,7 +139,7 @@ reload      obsctl
 admin       obsctl
 quit
 '
-CREDS=(obsctl prometheus grafana promtail)
+CREDS=(obsctl prometheus grafana alloy promtail)
 for cred in "${CREDS[@]}"; do
   [ -f "$STATE/secrets/web_${cred}_password" ] || fail "no password for $cred in $STATE/secrets"
 done

@@ -33,7 +33,7 @@
 # the notifications; E2E_ARTIFACTS=DIR copies the received e-mails and
 # notifications there; E2E_CHECKOUT_BARRIER=FILE makes checks that edit the
 # checkout wait until FILE exists (tests/run creates it once its static steps
-# no longer read the checkout). WITHOUT (default grafana,loki,promtail): the
+# no longer read the checkout). WITHOUT (default grafana,loki,alloy): the
 # components left out (Grafana's APT repository is unreachable here). Under
 # CI=true a missing prerequisite fails; elsewhere the harness skips.
 set -euo pipefail
@@ -102,7 +102,7 @@ if needs_any smtp; then
   /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || prereq "python3-aiosmtpd (apt-get install python3-aiosmtpd; tests/setup.sh installs it)"
 fi
 
-export ENV WITHOUT=${WITHOUT-grafana,loki,promtail}
+export ENV WITHOUT=${WITHOUT-grafana,loki,alloy}
 export OBSCTL="$ROOT/target/release/obsctl"
 E2E_RUN=${E2E_LOGS:-$ROOT/.obsctl/e2e/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$E2E_RUN/logs"

@@ -2,7 +2,8 @@
 # The log gateway's rendered nginx site (role loki_gateway), through nginx
 # itself: `nginx -t` on it as rendered, then a live run on this machine's
 # loopback in front of a stub HTTPS backend that stands in for Loki or
-# Promtail (which cannot be installed here). Per endpoint the site serves:
+# the log agent, Alloy or the legacy Promtail (which cannot be installed
+# here). Per endpoint the site serves:
 #   - plain HTTP to the TLS port                      → 400
 #   - no credentials, a wrong password, a user the
 #     endpoint does not accept                         → 401 (WWW-Authenticate: Basic)
@@ -145,7 +146,7 @@ if ! "$nginx" -c "$w/live/nginx.conf" -p "$w/live/" >"$w/live.log" 2>&1; then
   exit 1
 fi
 
-declare -A accepts=([loki]="obsctl prometheus grafana promtail" [promtail]="obsctl prometheus")
+declare -A accepts=([loki]="obsctl prometheus grafana alloy promtail" [alloy]="obsctl prometheus" [promtail]="obsctl prometheus")
 # Who may do each action (docs/security.md, src/model/access.rs), and per
 # front with rules, requests of each kind: METHOD PATH ACTION (off: nobody).
 declare -A may=([scrape]="obsctl prometheus" [query]="obsctl grafana" [silence]="obsctl grafana"
@@ -177,7 +178,7 @@ for name in $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.arg
   [[ "$got" == 401 ]] && ok "$name: a wrong password refused (401)" || bad "$name: a wrong password got $got"
   if [[ -n "${requests[$name]:-}" ]]; then
     while read -r method path action; do
-      for user in obsctl prometheus grafana promtail; do
+      for user in obsctl prometheus grafana alloy promtail; do
         pw="$(tr -d '\n' <"$secrets/web_${user}_password")"
         got=$(code --path-as-is -X "$method" -u "$user:$pw" "https://$host:$port$path")
         if [[ "$action" == off ]]; then want=403
@@ -192,7 +193,7 @@ for name in $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.arg
     done < <(tr '|' '\n' <<<"${requests[$name]}")
     ok "$name: every request kind as every user answered as its action's users say (credentials passed on)"
   else
-  for user in obsctl prometheus grafana promtail; do
+  for user in obsctl prometheus grafana alloy promtail; do
     pw="$(tr -d '\n' <"$secrets/web_${user}_password")"
     got=$(code -u "$user:$pw" "$url")
     if [[ " ${accepts[$name]} " == *" $user "* ]]; then

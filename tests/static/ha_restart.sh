@@ -53,7 +53,7 @@ for role, (topic, ready) in wants.items():
         {"name": "change the configuration", "ansible.builtin.command": "true", "changed_when": True, "notify": topic},
         {"ansible.builtin.meta": "flush_handlers"},
     ]))
-for role in ("node_exporter", "promtail", "app", "loki_gateway", "sshd"):
+for role in ("node_exporter", "alloy", "promtail", "app", "loki_gateway", "sshd"):
     (work / "roles" / role / "tasks").mkdir(parents=True)
     (work / "roles" / role / "tasks/main.yml").write_text(yaml.safe_dump([{"ansible.builtin.meta": "noop"}]))
 plays = yaml.safe_load((root / "ansible/site.yml").read_text())

@@ -38,7 +38,8 @@ locals {
 
   every_host_ports = {
     node_exporter = { port = var.ports.node_exporter_port, protocol = "tcp", description = "node_exporter" }
-    promtail      = { port = var.ports.promtail_http_port, protocol = "tcp", description = "Promtail" }
+    alloy         = { port = var.ports.alloy_http_port, protocol = "tcp", description = "Alloy (log agent)" }
+    promtail      = { port = var.ports.promtail_http_port, protocol = "tcp", description = "Promtail (legacy log agent)" }
   }
   stack_ports = [for c in var.every_host : local.every_host_ports[c]]
 
