@@ -3,6 +3,7 @@
 //! the ground modules (error, report, signals, cli).
 
 pub mod aws;
+pub mod backup;
 pub mod component;
 pub mod contract;
 pub mod environment;

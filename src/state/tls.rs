@@ -260,6 +260,12 @@ fn days_left(der: &[u8], now: OffsetDateTime) -> Option<i64> {
     Some((cert.validity().not_after.to_datetime() - now).whole_days())
 }
 
+/// The DER bytes of the certificate in a PEM file (e.g. the CA's).
+pub fn ca_der(path: &Path) -> Result<Vec<u8>> {
+    let pem = std::fs::read_to_string(path).map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?;
+    pem_der(&pem).ok_or_else(|| Error::input(format!("{} is not a PEM certificate", path.display())))
+}
+
 /// The DER bytes of the first certificate of a PEM text.
 fn pem_der(pem: &str) -> Option<Vec<u8>> {
     use rustls::pki_types::pem::PemObject;
