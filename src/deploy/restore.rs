@@ -300,6 +300,72 @@ fn put_back(from: &Path, to: &Path, rel: &str) -> Result<Vec<String>> {
 mod tests {
     use super::*;
 
+    use crate::deploy::backup::Member;
+
+    /// An archive of `env` with one member, written as `backup` writes it.
+    fn archive(dir: &Path, env: &str) -> PathBuf {
+        let root = dir.join("root");
+        std::fs::create_dir_all(root.join("grafana-db")).unwrap();
+        std::fs::write(root.join("grafana-db/mon-1.db"), b"SQLite").unwrap();
+        let m = Manifest {
+            format: FORMAT,
+            environment: env.into(),
+            created: "2026-12-07T07:00:00Z".into(),
+            obsctl_version: "0".into(),
+            ca_sha256: "x".into(),
+            recipient: "age1x".into(),
+            members: vec![Member {
+                item: "grafana-db".into(),
+                host: Some("mon-1".into()),
+                file: "grafana-db/mon-1.db".into(),
+                sha256: archive::sha256_bytes(b"SQLite"),
+                bytes: 6,
+            }],
+            skipped: vec![],
+        };
+        std::fs::write(root.join(MANIFEST), serde_json::to_string(&m).unwrap()).unwrap();
+        let a = dir.join("a.tar");
+        let log = dir.join("log");
+        archive::create(&a, &root, &[MANIFEST.into(), "grafana-db".into()], &log).unwrap();
+        std::fs::write(a.with_extension("tar.sha256"), format!("{}  a.tar\n", archive::sha256_file(&a).unwrap())).unwrap();
+        a
+    }
+
+    #[test]
+    fn an_archive_is_opened_only_when_it_is_whole_and_of_this_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let a = archive(dir.path(), "dev");
+        let o = open(&a, "dev", None, &log).unwrap();
+        assert_eq!(o.manifest.members.len(), 1);
+        // Another environment's archive: refused unless accepted by name.
+        let e = open(&a, "staging", None, &log).err().unwrap();
+        assert_eq!(e.phase.exit_code(), 10);
+        assert!(e.message.contains("backup of `dev`, not of `staging`") && e.hint.unwrap().contains("--accept-env dev"), "{}", e.message);
+        assert!(open(&a, "staging", Some("dev"), &log).is_ok());
+        assert!(open(&a, "staging", Some("prod"), &log).is_err());
+        // The archive's bytes changed: its .sha256 refuses it.
+        let mut bytes = std::fs::read(&a).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&a, &bytes).unwrap();
+        let e = open(&a, "dev", None, &log).err().unwrap();
+        assert!(e.message.contains("SHA-256") && e.message.contains("says"), "{}", e.message);
+        // A member changed (and the .sha256 made to match, or gone): its manifest checksum refuses it.
+        let root = dir.path().join("root");
+        std::fs::write(root.join("grafana-db/mon-1.db"), b"SQLitf").unwrap();
+        archive::create(&a, &root, &[MANIFEST.into(), "grafana-db".into()], &log).unwrap();
+        std::fs::remove_file(a.with_extension("tar.sha256")).unwrap();
+        let e = open(&a, "dev", None, &log).err().unwrap();
+        assert!(e.message.contains("grafana-db/mon-1.db has SHA-256"), "{}", e.message);
+        // A file the manifest does not list.
+        std::fs::write(root.join("grafana-db/mon-1.db"), b"SQLite").unwrap();
+        std::fs::write(root.join("grafana-db/extra"), b"x").unwrap();
+        archive::create(&a, &root, &[MANIFEST.into(), "grafana-db".into()], &log).unwrap();
+        let e = open(&a, "dev", None, &log).err().unwrap();
+        assert!(e.message.contains("grafana-db/extra is not in the manifest"), "{}", e.message);
+    }
+
     #[test]
     fn put_back_writes_only_what_differs() {
         let a = tempfile::tempdir().unwrap();
