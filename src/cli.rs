@@ -69,6 +69,9 @@ pub enum Command {
     /// Put an archive of `obsctl backup` back: the controller's state first,
     /// then the data, host by host; then verify.
     Restore(RestoreArgs),
+    /// Issue every host's certificate again now (from the environment's CA)
+    /// and send them to the hosts; `up` renews those with fewer than 30 days left.
+    RenewCerts(EnvOnly),
     /// The facts the docs are generated from and checked against, as JSON:
     /// the component registry, every environment (defaults filled in), the
     /// exit codes and the command line (tests/docs/drift.py). Not for users.

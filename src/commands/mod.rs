@@ -8,6 +8,7 @@ mod facts;
 mod inventory;
 mod migrate_state;
 mod plan;
+mod renew_certs;
 mod restore;
 mod rotate_secret;
 mod silence;
@@ -35,6 +36,7 @@ pub fn run(command: Command, printer: &Printer) -> Result<u8> {
         Command::RotateSecret(args) => rotate_secret::run(args, printer),
         Command::Backup(args) => backup::run(args, printer),
         Command::Restore(args) => restore::run(args, printer),
+        Command::RenewCerts(args) => renew_certs::run(&args.env.env, printer),
         Command::Facts => facts::run(),
     }
 }
