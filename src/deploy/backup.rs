@@ -178,8 +178,11 @@ pub fn backup(s: &Session, to: &Path, key: Option<&Path>) -> Result<Taken> {
     std::fs::write(root.join(MANIFEST), crate::error::to_json_pretty(&manifest)?).with_path("write", &root.join(MANIFEST))?;
     let archive_path = to.join(format!("{name}.tar"));
     let mut entries = vec![MANIFEST.to_string()];
-    entries.extend(ITEMS.iter().map(|i| i.name.to_string()).filter(|n| root.join(n).exists()));
+    // An item with nothing taken leaves no empty folder.
+    entries.extend(ITEMS.iter().map(|i| i.name.to_string()).filter(|n| std::fs::read_dir(root.join(n)).is_ok_and(|mut d| d.next().is_some())));
     archive::create(&archive_path, root, &entries, &log)?;
+    // The archive holds the environment's data: readable by its owner alone.
+    std::fs::set_permissions(&archive_path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).with_path("set permissions of", &archive_path)?;
     let sum = archive::sha256_file(&archive_path)?;
     let file_name = archive_path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     std::fs::write(archive_path.with_extension("tar.sha256"), format!("{sum}  {file_name}\n")).with_path("write", to)?;

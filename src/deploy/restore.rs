@@ -187,7 +187,8 @@ pub fn restore(s: &Session, opened: &Opened, key: &Path, verify_timeout: u64) ->
         if item.method == Method::AlertmanagerState {
             silences = restore_silences(env, &d.contract, &access, opened, members.iter().map(|m| m.file.as_str()))?;
         }
-        p.phase_end(item.name, true, t.elapsed(), &format!("{} host(s)", restored.len()), json!({}));
+        let hosts = restored.iter().filter(|r| r.starts_with(&format!("{} on ", item.name))).count();
+        p.phase_end(item.name, true, t.elapsed(), &format!("{hosts} host(s)"), json!({ "hosts": hosts }));
     }
     crate::deploy::verify::verify(s, env, &d.contract, &up_args(&env.name, verify_timeout))?;
     Ok(Outcome::Restored { reconfigured, restored, silences })

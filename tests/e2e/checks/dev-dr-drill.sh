@@ -75,11 +75,13 @@ archive=$(ls "$TO"/obsctl-backup-"$ENV"-*.tar)
 echo "--- archive $(basename "$archive"): $(stat -c %s "$archive") bytes"
 tar -tvf "$archive"
 tar -xOf "$archive" manifest.json | jq -c '{environment, created, ca_sha256, skipped, members: [.members[] | {file, bytes}]}'
-for member in controller/controller.tar.age prometheus-tsdb/ alertmanager-state/silences.json "grafana-db/$GRAFANA_HOST.db"; do
-  tar -tf "$archive" | grep -q "^$member" || fail "the archive lacks $member"
+tar -tf "$archive" >"$WORK/listing"
+for member in controller/controller.tar.age "prometheus-tsdb/" alertmanager-state/silences.json "grafana-db/$GRAFANA_HOST.db"; do
+  grep -q "^$member" "$WORK/listing" || fail "the archive lacks $member"
 done
-tar -xOf "$archive" controller/controller.tar.age | head -c 21 | grep -q 'age-encryption.org/v1' || fail "the controller's state is not age-encrypted"
-tar -xOf "$archive" controller/controller.tar.age | grep -qa "BEGIN" && fail "the controller's state holds clear text"
+tar -xOf "$archive" controller/controller.tar.age >"$WORK/controller.age"
+[ "$(head -c 21 "$WORK/controller.age")" = "age-encryption.org/v1" ] || fail "the controller's state is not age-encrypted"
+! grep -qa "BEGIN" "$WORK/controller.age" || fail "the controller's state holds clear text"
 
 say "a tampered archive is refused, and nothing is restored"
 bad="$WORK/tampered"; mkdir -p "$bad/x"
