@@ -10,7 +10,8 @@ pub fn run(args: BackupArgs, printer: &Printer) -> Result<u8> {
     let s = Session::open(&args.env.env, "backup", printer)?;
     let run_log = s.log("obsctl.log");
     let to = args.to.clone().unwrap_or_else(|| s.ws.tools_dir().join("backups").join(&s.env.name));
-    let t = crate::deploy::backup::backup(&s, &to, args.key.as_deref()).map_err(|e| interrupted_hint(e, &s.env.name, "backup").or_log(run_log))?;
+    let t = crate::deploy::backup::backup(&s, &to, args.key.as_deref())
+        .map_err(|e| interrupted_hint(e, &s.env.name, "backup").or_log(run_log))?;
     if t.key_created {
         printer.warn(&format!(
             "created the backup key {}: without it the archive's controller state (CA, passwords, SSH key) cannot be read. \

@@ -138,7 +138,11 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         let at = at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
         lines.push(format!(
             "Certificates: the nearest expiry is {name}'s, in {days} days ({at}){}",
-            if days < crate::state::tls::RENEW_BEFORE_DAYS { format!("; renew: obsctl renew-certs --env {}", env.name) } else { String::new() }
+            if days < crate::state::tls::RENEW_BEFORE_DAYS {
+                format!("; renew: obsctl renew-certs --env {}", env.name)
+            } else {
+                String::new()
+            }
         ));
         json!({ "certificate": name, "not_after": at, "days_left": days })
     });

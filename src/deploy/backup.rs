@@ -179,10 +179,12 @@ pub fn backup(s: &Session, to: &Path, key: Option<&Path>) -> Result<Taken> {
     let archive_path = to.join(format!("{name}.tar"));
     let mut entries = vec![MANIFEST.to_string()];
     // An item with nothing taken leaves no empty folder.
-    entries.extend(ITEMS.iter().map(|i| i.name.to_string()).filter(|n| std::fs::read_dir(root.join(n)).is_ok_and(|mut d| d.next().is_some())));
+    entries
+        .extend(ITEMS.iter().map(|i| i.name.to_string()).filter(|n| std::fs::read_dir(root.join(n)).is_ok_and(|mut d| d.next().is_some())));
     archive::create(&archive_path, root, &entries, &log)?;
     // The archive holds the environment's data: readable by its owner alone.
-    std::fs::set_permissions(&archive_path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).with_path("set permissions of", &archive_path)?;
+    std::fs::set_permissions(&archive_path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .with_path("set permissions of", &archive_path)?;
     let sum = archive::sha256_file(&archive_path)?;
     let file_name = archive_path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     std::fs::write(archive_path.with_extension("tar.sha256"), format!("{sum}  {file_name}\n")).with_path("write", to)?;
@@ -272,7 +274,9 @@ fn take(
             add(None, out)?;
             let host = am
                 .answered()
-                .and_then(|url| crate::tools::http::base_urls(env, remote.contract, ComponentId::Alertmanager).into_iter().find(|(_, u)| *u == url))
+                .and_then(|url| {
+                    crate::tools::http::base_urls(env, remote.contract, ComponentId::Alertmanager).into_iter().find(|(_, u)| *u == url)
+                })
                 .map(|(h, _)| h)
                 .ok_or_else(|| Error::internal("no Alertmanager answered"))?;
             let data = backup::ALERTMANAGER_DATA;
@@ -308,7 +312,10 @@ fn take(
                     let out = dir.join(format!("{host}.db"));
                     let scratch = remote.scratch(&host)?;
                     let copy = format!("{scratch}/out.db");
-                    remote.sh(&host, &format!("python3 -c {} {path} {copy} && chown {} {copy}", quote(SQLITE_COPY), remote.login_user(&host)))?;
+                    remote.sh(
+                        &host,
+                        &format!("python3 -c {} {path} {copy} && chown {} {copy}", quote(SQLITE_COPY), remote.login_user(&host)),
+                    )?;
                     remote.fetch(&host, &copy, &out)?;
                     remote.sh(&host, &format!("rm -rf {scratch}"))?;
                     add(Some(&host), out)?;

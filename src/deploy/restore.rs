@@ -55,11 +55,8 @@ pub fn open(archive_path: &Path, env: &str, accept_env: Option<&str>, log: &Path
         return Err(Error::input(format!("the archive has format {}, this obsctl reads format {FORMAT}", manifest.format)));
     }
     if manifest.environment != env && accept_env != Some(manifest.environment.as_str()) {
-        return Err(Error::input(format!(
-            "the archive is a backup of `{}`, not of `{env}`; nothing was restored",
-            manifest.environment
-        ))
-        .hint(format!("to restore it into `{env}` on purpose, add --accept-env {}", manifest.environment)));
+        return Err(Error::input(format!("the archive is a backup of `{}`, not of `{env}`; nothing was restored", manifest.environment))
+            .hint(format!("to restore it into `{env}` on purpose, add --accept-env {}", manifest.environment)));
     }
     let listed: BTreeSet<&str> = manifest.members.iter().map(|m| m.file.as_str()).collect();
     for m in &manifest.members {
@@ -129,7 +126,10 @@ pub fn restore(s: &Session, opened: &Opened, key: &Path, verify_timeout: u64) ->
     p.phase_end("controller", true, t.elapsed(), &format!("{} file(s) differed", changed.len()), json!({ "changed": changed }));
     let reconfigured = !changed.is_empty();
     if reconfigured {
-        p.info(&format!("the environment ran with another CA or other passwords ({}): configuring it with the restored ones", changed.join(", ")));
+        p.info(&format!(
+            "the environment ran with another CA or other passwords ({}): configuring it with the restored ones",
+            changed.join(", ")
+        ));
         crate::deploy::up::up(s, &up_args(&s.env.name, verify_timeout))?;
     }
     let env = &s.env;
@@ -209,8 +209,7 @@ fn restore_silences<'a>(
 ) -> Result<usize> {
     let am = crate::tools::alertmanager::Cluster::new(env, contract, access)?;
     let key = |s: &Value| (s["matchers"].to_string(), s["endsAt"].to_string(), s["comment"].to_string());
-    let present: BTreeSet<_> =
-        am.raw()?.as_array().into_iter().flatten().filter(|s| s["status"]["state"] != "expired").map(key).collect();
+    let present: BTreeSet<_> = am.raw()?.as_array().into_iter().flatten().filter(|s| s["status"]["state"] != "expired").map(key).collect();
     let mut n = 0;
     for f in files.filter(|f| f.ends_with(".json")) {
         let path = opened.dir.path().join(f);
@@ -242,7 +241,11 @@ fn wait_ready(
             Ok(()) => return Ok(()),
             Err(e) if Instant::now() > deadline => {
                 return Err(Error::new(Phase::Verify, format!("{c} on {host} is not ready 2 minutes after its data was restored: {e}"))
-                    .hint(format!("look at its journal: obsctl ssh --env {} {host} -- journalctl -u {} -n 50", env.name, env.registry.get(c).unit)))
+                    .hint(format!(
+                        "look at its journal: obsctl ssh --env {} {host} -- journalctl -u {} -n 50",
+                        env.name,
+                        env.registry.get(c).unit
+                    )))
             }
             Err(_) => {
                 crate::signals::check()?;

@@ -60,8 +60,7 @@ pub const LOKI_DATA: &str = "/var/lib/loki";
 
 /// Controller files, relative to `.obsctl/<env>/`. `ssh/known_hosts` is not
 /// among them: it pins the keys of machines that a rebuild replaces.
-pub const CONTROLLER_FILES: &[&str] =
-    &["tls", "secrets", "ssh/id_ed25519", "ssh/id_ed25519.pub", "deployment.json", "terraform.tfstate"];
+pub const CONTROLLER_FILES: &[&str] = &["tls", "secrets", "ssh/id_ed25519", "ssh/id_ed25519.pub", "deployment.json", "terraform.tfstate"];
 
 /// Everything a backup holds, in the order it is taken and restored.
 pub const ITEMS: &[Item] = &[

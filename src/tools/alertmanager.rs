@@ -222,7 +222,8 @@ impl Cluster {
             "createdBy": silence["createdBy"],
             "comment": silence["comment"],
         });
-        let v = self.first("restore a silence", |url| json_of(self.agent.post(&format!("{url}/api/v2/silences")).send_json(body.clone())))?;
+        let v =
+            self.first("restore a silence", |url| json_of(self.agent.post(&format!("{url}/api/v2/silences")).send_json(body.clone())))?;
         Ok(v["silenceID"].as_str().map(String::from))
     }
 

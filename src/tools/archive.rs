@@ -33,15 +33,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// `tar -cf archive -C dir entries…` (entries relative to `dir`).
 pub fn create(archive: &Path, dir: &Path, entries: &[String], log: &Path) -> Result<()> {
-    Child::new("tar", Phase::Internal)
-        .arg("-cf")
-        .arg(archive)
-        .arg("-C")
-        .arg(dir)
-        .arg("--")
-        .args(entries.iter())
-        .log(log)
-        .output()?;
+    Child::new("tar", Phase::Internal).arg("-cf").arg(archive).arg("-C").arg(dir).arg("--").args(entries.iter()).log(log).output()?;
     Ok(())
 }
 
@@ -57,7 +49,9 @@ pub fn extract(archive: &Path, dir: &Path, log: &Path) -> Result<()> {
         .log(log)
         .what(format!("unpack {}", archive.display()))
         .output()
-        .map_err(|e| Error::from(e).hint("the file is not a tar archive, or it is truncated: take the archive again from your backup store"))?;
+        .map_err(|e| {
+            Error::from(e).hint("the file is not a tar archive, or it is truncated: take the archive again from your backup store")
+        })?;
     Ok(())
 }
 
@@ -105,21 +99,9 @@ pub fn encrypt(recipient: &str, input: &Path, output: &Path, log: &Path) -> Resu
 }
 
 pub fn decrypt(key: &Path, input: &Path, output: &Path, log: &Path) -> Result<()> {
-    Child::new("age", Phase::Input)
-        .arg("-d")
-        .arg("-i")
-        .arg(key)
-        .arg("-o")
-        .arg(output)
-        .arg(input)
-        .log(log)
-        .output()
-        .map_err(|e| {
-            Error::from(e).hint(format!(
-                "{} is not the key this archive was encrypted for: name the right one with --key FILE",
-                key.display()
-            ))
-        })?;
+    Child::new("age", Phase::Input).arg("-d").arg("-i").arg(key).arg("-o").arg(output).arg(input).log(log).output().map_err(|e| {
+        Error::from(e).hint(format!("{} is not the key this archive was encrypted for: name the right one with --key FILE", key.display()))
+    })?;
     Ok(())
 }
 
