@@ -61,6 +61,17 @@ pub enum Command {
     /// Replace a generated secret: `grafana-db` gets a new password (its
     /// version raised); the next `up` sends it to RDS and to Grafana.
     RotateSecret(RotateSecretArgs),
+    /// Write one dated archive of what the environment cannot re-create from
+    /// the repository: Prometheus' TSDB, Alertmanager's silences and
+    /// notification log, Grafana's SQLite database, Loki's filesystem data,
+    /// and the controller's state (CA, passwords, SSH key, records) encrypted with age.
+    Backup(BackupArgs),
+    /// Put an archive of `obsctl backup` back: the controller's state first,
+    /// then the data, host by host; then verify.
+    Restore(RestoreArgs),
+    /// Issue every host's certificate again now (from the environment's CA)
+    /// and send them to the hosts; `up` renews those with fewer than 30 days left.
+    RenewCerts(EnvOnly),
     /// The facts the docs are generated from and checked against, as JSON:
     /// the component registry, every environment (defaults filled in), the
     /// exit codes and the command line (tests/docs/drift.py). Not for users.
@@ -255,4 +266,36 @@ pub enum SilenceCommand {
         #[arg(required = true, value_name = "ID")]
         ids: Vec<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// The folder the archive is written to (default .obsctl/backups/<env>/;
+    /// copy it off this machine).
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<std::path::PathBuf>,
+    /// The age identity that encrypts the controller's state (created when
+    /// missing; default ~/.config/obsctl/backup-<env>.agekey). Never inside .obsctl/.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// The archive `obsctl backup` wrote (its .sha256 beside it is checked too).
+    #[arg(long, value_name = "ARCHIVE")]
+    pub from: std::path::PathBuf,
+    /// The age identity the archive was encrypted for (default ~/.config/obsctl/backup-<env>.agekey).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<std::path::PathBuf>,
+    /// Restore an archive of this other environment (e.g. prod's into a new region's).
+    #[arg(long, value_name = "NAME")]
+    pub accept_env: Option<String>,
+    /// Seconds to wait for every scrape target to be up afterwards.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub verify_timeout: u64,
 }

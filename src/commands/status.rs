@@ -138,6 +138,21 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     });
     lines.push(String::new());
     lines.extend(crate::check::installed::updates_lines(&installed, &env.name, ""));
+    // The certificate obsctl issued that expires first (the hosts' copies are measured by Prometheus).
+    let nearest = crate::state::tls::nearest_expiry(&s.state.tls());
+    let cert_json = nearest.as_ref().map(|(name, at)| {
+        let days = (*at - time::OffsetDateTime::now_utc()).whole_days();
+        let at = at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        lines.push(format!(
+            "Certificates: the nearest expiry is {name}'s, in {days} days ({at}){}",
+            if days < crate::state::tls::RENEW_BEFORE_DAYS {
+                format!("; renew: obsctl renew-certs --env {}", env.name)
+            } else {
+                String::new()
+            }
+        ));
+        json!({ "certificate": name, "not_after": at, "days_left": days })
+    });
     lines.push(format!(
         "{} in {:.1}s",
         if problems == 0 { "healthy".to_string() } else { format!("{problems} problem(s)") },
@@ -148,7 +163,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         json!({ "ok": problems == 0, "environment": env.name, "problems": problems, "elapsed_s": crate::report::round(started.elapsed()),
                 "checks": outcomes.iter().map(|o| json!({ "host": o.probe.host, "component": o.probe.component, "url": o.probe.url,
                     "healthy": o.health.is_ok(), "error": o.health.as_ref().err() })).collect::<Vec<_>>(),
-                "targets": targets_json, "alertmanager_cluster": cluster_json,
+                "targets": targets_json, "alertmanager_cluster": cluster_json, "nearest_certificate_expiry": cert_json,
                 "updates_pending": crate::check::installed::pending_json(&installed),
                 "alerts_firing": alerts.iter().map(|a| json!({ "alertname": a["labels"]["alertname"], "severity": a["labels"]["severity"], "labels": a["labels"] })).collect::<Vec<_>>() }),
     );

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod aws;
+pub mod backup;
 pub mod component;
 pub mod contract;
 pub mod environment;

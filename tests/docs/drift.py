@@ -1114,6 +1114,15 @@ def restore_list(text: str) -> str:
     return merged(text, "restore-list", ["file under `.obsctl/<env>/`", "why the other machine needs the same one"], 1, gen)
 
 
+def backup_table() -> str:
+    """What `obsctl backup` takes: model/backup.rs's list, through `obsctl facts`."""
+    rows = []
+    for i in facts()["backup"]:
+        where = ", ".join(f"`{p}`" if p.startswith("/") else f"`.obsctl/<env>/{p}`" for p in i["paths"])
+        rows.append([f"`{i['name']}`", f"`{i['component']}`" if i["component"] else "controller", i["what"], where, i["how"], i["restore"]])
+    return md_table(["archive folder", "of", "what", "where", "how it is taken", "how `restore` puts it back"], rows)
+
+
 # name -> (page, generator taking the page's text)
 BLOCKS: dict[str, tuple[str, object]] = {
     "env-table": ("docs/deployment.md", lambda t: env_table()),
@@ -1143,6 +1152,7 @@ BLOCKS: dict[str, tuple[str, object]] = {
     "deploy-staging": ("docs/topology.md", lambda t: deployment_diagram("staging", roles=False)),
     "deploy-prod": ("docs/topology.md", lambda t: deployment_diagram("prod", roles=False)),
     "host-loss-table": ("docs/backup.md", lambda t: host_loss_table()),
+    "backup-table": ("docs/backup.md", lambda t: backup_table()),
     "sizing-measured": ("docs/scaling.md", lambda t: sizing_measured()),
     "sizing-table": ("docs/scaling.md", lambda t: sizing_table()),
     "port-vars-contract": ("docs/contract.md", lambda t: port_vars()),
