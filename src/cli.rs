@@ -193,6 +193,25 @@ pub struct UpArgs {
     pub verify_timeout: u64,
 }
 
+impl UpArgs {
+    /// `up --only configure --full --auto-approve` of `env`: what obsctl runs
+    /// itself when the hosts must take new files now (renew-certs, restore).
+    pub fn reconfigure(env: &str, verify_timeout: u64) -> UpArgs {
+        UpArgs {
+            env: EnvArg { env: env.to_string() },
+            auto_approve: true,
+            allow_destroy: false,
+            without: Vec::new(),
+            skip_configure: false,
+            only: Some(OnlyPart::Configure),
+            full: true,
+            upgrade: false,
+            ssh_timeout: 180,
+            verify_timeout,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OnlyPart {
     Configure,

@@ -3,7 +3,7 @@
 //! read them on their next handshake). `up` renews on its own those with
 //! fewer than 30 days left.
 
-use crate::cli::{EnvArg, OnlyPart, UpArgs};
+use crate::cli::UpArgs;
 use crate::deploy::session::{interrupted_hint, Session};
 use crate::error::Result;
 use crate::report::Printer;
@@ -21,17 +21,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let go = || {
         let n = crate::state::tls::forget_hosts(&s.state.tls())?;
         printer.info(&format!("renewing the certificates of {n} host(s); the configuration run sends them"));
-        let args = UpArgs {
-            env: EnvArg { env: name.clone() },
-            auto_approve: true,
-            allow_destroy: false,
-            without: Vec::new(),
-            skip_configure: false,
-            only: Some(OnlyPart::Configure),
-            full: true,
-            ssh_timeout: 180,
-            verify_timeout: 120,
-        };
+        let args = UpArgs::reconfigure(&name, 120);
         crate::deploy::up::up(&s, &args)
     };
     go().map_err(|e| interrupted_hint(e, &name, "renew-certs").or_log(run_log))?;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::cli::{EnvArg, OnlyPart, UpArgs};
+use crate::cli::UpArgs;
 use crate::deploy::backup::{hosts_of, Manifest, Remote, FORMAT, MANIFEST};
 use crate::deploy::session::Session;
 use crate::error::{Error, IoContext, Phase, Result};
@@ -130,7 +130,7 @@ pub fn restore(s: &Session, opened: &Opened, key: &Path, verify_timeout: u64) ->
             "the environment ran with another CA or other passwords ({}): configuring it with the restored ones",
             changed.join(", ")
         ));
-        crate::deploy::up::up(s, &up_args(&s.env.name, verify_timeout))?;
+        crate::deploy::up::up(s, &UpArgs::reconfigure(&s.env.name, verify_timeout))?;
     }
     let env = &s.env;
     let access = crate::state::tls::Access::load(&s.state, &env.name)?;
@@ -190,7 +190,7 @@ pub fn restore(s: &Session, opened: &Opened, key: &Path, verify_timeout: u64) ->
         let hosts = restored.iter().filter(|r| r.starts_with(&format!("{} on ", item.name))).count();
         p.phase_end(item.name, true, t.elapsed(), &format!("{hosts} host(s)"), json!({ "hosts": hosts }));
     }
-    crate::deploy::verify::verify(s, env, &d.contract, &up_args(&env.name, verify_timeout))?;
+    crate::deploy::verify::verify(s, env, &d.contract, &UpArgs::reconfigure(&env.name, verify_timeout))?;
     Ok(Outcome::Restored { reconfigured, restored, silences })
 }
 
@@ -252,20 +252,6 @@ fn wait_ready(
                 std::thread::sleep(Duration::from_secs(1));
             }
         }
-    }
-}
-
-fn up_args(env: &str, verify_timeout: u64) -> UpArgs {
-    UpArgs {
-        env: EnvArg { env: env.to_string() },
-        auto_approve: true,
-        allow_destroy: false,
-        without: Vec::new(),
-        skip_configure: false,
-        only: Some(OnlyPart::Configure),
-        full: true,
-        ssh_timeout: 180,
-        verify_timeout,
     }
 }
 
