@@ -1563,12 +1563,14 @@ fn serve_stack(ip: &str, tls: PathBuf) {
 /// a newer candidate until Ansible has run).
 #[test]
 fn up_upgrade_upgrades_and_shows_before_and_after() {
+    // 127.0.0.4: its own loopback address (tests run at once; each stack binds
+    // the registry's ports: 127.0.0.2 and .3 are other tests').
     let (test, _sshd) = configure_test();
-    let sshd = std::net::TcpListener::bind("127.0.0.3:0").unwrap();
+    let sshd = std::net::TcpListener::bind("127.0.0.4:0").unwrap();
     let port = sshd.local_addr().unwrap().port();
     let test = test.inventory(&contract_with("t", |v| {
         for h in v["hosts"].as_object_mut().unwrap().values_mut() {
-            h["address"] = json!("127.0.0.3");
+            h["address"] = json!("127.0.0.4");
             h["ssh_port"] = json!(port);
         }
     }));
@@ -1586,7 +1588,7 @@ candidate	prometheus	3.5.0+ds-1
 esac
 "#,
     );
-    serve_stack("127.0.0.3", test.state("t").join("tls"));
+    serve_stack("127.0.0.4", test.state("t").join("tls"));
     let ran = test.args(["up", "--env", "t", "--auto-approve", "--upgrade", "--verify-timeout", "10"]).status(0);
     let out = normalized(&ran, &ran.done.stdout);
     for line in [
