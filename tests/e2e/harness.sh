@@ -44,7 +44,7 @@ source "$ROOT/tests/e2e/lib.sh"
 # The plan: per environment, in order. up first, destroy last.
 PLAN_dev=(dev-up dev-lab-alerts dev-noop dev-drift dev-converge dev-fast-path dev-upgrade dev-cert-renewal dev-dr-drill dev-destroy)
 # faults (env: any) runs on staging: that lane is idle while dev's alert checks wait.
-PLAN_staging=(staging-up staging-rolling faults staging-failover staging-watchman staging-destroy)
+PLAN_staging=(staging-up staging-rolling faults staging-watchman staging-failover staging-destroy)
 ENVS=(dev staging)
 SINK_PORT=9099
 SMTP_PORT=2525
@@ -65,6 +65,16 @@ for c in $planned; do
   for e in "${ENVS[@]}"; do
     plan="PLAN_$e[*]"
     [[ " ${!plan} " == *" $c "* ]] && { [[ "$(header "$c" env)" =~ ^($e|any)$ ]] || fail "$c is planned on $e but declares env: $(header "$c" env)"; }
+  done
+done
+# A check that leaves its environment broken is followed only by the destroy.
+for e in "${ENVS[@]}"; do
+  plan="PLAN_$e[@]"
+  prev=""
+  for c in "${!plan}"; do
+    [ "$(header "$prev" leaves 2>/dev/null)" != broken ] || [ "$(header "$c" leaves)" = destroyed ] ||
+      fail "$c is planned after $prev, which leaves $e broken: move it before $prev (tests/e2e/harness.sh)"
+    prev=$c
   done
 done
 env_of() { local e plan; for e in "${ENVS[@]}"; do plan="PLAN_$e[*]"; [[ " ${!plan} " == *" $1 "* ]] && echo "$e"; done; return 0; }

@@ -22,7 +22,10 @@ TRAFFIC_MIN=${TRAFFIC_MIN:-180}  # seconds of traffic before the backup
 WINDOW=120                       # seconds of samples compared
 ALERT=OrdersHighErrorRatio
 ALERT_BOUND=${ALERT_BOUND:-240}
-KEY="$WORK/backup.agekey"         # outside .obsctl/, as the docs say
+# The key outside .obsctl/, as the docs say (the harness's work folder may be
+# under .obsctl/e2e/, and backup refuses a key there).
+KEY_DIR=$(mktemp -d "${TMPDIR:-/tmp}/obsctl-dr-key.XXXXXX")
+KEY="$KEY_DIR/backup.agekey"
 TO="$WORK/backups"
 notes() { python3 tests/e2e/notifications.py "$ALERTS" "$MAIL" "$ALERT" "$ENV" "$@"; }
 contract() { jq .contract "$STATE/deployment.json" >"$WORK/contract.json"; }
@@ -36,6 +39,7 @@ samples() { # samples AT: samples of every `up` series in the WINDOW seconds bef
 app_url() { echo "https://$(addr_of_role app):$(port app_port)/admin/faults"; }
 sid=""
 cleanup() {
+  rm -rf "$KEY_DIR"
   scurl "$ENV" -fsS -X DELETE "$(app_url)" >/dev/null 2>&1 || true
   [ -z "$sid" ] || "$OBSCTL" silence --env "$ENV" expire "$sid" >/dev/null 2>&1 || true
 }
