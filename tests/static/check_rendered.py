@@ -494,17 +494,7 @@ class Checker:
                         "positions.filename is not under /var/lib/promtail")
             clients = cfg.get("clients") or []
             urls = [c.get("url") for c in clients]
-            lokis = self.inv["groups"]["loki"]
-            port = self.inv["ports"]["loki_http_port"]
-            if host in lokis:
-                allowed = {f"https://127.0.0.1:{port}/loki/api/v1/push"}
-            else:
-                allowed = {f"https://{self.addr(h)}:{port}/loki/api/v1/push" for h in lokis}
-            self.expect(w, len(urls) == 1 and urls[0] in allowed,
-                        f"clients are {urls}, expected one of {sorted(allowed)} (one Loki address: "
-                        "the local Loki where the host runs one)")
-            if urls:
-                self.push_targets.setdefault(urls[0], []).append(host)
+            self.check_push_urls(w, host, urls, "clients")
             for c in clients:
                 auth = c.get("basic_auth") or {}
                 self.expect(w, auth == {"username": "promtail", "password_file": "/etc/obsctl/secrets/promtail/promtail_password"},
@@ -575,17 +565,7 @@ class Checker:
             writes = [b for (name, _), b in blocks.items() if name == "loki.write"]
             endpoints = [e for b in writes for e in b.blocks() if e.name == "endpoint"]
             urls = [e.attributes().get("url") for e in endpoints]
-            lokis = self.inv["groups"]["loki"]
-            port = ports["loki_http_port"]
-            if host in lokis:
-                allowed = {f"https://127.0.0.1:{port}/loki/api/v1/push"}
-            else:
-                allowed = {f"https://{self.addr(h)}:{port}/loki/api/v1/push" for h in lokis}
-            self.expect(w, len(urls) == 1 and urls[0] in allowed,
-                        f"endpoints are {urls}, expected one of {sorted(allowed)} (one Loki address: "
-                        "the local Loki where the host runs one)")
-            if urls:
-                self.push_targets.setdefault(urls[0], []).append(host)
+            self.check_push_urls(w, host, urls, "endpoints")
             for e in endpoints:
                 sub_blocks = {b.name: b.attributes() for b in e.blocks()}
                 auth = sub_blocks.get("basic_auth")
@@ -696,6 +676,20 @@ class Checker:
             servers.append(block)
             pos = i
         return servers
+
+    def check_push_urls(self, w, host, urls, what):
+        """The log agent of `host` pushes to one Loki: its own where it runs one."""
+        lokis = self.inv["groups"]["loki"]
+        port = self.inv["ports"]["loki_http_port"]
+        if host in lokis:
+            allowed = {f"https://127.0.0.1:{port}/loki/api/v1/push"}
+        else:
+            allowed = {f"https://{self.addr(h)}:{port}/loki/api/v1/push" for h in lokis}
+        self.expect(w, len(urls) == 1 and urls[0] in allowed,
+                    f"{what} are {urls}, expected one of {sorted(allowed)} (one Loki address: "
+                    "the local Loki where the host runs one)")
+        if urls:
+            self.push_targets.setdefault(urls[0], []).append(host)
 
     def check_loki_gateway(self, host, files):
         base = f"hosts/{host}/loki_gateway"
