@@ -36,14 +36,24 @@ impl<'a> Maintenance<'a> {
             }
         };
         let hosts: Vec<&str> = contract.hosts.keys().map(String::as_str).collect();
-        let matchers = vec![
-            Matcher { name: "env".into(), value: env.name.clone(), is_regex: false, is_equal: true },
-            Matcher { name: "host".into(), value: hosts.join("|"), is_regex: true, is_equal: true },
-        ];
+        // Alerts that already fire stay out of the silence: Alertmanager drops
+        // the resolved notification of an alert that is silenced when its
+        // group is next sent, so an alert that this run repairs (an expiring
+        // certificate, a stopped service) would never be resolved at the
+        // receivers (a PagerDuty incident left open).
+        let firing = match cluster.firing_alertnames(&hosts) {
+            Ok(f) => f,
+            Err(e) => {
+                printer.warn(&format!("no maintenance silence (silence_during_up): {}", e.message));
+                return None;
+            }
+        };
+        let matchers = silence_matchers(&env.name, &hosts, &firing);
         let comment = format!("obsctl up --env {}: services on these hosts may restart (expired when the run ends)", env.name);
         match cluster.create(&matchers, MAINTENANCE_BOUND, &comment, &default_author()) {
             Ok(id) => {
-                printer.step("maintenance", &format!("silenced alerts of {} while up runs (silence {id})", hosts.join(", ")));
+                let except = if firing.is_empty() { String::new() } else { format!(", except the firing {}", firing.join(", ")) };
+                printer.step("maintenance", &format!("silenced alerts of {}{except} while up runs (silence {id})", hosts.join(", ")));
                 Some(Maintenance { cluster, id, printer })
             }
             Err(e) => {
@@ -52,6 +62,19 @@ impl<'a> Maintenance<'a> {
             }
         }
     }
+}
+
+/// The maintenance silence's matchers: the environment's alerts on `hosts`,
+/// except those named in `firing` (they keep notifying, resolved included).
+fn silence_matchers(env: &str, hosts: &[&str], firing: &[String]) -> Vec<Matcher> {
+    let mut m = vec![
+        Matcher { name: "env".into(), value: env.into(), is_regex: false, is_equal: true },
+        Matcher { name: "host".into(), value: hosts.join("|"), is_regex: true, is_equal: true },
+    ];
+    if !firing.is_empty() {
+        m.push(Matcher { name: "alertname".into(), value: firing.join("|"), is_regex: true, is_equal: false });
+    }
+    m
 }
 
 impl Drop for Maintenance<'_> {
@@ -67,5 +90,18 @@ impl Drop for Maintenance<'_> {
                 self.id
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn firing_alerts_stay_out_of_the_silence() {
+        let none = silence_matchers("dev", &["mon-1", "app-1"], &[]);
+        assert_eq!(none.iter().map(|m| m.to_string()).collect::<Vec<_>>(), ["env=dev", "host=~mon-1|app-1"]);
+        let some = silence_matchers("dev", &["mon-1"], &["CertificateExpiringSoon".into(), "TargetDown".into()]);
+        assert_eq!(some.last().map(|m| m.to_string()).as_deref(), Some("alertname!~CertificateExpiringSoon|TargetDown"));
     }
 }

@@ -197,6 +197,33 @@ impl Cluster {
         Ok(out)
     }
 
+    /// The names of the alerts of `env` that fire now, neither silenced nor
+    /// inhibited, on one of `hosts`.
+    pub fn firing_alertnames(&self, hosts: &[&str]) -> Result<Vec<String>> {
+        let filter = format!("env=\"{}\"", self.env);
+        let v = self.first("list alerts", |url| {
+            json_of(
+                self.agent
+                    .get(&format!("{url}/api/v2/alerts"))
+                    .query("active", "true")
+                    .query("silenced", "false")
+                    .query("inhibited", "false")
+                    .query("filter", &filter)
+                    .call(),
+            )
+        })?;
+        let mut names: Vec<String> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["labels"]["host"].as_str().is_some_and(|h| hosts.contains(&h)))
+            .filter_map(|a| a["labels"]["alertname"].as_str().map(String::from))
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
     /// Every silence as Alertmanager's v2 API returns it (for backups).
     pub fn raw(&self) -> Result<Value> {
         self.first("list silences", |url| json_of(self.agent.get(&format!("{url}/api/v2/silences")).call()))
