@@ -19,7 +19,8 @@ The places, and what a finding there means:
   run log     any file under .obsctl/<env>/runs/ (every run's logs)
   cmdline     a process command line sampled during `up` (`sample` above;
               --stop PID ends that sampler and waits for its last samples)
-  .obsctl     a file under .obsctl/ that others may read (mode o+r)
+  .obsctl     a file under .obsctl/ that others may read (mode o+r), but
+              .obsctl/e2e (the test harness's record of what the receivers got)
   host        a file on a host that others may read (mode o+r), in /etc,
               /var/lib, /var/log, /var/tmp, /opt, /srv, /home, /root, /tmp,
               /run, /usr/local. Lab hosts are read from this machine: each
@@ -123,9 +124,10 @@ class Scan:
             return  # gone meanwhile (a tmp file, a socket's peer)
         self.data(place, str(where or path), data)
 
-    def tree(self, place: str, top: Path, shown_as=None, others_only=True) -> None:
-        """Regular files under top (symlinks not followed); only those others may read."""
+    def tree(self, place: str, top: Path, shown_as=None, others_only=True, skip=()) -> None:
+        """Regular files under top (symlinks not followed, the folders in skip left out); only those others may read."""
         for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+            dirnames[:] = [d for d in dirnames if Path(dirpath) / d not in skip]
             for fn in filenames:
                 p = Path(dirpath) / fn
                 try:
@@ -211,7 +213,10 @@ def scan(env: str, root: Path, cmdlines: Path | None, lab_root: Path, host_roots
                 # Named by its program only: the rest may be the secret.
                 s.data("cmdline", f"the command line of a `{l.split(b' ')[0].decode(errors='replace')}` process", l)
     if obsctl.is_dir():
-        s.tree(".obsctl", obsctl)
+        # .obsctl/e2e is the test harness's own record (what the receivers got:
+        # the lab's placeholder PagerDuty key is in every paging payload), not
+        # something obsctl wrote.
+        s.tree(".obsctl", obsctl, skip=(obsctl / "e2e",))
     hosts = machine_roots(lab_root, env)
     for i, r in enumerate(host_roots):
         hosts[f"host-root-{i}"] = r
