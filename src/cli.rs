@@ -71,12 +71,27 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Issue every host's certificate again now (from the environment's CA)
     /// and send them to the hosts; `up` renews those with fewer than 30 days left.
-    RenewCerts(EnvOnly),
+    /// With --rotate-ca, a new CA replaces the old in three runs that keep
+    /// every client trusting its servers.
+    RenewCerts(RenewCertsArgs),
     /// The facts the docs are generated from and checked against, as JSON:
     /// the component registry, every environment (defaults filled in), the
     /// exit codes and the command line (tests/docs/drift.py). Not for users.
     #[command(hide = true)]
     Facts,
+}
+
+#[derive(Debug, Args)]
+pub struct RenewCertsArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+
+    /// Replace the environment's CA too: every host and obsctl trust the old
+    /// and the new CA; the new one issues every certificate; the old one is
+    /// no longer trusted (three configuration runs; an interrupted rotation
+    /// goes on from its last finished step when run again).
+    #[arg(long)]
+    pub rotate_ca: bool,
 }
 
 #[derive(Debug, Args)]

@@ -36,7 +36,7 @@ pub fn run(command: Command, printer: &Printer) -> Result<u8> {
         Command::RotateSecret(args) => rotate_secret::run(args, printer),
         Command::Backup(args) => backup::run(args, printer),
         Command::Restore(args) => restore::run(args, printer),
-        Command::RenewCerts(args) => renew_certs::run(&args.env.env, printer),
+        Command::RenewCerts(args) => renew_certs::run(&args.env.env, args.rotate_ca, printer),
         Command::Facts => facts::run(),
     }
 }

@@ -111,7 +111,7 @@ pub fn summarize(
         lines.push(format!("  Grafana login: admin / password in {}", password_file.display()));
     }
     // Where the credentials are, never what they are.
-    let ca_file = s.state.tls().ca_cert();
+    let ca_file = s.state.tls().trust_file();
     let operator_password = crate::state::secrets::password_file(&s.state.secrets_dir(), crate::state::secrets::OPERATOR);
     lines.push(format!(
         "  Credentials:  HTTPS with the CA {}; basic auth as {} / password in {}",

@@ -2,6 +2,7 @@
 //! deployment and converged records, secrets, TLS material, the lock.
 //! Imports only `model` and the ground modules.
 
+pub mod ca_rotation;
 pub mod converged;
 pub mod deployment;
 pub mod lock;

@@ -4,6 +4,9 @@
 //! On the controller, under `.obsctl/<env>/` (directories 0700, files 0600):
 //! - `tls/ca.crt`, `tls/ca.key`: the environment's certificate authority
 //!   (ECDSA P-256, rcgen), valid ten years; the one trust anchor of the stack;
+//! - while the CA is rotated (`renew-certs --rotate-ca`, state::ca_rotation):
+//!   `tls/trust.crt`, the bundle of the old and the new CA that the hosts get
+//!   as their CA file and obsctl trusts, and the rotation's own files;
 //! - `tls/hosts/<host>.crt`, `.key`: one certificate per host, issued by that
 //!   CA, with the host's names and addresses as SANs and both serverAuth and
 //!   clientAuth usages; `up` issues it again when it has less than 30 days
@@ -179,6 +182,17 @@ fn ensure_ca(tls: &TlsDir, now: OffsetDateTime) -> Result<(String, KeyPair)> {
             }
         }
     }
+    let (cert, key) = new_ca(tls)?;
+    write_atomic(&tls.ca_key(), key.as_bytes(), 0o600)?;
+    write_atomic(&tls.ca_cert(), cert.as_bytes(), 0o600)?;
+    let key = KeyPair::from_pem(&key).map_err(|e| Error::internal(format!("cannot read the new CA key: {e}")))?;
+    Ok((cert, key))
+}
+
+/// A new CA of the environment whose TLS directory is `tls`: its certificate
+/// and key (PEM), valid [`CA_DAYS`] days. Written by the caller.
+pub fn new_ca(tls: &TlsDir) -> Result<(String, String)> {
+    let now = OffsetDateTime::now_utc();
     let key = KeyPair::generate().map_err(|e| Error::internal(format!("cannot generate the CA key: {e}")))?;
     let mut params = CertificateParams::default();
     let env = tls.dir.parent().and_then(Path::file_name).and_then(|n| n.to_str()).unwrap_or("obsctl");
@@ -190,9 +204,7 @@ fn ensure_ca(tls: &TlsDir, now: OffsetDateTime) -> Result<(String, KeyPair)> {
     params.not_before = now - Duration::hours(1);
     params.not_after = now + Duration::days(CA_DAYS);
     let cert = params.self_signed(&key).map_err(|e| Error::internal(format!("cannot create the CA certificate: {e}")))?;
-    write_atomic(&tls.ca_key(), key.serialize_pem().as_bytes(), 0o600)?;
-    write_atomic(&tls.ca_cert(), cert.pem().as_bytes(), 0o600)?;
-    Ok((cert.pem(), key))
+    Ok((cert.pem(), key.serialize_pem()))
 }
 
 /// How long a new host certificate is valid: [`HOST_DAYS`], or for a lab
@@ -315,12 +327,18 @@ fn pem_der(pem: &str) -> Option<Vec<u8>> {
     rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes()).ok().map(|c| c.to_vec())
 }
 
+/// The DER bytes of every certificate of a PEM text (a trust bundle).
+fn pem_ders(pem: &str) -> Vec<Vec<u8>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()).filter_map(|c| c.ok().map(|c| c.to_vec())).collect()
+}
+
 /// What obsctl needs to call the stack's endpoints: the CA it trusts and
 /// the operator's credentials.
 #[derive(Clone)]
 pub struct Access {
     pub ca_file: PathBuf,
-    ca_der: Vec<u8>,
+    ca_ders: Vec<Vec<u8>>,
     pub user: &'static str,
     pub password_file: PathBuf,
     password: String,
@@ -341,25 +359,28 @@ impl Access {
     /// that has none yet gets a message saying which command creates them.
     pub fn load(state: &crate::state::workspace::StateDir, env: &str) -> Result<Access> {
         let tls = state.tls();
-        let ca_file = tls.ca_cert();
+        // The CA, or both CAs while it is rotated (state::ca_rotation).
+        let ca_file = tls.trust_file();
         let password_file = password_file(&state.secrets_dir(), OPERATOR);
         let missing = |what: &str, path: &Path| {
             Error::input(format!("environment `{env}` has no {what} yet ({} is missing)", path.display()))
                 .hint(format!("`obsctl up --env {env}` creates it"))
         };
         let pem = std::fs::read_to_string(&ca_file).map_err(|_| missing("certificate authority", &ca_file))?;
-        let ca_der = pem_der(&pem).ok_or_else(|| {
+        let ca_ders = pem_ders(&pem);
+        let ca_ders = Some(ca_ders).filter(|d| !d.is_empty()).ok_or_else(|| {
             Error::input(format!("{} is not a PEM certificate", ca_file.display()))
                 .hint(format!("move it away and run `obsctl up --env {env}`: a new CA is created and every host certificate issued again"))
         })?;
         let password =
             std::fs::read_to_string(&password_file).map_err(|_| missing("password for obsctl", &password_file))?.trim().to_string();
-        Ok(Access { ca_file, ca_der, user: OPERATOR, password_file, password })
+        Ok(Access { ca_file, ca_ders, user: OPERATOR, password_file, password })
     }
 
-    /// A rustls client configuration that trusts this CA only.
+    /// A rustls client configuration that trusts this CA only (both, while it is rotated).
     pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>> {
-        client_config(&self.ca_der).map_err(|e| Error::internal(format!("cannot use {} as a trust anchor: {e}", self.ca_file.display())))
+        client_config_all(&self.ca_ders)
+            .map_err(|e| Error::internal(format!("cannot use {} as a trust anchor: {e}", self.ca_file.display())))
     }
 
     /// The `Authorization` header value of the operator.
@@ -374,8 +395,15 @@ impl Access {
 
 /// A rustls client configuration trusting `ca_der` alone (ring provider).
 pub fn client_config(ca_der: &[u8]) -> std::result::Result<Arc<rustls::ClientConfig>, String> {
+    client_config_all(&[ca_der.to_vec()])
+}
+
+/// A rustls client configuration trusting these CAs alone (ring provider).
+fn client_config_all(ca_ders: &[Vec<u8>]) -> std::result::Result<Arc<rustls::ClientConfig>, String> {
     let mut roots = rustls::RootCertStore::empty();
-    roots.add(rustls::pki_types::CertificateDer::from(ca_der.to_vec())).map_err(|e| e.to_string())?;
+    for der in ca_ders {
+        roots.add(rustls::pki_types::CertificateDer::from(der.clone())).map_err(|e| e.to_string())?;
+    }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?

@@ -69,7 +69,7 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         "obsctl_protected": env.protected,
         "obsctl_components": env.registry.inventory_value(|c| env.enabled(c)),
         "obsctl_secrets_dir": ctx.secrets_dir,
-        "obsctl_tls_ca_file": ctx.tls.ca_cert(),
+        "obsctl_tls_ca_file": ctx.tls.trust_file(),
         "obsctl_web_users": web_users,
         "obsctl_access": crate::model::access::inventory_value(),
         "obsctl_host_tls_dir": crate::state::tls::HOST_TLS_DIR,
