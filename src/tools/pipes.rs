@@ -1,5 +1,6 @@
-//! Who holds a child's output pipes: the processes a run must not wait for
-//! (or, after an interrupt, must stop) once the child itself is gone.
+//! Who holds a child's output pipes, and who still runs its command line:
+//! the processes a run must not wait for (or, after an interrupt, must
+//! stop) once the child itself is gone.
 
 /// The inode of the pipe behind one of our descriptors.
 pub fn inode(fd: i32) -> Option<u64> {
@@ -20,6 +21,32 @@ pub fn holders(pipes: &[u64]) -> Vec<i32> {
         .filter(|pid| {
             std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
                 fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| wanted.iter().any(|w| l.as_os_str() == w.as_str())))
+            })
+        })
+        .filter_map(|pid| pid.parse().ok())
+        .collect()
+}
+
+/// Other processes running this command line (`program` and `args`, also
+/// as a script under its interpreter, as /proc shows a `#!` script): forks
+/// of a child that may outlive it.
+pub fn same_command(program: &str, args: &[std::ffi::OsString]) -> Vec<i32> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut want = program.as_bytes().to_vec();
+    for a in args {
+        want.push(0);
+        want.extend_from_slice(a.as_bytes());
+    }
+    let me = std::process::id().to_string();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
+    procs
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()) && *name != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let c = c.strip_suffix(&[0]).unwrap_or(&c);
+                c == want.as_slice() || (c.ends_with(&want) && c.get(c.len() - want.len() - 1) == Some(&0))
             })
         })
         .filter_map(|pid| pid.parse().ok())
@@ -55,5 +82,17 @@ mod tests {
         assert_eq!(lines, ["done"]);
         assert!(took < EXITED_DRAIN + Duration::from_secs(5), "the run waited {took:?} for a process outside its group");
         assert!(took >= EXITED_DRAIN, "the run did not wait for late output ({took:?})");
+    }
+
+    #[test]
+    fn same_command_finds_a_script_under_its_interpreter_and_nothing_else() {
+        let marker = format!("obsctl-same-command-{}", std::process::id());
+        let mut sleeper = std::process::Command::new("sh").args(["-c", "sleep 30", &marker]).spawn().unwrap();
+        let args: Vec<std::ffi::OsString> = ["sleep 30", marker.as_str()].iter().map(|s| s.into()).collect();
+        let found = super::same_command("-c", &args);
+        assert_eq!(found, vec![sleeper.id() as i32], "`sh -c 'sleep 30' MARKER` ends with `-c 'sleep 30' MARKER`");
+        assert!(super::same_command("c", &args).is_empty(), "a program name matches whole arguments only");
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
     }
 }

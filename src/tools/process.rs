@@ -414,6 +414,19 @@ impl Child {
                 let _ = r.join();
             }
         }
+        // After an interrupt, forks of the child that left its group and its
+        // pipes (Mitogen's workers) are stopped too: nothing of the run stays.
+        if forwarded > 0 {
+            let left = pipes::same_command(&self.program, &self.args);
+            if !left.is_empty() {
+                if let Some(f) = log.as_mut() {
+                    let _ = writeln!(f, "### obsctl: killing processes {left:?} left by `{}`", self.name());
+                }
+                for p in left.into_iter().filter_map(Pid::from_raw) {
+                    let _ = kill_process(p, Signal::KILL);
+                }
+            }
+        }
         use std::os::unix::process::ExitStatusExt;
         let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
         if let Some(f) = log.as_mut() {
