@@ -40,16 +40,16 @@ resource "terraform_data" "machine" {
     # Read through the data resource: the machine is created after its data
     # directory and destroyed before it.
     data_paths = terraform_data.data.output.paths
-    env     = var.environment
-    os      = var.os
-    name    = var.name
-    address = var.address
-    prefix  = var.prefix
-    gateway = var.gateway
-    bridge  = var.bridge
-    pubkey  = var.ssh_public_key_file
-    script  = var.script
-    root    = var.root_dir
+    env        = var.environment
+    os         = var.os
+    name       = var.name
+    address    = var.address
+    prefix     = var.prefix
+    gateway    = var.gateway
+    bridge     = var.bridge
+    pubkey     = var.ssh_public_key_file
+    script     = var.script
+    root       = var.root_dir
     # lab.sh copies the machine's public host key here when it creates the
     # machine (outside the machine's own filesystem, with its other files):
     # the key published in the contract, which obsctl pins.
