@@ -199,6 +199,13 @@ pub struct UpArgs {
     #[arg(long, conflicts_with_all = ["skip_configure", "only"])]
     pub upgrade: bool,
 
+    /// Replace these hosts' machines (lab: a new machine; aws: a new
+    /// instance) and configure the new ones. Each keeps its data volume,
+    /// attached to the replacement (docs/upgrades.md). A protected
+    /// environment also needs --allow-destroy.
+    #[arg(long, value_delimiter = ',', value_name = "HOST,...", conflicts_with_all = ["only"])]
+    pub replace: Vec<String>,
+
     /// Seconds to wait for every host to answer SSH.
     #[arg(long, default_value_t = 180, value_name = "SECONDS")]
     pub ssh_timeout: u64,
@@ -221,6 +228,7 @@ impl UpArgs {
             only: Some(OnlyPart::Configure),
             full: true,
             upgrade: false,
+            replace: Vec::new(),
             ssh_timeout: 180,
             verify_timeout,
         }

@@ -44,7 +44,8 @@ fn facts(ws: &Workspace) -> Result<Value> {
             .collect::<Vec<_>>(),
         "defaults": {
             "os": environment::Os::default().name(),
-            "host": { "size": environment::DEFAULT_HOST_SIZE, "disk_gb": environment::DEFAULT_DISK_GB },
+            "host": { "size": environment::DEFAULT_HOST_SIZE, "disk_gb": environment::DEFAULT_DISK_GB,
+                      "data_gb": environment::DEFAULT_DATA_GB },
             "prometheus": PrometheusSettings::default(),
             "alertmanager": AlertmanagerSettings::default(),
             "app": AppSettings::default(),

@@ -22,13 +22,21 @@ pub fn provision(s: &Session, args: &UpArgs) -> Result<(Duration, bool)> {
     if ensure_grafana_db_password(&tf)? {
         p.step("terraform", &format!("generated Grafana's database password in {}", s.state.secrets_dir().display()));
     }
+    for host in &args.replace {
+        if !env.hosts.iter().any(|h| &h.name == host) {
+            let names: Vec<&str> = env.hosts.iter().map(|h| h.name.as_str()).collect();
+            return Err(Error::input(format!("--replace {host}: `{}` has no host of that name (hosts: {})", env.name, names.join(", ")))
+                .hint(format!("obsctl up --env {} --replace {}", env.name, names.first().copied().unwrap_or("HOST"))));
+        }
+    }
     p.progress("planning");
-    let plan = tf.plan()?;
+    let plan = tf.plan_replacing(&args.replace)?;
     if plan.changes {
         p.step("terraform", &format!("plan: {}", plan.describe()));
         if env.protected && !plan.destroyed.is_empty() && !args.allow_destroy {
             return Err(Error::input(format!(
-                "the plan destroys or replaces {} resource(s) of protected environment `{}`; nothing was applied",
+                "the plan destroys or replaces {} resource(s) of protected environment `{}`; nothing was applied \
+                 (a replaced machine keeps its data volume; a destroyed host loses it)",
                 plan.destroyed.len(),
                 env.name
             ))

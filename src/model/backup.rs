@@ -58,6 +58,12 @@ pub const GRAFANA_DB: &str = "/var/lib/grafana/grafana.db";
 /// Loki's data directory with `storage = "filesystem"` (`_loki_data_dir`).
 pub const LOKI_DATA: &str = "/var/lib/loki";
 
+/// The stateful components' data roots: what a host's data volume holds (the
+/// lab binds each from the host's data directory, aws mounts its EBS volume
+/// and binds each from there; docs/upgrades.md, "Data that survives a
+/// machine"). Every path above lies under one of them.
+pub const DATA_ROOTS: &[&str] = &["/var/lib/prometheus", "/var/lib/grafana", "/var/lib/loki"];
+
 /// Controller files, relative to `.obsctl/<env>/`. `ssh/known_hosts` is not
 /// among them: it pins the keys of machines that a rebuild replaces.
 pub const CONTROLLER_FILES: &[&str] = &["tls", "secrets", "ssh/id_ed25519", "ssh/id_ed25519.pub", "deployment.json", "terraform.tfstate"];
@@ -146,5 +152,19 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), ITEMS.len());
         assert!(!CONTROLLER_FILES.contains(&"ssh/known_hosts"));
+    }
+
+    #[test]
+    fn every_host_path_lies_on_the_data_volume() {
+        for item in ITEMS.iter().filter(|i| i.component.is_some()) {
+            for path in item.paths {
+                assert!(
+                    DATA_ROOTS.iter().any(|r| path == r || path.starts_with(&format!("{r}/"))),
+                    "{} ({path}) is under no data root",
+                    item.name
+                );
+            }
+        }
+        assert!(DATA_ROOTS.iter().all(|r| r.starts_with("/var/lib/") && r.matches('/').count() == 3));
     }
 }

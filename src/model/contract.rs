@@ -41,6 +41,11 @@ pub struct ContractHost {
     /// without it the host's key is trusted on first use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_host_key: Option<String>,
+    /// The host's data volume that the roles format once and mount at the
+    /// data roots (aws: an EBS volume ID); none where the stack binds the
+    /// data roots itself (lab) or the host keeps no state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_volume: Option<String>,
 }
 
 impl ContractHost {

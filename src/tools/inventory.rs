@@ -44,6 +44,8 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
                 "obsctl_private_address": h.private_address,
                 "obsctl_labels": h.labels,
                 "obsctl_roles": h.roles,
+                "obsctl_data_volume": h.data_volume,
+                "obsctl_data_roots": crate::model::backup::DATA_ROOTS,
                 "obsctl_tls_cert_file": ctx.tls.host_cert(name),
                 "obsctl_tls_key_file": ctx.tls.host_key(name),
             }),

@@ -130,7 +130,7 @@ pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<DbPass
     let hosts: serde_json::Map<String, Value> = env
         .hosts
         .iter()
-        .map(|h| (h.name.clone(), json!({ "roles": h.roles, "size": h.size, "disk_gb": h.disk_gb, "zone": h.zone })))
+        .map(|h| (h.name.clone(), json!({ "roles": h.roles, "size": h.size, "disk_gb": h.disk_gb, "data_gb": h.data_gb, "zone": h.zone })))
         .collect();
     let key = state.ssh_key();
     let mut vars = json!({
@@ -150,7 +150,10 @@ pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<DbPass
             // appending a host never renumbers the others.
             let numbers: serde_json::Map<String, Value> =
                 env.hosts.iter().enumerate().map(|(i, h)| (h.name.clone(), json!(10 + i))).collect();
-            vars["lab"] = json!({ "bridge": lab.bridge, "cidr": lab.cidr, "host_numbers": numbers });
+            // Every lab machine binds every data root from its data
+            // directory: a role added to a host later finds its data kept.
+            vars["lab"] = json!({ "bridge": lab.bridge, "cidr": lab.cidr, "host_numbers": numbers,
+                                  "data_paths": crate::model::backup::DATA_ROOTS });
         }
         Provider::Aws(aws) => {
             vars["aws"] = json!(aws);

@@ -9,9 +9,12 @@
 #   lab.sh base                    build the base image of LAB_OS once (cached, shared)
 #   lab.sh net-up                  bridge + apt cache        (LAB_ENV LAB_BRIDGE LAB_GATEWAY LAB_PREFIX)
 #   lab.sh net-down                remove them               (LAB_ENV LAB_BRIDGE)
+#   lab.sh data-up                 the host's data directory (LAB_ENV LAB_NAME LAB_DATA_PATHS)
+#   lab.sh data-down               remove it, with the data  (LAB_ENV LAB_NAME; `destroy` only)
 #   lab.sh machine-up              boot one machine          (LAB_ENV LAB_NAME LAB_ADDRESS LAB_PREFIX LAB_GATEWAY LAB_BRIDGE LAB_PUBKEY_FILE LAB_OS;
-#                                  LAB_HOST_KEY: where to record its public SSH host key, for the contract)
-#   lab.sh machine-down            stop and remove it        (LAB_ENV LAB_NAME; LAB_HOST_KEY)
+#                                  LAB_HOST_KEY: where to record its public SSH host key, for the contract;
+#                                  LAB_DATA_PATHS: the paths bound to the host's data directory)
+#   lab.sh machine-down            stop and remove it, not its data directory (LAB_ENV LAB_NAME; LAB_HOST_KEY)
 #   lab.sh machine-stop            power it off hard, as a crash would; its files
 #                                  stay until machine-down (LAB_ENV LAB_NAME; tests)
 #   lab.sh status                  list what exists, each `NAME running` or `NAME stopped`,
@@ -53,6 +56,11 @@ require_tools() {
 
 env_dir() { echo "$LAB_ROOT/envs/$LAB_ENV"; }
 machine_dir() { echo "$(env_dir)/machines/$LAB_NAME"; }
+# The host's data: the lab's data volume. Each path of LAB_DATA_PATHS (the
+# stateful components' data roots, e.g. /var/lib/prometheus) is bound into the
+# machine from <data_dir><path>. It outlives the machine (machine-down leaves
+# it; a replacement binds it again) and goes only with data-down.
+data_dir() { echo "$(env_dir)/data/$LAB_NAME"; }
 
 # --- base image ----------------------------------------------------------
 
@@ -147,6 +155,34 @@ cmd_net_down() {
   log "network $LAB_BRIDGE removed"
 }
 
+# --- data ----------------------------------------------------------------
+
+data_paths_ok() {
+  local p
+  for p in ${LAB_DATA_PATHS:-}; do
+    [[ "$p" =~ ^/var/lib/[a-z0-9][a-z0-9._-]*$ ]] || die "LAB_DATA_PATHS: $p is not a directory directly under /var/lib"
+  done
+}
+
+cmd_data_up() {
+  need LAB_ENV; need LAB_NAME
+  data_paths_ok
+  local d p; d=$(data_dir)
+  for p in ${LAB_DATA_PATHS:-}; do mkdir -p "$d$p"; done
+  mkdir -p "$d"
+  log "data directory of $LAB_NAME: $d"
+}
+
+cmd_data_down() {
+  need LAB_ENV; need LAB_NAME
+  local d; d=$(data_dir)
+  # Never while a machine still runs on it.
+  [ -z "$(nspawn_pids)" ] || die "machine $LAB_NAME still runs; its data directory stays (run machine-down first)"
+  rm -rf "$d"
+  rmdir "$(env_dir)/data" "$(env_dir)" 2>/dev/null || true
+  log "data directory of $LAB_NAME removed"
+}
+
 # --- machines ------------------------------------------------------------
 
 nspawn_pids() { pgrep -f "systemd-nspawn .*-D $(machine_dir)/merged( |$)" || true; }
@@ -190,8 +226,15 @@ LinkLocalAddressing=no
 IPv6AcceptRA=no
 NET
   echo "Acquire::http::Proxy \"http://$LAB_GATEWAY:$ACNG_PORT\";" >"$r/etc/apt/apt.conf.d/01obsctl-proxy"
+  # The data volume: kept from the machine this one replaces, if any.
+  data_paths_ok
+  local binds=() d p; d=$(data_dir)
+  for p in ${LAB_DATA_PATHS:-}; do
+    mkdir -p "$d$p" "$r$p"
+    binds+=("--bind=$d$p:$p")
+  done
   setsid systemd-nspawn -D "$r" -M "obs-$LAB_ENV-$LAB_NAME" --hostname="$LAB_NAME" --boot \
-    --network-bridge="$LAB_BRIDGE" --register=no --keep-unit </dev/null >"$m/console.log" 2>&1 8>&- &
+    --network-bridge="$LAB_BRIDGE" --register=no --keep-unit "${binds[@]}" </dev/null >"$m/console.log" 2>&1 8>&- &
   echo $! >"$m/pid"
   sleep 0.3
   kill -0 "$(cat "$m/pid")" 2>/dev/null || { tail -n 20 "$m/console.log" >&2; die "systemd-nspawn for $LAB_NAME exited at once (console: $m/console.log)"; }
@@ -295,7 +338,7 @@ cmd_settle() {
 
 step=${1:-}
 case "$step" in
-  base|net-up|net-down|machine-up|machine-down|machine-stop)
+  base|net-up|net-down|data-up|data-down|machine-up|machine-down|machine-stop)
     if [ -z "${LAB_DETACHED:-}" ]; then
       detached "$@"
       exit $?
@@ -307,10 +350,12 @@ case "$step" in
   base) cmd_base ;;
   net-up) cmd_net_up ;;
   net-down) cmd_net_down ;;
+  data-up) cmd_data_up ;;
+  data-down) cmd_data_down ;;
   machine-up) cmd_machine_up ;;
   machine-down) cmd_machine_down ;;
   machine-stop) cmd_machine_stop ;;
   status) cmd_settle; cmd_status ;;
   settle) cmd_settle "${2:-600}" ;;
-  *) sed -n '2,26p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,28p' "$0" >&2; exit 2 ;;
 esac

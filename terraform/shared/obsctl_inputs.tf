@@ -37,12 +37,15 @@ variable "hosts" {
     runs (prometheus, alertmanager, grafana, loki, app; node_exporter and
     the log agent run on every host); size: small, medium or large (aws: a key
     of aws.instance_types; the lab ignores it); disk_gb: root volume (aws);
+    data_gb: the data volume of a host with a stateful role (aws: an EBS
+    volume that outlives the instance; the lab's data directory has no size);
     zone: index into aws.availability_zones (the lab ignores it).
   EOT
   type = map(object({
     roles   = list(string)
     size    = optional(string, "small")
     disk_gb = optional(number, 20)
+    data_gb = optional(number, 20)
     zone    = optional(number, 0)
   }))
 
@@ -78,6 +81,11 @@ variable "hosts" {
   validation {
     condition     = alltrue([for h in values(var.hosts) : floor(h.disk_gb) == h.disk_gb && h.disk_gb >= 8 && h.disk_gb <= 16384])
     error_message = "Every host's disk_gb must be a whole number between 8 and 16384."
+  }
+
+  validation {
+    condition     = alltrue([for h in values(var.hosts) : floor(h.data_gb) == h.data_gb && h.data_gb >= 1 && h.data_gb <= 16384])
+    error_message = "Every host's data_gb must be a whole number between 1 and 16384."
   }
 }
 

@@ -7,7 +7,9 @@
 # moto holds (instances, security groups, ALB, Loki bucket, Grafana's RDS
 # database; Grafana's load balancer over HTTPS only: 443 with the user's
 # certificate, imported into moto's ACM, 80 only redirecting, HTTPS to the
-# targets) -> plan (no diff) -> destroy -> state and moto empty, plus input
+# targets; a data volume per stateful host, encrypted, attached) -> plan
+# (no diff) -> mon-1's instance replaced (-replace, as `up --replace` does):
+# its data volume is not, and is attached to the new instance -> destroy -> state and moto empty, plus input
 # validations that must refuse (Grafana without a certificate among them)
 # and a plan without grafana_db_password that must not create a database.
 # Never talks to real AWS: every AWS_* variable is dropped, the stack gets
@@ -99,7 +101,7 @@ write_tfvars() {
     {
       environment: "moto",
       hosts: {
-        "mon-1": {roles: ["prometheus", "alertmanager", "grafana", "loki"], size: "medium", disk_gb: 40, zone: 0},
+        "mon-1": {roles: ["prometheus", "alertmanager", "grafana", "loki"], size: "medium", disk_gb: 40, data_gb: 30, zone: 0},
         "mon-2": {roles: ["prometheus", "alertmanager", "grafana", "loki"], size: "medium", disk_gb: 40, zone: 1},
         "mon-3": {roles: ["alertmanager", "loki"], size: "small", disk_gb: 20, zone: 0},
         "app-1": {roles: ["app"], size: "small", disk_gb: 10, zone: 1}
@@ -361,6 +363,60 @@ elif ((rc != 0)); then
     show_log replan
     die "second plan failed"
 fi
+
+# --- data volumes: kept across an instance replacement ----------------------
+
+# data_volumes FILE: per host its instance, and its data volume as moto has it.
+data_volumes() {
+    "$MOTO_VENV/bin/python" - "$ENDPOINT" "$INV" >"$1" <<'EOF' || die "could not read the data volumes from moto"
+import json, sys
+import boto3
+endpoint, inv = sys.argv[1], json.load(open(sys.argv[2]))
+ec2 = boto3.client("ec2", endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+out = {}
+for h, v in inv["hosts"].items():
+    vol = None
+    if v.get("data_volume"):
+        x = ec2.describe_volumes(VolumeIds=[v["data_volume"]])["Volumes"][0]
+        vol = {"id": x["VolumeId"], "encrypted": x["Encrypted"], "type": x["VolumeType"], "size": x["Size"], "az": x["AvailabilityZone"],
+               "attached": [[a["InstanceId"], a["Device"], a["State"]] for a in x["Attachments"]]}
+    out[h] = {"instance": v["labels"]["instance_id"], "zone": v["labels"]["zone"], "volume": vol}
+json.dump(out, sys.stdout)
+EOF
+}
+data_volumes "$WORK/volumes-before.json"
+jq -e '[to_entries[] | (.key == "app-1") == (.value.volume == null)] | all' "$WORK/volumes-before.json" >/dev/null ||
+    die "data volumes: every stateful host (and only those) has one: $(cat "$WORK/volumes-before.json")"
+jq -e '[.[] | select(.volume) | .volume.encrypted and .volume.type == "gp3" and .volume.az == .zone
+        and .volume.attached == [[.instance, "/dev/sdf", "attached"]]] | all' "$WORK/volumes-before.json" >/dev/null ||
+    die "data volumes: encrypted gp3 in the host's zone, attached to its instance as /dev/sdf: $(cat "$WORK/volumes-before.json")"
+jq -e '.["mon-1"].volume.size == 30 and .["mon-2"].volume.size == 20' "$WORK/volumes-before.json" >/dev/null ||
+    die "data volumes: mon-1 has data_gb 30, mon-2 the default 20: $(cat "$WORK/volumes-before.json")"
+log "data volumes: $(jq -c '[to_entries[] | select(.value.volume) | "\(.key) \(.value.volume.id) \(.value.volume.size)G"]' "$WORK/volumes-before.json")"
+
+log "replace mon-1's instance (terraform plan -replace, as obsctl up --replace does)"
+tf replace-plan plan -input=false -no-color -var-file="$TFVARS" -replace='module.instances.aws_instance.this["mon-1"]' -out="$WORK/replace.tfplan" ||
+    { show_log replace-plan; die "terraform plan -replace failed"; }
+tf replace-show show -json "$WORK/replace.tfplan" || { show_log replace-show; die "terraform show -json of the replacement plan failed"; }
+jq -r '.resource_changes[] | select(.change.actions | index("delete")) | .address' "$WORK/replace-show.log" | sort >"$WORK/replace-deletes"
+# The instance and what points at it (its volume attachment, its load
+# balancer target), never a volume.
+grep -qxF 'module.instances.aws_instance.this["mon-1"]' "$WORK/replace-deletes" &&
+    grep -qxF 'module.instances.aws_volume_attachment.data["mon-1"]' "$WORK/replace-deletes" &&
+    ! grep -q 'aws_ebs_volume' "$WORK/replace-deletes" ||
+    die "the replacement plan deletes $(paste -sd' ' "$WORK/replace-deletes"): expected mon-1's instance and its volume attachment, and no volume"
+t0=$(now)
+tf replace apply -input=false -no-color "$WORK/replace.tfplan" || { show_log replace; die "terraform apply of the replacement failed"; }
+replace_s=$(elapsed "$t0" "$(now)")
+tf output-after output -json || { show_log output-after; die "terraform output failed"; }
+jq '.obsctl_inventory.value' "$WORK/output-after.log" >"$INV"
+data_volumes "$WORK/volumes-after.json"
+jq -e --slurpfile b "$WORK/volumes-before.json" '.["mon-1"].instance != $b[0]["mon-1"].instance' "$WORK/volumes-after.json" >/dev/null ||
+    die "mon-1's instance was not replaced"
+jq -e --slurpfile b "$WORK/volumes-before.json" '.["mon-1"].volume.id == $b[0]["mon-1"].volume.id
+        and .["mon-1"].volume.attached == [[.["mon-1"].instance, "/dev/sdf", "attached"]]' "$WORK/volumes-after.json" >/dev/null ||
+    die "mon-1's data volume must be the same and attached to the new instance: before $(jq -c '.["mon-1"]' "$WORK/volumes-before.json"), after $(jq -c '.["mon-1"]' "$WORK/volumes-after.json")"
+log "mon-1 replaced in ${replace_s}s: instance $(jq -r '.["mon-1"].instance' "$WORK/volumes-before.json") -> $(jq -r '.["mon-1"].instance' "$WORK/volumes-after.json"), data volume $(jq -r '.["mon-1"].volume.id' "$WORK/volumes-after.json") kept and attached"
 
 # --- destroy --------------------------------------------------------------
 

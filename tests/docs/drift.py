@@ -722,40 +722,40 @@ def datasources_table() -> str:
 
 
 def host_loss_table() -> str:
-    """What is lost when one host dies, per environment: read from the topology."""
+    """What one host's machine takes with it, per environment: read from the topology. The
+    stateful components' data is on the host's data volume, which outlives the machine
+    (docs/upgrades.md); the third column is what only that volume holds."""
     envs = environments()
     rows = []
     for n, e in envs.items():
         for h in e["hosts"]:
-            lost, kept = [], []
+            lost, volume, kept = [], [], []
             for role in ("prometheus", "alertmanager", "grafana", "loki", "app"):
                 if role not in h["roles"] or role not in e["components"]:
                     continue
                 others = counts(e, role) - 1
                 if role == "prometheus":
-                    (kept if others else lost).append(
-                        f"its TSDB ({e['prometheus']['retention']} of metrics): "
-                        + ("the other replica keeps the same samples" if others else "metrics history lost, alerting stops")
-                    )
+                    item = f"its TSDB ({e['prometheus']['retention']} of metrics)"
+                    (kept if others else volume).append(item + (": the other replica keeps the same samples" if others else ""))
                 elif role == "alertmanager":
-                    (kept if others else lost).append(
-                        "silences and notification log: " + ("the other peers hold them (gossip)" if others else "lost; alerts stop being notified")
-                    )
+                    item = "silences and notification log"
+                    (kept if others else volume).append(item + (": the other peers hold them (gossip)" if others else ""))
                 elif role == "grafana":
                     db = e["grafana"]["database"]
                     if db == "postgres":
                         kept.append("Grafana: users and UI edits live in the shared PostgreSQL (RDS)" + (", the other Grafana serves" if others else ""))
                     else:
-                        lost.append("Grafana's SQLite database on the host (users, UI edits); dashboards come back from the repository")
+                        volume.append("Grafana's SQLite database (users, UI edits); dashboards come back from the repository")
                 elif role == "loki":
                     if e["loki"]["storage"] == "s3":
                         kept.append(f"Loki: chunks in S3, {e['loki']['replication_factor']} replicas of every unflushed stream")
                     else:
-                        lost.append(f"Loki's filesystem chunks ({e['loki']['retention_period']} of logs)" + ("" if not others else ", only this replica's"))
+                        volume.append(f"Loki's filesystem chunks ({e['loki']['retention_period']} of logs)" + ("" if not others else ", only this replica's"))
                 elif role == "app":
                     lost.append("orders-api and its unshipped log lines")
-            rows.append([f"`{n}`", f"`{h['name']}`", ", ".join(h["roles"]), "; ".join(lost) or "nothing beyond the host", "; ".join(kept) or "—"])
-    return md_table(["environment", "host", "roles", "lost with it", "kept elsewhere"], rows)
+            rows.append([f"`{n}`", f"`{h['name']}`", ", ".join(h["roles"]), "; ".join(lost) or "nothing beyond the machine",
+                         "; ".join(volume) or "—", "; ".join(kept) or "—"])
+    return md_table(["environment", "host", "roles", "lost with the machine", "only on its data volume (kept)", "held elsewhere too"], rows)
 
 
 def sizing_table() -> str:

@@ -321,6 +321,9 @@ pub struct S3State {
 pub const DEFAULT_HOST_SIZE: &str = "small";
 /// A host's root volume (`disk_gb`, aws) when the file leaves it out.
 pub const DEFAULT_DISK_GB: u32 = 20;
+/// A stateful host's data volume (`data_gb`, aws: an EBS volume that outlives
+/// the instance) when the file leaves it out.
+pub const DEFAULT_DATA_GB: u32 = 20;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Host {
@@ -329,6 +332,8 @@ pub struct Host {
     pub roles: Vec<ComponentId>,
     pub size: String,
     pub disk_gb: u32,
+    /// The data volume (aws; hosts with a stateful role only).
+    pub data_gb: u32,
     pub zone: u32,
 }
 

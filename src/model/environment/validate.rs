@@ -65,6 +65,7 @@ struct RawHost {
     roles: Vec<String>,
     size: Option<String>,
     disk_gb: Option<u32>,
+    data_gb: Option<u32>,
     zone: Option<u32>,
 }
 
@@ -145,7 +146,11 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
         if !(8..=16384).contains(&disk_gb) {
             return Err(bad(&format!("{key}.disk_gb"), format!("{disk_gb}: a root volume is 8 to 16384 GB")));
         }
-        hosts.push(Host { name: h.name, roles, size, disk_gb, zone: h.zone.unwrap_or(0) });
+        let data_gb = h.data_gb.unwrap_or(DEFAULT_DATA_GB);
+        if !(1..=16384).contains(&data_gb) {
+            return Err(bad(&format!("{key}.data_gb"), format!("{data_gb}: a data volume is 1 to 16384 GB")));
+        }
+        hosts.push(Host { name: h.name, roles, size, disk_gb, data_gb, zone: h.zone.unwrap_or(0) });
     }
     for role in &host_roles {
         let enabled = components.iter().find(|id| id.name() == *role);

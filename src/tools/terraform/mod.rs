@@ -213,13 +213,22 @@ impl<'a> Terraform<'a> {
     /// exactly what runs. On the lab, a machine that Terraform's state holds
     /// but that is not running is replaced (`-replace`), with a line saying so.
     pub fn plan(&self) -> Result<PlanSummary> {
-        let mut replace = Vec::new();
+        self.plan_replacing(&[])
+    }
+
+    /// `plan`, replacing the machines of `hosts` (`up --replace`): their
+    /// data volumes are other resources, which the plan keeps.
+    pub fn plan_replacing(&self, hosts: &[String]) -> Result<PlanSummary> {
+        let mut replace: Vec<String> = hosts.iter().map(|h| self.machine_address(h)).collect();
         if self.env.provider.kind() == ProviderKind::Lab {
             for machine in crate::tools::lab::not_running(&self.state_list()?, &self.env.name, self.ws, &self.log)? {
                 self.printer.info(&format!(
                     "lab machine {machine} is in Terraform's state but not running (stopped, killed or never finished booting); replacing it"
                 ));
-                replace.push(crate::tools::lab::machine_address(&machine));
+                let address = crate::tools::lab::machine_address(&machine);
+                if !replace.contains(&address) {
+                    replace.push(address);
+                }
             }
         }
         let plan = self.state.plan_file();
@@ -236,6 +245,14 @@ impl<'a> Terraform<'a> {
         match self.run(&args, "terraform plan")? {
             Ran::Clean => Ok(PlanSummary::default()),
             Ran::Changes => self.summarize_plan(&plan),
+        }
+    }
+
+    /// The Terraform address of host `name`'s machine in this provider's stack.
+    fn machine_address(&self, name: &str) -> String {
+        match self.env.provider.kind() {
+            ProviderKind::Lab => crate::tools::lab::machine_address(name),
+            ProviderKind::Aws => format!("module.instances.aws_instance.this[\"{name}\"]"),
         }
     }
 

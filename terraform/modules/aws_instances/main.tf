@@ -79,3 +79,40 @@ resource "aws_instance" "this" {
     ignore_changes = [ami]
   }
 }
+
+# The data volumes (docs/upgrades.md, "Data that survives a machine"): one
+# encrypted gp3 EBS volume per stateful host, its own resource, so that a
+# replaced instance (a new image, type or subnet; `up --replace`) gets the
+# same volume attached again: only the attachment follows the instance. The
+# roles format it once (ext4, label obsctl-data) and mount it at the data
+# roots. Only removing the host (or `obsctl destroy`) deletes it; obsctl
+# refuses that in a protected environment unless told (--allow-destroy).
+resource "aws_ebs_volume" "data" {
+  for_each = var.data_volumes
+
+  availability_zone = each.value.availability_zone
+  size              = each.value.size_gb
+  type              = "gp3"
+  encrypted         = true
+
+  tags = merge(var.tags, {
+    Name        = "${var.name}-${each.key}-data"
+    Host        = each.key
+    Environment = var.environment
+    Protected   = tostring(var.protected)
+  })
+}
+
+resource "aws_volume_attachment" "data" {
+  for_each = var.data_volumes
+
+  # The roles look for the volume by its ID (Nitro: an NVMe device whose
+  # serial is the ID); the name is what Xen instances see.
+  device_name = "/dev/sdf"
+  volume_id   = aws_ebs_volume.data[each.key].id
+  instance_id = aws_instance.this[each.key].id
+
+  # Detached from a running instance only after it stopped: no half-written
+  # TSDB block when the instance is replaced.
+  stop_instance_before_detaching = true
+}

@@ -24,3 +24,14 @@ output "cpu_credits" {
   description = "CPU credit mode per host (\"standard\" for burstable T types, null for the others)."
   value       = { for h, i in aws_instance.this : h => one(i.credit_specification[*].cpu_credits) }
 }
+
+output "data_volumes" {
+  description = "Per stateful host: its data volume's ID (the roles find the device by it), size and whether it is encrypted."
+  value = {
+    for h, v in aws_ebs_volume.data : h => {
+      id        = v.id
+      size_gb   = v.size
+      encrypted = v.encrypted
+    }
+  }
+}

@@ -56,3 +56,23 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "data_volumes" {
+  description = "The data volume of each stateful host (a subset of hosts' keys): its size in GiB and the availability zone of the host's subnet (given, not read from the instance, so that a replaced instance does not replace the volume)."
+  type = map(object({
+    size_gb           = number
+    availability_zone = string
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for v in values(var.data_volumes) : floor(v.size_gb) == v.size_gb && v.size_gb >= 1 && v.size_gb <= 16384])
+    error_message = "data_volumes: size_gb must be a whole number from 1 to 16384."
+  }
+}
+
+variable "protected" {
+  description = "The environment is protected: written to the data volumes' Protected tag (obsctl refuses a plan that deletes one unless --allow-destroy)."
+  type        = bool
+  default     = false
+}

@@ -47,3 +47,9 @@ variable "root_dir" {
   description = "Directory holding lab images, machines and the apt cache."
   type        = string
 }
+
+variable "data_paths" {
+  description = "Data roots of the stateful components (directories directly under /var/lib), bound into the machine from its data directory on the lab host, which outlives the machine."
+  type        = list(string)
+  default     = []
+}

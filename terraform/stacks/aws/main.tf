@@ -16,6 +16,11 @@ locals {
   loki_hosts    = sort([for h, roles in local.enabled_roles : h if contains(roles, "loki")])
   grafana_hosts = sort([for h, roles in local.enabled_roles : h if contains(roles, "grafana")])
 
+  # Hosts that keep state (TSDB, Alertmanager's silences and log, Grafana's
+  # sqlite, Loki's data) get a data volume. From the env file's roles, not
+  # this run's: `--without loki` must not delete a Loki host's volume.
+  stateful_hosts = sort([for h, v in var.hosts : h if length(setintersection(v.roles, ["prometheus", "alertmanager", "grafana", "loki"])) > 0])
+
   # Grafana's shared PostgreSQL database (RDS): when obsctl passes a password
   # (environments with grafana database = postgres) and grafana is deployed
   # on some host. Whether a password is set is no secret, only the password is.
@@ -80,6 +85,15 @@ module "instances" {
       iam_instance_profile = contains(local.loki_hosts, h) ? module.loki_bucket[0].instance_profile_name : null
     }
   }
+
+  # The zone is the one of the host's subnet, known before the instance.
+  data_volumes = {
+    for h in local.stateful_hosts : h => {
+      size_gb           = var.hosts[h].data_gb
+      availability_zone = var.aws.availability_zones[var.hosts[h].zone]
+    }
+  }
+  protected = var.protected
 }
 
 module "grafana_lb" {

@@ -16,6 +16,8 @@ output "obsctl_inventory" {
           provider    = "aws"
           instance_id = module.instances.instances[h].id
         }
+        # The roles mount it at the data roots (docs/upgrades.md).
+        data_volume = try(module.instances.data_volumes[h].id, null)
       }
     }
     ssh = {

@@ -31,4 +31,5 @@ module "machine" {
   ssh_public_key_file = var.ssh_public_key_file
   script              = local.script
   root_dir            = var.lab.root_dir
+  data_paths          = var.lab.data_paths
 }

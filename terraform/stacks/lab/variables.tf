@@ -11,12 +11,13 @@ variable "ssh_private_key_file" {
 }
 
 variable "lab" {
-  description = "Lab network: bridge name, IPv4 CIDR, and each host's number within the CIDR (stable across added hosts)."
+  description = "Lab network: bridge name, IPv4 CIDR, and each host's number within the CIDR (stable across added hosts); data_paths: the stateful components' data roots (obsctl's model/backup.rs DATA_ROOTS), bound into every machine from its data directory on the lab host, which a replaced machine keeps."
   type = object({
     bridge       = string
     cidr         = string
     host_numbers = map(number)
     root_dir     = optional(string, "/var/lib/obsctl/lab")
+    data_paths   = optional(list(string), [])
   })
 
   validation {
@@ -32,5 +33,10 @@ variable "lab" {
   validation {
     condition     = alltrue([for n in values(var.lab.host_numbers) : n >= 2])
     error_message = "lab.host_numbers must be >= 2 (1 is the host's own address)."
+  }
+
+  validation {
+    condition     = alltrue([for p in var.lab.data_paths : can(regex("^/var/lib/[a-z0-9][a-z0-9._-]*$", p))])
+    error_message = "lab.data_paths must be directories directly under /var/lib."
   }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # destroy dev and nothing is left (was the end of lab.sh, fast_path.sh and
 # faults.sh): no machine (lab.sh status), no nspawn process, no overlay
-# mount, no bridge, no apt cache, no lab directory, no inventory, no converged
+# mount, no bridge, no apt cache, no lab directory (the hosts' data
+# directories, which a replaced machine keeps, go too), no inventory, no converged
 # record, no Terraform lock or dev process; a second destroy is a no-op.
 # env: dev
 # needs:
@@ -18,6 +19,7 @@ grep -q "/envs/$ENV/" /proc/mounts && fail "overlay mounts left: $(grep "/envs/$
 bridge=$(python3 -c 'import tomllib,sys; print(tomllib.load(open(sys.argv[1],"rb"))["lab"]["bridge"])' "environments/$ENV.toml")
 ip link show "$bridge" >/dev/null 2>&1 && fail "bridge $bridge left"
 pgrep -f "apt-cacher-ng -c $LAB_ROOT/envs/$ENV/" && fail "apt cache still running"
+[ ! -e "$LAB_ROOT/envs/$ENV/data" ] || fail "data directories left after destroy: $(ls "$LAB_ROOT/envs/$ENV/data")"
 [ ! -e "$LAB_ROOT/envs/$ENV" ] || fail "lab directory left: $(find "$LAB_ROOT/envs/$ENV" | head)"
 [ ! -e ".obsctl/$ENV/inventory.json" ] || fail "inventory left behind"
 [ ! -e ".obsctl/$ENV/converged.json" ] || fail "destroy left .obsctl/$ENV/converged.json"
