@@ -47,7 +47,7 @@ pub fn wait_for_hosts(
         let tx = tx.clone();
         let name = name.clone();
         let (addr, port, user) = (h.address.clone(), h.ssh_port, h.ssh_user.clone());
-        let key = contract.ssh.private_key_file.clone();
+        let key = contract.key_of(h).to_path_buf();
         let extra = ssh_args.to_vec();
         std::thread::spawn(move || {
             let started = Instant::now();
@@ -168,13 +168,14 @@ pub fn run_on_all(
     options: &[String],
     command: impl Fn(&str) -> std::result::Result<String, String> + Sync,
 ) -> std::collections::BTreeMap<String, std::result::Result<String, String>> {
-    let key = &contract.ssh.private_key_file;
     let command = &command;
     std::thread::scope(|scope| {
         let handles: Vec<_> = contract
             .hosts
             .iter()
-            .map(|(name, h)| (name.clone(), scope.spawn(move || run(&h.address, h.ssh_port, &h.ssh_user, key, options, &command(name)?))))
+            .map(|(name, h)| {
+                (name.clone(), scope.spawn(move || run(&h.address, h.ssh_port, &h.ssh_user, contract.key_of(h), options, &command(name)?)))
+            })
             .collect();
         handles
             .into_iter()
@@ -283,6 +284,28 @@ pub fn options(known_hosts: &Path) -> Vec<String> {
     .into_iter()
     .flat_map(|o| ["-o".to_string(), o])
     .collect()
+}
+
+/// The key pinned for `addr:port` in `known_hosts` (`<type> <base64>`), if any.
+pub fn pinned_key(known_hosts: &Path, addr: &str, port: u16) -> Option<String> {
+    let kh = known_hosts_name(addr, port);
+    let text = std::fs::read_to_string(known_hosts).ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        let names = f.next()?;
+        if !names.split(',').any(|n| n == kh) {
+            return None;
+        }
+        Some(format!("{} {}", f.next()?, f.next()?))
+    })
+}
+
+/// The SHA256 fingerprint of a public key, as `ssh-keygen -l` prints it.
+pub fn fingerprint(key: &str) -> Option<String> {
+    use base64::Engine;
+    let blob = crate::model::units::base64_decode(key.split_whitespace().nth(1)?)?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, &blob);
+    Some(format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest.as_ref())))
 }
 
 /// Pins in `known_hosts` the host keys the contract publishes, for each host
