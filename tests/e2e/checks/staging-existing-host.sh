@@ -45,6 +45,7 @@ lab_ext() { LAB_ENV="$EXT" LAB_NAME="$NAME" LAB_OS="$OS" "$LAB" "$@"; }
 cleanup() {
   cp "$WORK/env.toml.orig" "$FILE"
   lab_ext machine-down >/dev/null 2>&1 || true
+  rmdir "$LAB_ROOT/envs/$EXT/machines" "$LAB_ROOT/envs/$EXT" 2>/dev/null || true
 }
 trap cleanup EXIT
 on_db() { ssh -q -i "$KEY" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=5 "root@$ADDR" "$@"; }
