@@ -70,10 +70,15 @@ pub fn preflight(s: &Session) -> Result<()> {
             env.name
         );
         if e.hint.is_some() {
-            e
-        } else {
-            e.hint(hint)
+            return e; // a refused host key: that error's own hint says how to re-pin
         }
+        let names: Vec<&str> = e.details.iter().filter_map(|d| d.split(" (").next()).collect();
+        Error::new(
+            Phase::Hosts,
+            format!("existing host {} did not answer an SSH login within {}s", names.join(", "), LOGIN_TIMEOUT.as_secs()),
+        )
+        .details(e.details.clone())
+        .hint(hint)
     })?;
     for name in &unpinned {
         let h = &contract.hosts[name];

@@ -86,11 +86,12 @@ with_host "$WRONG"
 t=$(now)
 up wrong
 [ "$rc" = 30 ] || { cat "$WORK/wrong.err"; fail "a wrong address gave exit $rc, expected 30"; }
-grep -q "$NAME" "$WORK/wrong.err" || fail "the error does not name $NAME: $(cat "$WORK/wrong.err")"
+msg=$(jq -r 'select(.event=="error") | "\(.message) [\(.details | join("; "))] hint: \(.hint)"' "$WORK/wrong.jsonl")
+grep -q "existing host $NAME did not answer" <<<"$msg" || fail "the error does not name $NAME: $msg $(cat "$WORK/wrong.err")"
 jq -e 'select(.event=="phase_start" and .phase=="terraform")' "$WORK/wrong.jsonl" >/dev/null && fail "Terraform ran before the existing host was checked"
 after="$(sha256sum "$STATE/deployment.json" "$STATE/inventory.json" | cut -d' ' -f1) $(prom_conf)"
 [ "$before" = "$after" ] || fail "the other hosts' configuration changed after the refused run"
-echo "  exit 30 in $(since "$t") s: $(head -1 "$WORK/wrong.err")"
+echo "  exit 30 in $(since "$t") s: $msg"
 
 say "right address: node_exporter installed, scraped, up, in status"
 with_host "$ADDR"
