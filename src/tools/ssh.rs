@@ -404,6 +404,38 @@ mod tests {
     }
 
     #[test]
+    fn an_existing_hosts_pinned_key_is_recorded_and_its_fingerprint_is_ssh_keygens() {
+        let dir = tempfile::tempdir().unwrap();
+        let kh = dir.path().join("known_hosts");
+        let e = crate::model::existing::ExistingHost {
+            name: "db-1".into(),
+            address: "10.77.0.50".into(),
+            ssh_user: "root".into(),
+            ssh_key_file: "/k/db".into(),
+            host_key: Some(HOST_KEY.into()),
+            roles: vec![],
+            groups: vec![],
+        };
+        let c = contract_with_existing(&[e.clone()]);
+        assert_eq!(record_host_keys(None, &c, &kh).unwrap(), vec!["db-1"]);
+        assert_eq!(pinned_key(&kh, "10.77.0.50", 22).as_deref(), Some(HOST_KEY));
+        // Another key in the env file replaces the pin.
+        let other = HOST_KEY.replace("kz5d", "kz5e");
+        let c2 = contract_with_existing(&[crate::model::existing::ExistingHost { host_key: Some(other.clone()), ..e }]);
+        assert_eq!(record_host_keys(Some(&c), &c2, &kh).unwrap(), vec!["db-1"]);
+        assert_eq!(pinned_key(&kh, "10.77.0.50", 22), Some(other));
+        // SHA256 of the blob, base64 without padding (as `ssh-keygen -l` prints it).
+        let fp = fingerprint(HOST_KEY).unwrap();
+        assert!(fp.starts_with("SHA256:") && fp.len() == 7 + 43 && !fp.ends_with('='), "{fp}");
+    }
+
+    fn contract_with_existing(e: &[crate::model::existing::ExistingHost]) -> Contract {
+        let mut c = keyed(&[]);
+        c.hosts.clear();
+        c.with_existing(e)
+    }
+
+    #[test]
     fn a_refused_key_says_what_to_check_and_how_to_forget_it() {
         let refused = vec![("app-1".to_string(), "10.77.0.11".to_string(), Some("SHA256:abc".to_string()))];
         let e = host_key_refused(&refused, Path::new("/r/.obsctl/dev/ssh/known_hosts"), "dev");
