@@ -416,7 +416,7 @@ mod tests {
             roles: vec![],
             groups: vec![],
         };
-        let c = contract_with_existing(&[e.clone()]);
+        let c = contract_with_existing(std::slice::from_ref(&e));
         assert_eq!(record_host_keys(None, &c, &kh).unwrap(), vec!["db-1"]);
         assert_eq!(pinned_key(&kh, "10.77.0.50", 22).as_deref(), Some(HOST_KEY));
         // Another key in the env file replaces the pin.
