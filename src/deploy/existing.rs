@@ -104,7 +104,7 @@ pub fn preflight(s: &Session) -> Result<()> {
     if !taken.is_empty() {
         return Err(Error::new(
             Phase::Hosts,
-            "a port obsctl needs on an existing host is taken by another program; nothing was changed on any host",
+            "what obsctl needs on an existing host is taken by another program (a port, or nginx for the log agent's gateway); nothing was changed on any host",
         )
         .details(taken)
         .hint(format!(
@@ -186,7 +186,10 @@ fn as_root(user: &str, script: &str) -> String {
 /// The host's listening TCP sockets with their processes, and whether
 /// obsctl has been there before.
 fn listeners_script() -> String {
-    format!("if [ -d {HOST_RECORD_DIR} ]; then echo obsctl-here; fi; ss -ltnpH")
+    format!(
+        "if [ -d {HOST_RECORD_DIR} ]; then echo obsctl-here; fi; \
+         if dpkg-query -W -f='${{Status}}' {GATEWAY_PACKAGE} 2>/dev/null | grep -q 'ok installed'; then echo gateway-installed; fi; ss -ltnpH"
+    )
 }
 
 /// The gateway's package and unit (ansible/roles/loki_gateway/vars/main.yml), on hosts with a log agent.
@@ -195,10 +198,22 @@ const GATEWAY_PACKAGE: &str = "nginx";
 /// The processes that are obsctl's own once it has installed them.
 const OURS: &[&str] = &["prometheus-node", "node_exporter", "alloy", "promtail", "nginx"];
 
-/// `component:port taken by process` for each port of `components` another program listens on.
+/// What stands in the way of `components` on a host, from `listeners_script`'s
+/// output: each port another program listens on (naming the process), and
+/// an nginx of the host's own where the log agent's gateway would need one
+/// (obsctl would take over its configuration).
 fn ports_taken(registry: &Registry, components: &[ComponentId], listing: &str) -> Vec<String> {
     let obsctl_here = listing.lines().any(|l| l.trim() == "obsctl-here");
     let mut out = Vec::new();
+    if !obsctl_here && listing.lines().any(|l| l.trim() == "gateway-installed") {
+        if let Some(agent) = components.iter().find(|c| c.is_log_agent()) {
+            out.push(format!(
+                "{GATEWAY_PACKAGE} is installed already: the log agent ({}) is served through obsctl's gateway, an {GATEWAY_PACKAGE} whose \
+                 configuration obsctl owns, and it would take over this one; leave the log agent off this host (roles = [\"node_exporter\"])",
+                agent.name()
+            ));
+        }
+    }
     for c in components {
         for port in &registry.get(*c).ports {
             for line in listing.lines() {
@@ -297,6 +312,12 @@ mod tests {
         assert_eq!(ports_taken(&r, &[ComponentId::NodeExporter], &ours.replace("obsctl-here\n", "")).len(), 1);
         // Ports of components the host does not get are not checked.
         assert!(ports_taken(&r, &[ComponentId::Alloy], ss).is_empty());
+        // The host's own nginx: no log agent (its gateway is an nginx obsctl owns), node_exporter is fine.
+        let nginx = "gateway-installed\nLISTEN 0 511 0.0.0.0:80 0.0.0.0:* users:((\"nginx\",pid=9,fd=6))\n";
+        let refused = ports_taken(&r, &[ComponentId::Alloy, ComponentId::NodeExporter], nginx);
+        assert!(refused.len() == 1 && refused[0].contains("leave the log agent off"), "{refused:?}");
+        assert!(ports_taken(&r, &[ComponentId::NodeExporter], nginx).is_empty());
+        assert!(ports_taken(&r, &[ComponentId::Alloy], &format!("obsctl-here\n{nginx}")).is_empty());
     }
 
     #[test]
