@@ -163,6 +163,11 @@ pub fn remove_departed(p: &Printer, state: &StateDir, registry: &Registry, previ
                         if removed.is_empty() { "none it added" } else { &removed }
                     ),
                 );
+                // Its key is no longer obsctl's to pin: added again later, it is trusted on first use again.
+                let h = &leaving.hosts[&name];
+                if let Err(e) = ssh::forget_key(&kh, &h.address, h.ssh_port) {
+                    p.warn(&format!("could not forget the pinned key of {name} in {}: {}", kh.display(), e.message));
+                }
                 cleaned.push(name);
             }
             Err(e) => p.warn(&format!(

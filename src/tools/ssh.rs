@@ -300,6 +300,18 @@ pub fn pinned_key(known_hosts: &Path, addr: &str, port: u16) -> Option<String> {
     })
 }
 
+/// Forgets the keys pinned for `addr:port` (a host that left the environment).
+pub fn forget_key(known_hosts: &Path, addr: &str, port: u16) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(known_hosts) else { return Ok(()) };
+    let kh = known_hosts_name(addr, port);
+    let kept: Vec<&str> = text.lines().filter(|l| !l.split_whitespace().next().is_some_and(|n| n.split(',').any(|n| n == kh))).collect();
+    let mut out = kept.join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    crate::state::workspace::write_atomic(known_hosts, out.as_bytes(), 0o600)
+}
+
 /// The SHA256 fingerprint of a public key, as `ssh-keygen -l` prints it.
 pub fn fingerprint(key: &str) -> Option<String> {
     use base64::Engine;
@@ -423,7 +435,11 @@ mod tests {
         let other = HOST_KEY.replace("kz5d", "kz5e");
         let c2 = contract_with_existing(&[crate::model::existing::ExistingHost { host_key: Some(other.clone()), ..e }]);
         assert_eq!(record_host_keys(Some(&c), &c2, &kh).unwrap(), vec!["db-1"]);
-        assert_eq!(pinned_key(&kh, "10.77.0.50", 22), Some(other));
+        assert_eq!(pinned_key(&kh, "10.77.0.50", 22), Some(other.clone()));
+        // The host left the environment: its pin goes, the others stay.
+        std::fs::write(&kh, format!("10.77.0.10 {HOST_KEY}\n10.77.0.50 {other}\n")).unwrap();
+        forget_key(&kh, "10.77.0.50", 22).unwrap();
+        assert_eq!(std::fs::read_to_string(&kh).unwrap(), format!("10.77.0.10 {HOST_KEY}\n"));
         // SHA256 of the blob, base64 without padding (as `ssh-keygen -l` prints it).
         let fp = fingerprint(HOST_KEY).unwrap();
         assert!(fp.starts_with("SHA256:") && fp.len() == 7 + 43 && !fp.ends_with('='), "{fp}");
