@@ -151,5 +151,6 @@ on_db 'test ! -e /etc/obsctl && test ! -e /var/lib/obsctl && ! id -u node-export
   fail "obsctl's files or users are left on $NAME"
 on_db 'systemctl is-active postgresql prometheus-postgres-exporter' >/dev/null || fail "$NAME's own service stopped"
 jq -e --arg h "$NAME" '.contract.hosts | has($h) | not' "$STATE/deployment.json" >/dev/null || fail "the record still holds $NAME"
+ssh-keygen -F "$ADDR" -f "$STATE/ssh/known_hosts" >/dev/null && fail "$NAME left, but its host key is still pinned"
 echo "  removed in $(since "$t") s; $NAME still runs postgresql"
 echo "staging-existing-host: $(since "$started") s"
