@@ -25,7 +25,7 @@ pub fn expected_targets(env: &Environment, contract: &Contract) -> Vec<Target> {
     let mut out = Vec::new();
     for c in env.registry.iter().filter(|c| env.enabled(c.id)) {
         for (name, h) in &contract.hosts {
-            if env.registry.runs_on(c.id, &h.roles) {
+            if h.runs(&env.registry, c.id) {
                 out.push(Target { job: c.job.to_string(), host: name.clone(), port: c.port() });
             }
         }

@@ -61,6 +61,10 @@ fn destroy(s: &Session, args: &DestroyArgs) -> Result<()> {
         return Err(Error::input("not confirmed; nothing was destroyed"));
     }
 
+    // Hosts obsctl did not create keep running: it only takes back what it installed there.
+    if let Ok(Some(d)) = crate::state::deployment::Deployment::load(&s.state, &env.name) {
+        crate::deploy::existing::remove_departed(p, &s.state, &env.registry, &d.contract, &Default::default());
+    }
     let t = Instant::now();
     p.phase_start("terraform", &format!("destroying {before} resources"));
     crate::tools::ssh::ensure_key(&s.state.ssh_key(), &env.name)?;

@@ -85,6 +85,7 @@ fn environment_value(env: &environment::Environment) -> Value {
         "protected": env.protected,
         "components": env.components,
         "hosts": env.hosts,
+        "existing_hosts": env.existing_hosts,
         "lab": env.provider.lab(),
         "aws": env.provider.aws(),
         "prometheus": env.prometheus,

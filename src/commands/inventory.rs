@@ -14,7 +14,7 @@ pub fn run(env_name: &str, contract: Option<&Path>, printer: &Printer) -> Result
         let text =
             std::fs::read_to_string(file).map_err(|e| Error::input(format!("cannot read the contract file {}: {e}", file.display())))?;
         let (raw, provider_vars) = crate::model::contract::split_outputs(&text)?;
-        let contract = crate::model::contract::parse(&raw, env)?;
+        let contract = crate::model::contract::parse(&raw, env)?.with_existing(&env.existing_hosts);
         let state = ws.state(&env.name);
         // The inventory `up` would write: the credentials and certificates it names exist.
         state.ensure()?;

@@ -18,5 +18,5 @@ pub fn run(args: SshArgs, printer: &Printer) -> Result<u8> {
             .hint(format!("obsctl ssh --env {} {}", s.env.name, names.first().copied().unwrap_or("HOST"))));
     };
     let options = crate::tools::ssh::contract_options(contract, &s.state.known_hosts());
-    Err(crate::tools::ssh::exec(&host.address, host.ssh_port, &host.ssh_user, &contract.ssh.private_key_file, &options, &args.command))
+    Err(crate::tools::ssh::exec(&host.address, host.ssh_port, &host.ssh_user, contract.key_of(host), &options, &args.command))
 }

@@ -75,7 +75,13 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
             Err(e) if e.starts_with(&o.probe.url) => e.clone(),
             Err(e) => format!("{}: {e}", o.probe.url),
         };
-        vec![o.probe.host.clone(), o.probe.component.to_string(), if o.health.is_ok() { "up" } else { "DOWN" }.to_string(), detail]
+        // A host obsctl did not create is marked as such.
+        let host = if contract.hosts.get(&o.probe.host).is_some_and(|h| h.is_existing()) {
+            format!("{} (existing)", o.probe.host)
+        } else {
+            o.probe.host.clone()
+        };
+        vec![host, o.probe.component.to_string(), if o.health.is_ok() { "up" } else { "DOWN" }.to_string(), detail]
     });
     let mut lines = vec![crate::report::table(Some(vec!["HOST", "COMPONENT", "HEALTH", "DETAIL"]), rows)];
     if env.provider.kind() == ProviderKind::Aws {
@@ -161,7 +167,8 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     printer.summary(
         &lines.join("\n"),
         json!({ "ok": problems == 0, "environment": env.name, "problems": problems, "elapsed_s": crate::report::round(started.elapsed()),
-                "checks": outcomes.iter().map(|o| json!({ "host": o.probe.host, "component": o.probe.component, "url": o.probe.url,
+                "checks": outcomes.iter().map(|o| json!({ "host": o.probe.host,
+                    "existing": contract.hosts.get(&o.probe.host).is_some_and(|h| h.is_existing()), "component": o.probe.component, "url": o.probe.url,
                     "healthy": o.health.is_ok(), "error": o.health.as_ref().err() })).collect::<Vec<_>>(),
                 "targets": targets_json, "alertmanager_cluster": cluster_json, "nearest_certificate_expiry": cert_json,
                 "updates_pending": crate::check::installed::pending_json(&installed),

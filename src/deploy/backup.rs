@@ -109,7 +109,7 @@ pub fn quote(s: &str) -> String {
 
 /// The hosts of `contract` whose roles run `component`.
 pub fn hosts_of(env: &Environment, contract: &Contract, component: ComponentId) -> Vec<String> {
-    contract.hosts.iter().filter(|(_, h)| env.registry.runs_on(component, &h.roles)).map(|(n, _)| n.clone()).collect()
+    contract.hosts.iter().filter(|(_, h)| h.runs(&env.registry, component)).map(|(n, _)| n.clone()).collect()
 }
 
 /// The key that encrypts the controller's state: `--key`, else the default

@@ -21,9 +21,9 @@ pub fn inventory_phase(s: &Session) -> Result<Deployment> {
     let t = Instant::now();
     p.phase_start("inventory", "reading obsctl_inventory");
     let (raw, provider_vars) = s.terraform().outputs()?;
-    let contract = contract::parse(&raw, &s.env)?;
-    // Host keys the stack recorded when it created (or recreated) a machine.
     let previous = Deployment::load(&s.state, &s.env.name).ok().flatten();
+    let contract = crate::deploy::existing::merge(s, previous.as_ref().map(|d| &d.contract), contract::parse(&raw, &s.env)?);
+    // Host keys the stack recorded when it created (or recreated) a machine.
     let recorded = crate::tools::ssh::record_host_keys(previous.as_ref().map(|d| &d.contract), &contract, &s.state.known_hosts())?;
     if !recorded.is_empty() {
         p.step("inventory", &format!("pinned the SSH host keys of {} in {}", recorded.join(", "), s.state.known_hosts().display()));

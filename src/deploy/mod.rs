@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod configure;
+pub mod existing;
 pub mod inventory;
 pub mod maintenance;
 pub mod prepare;

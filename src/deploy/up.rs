@@ -38,6 +38,8 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
     }
 
     let (mut secrets, background) = timed(&mut timings, "prepare", || prepare(s, args))?;
+    // Existing hosts: reachable, keys pinned, ports free, before any host changes.
+    timed(&mut timings, "existing", || crate::deploy::existing::preflight(s))?;
     // silence_during_up: the hosts of the running deployment are silenced
     // until this function returns, whatever the outcome (Drop expires it).
     let maintenance = match Deployment::load(&s.state, &env.name) {
@@ -51,6 +53,7 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
         let mut d = Deployment::require(&s.state, &env.name)?;
         // Re-render: the env file or --without may have changed since.
         d.components = env.components.clone();
+        d.contract = crate::deploy::existing::merge(s, Some(&d.contract.clone()), d.contract.clone());
         d.save(&s.state)?;
         crate::tools::ssh::record_host_keys(Some(&d.contract), &d.contract, &s.state.known_hosts())?;
         write_inventory(s, &d)?;

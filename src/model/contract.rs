@@ -5,8 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -15,6 +14,8 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::model::component::{self, ComponentId};
 use crate::model::environment::Environment;
+use crate::model::existing::ExistingHost;
+use crate::model::units;
 
 pub const SCHEMA: u64 = 1;
 
@@ -46,11 +47,79 @@ pub struct ContractHost {
     /// data roots itself (lab) or the host keeps no state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_volume: Option<String>,
+    /// Set by obsctl, never by a stack: the host is one of the env file's
+    /// `[[existing_hosts]]` (`with_existing`), which no stack knows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub existing: Option<Existing>,
+}
+
+/// What an existing host adds to its contract entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Existing {
+    /// The key obsctl logs in with (the env file's `ssh_key_file`), instead of the environment's.
+    pub ssh_private_key_file: PathBuf,
+    /// The per-host components obsctl installs there (`node_exporter`, the log agent).
+    pub components: Vec<String>,
+    /// Extra inventory groups.
+    pub groups: Vec<String>,
 }
 
 impl ContractHost {
     pub fn has_role(&self, role: ComponentId) -> bool {
         self.roles.iter().any(|r| r == role.name())
+    }
+
+    /// Whether `component` runs on this host: the registry's rule for a host
+    /// obsctl created, the listed components for an existing host.
+    pub fn runs(&self, registry: &component::Registry, component: ComponentId) -> bool {
+        match &self.existing {
+            Some(e) => e.components.iter().any(|c| c == component.name()),
+            None => registry.runs_on(component, &self.roles),
+        }
+    }
+
+    pub fn is_existing(&self) -> bool {
+        self.existing.is_some()
+    }
+}
+
+impl Contract {
+    /// The key obsctl logs in to `host` with: an existing host's own, else the environment's.
+    pub fn key_of<'a>(&'a self, host: &'a ContractHost) -> &'a Path {
+        host.existing.as_ref().map_or(self.ssh.private_key_file.as_path(), |e| e.ssh_private_key_file.as_path())
+    }
+
+    /// The contract with the env file's existing hosts in place of those it
+    /// held (a record's contract may hold those of an older env file).
+    pub fn with_existing(mut self, existing: &[ExistingHost]) -> Contract {
+        self.hosts.retain(|_, h| h.existing.is_none());
+        for e in existing {
+            self.hosts.insert(
+                e.name.clone(),
+                ContractHost {
+                    address: e.address.clone(),
+                    private_address: e.address.clone(),
+                    ssh_user: e.ssh_user.clone(),
+                    ssh_port: crate::model::existing::SSH_PORT,
+                    roles: Vec::new(),
+                    labels: [("provider".to_string(), "existing".to_string())].into(),
+                    ssh_host_key: e.host_key.clone(),
+                    data_volume: None,
+                    existing: Some(Existing {
+                        ssh_private_key_file: e.ssh_key_file.clone(),
+                        components: e.roles.iter().map(|c| c.name().to_string()).collect(),
+                        groups: e.groups.clone(),
+                    }),
+                },
+            );
+        }
+        self
+    }
+
+    /// The existing hosts of this contract, by name.
+    pub fn existing(&self) -> impl Iterator<Item = (&String, &ContractHost)> + '_ {
+        self.hosts.iter().filter(|(_, h)| h.is_existing())
     }
 }
 
@@ -140,16 +209,19 @@ pub fn parse(text: &str, env: &Environment) -> Result<Contract> {
             return Err(bad(format!("host `{name}` appears twice")));
         }
         let host: ContractHost = serde_json::from_value(value).map_err(|e| bad(format!("`hosts.{name}`: {e}")))?;
-        check_address(&host.address).map_err(|e| bad(format!("{}: {e}", field("address"))))?;
-        check_address(&host.private_address).map_err(|e| bad(format!("{}: {e}", field("private_address"))))?;
+        units::check_address(&host.address).map_err(|e| bad(format!("{}: {e}", field("address"))))?;
+        units::check_address(&host.private_address).map_err(|e| bad(format!("{}: {e}", field("private_address"))))?;
         if host.ssh_user.trim().is_empty() {
             return Err(bad(format!("{} is empty", field("ssh_user"))));
         }
         if host.ssh_port == 0 {
             return Err(bad(format!("{} is 0", field("ssh_port"))));
         }
+        if host.existing.is_some() {
+            return Err(bad(format!("{}: obsctl sets it from the env file's [[existing_hosts]]; a stack never does", field("existing"))));
+        }
         if let Some(key) = &host.ssh_host_key {
-            check_host_key(key).map_err(|e| bad(format!("{}: {e}", field("ssh_host_key"))))?;
+            units::check_host_key(key).map_err(|e| bad(format!("{}: {e}", field("ssh_host_key"))))?;
         }
         for r in &host.roles {
             if !host_roles.contains(&r.as_str()) {
@@ -164,51 +236,6 @@ pub fn parse(text: &str, env: &Environment) -> Result<Contract> {
         }
     }
     Ok(Contract { environment: raw.environment, hosts, ssh: raw.ssh })
-}
-
-/// Host key types OpenSSH writes into known_hosts.
-pub const HOST_KEY_TYPES: &[&str] = &["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa"];
-
-/// `<type> <base64>` (a trailing comment is refused: the contract carries the
-/// key, not a file line), its base64 decoding to a blob that names the type.
-fn check_host_key(k: &str) -> std::result::Result<(), String> {
-    let parts: Vec<&str> = k.split(' ').collect();
-    let [kind, blob] = parts[..] else {
-        return Err(format!("`{k}` is not `<type> <base64>` (as in a .pub file, without the comment)"));
-    };
-    if !HOST_KEY_TYPES.contains(&kind) {
-        return Err(format!("key type `{kind}` is not one of {}", HOST_KEY_TYPES.join(", ")));
-    }
-    let bytes = crate::model::units::base64_decode(blob).ok_or_else(|| format!("the key of type `{kind}` is not valid base64"))?;
-    // The blob starts with the type as an SSH string: u32 length, then the name.
-    let named =
-        bytes.len() > 4 + kind.len() && bytes[..4] == (kind.len() as u32).to_be_bytes() && &bytes[4..4 + kind.len()] == kind.as_bytes();
-    if named {
-        Ok(())
-    } else {
-        Err(format!("the base64 blob is not an SSH public key of type `{kind}`"))
-    }
-}
-
-fn check_address(a: &str) -> std::result::Result<(), String> {
-    if a.parse::<IpAddr>().is_ok() {
-        return Ok(());
-    }
-    let dns = !a.is_empty()
-        && a.len() <= 253
-        && a.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
-        && !a.chars().all(|c| c.is_ascii_digit() || c == '.');
-    if dns {
-        Ok(())
-    } else {
-        Err(format!("`{a}` is neither an IP address nor a DNS name"))
-    }
 }
 
 #[cfg(test)]

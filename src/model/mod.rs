@@ -8,5 +8,6 @@ pub mod backup;
 pub mod component;
 pub mod contract;
 pub mod environment;
+pub mod existing;
 pub mod names;
 pub mod units;

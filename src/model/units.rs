@@ -129,6 +129,51 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
     LENIENT.decode(s).ok()
 }
 
+/// Host key types OpenSSH writes into known_hosts.
+pub const HOST_KEY_TYPES: &[&str] = &["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa"];
+
+/// `<type> <base64>` (a trailing comment is refused: the contract carries the
+/// key, not a file line), its base64 decoding to a blob that names the type.
+pub fn check_host_key(k: &str) -> std::result::Result<(), String> {
+    let parts: Vec<&str> = k.split(' ').collect();
+    let [kind, blob] = parts[..] else {
+        return Err(format!("`{k}` is not `<type> <base64>` (as in a .pub file, without the comment)"));
+    };
+    if !HOST_KEY_TYPES.contains(&kind) {
+        return Err(format!("key type `{kind}` is not one of {}", HOST_KEY_TYPES.join(", ")));
+    }
+    let bytes = base64_decode(blob).ok_or_else(|| format!("the key of type `{kind}` is not valid base64"))?;
+    // The blob starts with the type as an SSH string: u32 length, then the name.
+    let named =
+        bytes.len() > 4 + kind.len() && bytes[..4] == (kind.len() as u32).to_be_bytes() && &bytes[4..4 + kind.len()] == kind.as_bytes();
+    if named {
+        Ok(())
+    } else {
+        Err(format!("the base64 blob is not an SSH public key of type `{kind}`"))
+    }
+}
+
+pub fn check_address(a: &str) -> std::result::Result<(), String> {
+    if a.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let dns = !a.is_empty()
+        && a.len() <= 253
+        && a.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
+        && !a.chars().all(|c| c.is_ascii_digit() || c == '.');
+    if dns {
+        Ok(())
+    } else {
+        Err(format!("`{a}` is neither an IP address nor a DNS name"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

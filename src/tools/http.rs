@@ -17,7 +17,7 @@ pub fn base_urls(env: &Environment, contract: &Contract, component: ComponentId)
     contract
         .hosts
         .iter()
-        .filter(|(_, h)| env.registry.runs_on(component, &h.roles))
+        .filter(|(_, h)| h.runs(&env.registry, component))
         .map(|(n, h)| (n.clone(), format!("https://{}:{port}", host_for_url(&h.address))))
         .collect()
 }

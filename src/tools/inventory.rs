@@ -11,6 +11,9 @@ use serde_json::{json, Map, Value};
 use crate::model::contract::Contract;
 use crate::model::environment::{Environment, GrafanaDatabase, Receiver};
 
+/// The inventory group of the hosts obsctl did not create (`[[existing_hosts]]`).
+pub const EXISTING_GROUP: &str = "existing";
+
 /// Everything the inventory needs besides the contract.
 pub struct Context<'a> {
     pub env: &'a Environment,
@@ -30,6 +33,8 @@ pub struct Context<'a> {
 pub fn render(contract: &Contract, ctx: &Context) -> Value {
     let env = ctx.env;
     let ssh_args = crate::tools::ssh::contract_options(contract, ctx.known_hosts).join(" ");
+    // Existing hosts are reached directly, not through the stack's bastion.
+    let direct_args = crate::tools::ssh::options(ctx.known_hosts).join(" ");
     let mut hosts = Map::new();
     for (name, h) in &contract.hosts {
         hosts.insert(
@@ -38,8 +43,10 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
                 "ansible_host": h.address,
                 "ansible_user": h.ssh_user,
                 "ansible_port": h.ssh_port,
-                "ansible_ssh_private_key_file": contract.ssh.private_key_file,
-                "ansible_ssh_common_args": ssh_args,
+                "ansible_ssh_private_key_file": contract.key_of(h),
+                "ansible_ssh_common_args": if h.is_existing() { &direct_args } else { &ssh_args },
+                // A machine obsctl did not create: the play touches only what obsctl installs there.
+                "obsctl_existing": h.is_existing(),
                 "ansible_python_interpreter": "/usr/bin/python3",
                 "obsctl_private_address": h.private_address,
                 "obsctl_labels": h.labels,
@@ -56,10 +63,21 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         let members: BTreeSet<&String> = if !env.enabled(c.id) {
             BTreeSet::new()
         } else {
-            contract.hosts.iter().filter(|(_, h)| env.registry.runs_on(c.id, &h.roles)).map(|(n, _)| n).collect()
+            contract.hosts.iter().filter(|(_, h)| h.runs(&env.registry, c.id)).map(|(n, _)| n).collect()
         };
         let group: Map<String, Value> = members.into_iter().map(|n| (n.clone(), json!({}))).collect();
         children.insert(c.group().to_string(), json!({ "hosts": group }));
+    }
+    // The existing hosts, and the groups the env file puts them in.
+    let mut extra: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    for (name, h) in contract.existing() {
+        extra.entry(EXISTING_GROUP.to_string()).or_default().insert(name.clone(), json!({}));
+        for g in h.existing.iter().flat_map(|e| &e.groups) {
+            extra.entry(g.clone()).or_default().insert(name.clone(), json!({}));
+        }
+    }
+    for (g, members) in extra {
+        children.entry(g).or_insert_with(|| json!({ "hosts": {} }))["hosts"] = Value::Object(members);
     }
     let web_users: Map<String, Value> =
         ctx.web_users.iter().map(|u| (u.name.to_string(), json!({ "password_file": u.password_file, "bcrypt": u.bcrypt }))).collect();
@@ -187,6 +205,65 @@ mod tests {
             assert_eq!(web[u.name]["bcrypt"], u.bcrypt);
             assert!(!text.contains(u.password()), "the inventory never holds a password");
         }
+    }
+
+    #[test]
+    fn an_existing_host_gets_its_own_key_its_groups_and_only_its_components() {
+        let text = r#"
+provider = "lab"
+components = ["prometheus", "alertmanager", "node_exporter", "app"]
+[lab]
+bridge = "obs-dev"
+cidr = "10.77.0.0/24"
+[[hosts]]
+name = "mon-1"
+roles = ["prometheus", "alertmanager"]
+[[hosts]]
+name = "app-1"
+roles = ["app"]
+[[existing_hosts]]
+name = "db-1"
+address = "10.77.0.50"
+ssh_user = "admin"
+ssh_key_file = "/keys/db"
+groups = ["db"]
+"#;
+        let e = crate::model::environment::parse("dev", Path::new("environments/dev.toml"), text).unwrap();
+        let c = crate::model::contract::parse(&contract().to_string(), &e).unwrap().with_existing(&e.existing_hosts);
+        let users = crate::state::secrets::web_users(tempfile::tempdir().unwrap().path()).unwrap();
+        let ctx = Context {
+            env: &e,
+            secrets_dir: Path::new("/s"),
+            known_hosts: Path::new("/kh"),
+            app_binary: Path::new("/bin/app"),
+            tls: &crate::state::workspace::TlsDir { dir: "/st/tls".into() },
+            web_users: &users,
+            provider_vars: Map::new(),
+        };
+        let inv = render(&c, &ctx);
+        let (db, mon) = (&inv["all"]["hosts"]["db-1"], &inv["all"]["hosts"]["mon-1"]);
+        assert_eq!(db["ansible_ssh_private_key_file"], "/keys/db");
+        assert_eq!(mon["ansible_ssh_private_key_file"], "/k");
+        assert_eq!((db["obsctl_existing"].clone(), mon["obsctl_existing"].clone()), (json!(true), json!(false)));
+        assert_eq!((db["ansible_user"].clone(), db["ansible_host"].clone()), (json!("admin"), json!("10.77.0.50")));
+        let children = &inv["all"]["children"];
+        assert!(children["node_exporter"]["hosts"].get("db-1").is_some(), "{children}");
+        assert!(children["app"]["hosts"].get("db-1").is_none() && children["prometheus"]["hosts"].get("db-1").is_none());
+        assert_eq!(children[EXISTING_GROUP]["hosts"], json!({ "db-1": {} }));
+        assert_eq!(children["db"]["hosts"], json!({ "db-1": {} }));
+        // Terraform never sees it; a later env file without it drops it from the contract.
+        assert!(e.hosts.iter().all(|h| h.name != "db-1"));
+        assert!(!c.clone().with_existing(&[]).hosts.contains_key("db-1"));
+        // A stack may not claim a host is existing.
+        let mut raw = contract();
+        raw["hosts"]["app-1"]["existing"] = json!({ "ssh_private_key_file": "/x", "components": [], "groups": [] });
+        let err = crate::model::contract::parse(&raw.to_string(), &e).unwrap_err();
+        assert!(err.message.contains("hosts.app-1.existing"), "{}", err.message);
+        // A name may not be both created and existing.
+        let twice = text.replace("name = \"db-1\"", "name = \"app-1\"");
+        let err = crate::model::environment::parse("dev", Path::new("environments/dev.toml"), &twice).unwrap_err();
+        assert_eq!(err.phase.exit_code(), 10);
+        assert!(err.message.contains("environments/dev.toml: `existing_hosts[0].name`"), "{}", err.message);
     }
 
     #[test]

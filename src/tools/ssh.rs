@@ -47,7 +47,7 @@ pub fn wait_for_hosts(
         let tx = tx.clone();
         let name = name.clone();
         let (addr, port, user) = (h.address.clone(), h.ssh_port, h.ssh_user.clone());
-        let key = contract.ssh.private_key_file.clone();
+        let key = contract.key_of(h).to_path_buf();
         let extra = ssh_args.to_vec();
         std::thread::spawn(move || {
             let started = Instant::now();
@@ -168,13 +168,14 @@ pub fn run_on_all(
     options: &[String],
     command: impl Fn(&str) -> std::result::Result<String, String> + Sync,
 ) -> std::collections::BTreeMap<String, std::result::Result<String, String>> {
-    let key = &contract.ssh.private_key_file;
     let command = &command;
     std::thread::scope(|scope| {
         let handles: Vec<_> = contract
             .hosts
             .iter()
-            .map(|(name, h)| (name.clone(), scope.spawn(move || run(&h.address, h.ssh_port, &h.ssh_user, key, options, &command(name)?))))
+            .map(|(name, h)| {
+                (name.clone(), scope.spawn(move || run(&h.address, h.ssh_port, &h.ssh_user, contract.key_of(h), options, &command(name)?)))
+            })
             .collect();
         handles
             .into_iter()
@@ -285,6 +286,40 @@ pub fn options(known_hosts: &Path) -> Vec<String> {
     .collect()
 }
 
+/// The key pinned for `addr:port` in `known_hosts` (`<type> <base64>`), if any.
+pub fn pinned_key(known_hosts: &Path, addr: &str, port: u16) -> Option<String> {
+    let kh = known_hosts_name(addr, port);
+    let text = std::fs::read_to_string(known_hosts).ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        let names = f.next()?;
+        if !names.split(',').any(|n| n == kh) {
+            return None;
+        }
+        Some(format!("{} {}", f.next()?, f.next()?))
+    })
+}
+
+/// Forgets the keys pinned for `addr:port` (a host that left the environment).
+pub fn forget_key(known_hosts: &Path, addr: &str, port: u16) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(known_hosts) else { return Ok(()) };
+    let kh = known_hosts_name(addr, port);
+    let kept: Vec<&str> = text.lines().filter(|l| !l.split_whitespace().next().is_some_and(|n| n.split(',').any(|n| n == kh))).collect();
+    let mut out = kept.join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    crate::state::workspace::write_atomic(known_hosts, out.as_bytes(), 0o600)
+}
+
+/// The SHA256 fingerprint of a public key, as `ssh-keygen -l` prints it.
+pub fn fingerprint(key: &str) -> Option<String> {
+    use base64::Engine;
+    let blob = crate::model::units::base64_decode(key.split_whitespace().nth(1)?)?;
+    let digest = ring::digest::digest(&ring::digest::SHA256, &blob);
+    Some(format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest.as_ref())))
+}
+
 /// Pins in `known_hosts` the host keys the contract publishes, for each host
 /// that is new or was recreated since `previous` (its key or its address
 /// changed), or for every keyed host when the file does not exist. A host
@@ -378,6 +413,42 @@ mod tests {
         // The file was deleted: the published keys are recorded again.
         std::fs::remove_file(&kh).unwrap();
         assert_eq!(record_host_keys(Some(&recreated), &recreated, &kh).unwrap(), vec!["mon-1"]);
+    }
+
+    #[test]
+    fn an_existing_hosts_pinned_key_is_recorded_and_its_fingerprint_is_ssh_keygens() {
+        let dir = tempfile::tempdir().unwrap();
+        let kh = dir.path().join("known_hosts");
+        let e = crate::model::existing::ExistingHost {
+            name: "db-1".into(),
+            address: "10.77.0.50".into(),
+            ssh_user: "root".into(),
+            ssh_key_file: "/k/db".into(),
+            host_key: Some(HOST_KEY.into()),
+            roles: vec![],
+            groups: vec![],
+        };
+        let c = contract_with_existing(std::slice::from_ref(&e));
+        assert_eq!(record_host_keys(None, &c, &kh).unwrap(), vec!["db-1"]);
+        assert_eq!(pinned_key(&kh, "10.77.0.50", 22).as_deref(), Some(HOST_KEY));
+        // Another key in the env file replaces the pin.
+        let other = HOST_KEY.replace("kz5d", "kz5e");
+        let c2 = contract_with_existing(&[crate::model::existing::ExistingHost { host_key: Some(other.clone()), ..e }]);
+        assert_eq!(record_host_keys(Some(&c), &c2, &kh).unwrap(), vec!["db-1"]);
+        assert_eq!(pinned_key(&kh, "10.77.0.50", 22), Some(other.clone()));
+        // The host left the environment: its pin goes, the others stay.
+        std::fs::write(&kh, format!("10.77.0.10 {HOST_KEY}\n10.77.0.50 {other}\n")).unwrap();
+        forget_key(&kh, "10.77.0.50", 22).unwrap();
+        assert_eq!(std::fs::read_to_string(&kh).unwrap(), format!("10.77.0.10 {HOST_KEY}\n"));
+        // SHA256 of the blob, base64 without padding (as `ssh-keygen -l` prints it).
+        let fp = fingerprint(HOST_KEY).unwrap();
+        assert!(fp.starts_with("SHA256:") && fp.len() == 7 + 43 && !fp.ends_with('='), "{fp}");
+    }
+
+    fn contract_with_existing(e: &[crate::model::existing::ExistingHost]) -> Contract {
+        let mut c = keyed(&[]);
+        c.hosts.clear();
+        c.with_existing(e)
     }
 
     #[test]

@@ -48,7 +48,7 @@ mkdir -p -m 0700 "$tls/hosts"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=obsctl test CA" \
   -addext "basicConstraints=critical,CA:true" -addext "keyUsage=critical,keyCertSign,cRLSign" \
   -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null
-for host in mon-1 mon-2 mon-3 app-1; do
+for host in mon-1 mon-2 mon-3 app-1 db-1; do
   openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$host" \
     -keyout "$tls/hosts/$host.key" -out "$tls/hosts/$host.csr" 2>/dev/null
   openssl x509 -req -in "$tls/hosts/$host.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial -days 2 \
@@ -186,6 +186,22 @@ check prod "$here/inventories/prod.yml"
 check prod-verify-full "$here/inventories/prod.yml" \
   -e grafana_database_ssl_mode=verify-full -e "grafana_database_ca_cert_file=$work/rds-ca.pem"
 check dev-no-hardening "$here/inventories/dev.yml" -e '{"grafana_systemd_hardening": false}'
+# A host obsctl did not create ([[existing_hosts]], docs/existing-hosts.md):
+# dev with db-1 added as obsctl's inventory holds one (obsctl_existing, groups
+# existing and db, node_exporter and the log agent only). The log agent's
+# configuration renders and is checked for it as for any host.
+"$venv/bin/python" - "$here/inventories/dev.yml" >"$work/dev-existing-host.yml" <<'PY'
+import sys, yaml
+inv = yaml.safe_load(open(sys.argv[1]))
+a = inv["all"]
+a["hosts"]["db-1"] = {"ansible_host": "10.77.0.50", "ansible_user": "root", "ansible_port": 22, "obsctl_private_address": "10.77.0.50",
+                      "obsctl_labels": {"provider": "existing"}, "obsctl_roles": [], "obsctl_existing": True}
+for group in ("node_exporter", "alloy", "existing", "db"):
+    a["children"].setdefault(group, {"hosts": {}})
+    a["children"][group]["hosts"] = dict(a["children"][group]["hosts"] or {}, **{"db-1": {}})
+yaml.safe_dump(inv, sys.stdout, sort_keys=False)
+PY
+check dev-existing-host "$work/dev-existing-host.yml"
 # One Grafana, on a host without Prometheus (on two other hosts): its data
 # source is Prometheus's first host (nothing to keep identical).
 sed 's/^    grafana: {hosts: {mon-1: {}, mon-2: {}}}$/    grafana: {hosts: {mon-3: {}}}/' "$here/inventories/prod.yml" >"$work/prod-one-grafana.yml"

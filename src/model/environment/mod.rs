@@ -350,6 +350,8 @@ pub struct Environment {
     pub components: BTreeSet<ComponentId>,
     /// In file order: the lab numbers addresses by position.
     pub hosts: Vec<Host>,
+    /// `[[existing_hosts]]`: machines obsctl did not create (never given to Terraform).
+    pub existing_hosts: Vec<crate::model::existing::ExistingHost>,
     pub prometheus: Prometheus,
     pub alertmanager: Alertmanager,
     pub app: AppSettings,

@@ -43,6 +43,8 @@ pub(super) struct RawEnvironment {
     #[serde(default)]
     up: UpSettings,
     state: Option<RawState>,
+    #[serde(default)]
+    existing_hosts: Vec<crate::model::existing::RawExistingHost>,
 }
 
 /// `[state]`: where Terraform keeps the environment's state.
@@ -237,6 +239,10 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
         replication_factor: raw.loki.replication_factor,
     };
 
+    let taken: BTreeSet<String> = hosts.iter().map(|h| h.name.clone()).collect();
+    let existing_hosts =
+        crate::model::existing::validate(raw.existing_hosts, file, &taken, &components).map_err(|(key, what)| bad(&key, what))?;
+
     let state = match raw.state {
         None => StateBackend::Local,
         Some(raw_state) => state_backend(name, raw_state).map_err(|(key, what)| bad(&format!("state.{key}"), what))?,
@@ -251,6 +257,7 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
         protected: raw.protected,
         components,
         hosts,
+        existing_hosts,
         prometheus,
         alertmanager,
         registry: Registry::new(raw.app.port),
