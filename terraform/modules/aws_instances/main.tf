@@ -30,12 +30,14 @@ resource "aws_key_pair" "this" {
 resource "aws_instance" "this" {
   for_each = var.hosts
 
-  ami                    = data.aws_ami.this.id
-  instance_type          = each.value.instance_type
-  subnet_id              = each.value.subnet_id
-  vpc_security_group_ids = each.value.security_group_ids
-  key_name               = aws_key_pair.this.key_name
-  iam_instance_profile   = each.value.iam_instance_profile
+  ami           = data.aws_ami.this.id
+  instance_type = each.value.instance_type
+  subnet_id     = each.value.subnet_id
+  # Private hosts (issue 32): no public IPv4, whatever the subnet says.
+  associate_public_ip_address = false
+  vpc_security_group_ids      = each.value.security_group_ids
+  key_name                    = aws_key_pair.this.key_name
+  iam_instance_profile        = each.value.iam_instance_profile
 
   # Burstable (T) types: "standard" credits. The default for T3 is
   # "unlimited", which bills every minute above the baseline; a host that

@@ -24,3 +24,8 @@ output "cpu_credits" {
   description = "CPU credit mode per host (\"standard\" for burstable T types, null for the others)."
   value       = { for h, i in aws_instance.this : h => one(i.credit_specification[*].cpu_credits) }
 }
+
+output "public_ips" {
+  description = "Whether each host asked for a public IPv4 (associate_public_ip_address) and the one it has (empty when none): false and empty everywhere."
+  value       = { for h, i in aws_instance.this : h => { associate = i.associate_public_ip_address } }
+}

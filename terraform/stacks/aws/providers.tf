@@ -25,6 +25,7 @@ provider "aws" {
       elb   = endpoints.value
       elbv2 = endpoints.value
       iam   = endpoints.value
+      logs  = endpoints.value
       rds   = endpoints.value
       s3    = endpoints.value
       sts   = endpoints.value
