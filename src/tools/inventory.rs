@@ -29,7 +29,11 @@ pub struct Context<'a> {
 /// `all`, host vars from the contract, env-wide vars from the env file.
 pub fn render(contract: &Contract, ctx: &Context) -> Value {
     let env = ctx.env;
-    let ssh_args = crate::tools::ssh::contract_options(contract, ctx.known_hosts).join(" ");
+    let ssh_args = crate::tools::ssh::contract_options(contract, ctx.known_hosts)
+        .iter()
+        .map(|w| crate::tools::ssh::shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut hosts = Map::new();
     for (name, h) in &contract.hosts {
         hosts.insert(

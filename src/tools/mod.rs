@@ -13,3 +13,4 @@ pub mod retry;
 pub mod ssh;
 pub mod stack;
 pub mod terraform;
+pub mod tunnel;

@@ -10,8 +10,8 @@
 # zones, protected, its settings and receivers) with [aws] pointed at moto
 # (endpoint, an Ubuntu image moto has, ssh_user ubuntu, deletable bucket):
 #
-#   up of prod's topology without [aws].grafana_certificate_arn → exit 10 naming
-#     the key and --without grafana, Terraform not run (Grafana is HTTPS only)
+#   up of prod.toml as shipped (admin_cidrs empty, no grafana_certificate_arn)
+#     → exit 10 naming both and --without grafana, Terraform not run
 #   up --skip-configure --auto-approve --output json  → exit 0, terraform adds
 #     resources, summary ok (with a certificate imported into moto's ACM)
 #   inventory → every host with ansible_host/obsctl_private_address, the
@@ -32,9 +32,10 @@
 #       (password_wo_version 2 in the state); plan exit 0
 #   destroy without --confirm-env and without a terminal → exit 10, nothing
 #     destroyed
-#   destroy --confirm-env awsmock → fails on the database (protected
-#     environment: deletion protection); after the documented
-#     `modify-db-instance --no-deletion-protection` → exit 0, state empty, a
+#   destroy --confirm-env awsmock → fails on the database and the load
+#     balancer (protected environment: deletion protection); after the
+#     documented `modify-db-instance --no-deletion-protection` and
+#     `modify-load-balancer-attributes` → exit 0, state empty, a
 #     final snapshot obsctl-awsmock-grafana-final-<creation time> kept
 #   destroy again → "nothing to destroy"
 #
@@ -210,17 +211,23 @@ moto_start
 
 # --- Grafana over HTTPS only: the user's certificate ------------------------
 
-# prod deploys Grafana: without [aws].grafana_certificate_arn, up refuses
-# before Terraform runs (exit 10, naming the key and the way out).
+# prod.toml as shipped (issue 32): admin_cidrs empty and no
+# grafana_certificate_arn; up names each missing value before Terraform runs
+# (exit 10, with the way out for Grafana).
 cp "$WS/environments/$ENV_NAME.toml" "$WS/environments/awsnocert.toml"
 rc=0
 obsctl up --env awsnocert --skip-configure --auto-approve </dev/null >"$WORK/up-nocert.log" 2>&1 || rc=$?
-((rc == 10)) || { show "$WORK/up-nocert.log"; die "up without a Grafana certificate exited with $rc, expected 10"; }
-grep -q 'aws.grafana_certificate_arn' "$WORK/up-nocert.log" && grep -q -- '--without grafana' "$WORK/up-nocert.log" ||
-    { show "$WORK/up-nocert.log"; die "up without a Grafana certificate did not name grafana_certificate_arn and --without grafana"; }
-[[ ! -e "$WS/.obsctl/awsnocert/terraform.tfstate" ]] || die "up without a Grafana certificate ran Terraform"
+((rc == 10)) || { show "$WORK/up-nocert.log"; die "up of prod.toml as shipped exited with $rc, expected 10"; }
+for want in '2 values to fill in' 'aws.admin_cidrs' 'aws.grafana_certificate_arn' '--without grafana'; do
+    tr -s ' \n' ' ' <"$WORK/up-nocert.log" | grep -qF -- "$want" ||
+        { show "$WORK/up-nocert.log"; die "up of prod.toml as shipped did not name: $want"; }
+done
+[[ ! -e "$WS/.obsctl/awsnocert/terraform.tfstate" ]] || die "up of prod.toml as shipped ran Terraform"
 rm "$WS/environments/awsnocert.toml"
-log "up without a Grafana certificate: refused (exit 10), nothing created"
+log "up of prod.toml as shipped: each missing value named (exit 10), nothing created"
+# What a new user fills in: the admins' network, then the certificate.
+sed -i 's|^admin_cidrs = \[\]$|admin_cidrs = ["198.18.0.0/24"]|' "$WS/environments/$ENV_NAME.toml"
+grep -q '^admin_cidrs = \["198.18.0.0/24"\]' "$WS/environments/$ENV_NAME.toml" || die "could not set admin_cidrs in $ENV_NAME.toml"
 # The user's certificate, imported into moto's ACM, goes into [aws].
 CERT_ARN="$(moto_certificate grafana.awsmock.example)"
 sed -i "s|^\[aws\]\$|[aws]\ngrafana_certificate_arn = \"$CERT_ARN\"|" "$WS/environments/$ENV_NAME.toml"
@@ -475,12 +482,20 @@ obsctl destroy --env "$ENV_NAME" --confirm-env "$ENV_NAME" </dev/null >"$WORK/de
 ((rc == 20)) || { show "$WORK/destroy-protected.log"; die "destroy of a database with deletion protection exited $rc, expected 20"; }
 rds_check '.DeletionProtection == true' || die "the protected database is gone"
 before=$(state_resources)
-# What docs/operations.md tells the operator: switch protection off by hand.
+# What docs/operations.md tells the operator: switch protection off by hand
+# (the database and the load balancer).
 "$MOTO_VENV/bin/python" - "$ENDPOINT" <<'PY' || die "cannot switch off deletion protection in moto"
 import sys
 import boto3
 rds = boto3.client("rds", endpoint_url=sys.argv[1], region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
 rds.modify_db_instance(DBInstanceIdentifier="obsctl-awsmock-grafana", DeletionProtection=False, ApplyImmediately=True)
+# The load balancer of a protected environment is protected too (issue 32).
+elb = boto3.client("elbv2", endpoint_url=sys.argv[1], region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+for lb in elb.describe_load_balancers(Names=["obsctl-awsmock"])["LoadBalancers"]:
+    attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}
+    if attrs.get("deletion_protection.enabled") != "true":
+        sys.exit(f"the protected environment's load balancer has no deletion protection: {attrs}")
+    elb.modify_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"], Attributes=[{"Key": "deletion_protection.enabled", "Value": "false"}])
 PY
 
 log "obsctl destroy --env $ENV_NAME --confirm-env $ENV_NAME"

@@ -13,8 +13,6 @@ resource "aws_instance" "this" {
   vpc_security_group_ids      = var.security_group_ids
   key_name                    = var.key_name
   associate_public_ip_address = false # the Elastic IP below is its address
-  monitoring                  = true
-  ebs_optimized               = true
 
   dynamic "credit_specification" {
     for_each = can(regex("^t[0-9]", var.instance_type)) ? [1] : []

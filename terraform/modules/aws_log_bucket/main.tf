@@ -96,8 +96,9 @@ data "aws_iam_policy_document" "this" {
     actions   = ["s3:*"]
     resources = [aws_s3_bucket.this.arn, "${aws_s3_bucket.this.arn}/*"]
 
+    # {"AWS": "*"}: everyone, like "*" (S3's own examples use both).
     principals {
-      type        = "*"
+      type        = "AWS"
       identifiers = ["*"]
     }
 

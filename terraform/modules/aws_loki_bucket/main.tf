@@ -57,17 +57,10 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
       expiration {
         days = var.loki_retention_days + var.expiry_margin_days
       }
-    }
-  }
 
-  rule {
-    id     = "abort-incomplete-uploads"
-    status = "Enabled"
-
-    filter {}
-
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
+      abort_incomplete_multipart_upload {
+        days_after_initiation = 1
+      }
     }
   }
 
@@ -87,6 +80,11 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
 
     expiration {
       expired_object_delete_marker = true
+    }
+
+    # Uploads Loki never completed (a crash mid-flush), anywhere in the bucket.
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
     }
   }
 
