@@ -154,6 +154,15 @@ enum Failure {
     Other(String),
 }
 
+/// The error for a bastion obsctl cannot use (SSH or the tunnel): exit 30,
+/// naming it and what to check.
+pub fn bastion_unreachable(bastion: &str, why: &str) -> Error {
+    Error::new(Phase::Hosts, format!("the bastion {bastion} is unreachable ({why}): the hosts are reached only through it")).hint(format!(
+        "check that the bastion runs (the stack's `bastion` output), that your public address is in [aws].admin_cidrs \
+             and that `ssh {bastion}` works with the environment's key; then run the command again"
+    ))
+}
+
 /// A login to the host; `direct`: first a cheap TCP connect to its port
 /// (behind a bastion the host's address is not routable from here).
 fn probe(addr: &str, port: u16, user: &str, key: &Path, extra: &[String], direct: bool) -> std::result::Result<(), Failure> {
@@ -192,7 +201,7 @@ fn wait_for_bastion(bastion: &str, key: &Path, known_hosts: &Path, deadline: Ins
         },
         |_, _, _| !last.borrow().contains("host key"),
     )
-    .map_err(|_| crate::tools::tunnel::unreachable(bastion, &last.borrow()))
+    .map_err(|_| bastion_unreachable(bastion, &last.borrow()))
 }
 
 /// Runs a command on every host at once, one SSH round trip each: per host

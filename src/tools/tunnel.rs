@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Phase, Result};
+use crate::error::{Error, Result};
 use crate::model::contract::Contract;
 
 struct Tunnel {
@@ -57,7 +57,7 @@ pub fn socks_proxy(contract: &Contract, known_hosts: &Path) -> Result<Option<Str
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| unreachable(bastion, &format!("cannot start ssh: {e}")))?;
+        .map_err(|e| crate::tools::ssh::bastion_unreachable(bastion, &format!("cannot start ssh: {e}")))?;
     let deadline = Instant::now() + START;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     loop {
@@ -67,7 +67,7 @@ pub fn socks_proxy(contract: &Contract, known_hosts: &Path) -> Result<Option<Str
                 let _ = std::io::Read::read_to_string(&mut e, &mut err);
             }
             let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
-            return Err(unreachable(
+            return Err(crate::tools::ssh::bastion_unreachable(
                 bastion,
                 &format!("ssh exited ({status}){}", if last.is_empty() { String::new() } else { format!(": {last}") }),
             ));
@@ -78,7 +78,7 @@ pub fn socks_proxy(contract: &Contract, known_hosts: &Path) -> Result<Option<Str
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(unreachable(bastion, &format!("no tunnel within {}s", START.as_secs())));
+            return Err(crate::tools::ssh::bastion_unreachable(bastion, &format!("no tunnel within {}s", START.as_secs())));
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -94,12 +94,4 @@ pub fn close() {
             let _ = t.child.wait();
         }
     }
-}
-
-/// The error for a bastion obsctl cannot use: exit 30, naming it.
-pub fn unreachable(bastion: &str, why: &str) -> Error {
-    Error::new(Phase::Hosts, format!("the bastion {bastion} is unreachable ({why}): the hosts are reached only through it")).hint(format!(
-        "check that the bastion runs (the stack's `bastion` output), that your public address is in [aws].admin_cidrs \
-             and that `ssh {bastion}` works with the environment's key; then run the command again"
-    ))
 }
