@@ -385,7 +385,7 @@ if lb_egress != sorted(("tcp", 3000, 3000, g) for g in grafana_groups):
     errors.append(f"load balancer egress {lb_egress}, expected tcp 3000 to {grafana_groups} only")
 # Item 3: audit trails.
 flows = ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc_id]}])["FlowLogs"]
-if [(f["TrafficType"], f["LogDestinationType"], f["LogDestination"]) for f in flows] != [("ALL", "s3", f"arn:aws:s3:::{log_bucket}/flow-logs/")]:
+if [(f["TrafficType"], f["LogDestinationType"], f["LogDestination"]) for f in flows] != [("ALL", "s3", f"arn:aws:s3:::{log_bucket}")]:
     errors.append(f"flow logs {flows}")
 for lb in elb.describe_load_balancers()["LoadBalancers"]:
     attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}

@@ -1,7 +1,8 @@
 # The environment's audit trail: one bucket every AWS log delivery of the
 # stack writes into, each under its own prefix (the prefixes are outputs, so
 # their writers and this bucket's policy name them once):
-#   flow-logs/   VPC flow logs (delivery.logs.amazonaws.com)
+#   AWSLogs/     VPC flow logs (delivery.logs.amazonaws.com), at the bucket's
+#                root: AWSLogs/<account>/vpcflowlogs/…
 #   alb/         the Grafana load balancer's access logs (the region's ELB
 #                account, or the log delivery service in newer regions)
 #   s3/          S3 server access logs of the Loki bucket (logging.s3.amazonaws.com)
@@ -10,7 +11,7 @@
 
 locals {
   prefixes = {
-    flow_logs = "flow-logs"
+    flow_logs = ""
     alb       = "alb"
     s3        = "s3"
   }
@@ -113,7 +114,7 @@ data "aws_iam_policy_document" "this" {
   statement {
     sid       = "FlowLogsWrite"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.this.arn}/${local.prefixes.flow_logs}/AWSLogs/${data.aws_caller_identity.current.account_id}/*"]
+    resources = ["${aws_s3_bucket.this.arn}/AWSLogs/${data.aws_caller_identity.current.account_id}/*"]
 
     principals {
       type        = "Service"

@@ -11,7 +11,7 @@ output "bucket_arn" {
 }
 
 output "prefixes" {
-  description = "Key prefix of each log delivery (flow_logs, alb, s3), without a trailing slash."
+  description = "Key prefix of each log delivery (flow_logs, alb, s3), without a trailing slash; flow logs at the bucket's root (\"\")."
   value       = local.prefixes
 }
 

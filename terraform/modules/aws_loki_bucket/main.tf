@@ -105,7 +105,7 @@ resource "aws_s3_bucket_logging" "this" {
 
   bucket        = aws_s3_bucket.this.id
   target_bucket = var.access_log_bucket
-  target_prefix = "${var.access_log_prefix}/${var.bucket_name}/"
+  target_prefix = "${var.access_log_prefix}/"
 }
 
 data "aws_iam_policy_document" "bucket" {

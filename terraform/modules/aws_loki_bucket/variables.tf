@@ -87,7 +87,7 @@ variable "access_log_bucket" {
 }
 
 variable "access_log_prefix" {
-  description = "Key prefix of the access logs in that bucket (the bucket name and a slash follow)."
+  description = "Key prefix of the access logs in that bucket (a slash follows)."
   type        = string
   default     = "s3"
 }

@@ -155,7 +155,7 @@ resource "aws_flow_log" "this" {
   vpc_id               = aws_vpc.this.id
   traffic_type         = "ALL"
   log_destination_type = "s3"
-  log_destination      = "${var.flow_log_bucket_arn}/${var.flow_log_prefix}/"
+  log_destination      = var.flow_log_prefix == "" ? var.flow_log_bucket_arn : "${var.flow_log_bucket_arn}/${var.flow_log_prefix}/"
   # 10 minutes: the cheaper aggregation interval; the audit trail needs no 1-minute detail.
   max_aggregation_interval = 600
 

@@ -48,7 +48,7 @@ variable "flow_log_bucket_arn" {
 }
 
 variable "flow_log_prefix" {
-  description = "Key prefix of the flow logs in that bucket, without a trailing slash."
+  description = "Key prefix of the flow logs in that bucket, without a trailing slash; \"\" = the bucket's root (AWSLogs/<account>/vpcflowlogs/…)."
   type        = string
-  default     = "flow-logs"
+  default     = ""
 }

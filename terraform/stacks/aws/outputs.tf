@@ -90,6 +90,6 @@ output "nat_addresses" {
 }
 
 output "log_bucket" {
-  description = "The audit log bucket: VPC flow logs (flow-logs/), the load balancer's access logs (alb/), the Loki bucket's access logs (s3/)."
+  description = "The audit log bucket: VPC flow logs (AWSLogs/<account>/vpcflowlogs/), the load balancer's access logs (alb/), the Loki bucket's access logs (s3/)."
   value       = module.logs.bucket_name
 }

@@ -344,7 +344,7 @@ run "audit_trails" {
   command = apply
 
   assert {
-    condition     = module.network.flow_log.traffic_type == "ALL" && module.network.flow_log.destination == "arn:aws:s3:::${output.log_bucket}/flow-logs/"
+    condition     = module.network.flow_log.traffic_type == "ALL" && module.network.flow_log.destination == "arn:aws:s3:::${output.log_bucket}"
     error_message = "flow log: ${jsonencode(module.network.flow_log)}"
   }
 
