@@ -303,8 +303,8 @@ if len(redirect) != 1 or redirect[0].get("Protocol") != "HTTPS" or str(redirect[
     errors.append(f"listener 80 does not only redirect to HTTPS:443: {listeners.get(80, {}).get('DefaultActions')}")
 bucket = "obsctl-moto-loki-123456789012-eu-west-1"
 # Loki's bucket: only the tenant's chunks expire, Loki's retention (30 days) + 7.
-rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
-expiring = [(r.get("Filter", {}).get("Prefix"), r["Expiration"]["Days"]) for r in rules if "Days" in r.get("Expiration", {})]
+loki_rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+expiring = [(r.get("Filter", {}).get("Prefix"), r["Expiration"]["Days"]) for r in loki_rules if "Days" in r.get("Expiration", {})]
 if expiring != [("fake/", 37)]:
     errors.append(f"lifecycle expiry {expiring}, expected only fake/ after 37 days")
 iam = boto3.client("iam", **kw)
@@ -397,8 +397,8 @@ if logging.get("TargetBucket") != log_bucket:
     errors.append(f"Loki bucket access logs: {logging}")
 if s3.get_bucket_versioning(Bucket=bucket).get("Status") != "Enabled":
     errors.append("Loki bucket not versioned")
-if not any(r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays") == 7 for r in rules):
-    errors.append(f"Loki bucket: noncurrent versions do not expire: {rules}")
+if not any(r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays") == 7 for r in loki_rules):
+    errors.append(f"Loki bucket: noncurrent versions do not expire: {loki_rules}")
 log_rules = s3.get_bucket_lifecycle_configuration(Bucket=log_bucket)["Rules"]
 if [r.get("Expiration", {}).get("Days") for r in log_rules] != [90]:
     errors.append(f"log bucket retention {log_rules}")
