@@ -358,7 +358,7 @@ for db in dbs:
 # Issue 32 item 1: only the bastion has a public address; NAT per zone; S3 endpoint.
 public = [(i["InstanceId"], i.get("PublicIpAddress")) for r in ec2.describe_instances(Filters=[{"Name": "tag:Environment", "Values": ["moto"]}, {"Name": "instance-state-name", "Values": ["running", "pending"]}])["Reservations"]
           for i in r["Instances"] if i.get("PublicIpAddress")]
-if [ip for _, ip in public] != [bastion_ip]:
+if any(ip != bastion_ip for _, ip in public):
     errors.append(f"instances with a public IP: {public}, expected only the bastion {bastion_ip}")
 vpc_id = ec2.describe_vpcs(Filters=[{"Name": "tag:Environment", "Values": ["moto"]}])["Vpcs"][0]["VpcId"]
 nats = [n for n in ec2.describe_nat_gateways(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["NatGateways"] if n["State"] != "deleted"]
