@@ -331,8 +331,12 @@ dbs = rds.describe_db_instances()["DBInstances"]
 if [d["DBInstanceIdentifier"] for d in dbs] != [db_id]:
     errors.append(f"DB instances {[d['DBInstanceIdentifier'] for d in dbs]}, expected [{db_id}]")
 grafana_ids = [ids[h] for h, v in inv["hosts"].items() if "grafana" in v["roles"]]
+# An instance created with its network interface spelled out (no public IP)
+# carries its groups on the interface in moto.
 grafana_groups = sorted({g["GroupId"] for r in ec2.describe_instances(InstanceIds=grafana_ids)["Reservations"]
-                         for i in r["Instances"] for g in i["SecurityGroups"] if not g["GroupName"].endswith("-stack")})
+                         for i in r["Instances"]
+                         for g in i["SecurityGroups"] + [g for ni in i.get("NetworkInterfaces", []) for g in ni.get("Groups", [])]
+                         if not g["GroupName"].endswith("-stack")})
 for db in dbs:
     want = {"Engine": "postgres", "MultiAZ": True, "StorageEncrypted": True, "PubliclyAccessible": False,
             "BackupRetentionPeriod": 7, "DBName": "grafana", "MasterUsername": "grafana", "StorageType": "gp3",
