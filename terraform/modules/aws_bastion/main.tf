@@ -37,7 +37,8 @@ resource "aws_instance" "this" {
   tags = merge(var.tags, { Name = var.name, Role = "bastion" })
 
   lifecycle {
-    ignore_changes = [ami]
+    # associate_public_ip_address: set at launch only (see aws_instances).
+    ignore_changes = [ami, associate_public_ip_address]
   }
 }
 

@@ -77,7 +77,9 @@ resource "aws_instance" "this" {
 
     # A newer image matching the filter must not replace running hosts on
     # the next plan; new hosts pick it up, old ones are rebuilt on purpose
-    # (terraform apply -replace=...).
-    ignore_changes = [ami]
+    # (terraform apply -replace=...). associate_public_ip_address is set at
+    # launch only (false: private hosts); an API that reads it back
+    # differently (moto reports true) must not replace every host.
+    ignore_changes = [ami, associate_public_ip_address]
   }
 }
