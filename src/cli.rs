@@ -8,7 +8,7 @@ use crate::report::OutputFormat;
 #[command(
     name = "obsctl",
     version,
-    about = "Deploy a complete observability stack (Prometheus, Alertmanager, node_exporter, Grafana, Loki, Promtail) and the application it watches, per environment, with Terraform and Ansible.",
+    about = "Deploy a complete observability stack (Prometheus, Alertmanager, node_exporter, Grafana, Loki, Alloy) and the application it watches, per environment, with Terraform and Ansible.",
     after_help = "Examples:\n  obsctl up --env dev                 provision, configure and verify the local lab\n  obsctl status --env dev             health of every host and component\n  obsctl destroy --env dev            tear it down\n  obsctl up --env prod --auto-approve --output json   as a pipeline step\n\nEnvironments are files in environments/<name>.toml. State, inventory, secrets\nand run logs live in .obsctl/<env>/. Exit codes: docs/exit-codes.md."
 )]
 pub struct Cli {
@@ -61,6 +61,17 @@ pub enum Command {
     /// Replace a generated secret: `grafana-db` gets a new password (its
     /// version raised); the next `up` sends it to RDS and to Grafana.
     RotateSecret(RotateSecretArgs),
+    /// Write one dated archive of what the environment cannot re-create from
+    /// the repository: Prometheus' TSDB, Alertmanager's silences and
+    /// notification log, Grafana's SQLite database, Loki's filesystem data,
+    /// and the controller's state (CA, passwords, SSH key, records) encrypted with age.
+    Backup(BackupArgs),
+    /// Put an archive of `obsctl backup` back: the controller's state first,
+    /// then the data, host by host; then verify.
+    Restore(RestoreArgs),
+    /// Issue every host's certificate again now (from the environment's CA)
+    /// and send them to the hosts; `up` renews those with fewer than 30 days left.
+    RenewCerts(EnvOnly),
     /// The facts the docs are generated from and checked against, as JSON:
     /// the component registry, every environment (defaults filled in), the
     /// exit codes and the command line (tests/docs/drift.py). Not for users.
@@ -144,7 +155,7 @@ pub struct UpArgs {
     #[arg(long)]
     pub allow_destroy: bool,
 
-    /// Leave components out of this run, e.g. --without grafana,loki,promtail
+    /// Leave components out of this run, e.g. --without grafana,loki,alloy
     /// (for machines that cannot reach Grafana's APT repository).
     #[arg(long, value_delimiter = ',', value_name = "COMPONENT,...")]
     pub without: Vec<String>,
@@ -165,6 +176,14 @@ pub struct UpArgs {
     #[arg(long, conflicts_with = "skip_configure")]
     pub full: bool,
 
+    /// Also upgrade the Debian packages obsctl manages to their APT candidate
+    /// (`status` and `plan` list the updates pending), restarting each
+    /// upgraded service one HA peer at a time, each ready before the next;
+    /// the summary shows the versions before → after. Role-pinned versions
+    /// (Grafana, Loki, Promtail) stay pinned. Implies a full Ansible run.
+    #[arg(long, conflicts_with_all = ["skip_configure", "only"])]
+    pub upgrade: bool,
+
     /// Seconds to wait for every host to answer SSH.
     #[arg(long, default_value_t = 180, value_name = "SECONDS")]
     pub ssh_timeout: u64,
@@ -172,6 +191,25 @@ pub struct UpArgs {
     /// Seconds to wait for every scrape target to be up.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub verify_timeout: u64,
+}
+
+impl UpArgs {
+    /// `up --only configure --full --auto-approve` of `env`: what obsctl runs
+    /// itself when the hosts must take new files now (renew-certs, restore).
+    pub fn reconfigure(env: &str, verify_timeout: u64) -> UpArgs {
+        UpArgs {
+            env: EnvArg { env: env.to_string() },
+            auto_approve: true,
+            allow_destroy: false,
+            without: Vec::new(),
+            skip_configure: false,
+            only: Some(OnlyPart::Configure),
+            full: true,
+            upgrade: false,
+            ssh_timeout: 180,
+            verify_timeout,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -247,4 +285,36 @@ pub enum SilenceCommand {
         #[arg(required = true, value_name = "ID")]
         ids: Vec<String>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// The folder the archive is written to (default .obsctl/backups/<env>/;
+    /// copy it off this machine).
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<std::path::PathBuf>,
+    /// The age identity that encrypts the controller's state (created when
+    /// missing; default ~/.config/obsctl/backup-<env>.agekey). Never inside .obsctl/.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// The archive `obsctl backup` wrote (its .sha256 beside it is checked too).
+    #[arg(long, value_name = "ARCHIVE")]
+    pub from: std::path::PathBuf,
+    /// The age identity the archive was encrypted for (default ~/.config/obsctl/backup-<env>.agekey).
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<std::path::PathBuf>,
+    /// Restore an archive of this other environment (e.g. prod's into a new region's).
+    #[arg(long, value_name = "NAME")]
+    pub accept_env: Option<String>,
+    /// Seconds to wait for every scrape target to be up afterwards.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub verify_timeout: u64,
 }

@@ -273,15 +273,7 @@ impl Printer {
             return;
         }
         if self.tty {
-            let bar = ProgressBar::new_spinner();
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg} {elapsed:>4}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            bar.set_prefix(phase.to_string());
-            bar.set_message(msg.to_string());
-            bar.enable_steady_tick(Duration::from_millis(120));
-            *lock(&self.bar) = Some((bar, phase.to_string()));
+            *lock(&self.bar) = Some((spinner(phase, msg, Duration::ZERO), phase.to_string()));
             self.to_log(&format!("[{phase}] {msg}"));
         } else {
             self.line(&format!("[{phase}] {msg}"));
@@ -410,14 +402,42 @@ impl Printer {
 
     /// Ask a question on the terminal. Callers only ask when interactive.
     pub fn prompt(&self, question: &str) -> String {
-        lock(&self.waiting).what = "your answer".into();
-        let bar = lock(&self.bar);
-        if let Some((b, _)) = bar.as_ref() {
-            b.suspend(|| ask(question))
-        } else {
-            ask(question)
-        }
+        let what = std::mem::replace(&mut lock(&self.waiting).what, "your answer".into());
+        let asked = Instant::now();
+        let mut bar = lock(&self.bar);
+        let answer = match bar.take() {
+            Some((b, phase)) => {
+                let (before, msg) = (b.elapsed(), b.message());
+                let answer = b.suspend(|| ask(question));
+                // The phase's clock counts its own work, not the time spent
+                // answering: a new spinner resumes from where the old one stood.
+                b.finish_and_clear();
+                *bar = Some((spinner(&phase, &msg, before), phase));
+                answer
+            }
+            None => ask(question),
+        };
+        drop(bar);
+        let mut w = lock(&self.waiting);
+        w.phase_started += asked.elapsed();
+        w.what = what;
+        w.shown();
+        answer
     }
+}
+
+/// A phase's spinner on a terminal: its name, what it waits for, and the
+/// time it has run (`elapsed`: time already spent before this spinner).
+fn spinner(phase: &str, msg: &str, elapsed: Duration) -> ProgressBar {
+    let bar = ProgressBar::new_spinner().with_elapsed(elapsed);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg} {elapsed:>4}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.set_prefix(phase.to_string());
+    bar.set_message(msg.to_string());
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
 }
 
 fn ask(question: &str) -> String {
@@ -445,6 +465,14 @@ pub fn round(d: Duration) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_spinner_made_after_a_prompt_resumes_the_phase_clock_without_the_answer_time() {
+        let before = std::time::Duration::from_secs(7);
+        let bar = super::spinner("terraform", "applying", before);
+        assert!(bar.elapsed() >= before && bar.elapsed() < before + std::time::Duration::from_secs(1));
+        bar.finish_and_clear();
+    }
+
     #[test]
     fn tables_align_columns_and_rows_start_with_their_first_cell() {
         let t = super::table(

@@ -603,7 +603,8 @@ fn good_contract_writes_a_private_inventory_that_inventory_prints() {
     }
     assert_eq!(members("app"), ["app-1"]);
     assert_eq!(members("node_exporter"), ["app-1", "mon-1"], "node_exporter runs on every host");
-    assert_eq!(members("promtail"), ["app-1", "mon-1"], "promtail runs on every host");
+    assert_eq!(members("alloy"), ["app-1", "mon-1"], "the log agent runs on every host");
+    assert!(members("promtail").is_empty(), "the legacy agent only with log_agent = \"promtail\"");
     assert_eq!(inv["all"]["vars"]["obsctl_environment"], "t");
     assert_eq!(inv["all"]["vars"]["obsctl_provider"], "aws");
     let app = &inv["all"]["hosts"]["app-1"];
@@ -1323,7 +1324,7 @@ fn phase_end<'a>(events: &'a [Value], phase: &str) -> &'a Value {
 }
 
 #[test]
-fn configure_waits_for_ssh_runs_ansible_records_and_then_verifies() {
+fn configure_waits_for_ssh_runs_ansible_and_records_only_what_verify_passed() {
     let (test, _sshd) = configure_test();
     let ran = test.args(["up", "--env", "t", "--auto-approve", "--verify-timeout", "1"]).status(50);
     let expected = "\
@@ -1335,13 +1336,28 @@ fn configure_waits_for_ssh_runs_ansible_records_and_then_verifies() {
 ✓ hosts     2 hosts answer SSH (<T>)
 [ansible] configuring (ansible/site.yml)
 ✓ ansible   1 tasks, 2 changed (<T>)
-[record] recorded the converged state: 0 files, 0 services, 0 packages
+[record] read the converged state: 0 files, 0 services, 0 packages (recorded once verified)
 [verify] checking readiness and scrape targets";
     assert_eq!(excerpt(&ran, "[check]", "[verify]"), expected, "\n{}", ran.done);
     let ran = ran.stderr_contains("error: prometheus on mon-1 is not ready");
     let calls = std::fs::read_to_string(ran.test.fake_dir().join("ansible-calls")).unwrap();
     assert!(calls.contains("site.yml") && calls.lines().count() == 1, "one ansible-playbook run: {calls}");
-    assert!(ran.state("t").join("converged.json").is_file(), "the converged state is recorded before verify");
+    assert!(!calls.contains("obsctl_upgrade"), "a plain up upgrades nothing: {calls}");
+    // Verify failed: the hosts are not recorded as converged; the record says the run failed.
+    let record = std::fs::read_to_string(ran.state("t").join("converged.json")).unwrap();
+    let record: Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(record["failed"], "verify failed, exit 50", "{record}");
+    assert!(record.get("hosts").is_none(), "a run that failed verify records no converged hosts: {record}");
+    // The next `up` (Terraform planned nothing) does not trust the hosts: the full path, and why.
+    let no_change = "echo 'No changes. Your infrastructure matches the configuration.'\nexit 0\n";
+    let ran = ran
+        .then()
+        .fake("plan", no_change)
+        .args(["--output", "json", "up", "--env", "t", "--auto-approve", "--verify-timeout", "1"])
+        .status(50);
+    let check = phase_end(&ran.events(), "check").clone();
+    assert_eq!(check["path"], "full", "{}", ran.done);
+    assert!(check["reasons"][0].as_str().unwrap().starts_with("the last run failed (verify failed, exit 50, "), "{check}");
 }
 
 /// The background jobs' lines go through the run's one printer: the
@@ -1429,19 +1445,29 @@ fn each_ansible_failure_class_has_its_exit_code() {
 
 #[test]
 fn the_fast_path_skips_ansible_only_when_nothing_changed() {
+    // Verify passes (a stack of its own on 127.0.0.3): only a verified run is recorded as converged.
     let (test, _sshd) = configure_test();
+    let sshd = std::net::TcpListener::bind("127.0.0.3:0").unwrap();
+    let port = sshd.local_addr().unwrap().port();
+    let test = test.inventory(&contract_with("t", |v| {
+        for h in v["hosts"].as_object_mut().unwrap().values_mut() {
+            h["address"] = json!("127.0.0.3");
+            h["ssh_port"] = json!(port);
+        }
+    }));
+    serve_stack("127.0.0.3", test.state("t").join("tls"));
     let no_change = "echo 'No changes. Your infrastructure matches the configuration.'\nexit 0\n";
-    let args = ["--output", "json", "up", "--env", "t", "--auto-approve", "--verify-timeout", "1"];
+    let args = ["--output", "json", "up", "--env", "t", "--auto-approve", "--verify-timeout", "10"];
     let ansible_runs = |ran: &Ran| std::fs::read_to_string(ran.test.fake_dir().join("ansible-calls")).unwrap().lines().count();
     let check = |ran: &Ran| phase_end(&ran.events(), "check").clone();
 
     // First run: Terraform created the hosts.
-    let ran = test.args(args).status(50);
+    let ran = test.args(args).status(0);
     assert_eq!(check(&ran)["path"], "full");
     assert_eq!(check(&ran)["reasons"], json!(["Terraform changed the infrastructure"]));
 
     // Nothing changed: one SSH look at each host, Ansible skipped.
-    let ran = ran.then().fake("plan", no_change).args(args).status(50);
+    let ran = ran.then().fake("plan", no_change).args(args).status(0);
     assert_eq!(check(&ran)["path"], "fast", "{}", ran.done);
     assert_eq!(
         check(&ran)["reasons"],
@@ -1450,13 +1476,13 @@ fn the_fast_path_skips_ansible_only_when_nothing_changed() {
     assert_eq!(ansible_runs(&ran), 1, "the fast path ran Ansible");
 
     // Asked for: the full run.
-    let ran = ran.then().args(["--output", "json", "up", "--env", "t", "--auto-approve", "--verify-timeout", "1", "--full"]).status(50);
+    let ran = ran.then().args(["--output", "json", "up", "--env", "t", "--auto-approve", "--verify-timeout", "10", "--full"]).status(0);
     assert_eq!(check(&ran)["reasons"], json!(["--full"]));
     assert_eq!(ansible_runs(&ran), 2);
 
     // A host that is not as recorded (recreated: another machine id).
     let ran = ran.then().fake("ssh", "case \"$command\" in *end-of-check*) printf 'machine-id\\tnew\\nend-of-check\\n'; exit 0;; esac\n");
-    let ran = ran.args(args).status(50);
+    let ran = ran.args(args).status(0);
     assert_eq!(check(&ran)["path"], "full", "{}", ran.done);
     let reasons = check(&ran)["reasons"].to_string();
     assert!(reasons.contains("mon-1: machine id") && reasons.contains("(host recreated)"), "{reasons}");
@@ -1466,7 +1492,7 @@ fn the_fast_path_skips_ansible_only_when_nothing_changed() {
     let env_file = ran.root().join("environments/t.toml");
     let text = std::fs::read_to_string(&env_file).unwrap();
     write(&env_file, &text.replace("CLI test environment", "CLI test environment, edited"));
-    let ran = ran.then().fake("ssh", "").args(args).status(50);
+    let ran = ran.then().fake("ssh", "").args(args).status(0);
     assert!(check(&ran)["reasons"].to_string().contains("the inputs changed since the last configuration"), "{}", ran.done);
 }
 
@@ -1531,6 +1557,52 @@ fn serve_stack(ip: &str, tls: PathBuf) {
     }
 }
 
+/// `up --upgrade`: always the full path, Ansible told to upgrade
+/// (`obsctl_upgrade`), and the summary shows each host's versions before →
+/// after, read from the hosts (the fake host answers an older Prometheus with
+/// a newer candidate until Ansible has run).
+#[test]
+fn up_upgrade_upgrades_and_shows_before_and_after() {
+    // 127.0.0.4: its own loopback address (tests run at once; each stack binds
+    // the registry's ports: 127.0.0.2 and .3 are other tests').
+    let (test, _sshd) = configure_test();
+    let sshd = std::net::TcpListener::bind("127.0.0.4:0").unwrap();
+    let port = sshd.local_addr().unwrap().port();
+    let test = test.inventory(&contract_with("t", |v| {
+        for h in v["hosts"].as_object_mut().unwrap().values_mut() {
+            h["address"] = json!("127.0.0.4");
+            h["ssh_port"] = json!(port);
+        }
+    }));
+    write(
+        &test.fake_dir().join("ssh.sh"),
+        r#"case "$command" in
+  *os-release*)
+    v=3.4.0+ds-1; [ -f "$OBSCTL_FAKE/ansible-calls" ] && v=3.5.0+ds-1
+    printf 'release	Debian GNU/Linux 13 (trixie)
+version_id	13
+ii 	prometheus	%s
+candidate	prometheus	3.5.0+ds-1
+' "$v"
+    exit 0 ;;
+esac
+"#,
+    );
+    serve_stack("127.0.0.4", test.state("t").join("tls"));
+    let ran = test.args(["up", "--env", "t", "--auto-approve", "--upgrade", "--verify-timeout", "10"]).status(0);
+    let out = normalized(&ran, &ran.done.stdout);
+    for line in [
+        "  Upgraded      app-1: prometheus 3.4.0+ds-1 → 3.5.0+ds-1",
+        "                mon-1: prometheus 3.4.0+ds-1 → 3.5.0+ds-1",
+        "  Updates       none pending (every managed package is at its APT candidate)",
+    ] {
+        assert!(out.contains(line), "no line {line:?} in the summary:\n{out}\n{}", ran.done);
+    }
+    let ran = ran.stderr_contains("full Ansible run: --upgrade");
+    let calls = std::fs::read_to_string(ran.test.fake_dir().join("ansible-calls")).unwrap();
+    assert!(calls.contains(r#"-e {"obsctl_upgrade": true}"#), "Ansible was not told to upgrade: {calls}");
+}
+
 #[test]
 fn a_verified_run_ends_in_the_summary() {
     // 127.0.0.2: a loopback address of its own, so no other test's verify finds this stack.
@@ -1549,6 +1621,7 @@ fn a_verified_run_ends_in_the_summary() {
 Environment `t` is up: 2 hosts, 9 scrape targets up, 2 changed tasks.
   Configuration: full Ansible run (Terraform changed the infrastructure)
   Installed     Debian GNU/Linux 13 (trixie): prometheus 3.5.0+ds-1 (every host)
+  Updates       none pending (every managed package is at its APT candidate)
   Prometheus    https://127.0.0.2:9090
   Alertmanager  https://127.0.0.2:9093
   Grafana login: admin / password in <ROOT>/.obsctl/t/secrets/grafana_admin_password

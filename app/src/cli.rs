@@ -77,6 +77,17 @@ fn command() -> Command {
                 )
                 .value_parser(value_parser!(PathBuf)),
         )
+        .arg(
+            Arg::new("admin-users")
+                .long("admin-users")
+                .value_name("USER,...")
+                .help(
+                    "With --web-config-file: the only users of basic_auth_users that may use /admin/* \
+                     (the others get 403 there and may read /metrics only); default: all of them",
+                )
+                .value_delimiter(',')
+                .num_args(1),
+        )
         .arg(Arg::new("version").long("version").short('V').help("Print version").action(ArgAction::Version))
         .disable_version_flag(true)
 }
@@ -119,10 +130,14 @@ fn from_matches(m: &ArgMatches) -> Result<Config, (&'static str, String)> {
     if max_orders == 0 {
         return Err(("max-orders", "must be at least 1".into()));
     }
+    let admin_users: Option<Vec<String>> = m.get_many::<String>("admin-users").map(|v| v.cloned().collect());
+    if admin_users.as_ref().is_some_and(|u| u.iter().any(|u| u.is_empty())) {
+        return Err(("admin-users", "a user name is empty".into()));
+    }
     let log_file = m.get_one::<PathBuf>("log-file").expect("has default");
     let log_target = if log_file.as_os_str() == "-" { LogTarget::Stdout } else { LogTarget::File(log_file.clone()) };
     Ok(Config {
-        server: ServerConfig { listen: *m.get_one::<SocketAddr>("listen").expect("has default"), workers, max_orders },
+        server: ServerConfig { listen: *m.get_one::<SocketAddr>("listen").expect("has default"), workers, max_orders, admin_users },
         log_target,
         traffic_rps: *m.get_one::<f64>("traffic-rps").expect("has default"),
         web_config_file: m.get_one::<PathBuf>("web-config-file").cloned(),

@@ -2,7 +2,7 @@
 //!
 //! It serves real requests from an in-memory store, exposes Prometheus
 //! metrics at `/metrics`, writes one JSON object per line to a log file that
-//! Promtail tails, lets an operator inject errors and latency at run time,
+//! the log agent (Alloy) tails, lets an operator inject errors and latency at run time,
 //! and can generate its own traffic so dashboards and alerts have data.
 //!
 //! `main.rs` only parses flags and calls [`run`]; everything else lives in

@@ -53,6 +53,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     pub workers: usize,
     pub max_orders: usize,
+    /// `--admin-users`: the only users that may use `/admin/*` (the others
+    /// that basic auth accepts may read `/metrics` only); `None`: all of them.
+    pub admin_users: Option<Vec<String>>,
 }
 
 /// A request path mapped to its route template (the `route` label).
@@ -98,7 +101,12 @@ impl Route {
     /// metrics and everything under `/admin` (known or not, so that an
     /// anonymous client learns nothing about what is there).
     pub fn needs_auth(self, path: &str) -> bool {
-        self == Route::Metrics || path == "/admin" || path.starts_with("/admin/")
+        self == Route::Metrics || Route::is_admin(path)
+    }
+
+    /// Everything under `/admin`, known or not.
+    pub fn is_admin(path: &str) -> bool {
+        path == "/admin" || path.starts_with("/admin/")
     }
 
     /// Injected faults apply to the order routes only.
@@ -160,6 +168,10 @@ impl Reply {
         Reply::error(401, "authentication required").with_header("WWW-Authenticate", format!("Basic realm=\"{}\"", auth::REALM))
     }
 
+    fn forbidden() -> Reply {
+        Reply::error(403, "this user may not use /admin")
+    }
+
     fn injected_fault() -> Reply {
         Reply { injected: true, ..Reply::error(500, "injected fault") }
     }
@@ -186,6 +198,8 @@ struct App {
     logger: Arc<Logger>,
     /// Basic auth for [`Route::needs_auth`] routes; `None` without a web config.
     auth: Option<BasicAuth>,
+    /// [`ServerConfig::admin_users`].
+    admin_users: Option<Vec<String>>,
 }
 
 impl App {
@@ -203,6 +217,7 @@ impl App {
         let faults = if route.takes_faults() { self.faults.current() } else { Faults::default() };
         let reply = match self.authenticate(&request, route, &path) {
             Err(Unauthorized) => Reply::unauthorized(),
+            Ok(Some(user)) if Route::is_admin(&path) && !self.may_administer(&user) => Reply::forbidden(),
             Ok(_) if self.faults.should_fail(&faults) => Reply::injected_fault(),
             Ok(user) => self.dispatch(&mut request, method, route, query.as_deref(), user.as_deref()),
         };
@@ -223,6 +238,10 @@ impl App {
         }
         let header = request.headers().iter().find(|h| h.field.equiv("Authorization")).map(|h| h.value.as_str());
         auth.check(header).map(Some).ok_or(Unauthorized)
+    }
+
+    fn may_administer(&self, user: &str) -> bool {
+        self.admin_users.as_ref().is_none_or(|users| users.iter().any(|u| u == user))
     }
 
     fn dispatch(&self, request: &mut Request, method: &'static str, route: Route, query: Option<&str>, user: Option<&str>) -> Reply {
@@ -488,6 +507,7 @@ pub fn start(config: &ServerConfig, web: Option<&WebConfig>, logger: Arc<Logger>
         faults: FaultInjector::default(),
         logger,
         auth: web.map(|web| BasicAuth::new(web.users.clone())),
+        admin_users: config.admin_users.clone(),
     });
     let stopping = Arc::new(AtomicBool::new(false));
     let delayer = Arc::new(Delayer::default());

@@ -287,6 +287,25 @@ fn right_credentials_are_accepted() {
     assert_eq!(app.call("POST", "/orders", None, r#"{"item": "widget", "quantity": 1, "unit_price_cents": 1}"#).status, 201);
 }
 
+/// `--admin-users obsctl`: the scrape account reads /metrics but gets 403
+/// on everything under /admin, and injects no fault.
+#[test]
+fn admin_users_alone_reach_admin() {
+    let app = App::start(&["--admin-users", "obsctl"]);
+    assert_eq!(app.get("/metrics", Some(("prometheus", PROM_PW))).status, 200);
+    for (method, path, body) in
+        [("GET", "/admin/faults", ""), ("PUT", "/admin/faults", r#"{"error_ratio": 1.0}"#), ("GET", "/admin/unknown", "")]
+    {
+        let r = app.call(method, path, Some(("prometheus", PROM_PW)), body);
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.body);
+    }
+    // A wrong password is still 401, not 403.
+    assert_eq!(app.get("/admin/faults", Some(("prometheus", "wrong-password-0123456789abcdefg"))).status, 401);
+    let r = app.get("/admin/faults", Some(("obsctl", OPS_PW)));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains(r#""error_ratio":0"#), "{}", r.body);
+}
+
 #[test]
 fn clients_without_tls_or_trust_get_nothing() {
     let app = App::start(&[]);

@@ -42,7 +42,7 @@ pub fn probes(env: &crate::model::environment::Environment, contract: &crate::mo
 /// Whether `status` checks a component by calling it from the admin's
 /// machine. On aws the security groups open only Prometheus and
 /// Alertmanager to admin_cidrs (Grafana sits behind its load balancer); the
-/// ports of node_exporter, Promtail, Grafana, Loki and the application are
+/// ports of node_exporter, the log agent, Grafana, Loki and the application are
 /// open to the stack only, so their health comes from Prometheus.
 pub fn probed_directly(provider: ProviderKind, component: ComponentId) -> bool {
     provider.admin_reaches(component)
@@ -102,7 +102,7 @@ mod tests {
     #[test]
     fn on_aws_only_prometheus_and_alertmanager_are_called_directly() {
         use ComponentId::*;
-        for c in [NodeExporter, Promtail, Grafana, Loki, App] {
+        for c in [NodeExporter, Alloy, Grafana, Loki, App] {
             assert!(!probed_directly(ProviderKind::Aws, c), "{c}");
             assert!(probed_directly(ProviderKind::Lab, c), "{c}");
         }
@@ -121,7 +121,7 @@ mod tests {
             vec![
                 (ComponentId::NodeExporter, "node", "app-1".into()),
                 (ComponentId::Loki, "loki", "mon-3".into()),
-                (ComponentId::Promtail, "promtail", "app-1".into()),
+                (ComponentId::Alloy, "alloy", "app-1".into()),
             ],
         );
         assert!(got[0].health.is_ok(), "up on one Prometheus is up");

@@ -35,6 +35,13 @@ fn facts(ws: &Workspace) -> Result<Value> {
     }
     Ok(json!({
         "registry": Registry::new(DEFAULT_APP_PORT).iter().collect::<Vec<_>>(),
+        "access": crate::model::access::inventory_value(),
+        // What `obsctl backup` takes (docs/backup.md's table).
+        "backup": crate::model::backup::ITEMS
+            .iter()
+            .map(|i| json!({ "name": i.name, "component": i.component.map(|c| c.name()), "method": i.method, "paths": i.paths,
+                             "what": i.what, "how": i.method.how(), "restore": i.method.restore() }))
+            .collect::<Vec<_>>(),
         "defaults": {
             "os": environment::Os::default().name(),
             "host": { "size": environment::DEFAULT_HOST_SIZE, "disk_gb": environment::DEFAULT_DISK_GB },

@@ -1,12 +1,15 @@
 //! The subcommands. Each opens a `Session` (environment loaded and
 //! validated, its lock held, a run directory for logs) and does its job.
 
+mod backup;
 mod destroy;
 mod doctor;
 mod facts;
 mod inventory;
 mod migrate_state;
 mod plan;
+mod renew_certs;
+mod restore;
 mod rotate_secret;
 mod silence;
 mod ssh;
@@ -31,6 +34,9 @@ pub fn run(command: Command, printer: &Printer) -> Result<u8> {
         Command::Ssh(args) => ssh::run(args, printer),
         Command::Silence(args) => silence::run(args, printer),
         Command::RotateSecret(args) => rotate_secret::run(args, printer),
+        Command::Backup(args) => backup::run(args, printer),
+        Command::Restore(args) => restore::run(args, printer),
+        Command::RenewCerts(args) => renew_certs::run(&args.env.env, printer),
         Command::Facts => facts::run(),
     }
 }

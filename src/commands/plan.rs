@@ -68,7 +68,10 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         );
         checked_config = quick_in_sync;
     }
-    if !quick_in_sync && !plan.changes_resources() && deployed.is_some_and(|d| d.reached >= crate::state::deployment::Reached::Configured) {
+    if !quick_in_sync
+        && !plan.changes_resources()
+        && deployed.as_ref().is_some_and(|d| d.reached >= crate::state::deployment::Reached::Configured)
+    {
         let t = Instant::now();
         printer.phase_start("ansible", "site.yml --check --diff");
         let secrets = crate::state::secrets::prepare(&env, &s.state.secrets_dir())?;
@@ -85,6 +88,9 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         );
     }
 
+    // Updates of the managed packages are not drift (the hosts are as the
+    // code says): listed, applied only by `up --upgrade` (docs/upgrades.md).
+    let installed = deployed.as_ref().map(|d| crate::check::installed::read(&env, &d.contract, &s.state.known_hosts()));
     let in_sync = !plan.changes_resources() && drifted_tasks.is_empty();
     let mut lines = vec![if in_sync {
         format!("`{}` is in sync with its code (infrastructure{}).", s.env.name, if checked_config { " and configuration" } else { "" })
@@ -103,6 +109,9 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     for task in &drifted_tasks {
         lines.push(format!("  ansible would change  {task}"));
     }
+    if let Some(installed) = &installed {
+        lines.extend(crate::check::installed::updates_lines(installed, &s.env.name, "  "));
+    }
     if !checked_config && !plan.changes_resources() {
         lines.push("  (configuration not checked: no `obsctl up` has configured this environment yet)".into());
     }
@@ -110,7 +119,8 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         &lines.join("\n"),
         json!({ "ok": true, "environment": s.env.name, "in_sync": in_sync, "add": plan.add, "change": plan.change,
                 "destroy": plan.destroy, "destroyed": plan.destroyed, "configuration_checked": checked_config,
-                "changed_tasks": drifted_tasks, "converged_check": host_drift, "run_log": s.run_dir }),
+                "changed_tasks": drifted_tasks, "converged_check": host_drift,
+                "updates_pending": installed.as_ref().map(crate::check::installed::pending_json), "run_log": s.run_dir }),
     );
     Ok(if in_sync { 0 } else { crate::error::DRIFT_EXIT })
 }

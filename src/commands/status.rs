@@ -31,7 +31,10 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         probes(&env, &contract).into_iter().partition(|p| probed_directly(env.provider.kind(), p.component));
     let via_prometheus: Vec<(ComponentId, &'static str, String)> =
         indirect.into_iter().map(|p| (p.component, env.registry.get(p.component).job, p.host)).collect();
-    let outcomes: Vec<Outcome> = std::thread::scope(|scope| -> Result<Vec<Outcome>> {
+    // The hosts' package versions and APT candidates (one SSH command each),
+    // read while the probes run: updates pending are reported, not a problem.
+    let (outcomes, installed) = std::thread::scope(|scope| -> Result<(Vec<Outcome>, crate::check::installed::Report)> {
+        let installed = scope.spawn(|| crate::check::installed::read(&env, &contract, &s.state.known_hosts()));
         let handles: Vec<_> = probes
             .into_iter()
             .map(|probe| {
@@ -46,7 +49,9 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().map_err(|_| Error::internal("a status probe panicked"))).collect()
+        let outcomes =
+            handles.into_iter().map(|h| h.join().map_err(|_| Error::internal("a status probe panicked"))).collect::<Result<_>>()?;
+        Ok((outcomes, installed.join().map_err(|_| Error::internal("the read of the installed packages panicked"))?))
     })?;
 
     let mut outcomes = outcomes;
@@ -132,6 +137,23 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     } else {
         format!("\nAlerts firing: {}", names.join(", "))
     });
+    lines.push(String::new());
+    lines.extend(crate::check::installed::updates_lines(&installed, &env.name, ""));
+    // The certificate obsctl issued that expires first (the hosts' copies are measured by Prometheus).
+    let nearest = crate::state::tls::nearest_expiry(&s.state.tls());
+    let cert_json = nearest.as_ref().map(|(name, at)| {
+        let days = (*at - time::OffsetDateTime::now_utc()).whole_days();
+        let at = at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        lines.push(format!(
+            "Certificates: the nearest expiry is {name}'s, in {days} days ({at}){}",
+            if days < crate::state::tls::RENEW_BEFORE_DAYS {
+                format!("; renew: obsctl renew-certs --env {}", env.name)
+            } else {
+                String::new()
+            }
+        ));
+        json!({ "certificate": name, "not_after": at, "days_left": days })
+    });
     lines.push(format!(
         "{} in {:.1}s",
         if problems == 0 { "healthy".to_string() } else { format!("{problems} problem(s)") },
@@ -142,7 +164,8 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         json!({ "ok": problems == 0, "environment": env.name, "problems": problems, "elapsed_s": crate::report::round(started.elapsed()),
                 "checks": outcomes.iter().map(|o| json!({ "host": o.probe.host, "component": o.probe.component, "url": o.probe.url,
                     "healthy": o.health.is_ok(), "error": o.health.as_ref().err() })).collect::<Vec<_>>(),
-                "targets": targets_json, "alertmanager_cluster": cluster_json,
+                "targets": targets_json, "alertmanager_cluster": cluster_json, "nearest_certificate_expiry": cert_json,
+                "updates_pending": crate::check::installed::pending_json(&installed),
                 "alerts_firing": alerts.iter().map(|a| json!({ "alertname": a["labels"]["alertname"], "severity": a["labels"]["severity"], "labels": a["labels"] })).collect::<Vec<_>>() }),
     );
     Ok(if problems == 0 { 0 } else { Phase::Verify.exit_code() })

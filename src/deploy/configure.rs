@@ -55,7 +55,9 @@ pub fn choose_path(s: &Session, args: &UpArgs, tf_changed: bool, contract: &Cont
     let p = s.printer;
     let t = Instant::now();
     p.phase_start("check", "comparing the hosts with their last converged state");
-    let path = if args.full {
+    let path = if args.upgrade {
+        ConfigPath::Full(vec!["--upgrade".into()])
+    } else if args.full {
         ConfigPath::Full(vec!["--full".into()])
     } else if s.env.up.always_configure {
         ConfigPath::Full(vec![format!("always_configure = true in [up] of {}", s.env.file.display())])
@@ -84,12 +86,15 @@ pub fn choose_path(s: &Session, args: &UpArgs, tf_changed: bool, contract: &Cont
     path
 }
 
-/// Records what the hosts were converged to: Ansible's task results, then
-/// one look at each host. A host that cannot be recorded leaves no record
-/// (the next `up` runs Ansible again), never a failed run.
-pub fn record(s: &Session, contract: &Contract, digest: &str) -> Result<()> {
+/// What the hosts were converged to: Ansible's task results, then one look
+/// at each host; saved by `up` only once verify passed. A host that cannot be
+/// recorded leaves no record (the next `up` runs Ansible again), never a
+/// failed run.
+pub fn record(s: &Session, contract: &Contract, digest: &str) -> Result<Option<Converged>> {
     let p = s.printer;
-    let managed = converged::managed_from_events(&s.log("ansible-events.jsonl"));
+    let events = s.log("ansible-events.jsonl");
+    report_removed(s, &events);
+    let managed = converged::managed_from_events(&events);
     let options = crate::tools::ssh::contract_options(contract, &s.state.known_hosts());
     let mut hosts = std::collections::BTreeMap::new();
     let mut problems = Vec::new();
@@ -104,14 +109,29 @@ pub fn record(s: &Session, contract: &Contract, digest: &str) -> Result<()> {
     }
     if !problems.is_empty() {
         p.warn(&format!("the converged state was not recorded ({}); the next `up` runs Ansible again", problems.join("; ")));
-        return Ok(());
+        return Ok(None);
     }
     let files: usize = hosts.values().map(|h| h.expected.files.len()).sum();
     let services: usize = hosts.values().map(|h| h.managed.services.len()).sum();
     let packages: usize = hosts.values().map(|h| h.expected.packages.len()).sum();
-    Converged { format: 1, digest: digest.to_string(), at: crate::report::timestamp(), hosts }.save(&s.state)?;
-    p.step("record", &format!("recorded the converged state: {files} files, {services} services, {packages} packages"));
-    Ok(())
+    p.step(
+        "record",
+        &format!("read the converged state: {files} files, {services} services, {packages} packages (recorded once verified)"),
+    );
+    Ok(Some(Converged::new(digest, hosts)))
+}
+
+/// Names, in the output and the run's log, what Ansible removed because
+/// obsctl did not write it (ansible/roles/managed_dirs): stray files,
+/// drop-ins, unit overrides and masks.
+fn report_removed(s: &Session, events: &std::path::Path) {
+    let removed = converged::removed_from_events(events);
+    if removed.is_empty() {
+        return;
+    }
+    let lines: Vec<String> = removed.iter().flat_map(|(h, paths)| paths.iter().map(move |p| format!("{h}: {p}"))).collect();
+    s.printer.warn(&format!("removed what obsctl did not write (the declared state wins): {}", lines.join(", ")));
+    s.printer.event("removed", json!({ "hosts": removed }));
 }
 
 pub fn wait_for_hosts(s: &Session, contract: &Contract, args: &UpArgs) -> Result<()> {
@@ -140,14 +160,16 @@ pub fn wait_for_hosts(s: &Session, contract: &Contract, args: &UpArgs) -> Result
     Ok(())
 }
 
-pub fn configure(s: &Session, secrets: &Secrets) -> Result<Recap> {
+/// UPGRADE: the Debian packages of each host go to their APT candidate
+/// (site.yml's `obsctl_upgrade`), their services restarted one HA peer at a time.
+pub fn configure(s: &Session, secrets: &Secrets, upgrade: bool) -> Result<Recap> {
     let p = s.printer;
     let t = Instant::now();
     p.phase_start("ansible", "configuring (ansible/site.yml)");
     // A host that dropped its SSH connection is retried once; failed tasks never are.
     let recap = retry(
         Backoff::exponential(2, Duration::from_secs(5)),
-        |_| playbook(s, secrets).run("site.yml", &[]),
+        |_| playbook(s, secrets).run("site.yml", if upgrade { &["-e", r#"{"obsctl_upgrade": true}"#] } else { &[] }),
         |e, _, wait| {
             let again = e.phase == Phase::Hosts;
             if again {

@@ -2,11 +2,13 @@
 //! `up` (prepare, provision, inventory, configure-or-skip, verify). Imports
 //! `check` and the layers below, never `commands`.
 
+pub mod backup;
 pub mod configure;
 pub mod inventory;
 pub mod maintenance;
 pub mod prepare;
 pub mod provision;
+pub mod restore;
 pub mod session;
 pub mod up;
 pub mod verify;

@@ -32,9 +32,9 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
 
     if args.only == Some(OnlyPart::Verify) {
         let (mut d, env) = deployed(&s.state, &s.env)?;
-        let verified = timed(&mut timings, "verify", || verify(s, &env, &d.contract, args))?;
+        let verified = timed(&mut timings, "verify", || verify(s, &env, &d.contract, args)).map_err(|e| failed(s, e))?;
         d.reach(d.reached.max(Reached::Verified), &s.state)?;
-        return summarize(s, &d, None, &verified, timings);
+        return summarize(s, &d, None, &verified, None, timings);
     }
 
     let (mut secrets, background) = timed(&mut timings, "prepare", || prepare(s, args))?;
@@ -87,20 +87,41 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
     }
     let digest = inputs_digest(s)?;
     let path = timed(&mut timings, "check", || Ok(choose_path(s, args, tf_changed, &contract, &digest)))?;
-    let changed = match &path {
-        ConfigPath::Fast { .. } => 0,
-        ConfigPath::Full(_) => {
-            // From here until it is recorded again, the hosts are not known to be converged.
-            Converged::forget(&s.state);
-            timed(&mut timings, "hosts", || wait_for_hosts(s, &contract, args))?;
-            let recap = timed(&mut timings, "ansible", || configure(s, &secrets))?;
-            timed(&mut timings, "record", || record(s, &contract, &digest))?;
-            recap.changed()
-        }
+    let mut record_after_verify = None;
+    let mut before = None;
+    let mut converge_and_verify = || {
+        let changed = match &path {
+            ConfigPath::Fast { .. } => 0,
+            ConfigPath::Full(_) => {
+                // From here until it is recorded again, the hosts are not known to be converged.
+                Converged::forget(&s.state);
+                timed(&mut timings, "hosts", || wait_for_hosts(s, &contract, args))?;
+                // --upgrade: the versions before, for the summary's before → after.
+                before = args.upgrade.then(|| crate::check::installed::read(env, &contract, &s.state.known_hosts()));
+                let recap = timed(&mut timings, "ansible", || configure(s, &secrets, args.upgrade))?;
+                record_after_verify = timed(&mut timings, "record", || record(s, &contract, &digest))?;
+                recap.changed()
+            }
+        };
+        d.reach(Reached::Configured, &s.state)?;
+        let verified = timed(&mut timings, "verify", || verify(s, env, &contract, args))?;
+        d.reach(Reached::Verified, &s.state)?;
+        Ok((changed, verified))
     };
-    d.reach(Reached::Configured, &s.state)?;
-    let verified = timed(&mut timings, "verify", || verify(s, env, &contract, args))?;
-    d.reach(Reached::Verified, &s.state)?;
+    let (changed, verified) = converge_and_verify().map_err(|e| failed(s, e))?;
+    // Recorded as converged only now that the hosts were verified.
+    if let Some(r) = record_after_verify {
+        r.save(&s.state)?;
+    }
     drop(maintenance);
-    summarize(s, &d, Some((changed, &path)), &verified, timings)
+    summarize(s, &d, Some((changed, &path)), &verified, before.as_ref(), timings)
+}
+
+/// A run that failed configuring or verifying the hosts leaves the converged
+/// record saying so: the next `up` takes the full path.
+fn failed(s: &Session, e: crate::error::Error) -> crate::error::Error {
+    if let Err(m) = Converged::mark_failed(&s.state, &format!("{} failed, exit {}", e.phase.name(), e.phase.exit_code())) {
+        s.printer.warn(&format!("could not note the failure in the converged record: {}", m.message));
+    }
+    e
 }

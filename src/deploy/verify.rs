@@ -35,6 +35,7 @@ pub fn summarize(
     d: &Deployment,
     configured: Option<(u32, &ConfigPath)>,
     verified: &crate::check::verify::Verified,
+    before: Option<&crate::check::installed::Report>,
     timings: Timings,
 ) -> Result<()> {
     let (p, env, contract) = (s.printer, &s.env, &d.contract);
@@ -57,6 +58,31 @@ pub fn summarize(
     let installed = crate::check::installed::read(env, contract, &s.state.known_hosts());
     for (i, line) in crate::check::installed::describe(&installed).into_iter().enumerate() {
         lines.push(format!("  {:<13} {line}", if i == 0 { "Installed" } else { "" }));
+    }
+    // up --upgrade: what changed; every run: what is still pending.
+    let upgraded = before.map(|b| crate::check::installed::changes(b, &installed));
+    match &upgraded {
+        Some(list) if list.is_empty() => {
+            lines.push(format!("  {:<13} nothing (every managed package was at its APT candidate)", "Upgraded"))
+        }
+        Some(list) => {
+            for (i, (host, package, old, new)) in list.iter().enumerate() {
+                lines.push(format!("  {:<13} {host}: {package} {old} → {new}", if i == 0 { "Upgraded" } else { "" }));
+            }
+        }
+        None => {}
+    }
+    let pending = crate::check::installed::pending_lines(&installed);
+    if pending.is_empty() {
+        lines.push(format!("  {:<13} none pending (every managed package is at its APT candidate)", "Updates"));
+    } else {
+        lines.push(format!(
+            "  {:<13} pending on {} host(s): `obsctl up --env {} --upgrade` applies them",
+            "Updates",
+            pending.len(),
+            env.name
+        ));
+        lines.extend(pending.iter().map(|l| format!("  {:<13} {l}", "")));
     }
     let mut add = |name: &str, list: &[String]| {
         for (i, u) in list.iter().enumerate() {
@@ -102,7 +128,9 @@ pub fn summarize(
         json!({ "ok": true, "environment": env.name, "hosts": contract.hosts.keys().collect::<Vec<_>>(), "targets_up": verified.targets,
                 "changed_tasks": changed, "urls": urls,
                 "path": configured.map(|(_, p)| p.name()), "path_reasons": configured.map(|(_, p)| p.reasons()),
-                "os": env.os.name(), "installed": crate::check::installed::to_json(&installed), "grafana_password_file": password_file,
+                "os": env.os.name(), "installed": crate::check::installed::to_json(&installed),
+                "updates_pending": crate::check::installed::pending_json(&installed),
+                "upgraded": upgraded.map(|l| l.iter().map(|(h, p, o, n)| json!({ "host": h, "package": p, "before": o, "after": n })).collect::<Vec<_>>()), "grafana_password_file": password_file,
                 "credentials": { "ca_file": ca_file, "user": crate::state::secrets::OPERATOR, "password_file": operator_password },
                 "timings": timings, "elapsed_s": secs(p.elapsed()), "own_cpu_s": secs(crate::report::own_cpu()),
                 "run_log": s.run_dir }),

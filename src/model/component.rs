@@ -32,17 +32,22 @@ pub enum ComponentId {
     NodeExporter,
     Grafana,
     Loki,
+    /// The log agent (Grafana Alloy), on every host.
+    Alloy,
+    /// The legacy log agent, only for environments that opt in
+    /// (`log_agent = "promtail"`: src/model/environment/validate.rs).
     Promtail,
     App,
 }
 
 impl ComponentId {
-    pub const ALL: [ComponentId; 7] = [
+    pub const ALL: [ComponentId; 8] = [
         ComponentId::Prometheus,
         ComponentId::Alertmanager,
         ComponentId::NodeExporter,
         ComponentId::Grafana,
         ComponentId::Loki,
+        ComponentId::Alloy,
         ComponentId::Promtail,
         ComponentId::App,
     ];
@@ -55,6 +60,7 @@ impl ComponentId {
             ComponentId::NodeExporter => "node_exporter",
             ComponentId::Grafana => "grafana",
             ComponentId::Loki => "loki",
+            ComponentId::Alloy => "alloy",
             ComponentId::Promtail => "promtail",
             ComponentId::App => "app",
         }
@@ -62,6 +68,23 @@ impl ComponentId {
 
     pub fn from_name(name: &str) -> Option<ComponentId> {
         ComponentId::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The components an environment gets when its file lists none: all but
+    /// the legacy log agent (Promtail, end of life upstream), which only an
+    /// explicit `log_agent = "promtail"` brings back.
+    pub fn defaults() -> impl Iterator<Item = ComponentId> {
+        ComponentId::ALL.into_iter().filter(|c| !c.is_legacy())
+    }
+
+    /// The legacy log agent: kept only for environments that already run it.
+    pub fn is_legacy(self) -> bool {
+        self == ComponentId::Promtail
+    }
+
+    /// A log agent (ships the journal and the app's log to Loki).
+    pub fn is_log_agent(self) -> bool {
+        matches!(self, ComponentId::Alloy | ComponentId::Promtail)
     }
 }
 
@@ -91,6 +114,9 @@ pub struct Component {
     pub name: &'static str,
     /// Runs on every host (not a role a host is given).
     pub every_host: bool,
+    /// Only on an explicit choice in the env file (the legacy log agent):
+    /// not among the components an env file without a list gets.
+    pub legacy: bool,
     /// Every environment needs it (verify works through it).
     pub required: bool,
     /// The first port is the one scraped and probed for health.
@@ -131,6 +157,7 @@ fn table() -> Vec<Component> {
         id,
         name: id.name(),
         every_host,
+        legacy: id.is_legacy(),
         required,
         ports: ports.to_vec(),
         job,
@@ -201,6 +228,19 @@ fn table() -> Vec<Component> {
             "/ready",
             "loki",
             Some("loki"),
+            false,
+        ),
+        c(
+            ComponentId::Alloy,
+            true,
+            false,
+            // 12345 is the gateway's (nginx: TLS, basic auth); Alloy itself
+            // listens on 127.0.0.1 only, over HTTPS, on alloy_backend_port.
+            &[port("alloy_http_port", 12345), port("alloy_backend_port", 12346)],
+            "alloy",
+            "/-/ready",
+            "alloy",
+            Some("alloy"),
             false,
         ),
         c(
@@ -410,7 +450,10 @@ mod tests {
     fn roles_and_names() {
         assert_eq!(host_roles(), ["prometheus", "alertmanager", "grafana", "loki", "app"]);
         assert_eq!(required(), ["prometheus", "alertmanager"]);
-        assert_eq!(names().len(), 7);
+        assert_eq!(names().len(), 8);
+        assert_eq!(ComponentId::defaults().collect::<Vec<_>>().len(), 7);
+        assert!(ComponentId::defaults().any(|c| c == ComponentId::Alloy));
+        assert!(!ComponentId::defaults().any(|c| c == ComponentId::Promtail));
     }
 }
 

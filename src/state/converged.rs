@@ -14,7 +14,15 @@
 //!   with their checksums, the directories it manages, services it started,
 //!   packages it installed; then one SSH look at each host adds the installed
 //!   versions, every file in the directories Ansible manages under /etc (which
-//!   covers files whose results `no_log` hides) and the machine id.
+//!   covers files whose results `no_log` hides), the mode and owner of every
+//!   managed file and directory, every unit file, drop-in, override or mask
+//!   of each managed service in /etc/systemd/system and /run/systemd/system,
+//!   and the machine id.
+//!
+//! The record is written only once the run verified the hosts. A run that
+//! fails after the hosts were compared (Ansible, exit 40; verify, exit 50)
+//! replaces it with a note of the failure, so the next `up` takes the full
+//! path (`Converged::mark_failed`).
 //!
 //! `up` skips Ansible only when Terraform planned nothing, the digest is the
 //! same, and one SSH round trip per host (all in parallel) finds exactly the
@@ -30,7 +38,7 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::state::workspace::{write_atomic, StateDir};
 
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// What Ansible's task results say it put in place on one host.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +64,26 @@ impl Managed {
     fn listed_dirs(&self) -> impl Iterator<Item = &String> {
         self.dirs.iter().filter(|d| d.starts_with("/etc/"))
     }
+}
+
+/// Per host, the paths the run removed (file state=absent that changed):
+/// what obsctl did not write in the directories it owns.
+pub fn removed_from_events(events: &Path) -> BTreeMap<String, Vec<String>> {
+    let text = std::fs::read_to_string(events).unwrap_or_default();
+    removed_from_lines(&text)
+}
+
+fn removed_from_lines(text: &str) -> BTreeMap<String, Vec<String>> {
+    let mut hosts: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for v in text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).filter(|v| v["changed"] == true) {
+        let (Some(host), Some(items)) = (v["host"].as_str(), v["managed"].as_array()) else { continue };
+        for item in items.iter().filter(|i| i["kind"] == "absent" && i["changed"] != false) {
+            if let Some(p) = item["path"].as_str() {
+                hosts.entry(host.to_string()).or_default().push(p.to_string());
+            }
+        }
+    }
+    hosts
 }
 
 /// Per host, from the events file of one ansible-playbook run.
@@ -106,8 +134,14 @@ pub struct Service {
 #[serde(deny_unknown_fields)]
 pub struct Observed {
     pub machine_id: String,
-    /// Path → SHA-1: the managed files and every file of the managed /etc directories.
+    /// Path → SHA-1: the managed files, every file of the managed /etc
+    /// directories and every unit file or drop-in of a managed service.
     pub files: BTreeMap<String, String>,
+    /// Path → "MODE USER:GROUP" (octal mode as `stat %a` prints it) of the
+    /// managed files, the entries of the managed /etc directories and every
+    /// managed directory itself.
+    #[serde(default)]
+    pub modes: BTreeMap<String, String>,
     pub services: BTreeMap<String, Service>,
     /// Installed packages ("ii") → version.
     pub packages: BTreeMap<String, String>,
@@ -130,15 +164,31 @@ pub struct Converged {
     pub hosts: BTreeMap<String, HostRecord>,
 }
 
+/// What a failed run leaves in place of the record.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Failed {
+    format: u32,
+    failed: String,
+    at: String,
+}
+
 fn path(state: &StateDir) -> PathBuf {
     state.dir.join("converged.json")
 }
 
 impl Converged {
+    pub fn new(digest: &str, hosts: BTreeMap<String, HostRecord>) -> Converged {
+        Converged { format: FORMAT, digest: digest.to_string(), at: crate::report::timestamp(), hosts }
+    }
+
     /// The record, or why there is none to trust.
     pub fn load(state: &StateDir) -> std::result::Result<Converged, String> {
         let p = path(state);
         let text = std::fs::read_to_string(&p).map_err(|_| "no record of a converged configuration".to_string())?;
+        if let Ok(f) = serde_json::from_str::<Failed>(&text) {
+            return Err(format!("the last run failed ({}, {}): the hosts are not known to be as declared", f.failed, f.at));
+        }
         let c: Converged = serde_json::from_str(&text).map_err(|e| format!("{} is unreadable: {e}", p.display()))?;
         if c.format != FORMAT {
             return Err(format!("{} has format {}", p.display(), c.format));
@@ -150,11 +200,23 @@ impl Converged {
         write_atomic(&path(state), crate::error::to_json_pretty(self)?.as_bytes(), 0o600)
     }
 
+    /// A run that failed after the hosts were compared: the record says so
+    /// (`why`, e.g. "verify: exit 50"), and the next `up` takes the full path.
+    pub fn mark_failed(state: &StateDir, why: &str) -> Result<()> {
+        let f = Failed { format: FORMAT, failed: why.to_string(), at: crate::report::timestamp() };
+        write_atomic(&path(state), crate::error::to_json_pretty(&f)?.as_bytes(), 0o600)
+    }
+
     /// Before Ansible changes anything, and on destroy: no record is better than a stale one.
     pub fn forget(state: &StateDir) {
         let _ = std::fs::remove_file(path(state));
     }
 }
+
+/// The `stat` format of the check command's mode lines.
+const STAT: &str = r"'mode\t%a\t%U:%G\t%n\n'";
+/// Where systemd reads units and drop-ins that no package installed.
+const UNIT_DIRS: &str = "/etc/systemd/system /run/systemd/system";
 
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -165,10 +227,26 @@ pub fn check_command(m: &Managed) -> String {
     let mut cmd = String::from("printf 'machine-id\\t%s\\n' \"$(cat /etc/machine-id 2>/dev/null)\"; ");
     let files: Vec<String> = m.files.keys().map(|p| quote(p)).collect();
     if !files.is_empty() {
-        cmd += &format!("sha1sum -- {} 2>/dev/null; ", files.join(" "));
+        cmd += &format!("sha1sum -- {0} 2>/dev/null; stat --printf={STAT} -- {0} 2>/dev/null; ", files.join(" "));
     }
     for d in m.listed_dirs() {
-        cmd += &format!("find {} -maxdepth 1 -type f -exec sha1sum -- {{}} + 2>/dev/null; ", quote(d));
+        cmd += &format!(
+            "find {0} -maxdepth 1 -type f -exec sha1sum -- {{}} + 2>/dev/null; find {0} -maxdepth 1 -mindepth 1 -exec stat --printf={STAT} -- {{}} + 2>/dev/null; ",
+            quote(d)
+        );
+    }
+    let dirs: Vec<String> = m.dirs.iter().map(|p| quote(p)).collect();
+    if !dirs.is_empty() {
+        cmd += &format!("stat --printf={STAT} -- {} 2>/dev/null; ", dirs.join(" "));
+    }
+    // Each managed service's unit files and drop-ins where a hand puts them:
+    // a full override or a mask (a link to /dev/null, read as empty), a drop-in.
+    for name in m.services.keys() {
+        let unit = quote(&format!("{name}.service"));
+        cmd += &format!(
+            "find {UNIT_DIRS} -maxdepth 1 -name {unit} \\( -type f -o -type l \\) -exec sha1sum -- {{}} + 2>/dev/null; \
+             for d in {UNIT_DIRS}; do [ -d \"$d\"/{unit}.d ] && find \"$d\"/{unit}.d -mindepth 1 -maxdepth 1 -exec sha1sum -- {{}} + 2>/dev/null; done; "
+        );
     }
     if !m.services.is_empty() {
         let names: Vec<String> = m.services.keys().map(|s| quote(s)).collect();
@@ -201,6 +279,9 @@ pub fn parse_observed(text: &str) -> Option<Observed> {
             ["package", status, name, version] if status.trim() == "ii" => {
                 o.packages.insert(name.to_string(), version.to_string());
             }
+            ["mode", mode, owner, path] => {
+                o.modes.insert(path.to_string(), format!("{mode} {owner}"));
+            }
             ["end-of-check"] => complete = true,
             [line] => {
                 if let Some((sum, p)) = line.split_once("  ") {
@@ -231,7 +312,16 @@ pub fn compare(m: &Managed, expected: &Observed, actual: &Observed) -> Vec<Strin
             _ => {}
         }
     }
-    for p in actual.files.keys().filter(|p| !expected.files.contains_key(*p)) {
+    for (p, mode) in &expected.modes {
+        match actual.modes.get(p) {
+            Some(m) if m != mode => out.push(format!("{p} has mode and owner {m} (converged: {mode})")),
+            None if !expected.files.contains_key(p) => out.push(format!("{p} is missing")),
+            _ => {}
+        }
+    }
+    let known = |p: &String| expected.files.contains_key(p) || expected.modes.contains_key(p);
+    let unknown: BTreeSet<&String> = actual.files.keys().chain(actual.modes.keys()).filter(|p| !known(p)).collect();
+    for p in unknown {
         out.push(format!("{p} was not there after the last configuration"));
     }
     for (name, enabled) in &m.services {
@@ -316,6 +406,9 @@ not json
         let text = "machine-id\tm1\n\
                     aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa  /etc/prometheus/prometheus.yml\n\
                     bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb  /etc/prometheus/rules/hosts.rules.yml\n\
+                    mode\t644\troot:prometheus\t/etc/prometheus/prometheus.yml\n\
+                    mode\t440\troot:prometheus\t/etc/prometheus/rules/hosts.rules.yml\n\
+                    mode\t755\troot:prometheus\t/etc/prometheus/rules\n\
                     service\tprometheus\tactive\tenabled\n\
                     package\tii \tprometheus\t2.53.3+ds1-1\n\
                     package\tii \tpromtool\t2.53.3+ds1-1\n\
@@ -335,9 +428,23 @@ not json
         assert!(cmd.contains("sha1sum -- '/etc/prometheus/prometheus.yml'"), "{cmd}");
         assert!(cmd.contains("find '/etc/prometheus/rules' -maxdepth 1"), "{cmd}");
         assert!(cmd.contains("is-active") && cmd.contains("dpkg-query") && cmd.ends_with("echo end-of-check"), "{cmd}");
-        // Log directories are not listed: their files change by themselves.
-        assert!(!check_command(&hosts["app-1"]).contains("/var/log"));
+        // Log directories are not listed (their files change by themselves); their own mode and owner are.
+        let app = check_command(&hosts["app-1"]);
+        assert!(!app.contains("find '/var/log") && app.contains("-- '/var/log/orders-api'"), "{app}");
+        // Modes and owners of the files and directories, and the unit files and drop-ins of each service.
+        assert!(cmd.contains(r"stat --printf='mode\t%a\t%U:%G\t%n\n' -- '/etc/prometheus/prometheus.yml'"), "{cmd}");
+        assert!(cmd.contains("-name 'prometheus.service'") && cmd.contains("'prometheus.service'.d"), "{cmd}");
         assert_eq!(quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn what_the_run_removed_is_named_per_host() {
+        let events = r#"{"host": "mon-1", "task": "managed_dirs : Remove", "status": "ok", "changed": true, "managed": [{"kind": "absent", "path": "/etc/prometheus/rules/evil.yml"}, {"kind": "absent", "path": "/etc/systemd/system/prometheus.service"}]}
+{"host": "app-1", "task": "managed_dirs : Remove", "status": "ok", "changed": false, "managed": [{"kind": "absent", "path": "/etc/x"}]}
+"#;
+        let removed = removed_from_lines(events);
+        assert_eq!(removed.len(), 1, "a task that changed nothing removed nothing: {removed:?}");
+        assert_eq!(removed["mon-1"], ["/etc/prometheus/rules/evil.yml", "/etc/systemd/system/prometheus.service"]);
     }
 
     #[test]
@@ -384,6 +491,24 @@ not json
         })[0]
             .contains("prometheus is 2.53.4"));
         assert!(drift(&|o| o.machine_id = "m2".into())[0].contains("host recreated"));
+        let chmod = drift(&|o| {
+            o.modes.insert("/etc/prometheus/rules/hosts.rules.yml".into(), "644 root:prometheus".into());
+        });
+        assert_eq!(
+            chmod,
+            ["/etc/prometheus/rules/hosts.rules.yml has mode and owner 644 root:prometheus (converged: 440 root:prometheus)"]
+        );
+        let chown = drift(&|o| {
+            o.modes.insert("/etc/prometheus/rules".into(), "755 nobody:prometheus".into());
+        });
+        assert!(chown[0].contains("755 nobody:prometheus (converged: 755 root:prometheus)"), "{chown:?}");
+        // A mask or a full override of a managed unit, a stray directory: not there after the last configuration.
+        let mask = drift(&|o| {
+            o.files.insert("/etc/systemd/system/prometheus.service".into(), "d".repeat(40));
+            o.modes.insert("/etc/prometheus/rules/sub".into(), "755 root:root".into());
+        });
+        assert_eq!(mask.len(), 2, "{mask:?}");
+        assert!(mask.iter().all(|d| d.contains("was not there after the last configuration")), "{mask:?}");
         assert!(drift(&|o| o.services.clear())[0].contains("prometheus is unknown"));
     }
 
@@ -419,6 +544,11 @@ not json
         };
         c.save(&state).unwrap();
         assert_eq!(Converged::load(&state).unwrap(), c);
+        // A failed run replaces the record with a note: the next `up` takes the full path, and says why.
+        Converged::mark_failed(&state, "verify failed, exit 50").unwrap();
+        let why = Converged::load(&state).unwrap_err();
+        assert!(why.contains("the last run failed (verify failed, exit 50"), "{why}");
+        c.save(&state).unwrap();
         Converged::forget(&state);
         assert!(Converged::load(&state).is_err());
     }

@@ -134,7 +134,7 @@ mod tests {
     }
 
     /// `.obsctl/dev/deployment.json` as obsctl wrote it before the run's
-    /// components were typed (`--without loki,promtail`): names in a list.
+    /// components were typed (`--without loki,promtail`, the log agent then): names in a list.
     const RECORD_BEFORE_TYPED_COMPONENTS: &str = r#"{
   "format": 1,
   "environment": "dev",
@@ -195,9 +195,9 @@ mod tests {
         let d = Deployment::require(&state, "dev").unwrap();
         assert_eq!(d.components, BTreeSet::from([Prometheus, Alertmanager, NodeExporter, Grafana, App]));
         assert_eq!((d.reached, d.contract.hosts.len()), (Reached::Verified, 2));
-        // The environment as that run deployed it: without Loki and Promtail.
+        // The environment as that run deployed it: without Loki and a log agent.
         let env = crate::model::contract::tests::env().as_deployed(&d.components);
-        assert!(env.enabled(Grafana) && !env.enabled(Loki) && !env.enabled(Promtail));
+        assert!(env.enabled(Grafana) && !env.enabled(Loki) && !env.enabled(Promtail) && !env.enabled(Alloy));
         // Saved again, the same bytes: the format on disk has not changed.
         d.save(&state).unwrap();
         assert_eq!(std::fs::read_to_string(state.deployment()).unwrap().trim_end(), RECORD_BEFORE_TYPED_COMPONENTS.trim_end());

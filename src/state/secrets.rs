@@ -10,14 +10,9 @@ use crate::model::component::ComponentId;
 use crate::model::environment::{Environment, GrafanaDatabase, ReceiverSecret, SecretSource};
 use crate::state::workspace::write_atomic;
 
-/// The basic-auth users every environment has:
-/// - `obsctl`: the operator (verify, status, silence, the UIs);
-/// - `prometheus`: scrapes every endpoint, sends alerts to Alertmanager;
-/// - `grafana`: its data sources (Prometheus, Alertmanager, Loki);
-/// - `promtail`: pushes logs to Loki.
-pub const USERS: [&str; 4] = [OPERATOR, "prometheus", "grafana", "promtail"];
-/// The user obsctl itself authenticates as.
-pub const OPERATOR: &str = "obsctl";
+/// The basic-auth users every environment has, and the one obsctl itself
+/// authenticates as (what each may do: `model::access`).
+pub use crate::model::access::{OPERATOR, USERS};
 
 /// Go's bcrypt.DefaultCost, what the exporter-toolkit documentation's
 /// examples use; each service caches a verified password, so the cost is

@@ -195,6 +195,49 @@ fn ensure_ca(tls: &TlsDir, now: OffsetDateTime) -> Result<(String, KeyPair)> {
     Ok((cert.pem(), key))
 }
 
+/// How long a new host certificate is valid: [`HOST_DAYS`], or for a lab
+/// test of expiry and renewal `OBSCTL_TEST_CERT_VALIDITY` seconds (never set
+/// it for a real environment: such certificates expire within the hour).
+fn host_validity() -> Duration {
+    std::env::var("OBSCTL_TEST_CERT_VALIDITY")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|s| *s > 0)
+        .map_or(Duration::days(HOST_DAYS), Duration::seconds)
+}
+
+/// Of the CA and the host certificates in `tls`, the one that expires
+/// first: "CA" or the host's name, and its notAfter.
+pub fn nearest_expiry(tls: &TlsDir) -> Option<(String, OffsetDateTime)> {
+    let mut files = vec![("CA".to_string(), tls.ca_cert())];
+    for e in std::fs::read_dir(tls.dir.join("hosts")).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "crt") {
+            files.push((p.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default(), p));
+        }
+    }
+    files
+        .into_iter()
+        .filter_map(|(name, p)| {
+            let der = pem_der(&std::fs::read_to_string(p).ok()?)?;
+            let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+            Some((name, cert.validity().not_after.to_datetime()))
+        })
+        .min_by_key(|(_, t)| *t)
+}
+
+/// Removes every host certificate and key, so that the next [`ensure`]
+/// issues new ones (`obsctl renew-certs`). Returns how many hosts had one.
+pub fn forget_hosts(tls: &TlsDir) -> Result<usize> {
+    let mut n = 0;
+    for e in std::fs::read_dir(tls.dir.join("hosts")).into_iter().flatten().flatten() {
+        let p = e.path();
+        n += usize::from(p.extension().is_some_and(|x| x == "crt"));
+        std::fs::remove_file(&p).with_path("remove", &p)?;
+    }
+    Ok(n)
+}
+
 /// A host certificate (PEM) and its new key (PEM), issued by `issuer`.
 fn issue_host(host: &str, names: &BTreeSet<String>, issuer: &Issuer<'_, &KeyPair>, now: OffsetDateTime) -> Result<(String, String)> {
     let key = KeyPair::generate().map_err(|e| Error::internal(format!("cannot generate a key for {host}: {e}")))?;
@@ -206,7 +249,7 @@ fn issue_host(host: &str, names: &BTreeSet<String>, issuer: &Issuer<'_, &KeyPair
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
     params.use_authority_key_identifier_extension = true;
     params.not_before = now - Duration::hours(1);
-    params.not_after = now + Duration::days(HOST_DAYS);
+    params.not_after = now + host_validity();
     let cert = params.signed_by(&key, issuer).map_err(|e| Error::internal(format!("cannot issue the certificate of {host}: {e}")))?;
     Ok((cert.pem(), key.serialize_pem()))
 }
@@ -258,6 +301,12 @@ pub fn sans(der: &[u8]) -> BTreeSet<String> {
 fn days_left(der: &[u8], now: OffsetDateTime) -> Option<i64> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     Some((cert.validity().not_after.to_datetime() - now).whole_days())
+}
+
+/// The DER bytes of the certificate in a PEM file (e.g. the CA's).
+pub fn ca_der(path: &Path) -> Result<Vec<u8>> {
+    let pem = std::fs::read_to_string(path).map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?;
+    pem_der(&pem).ok_or_else(|| Error::input(format!("{} is not a PEM certificate", path.display())))
 }
 
 /// The DER bytes of the first certificate of a PEM text.

@@ -203,6 +203,36 @@ impl Cluster {
         Ok(out)
     }
 
+    /// Every silence as Alertmanager's v2 API returns it (for backups).
+    pub fn raw(&self) -> Result<Value> {
+        self.first("list silences", |url| json_of(self.agent.get(&format!("{url}/api/v2/silences")).call()))
+    }
+
+    /// Creates again a silence of `raw()` that has not ended (its matchers,
+    /// end, author and comment; a new ID). Returns None for one that ended.
+    pub fn recreate(&self, silence: &Value) -> Result<Option<String>> {
+        if silence["status"]["state"].as_str() == Some("expired") {
+            return Ok(None);
+        }
+        let fmt = &time::format_description::well_known::Rfc3339;
+        let now = time::OffsetDateTime::now_utc();
+        let ends = silence["endsAt"].as_str().and_then(|e| time::OffsetDateTime::parse(e, fmt).ok());
+        if ends.is_none_or(|e| e <= now) {
+            return Ok(None);
+        }
+        let starts = silence["startsAt"].as_str().and_then(|e| time::OffsetDateTime::parse(e, fmt).ok()).map_or(now, |s| s.max(now));
+        let body = json!({
+            "matchers": silence["matchers"],
+            "startsAt": starts.format(fmt).unwrap_or_default(),
+            "endsAt": silence["endsAt"],
+            "createdBy": silence["createdBy"],
+            "comment": silence["comment"],
+        });
+        let v =
+            self.first("restore a silence", |url| json_of(self.agent.post(&format!("{url}/api/v2/silences")).send_json(body.clone())))?;
+        Ok(v["silenceID"].as_str().map(String::from))
+    }
+
     pub fn expire(&self, id: &str) -> Result<()> {
         check_id(id, &self.env)?;
         self.first(&format!("expire silence {id}"), |url| {

@@ -75,6 +75,7 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         "obsctl_secrets_dir": ctx.secrets_dir,
         "obsctl_tls_ca_file": ctx.tls.ca_cert(),
         "obsctl_web_users": web_users,
+        "obsctl_access": crate::model::access::inventory_value(),
         "obsctl_host_tls_dir": crate::state::tls::HOST_TLS_DIR,
         "obsctl_host_secrets_dir": crate::state::tls::HOST_SECRETS_DIR,
         "prometheus_retention": env.prometheus.retention,
@@ -171,7 +172,7 @@ mod tests {
         assert_eq!(children["node_exporter"]["hosts"].as_object().unwrap().len(), 2);
         // Disabled components have empty groups.
         assert_eq!(children["grafana"]["hosts"].as_object().unwrap().len(), 0);
-        assert_eq!(children["promtail"]["hosts"].as_object().unwrap().len(), 0);
+        assert_eq!(children["promtail"]["hosts"].as_object().unwrap().len(), 0, "the legacy agent is off by default");
         assert_eq!(inv["all"]["hosts"]["app-1"]["ansible_host"], "10.77.0.11");
         assert_eq!(inv["all"]["vars"]["obsctl_environment"], "dev");
         assert_eq!(inv["all"]["vars"]["obsctl_os"], "debian-13");
@@ -181,7 +182,7 @@ mod tests {
         assert_eq!(inv["all"]["hosts"]["app-1"]["obsctl_tls_cert_file"], "/st/tls/hosts/app-1.crt");
         assert_eq!(inv["all"]["hosts"]["app-1"]["obsctl_tls_key_file"], "/st/tls/hosts/app-1.key");
         let web = inv["all"]["vars"]["obsctl_web_users"].as_object().unwrap();
-        assert_eq!(web.keys().collect::<Vec<_>>(), ["grafana", "obsctl", "prometheus", "promtail"]);
+        assert_eq!(web.keys().collect::<Vec<_>>(), ["alloy", "grafana", "obsctl", "prometheus", "promtail"]);
         let text = inv.to_string();
         for u in &users {
             assert_eq!(web[u.name]["password_file"], json!(u.password_file));

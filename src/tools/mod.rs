@@ -4,6 +4,7 @@
 
 pub mod alertmanager;
 pub mod ansible;
+pub mod archive;
 pub mod http;
 pub mod inventory;
 pub mod lab;

@@ -250,6 +250,34 @@ fn login(addr: &str, port: u16, user: &str, key: &Path, extra: &[String], comman
     }
 }
 
+/// Copies a file between this machine and a host with `scp` (the
+/// environment's key and options): `to_host` sends `local` to `remote`,
+/// otherwise `remote` is fetched into `local`.
+pub fn copy(h: &HostRef<'_>, extra: &[String], local: &Path, remote: &str, to_host: bool) -> std::result::Result<(), String> {
+    let remote = format!("{}@{}:{remote}", h.user, crate::tools::http::host_for_url(h.addr));
+    let (from, to): (std::ffi::OsString, std::ffi::OsString) =
+        if to_host { (local.into(), remote.into()) } else { (remote.into(), local.into()) };
+    Child::new("scp", Phase::Hosts)
+        .args(["-q", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "-i"])
+        .arg(h.key)
+        .arg("-P")
+        .arg(h.port.to_string())
+        .args(extra.iter())
+        .arg(from)
+        .arg(to)
+        .output()
+        .map(|_| ())
+        .map_err(|e| format!("scp: {}", Error::from(e).message))
+}
+
+/// One host as `run` and `copy` reach it.
+pub struct HostRef<'a> {
+    pub addr: &'a str,
+    pub port: u16,
+    pub user: &'a str,
+    pub key: &'a Path,
+}
+
 /// An interactive `ssh` to one host in place of obsctl (its terminal, its
 /// exit status), with the environment's key and pinned host keys; `command`
 /// empty opens a login shell. Returns only when ssh could not start.

@@ -35,7 +35,7 @@ variable "hosts" {
   description = <<-EOT
     Machines of the topology, keyed by host name. roles: components the host
     runs (prometheus, alertmanager, grafana, loki, app; node_exporter and
-    promtail run on every host); size: small, medium or large (aws: a key
+    the log agent run on every host); size: small, medium or large (aws: a key
     of aws.instance_types; the lab ignores it); disk_gb: root volume (aws);
     zone: index into aws.availability_zones (the lab ignores it).
   EOT
@@ -85,15 +85,15 @@ variable "ports" {
   description = "Every port of the stack, from obsctl's component registry, under the names the Ansible roles use (prometheus_port, …, app_port). The aws stack opens its security groups from it."
   type        = map(number)
 
-  # loki_backend_port and promtail_backend_port are loopback-only listeners
+  # loki_backend_port, alloy_backend_port and promtail_backend_port are loopback-only listeners
   # behind the log gateway (nginx): in the map, opened in no security group.
   validation {
     condition = sort(keys(var.ports)) == sort([
       "prometheus_port", "alertmanager_port", "alertmanager_cluster_port", "node_exporter_port", "grafana_http_port",
-      "grafana_alerting_ha_port", "loki_http_port", "loki_grpc_port", "loki_memberlist_port", "promtail_http_port", "app_port",
-      "loki_backend_port", "promtail_backend_port",
+      "grafana_alerting_ha_port", "loki_http_port", "loki_grpc_port", "loki_memberlist_port", "alloy_http_port",
+      "promtail_http_port", "app_port", "loki_backend_port", "alloy_backend_port", "promtail_backend_port",
     ])
-    error_message = "ports must hold exactly: prometheus_port, alertmanager_port, alertmanager_cluster_port, node_exporter_port, grafana_http_port, grafana_alerting_ha_port, loki_http_port, loki_grpc_port, loki_memberlist_port, promtail_http_port, app_port, loki_backend_port, promtail_backend_port."
+    error_message = "ports must hold exactly: prometheus_port, alertmanager_port, alertmanager_cluster_port, node_exporter_port, grafana_http_port, grafana_alerting_ha_port, loki_http_port, loki_grpc_port, loki_memberlist_port, alloy_http_port, promtail_http_port, app_port, loki_backend_port, alloy_backend_port, promtail_backend_port."
   }
 
   validation {
@@ -107,7 +107,7 @@ variable "components" {
   type        = list(string)
 
   validation {
-    condition     = alltrue([for c in var.components : contains(["prometheus", "alertmanager", "node_exporter", "grafana", "loki", "promtail", "app"], c)])
-    error_message = "components must be out of: prometheus, alertmanager, node_exporter, grafana, loki, promtail, app."
+    condition     = alltrue([for c in var.components : contains(["prometheus", "alertmanager", "node_exporter", "grafana", "loki", "alloy", "promtail", "app"], c)])
+    error_message = "components must be out of: prometheus, alertmanager, node_exporter, grafana, loki, alloy, promtail, app."
   }
 }

@@ -137,12 +137,12 @@ out += lines[:begin] + table + lines[end:]
 open(dst, "w").write("\n".join(out) + "\n")
 
 env = tomllib.loads(open(dst).read())
-components = env.get("components", ["prometheus", "alertmanager", "node_exporter", "grafana", "loki", "promtail", "app"])
+components = env.get("components", ["prometheus", "alertmanager", "node_exporter", "grafana", "loki", "alloy", "app"])
 hosts = [h["name"] for h in env["hosts"]]
 groups = {}
 for c in ["prometheus", "alertmanager", "grafana", "loki", "app"]:
     groups[c] = sorted(h["name"] for h in env["hosts"] if c in h["roles"]) if c in components else []
-for c in ["node_exporter", "promtail"]:
+for c in ["node_exporter", "alloy", "promtail"]:
     groups[c] = sorted(hosts) if c in components else []
 json.dump({"protected": env.get("protected", False), "hosts": sorted(hosts), "groups": groups,
            "zones": sorted(set(env["aws"]["availability_zones"][h.get("zone", 0)] for h in env["hosts"])),
@@ -282,7 +282,7 @@ sys.exit(f"outside {net}: {bad}" if bad else 0)
 PY
 check "instance ids and the environment's zones in the host labels" \
     '([.all.hosts[].obsctl_labels.instance_id | startswith("i-")] | all) and ([.all.hosts[].obsctl_labels.zone] | unique) == $exp[0].zones'
-for g in prometheus alertmanager grafana loki app node_exporter promtail; do
+for g in prometheus alertmanager grafana loki app node_exporter alloy promtail; do
     got=$(jq -c --arg g "$g" '.all.children[$g].hosts | keys' "$INV")
     want=$(jq -c --arg g "$g" '.groups[$g]' "$EXPECTED")
     [[ "$got" == "$want" ]] || die "inventory: group $g is $got, expected $want"

@@ -50,7 +50,7 @@ case "${1:-}" in
             children: (
               ([ "prometheus", "alertmanager", "grafana", "loki", "app" ] | map({ key: ., value: { hosts: (
                   . as $r | $c.hosts | with_entries(select(.value.roles | index($r))) | map_values({})) } }) | from_entries)
-              + { node_exporter: { hosts: ($c.hosts | map_values({})) }, promtail: { hosts: {} } }
+              + { node_exporter: { hosts: ($c.hosts | map_values({})) }, alloy: { hosts: {} }, promtail: { hosts: {} } }
               + { grafana: { hosts: {} }, loki: { hosts: {} } })
         } }' >"$BASE/inventory.json"
     cp "$BASE/group_vars/all.json" "$BASE/inventory_vars.json"

@@ -18,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 OBSCTL=$ROOT/target/release/obsctl
-WITHOUT=${WITHOUT-grafana,loki,promtail}
+WITHOUT=${WITHOUT-grafana,loki,alloy}
 OUT=$(mktemp -d /tmp/obsctl-bench.XXXXXX)
 now() { date +%s.%N; }
 since() { awk -v s="$1" -v e="$(now)" 'BEGIN{printf "%.1f", e-s}'; }

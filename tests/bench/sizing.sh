@@ -9,7 +9,7 @@
 #   SETTLE=300 OUT=/tmp/sizing.json tests/bench/sizing.sh
 #
 # Needs root (lab machines). Uses `dev`: anything running in dev is destroyed
-# first. Grafana, Loki and Promtail are left out (WITHOUT), as everywhere on
+# first. Grafana, Loki and Alloy are left out (WITHOUT), as everywhere on
 # machines that cannot reach Grafana's APT repository, so their own series
 # are not measured. With TLS and basic auth on Prometheus (.obsctl/dev/tls/ca.crt
 # and the `obsctl` user's password, .obsctl/dev/secrets/web_obsctl_password), queries use them.
@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 OBSCTL=$ROOT/target/release/obsctl
-WITHOUT=${WITHOUT-grafana,loki,promtail}
+WITHOUT=${WITHOUT-grafana,loki,alloy}
 SETTLE=${SETTLE:-330}   # past Prometheus's 5-minute lookback, so the package's default scrapes (before obsctl's restart) have gone stale
 OUT=${OUT:-$ROOT/tests/bench/sizing-dev.json}
 work=$(mktemp -d /tmp/obsctl-sizing.XXXXXX)

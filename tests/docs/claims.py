@@ -62,7 +62,7 @@ EXTRA_PORTS = {
 # Debian's own paths the docs may name (nothing in the repository writes them).
 HOST_PATHS = ["/var/backups", "/var/tmp", "/var/log/journal", "/etc/os-release", "/etc/default/", "/var/lib/apt", "/etc/apt", "/var/log/", "/etc/systemd/system/", "/var/lib/"]
 
-COMPONENT_WORDS = r"Prometheus|Alertmanager|node_exporter|Grafana|Loki|Promtail|orders-api"
+COMPONENT_WORDS = r"Prometheus|Alertmanager|node_exporter|Grafana|Loki|Alloy|Promtail|orders-api"
 
 
 def code_blocks(text: str) -> list[tuple[int, str]]:

@@ -289,17 +289,17 @@ def grafana_placement(env: dict) -> dict[str, str]:
     return json.loads(str(render(vars_["_grafana_datasource_placement_json"])))
 
 
-def promtail_push_host(env: dict, host: str) -> str:
-    """The promtail role's own `_promtail_push_host` (ansible/roles/promtail/vars/main.yml),
-    evaluated with Jinja2: the Loki host this host's Promtail pushes to."""
+def log_agent_push_host(env: dict, host: str, agent: str) -> str:
+    """The log agent role's own `_<agent>_push_host` (ansible/roles/<agent>/vars/main.yml:
+    alloy, or the legacy promtail), evaluated with Jinja2: the Loki host this host's agent pushes to."""
     import hashlib
 
-    vars_ = yaml.safe_load(read("ansible/roles/promtail/vars/main.yml"))
+    vars_ = yaml.safe_load(read(f"ansible/roles/{agent}/vars/main.yml"))
     jenv = jinja2.Environment()
     jenv.filters["hash"] = lambda s, algo: hashlib.new(algo, s.encode()).hexdigest()
     lokis = [h["name"] for h in env["hosts"] if "loki" in h["roles"]] if "loki" in env["components"] else []
-    ctx = {"inventory_hostname": host, "_promtail_lokis": lokis, "groups": {"loki": lokis}}
-    return str(jenv.from_string(vars_["_promtail_push_host"]).render(**ctx)).strip()
+    ctx = {"inventory_hostname": host, f"_{agent}_lokis": lokis, "groups": {"loki": lokis}}
+    return str(jenv.from_string(vars_[f"_{agent}_push_host"]).render(**ctx)).strip()
 
 
 def sizing() -> dict:
@@ -410,7 +410,8 @@ def counts(env: dict, role: str) -> int:
 def env_table() -> str:
     envs = environments()
     names = list(envs)
-    all_components = [c["name"] for c in registry()]
+    # The components an environment gets by default: all but the legacy agent.
+    all_components = [c["name"] for c in registry() if not c.get("legacy")]
 
     def hosts_cell(n: str, e: dict) -> str:
         raw = {h["name"]: h for h in raw_env(n).get("hosts", [])}
@@ -553,6 +554,8 @@ def components_table(text: str) -> str:
     for c in registry():
         if dev is None:
             where = ""
+        elif c["name"] not in dev["components"]:
+            where = "off" + (" (legacy, opt-in)" if c.get("legacy") else "")
         elif c["every_host"]:
             where = "every host"
         else:
@@ -565,6 +568,31 @@ def components_table(text: str) -> str:
 def exit_codes_table(text: str) -> str:
     gen = [[str(c["code"]), f"`{c['phase']}`" if c["phase"] else ""] for c in facts()["exit_codes"]]
     return merged(text, "exit-codes-table", ["code", "phase (`--output json`: `\"phase\"`)", "meaning", "typical causes", "what to do"], 1, gen)
+
+
+def access_table() -> str:
+    """docs/security.md: what each credential may do (src/model/access.rs)."""
+    a = facts()["access"]
+    actions = list(a["actions"])
+    header = ["credential"] + [f"`{x}`" for x in actions] + ["`quit`"]
+    rows = [[f"`{u}`"] + ["yes" if u in a["actions"][x] else "no" for x in actions] + ["no"] for u in a["users"]]
+    return md_table(header, rows)
+
+
+def gateway_rules_table() -> str:
+    """docs/security.md: the gateway's per-path rules (src/model/access.rs)."""
+    rows = []
+    for comp, rules in facts()["access"]["gateway"].items():
+        for r in rules:
+            rows.append([comp, f"`{r['methods']}`", f"`{r['path']}`",
+                         f"`{r['action']}`" if r["action"] else "off (403 to everyone)"])
+    return md_table(["component", "methods", "path (regular expression)", "action"], rows)
+
+
+def system_users_table() -> str:
+    """docs/security.md: the system user of each component (src/model/access.rs)."""
+    users = facts()["access"]["system_users"]
+    return md_table(["component", "runs as"], [[c, f"`{u}`"] for c, u in users.items()])
 
 
 def exit_codes_short() -> str:
@@ -819,6 +847,7 @@ COMPONENT_LABEL = {
     "node_exporter": "node_exporter",
     "grafana": "Grafana",
     "loki": "Loki",
+    "alloy": "Alloy",
     "promtail": "Promtail",
     "app": "orders-api",
 }
@@ -831,9 +860,9 @@ def ident(s: str) -> str:
 def global_diagram(name: str, part: str) -> str:
     """Components on the hosts of one environment, and the flows between them:
     each Grafana to the instances the grafana role places its data sources on,
-    each Promtail to the Loki the promtail role picks, every Prometheus to
+    each log agent (Alloy) to the Loki the alloy role picks, every Prometheus to
     every Alertmanager, and one Prometheus's scrapes of the last host.
-    `part` "queries" draws Grafana's queries and Promtail's pushes in one
+    `part` "queries" draws Grafana's queries and the agents' pushes in one
     picture; an environment with many hosts splits them into "grafana" and
     "logs", so each stays under render.sh's height limit. A host with nothing
     of the part is left out."""
@@ -901,9 +930,10 @@ def query_edges(e: dict, where: dict, grafana: bool = True, logs: bool = True) -
             target = next((x for x in nodes if x.startswith(ghost + "_")), None) if place.get(comp) == "local" else (nodes[0] if nodes else None)
             if target:
                 lines.append(f'    {g} -- "{label}" --> {target}')
-    if logs and "promtail" in e["components"] and "loki" in e["components"]:
+    agent = next((a for a in ("alloy", "promtail") if a in e["components"]), None)
+    if logs and agent and "loki" in e["components"]:
         for h in e["hosts"]:
-            target = promtail_push_host(e, h["name"])
+            target = log_agent_push_host(e, h["name"], agent)
             if target:
                 lines.append(f"    {ident(h['name'])}_every -. logs .-> {ident(target)}_loki")
     return lines
@@ -1084,6 +1114,15 @@ def restore_list(text: str) -> str:
     return merged(text, "restore-list", ["file under `.obsctl/<env>/`", "why the other machine needs the same one"], 1, gen)
 
 
+def backup_table() -> str:
+    """What `obsctl backup` takes: model/backup.rs's list, through `obsctl facts`."""
+    rows = []
+    for i in facts()["backup"]:
+        where = ", ".join(f"`{p}`" if p.startswith("/") else f"`.obsctl/<env>/{p}`" for p in i["paths"])
+        rows.append([f"`{i['name']}`", f"`{i['component']}`" if i["component"] else "controller", i["what"], where, i["how"], i["restore"]])
+    return md_table(["archive folder", "of", "what", "where", "how it is taken", "how `restore` puts it back"], rows)
+
+
 # name -> (page, generator taking the page's text)
 BLOCKS: dict[str, tuple[str, object]] = {
     "env-table": ("docs/deployment.md", lambda t: env_table()),
@@ -1096,6 +1135,9 @@ BLOCKS: dict[str, tuple[str, object]] = {
     "ports-table": ("docs/architecture.md", ports_table),
     "exit-codes-table": ("docs/exit-codes.md", exit_codes_table),
     "exit-codes-short": ("docs/pipelines.md", lambda t: exit_codes_short()),
+    "access-table": ("docs/security.md", lambda t: access_table()),
+    "gateway-rules": ("docs/security.md", lambda t: gateway_rules_table()),
+    "system-users": ("docs/security.md", lambda t: system_users_table()),
     "obsctl-vars-table": ("docs/contract.md", obsctl_vars_table),
     "components-table": ("README.md", components_table),
     "cli-synopsis": ("README.md", lambda t: cli_synopsis()),
@@ -1110,6 +1152,7 @@ BLOCKS: dict[str, tuple[str, object]] = {
     "deploy-staging": ("docs/topology.md", lambda t: deployment_diagram("staging", roles=False)),
     "deploy-prod": ("docs/topology.md", lambda t: deployment_diagram("prod", roles=False)),
     "host-loss-table": ("docs/backup.md", lambda t: host_loss_table()),
+    "backup-table": ("docs/backup.md", lambda t: backup_table()),
     "sizing-measured": ("docs/scaling.md", lambda t: sizing_measured()),
     "sizing-table": ("docs/scaling.md", lambda t: sizing_table()),
     "port-vars-contract": ("docs/contract.md", lambda t: port_vars()),
@@ -1380,6 +1423,7 @@ PORT_NAMES = {
     "node_exporter": r"node_exporter|node-exporter",
     "grafana": r"Grafana",
     "loki": r"Loki",
+    "alloy": r"Alloy",
     "promtail": r"Promtail",
     "app": r"orders-api",
 }

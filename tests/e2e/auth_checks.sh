@@ -92,7 +92,7 @@ for c in "${live[@]}"; do
     esac
   done
 done
-for c in grafana loki promtail; do
+for c in grafana loki alloy promtail; do
   enabled "$c" && echo "($c is deployed but not checked here: its TLS and auth are checked statically, tests/static/configs.sh)"
 done
 
@@ -122,6 +122,114 @@ for h in $(members alertmanager); do
   n=$(scurl "$ENV" -fsS "$url" | jq --arg c "$marker" '[.[] | select(.comment == $c)] | length')
   [ "$n" = 0 ] || failures+=("Alertmanager on $h holds $n silences created without credentials")
   echo "  $h: refused (401) without credentials and with a wrong one; no such silence exists"
+done
+
+# ---------------------------------------------------------------------------
+# Least privilege: what each of obsctl's credentials may do (issue 27; the
+# model is src/model/access.rs, its table docs/security.md). The policy is
+# written here once more, on purpose: the inventory's obsctl_access must say
+# the same, and every endpoint must answer as it says.
+#   ACTION      CREDENTIALS ALLOWED (every other one is refused)
+POLICY='
+scrape      obsctl prometheus
+query       obsctl grafana
+silence     obsctl grafana
+post_alert  obsctl prometheus
+reload      obsctl
+admin       obsctl
+quit
+'
+CREDS=(obsctl prometheus grafana alloy promtail)
+for cred in "${CREDS[@]}"; do
+  [ -f "$STATE/secrets/web_${cred}_password" ] || fail "no password for $cred in $STATE/secrets"
+done
+may() { # may ACTION CRED: the policy above allows it
+  awk -v a="$1" -v c="$2" '$1 == a { for (i = 2; i <= NF; i++) if ($i == c) found = 1 } END { exit !found }' <<<"$POLICY"
+}
+model=$(jq -c '.all.vars.obsctl_access.actions' "$INV")
+for a in $(awk 'NF { print $1 }' <<<"$POLICY"); do
+  want=$(awk -v a="$a" '$1 == a { $1 = ""; print }' <<<"$POLICY" | xargs)
+  got=$(jq -r --arg a "$a" '.[$a] // [] | join(" ")' <<<"$model")
+  [ "$want" = "$got" ] || failures+=("obsctl_access in the inventory allows $a to '$got', this test's policy to '$want'")
+done
+
+# as CRED CURL-ARGS...: the status code of a request with CRED's credentials.
+as() {
+  local cred=$1
+  shift
+  code --cacert "$CA" -K <(printf 'user = "%s:%s"\n' "$cred" "$(cat "$STATE/secrets/web_${cred}_password")") "$@"
+}
+silence_body() {
+  local now later
+  now=$(date -u +%Y-%m-%dT%H:%M:%SZ); later=$(date -u -d '+5 min' +%Y-%m-%dT%H:%M:%SZ)
+  jq -nc --arg s "$now" --arg e "$later" --arg c "auth_checks.sh privilege $1" \
+    '{matchers: [{name: "alertname", value: "AuthCheckMatchesNothing", isRegex: false, isEqual: true}], startsAt: $s, endsAt: $e, createdBy: "auth_checks.sh", comment: $c}'
+}
+printf '%-10s %-11s %-13s %-8s %-30s %-6s %-9s %s\n' ACTION CREDENTIAL COMPONENT HOST REQUEST GOT EXPECTED VERDICT >"$WORK/privilege.txt"
+probe() { # probe ACTION COMPONENT HOST CRED ALLOWED-CODES REFUSED-CODES METHOD PATH [CURL-ARGS...]
+  local action=$1 c=$2 h=$3 cred=$4 ok=$5 no=$6 method=$7 path=$8 want got verdict
+  shift 8
+  if [ "$action" = quit ] || { [ "$c" = prometheus ] && [ "$action" = reload ]; }; then
+    want=403 # off for everyone
+  elif may "$action" "$cred"; then want=$ok; else want=$no; fi
+  got=$(as "$cred" -X "$method" "$@" "https://$(addr "$h"):$(port "$c")$path")
+  if [[ "$got" =~ ^($want)$ ]]; then verdict=ok; else verdict=FAIL; failures+=("$cred $action on $c ($h) $method $path: got $got, expected $want"); fi
+  printf '%-10s %-11s %-13s %-8s %-30s %-6s %-9s %s\n' "$action" "$cred" "$c" "$h" "$method $path" "$got" "$want" "$verdict" >>"$WORK/privilege.txt"
+}
+say "least privilege: every credential against every action (expected answers from the policy above)"
+for cred in "${CREDS[@]}"; do
+  for c in prometheus alertmanager node_exporter app; do
+    enabled "$c" || continue
+    for h in $(members "$c"); do
+      probe scrape "$c" "$h" "$cred" 200 401 GET /metrics
+      case $c in
+        prometheus)
+          probe query "$c" "$h" "$cred" 200 401 GET '/api/v1/query?query=up'
+          probe query "$c" "$h" "$cred" 200 401 POST /api/v1/query --data-urlencode query=up
+          # Harmless when allowed: 204, or without --web.enable-admin-api
+          # Prometheus' own 500 "admin APIs disabled" (checked below).
+          probe admin "$c" "$h" "$cred" '204|500' 401 POST /api/v1/admin/tsdb/clean_tombstones
+          if [ "$cred" = obsctl ]; then
+            r=$(scurl "$ENV" -s --max-time 10 -X POST -w ' %{http_code}' "https://$(addr "$h"):$(port "$c")/api/v1/admin/tsdb/clean_tombstones")
+            [[ "$r" == *" 204" || "$r" == *"admin APIs disabled"*" 500" ]] || failures+=("obsctl's admin request on $h did not reach Prometheus: $r")
+          fi
+          probe reload "$c" "$h" "$cred" - - POST /-/reload
+          probe quit "$c" "$h" "$cred" - - POST /-/quit
+          ;;
+        alertmanager)
+          probe query "$c" "$h" "$cred" 200 401 GET /api/v2/alerts
+          # An empty batch: authorized or not, and no notification sent.
+          probe post_alert "$c" "$h" "$cred" 200 401 POST /api/v2/alerts -H 'Content-Type: application/json' -d '[]'
+          body=$(silence_body "$cred $RANDOM$RANDOM")
+          probe silence "$c" "$h" "$cred" 200 401 POST /api/v2/silences -H 'Content-Type: application/json' -d "$body"
+          # What that POST left: expired with the same credential if allowed, absent otherwise.
+          id=$(scurl "$ENV" -fsS "https://$(addr "$h"):$(port "$c")/api/v2/silences" |
+            jq -r --arg c "$(jq -r .comment <<<"$body")" '[.[] | select(.comment == $c and .status.state != "expired")][0].id // empty')
+          if may silence "$cred"; then
+            [ -n "$id" ] || failures+=("$cred's silence on $h was not created")
+            probe silence "$c" "$h" "$cred" 200 401 DELETE "/api/v2/silence/${id:-none}"
+          else
+            [ -z "$id" ] || { failures+=("$cred created silence $id on $h"); scurl "$ENV" -fsS -X DELETE "https://$(addr "$h"):$(port "$c")/api/v2/silence/$id" >/dev/null; }
+            probe silence "$c" "$h" "$cred" 200 401 DELETE "/api/v2/silence/$(cat /proc/sys/kernel/random/uuid)"
+          fi
+          probe reload "$c" "$h" "$cred" 200 401 POST /-/reload
+          probe quit "$c" "$h" "$cred" - - POST /-/quit
+          ;;
+        app)
+          # orders-api checks /admin itself: a user its web.yml accepts but who
+          # may not administer gets 403.
+          probe admin "$c" "$h" "$cred" 200 "$( [ "$cred" = prometheus ] && echo 403 || echo 401)" GET /admin/faults
+          ;;
+      esac
+    done
+  done
+done
+cat "$WORK/privilege.txt"
+# Nothing a refused request could have done happened: every service still runs.
+for c in prometheus alertmanager; do
+  for h in $(members "$c"); do
+    check "$c on $h still ready after the probes" "$(code --cacert "$CA" -K <(printf 'user = "obsctl:%s"\n' "$(cat "$STATE/secrets/web_obsctl_password")") "https://$(addr "$h"):$(port "$c")/-/ready")" 200
+  done
 done
 
 say "every scrape target is up over HTTPS; every Alertmanager is reached over HTTPS"
@@ -190,7 +298,56 @@ for h in $(jq -r '.all.hosts | keys[]' "$INV"); do
   echo "  $h: $(grep -c . <<<"$listing") files, $keys private keys, none readable by others but ca.crt"
 done
 
-[ -n "${E2E_ARTIFACTS:-}" ] && mkdir -p "$E2E_ARTIFACTS" && cp "$WORK/table.txt" "$E2E_ARTIFACTS/auth-$ENV.txt"
+say "one system user per component: each key and password is readable by its own service's user only"
+# /etc/obsctl/{tls,secrets}/<service>/ belong to <service>'s user (the model's
+# system_users; the app's directory is orders-api), Alertmanager's receiver
+# credentials and configuration to alertmanager. Each running service's user
+# is read from its unit's main process; `test -r` runs as that user.
+owners=$(jq -r '.all.vars.obsctl_access.system_users | to_entries[] | "\(.key)=\(.value)"' "$INV" | sed 's/^app=/orders-api=/' | tr '\n' ' ')
+for h in $(jq -r '.all.hosts | keys[]' "$INV"); do
+  read -r -a opts <<<"$(jq -r --arg h "$h" '.all.hosts[$h].ansible_ssh_common_args' "$INV")"
+  user=$(jq -r --arg h "$h" '.all.hosts[$h].ansible_user' "$INV")
+  sport=$(jq -r --arg h "$h" '.all.hosts[$h].ansible_port' "$INV")
+  out=$(ssh -i "$key" "${opts[@]}" -o LogLevel=ERROR -o BatchMode=yes -p "$sport" "$user@$(addr "$h")" "OWNERS='$owners' bash -s" <<'HOST'
+set -u
+declare -A owner
+for kv in $OWNERS; do owner[${kv%%=*}]=${kv#*=}; done
+owner[loki_gateway]=root
+users=()
+for unit in prometheus prometheus-alertmanager prometheus-node-exporter orders-api; do
+  pid=$(systemctl show -p MainPID --value "$unit" 2>/dev/null)
+  [ -n "$pid" ] && [ "$pid" != 0 ] || continue
+  u=$(ps -o user= -p "$pid" | tr -d ' ')
+  echo "RUNS $unit $u"
+  users+=("$u")
+done
+files=$(find /etc/obsctl/tls /etc/obsctl/secrets -mindepth 2 -type f 2>/dev/null; ls -d /etc/prometheus/alertmanager.yml /etc/prometheus/alertmanager-secrets/* 2>/dev/null)
+for f in $files; do
+  case $f in
+    /etc/obsctl/*) svc=$(cut -d/ -f5 <<<"$f"); want=${owner[$svc]:-root} ;;
+    *) want=${owner[alertmanager]} ;;
+  esac
+  readers=()
+  for u in $(printf '%s\n' "${users[@]}" | sort -u); do
+    runuser -u "$u" -- test -r "$f" && readers+=("$u")
+  done
+  for u in "${readers[@]}"; do [ "$u" = "$want" ] || echo "LEAK $f is readable by $u (only $want should)"; done
+  echo "FILE $f ${readers[*]:-nobody}"
+done
+HOST
+  ) || { failures+=("cannot check the service users on $h"); continue; }
+  runs=$(awk '$1 == "RUNS" { printf "%s as %s, ", $2, $3 }' <<<"$out")
+  leaks=$(grep '^LEAK' <<<"$out" || true)
+  [ -z "$leaks" ] || failures+=("$h: $leaks")
+  # Two services of one host never share a user.
+  dup=$(awk '$1 == "RUNS" { print $3 }' <<<"$out" | sort | uniq -d)
+  [ -z "$dup" ] || failures+=("$h: several services run as $dup")
+  echo "  $h: ${runs%, }; $(grep -c '^FILE' <<<"$out") secret files, each readable by its own service's user only"
+  if [ -n "${E2E_ARTIFACTS:-}" ]; then mkdir -p "$E2E_ARTIFACTS" && printf '%s\n' "$out" >"$E2E_ARTIFACTS/readers-$ENV-$h.txt"; fi
+done
+
+[ -n "${E2E_ARTIFACTS:-}" ] && mkdir -p "$E2E_ARTIFACTS" && cp "$WORK/table.txt" "$E2E_ARTIFACTS/auth-$ENV.txt" &&
+  cp "$WORK/privilege.txt" "$E2E_ARTIFACTS/privilege-$ENV.txt"
 if [ ${#failures[@]} -gt 0 ]; then
   printf '  %s\n' "${failures[@]}" >&2
   fail "${#failures[@]} TLS/authentication check(s) failed"

@@ -33,7 +33,7 @@
 # the notifications; E2E_ARTIFACTS=DIR copies the received e-mails and
 # notifications there; E2E_CHECKOUT_BARRIER=FILE makes checks that edit the
 # checkout wait until FILE exists (tests/run creates it once its static steps
-# no longer read the checkout). WITHOUT (default grafana,loki,promtail): the
+# no longer read the checkout). WITHOUT (default grafana,loki,alloy): the
 # components left out (Grafana's APT repository is unreachable here). Under
 # CI=true a missing prerequisite fails; elsewhere the harness skips.
 set -euo pipefail
@@ -42,9 +42,9 @@ ROOT=$PWD
 source "$ROOT/tests/e2e/lib.sh"
 
 # The plan: per environment, in order. up first, destroy last.
-PLAN_dev=(dev-up dev-lab-alerts dev-noop dev-drift dev-fast-path dev-destroy)
+PLAN_dev=(dev-up dev-lab-alerts dev-noop dev-drift dev-converge dev-fast-path dev-upgrade dev-cert-renewal dev-dr-drill dev-destroy)
 # faults (env: any) runs on staging: that lane is idle while dev's alert checks wait.
-PLAN_staging=(staging-up faults staging-failover staging-destroy)
+PLAN_staging=(staging-up staging-rolling faults staging-failover staging-destroy)
 ENVS=(dev staging)
 SINK_PORT=9099
 SMTP_PORT=2525
@@ -65,6 +65,16 @@ for c in $planned; do
   for e in "${ENVS[@]}"; do
     plan="PLAN_$e[*]"
     [[ " ${!plan} " == *" $c "* ]] && { [[ "$(header "$c" env)" =~ ^($e|any)$ ]] || fail "$c is planned on $e but declares env: $(header "$c" env)"; }
+  done
+done
+# A check that leaves its environment broken is followed only by the destroy.
+for e in "${ENVS[@]}"; do
+  plan="PLAN_$e[@]"
+  prev=""
+  for c in "${!plan}"; do
+    [ "$(header "$prev" leaves 2>/dev/null)" != broken ] || [ "$(header "$c" leaves)" = destroyed ] ||
+      fail "$c is planned after $prev, which leaves $e broken: move it before $prev (tests/e2e/harness.sh)"
+    prev=$c
   done
 done
 env_of() { local e plan; for e in "${ENVS[@]}"; do plan="PLAN_$e[*]"; [[ " ${!plan} " == *" $1 "* ]] && echo "$e"; done; return 0; }
@@ -102,7 +112,7 @@ if needs_any smtp; then
   /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || prereq "python3-aiosmtpd (apt-get install python3-aiosmtpd; tests/setup.sh installs it)"
 fi
 
-export ENV WITHOUT=${WITHOUT-grafana,loki,promtail}
+export ENV WITHOUT=${WITHOUT-grafana,loki,alloy}
 export OBSCTL="$ROOT/target/release/obsctl"
 E2E_RUN=${E2E_LOGS:-$ROOT/.obsctl/e2e/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$E2E_RUN/logs"

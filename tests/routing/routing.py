@@ -87,7 +87,10 @@ def main(argv):
         if unknown:
             problems.append(f"{name} ({sev}): receivers {unknown} are not in the rendered configuration (it has {order})")
             continue
-        want = sorted(want, key=order.index)
+        # amtool lists receivers in the order their routes match (Watchdog:
+        # its heartbeat receivers, then blackhole), not the receivers' order.
+        routes = [r.get("receiver") for r in (config.get("route") or {}).get("routes") or []]
+        want = sorted(want, key=lambda r: (routes.index(r) if r in routes else len(routes), order.index(r)))
         labels = {"alertname": name, "severity": sev, "env": env}
         cmd = [amtool, "config", "routes", "test", f"--config.file={config_path}",
                f"--verify.receivers={','.join(want)}"] + [f"{k}={v}" for k, v in labels.items()]

@@ -53,8 +53,11 @@ print(json.dumps({"schema": 1, "environment": sys.argv[2], "hosts": hosts,
 PY
   OBSCTL_ROOT="$ws" "$obsctl" inventory --env "$env" --contract "$out/contract.json" >"$out/inventory.json"
   # Recognisable fake credentials where the inventory expects stored ones.
-  jq -r '.all.vars.alertmanager_receivers[] | .[] | objects | to_entries[] | select(.key | endswith("_file")) | .value' \
-    "$out/inventory.json" | while read -r f; do echo "fake-$RANDOM" >"$f"; done
+  # (a URL where the credential is one: a webhook's URL).
+  jq -r '.all.vars.alertmanager_receivers[] | .[] | objects | to_entries[] | select(.key | endswith("_file")) | "\(.key) \(.value)"' \
+    "$out/inventory.json" | while read -r k f; do
+      case "$k" in url_file) echo "https://fake-$RANDOM.invalid/" ;; *) echo "fake-$RANDOM" ;; esac >"$f"
+    done
   if ! "$venv/bin/ansible-playbook" -i "$out/inventory.json" "$here/render.yml" --tags routing-render \
       -e "routing_out=$out" >"$out/render.log" 2>&1; then
     sed -n '/fatal\|ERROR/,$p' "$out/render.log" >&2

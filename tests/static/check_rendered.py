@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Structural checks of the grafana, loki and promtail templates as
+"""Structural checks of the grafana, loki, alloy and promtail templates as
 rendered by render.yml for one inventory.
 
 Usage: check_rendered.py RENDER_DIR SECRETS_DIR
@@ -9,7 +9,8 @@ inventory, written by render.yml) and hosts/<host>/<role>/<file> (every
 template of every role the host has). SECRETS_DIR is the secrets directory
 the render used: no secret in it may appear in a rendered file.
 
-Every rendered file is parsed by its kind (.ini, .yaml, .sources, .conf);
+Every rendered file is parsed by its kind (.ini, .yaml, .sources, .conf,
+.alloy through tests/static/alloy/check.py, .default: an EnvironmentFile);
 a file of an unknown kind is an error, so a new template needs a check
 here. Prints one line per problem, exits 1 if there is any. Needs PyYAML.
 """
@@ -39,6 +40,12 @@ APT_SOURCES = {
 # The sandboxing options of the packaged grafana-server.service (a copy of
 # Grafana's packaging/deb/systemd/grafana-server.service).
 PACKAGED_GRAFANA_UNIT = Path(__file__).resolve().parent / "upstream" / "grafana-server.service"
+# The alloy package's unit (grafana/alloy packaging/deb/alloy.service): the
+# drop-in is verified over it, not over a stand-in.
+PACKAGED_ALLOY_UNIT = Path(__file__).resolve().parent / "upstream" / "alloy.service"
+sys.path.insert(0, str(Path(__file__).resolve().parent / "alloy"))
+import check as alloy_check  # noqa: E402  (tests/static/alloy/check.py)
+import alloy_syntax  # noqa: E402
 SANDBOX_OPTIONS = {"CapabilityBoundingSet", "DeviceAllow", "LockPersonality", "MemoryDenyWriteExecute",
                    "NoNewPrivileges", "PrivateDevices", "PrivateTmp", "PrivateUsers", "ProtectClock",
                    "ProtectControlGroups", "ProtectHome", "ProtectHostname", "ProtectKernelLogs",
@@ -57,6 +64,7 @@ class Checker:
         self.problems = []
         self.files = 0
         self.push_targets = {}
+        self.verified_units = 0
 
     def fail(self, where, msg):
         self.problems.append(f"{where}: {msg}")
@@ -89,11 +97,31 @@ class Checker:
                 return self.parse_deb822(text)
             if path.suffix == ".conf":
                 return self.parse_unit(text, where)
-        except (configparser.Error, yaml.YAMLError, ValueError) as e:
+            if path.suffix == ".alloy":
+                # Syntax and the component reference of the pinned version.
+                for problem in alloy_check.check_text(text, where):
+                    self.fail(where, problem.removeprefix(where + ": "))
+                return alloy_syntax.parse(text)
+            if path.suffix == ".default":
+                return self.parse_environment_file(text)
+        except (configparser.Error, yaml.YAMLError, ValueError, alloy_syntax.AlloySyntaxError) as e:
             self.fail(where, f"does not parse: {e}")
             return None
         self.fail(where, f"unknown kind of file {path.suffix!r}: add a check for it to {Path(__file__).name}")
         return None
+
+    @staticmethod
+    def parse_environment_file(text):
+        """An EnvironmentFile= of systemd: KEY="value" lines."""
+        out = {}
+        for line in text.splitlines():
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            m = re.fullmatch(r'([A-Za-z_][A-Za-z0-9_]*)=(?:"([^"]*)"|(\S*))', line.strip())
+            if not m:
+                raise ValueError(f"not an environment file line: {line!r}")
+            out[m.group(1)] = m.group(2) if m.group(2) is not None else m.group(3)
+        return out
 
     @staticmethod
     def parse_deb822(text):
@@ -150,8 +178,37 @@ class Checker:
                 if "obsctl.conf" in line or "obsctl-check" in line:
                     self.fail(where, f"systemd-analyze verify: {line.split(': ', 1)[-1]}")
 
-    def check_dropin(self, where, unit, data_dirs, exec_start=None, groups=None):
-        self.systemd_verify(where, self.dir / where)
+    def systemd_verify_packaged(self, where, packaged, path):
+        """`systemd-analyze verify` of the package's own unit with the drop-in
+        over it (binaries absent here: every ExecStart runs /bin/true, the
+        resets kept). Under CI=true a missing systemd-analyze fails."""
+        analyze = shutil.which("systemd-analyze")
+        if not analyze:
+            if os.environ.get("CI") == "true":
+                self.fail(where, "systemd-analyze is not installed (CI=true): cannot verify the unit and drop-in")
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            name = packaged.name
+            unit = re.sub(r"(?m)^ExecStart=.+$", "ExecStart=/bin/true", packaged.read_text())
+            # The environment file exists on the hosts only.
+            unit = re.sub(r"(?m)^EnvironmentFile=", "EnvironmentFile=-", unit)
+            (Path(tmp) / name).write_text(unit)
+            dropin_dir = Path(tmp) / f"{name}.d"
+            dropin_dir.mkdir()
+            text = re.sub(r"(?m)^ExecStart=.+$", "ExecStart=/bin/true", path.read_text())
+            (dropin_dir / "obsctl.conf").write_text(text)
+            env = dict(os.environ, SYSTEMD_UNIT_PATH=f"{tmp}:", SYSTEMD_LOG_COLOR="0")
+            run = subprocess.run([analyze, "verify", str(Path(tmp) / name)], capture_output=True, text=True, env=env)
+            for line in (run.stdout + run.stderr).splitlines():
+                if "obsctl.conf" in line or name in line:
+                    self.fail(where, f"systemd-analyze verify: {line.split(': ', 1)[-1]}")
+            self.verified_units += 1
+
+    def check_dropin(self, where, unit, data_dirs, exec_start=None, groups=None, packaged=None):
+        if packaged:
+            self.systemd_verify_packaged(where, packaged, self.dir / where)
+        else:
+            self.systemd_verify(where, self.dir / where)
         service = unit.get("Service", {})
         for key, allowed in HARDENING.items():
             values = service.get(key, [])
@@ -437,17 +494,7 @@ class Checker:
                         "positions.filename is not under /var/lib/promtail")
             clients = cfg.get("clients") or []
             urls = [c.get("url") for c in clients]
-            lokis = self.inv["groups"]["loki"]
-            port = self.inv["ports"]["loki_http_port"]
-            if host in lokis:
-                allowed = {f"https://127.0.0.1:{port}/loki/api/v1/push"}
-            else:
-                allowed = {f"https://{self.addr(h)}:{port}/loki/api/v1/push" for h in lokis}
-            self.expect(w, len(urls) == 1 and urls[0] in allowed,
-                        f"clients are {urls}, expected one of {sorted(allowed)} (one Loki address: "
-                        "the local Loki where the host runs one)")
-            if urls:
-                self.push_targets.setdefault(urls[0], []).append(host)
+            self.check_push_urls(w, host, urls, "clients")
             for c in clients:
                 auth = c.get("basic_auth") or {}
                 self.expect(w, auth == {"username": "promtail", "password_file": "/etc/obsctl/secrets/promtail/promtail_password"},
@@ -502,6 +549,110 @@ class Checker:
                               exec_start="/usr/bin/promtail -config.file=/etc/promtail/config.yml",
                               groups=["adm", "systemd-journal"])
 
+    # ----------------------------------------------------------- alloy
+    def check_alloy(self, host, files, stream_labels):
+        base = f"hosts/{host}/alloy"
+        ports = self.inv["ports"]
+        statements = files.get("config.alloy")
+        if self.expect(base, isinstance(statements, list), "config.alloy not rendered or does not parse"):
+            w = f"{base}/config.alloy"
+            blocks = {(b.name, b.label): b for b in statements if isinstance(b, alloy_syntax.Block)}
+            http = blocks.get(("http", None))
+            tls = next((b for b in (http.blocks() if http else []) if b.name == "tls"), None)
+            self.expect(w, tls is not None and tls.attributes() == {"cert_file": "/etc/obsctl/tls/alloy/server.crt",
+                                                                     "key_file": "/etc/obsctl/tls/alloy/server.key"},
+                        "http > tls must serve Alloy's own copy of the host certificate (HTTPS only)")
+            writes = [b for (name, _), b in blocks.items() if name == "loki.write"]
+            endpoints = [e for b in writes for e in b.blocks() if e.name == "endpoint"]
+            urls = [e.attributes().get("url") for e in endpoints]
+            self.check_push_urls(w, host, urls, "endpoints")
+            for e in endpoints:
+                sub_blocks = {b.name: b.attributes() for b in e.blocks()}
+                auth = sub_blocks.get("basic_auth")
+                self.expect(w, auth == {"username": "alloy", "password_file": "/etc/obsctl/secrets/alloy/alloy_password"},
+                            f"endpoint {e.attributes().get('url')}: basic_auth is {auth}, expected alloy with its password file")
+                tls_c = sub_blocks.get("tls_config") or {}
+                self.expect(w, tls_c.get("ca_file") == "/etc/obsctl/tls/ca.crt" and tls_c.get("insecure_skip_verify") is False,
+                            f"endpoint {e.attributes().get('url')}: tls_config must trust the environment CA and verify")
+                if "127.0.0.1" in str(e.attributes().get("url")):
+                    self.expect(w, tls_c.get("server_name") == host,
+                                f"the local gateway is checked under this host's name, got {tls_c.get('server_name')}")
+            for b in writes:
+                labels = b.attributes().get("external_labels") or {}
+                self.expect(w, labels.get("host") == host, f"external label host is {labels.get('host')}")
+                self.expect(w, labels.get("env") == self.inv["environment"], f"external label env is {labels.get('env')}")
+                stream_labels.setdefault("host", set()).add(host)
+                stream_labels.setdefault("env", set()).add(labels.get("env"))
+            journal = blocks.get(("loki.source.journal", "journal"))
+            relabel = blocks.get(("loki.relabel", "journal"))
+            if self.expect(w, journal is not None and relabel is not None, "no journal source with its relabel rules"):
+                a = journal.attributes()
+                self.expect(w, isinstance(a.get("relabel_rules"), alloy_syntax.Ref)
+                            and a["relabel_rules"].dotted() == "loki.relabel.journal.rules",
+                            "journal: relabel_rules is not loki.relabel.journal.rules")
+                rules = {(tuple(r.attributes().get("source_labels") or []), r.attributes().get("target_label"))
+                         for r in relabel.blocks() if r.name == "rule"}
+                self.expect(w, (("__journal__systemd_unit",), "unit") in rules, "journal: __journal__systemd_unit is not relabelled to unit")
+                for _, target in rules:
+                    stream_labels.setdefault(target, set())
+                for k, v in (a.get("labels") or {}).items():
+                    stream_labels.setdefault(k, set()).add(v)
+            source = blocks.get(("loki.source.file", "orders_api"))
+            process = blocks.get(("loki.process", "orders_api"))
+            if host in self.inv["groups"]["app"]:
+                if self.expect(w, source is not None and process is not None, "application host without the orders-api source and pipeline"):
+                    a = source.attributes()
+                    target = (a.get("targets") or [{}])[0]
+                    self.expect(w, target.get("__path__") == "/var/log/orders-api/orders-api.log",
+                                f"orders-api __path__ is {target.get('__path__')}")
+                    self.expect(w, a.get("legacy_positions_file") == "/var/lib/alloy/promtail-positions.yaml",
+                                "orders-api: legacy_positions_file is not the copy of Promtail's positions "
+                                "(ansible/roles/alloy/tasks/migrate.yml)")
+                    for k, v in target.items():
+                        if not k.startswith("__"):
+                            stream_labels.setdefault(k, set()).add(v)
+                    stages = process.blocks()
+                    kinds = [b.name for b in stages]
+                    self.expect(w, kinds[:3] == ["stage.json", "stage.labels", "stage.timestamp"],
+                                f"orders-api pipeline is {kinds}, expected stage.json, stage.labels, stage.timestamp")
+                    if kinds[:3] == ["stage.json", "stage.labels", "stage.timestamp"]:
+                        exprs = stages[0].attributes().get("expressions") or {}
+                        for key in ("ts", "level", "route", "status"):
+                            self.expect(w, key in exprs, f"stage.json does not extract {key}")
+                        labels = set(stages[1].attributes().get("values") or {})
+                        self.expect(w, labels == {"level", "route", "status"}, f"stage.labels sets {sorted(labels)}")
+                        for label in labels:
+                            stream_labels.setdefault(label, set())
+                        self.expect(w, stages[2].attributes().get("source") == "ts", "stage.timestamp does not read ts")
+            else:
+                self.expect(w, source is None, "orders-api source on a host outside group app")
+        env_file = files.get("alloy.default")
+        if self.expect(base, isinstance(env_file, dict), "alloy.default (/etc/default/alloy) not rendered"):
+            w = f"{base}/alloy.default"
+            self.expect(w, env_file.get("CONFIG_FILE") == "/etc/alloy/config.alloy", f"CONFIG_FILE is {env_file.get('CONFIG_FILE')}")
+            args = (env_file.get("CUSTOM_ARGS") or "").split()
+            self.check_alloy_flags(w, args)
+        unit = files.get("alloy.override.conf")
+        if self.expect(base, unit is not None, "alloy.override.conf not rendered") and unit:
+            w = f"{base}/alloy.override.conf"
+            self.check_dropin(w, unit, ["/var/lib/alloy"], exec_start="/usr/bin/alloy run ",
+                              groups=["adm", "systemd-journal"], packaged=PACKAGED_ALLOY_UNIT)
+            starts = unit.get("Service", {}).get("ExecStart", [])
+            if len(starts) == 2:
+                words = starts[1].split()
+                self.check_alloy_flags(w, words)
+                self.expect(w, "--storage.path=/var/lib/alloy/data" in words and words[-1] == "/etc/alloy/config.alloy",
+                            f"ExecStart is {starts[1]!r}: the packaged unit's storage path and config file")
+
+    def check_alloy_flags(self, where, words):
+        """Alloy's HTTP server never on 0.0.0.0 (the gateway serves it with
+        basic auth), usage reporting off."""
+        port = self.inv["ports"]["alloy_backend_port"]
+        listen = [x.split("=", 1)[1] for x in words if x.startswith("--server.http.listen-addr=")]
+        self.expect(where, listen == [f"127.0.0.1:{port}"],
+                    f"--server.http.listen-addr is {listen}, expected 127.0.0.1:{port} (alloy_backend_port) only")
+        self.expect(where, "--disable-reporting" in words, "usage reporting is on (no --disable-reporting)")
+
     # ----------------------------------------------------------- loki_gateway
     @staticmethod
     def nginx_servers(text):
@@ -526,12 +677,41 @@ class Checker:
             pos = i
         return servers
 
+    def check_push_urls(self, w, host, urls, what):
+        """The log agent of `host` pushes to one Loki: its own where it runs one."""
+        lokis = self.inv["groups"]["loki"]
+        port = self.inv["ports"]["loki_http_port"]
+        if host in lokis:
+            allowed = {f"https://127.0.0.1:{port}/loki/api/v1/push"}
+        else:
+            allowed = {f"https://{self.addr(h)}:{port}/loki/api/v1/push" for h in lokis}
+        self.expect(w, len(urls) == 1 and urls[0] in allowed,
+                    f"{what} are {urls}, expected one of {sorted(allowed)} (one Loki address: "
+                    "the local Loki where the host runs one)")
+        if urls:
+            self.push_targets.setdefault(urls[0], []).append(host)
+
     def check_loki_gateway(self, host, files):
         base = f"hosts/{host}/loki_gateway"
         groups, ports = self.inv["groups"], self.inv["ports"]
-        fronts = [c for c in ("loki", "promtail") if host in groups.get(c, [])]
-        users = {"loki": ["obsctl", "prometheus", "grafana", "promtail"], "promtail": ["obsctl", "prometheus"]}
+        fronts = [c for c in ("loki", "alloy", "promtail") if host in groups.get(c, [])]
+        # Prometheus and Alertmanager: per-path rules, one htpasswd per action.
+        ruled = [c for c in ("prometheus", "alertmanager") if host in groups.get(c, [])]
+        users = {"loki": ["obsctl", "prometheus", "grafana", "alloy", "promtail"], "alloy": ["obsctl", "prometheus"],
+                 "promtail": ["obsctl", "prometheus"]}
         web = self.inv["web_users"]
+        access = self.inv["access"]
+        for name in ruled:
+            self.expect(base, name in access["gateway"], f"obsctl_access has no gateway rules for {name}")
+            for action, allowed in access["actions"].items():
+                w = f"{base}/{name}-{action}.htpasswd"
+                text = files.get(f"{name}-{action}.htpasswd")
+                if not self.expect(base, text is not None, f"{name}-{action}.htpasswd not rendered"):
+                    continue
+                got = dict(l.split(":", 1) for l in text.splitlines() if ":" in l)
+                self.expect(w, sorted(got) == sorted(allowed), f"users {sorted(got)}, expected {sorted(allowed)}")
+                for user, hashed in got.items():
+                    self.expect(w, hashed == (web.get(user) or {}).get("bcrypt"), f"{user}: not the hash of obsctl_web_users")
         for name in fronts:
             w = f"{base}/{name}.htpasswd"
             text = files.get(f"{name}.htpasswd")
@@ -549,7 +729,27 @@ class Checker:
             return
         w = f"{base}/log-gateway.conf"
         servers = self.nginx_servers(site)
-        self.expect(w, len(servers) == len(fronts), f"{len(servers)} server blocks for {fronts}")
+        self.expect(w, len(servers) == len(fronts) + len(ruled), f"{len(servers)} server blocks for {fronts + ruled}")
+        address = self.inv["addresses"][host]
+        for name in ruled:
+            port = ports[f"{name}_port"]
+            block = next((s for s in servers if any(l.split()[0] == f"{address}:{port}" for l in s.get("listen", []))), None)
+            if not self.expect(w, block is not None, f"no server block listens on {address}:{port} ({name}, the host's address only)"):
+                continue
+            one = lambda k: (block.get(k) or [None])[-1]  # noqa: E731
+            self.expect(w, all("ssl" in l.split() for l in block["listen"]), f"{name}: a listen without ssl")
+            self.expect(w, one("auth_basic_user_file") == f"/etc/nginx/obsctl/{name}-$obsctl_{name}_action.htpasswd",
+                        f"{name}: auth_basic_user_file is {one('auth_basic_user_file')}")
+            self.expect(w, one("return") == "403", f"{name}: what is off is not refused with 403")
+            self.expect(w, re.search(rf"upstream obsctl_{name}\s*\{{\s*server 127\.0\.0\.1:{port};", site) is not None,
+                        f"{name}: upstream is not 127.0.0.1:{port}")
+            self.expect(w, one("proxy_ssl_verify") == "on" and one("proxy_ssl_name") == host,
+                        f"{name}: the backend's certificate is not checked")
+            self.expect(w, 'Authorization ""' not in block.get("proxy_set_header", []),
+                        f"{name}: the credentials are not passed on (its web.yml checks them again)")
+            for r in access["gateway"].get(name, []):
+                key = f'"~^(?:{r["methods"]}) (?:{r["path"]})$" {r["action"] or "off"};'
+                self.expect(w, key in site, f"{name}: the rule {key} is not in the map")
         for name in fronts:
             port, backend = ports[f"{name}_http_port"], ports[f"{name}_backend_port"]
             block = next((s for s in servers if any(l.split()[0] in (str(port), f"0.0.0.0:{port}")
@@ -574,7 +774,7 @@ class Checker:
                         f"{name}: the credentials are passed on to the backend")
 
     def check_logql_labels(self, stream_labels):
-        """Every label a dashboard's LogQL selector uses is set by Promtail."""
+        """Every label a dashboard's LogQL selector uses is set by the log agent."""
         stream_labels.setdefault("filename", set())
         for path in sorted(DASHBOARDS.glob("*.json")):
             dash = json.loads(path.read_text())
@@ -586,11 +786,11 @@ class Checker:
                         for label, op, value in re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"', selector):
                             where = f"{path.name}: panel {panel.get('title')!r}"
                             if self.expect(where, label in stream_labels,
-                                           f"LogQL label {label!r} is not set by any Promtail config "
+                                           f"LogQL label {label!r} is not set by any log agent's config "
                                            f"(known: {', '.join(sorted(stream_labels))})"):
                                 known = stream_labels[label]
                                 if op == "=" and known:
-                                    self.expect(where, value in known, f"no Promtail stream has {label}={value!r}")
+                                    self.expect(where, value in known, f"no log agent's stream has {label}={value!r}")
 
     def check_identical_datasources(self):
         """The Grafanas of an environment share one database (prod): each
@@ -616,7 +816,7 @@ class Checker:
         stream_labels = {}
         for host in sorted(self.inv["addresses"]):
             host_dir = hosts_dir / host
-            for role in ("grafana", "loki", "promtail"):
+            for role in ("grafana", "loki", "alloy", "promtail"):
                 role_dir = host_dir / role
                 member = host in groups.get(role, [])
                 if not self.expect(f"hosts/{host}", role_dir.is_dir() == member,
@@ -627,18 +827,18 @@ class Checker:
                 files = {p.name: self.parse(p) for p in sorted(role_dir.iterdir())}
                 self.expect(f"hosts/{host}/{role}", "grafana.sources" not in files,
                             "grafana.sources rendered by the role itself: it belongs to role grafana_apt")
-                getattr(self, f"check_{role}")(host, files, *([stream_labels] if role == "promtail" else []))
+                getattr(self, f"check_{role}")(host, files, *([stream_labels] if role in ("alloy", "promtail") else []))
             apt_dir = host_dir / "grafana_apt"
-            uses_apt = any(host in groups.get(r, []) for r in ("grafana", "loki", "promtail"))
+            uses_apt = any(host in groups.get(r, []) for r in ("grafana", "loki", "alloy", "promtail"))
             if self.expect(f"hosts/{host}", apt_dir.is_dir() == uses_apt,
                            f"grafana_apt rendered={apt_dir.is_dir()} but host needs Grafana's repository={uses_apt}") and uses_apt:
                 sources = self.parse(apt_dir / "grafana.sources") if (apt_dir / "grafana.sources").is_file() else None
                 if self.expect(f"hosts/{host}/grafana_apt", sources is not None, "grafana.sources not rendered") and sources:
                     self.check_sources(host, "grafana_apt", sources)
             gateway_dir = host_dir / "loki_gateway"
-            fronts = any(host in groups.get(r, []) for r in ("loki", "promtail"))
+            fronts = any(host in groups.get(r, []) for r in ("loki", "alloy", "promtail", "prometheus", "alertmanager"))
             if self.expect(f"hosts/{host}", gateway_dir.is_dir() == fronts,
-                           f"loki_gateway rendered={gateway_dir.is_dir()} but host runs Loki or Promtail={fronts}") and fronts:
+                           f"loki_gateway rendered={gateway_dir.is_dir()} but host runs Loki, a log agent, Prometheus or Alertmanager={fronts}") and fronts:
                 texts = {}
                 for p in sorted(gateway_dir.iterdir()):
                     where = str(p.relative_to(self.dir))
@@ -651,13 +851,16 @@ class Checker:
                         self.fail(where, f"unknown kind of file {p.suffix!r}: add a check for it to {Path(__file__).name}")
                 self.check_loki_gateway(host, texts)
         self.check_identical_datasources()
-        if groups.get("promtail"):
+        if groups.get("alloy") or groups.get("promtail"):
             self.check_logql_labels(stream_labels)
+        if groups.get("alloy"):
+            self.expect("alloy", self.verified_units > 0 or (not shutil.which("systemd-analyze") and os.environ.get("CI") != "true"),
+                        "no alloy drop-in went through systemd-analyze verify")
         for problem in self.problems:
             print(f"check_rendered: {problem}", file=sys.stderr)
         env = self.inv["environment"]
         print(f"check_rendered: {env}: {len(self.inv['addresses'])} hosts, {self.files} files, "
-              f"{len(self.problems)} problems")
+              f"{len(self.problems)} problems" + (f", {self.verified_units} units verified" if self.verified_units else ""))
         return 1 if self.problems else 0
 
 

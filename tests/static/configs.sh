@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Renders every template of the grafana, loki and promtail roles for a
-# dev-shaped and a prod-shaped inventory (tests/static/inventories) and
-# checks the results structurally (render.yml + check_rendered.py). Then
+# Renders every template of the grafana, loki and alloy roles for a
+# dev-shaped and a prod-shaped inventory (tests/static/inventories), and of
+# the legacy promtail role for dev with log_agent = "promtail", and checks
+# the results structurally (render.yml + check_rendered.py; every Alloy
+# configuration against Alloy's syntax and component reference:
+# tests/static/alloy/). Shows the Alloy check refuses misspellings
+# (alloy/selftest.py) and the move from Promtail to Alloy (alloy/migration.py). Then
 # checks that the roles' preflight refuses inventories it must refuse, that HA
 # peers restart one at a time (ha_restart.sh) and that web_config notifies
 # each service's handler when its files change (web_config_notify.sh).
@@ -32,7 +36,7 @@ printf 'db-%s\n' "$RANDOM$RANDOM$RANDOM" >"$secrets/grafana_db_password"
 printf 'key-%s%s\n' "$RANDOM$RANDOM$RANDOM$RANDOM" "$RANDOM$RANDOM$RANDOM$RANDOM" >"$secrets/grafana_secret_key"
 printf -- '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n' >"$work/rds-ca.pem"
 # The web users' passwords (the inventories carry bcrypt hashes of these).
-for user in obsctl prometheus grafana promtail; do
+for user in obsctl prometheus grafana alloy promtail; do
   printf 'test-web-%s-password\n' "$user" >"$secrets/web_${user}_password"
 done
 chmod 0600 "$secrets"/*
@@ -113,7 +117,7 @@ render() { # render NAME INVENTORY-FILE [EXTRA ARGS...]
 
 # The prod inventory has prod's real shape: the hosts and roles of
 # environments/prod.toml (co-located services change what Grafana and
-# Promtail are configured with).
+# Alloy are configured with).
 if "$venv/bin/python" - "$root/environments/prod.toml" "$here/inventories/prod.yml" <<'PY'
 import sys, tomllib, yaml
 env = tomllib.load(open(sys.argv[1], "rb"))
@@ -147,6 +151,22 @@ check_one() { # check_one NAME INVENTORY-FILE [EXTRA ARGS...]
 check() { job "$1" check_one "$@"; }
 # The dev render first: the gateway checks read it.
 if check_one dev "$here/inventories/dev.yml"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+# dev as an environment that kept the legacy agent (log_agent = "promtail"):
+# the same inventory with promtail's group instead of alloy's.
+legacy="$work/dev-legacy-promtail.yml"
+sed -e 's/^    alloy: {hosts: {mon-1: {}, app-1: {}}}$/    alloy: {hosts: {}}/' \
+    -e 's/^    promtail: {hosts: {}}$/    promtail: {hosts: {mon-1: {}, app-1: {}}}/' \
+    -e 's/^      alloy: {enabled: true}$/      alloy: {enabled: false}/' \
+    -e 's/^      promtail: {enabled: false}$/      promtail: {enabled: true}/' "$here/inventories/dev.yml" >"$legacy"
+[ "$(grep -c -e '^    alloy: {hosts: {}}$' -e '^    promtail: {hosts: {mon-1: {}, app-1: {}}}$' "$legacy")" = 2 ] ||
+  { echo "configs.sh: error: could not derive the legacy (promtail) inventory from inventories/dev.yml" >&2; exit 2; }
+if check_one dev-legacy-promtail "$legacy"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+# The Alloy check refuses what it must (on dev's app-1 render), and the move
+# from Promtail to Alloy, on the two renders of dev and the role's tasks.
+alloy_selftest_one() { "$venv/bin/python" "$here/alloy/selftest.py" "$work/dev/hosts/app-1/alloy/config.alloy" || { echo "configs.sh: FAILED: alloy/selftest.py" >&2; return 1; }; }
+job alloy_selftest alloy_selftest_one
+migration_one() { "$venv/bin/python" "$here/alloy/migration.py" "$work/dev" "$work/dev-legacy-promtail" || { echo "configs.sh: FAILED: alloy/migration.py" >&2; return 1; }; }
+job alloy_migration migration_one
 # The dev render's gateway sites, through nginx itself: nginx -t, then live
 # (nginx in front of a stub HTTPS backend): refusals and passes per user.
 gateway_one() { # gateway_one HOST
@@ -198,7 +218,9 @@ refuse filesystem-with-3-lokis "$prod" "set loki_storage to s3" --limit mon-3 -e
 refuse replication-above-hosts "$prod" "it must be between 1 and the number of Loki hosts" --limit mon-3 -e loki_replication_factor=4
 refuse postgres-without-host "$prod" "postgres needs" --limit mon-1 -e grafana_database_host=
 refuse missing-admin-password "$dev" "admin password file" --limit mon-1 -e "grafana_admin_password_file=$work/none"
-refuse promtail-without-loki "$work/dev-without-loki.yml" "has no Loki to push to" --limit app-1
+refuse alloy-without-loki "$work/dev-without-loki.yml" "has no Loki to push to" --limit app-1
+sed 's/^    loki: {hosts: {mon-1: {}}}$/    loki: {hosts: {}}/' "$legacy" >"$work/legacy-without-loki.yml"
+refuse promtail-without-loki "$work/legacy-without-loki.yml" "has no Loki to push to" --limit app-1
 # dev's obsctl_web_users with one field of one user changed, as an extra-vars file.
 web_users_file() { # web_users_file NAME USER KEY VALUE
   "$venv/bin/python" - "$dev" "$secrets" "$@" >"$work/$1.json" <<'PY'
@@ -214,8 +236,10 @@ PY
 web_users_file prometheus-plain prometheus bcrypt plain-text
 refuse gateway-user-without-hash "$dev" "for prometheus, which the log gateway" --limit app-1 -e "@$work/prometheus-plain.json"
 refuse gateway-without-ca "$dev" "is missing on the controller" --limit app-1 -e "obsctl_tls_ca_file=$work/none"
+web_users_file alloy-no-password alloy password_file "$work/none"
+refuse alloy-without-password "$dev" "no readable password file for alloy" --limit app-1 -e "@$work/alloy-no-password.json"
 web_users_file promtail-no-password promtail password_file "$work/none"
-refuse promtail-without-password "$dev" "no readable password file for promtail" --limit app-1 -e "@$work/promtail-no-password.json"
+refuse promtail-without-password "$legacy" "no readable password file for promtail" --limit app-1 -e "@$work/promtail-no-password.json"
 web_users_file grafana-no-password grafana password_file "$work/none"
 refuse grafana-without-datasource-password "$dev" "no readable password file for grafana" --limit mon-1 -e "@$work/grafana-no-password.json"
 refuse bad-loki-storage "$prod" "loki_storage must be one of: filesystem, s3" --limit mon-3 -e loki_storage=gcs

@@ -57,8 +57,9 @@ JOB_OF_PREFIX = {
     "node_": "node",
     "prometheus_": "prometheus",
     "alertmanager_": "alertmanager",
+    # Alloy's loki.write metrics first: the longest prefix wins.
+    "loki_write_": "alloy",
     "loki_": "loki",
-    "promtail_": "promtail",
     "grafana_": "grafana",
 }
 VAR_RE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")
@@ -111,9 +112,9 @@ def jobs_of(expr):
     jobs = set()
     stripped = re.sub(r'"[^"]*"', '""', expr)
     for token in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", stripped):
-        for prefix, job in JOB_OF_PREFIX.items():
-            if token.startswith(prefix):
-                jobs.add(job)
+        prefix = max((p for p in JOB_OF_PREFIX if token.startswith(p)), key=len, default=None)
+        if prefix:
+            jobs.add(JOB_OF_PREFIX[prefix])
     jobs.update(re.findall(r'\bjob="([^"]+)"', expr))
     return sorted(jobs)
 

@@ -2,13 +2,19 @@
 # The log gateway's rendered nginx site (role loki_gateway), through nginx
 # itself: `nginx -t` on it as rendered, then a live run on this machine's
 # loopback in front of a stub HTTPS backend that stands in for Loki or
-# Promtail (which cannot be installed here). Per endpoint the site serves:
+# the log agent, Alloy or the legacy Promtail (which cannot be installed
+# here). Per endpoint the site serves:
 #   - plain HTTP to the TLS port                      → 400
 #   - no credentials, a wrong password, a user the
 #     endpoint does not accept                         → 401 (WWW-Authenticate: Basic)
 #   - every user it accepts                            → 200 from the backend, which
 #     never sees the Authorization header
 #   - a backend whose certificate names another host   → 502 (the gateway checks it)
+# and for the endpoints with per-path rules (Prometheus, Alertmanager), per
+# request kind (an action of docs/security.md, by method and path, including
+# paths nginx normalizes) and per user: 200 with the credentials passed on
+# to the backend for the users of that action, 401 for the others, 403 for
+# everyone on what is off (/-/quit, Prometheus' /-/reload).
 #
 #   tests/static/gateway.sh RENDERED-GATEWAY-DIR TLS-DIR HOST SECRETS-DIR
 #
@@ -61,6 +67,8 @@ for prefix in ("/etc/obsctl/", "/etc/nginx/obsctl/"):
     site = site.replace(prefix, f"{m}/root{prefix}")
 site = site.replace("/var/log/nginx/", f"{m}/logs/")
 ports = {}
+# The per-path fronts listen on the host's private address: on loopback here.
+site = re.sub(r"listen [0-9.]+:(\d+) ssl;", r"listen 127.0.0.1:\1 ssl;", site)
 if mode == "live":
     def free():
         s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
@@ -68,7 +76,7 @@ if mode == "live":
         new_backend = free()
         site = site.replace(f"server 127.0.0.1:{backend};", f"server 127.0.0.1:{new_backend};")
         ports[name] = [None, new_backend]
-    for listen, name in re.findall(r"listen (\d+) ssl;.*?auth_basic\s+\"(\w+)\";", site, re.S):
+    for listen, name in re.findall(r"listen ((?:127\.0\.0\.1:)?\d+) ssl;.*?auth_basic\s+\"(\w+)\";", site, re.S):
         new_listen = free()
         site = site.replace(f"listen {listen} ssl;", f"listen 127.0.0.1:{new_listen} ssl;", 1)
         ports[name][0] = new_listen
@@ -109,9 +117,13 @@ stub() { # stub PORT CERT-HOST
 import http.server, json, ssl, sys
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            self.rfile.read(n)
         body = json.dumps({"path": self.path, "authorization": "Authorization" in self.headers}).encode()
         self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
         self.wfile.write(body)
+    do_POST = do_PUT = do_DELETE = do_HEAD = do_GET
     def log_message(self, *a): pass
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[2], sys.argv[3])
@@ -134,7 +146,18 @@ if ! "$nginx" -c "$w/live/nginx.conf" -p "$w/live/" >"$w/live.log" 2>&1; then
   exit 1
 fi
 
-declare -A accepts=([loki]="obsctl prometheus grafana promtail" [promtail]="obsctl prometheus")
+declare -A accepts=([loki]="obsctl prometheus grafana alloy promtail" [alloy]="obsctl prometheus" [promtail]="obsctl prometheus")
+# Who may do each action (docs/security.md, src/model/access.rs), and per
+# front with rules, requests of each kind: METHOD PATH ACTION (off: nobody).
+declare -A may=([scrape]="obsctl prometheus" [query]="obsctl grafana" [silence]="obsctl grafana"
+  [post_alert]="obsctl prometheus" [reload]="obsctl" [admin]="obsctl" [off]="")
+declare -A requests=(
+  [prometheus]="GET /metrics scrape|GET /api/v1/query?query=up query|POST /api/v1/query query|GET /-/ready query
+POST /api/v1/admin/tsdb/snapshot admin|POST /api/v1//admin/tsdb/snapshot admin|POST /api/v1/%61dmin/tsdb/snapshot admin
+POST /api/v1/query/../admin/tsdb/snapshot admin|POST /-/reload off|POST /-/quit off|PUT /api/v1/query off|DELETE /api/v1/series off"
+  [alertmanager]="GET /metrics scrape|GET /api/v2/alerts query|GET /api/v2/silences query|POST /api/v2/alerts post_alert
+POST /api/v1/alerts post_alert|POST /api/v2/silences silence|DELETE /api/v2/silence/0d3a silence|POST /-/reload reload
+POST /-/quit off|POST /api/v2/status off|PUT /api/v2/silences off")
 for name in $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))))' "$w/live/ports.json"); do
   read -r port backend < <(python3 -c 'import json,sys; print(*json.load(open(sys.argv[1]))[sys.argv[2]])' "$w/live/ports.json" "$name")
   stub "$backend" "$host"
@@ -153,7 +176,24 @@ for name in $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.arg
   fi
   got=$(code -u "prometheus:wrong-password" "$url")
   [[ "$got" == 401 ]] && ok "$name: a wrong password refused (401)" || bad "$name: a wrong password got $got"
-  for user in obsctl prometheus grafana promtail; do
+  if [[ -n "${requests[$name]:-}" ]]; then
+    while read -r method path action; do
+      for user in obsctl prometheus grafana alloy promtail; do
+        pw="$(tr -d '\n' <"$secrets/web_${user}_password")"
+        got=$(code --path-as-is -X "$method" -u "$user:$pw" "https://$host:$port$path")
+        if [[ "$action" == off ]]; then want=403
+        elif [[ " ${may[$action]} " == *" $user "* ]]; then want=200
+        else want=401; fi
+        if [[ "$got" == "$want" ]] && { [[ "$want" != 200 ]] || grep -q '"authorization": true' "$w/body"; }; then
+          passed=$((passed + 1))
+        else
+          bad "$name: $user $method $path ($action) got $got ($(cat "$w/body" 2>/dev/null)), expected $want"
+        fi
+      done
+    done < <(tr '|' '\n' <<<"${requests[$name]}")
+    ok "$name: every request kind as every user answered as its action's users say (credentials passed on)"
+  else
+  for user in obsctl prometheus grafana alloy promtail; do
     pw="$(tr -d '\n' <"$secrets/web_${user}_password")"
     got=$(code -u "$user:$pw" "$url")
     if [[ " ${accepts[$name]} " == *" $user "* ]]; then
@@ -166,6 +206,7 @@ for name in $(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.arg
       [[ "$got" == 401 ]] && ok "$name: $user refused (401): not a user of $name" || bad "$name: $user got $got, expected 401"
     fi
   done
+  fi
   # A backend whose certificate is another host's: the gateway must refuse it.
   other=mon-2; [[ "$host" == mon-2 ]] && other=mon-3
   kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# HA peers restart one at a time (issue 19 item 7): the restart handlers of
-# the grafana and loki roles restart the service AND wait until it answers,
-# with throttle: 1. This checks both halves:
+# HA peers restart one at a time (issue 19 item 7, issue 28): the restart
+# handlers of the prometheus, alertmanager, grafana and loki roles restart
+# the service AND wait until it answers, with throttle: 1. This checks both
+# halves:
 #  1. statically: each handler has throttle 1, restarts the unit and polls
-#     the readiness URL (/api/health, /ready) before it ends;
+#     the readiness URL (/-/ready, /api/health, /ready) before it ends;
 #  2. behaviourally: ansible/site.yml itself (its include_role loop, the APT
 #     task left out, under plain `free` and under obsctl's strategy)
-#     runs stub grafana and loki
-#     roles on 5 local hosts that reach the handler at different times; the
+#     runs stub prometheus, alertmanager, grafana and loki
+#     roles on 4 local hosts that reach the handler at different times; the
 #     stubs' handlers are the real ones with the shell body replaced by a
 #     2-second logged "restart". No two restarts of one service may overlap.
 # Usage: ha_restart.sh VENV WORKDIR (called by configs.sh). Offline.
@@ -22,7 +23,8 @@ mkdir -p "$work"
 "$venv/bin/python" - "$root" "$work" <<'PY'
 import sys, yaml, pathlib
 root, work = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-wants = {"grafana": ("restart grafana", "/api/health"), "loki": ("restart loki", "/ready")}
+wants = {"prometheus": ("restart prometheus", "/-/ready"), "alertmanager": ("restart alertmanager", "/-/ready"),
+         "grafana": ("restart grafana", "/api/health"), "loki": ("restart loki", "/ready")}
 problems = []
 for role, (topic, ready) in wants.items():
     handlers = yaml.safe_load((root / "ansible/roles" / role / "handlers/main.yml").read_text())
@@ -38,7 +40,8 @@ for role, (topic, ready) in wants.items():
     if "systemctl restart" not in body or ready not in body or "exit 1" not in body:
         problems.append(f"{role}: restart handler must restart the unit and wait for {ready} (failing when it never answers)")
     # The stub role: the real handler, its body replaced by a logged pause.
-    stub = {k: v for k, v in h.items() if not (k.endswith("shell") or k.endswith("command"))}
+    # (Its environment, the controller's password lookup, has no use there.)
+    stub = {k: v for k, v in h.items() if not (k.endswith("shell") or k.endswith("command") or k == "environment")}
     stub["ansible.builtin.shell"] = (f"echo start {role} {{{{ inventory_hostname }}}} $(date +%s.%N) >> {work}/log; sleep 2; "
                                      f"echo end {role} {{{{ inventory_hostname }}}} $(date +%s.%N) >> {work}/log")
     d = work / "roles" / role
@@ -50,7 +53,7 @@ for role, (topic, ready) in wants.items():
         {"name": "change the configuration", "ansible.builtin.command": "true", "changed_when": True, "notify": topic},
         {"ansible.builtin.meta": "flush_handlers"},
     ]))
-for role in ("node_exporter", "promtail", "app", "alertmanager", "prometheus", "loki_gateway"):
+for role in ("node_exporter", "alloy", "promtail", "app", "loki_gateway", "sshd"):
     (work / "roles" / role / "tasks").mkdir(parents=True)
     (work / "roles" / role / "tasks/main.yml").write_text(yaml.safe_dump([{"ansible.builtin.meta": "noop"}]))
 plays = yaml.safe_load((root / "ansible/site.yml").read_text())
@@ -60,7 +63,8 @@ for play in plays:
 (work / "inventory.yml").write_text(yaml.safe_dump({"all": {
     "vars": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable},
     "hosts": {"m1": {"stub_delay": 0}, "m2": {"stub_delay": 1}, "m3": {"stub_delay": 0}, "m4": {"stub_delay": 3}},
-    "children": {"grafana": {"hosts": {"m1": {}, "m2": {}}}, "loki": {"hosts": {"m1": {}, "m3": {}, "m4": {}}}},
+    "children": {"prometheus": {"hosts": {"m1": {}, "m3": {}}}, "alertmanager": {"hosts": {"m1": {}, "m2": {}, "m4": {}}},
+                 "grafana": {"hosts": {"m1": {}, "m2": {}}}, "loki": {"hosts": {"m1": {}, "m3": {}, "m4": {}}}},
 }}))
 for p in problems:
     print(f"ha_restart: {p}", file=sys.stderr)
@@ -92,7 +96,7 @@ spans = collections.defaultdict(dict)
 for line in open(sys.argv[1]):
     what, role, host, t = line.split()
     spans[role].setdefault(host, {})[what] = float(t)
-want = {"grafana": 2, "loki": 3}
+want = {"prometheus": 2, "alertmanager": 3, "grafana": 2, "loki": 3}
 bad = []
 for role, n in want.items():
     runs = sorted((s["start"], s["end"], h) for h, s in spans[role].items())
@@ -105,6 +109,6 @@ for b in bad:
     print(f"ha_restart: {b}", file=sys.stderr)
 if bad:
     sys.exit(1)
-print(f"ha_restart: grafana and loki peers restart one at a time under site.yml's {sys.argv[2]} strategy")
+print(f"ha_restart: prometheus, alertmanager, grafana and loki peers restart one at a time under site.yml's {sys.argv[2]} strategy")
 PY
 done

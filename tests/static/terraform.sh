@@ -62,7 +62,7 @@ cat >"$work/lab-header.hcl" <<'HCL'
 variables {
   environment          = "dev"
   hosts                = { "mon-1" = { roles = ["prometheus"] } }
-  ports                = { prometheus_port = 9090, alertmanager_port = 9093, alertmanager_cluster_port = 9094, node_exporter_port = 9100, grafana_http_port = 3000, grafana_alerting_ha_port = 9095, loki_http_port = 3100, loki_grpc_port = 9096, loki_memberlist_port = 7946, promtail_http_port = 9080, app_port = 8080, loki_backend_port = 3101, promtail_backend_port = 9081 }
+  ports                = { prometheus_port = 9090, alertmanager_port = 9093, alertmanager_cluster_port = 9094, node_exporter_port = 9100, grafana_http_port = 3000, grafana_alerting_ha_port = 9095, loki_http_port = 3100, loki_grpc_port = 9096, loki_memberlist_port = 7946, alloy_http_port = 12345, promtail_http_port = 9080, app_port = 8080, loki_backend_port = 3101, alloy_backend_port = 12346, promtail_backend_port = 9081 }
   components           = ["prometheus", "alertmanager"]
   ssh_public_key_file  = "../aws/tests/id_ed25519.pub"
   ssh_private_key_file = "/nonexistent/id_ed25519"

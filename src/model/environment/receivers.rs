@@ -15,6 +15,11 @@ pub struct Receiver {
     pub name: String,
     #[serde(default)]
     pub severities: Vec<String>,
+    /// How often an unchanged firing group is sent to this receiver again
+    /// (default: `[alertmanager].repeat_interval`). A heartbeat receiver
+    /// (`severities = ["none"]`) sets the heartbeat's period with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_interval: Option<String>,
     pub email: Option<EmailReceiver>,
     pub webhook: Option<WebhookReceiver>,
     pub slack: Option<SlackReceiver>,
@@ -189,6 +194,11 @@ pub(super) fn check_receiver(i: usize, r: &Receiver) -> std::result::Result<(), 
     for s in &r.severities {
         if !["critical", "warning", "info", "none"].contains(&s.as_str()) {
             return Err((k("severities"), format!("unknown severity `{s}` (critical, warning, info, none)")));
+        }
+    }
+    if let Some(d) = &r.repeat_interval {
+        if crate::model::units::PromDuration::parse(d).is_none() {
+            return Err((k("repeat_interval"), format!("`{d}` is not a duration like 30s, 5m, 4h")));
         }
     }
     let http = |field: String, url: &str| -> std::result::Result<(), (String, String)> {

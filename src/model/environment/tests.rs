@@ -23,7 +23,7 @@ fn parses_a_good_file_with_defaults() {
     assert_eq!(env.hosts.len(), 2);
     assert_eq!(env.hosts[0].name, "mon-1");
     assert_eq!(env.prometheus.retention, "15d");
-    assert!(env.enabled(ComponentId::Promtail));
+    assert!(env.enabled(ComponentId::Alloy) && !env.enabled(ComponentId::Promtail), "Alloy is the default log agent");
     assert_eq!(env.hosts_with_role(ComponentId::App).count(), 1);
 }
 
@@ -127,7 +127,7 @@ fn without_turns_components_off_but_not_required_ones() {
     let env = parse_str(GOOD).unwrap();
     let run = env.clone().without(&["grafana".into(), "loki".into()]).unwrap();
     assert!(!run.enabled(ComponentId::Grafana) && !run.enabled(ComponentId::Loki));
-    assert!(run.enabled(ComponentId::Promtail));
+    assert!(run.enabled(ComponentId::Alloy));
     assert!(env.enabled(ComponentId::Grafana), "the file's environment is left as it was");
     assert!(env.clone().without(&["prometheus".into()]).is_err());
     assert!(env.clone().without(&["nginx".into()]).is_err());
@@ -237,7 +237,7 @@ fn bad_receivers_name_the_key() {
 const AWS: &str = r#"
 provider = "aws"
 protected = true
-components = ["prometheus", "alertmanager", "node_exporter", "loki", "promtail"]
+components = ["prometheus", "alertmanager", "node_exporter", "loki", "alloy"]
 [aws]
 region = "eu-west-1"
 availability_zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
@@ -264,7 +264,7 @@ retention_period = "720h"
 /// without Grafana, or with `--without grafana`, none is needed.
 #[test]
 fn grafana_on_aws_needs_a_certificate() {
-    let with_grafana = AWS.replace("\"loki\", \"promtail\"]", "\"loki\", \"promtail\", \"grafana\"]").replace(
+    let with_grafana = AWS.replace("\"loki\", \"alloy\"]", "\"loki\", \"alloy\", \"grafana\"]").replace(
         "roles = [\"prometheus\", \"alertmanager\", \"loki\"]\nzone = 0",
         "roles = [\"prometheus\", \"alertmanager\", \"loki\", \"grafana\"]\nzone = 0",
     );
@@ -381,5 +381,34 @@ fn durations() {
     for bad in ["", "15", "s", "1.5h", "15 s", "99999999999999999999s"] {
         let err = with(bad).unwrap_err();
         assert!(err.message.contains("`alertmanager.group_wait`") && err.message.contains("is not a duration like"), "{}", err.message);
+    }
+}
+
+/// Issue 30: Alloy is the log agent; the legacy Promtail only with an
+/// explicit `log_agent = "promtail"`. Refusals name the key (exit 10).
+#[test]
+fn promtail_only_with_an_explicit_log_agent_choice() {
+    let list = |agents: &str| format!("components = [\"prometheus\", \"alertmanager\"{agents}]\n");
+    // The default, with and without a list.
+    assert!(parse_str(&format!("{}{GOOD}", list(", \"alloy\""))).unwrap().enabled(ComponentId::Alloy));
+    assert!(parse_str(&format!("log_agent = \"alloy\"\n{GOOD}")).unwrap().enabled(ComponentId::Alloy));
+    // The opt-in: without a list it replaces Alloy; with one it must list promtail.
+    let legacy = parse_str(&format!("log_agent = \"promtail\"\n{GOOD}")).unwrap();
+    assert!(legacy.enabled(ComponentId::Promtail) && !legacy.enabled(ComponentId::Alloy));
+    let legacy = parse_str(&format!("log_agent = \"promtail\"\n{}{GOOD}", list(", \"promtail\""))).unwrap();
+    assert!(legacy.enabled(ComponentId::Promtail) && !legacy.enabled(ComponentId::Alloy));
+    // No agent listed: none deployed, whatever the choice.
+    let none = parse_str(&format!("log_agent = \"promtail\"\n{}{GOOD}", list(""))).unwrap();
+    assert!(!none.enabled(ComponentId::Promtail) && !none.enabled(ComponentId::Alloy));
+    for (head, key, says) in [
+        (list(", \"promtail\""), "`components`", "log_agent = \"promtail\""),
+        (format!("log_agent = \"promtail\"\n{}", list(", \"alloy\"")), "`log_agent`", "list `promtail` instead"),
+        (list(", \"alloy\", \"promtail\""), "`components`", "not both"),
+        ("log_agent = \"fluentd\"\n".to_string(), "`log_agent`", "allowed: alloy (the default), promtail"),
+    ] {
+        let err = parse_str(&format!("{head}{GOOD}")).unwrap_err();
+        assert_eq!(err.phase, crate::error::Phase::Input, "{head}");
+        assert_eq!(err.phase.exit_code(), 10, "{head}");
+        assert!(err.message.contains(key) && err.message.contains(says), "{head}: {}", err.message);
     }
 }

@@ -25,6 +25,8 @@ pub(super) struct RawEnvironment {
     #[serde(default)]
     protected: bool,
     components: Option<Vec<String>>,
+    /// The log agent: `alloy` (the default) or `promtail` (legacy, opt-in).
+    log_agent: Option<String>,
     hosts: Vec<RawHost>,
     lab: Option<LabSettings>,
     aws: Option<AwsSettings>,
@@ -84,8 +86,9 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
         })?,
     };
 
+    let listed_explicitly = raw.components.is_some();
     let components: BTreeSet<ComponentId> = match raw.components {
-        None => ComponentId::ALL.into_iter().collect(),
+        None => ComponentId::defaults().collect(),
         Some(list) => {
             let mut ids = BTreeSet::new();
             for c in &list {
@@ -102,6 +105,7 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
             return Err(bad("components", format!("`{c}` is required (obsctl verifies the stack through it)")));
         }
     }
+    let components = log_agent(raw.log_agent.as_deref(), listed_explicitly, components).map_err(|(key, what)| bad(key, what))?;
 
     if raw.hosts.is_empty() {
         return Err(bad("hosts", "at least one [[hosts]] entry is required".into()));
@@ -125,7 +129,7 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
                 return Err(bad(
                     &format!("{key}.roles"),
                     format!(
-                        "unknown role `{r}` on host `{}`; allowed: {} (node_exporter and promtail run on every host)",
+                        "unknown role `{r}` on host `{}`; allowed: {} (node_exporter and the log agent run on every host)",
                         h.name,
                         host_roles.join(", ")
                     ),
@@ -251,6 +255,48 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
         up: raw.up,
         state,
     })
+}
+
+/// `log_agent` and the agent in `components`: Alloy unless the file opts in
+/// to the legacy Promtail with `log_agent = "promtail"` (an environment that
+/// already runs it; docs/operations.md, "Move the log agent to Alloy").
+/// Without a `components` list, the chosen agent is the one deployed.
+fn log_agent(
+    choice: Option<&str>,
+    listed_explicitly: bool,
+    mut components: BTreeSet<ComponentId>,
+) -> Result<BTreeSet<ComponentId>, (&'static str, String)> {
+    const MOVE: &str = "Promtail is end of life upstream (docs/operations.md, \"Move the log agent to Alloy\")";
+    let agent = match choice {
+        None | Some("alloy") => ComponentId::Alloy,
+        Some("promtail") => ComponentId::Promtail,
+        Some(other) => {
+            return Err(("log_agent", format!("`{other}` is not a log agent; allowed: alloy (the default), promtail (legacy, {MOVE})")));
+        }
+    };
+    if !listed_explicitly {
+        components.retain(|c| !c.is_log_agent());
+        components.insert(agent);
+        return Ok(components);
+    }
+    let listed: Vec<ComponentId> = components.iter().copied().filter(|c| c.is_log_agent()).collect();
+    if listed.len() > 1 {
+        return Err(("components", "list one log agent, `alloy` or `promtail`, not both".into()));
+    }
+    match listed.first() {
+        Some(&ComponentId::Promtail) if agent != ComponentId::Promtail => Err((
+            "components",
+            format!(
+                "`promtail` is the legacy log agent: {MOVE}. Replace it with `alloy` (its positions are carried over), \
+                 or keep it for now with log_agent = \"promtail\""
+            ),
+        )),
+        Some(&listed) if listed != agent => Err((
+            "log_agent",
+            format!("`{}` is chosen but `components` lists `{}`: list `{}` instead", agent.name(), listed.name(), agent.name()),
+        )),
+        _ => Ok(components),
+    }
 }
 
 /// Validates `[state]`; an error names the key and what is wrong with it.

@@ -1,6 +1,6 @@
 # Every host gets two security groups:
-#   - "stack": on every host; SSH from the bastion, node_exporter and
-#     Promtail from other stack members. Membership in it is what "from the
+#   - "stack": on every host; SSH from the bastion, node_exporter and the
+#     log agent from other stack members. Membership in it is what "from the
 #     stack" means in all other rules, and it holds every host's egress.
 #   - one "role" group per distinct set of roles (hosts with equal roles
 #     share it), opening exactly the ports those roles need.
@@ -39,7 +39,8 @@ locals {
 
   every_host_ports = {
     node_exporter = { port = var.ports.node_exporter_port, protocol = "tcp", description = "node_exporter" }
-    promtail      = { port = var.ports.promtail_http_port, protocol = "tcp", description = "Promtail" }
+    alloy         = { port = var.ports.alloy_http_port, protocol = "tcp", description = "Alloy (log agent)" }
+    promtail      = { port = var.ports.promtail_http_port, protocol = "tcp", description = "Promtail (legacy log agent)" }
   }
   stack_ports = [for c in var.every_host : local.every_host_ports[c]]
 

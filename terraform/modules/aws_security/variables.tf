@@ -33,18 +33,18 @@ variable "hosts_roles" {
 }
 
 variable "ports" {
-  description = "Every port of the stack under the Ansible roles' names (prometheus_port, alertmanager_port, alertmanager_cluster_port, node_exporter_port, grafana_http_port, grafana_alerting_ha_port, loki_http_port, loki_grpc_port, loki_memberlist_port, promtail_http_port, app_port)."
+  description = "Every port of the stack under the Ansible roles' names (prometheus_port, alertmanager_port, alertmanager_cluster_port, node_exporter_port, grafana_http_port, grafana_alerting_ha_port, loki_http_port, loki_grpc_port, loki_memberlist_port, alloy_http_port, promtail_http_port, app_port)."
   type        = map(number)
 }
 
 variable "every_host" {
-  description = "Enabled components that run on every host and are reached from the stack: node_exporter and/or promtail."
+  description = "Enabled components that run on every host and are reached from the stack: node_exporter and/or the log agent (alloy, or the legacy promtail)."
   type        = list(string)
-  default     = ["node_exporter", "promtail"]
+  default     = ["node_exporter", "alloy"]
 
   validation {
-    condition     = alltrue([for c in var.every_host : contains(["node_exporter", "promtail"], c)])
-    error_message = "every_host may hold node_exporter and promtail."
+    condition     = alltrue([for c in var.every_host : contains(["node_exporter", "alloy", "promtail"], c)])
+    error_message = "every_host may hold node_exporter, alloy and promtail."
   }
 }
 

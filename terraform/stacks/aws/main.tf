@@ -61,7 +61,7 @@ module "security" {
   admin_cidrs = var.aws.admin_cidrs
   hosts_roles = local.enabled_roles
   ports       = var.ports
-  every_host  = [for c in ["node_exporter", "promtail"] : c if contains(var.components, c)]
+  every_host  = [for c in ["node_exporter", "alloy", "promtail"] : c if contains(var.components, c)]
   lb_https    = var.aws.grafana_certificate_arn != null
 
   egress_tcp_ports = var.egress_tcp_ports

@@ -13,7 +13,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
 ROOT=$PWD
 source "$ROOT/tests/e2e/lib.sh"
 : "${ENV:?run checks through tests/e2e/harness.sh}" "${E2E_RUN:?run checks through tests/e2e/harness.sh}"
-WITHOUT=${WITHOUT-grafana,loki,promtail}
+WITHOUT=${WITHOUT-grafana,loki,alloy}
 OBSCTL=${OBSCTL:-$ROOT/target/release/obsctl}
 LAB="$ROOT/terraform/scripts/lab.sh"
 LAB_ROOT=/var/lib/obsctl/lab

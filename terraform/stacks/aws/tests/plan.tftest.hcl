@@ -36,12 +36,12 @@ variables {
     "app-1" = { roles = ["app"], size = "small", zone = 1 }
   }
   ports = {
-    prometheus_port       = 9090, alertmanager_port = 9093, alertmanager_cluster_port = 9094, node_exporter_port = 9100,
-    grafana_http_port     = 3000, grafana_alerting_ha_port = 9095, loki_http_port = 3100, loki_grpc_port = 9096,
-    loki_memberlist_port  = 7946, promtail_http_port = 9080, app_port = 8181, loki_backend_port = 3101,
-    promtail_backend_port = 9081,
+    prometheus_port      = 9090, alertmanager_port = 9093, alertmanager_cluster_port = 9094, node_exporter_port = 9100,
+    grafana_http_port    = 3000, grafana_alerting_ha_port = 9095, loki_http_port = 3100, loki_grpc_port = 9096,
+    loki_memberlist_port = 7946, alloy_http_port = 12345, promtail_http_port = 9080, app_port = 8181,
+    loki_backend_port    = 3101, alloy_backend_port = 12346, promtail_backend_port = 9081,
   }
-  components           = ["prometheus", "alertmanager", "node_exporter", "grafana", "loki", "promtail", "app"]
+  components           = ["prometheus", "alertmanager", "node_exporter", "grafana", "loki", "alloy", "app"]
   protected            = true
   loki_retention_days  = 30
   ssh_public_key_file  = "tests/id_ed25519.pub"
@@ -146,12 +146,12 @@ run "ports_from_obsctl" {
   }
 
   assert {
-    condition     = jsonencode(module.security.ingress_ports["obsctl-prod-stack"]) == jsonencode(["22", "9080", "9100"])
+    condition     = jsonencode(module.security.ingress_ports["obsctl-prod-stack"]) == jsonencode(["12345", "22", "9100"])
     error_message = "stack group: ${jsonencode(module.security.ingress_ports)}"
   }
 }
 
-# Issue 12: --without grafana,loki,promtail: no load balancer, no database,
+# Issue 12: --without grafana,loki,alloy: no load balancer, no database,
 # no bucket or IAM role, no ports of the components that are off.
 run "without_components" {
   command = plan

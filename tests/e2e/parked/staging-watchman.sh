@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The watchman outside the stack (issue #29): staging's heartbeat receiver
+# (severities = ["none"], its own repeat_interval) gets Watchdog once per
+# interval at the sink standing in for a heartbeat service → every
+# Prometheus stopped: the heartbeats stop within two intervals → `up`: they
+# resume → every Alertmanager stopped: they stop within two intervals →
+# `up`: they resume. Prints each gap between heartbeats. Leaves staging as
+# it found it (converged by the last `up`).
+# env: staging
+# needs: webhook
+# leaves: as-found
+source "$(dirname "$0")/lib.sh"
+: "${ALERTS:?}"
+staging_topology
+HEARTBEAT=$(jq -r '.all.vars.alertmanager_receivers[] | select(.severities == ["none"]) | .repeat_interval // empty' "$inventory" | head -1)
+[ -n "$HEARTBEAT" ] || fail "staging has no heartbeat receiver with its own repeat_interval (environments/staging.toml)"
+INTERVAL=$(dur "$HEARTBEAT")
+# A repeat is sent at the first group_interval tick after the interval, by
+# the first peer in cluster order that has not seen it sent (peer timeout).
+BOUND=$(( INTERVAL + GROUP_INTERVAL + 2 * PEER_WAIT + 10 ))
+echo "heartbeat every ${INTERVAL}s (bound ${BOUND}s per beat)"
+# Firing Watchdog notifications at the heartbeat path after time $1: their
+# arrival times. Two peers may both send one beat (Alertmanager's HA
+# notifies at least once): beats within 10s of the previous count once.
+beats() {
+  jq -r --argjson t "$1" 'select(.path=="/heartbeat" and .status=="firing" and .received_at > $t) | .received_at' "$ALERTS" |
+    sort -n | awk 'NR == 1 || $1 - last > 10 { print } { last = $1 }'
+}
+count_beats() { beats "$1" | wc -l; }
+wait_beats() { # wait_beats SINCE N BOUND-SECONDS: N heartbeats after SINCE within the bound
+  local deadline=$(( $(date +%s) + $3 ))
+  while [ "$(count_beats "$1")" -lt "$2" ]; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 2
+  done
+}
+on_all() { # on_all HOSTS... -- COMMAND
+  local hosts=() h
+  while [ "$1" != -- ]; do hosts+=("$1"); shift; done
+  shift
+  for h in "${hosts[@]}"; do "$OBSCTL" ssh --env "$ENV" "$h" -- "$@" || fail "$h: $* failed"; done
+}
+stopped_phase() { # stopped_phase WHAT UNIT HOSTS...
+  local what=$1 unit=$2 t_stop last after
+  shift 2
+  say "every $what stopped: the heartbeats stop within two intervals"
+  on_all "$@" -- systemctl stop "$unit"
+  t_stop=$(date +%s)
+  # Prometheus' alerts stay valid in Alertmanager for 4 evaluation or resend
+  # periods, so one more heartbeat may come; none after one bound (about
+  # two intervals), watched for one more interval.
+  sleep $(( BOUND + INTERVAL ))
+  last=$(beats "$t_stop" | tail -1)
+  after=$(count_beats $(( t_stop + BOUND )))
+  echo "  heartbeats after the stop: $(count_beats "$t_stop") (the last $(if [ -n "$last" ]; then awk -v l="$last" -v s="$t_stop" 'BEGIN { printf "%.0fs after the stop", l - s }'; else echo "none"; fi))"
+  # Nothing in the second interval after the stop.
+  [ "$after" = 0 ] || fail "$after heartbeat(s) more than ${BOUND}s after every $what stopped"
+  say "up: the heartbeats resume"
+  local t_up; t_up=$(date +%s)
+  "$OBSCTL" up --env "$ENV" --without "$WITHOUT" --auto-approve >"$WORK/up-$unit.log" 2>&1 || fail "up after stopping every $what failed: $(tail -5 "$WORK/up-$unit.log")"
+  wait_beats "$t_up" 1 $(( BOUND + 60 )) || fail "no heartbeat within $(( BOUND + 60 ))s of the up that restarted every $what"
+  echo "  first heartbeat $(awk -v l="$(beats "$t_up" | head -1)" -v s="$t_up" 'BEGIN { printf "%.0f", l - s }')s after the up started"
+}
+
+say "heartbeats arrive once per interval"
+t0=$(date +%s)
+wait_beats "$t0" 3 $(( 3 * BOUND + 30 )) || fail "fewer than 3 heartbeats in $(( 3 * BOUND + 30 ))s (got $(count_beats "$t0"))"
+mapfile -t at < <(beats "$t0")
+for ((i = 1; i < 3; i++)); do
+  gap=$(awk -v a="${at[$i]}" -v b="${at[$((i - 1))]}" 'BEGIN { printf "%.0f", a - b }')
+  echo "  gap $i: ${gap}s"
+  [ "$gap" -ge $(( INTERVAL - 5 )) ] || fail "heartbeats ${gap}s apart: more than once per ${INTERVAL}s"
+  [ "$gap" -le "$BOUND" ] || fail "heartbeats ${gap}s apart: beyond the bound of ${BOUND}s"
+done
+
+stopped_phase Prometheus prometheus "${PROMS[@]}"
+stopped_phase Alertmanager prometheus-alertmanager "${AMS[@]}"
+echo "PASS: heartbeats every ${INTERVAL}s; stopped with every Prometheus and with every Alertmanager; resumed after up"
