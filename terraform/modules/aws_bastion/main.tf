@@ -7,12 +7,13 @@
 # bastion holds no AWS credential.
 
 resource "aws_instance" "this" {
-  ami                         = var.ami_id
-  instance_type               = var.instance_type
-  subnet_id                   = var.subnet_id
-  vpc_security_group_ids      = var.security_group_ids
-  key_name                    = var.key_name
-  associate_public_ip_address = false # the Elastic IP below is its address
+  ami           = var.ami_id
+  instance_type = var.instance_type
+  # The public subnet maps no public IPv4 on launch: the Elastic IP below
+  # is its only address (no associate_public_ip_address: see aws_instances).
+  subnet_id              = var.subnet_id
+  vpc_security_group_ids = var.security_group_ids
+  key_name               = var.key_name
 
   dynamic "credit_specification" {
     for_each = can(regex("^t[0-9]", var.instance_type)) ? [1] : []
@@ -37,8 +38,7 @@ resource "aws_instance" "this" {
   tags = merge(var.tags, { Name = var.name, Role = "bastion" })
 
   lifecycle {
-    # associate_public_ip_address: set at launch only (see aws_instances).
-    ignore_changes = [ami, associate_public_ip_address]
+    ignore_changes = [ami]
   }
 }
 

@@ -25,7 +25,7 @@ output "cpu_credits" {
   value       = { for h, i in aws_instance.this : h => one(i.credit_specification[*].cpu_credits) }
 }
 
-output "public_ips" {
-  description = "Whether each host asked for a public IPv4 (associate_public_ip_address) and the one it has (empty when none): false and empty everywhere."
-  value       = { for h, i in aws_instance.this : h => { associate = i.associate_public_ip_address } }
+output "subnet_ids" {
+  description = "The subnet of each host (the caller's private subnets: no public IPv4 on launch)."
+  value       = { for h, i in aws_instance.this : h => i.subnet_id }
 }

@@ -219,6 +219,14 @@ resource "aws_vpc_security_group_egress_rule" "lb" {
   referenced_security_group_id = aws_security_group.role[each.key].id
 
   tags = merge(var.tags, { Name = "${var.name}-grafana-lb-to-${each.key}" })
+
+  lifecycle {
+    # moto keeps the description of a rule only when it names a CIDR, so a
+    # rule that names a group reads back without one and would differ on
+    # every plan. Safe on AWS: a description grants nothing; a changed one
+    # is applied when the rule is next replaced (the Name tag says the same).
+    ignore_changes = [description]
+  }
 }
 
 # --- bastion group --------------------------------------------------------
@@ -253,6 +261,10 @@ resource "aws_vpc_security_group_egress_rule" "bastion_to_stack" {
   referenced_security_group_id = aws_security_group.stack.id
 
   tags = merge(var.tags, { Name = "${var.name}-bastion-to-stack-${each.key}" })
+
+  lifecycle {
+    ignore_changes = [description] # as for the load balancer's rules above
+  }
 }
 
 resource "aws_vpc_security_group_egress_rule" "bastion_apt" {

@@ -277,8 +277,8 @@ run "private_hosts" {
   command = apply
 
   assert {
-    condition     = alltrue([for h, v in module.instances.public_ips : v.associate == false])
-    error_message = "a host asks for a public IP: ${jsonencode(module.instances.public_ips)}"
+    condition     = alltrue([for h, s in module.instances.subnet_ids : contains(module.network.private_subnet_ids, s)])
+    error_message = "a host outside the private subnets: ${jsonencode(module.instances.subnet_ids)}"
   }
 
   assert {
