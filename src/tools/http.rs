@@ -80,10 +80,7 @@ fn short_http_error(e: &ureq::Error) -> String {
     }
 }
 
-pub fn host_for_url(address: &str) -> String {
-    if address.contains(':') {
-        format!("[{address}]")
-    } else {
-        address.to_string()
-    }
-}
+/// An address as the host part of a URL (IPv6 in brackets); lives with
+/// ssh's, which scp needs too (tools::ssh may not call this module: its
+/// tunnel calls ssh).
+pub use crate::tools::ssh::host_for_url;

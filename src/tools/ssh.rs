@@ -254,7 +254,7 @@ fn login(addr: &str, port: u16, user: &str, key: &Path, extra: &[String], comman
 /// environment's key and options): `to_host` sends `local` to `remote`,
 /// otherwise `remote` is fetched into `local`.
 pub fn copy(h: &HostRef<'_>, extra: &[String], local: &Path, remote: &str, to_host: bool) -> std::result::Result<(), String> {
-    let remote = format!("{}@{}:{remote}", h.user, crate::tools::http::host_for_url(h.addr));
+    let remote = format!("{}@{}:{remote}", h.user, host_for_url(h.addr));
     let (from, to): (std::ffi::OsString, std::ffi::OsString) =
         if to_host { (local.into(), remote.into()) } else { (remote.into(), local.into()) };
     Child::new("scp", Phase::Hosts)
@@ -296,6 +296,15 @@ fn to(addr: &str, port: u16, user: &str, key: &Path, own: &[&str], extra: &[Stri
         .arg(port.to_string())
         .args(extra.iter())
         .arg(format!("{user}@{addr}"))
+}
+
+/// An address as the host part of a URL or an scp target: IPv6 in brackets.
+pub fn host_for_url(address: &str) -> String {
+    if address.contains(':') {
+        format!("[{address}]")
+    } else {
+        address.to_string()
+    }
 }
 
 /// `options`, plus a jump through the contract's bastion when it names one:
