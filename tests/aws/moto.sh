@@ -272,6 +272,11 @@ for r in ec2.describe_instances(InstanceIds=list(ids.values()))["Reservations"]:
         subnet = ec2.describe_subnets(SubnetIds=[i["SubnetId"]])["Subnets"][0]
         if subnet["MapPublicIpOnLaunch"] or not any(t["Key"] == "Tier" and t["Value"] == "private" for t in subnet.get("Tags", [])):
             errors.append(f"{host}: subnet {subnet['SubnetId']} is not a private one ({subnet.get('Tags')})")
+        # Its groups read back from the instance (what the provider compares
+        # vpc_security_group_ids with): the stack group and one role group.
+        groups = sorted(g["GroupName"] for g in i["SecurityGroups"])
+        if len(groups) != 2 or not any(g.endswith("-stack") for g in groups):
+            errors.append(f"{host}: instance security groups {groups}, expected the stack group and one role group")
         loki = "loki" in inv["hosts"][host]["roles"]
         if loki != ("IamInstanceProfile" in i):
             errors.append(f"{host}: instance profile {'missing' if loki else 'unexpected'}")
@@ -332,12 +337,8 @@ dbs = rds.describe_db_instances()["DBInstances"]
 if [d["DBInstanceIdentifier"] for d in dbs] != [db_id]:
     errors.append(f"DB instances {[d['DBInstanceIdentifier'] for d in dbs]}, expected [{db_id}]")
 grafana_ids = [ids[h] for h, v in inv["hosts"].items() if "grafana" in v["roles"]]
-# An instance created with its network interface spelled out (no public IP)
-# carries its groups on the interface in moto.
 grafana_groups = sorted({g["GroupId"] for r in ec2.describe_instances(InstanceIds=grafana_ids)["Reservations"]
-                         for i in r["Instances"]
-                         for g in i["SecurityGroups"] + [g for ni in i.get("NetworkInterfaces", []) for g in ni.get("Groups", [])]
-                         if not g["GroupName"].endswith("-stack")})
+                         for i in r["Instances"] for g in i["SecurityGroups"] if not g["GroupName"].endswith("-stack")})
 for db in dbs:
     want = {"Engine": "postgres", "MultiAZ": True, "StorageEncrypted": True, "PubliclyAccessible": False,
             "BackupRetentionPeriod": 7, "DBName": "grafana", "MasterUsername": "grafana", "StorageType": "gp3",
