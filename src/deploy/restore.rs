@@ -185,7 +185,8 @@ pub fn restore(s: &Session, opened: &Opened, key: &Path, verify_timeout: u64) ->
             restored.push(format!("{} on {host}", item.name));
         }
         if item.method == Method::AlertmanagerState {
-            silences = restore_silences(env, &d.contract, &s.state.known_hosts(), &access, opened, members.iter().map(|m| m.file.as_str()))?;
+            silences =
+                restore_silences(env, &d.contract, &s.state.known_hosts(), &access, opened, members.iter().map(|m| m.file.as_str()))?;
         }
         let hosts = restored.iter().filter(|r| r.starts_with(&format!("{} on ", item.name))).count();
         p.phase_end(item.name, true, t.elapsed(), &format!("{hosts} host(s)"), json!({ "hosts": hosts }));
