@@ -476,6 +476,19 @@ out=$(obsctl destroy --env "$ENV_NAME" --confirm-env prod </dev/null 2>&1) || rc
 ((rc == 10)) || { printf '%s\n' "$out" >&2; die "destroy with a wrong --confirm-env exited $rc, expected 10"; }
 (($(state_resources) == before)) || die "destroy with a wrong --confirm-env changed the state"
 
+# The load balancer of a protected environment is protected too (issue 32).
+# Checked before destroying: moto does not enforce the protection (its
+# destroy below removes the load balancer; AWS would refuse, exit 20).
+"$MOTO_VENV/bin/python" - "$ENDPOINT" <<'PY' || die "the protected environment's load balancer has no deletion protection"
+import sys
+import boto3
+elb = boto3.client("elbv2", endpoint_url=sys.argv[1], region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+lbs = elb.describe_load_balancers(Names=["obsctl-awsmock"])["LoadBalancers"]
+attrs = [{a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]} for lb in lbs]
+if len(attrs) != 1 or attrs[0].get("deletion_protection.enabled") != "true":
+    sys.exit(f"load balancer attributes: {attrs}")
+PY
+
 log "obsctl destroy --env $ENV_NAME --confirm-env $ENV_NAME (expect a failure on the protected database)"
 rc=0
 obsctl destroy --env "$ENV_NAME" --confirm-env "$ENV_NAME" </dev/null >"$WORK/destroy-protected.log" 2>&1 || rc=$?
@@ -483,19 +496,26 @@ obsctl destroy --env "$ENV_NAME" --confirm-env "$ENV_NAME" </dev/null >"$WORK/de
 rds_check '.DeletionProtection == true' || die "the protected database is gone"
 before=$(state_resources)
 # What docs/operations.md tells the operator: switch protection off by hand
-# (the database and the load balancer).
-"$MOTO_VENV/bin/python" - "$ENDPOINT" <<'PY' || die "cannot switch off deletion protection in moto"
+# (the database and the load balancer) and empty the audit log bucket,
+# versions included (a protected environment's is not force-destroyed).
+"$MOTO_VENV/bin/python" - "$ENDPOINT" <<'PY' || die "cannot switch off deletion protection or empty the log bucket in moto"
 import sys
 import boto3
-rds = boto3.client("rds", endpoint_url=sys.argv[1], region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+kw = dict(endpoint_url=sys.argv[1], region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+rds = boto3.client("rds", **kw)
 rds.modify_db_instance(DBInstanceIdentifier="obsctl-awsmock-grafana", DeletionProtection=False, ApplyImmediately=True)
-# The load balancer of a protected environment is protected too (issue 32).
-elb = boto3.client("elbv2", endpoint_url=sys.argv[1], region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
-for lb in elb.describe_load_balancers(Names=["obsctl-awsmock"])["LoadBalancers"]:
-    attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}
-    if attrs.get("deletion_protection.enabled") != "true":
-        sys.exit(f"the protected environment's load balancer has no deletion protection: {attrs}")
-    elb.modify_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"], Attributes=[{"Key": "deletion_protection.enabled", "Value": "false"}])
+elb = boto3.client("elbv2", **kw)
+names = {lb["LoadBalancerName"]: lb["LoadBalancerArn"] for lb in elb.describe_load_balancers()["LoadBalancers"]}
+if "obsctl-awsmock" in names:  # still there on AWS; moto let the first destroy remove it
+    elb.modify_load_balancer_attributes(LoadBalancerArn=names["obsctl-awsmock"], Attributes=[{"Key": "deletion_protection.enabled", "Value": "false"}])
+s3 = boto3.client("s3", **kw)
+log_bucket = "obsctl-awsmock-logs-123456789012-eu-west-1"
+if log_bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+    versions = s3.list_object_versions(Bucket=log_bucket)
+    objects = [{"Key": v["Key"], "VersionId": v["VersionId"]} for k in ("Versions", "DeleteMarkers") for v in versions.get(k, [])]
+    if objects:
+        s3.delete_objects(Bucket=log_bucket, Delete={"Objects": objects})
+    print(f"  log bucket emptied: {len(objects)} object versions", file=sys.stderr)
 PY
 
 log "obsctl destroy --env $ENV_NAME --confirm-env $ENV_NAME"
@@ -538,7 +558,8 @@ PASS: obsctl on the aws provider against moto ($ENDPOINT)
   loki_s3_bucket:     $bucket
   plan after up:      in sync (exit 0)
   protected destroy:  refused without --confirm-env (exit 10) and with a wrong name (exit 10); fails on the
-                      database (deletion protection, exit 20) until it is switched off; final snapshot kept
+                      database (deletion protection, exit 20) until it is switched off; final snapshot kept;
+                      the load balancer had deletion protection; the audit log bucket kept until emptied
   database password:  no new one without the state's (exit 10); rotate-secret -> version 2 -> applied by up
   remote state:       local -> s3://$STATE_BUCKET/$STATE_KEY by migrate-state in ${migrate_wall} s ($local_resources resources);
                       plan before migrating refused (exit 10); foreign lock -> exit 12, unlock frees it;
