@@ -27,6 +27,9 @@ fn main() -> ExitCode {
     // A panic (a bug) has already been reported by the hook, with the run
     // log's path; it exits with the `internal` code, never Rust's 101.
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obsctl::commands::run(cli.command, &printer)));
+    // The SSH tunnel over a bastion, if this run opened one (it would also
+    // end on its own once obsctl's pipe to it closes).
+    obsctl::tools::tunnel::close();
     match run {
         Ok(Ok(code)) => ExitCode::from(code),
         Ok(Err(err)) => {

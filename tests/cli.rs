@@ -440,6 +440,31 @@ fn unknown_env_lists_the_known_ones() {
         .stderr_contains("known environments: prod, t");
 }
 
+/// Issue 32: prod.toml as shipped is refused by `up` with every value still
+/// to fill in named at once (exit 10), before Terraform runs; `--without
+/// grafana` lifts the certificate, not the admins' networks.
+#[test]
+fn up_on_shipped_prod_names_each_missing_value() {
+    let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("environments/prod.toml")).unwrap();
+    let ran = Test::new()
+        .env_file("prod", &shipped)
+        .args(["up", "--env", "prod", "--skip-configure"])
+        .status(10)
+        .stderr_contains("2 values to fill in under [aws]")
+        .stderr_contains("(1) `aws.admin_cidrs`")
+        .stderr_contains("(2) `aws.grafana_certificate_arn`")
+        .stderr_contains("obsctl up --env prod --without grafana");
+    assert!(ran.commands().is_empty(), "terraform was called: {:?}", ran.calls());
+    let ran = Test::new()
+        .env_file("prod", &shipped)
+        .args(["up", "--env", "prod", "--without", "grafana", "--skip-configure"])
+        .status(10)
+        .stderr_contains("1 value to fill in under [aws]")
+        .stderr_contains("(1) `aws.admin_cidrs`")
+        .stderr_lacks("grafana_certificate_arn");
+    assert!(ran.commands().is_empty(), "terraform was called: {:?}", ran.calls());
+}
+
 #[test]
 fn env_file_with_unknown_key_names_file_and_key() {
     let ran = Test::new()

@@ -59,7 +59,7 @@ pub type Report = BTreeMap<String, std::result::Result<Installed, String>>;
 pub fn read(env: &Environment, contract: &Contract, known_hosts: &Path) -> Report {
     let packages: Vec<&str> = env.registry.iter().filter(|c| env.enabled(c.id)).filter_map(|c| c.package).collect();
     let command = command(&packages);
-    let options = crate::tools::ssh::options(known_hosts);
+    let options = crate::tools::ssh::contract_options(contract, known_hosts);
     crate::tools::ssh::run_on_all(contract, &options, |_| Ok(command.clone()))
         .into_iter()
         .map(|(name, out)| (name, out.and_then(|text| parse(&text))))

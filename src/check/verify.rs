@@ -9,7 +9,7 @@ use crate::error::{Error, Phase, Result};
 use crate::model::component::ComponentId;
 use crate::model::contract::Contract;
 use crate::model::environment::Environment;
-use crate::tools::http::{agent, base_urls, get_json, get_ok};
+use crate::tools::http::{base_urls, get_json, get_ok};
 
 /// A scrape target Prometheus must have.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -70,11 +70,12 @@ pub struct Verified {
 pub fn run(
     env: &Environment,
     contract: &Contract,
+    known_hosts: &std::path::Path,
     access: &crate::state::tls::Access,
     timeout: Duration,
     mut progress: impl FnMut(&str),
 ) -> Result<Verified> {
-    let agent = agent(access, Duration::from_secs(5))?;
+    let agent = crate::tools::http::agent_for(contract, known_hosts, access, Duration::from_secs(5))?;
     let deadline = Instant::now() + timeout;
     let proms = base_urls(env, contract, ComponentId::Prometheus);
     let ams = base_urls(env, contract, ComponentId::Alertmanager);
@@ -207,7 +208,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = environment(&dir.path().join("dev"));
         let access = crate::state::tls::Access::load(&state, "dev").unwrap();
-        let agent = agent(&access, Duration::from_secs(5)).unwrap();
+        let agent = crate::tools::http::agent(&access, Duration::from_secs(5)).unwrap();
 
         let (port, server) = serve_once(&state, access.basic_auth());
         assert_eq!(get_ok(&agent, &format!("https://127.0.0.1:{port}/-/ready")), Ok(()));

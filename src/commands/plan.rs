@@ -54,7 +54,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
             inventory: &inventory,
             state: &s.state,
         })?;
-        let options = crate::tools::ssh::options(&s.state.known_hosts());
+        let options = crate::tools::ssh::contract_options(&d.contract, &s.state.known_hosts());
         match crate::check::drift::check(&s.state, &digest, &d.contract, &options) {
             crate::check::drift::Verdict::Converged { .. } => quick_in_sync = true,
             crate::check::drift::Verdict::Drift(reasons) => host_drift = reasons,

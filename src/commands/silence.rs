@@ -31,7 +31,7 @@ pub fn run(args: SilenceArgs, printer: &Printer) -> Result<u8> {
     })?;
     let env = &s.env;
     let d = Deployment::require(&s.state, &env.name)?;
-    let am = Cluster::new(env, &d.contract, &crate::state::tls::Access::load(&s.state, &env.name)?)?;
+    let am = Cluster::new(env, &d.contract, &s.state.known_hosts(), &crate::state::tls::Access::load(&s.state, &env.name)?)?;
     match args.command {
         SilenceCommand::Add { duration, comment, author, .. } => {
             let Some((matchers, secs)) = add else { return Err(Error::internal("silence add without its checked matchers")) };

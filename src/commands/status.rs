@@ -22,7 +22,8 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let s = Session::open_unlocked(env_name, "status", printer, |_| Ok(()))?;
     let (d, env) = deployed(&s.state, &s.env)?;
     let contract = d.contract;
-    let agent = crate::tools::http::agent(&crate::state::tls::Access::load(&s.state, env_name)?, TIMEOUT)?;
+    let agent =
+        crate::tools::http::agent_for(&contract, &s.state.known_hosts(), &crate::state::tls::Access::load(&s.state, env_name)?, TIMEOUT)?;
 
     // On aws only Prometheus and Alertmanager are called from here; the
     // others are checked through Prometheus's targets: (component, job, host).

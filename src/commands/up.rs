@@ -11,7 +11,7 @@ use crate::report::Printer;
 pub fn run(args: UpArgs, printer: &Printer) -> Result<u8> {
     let s = Session::open_with(&args.env.env, "up", printer, |env| {
         let env = env.without(&args.without)?;
-        env.check_grafana_https()?;
+        env.check_deployable()?;
         Ok(env)
     })?;
     let run_log = s.log("obsctl.log");

@@ -243,7 +243,7 @@ fn take(
             add(None, out)
         }
         Method::TsdbSnapshot => {
-            let agent = crate::tools::http::agent(access, Duration::from_secs(300))?;
+            let agent = crate::tools::http::agent_for(remote.contract, &s.state.known_hosts(), access, Duration::from_secs(300))?;
             let mut tried = Vec::new();
             for (host, url) in crate::tools::http::base_urls(env, remote.contract, ComponentId::Prometheus) {
                 let name = match agent.post(&format!("{url}/api/v1/admin/tsdb/snapshot")).call() {
@@ -268,7 +268,7 @@ fn take(
             )))
         }
         Method::AlertmanagerState => {
-            let am = crate::tools::alertmanager::Cluster::new(env, remote.contract, access)?;
+            let am = crate::tools::alertmanager::Cluster::new(env, remote.contract, &s.state.known_hosts(), access)?;
             let out = dir.join("silences.json");
             std::fs::write(&out, crate::error::to_json_pretty(&am.raw()?)?).with_path("write", &out)?;
             add(None, out)?;

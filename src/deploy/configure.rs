@@ -67,7 +67,7 @@ pub fn choose_path(s: &Session, args: &UpArgs, tf_changed: bool, contract: &Cont
         ConfigPath::Full(vec!["Terraform changed the infrastructure".into()])
     } else {
         p.progress("one SSH look at every host");
-        let options = crate::tools::ssh::options(&s.state.known_hosts());
+        let options = crate::tools::ssh::contract_options(contract, &s.state.known_hosts());
         match drift::check(&s.state, digest, contract, &options) {
             Verdict::Converged { hosts } => ConfigPath::Fast { hosts },
             Verdict::Drift(reasons) => ConfigPath::Full(reasons),
@@ -95,7 +95,7 @@ pub fn record(s: &Session, contract: &Contract, digest: &str) -> Result<Option<C
     let events = s.log("ansible-events.jsonl");
     report_removed(s, &events);
     let managed = converged::managed_from_events(&events);
-    let options = crate::tools::ssh::options(&s.state.known_hosts());
+    let options = crate::tools::ssh::contract_options(contract, &s.state.known_hosts());
     let mut hosts = std::collections::BTreeMap::new();
     let mut problems = Vec::new();
     for (host, observed) in drift::observe(contract, &options, &managed) {

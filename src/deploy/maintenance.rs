@@ -28,7 +28,9 @@ impl<'a> Maintenance<'a> {
         state: &crate::state::workspace::StateDir,
         printer: &'a Printer,
     ) -> Option<Maintenance<'a>> {
-        let cluster = match crate::state::tls::Access::load(state, &env.name).and_then(|access| Cluster::new(env, contract, &access)) {
+        let cluster = match crate::state::tls::Access::load(state, &env.name)
+            .and_then(|access| Cluster::new(env, contract, &state.known_hosts(), &access))
+        {
             Ok(c) => c,
             Err(e) => {
                 printer.warn(&format!("no maintenance silence (silence_during_up): {}", e.message));

@@ -180,12 +180,13 @@ pub fn restore(s: &Session, opened: &Opened, key: &Path, verify_timeout: u64) ->
             };
             remote.sh(&host, &format!("set -e; {stop}; {put}; {start}; rm -rf {scratch}"))?;
             if enabled {
-                wait_ready(env, &d.contract, &access, c, &host)?;
+                wait_ready(env, &d.contract, &s.state.known_hosts(), &access, c, &host)?;
             }
             restored.push(format!("{} on {host}", item.name));
         }
         if item.method == Method::AlertmanagerState {
-            silences = restore_silences(env, &d.contract, &access, opened, members.iter().map(|m| m.file.as_str()))?;
+            silences =
+                restore_silences(env, &d.contract, &s.state.known_hosts(), &access, opened, members.iter().map(|m| m.file.as_str()))?;
         }
         let hosts = restored.iter().filter(|r| r.starts_with(&format!("{} on ", item.name))).count();
         p.phase_end(item.name, true, t.elapsed(), &format!("{hosts} host(s)"), json!({ "hosts": hosts }));
@@ -203,11 +204,12 @@ fn replace_dir(dir: &str, file: &str) -> String {
 fn restore_silences<'a>(
     env: &crate::model::environment::Environment,
     contract: &crate::model::contract::Contract,
+    known_hosts: &Path,
     access: &crate::state::tls::Access,
     opened: &Opened,
     files: impl Iterator<Item = &'a str>,
 ) -> Result<usize> {
-    let am = crate::tools::alertmanager::Cluster::new(env, contract, access)?;
+    let am = crate::tools::alertmanager::Cluster::new(env, contract, known_hosts, access)?;
     let key = |s: &Value| (s["matchers"].to_string(), s["endsAt"].to_string(), s["comment"].to_string());
     let present: BTreeSet<_> = am.raw()?.as_array().into_iter().flatten().filter(|s| s["status"]["state"] != "expired").map(key).collect();
     let mut n = 0;
@@ -228,11 +230,12 @@ fn restore_silences<'a>(
 fn wait_ready(
     env: &crate::model::environment::Environment,
     contract: &crate::model::contract::Contract,
+    known_hosts: &Path,
     access: &crate::state::tls::Access,
     c: ComponentId,
     host: &str,
 ) -> Result<()> {
-    let agent = crate::tools::http::agent(access, Duration::from_secs(5))?;
+    let agent = crate::tools::http::agent_for(contract, known_hosts, access, Duration::from_secs(5))?;
     let Some((_, url)) = crate::tools::http::base_urls(env, contract, c).into_iter().find(|(h, _)| h == host) else { return Ok(()) };
     let url = format!("{url}{}", env.registry.get(c).health_path);
     let deadline = Instant::now() + Duration::from_secs(120);

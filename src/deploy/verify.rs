@@ -22,7 +22,10 @@ pub fn verify(
     let t = Instant::now();
     p.phase_start("verify", "checking readiness and scrape targets");
     let access = crate::state::tls::Access::load(&s.state, &env.name)?;
-    let verified = crate::check::verify::run(env, contract, &access, Duration::from_secs(args.verify_timeout), |m| p.progress(m))?;
+    let verified =
+        crate::check::verify::run(env, contract, &s.state.known_hosts(), &access, Duration::from_secs(args.verify_timeout), |m| {
+            p.progress(m)
+        })?;
     p.phase_end("verify", true, t.elapsed(), &format!("{} scrape targets up", verified.targets), json!({ "targets": verified.targets }));
     Ok(verified)
 }

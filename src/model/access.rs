@@ -23,7 +23,8 @@ pub const OPERATOR: &str = "obsctl";
 
 /// The basic-auth users every environment has:
 /// - `obsctl`: the operator (verify, status, silence, the UIs, backups);
-/// - `prometheus`: scrapes every endpoint, sends alerts to Alertmanager;
+/// - `prometheus`: scrapes every endpoint, sends alerts to Alertmanager,
+///   remote-reads its twin Prometheus (HA, docs/architecture.md);
 /// - `grafana`: its data sources (Prometheus, Alertmanager, Loki);
 /// - `alloy`: the log agent, pushes logs to Loki;
 /// - `promtail`: the legacy log agent (`log_agent = "promtail"`), the same.
@@ -46,10 +47,14 @@ pub enum Action {
     /// Prometheus' `/api/v1/admin/*` (TSDB snapshots for backups, deletion)
     /// and orders-api's `/admin/*` (fault injection).
     Admin,
+    /// Prometheus' remote read API (`POST /api/v1/read`): a Prometheus
+    /// reading its twin's TSDB (`remote_read`, set where there are two).
+    RemoteRead,
 }
 
 impl Action {
-    pub const ALL: [Action; 6] = [Action::Scrape, Action::Query, Action::Silence, Action::PostAlert, Action::Reload, Action::Admin];
+    pub const ALL: [Action; 7] =
+        [Action::Scrape, Action::Query, Action::Silence, Action::PostAlert, Action::Reload, Action::Admin, Action::RemoteRead];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -59,19 +64,21 @@ impl Action {
             Action::PostAlert => "post_alert",
             Action::Reload => "reload",
             Action::Admin => "admin",
+            Action::RemoteRead => "remote_read",
         }
     }
 }
 
 /// The actions `user` may do; every other request with its credential is
 /// refused. No credential may stop a service (`/-/quit`): obsctl restarts
-/// and reloads through systemd.
+/// and reloads through systemd. Remote read is the twin Prometheus' alone:
+/// obsctl never calls it, Grafana queries PromQL.
 pub fn allowed(user: &str) -> &'static [Action] {
     use Action::*;
     match user {
         OPERATOR => &[Scrape, Query, Silence, PostAlert, Reload, Admin],
         // Its password is on every Prometheus host.
-        "prometheus" => &[Scrape, PostAlert],
+        "prometheus" => &[Scrape, PostAlert, RemoteRead],
         // Grafana's data sources and its Alertmanager UI (silences, as users do).
         "grafana" => &[Query, Silence],
         // Pushes logs to Loki only (the log gateway's own list).
@@ -116,6 +123,8 @@ const PROMETHEUS_RULES: &[Rule] = &[
     rule(READ, "/metrics", Some(Action::Scrape)),
     rule("[A-Z]+", "/api/v1/admin/.*", Some(Action::Admin)),
     rule("[A-Z]+", "/-/(reload|quit)", None),
+    // Before the catch-all, which would make it a query.
+    rule("POST", "/api/v1/read", Some(Action::RemoteRead)),
     // PromQL over POST too (Grafana's data source uses it).
     rule("GET|HEAD|POST", "/.*", Some(Action::Query)),
 ];
@@ -194,6 +203,7 @@ mod tests {
         assert_eq!(users_for(Action::PostAlert), ["obsctl", "prometheus"]);
         assert_eq!(users_for(Action::Reload), ["obsctl"]);
         assert_eq!(users_for(Action::Admin), ["obsctl"]);
+        assert_eq!(users_for(Action::RemoteRead), ["prometheus"]);
         assert!(allowed("alloy").is_empty() && allowed("promtail").is_empty());
     }
 
@@ -217,6 +227,27 @@ mod tests {
         let quit = |c| gateway_rules(c).unwrap().iter().find(|r| regex_lite_match(r.path, "/-/quit")).map(|r| r.action);
         assert_eq!(quit(ComponentId::Prometheus), Some(None));
         assert_eq!(quit(ComponentId::Alertmanager), Some(None));
+    }
+
+    /// A twin's remote read (POST /api/v1/read) is the remote_read action,
+    /// not a query: the first matching rule decides, and only the
+    /// `prometheus` credential may do it.
+    #[test]
+    fn remote_read_is_its_own_action_for_prometheus_only() {
+        let first = |method: &str, path: &str| {
+            gateway_rules(ComponentId::Prometheus)
+                .unwrap()
+                .iter()
+                .find(|r| (r.methods == "[A-Z]+" || r.methods.split('|').any(|m| m == method)) && regex_lite_match(r.path, path))
+                .and_then(|r| r.action)
+        };
+        assert_eq!(first("POST", "/api/v1/read"), Some(Action::RemoteRead));
+        assert_eq!(first("POST", "/api/v1/query"), Some(Action::Query));
+        assert_eq!(first("GET", "/api/v1/read"), Some(Action::Query));
+        assert!(allowed("prometheus").contains(&Action::RemoteRead));
+        for user in USERS.into_iter().filter(|u| *u != "prometheus") {
+            assert!(!allowed(user).contains(&Action::RemoteRead), "{user}");
+        }
     }
 
     /// Enough of a regular-expression match for the rules above (literal
@@ -256,6 +287,7 @@ mod tests {
         assert_eq!(v["actions"]["admin"], json!(["obsctl"]));
         assert_eq!(v["gateway"]["prometheus"][1]["action"], json!("admin"));
         assert_eq!(v["gateway"]["prometheus"][2]["action"], Value::Null);
+        assert_eq!(v["actions"]["remote_read"], json!(["prometheus"]));
         assert_eq!(v["listeners"]["node_exporter"], json!(["obsctl", "prometheus"]));
         assert!(v["listeners"].get("grafana").is_none());
         assert_eq!(v["system_users"]["node_exporter"], json!("node-exporter"));

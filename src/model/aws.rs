@@ -46,7 +46,18 @@ pub struct AwsSettings {
     pub grafana_db_multi_az: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grafana_db_deletion_protection: Option<bool>,
+    /// A NAT gateway per zone (the default) or one (false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat_per_zone: Option<bool>,
+    /// Days the audit logs (bucket, the database's CloudWatch logs) are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_retention_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bastion_instance_type: Option<String>,
 }
+
+/// Retentions CloudWatch Logs accepts (the stack's log_retention_days).
+const LOG_RETENTIONS: &[u32] = &[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
 /// The stack's default `instance_types` (variables.tf), for the checks below
 /// when the table sets none.
@@ -107,6 +118,17 @@ pub fn validate(aws: &AwsSettings, hosts: &[HostRef]) -> Result<(), (String, Str
     let arm_image = aws.ami_name.as_deref().is_some_and(|n| n.contains("arm64"));
     for (size, t) in &types {
         check_instance_type(t, arm_image).map_err(|what| (format!("aws.instance_types.{size}"), what))?;
+    }
+    if let Some(t) = &aws.bastion_instance_type {
+        check_instance_type(t, arm_image).map_err(|what| ("aws.bastion_instance_type".to_string(), what))?;
+    }
+    if let Some(days) = aws.log_retention_days {
+        if !LOG_RETENTIONS.contains(&days) {
+            return err(
+                "log_retention_days",
+                format!("{days}: CloudWatch Logs accepts {}", LOG_RETENTIONS.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")),
+            );
+        }
     }
     for h in hosts {
         if !types.contains_key(h.size) {
@@ -188,9 +210,8 @@ pub fn validate(aws: &AwsSettings, hosts: &[HostRef]) -> Result<(), (String, Str
 /// into halves or quarters) and the documentation ranges (a placeholder;
 /// allowed against a mock `endpoint`, where nothing is reachable anyway).
 fn check_admin_cidrs(cidrs: &[String], mock: bool) -> Result<(), String> {
-    if cidrs.is_empty() {
-        return Err("must not be empty: it says who may reach SSH, the Prometheus and Alertmanager UIs and Grafana".into());
-    }
+    // Empty: a value still to fill in, named by `up` with the others
+    // (Environment::check_deployable).
     for c in cidrs {
         let Some((addr, prefix)) = units::ipv4_network(c) else {
             return Err(format!("`{c}` is not an IPv4 network written with its network address (e.g. 198.51.7.0/24, or 198.51.7.9/32)"));
@@ -304,7 +325,7 @@ admin_cidrs = ["198.18.0.0/24"]
             (vec!["198.51.100.7/32"], true),
             (vec!["192.0.2.0/25"], true),
             (vec!["10.1.2.3/24"], true), // not the network address
-            (vec![], true),
+            (vec![], false),             // still to fill in: `up` names it (Environment::check_deployable)
             (vec!["10.0.0.0/8"], false),
             (vec!["198.18.0.0/24", "100.64.1.1/32"], false),
         ] {
@@ -312,6 +333,14 @@ admin_cidrs = ["198.18.0.0/24"]
             aws.admin_cidrs = cidrs.iter().map(|s| s.to_string()).collect();
             assert_eq!(check(&aws).is_err(), bad, "{cidrs:?}: {:?}", check(&aws));
         }
+        let mut aws = settings();
+        aws.bastion_instance_type = Some("t4g.nano".into());
+        assert_eq!(check(&aws).unwrap_err().0, "aws.bastion_instance_type");
+        aws.bastion_instance_type = Some("t3.nano".into());
+        aws.log_retention_days = Some(91);
+        assert_eq!(check(&aws).unwrap_err().0, "aws.log_retention_days");
+        aws.log_retention_days = Some(90);
+        check(&aws).unwrap();
         let mut mock = settings();
         mock.admin_cidrs = vec!["203.0.113.0/24".into()];
         mock.endpoint = Some("http://127.0.0.1:5000".into());

@@ -114,11 +114,17 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// The Alertmanagers of `contract`, called over HTTPS as obsctl (`access`).
-    pub fn new(env: &Environment, contract: &Contract, access: &crate::state::tls::Access) -> Result<Cluster> {
+    /// The Alertmanagers of `contract`, called over HTTPS as obsctl
+    /// (`access`), through the bastion when the contract names one.
+    pub fn new(
+        env: &Environment,
+        contract: &Contract,
+        known_hosts: &std::path::Path,
+        access: &crate::state::tls::Access,
+    ) -> Result<Cluster> {
         Ok(Cluster {
             urls: crate::tools::http::base_urls(env, contract, crate::model::component::ComponentId::Alertmanager),
-            agent: crate::tools::http::agent(access, Duration::from_secs(5))?,
+            agent: crate::tools::http::agent_for(contract, known_hosts, access, Duration::from_secs(5))?,
             answered: Default::default(),
             env: env.name.clone(),
         })

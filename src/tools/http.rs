@@ -25,12 +25,34 @@ pub fn base_urls(env: &Environment, contract: &Contract, component: ComponentId)
 /// An HTTP client for the stack's endpoints: HTTPS trusting the
 /// environment's CA alone, every request authenticated as obsctl.
 pub fn agent(access: &crate::state::tls::Access, timeout: Duration) -> Result<ureq::Agent> {
+    Ok(builder(access, timeout)?.build())
+}
+
+/// `agent` for the hosts of `contract`: behind a bastion (aws), every
+/// request travels through the SSH SOCKS tunnel over it (tools::tunnel),
+/// TLS still checked end to end against the host's address; an unreachable
+/// bastion is an error naming it (exit 30).
+pub fn agent_for(
+    contract: &Contract,
+    known_hosts: &std::path::Path,
+    access: &crate::state::tls::Access,
+    timeout: Duration,
+) -> Result<ureq::Agent> {
+    let mut b = builder(access, timeout)?;
+    if let Some(url) = crate::tools::tunnel::socks_proxy(contract, known_hosts)? {
+        let proxy = ureq::Proxy::new(&url).map_err(|e| crate::error::Error::internal(format!("SOCKS proxy {url}: {e}")))?;
+        // Through the tunnel a connection takes one more hop.
+        b = b.proxy(proxy).timeout_connect(Duration::from_secs(5));
+    }
+    Ok(b.build())
+}
+
+fn builder(access: &crate::state::tls::Access, timeout: Duration) -> Result<ureq::AgentBuilder> {
     Ok(ureq::AgentBuilder::new()
         .tls_config(access.client_config()?)
         .middleware(BasicAuth(access.basic_auth()))
         .timeout_connect(Duration::from_secs(2))
-        .timeout(timeout)
-        .build())
+        .timeout(timeout))
 }
 
 /// Adds obsctl's `Authorization` header to every request of an agent.
@@ -58,10 +80,7 @@ fn short_http_error(e: &ureq::Error) -> String {
     }
 }
 
-pub fn host_for_url(address: &str) -> String {
-    if address.contains(':') {
-        format!("[{address}]")
-    } else {
-        address.to_string()
-    }
-}
+/// An address as the host part of a URL (IPv6 in brackets); lives with
+/// ssh's, which scp needs too (tools::ssh may not call this module: its
+/// tunnel calls ssh).
+pub use crate::tools::ssh::host_for_url;

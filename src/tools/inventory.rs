@@ -32,9 +32,10 @@ pub struct Context<'a> {
 /// `all`, host vars from the contract, env-wide vars from the env file.
 pub fn render(contract: &Contract, ctx: &Context) -> Value {
     let env = ctx.env;
-    let ssh_args = crate::tools::ssh::contract_options(contract, ctx.known_hosts).join(" ");
+    let quoted = |words: Vec<String>| words.iter().map(|w| crate::tools::ssh::shell_quote(w)).collect::<Vec<_>>().join(" ");
+    let ssh_args = quoted(crate::tools::ssh::contract_options(contract, ctx.known_hosts));
     // Existing hosts are reached directly, not through the stack's bastion.
-    let direct_args = crate::tools::ssh::options(ctx.known_hosts).join(" ");
+    let direct_args = quoted(crate::tools::ssh::options(ctx.known_hosts));
     let mut hosts = Map::new();
     for (name, h) in &contract.hosts {
         hosts.insert(

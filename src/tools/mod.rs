@@ -14,3 +14,4 @@ pub mod retry;
 pub mod ssh;
 pub mod stack;
 pub mod terraform;
+pub mod tunnel;

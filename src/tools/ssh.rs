@@ -40,9 +40,13 @@ pub fn wait_for_hosts(
     timeout: Duration,
     mut on_ready: impl FnMut(&str, Duration),
 ) -> Result<()> {
-    let ssh_args = options(known_hosts);
-    let (tx, rx) = mpsc::channel();
+    let ssh_args = contract_options(contract, known_hosts);
     let deadline = Instant::now() + timeout;
+    if let Some(bastion) = &contract.ssh.bastion {
+        wait_for_bastion(bastion, &contract.ssh.private_key_file, known_hosts, deadline)?;
+    }
+    let direct = contract.ssh.bastion.is_none();
+    let (tx, rx) = mpsc::channel();
     for (name, h) in &contract.hosts {
         let tx = tx.clone();
         let name = name.clone();
@@ -56,7 +60,7 @@ pub fn wait_for_hosts(
             let answered = retry(
                 Backoff::until(deadline, Duration::from_millis(500)),
                 |_| {
-                    probe(&addr, port, &user, &key, &extra).map_err(|f| match f {
+                    probe(&addr, port, &user, &key, &extra, direct).map_err(|f| match f {
                         Failure::HostKey { offered } => {
                             *refused.borrow_mut() = Some(offered);
                             Error::new(Phase::Hosts, "host key refused")
@@ -150,14 +154,54 @@ enum Failure {
     Other(String),
 }
 
-fn probe(addr: &str, port: u16, user: &str, key: &Path, extra: &[String]) -> std::result::Result<(), Failure> {
-    let sock = (addr, port)
-        .to_socket_addrs()
-        .map_err(|e| Failure::Other(format!("cannot resolve: {e}")))?
-        .next()
-        .ok_or(Failure::Other("cannot resolve".into()))?;
-    TcpStream::connect_timeout(&sock, Duration::from_secs(2)).map_err(|e| Failure::Other(format!("port {port}: {e}")))?;
+/// The error for a bastion obsctl cannot use (SSH or the tunnel): exit 30,
+/// naming it and what to check.
+pub fn bastion_unreachable(bastion: &str, why: &str) -> Error {
+    Error::new(Phase::Hosts, format!("the bastion {bastion} is unreachable ({why}): the hosts are reached only through it")).hint(format!(
+        "check that the bastion runs (the stack's `bastion` output), that your public address is in [aws].admin_cidrs \
+             and that `ssh {bastion}` works with the environment's key; then run the command again"
+    ))
+}
+
+/// A login to the host; `direct`: first a cheap TCP connect to its port
+/// (behind a bastion the host's address is not routable from here).
+fn probe(addr: &str, port: u16, user: &str, key: &Path, extra: &[String], direct: bool) -> std::result::Result<(), Failure> {
+    if direct {
+        let sock = (addr, port)
+            .to_socket_addrs()
+            .map_err(|e| Failure::Other(format!("cannot resolve: {e}")))?
+            .next()
+            .ok_or(Failure::Other("cannot resolve".into()))?;
+        TcpStream::connect_timeout(&sock, Duration::from_secs(2)).map_err(|e| Failure::Other(format!("port {port}: {e}")))?;
+    }
     login(addr, port, user, key, extra, "true").map(|_| ())
+}
+
+/// Waits until the bastion (`user@host`) accepts a login, until `deadline`:
+/// else an error naming it (exit 30), before any host is tried through it.
+fn wait_for_bastion(bastion: &str, key: &Path, known_hosts: &Path, deadline: Instant) -> Result<()> {
+    let (user, host) = bastion.rsplit_once('@').unwrap_or(("root", bastion));
+    let extra = options(known_hosts);
+    let last = RefCell::new(String::new());
+    retry(
+        Backoff::until(deadline, Duration::from_millis(500)),
+        |_| {
+            probe(host, 22, user, key, &extra, true).map_err(|f| {
+                let why = match f {
+                    Failure::HostKey { offered } => format!(
+                        "its host key {} is not the one pinned in {}",
+                        offered.unwrap_or_else(|| "offered".into()),
+                        known_hosts.display()
+                    ),
+                    Failure::Other(m) => m,
+                };
+                *last.borrow_mut() = why.clone();
+                Error::new(Phase::Hosts, why)
+            })
+        },
+        |_, _, _| !last.borrow().contains("host key"),
+    )
+    .map_err(|_| bastion_unreachable(bastion, &last.borrow()))
 }
 
 /// Runs a command on every host at once, one SSH round trip each: per host
@@ -211,7 +255,7 @@ fn login(addr: &str, port: u16, user: &str, key: &Path, extra: &[String], comman
 /// environment's key and options): `to_host` sends `local` to `remote`,
 /// otherwise `remote` is fetched into `local`.
 pub fn copy(h: &HostRef<'_>, extra: &[String], local: &Path, remote: &str, to_host: bool) -> std::result::Result<(), String> {
-    let remote = format!("{}@{}:{remote}", h.user, crate::tools::http::host_for_url(h.addr));
+    let remote = format!("{}@{}:{remote}", h.user, host_for_url(h.addr));
     let (from, to): (std::ffi::OsString, std::ffi::OsString) =
         if to_host { (local.into(), remote.into()) } else { (remote.into(), local.into()) };
     Child::new("scp", Phase::Hosts)
@@ -255,14 +299,68 @@ fn to(addr: &str, port: u16, user: &str, key: &Path, own: &[&str], extra: &[Stri
         .arg(format!("{user}@{addr}"))
 }
 
+/// An address as the host part of a URL or an scp target: IPv6 in brackets.
+pub fn host_for_url(address: &str) -> String {
+    if address.contains(':') {
+        format!("[{address}]")
+    } else {
+        address.to_string()
+    }
+}
+
 /// `options`, plus a jump through the contract's bastion when it names one:
-/// every connection to the contract's hosts (Ansible's, `obsctl ssh`'s).
+/// every connection to the contract's hosts (Ansible's, `obsctl ssh`'s, the
+/// wait for SSH, the fast path's look at the hosts, the reads of installed
+/// versions).
 pub fn contract_options(contract: &Contract, known_hosts: &Path) -> Vec<String> {
     let mut o = options(known_hosts);
-    if let Some(b) = &contract.ssh.bastion {
-        o.extend(["-o".to_string(), format!("ProxyJump={b}")]);
+    if let Some(jump) = jump_command(contract, known_hosts) {
+        o.extend(["-o".to_string(), format!("ProxyCommand={jump}")]);
     }
     o
+}
+
+/// The jump through the bastion, as a ProxyCommand rather than ProxyJump:
+/// ssh passes no `-o` option on to a ProxyJump connection, so the
+/// bastion's key would be checked against the user's own known_hosts (and
+/// asked about, which BatchMode refuses). This one logs in with the
+/// environment's key and pins the bastion's host key in the environment's
+/// known_hosts, like every host's. None without a bastion.
+pub fn jump_command(contract: &Contract, known_hosts: &Path) -> Option<String> {
+    let bastion = contract.ssh.bastion.as_ref()?;
+    let mut words: Vec<String> = vec!["ssh".into(), "-i".into(), contract.ssh.private_key_file.display().to_string()];
+    for o in ["BatchMode=yes", "ConnectTimeout=5", "LogLevel=ERROR"] {
+        words.extend(["-o".to_string(), o.to_string()]);
+    }
+    words.extend(options(known_hosts));
+    words.extend(["-W".to_string(), "[%h]:%p".to_string(), bastion.clone()]);
+    Some(words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" "))
+}
+
+/// ssh's arguments for the SOCKS tunnel over the bastion on local `port`
+/// (tools::tunnel): no terminal, the forward must open or ssh exits, the
+/// remote side only reads standard input (the tunnel ends with obsctl).
+pub fn tunnel_args(contract: &Contract, known_hosts: &Path, port: u16) -> Vec<String> {
+    let mut a: Vec<String> = vec!["-T".into(), "-i".into(), contract.ssh.private_key_file.display().to_string()];
+    for o in ["BatchMode=yes", "ConnectTimeout=5", "LogLevel=ERROR", "ExitOnForwardFailure=yes", "ServerAliveInterval=15"] {
+        a.extend(["-o".to_string(), o.to_string()]);
+    }
+    a.extend(options(known_hosts));
+    a.extend(["-D".to_string(), format!("127.0.0.1:{port}")]);
+    a.extend(contract.ssh.bastion.iter().cloned());
+    a.push("cat".into());
+    a
+}
+
+/// A word as the shell reads it back (single quotes when needed): the
+/// ProxyCommand runs through the shell, and Ansible splits
+/// ansible_ssh_common_args like one.
+pub fn shell_quote(w: &str) -> String {
+    if !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c)) {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', r#"'"'"'"#))
+    }
 }
 
 /// SSH options for this environment's hosts: every host key is checked
@@ -376,6 +474,50 @@ mod tests {
         assert!(o.contains("-o UserKnownHostsFile=/s/known_hosts"), "{o}");
         assert!(!o.contains("=no") || o.contains("HashKnownHosts=no"), "{o}");
         assert!(!o.contains("StrictHostKeyChecking=no") && !o.contains("/dev/null /"), "{o}");
+    }
+
+    /// Issue 32: behind a bastion every connection jumps through it with the
+    /// environment's key, and the bastion's host key is checked against the
+    /// environment's known_hosts (ProxyJump would use the user's own).
+    #[test]
+    fn a_bastion_is_jumped_through_with_the_pinned_keys() {
+        let mut v = contract();
+        v["ssh"]["bastion"] = json!("admin@198.18.0.9");
+        v["ssh"]["private_key_file"] = json!("/s p/id_ed25519");
+        let c = crate::model::contract::parse(&v.to_string(), &env()).unwrap();
+        let o = contract_options(&c, Path::new("/s/known_hosts"));
+        let jump = o.iter().find_map(|w| w.strip_prefix("ProxyCommand=")).expect("a ProxyCommand");
+        for needle in
+            ["ssh -i '/s p/id_ed25519'", "-o UserKnownHostsFile=/s/known_hosts", "-o StrictHostKeyChecking=accept-new", "-o BatchMode=yes"]
+        {
+            assert!(jump.contains(needle), "{needle} missing in {jump}");
+        }
+        assert!(jump.ends_with("-W '[%h]:%p' admin@198.18.0.9"), "{jump}");
+        assert!(!o.iter().any(|w| w.starts_with("ProxyJump")), "{o:?}");
+        let t = tunnel_args(&c, Path::new("/s/known_hosts"), 40123).join(" ");
+        assert!(t.contains("-D 127.0.0.1:40123") && t.contains("ExitOnForwardFailure=yes") && t.ends_with("admin@198.18.0.9 cat"), "{t}");
+        // Without a bastion: no jump, no tunnel.
+        let direct = crate::model::contract::parse(&contract().to_string(), &env()).unwrap();
+        assert!(jump_command(&direct, Path::new("/s/known_hosts")).is_none());
+        assert!(crate::tools::tunnel::socks_proxy(&direct, Path::new("/s/known_hosts")).unwrap().is_none());
+    }
+
+    #[test]
+    fn shell_quote_keeps_plain_words_and_quotes_the_rest() {
+        assert_eq!(shell_quote("-o"), "-o");
+        assert_eq!(shell_quote("UserKnownHostsFile=/a/b"), "UserKnownHostsFile=/a/b");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r#"'it'"'"'s'"#);
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    /// An unreachable bastion: exit 30, naming it and what to check.
+    #[test]
+    fn an_unreachable_bastion_is_named() {
+        let e = wait_for_bastion("admin@127.0.0.1", Path::new("/nonexistent"), Path::new("/nonexistent/kh"), Instant::now()).unwrap_err();
+        assert_eq!(e.phase.exit_code(), 30);
+        assert!(e.message.contains("bastion admin@127.0.0.1 is unreachable"), "{}", e.message);
+        assert!(e.hint.unwrap().contains("admin_cidrs"));
     }
 
     #[test]

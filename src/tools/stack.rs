@@ -159,6 +159,8 @@ pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<DbPass
             vars["aws"] = json!(aws);
             vars["protected"] = json!(env.protected);
             vars["loki_retention_days"] = json!(env.loki_retention_days());
+            // The receivers' ports the hosts may reach on the internet.
+            vars["egress_tcp_ports"] = json!(env.receiver_egress_ports());
             // The RDS master password (this file is 0600 like the secret's)
             // and its version: RDS gets the write-only password again when
             // the version changes.

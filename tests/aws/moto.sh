@@ -117,6 +117,7 @@ write_tfvars() {
       ssh_private_key_file: $key,
       grafana_db_password: $dbpw,
       grafana_db_password_version: 1,
+      egress_tcp_ports: [587],
       aws: {
         region: "eu-west-1",
         availability_zones: $azs,
@@ -223,7 +224,12 @@ check "labels zone/provider/instance_id" \
     '[.hosts | to_entries[] | .value.labels.provider == "aws" and (.value.labels.instance_id | startswith("i-"))
       and .value.labels.zone == $vars[0].aws.availability_zones[$vars[0].hosts[.key].zone]] | all'
 check "hosts spread over both availability zones" '[.hosts[].labels.zone] | unique | length == 2'
-check "ssh block" '.ssh.private_key_file == $vars[0].ssh_private_key_file and .ssh.bastion == null'
+check "ssh block: the key, and the bastion every connection jumps through" \
+    '.ssh.private_key_file == $vars[0].ssh_private_key_file and (.ssh.bastion | test("^ubuntu@[0-9.]+$"))'
+check "every host addressed at its private IP (no public one)" '[.hosts[] | .address == .private_address] | all'
+BASTION_IP="$(jq -r '.ssh.bastion | sub("^ubuntu@"; "")' "$INV")"
+jq -e --arg ip "$BASTION_IP" '.bastion.value == $ip' "$OUT" >/dev/null || die "output bastion is not the contract's: $(jq -c .bastion.value "$OUT")"
+
 
 python3 - "$INV" "$VPC_CIDR" <<'EOF' || die "inventory: private addresses must lie inside the VPC CIDR"
 import ipaddress, json, sys
@@ -243,10 +249,12 @@ jq -e '.obsctl_vars.value as $v | $v.grafana_database == "postgres" and $v.grafa
 if grep -qF "$DB_PASSWORD" "$OUT"; then die "terraform output shows the database password"; fi
 
 # What moto now holds: the security-relevant settings really reached the API.
-"$MOTO_VENV/bin/python" - "$ENDPOINT" "$INV" "$DB_ID" "$(jq -r .grafana_db_endpoint.value "$OUT")" "$CERT_ARN" <<'EOF' ||
+"$MOTO_VENV/bin/python" - "$ENDPOINT" "$INV" "$DB_ID" "$(jq -r .grafana_db_endpoint.value "$OUT")" "$CERT_ARN" "$BASTION_IP" \
+    "$(jq -r .log_bucket.value "$OUT")" <<'EOF' ||
 import json, sys
 import boto3
 endpoint, inv, db_id, db_endpoint, cert_arn = sys.argv[1], json.load(open(sys.argv[2])), sys.argv[3], sys.argv[4], sys.argv[5]
+bastion_ip, log_bucket = sys.argv[6], sys.argv[7]
 kw = dict(endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
 ec2, elb, s3, rds = (boto3.client(s, **kw) for s in ("ec2", "elbv2", "s3", "rds"))
 errors = []
@@ -260,6 +268,17 @@ for r in ec2.describe_instances(InstanceIds=list(ids.values()))["Reservations"]:
         vol = ec2.describe_volumes(VolumeIds=[vol_id])["Volumes"][0]
         if not vol["Encrypted"] or vol["VolumeType"] != "gp3":
             errors.append(f"{host}: root volume {vol['VolumeType']} encrypted={vol['Encrypted']}")
+        # Issue 32: private hosts, no public IPv4, in a subnet that maps none.
+        if i.get("PublicIpAddress"):
+            errors.append(f"{host}: public IP {i['PublicIpAddress']}")
+        subnet = ec2.describe_subnets(SubnetIds=[i["SubnetId"]])["Subnets"][0]
+        if subnet["MapPublicIpOnLaunch"] or not any(t["Key"] == "Tier" and t["Value"] == "private" for t in subnet.get("Tags", [])):
+            errors.append(f"{host}: subnet {subnet['SubnetId']} is not a private one ({subnet.get('Tags')})")
+        # Its groups read back from the instance (what the provider compares
+        # vpc_security_group_ids with): the stack group and one role group.
+        groups = sorted(g["GroupName"] for g in i["SecurityGroups"])
+        if len(groups) != 2 or not any(g.endswith("-stack") for g in groups):
+            errors.append(f"{host}: instance security groups {groups}, expected the stack group and one role group")
         loki = "loki" in inv["hosts"][host]["roles"]
         if loki != ("IamInstanceProfile" in i):
             errors.append(f"{host}: instance profile {'missing' if loki else 'unexpected'}")
@@ -292,8 +311,8 @@ if len(redirect) != 1 or redirect[0].get("Protocol") != "HTTPS" or str(redirect[
     errors.append(f"listener 80 does not only redirect to HTTPS:443: {listeners.get(80, {}).get('DefaultActions')}")
 bucket = "obsctl-moto-loki-123456789012-eu-west-1"
 # Loki's bucket: only the tenant's chunks expire, Loki's retention (30 days) + 7.
-expiring = [(r.get("Filter", {}).get("Prefix"), r["Expiration"]["Days"])
-            for r in s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"] if "Expiration" in r]
+loki_rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+expiring = [(r.get("Filter", {}).get("Prefix"), r["Expiration"]["Days"]) for r in loki_rules if "Days" in r.get("Expiration", {})]
 if expiring != [("fake/", 37)]:
     errors.append(f"lifecycle expiry {expiring}, expected only fake/ after 37 days")
 iam = boto3.client("iam", **kw)
@@ -344,6 +363,58 @@ for db in dbs:
             errors.append(f"DB security group {sg['GroupName']}: ingress {rules}, expected 5432 from {grafana_groups} only")
         if sg["IpPermissionsEgress"]:
             errors.append(f"DB security group {sg['GroupName']}: unexpected egress {sg['IpPermissionsEgress']}")
+# Issue 32 item 1: only the bastion has a public address; NAT per zone; S3 endpoint.
+public = [(i["InstanceId"], i.get("PublicIpAddress")) for r in ec2.describe_instances(Filters=[{"Name": "tag:Environment", "Values": ["moto"]}, {"Name": "instance-state-name", "Values": ["running", "pending"]}])["Reservations"]
+          for i in r["Instances"] if i.get("PublicIpAddress")]
+if any(ip != bastion_ip for _, ip in public):
+    errors.append(f"instances with a public IP: {public}, expected only the bastion {bastion_ip}")
+vpc_id = ec2.describe_vpcs(Filters=[{"Name": "tag:Environment", "Values": ["moto"]}])["Vpcs"][0]["VpcId"]
+nats = [n for n in ec2.describe_nat_gateways(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["NatGateways"] if n["State"] != "deleted"]
+if len(nats) != 2:
+    errors.append(f"{len(nats)} NAT gateways, expected one per zone (2)")
+endpoints = [e["ServiceName"] for e in ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["VpcEndpoints"]]
+if endpoints != ["com.amazonaws.eu-west-1.s3"]:
+    errors.append(f"VPC endpoints {endpoints}, expected the S3 gateway endpoint")
+# Item 2: no all-protocol rule to 0.0.0.0/0; the load balancer reaches only
+# Grafana's port on the Grafana hosts' groups.
+groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["SecurityGroups"]
+for sg in groups:
+    for p in sg["IpPermissionsEgress"]:
+        if p["IpProtocol"] == "-1" and any(x["CidrIp"] == "0.0.0.0/0" for x in p.get("IpRanges", [])):
+            errors.append(f"{sg['GroupName']}: all-protocol egress to 0.0.0.0/0")
+        if any(x["CidrIp"] == "0.0.0.0/0" for x in p.get("IpRanges", [])) and (p["IpProtocol"] != "tcp" or p["FromPort"] not in (80, 443, 587)):
+            errors.append(f"{sg['GroupName']}: egress to the internet on {p['IpProtocol']} {p.get('FromPort')}")
+    if sg["GroupName"] == "default" and (sg["IpPermissions"] or sg["IpPermissionsEgress"]):
+        errors.append(f"default security group keeps rules: {sg['IpPermissions']} {sg['IpPermissionsEgress']}")
+lb_sg = [sg for sg in groups if sg["GroupName"] == "obsctl-moto-grafana-lb"]
+lb_egress = sorted((p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), g["GroupId"]) for sg in lb_sg for p in sg["IpPermissionsEgress"]
+                   for g in (p.get("UserIdGroupPairs") or [{"GroupId": str(p.get("IpRanges"))}]))
+if lb_egress != sorted(("tcp", 3000, 3000, g) for g in grafana_groups):
+    errors.append(f"load balancer egress {lb_egress}, expected tcp 3000 to {grafana_groups} only")
+# Item 3: audit trails.
+flows = ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc_id]}])["FlowLogs"]
+if [(f["TrafficType"], f["LogDestinationType"], f["LogDestination"]) for f in flows] != [("ALL", "s3", f"arn:aws:s3:::{log_bucket}")]:
+    errors.append(f"flow logs {flows}")
+for lb in elb.describe_load_balancers()["LoadBalancers"]:
+    attrs = {a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]}
+    want = {"access_logs.s3.enabled": "true", "access_logs.s3.bucket": log_bucket, "access_logs.s3.prefix": "alb", "deletion_protection.enabled": "false"}
+    if {k: attrs.get(k) for k in want} != want:
+        errors.append(f"load balancer attributes {attrs}, expected {want}")
+logging = s3.get_bucket_logging(Bucket=bucket).get("LoggingEnabled", {})
+if logging.get("TargetBucket") != log_bucket:
+    errors.append(f"Loki bucket access logs: {logging}")
+if s3.get_bucket_versioning(Bucket=bucket).get("Status") != "Enabled":
+    errors.append("Loki bucket not versioned")
+if not any(r.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays") == 7 for r in loki_rules):
+    errors.append(f"Loki bucket: noncurrent versions do not expire: {loki_rules}")
+log_rules = s3.get_bucket_lifecycle_configuration(Bucket=log_bucket)["Rules"]
+if [r.get("Expiration", {}).get("Days") for r in log_rules] != [90]:
+    errors.append(f"log bucket retention {log_rules}")
+if not all(s3.get_public_access_block(Bucket=log_bucket)["PublicAccessBlockConfiguration"].values()):
+    errors.append("log bucket public access not fully blocked")
+for db in dbs:
+    if sorted(db.get("EnabledCloudwatchLogsExports", [])) != ["postgresql", "upgrade"]:
+        errors.append(f"RDS log exports {db.get('EnabledCloudwatchLogsExports')}")
 for e in errors:
     print("  " + e, file=sys.stderr)
 sys.exit(1 if errors else 0)
@@ -451,4 +522,7 @@ PASS: aws stack against moto ($ENDPOINT)
   second plan:        no changes
   RDS password:       not in the Terraform state (write-only password_wo)
   validations:        ${#refusals[@]} invalid inputs refused; no database without grafana_db_password
+  private hosts:      no public IPv4 but the bastion's ($BASTION_IP); NAT per zone; S3 gateway endpoint
+  egress:             no all-protocol rule to 0.0.0.0/0; load balancer only to Grafana's groups on 3000
+  audit:              flow logs, ALB and S3 access logs into $(jq -r .log_bucket.value "$OUT"); RDS log exports; default SG empty
 EOF

@@ -10,8 +10,8 @@
 # zones, protected, its settings and receivers) with [aws] pointed at moto
 # (endpoint, an Ubuntu image moto has, ssh_user ubuntu, deletable bucket):
 #
-#   up of prod's topology without [aws].grafana_certificate_arn → exit 10 naming
-#     the key and --without grafana, Terraform not run (Grafana is HTTPS only)
+#   up of prod.toml as shipped (admin_cidrs empty, no grafana_certificate_arn)
+#     → exit 10 naming both and --without grafana, Terraform not run
 #   up --skip-configure --auto-approve --output json  → exit 0, terraform adds
 #     resources, summary ok (with a certificate imported into moto's ACM)
 #   inventory → every host with ansible_host/obsctl_private_address, the
@@ -32,9 +32,10 @@
 #       (password_wo_version 2 in the state); plan exit 0
 #   destroy without --confirm-env and without a terminal → exit 10, nothing
 #     destroyed
-#   destroy --confirm-env awsmock → fails on the database (protected
-#     environment: deletion protection); after the documented
-#     `modify-db-instance --no-deletion-protection` → exit 0, state empty, a
+#   destroy --confirm-env awsmock → fails on the database and the load
+#     balancer (protected environment: deletion protection); after the
+#     documented `modify-db-instance --no-deletion-protection` and
+#     `modify-load-balancer-attributes` → exit 0, state empty, a
 #     final snapshot obsctl-awsmock-grafana-final-<creation time> kept
 #   destroy again → "nothing to destroy"
 #
@@ -210,17 +211,23 @@ moto_start
 
 # --- Grafana over HTTPS only: the user's certificate ------------------------
 
-# prod deploys Grafana: without [aws].grafana_certificate_arn, up refuses
-# before Terraform runs (exit 10, naming the key and the way out).
+# prod.toml as shipped (issue 32): admin_cidrs empty and no
+# grafana_certificate_arn; up names each missing value before Terraform runs
+# (exit 10, with the way out for Grafana).
 cp "$WS/environments/$ENV_NAME.toml" "$WS/environments/awsnocert.toml"
 rc=0
 obsctl up --env awsnocert --skip-configure --auto-approve </dev/null >"$WORK/up-nocert.log" 2>&1 || rc=$?
-((rc == 10)) || { show "$WORK/up-nocert.log"; die "up without a Grafana certificate exited with $rc, expected 10"; }
-grep -q 'aws.grafana_certificate_arn' "$WORK/up-nocert.log" && grep -q -- '--without grafana' "$WORK/up-nocert.log" ||
-    { show "$WORK/up-nocert.log"; die "up without a Grafana certificate did not name grafana_certificate_arn and --without grafana"; }
-[[ ! -e "$WS/.obsctl/awsnocert/terraform.tfstate" ]] || die "up without a Grafana certificate ran Terraform"
+((rc == 10)) || { show "$WORK/up-nocert.log"; die "up of prod.toml as shipped exited with $rc, expected 10"; }
+for want in '2 values to fill in' 'aws.admin_cidrs' 'aws.grafana_certificate_arn' '--without grafana'; do
+    tr -s ' \n' ' ' <"$WORK/up-nocert.log" | grep -qF -- "$want" ||
+        { show "$WORK/up-nocert.log"; die "up of prod.toml as shipped did not name: $want"; }
+done
+[[ ! -e "$WS/.obsctl/awsnocert/terraform.tfstate" ]] || die "up of prod.toml as shipped ran Terraform"
 rm "$WS/environments/awsnocert.toml"
-log "up without a Grafana certificate: refused (exit 10), nothing created"
+log "up of prod.toml as shipped: each missing value named (exit 10), nothing created"
+# What a new user fills in: the admins' network, then the certificate.
+sed -i 's|^admin_cidrs = \[\]$|admin_cidrs = ["198.18.0.0/24"]|' "$WS/environments/$ENV_NAME.toml"
+grep -q '^admin_cidrs = \["198.18.0.0/24"\]' "$WS/environments/$ENV_NAME.toml" || die "could not set admin_cidrs in $ENV_NAME.toml"
 # The user's certificate, imported into moto's ACM, goes into [aws].
 CERT_ARN="$(moto_certificate grafana.awsmock.example)"
 sed -i "s|^\[aws\]\$|[aws]\ngrafana_certificate_arn = \"$CERT_ARN\"|" "$WS/environments/$ENV_NAME.toml"
@@ -469,18 +476,46 @@ out=$(obsctl destroy --env "$ENV_NAME" --confirm-env prod </dev/null 2>&1) || rc
 ((rc == 10)) || { printf '%s\n' "$out" >&2; die "destroy with a wrong --confirm-env exited $rc, expected 10"; }
 (($(state_resources) == before)) || die "destroy with a wrong --confirm-env changed the state"
 
+# The load balancer of a protected environment is protected too (issue 32).
+# Checked before destroying: moto does not enforce the protection (its
+# destroy below removes the load balancer; AWS would refuse, exit 20).
+"$MOTO_VENV/bin/python" - "$ENDPOINT" <<'PY' || die "the protected environment's load balancer has no deletion protection"
+import sys
+import boto3
+elb = boto3.client("elbv2", endpoint_url=sys.argv[1], region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+lbs = elb.describe_load_balancers(Names=["obsctl-awsmock"])["LoadBalancers"]
+attrs = [{a["Key"]: a["Value"] for a in elb.describe_load_balancer_attributes(LoadBalancerArn=lb["LoadBalancerArn"])["Attributes"]} for lb in lbs]
+if len(attrs) != 1 or attrs[0].get("deletion_protection.enabled") != "true":
+    sys.exit(f"load balancer attributes: {attrs}")
+PY
+
 log "obsctl destroy --env $ENV_NAME --confirm-env $ENV_NAME (expect a failure on the protected database)"
 rc=0
 obsctl destroy --env "$ENV_NAME" --confirm-env "$ENV_NAME" </dev/null >"$WORK/destroy-protected.log" 2>&1 || rc=$?
 ((rc == 20)) || { show "$WORK/destroy-protected.log"; die "destroy of a database with deletion protection exited $rc, expected 20"; }
 rds_check '.DeletionProtection == true' || die "the protected database is gone"
 before=$(state_resources)
-# What docs/operations.md tells the operator: switch protection off by hand.
-"$MOTO_VENV/bin/python" - "$ENDPOINT" <<'PY' || die "cannot switch off deletion protection in moto"
+# What docs/operations.md tells the operator: switch protection off by hand
+# (the database and the load balancer) and empty the audit log bucket,
+# versions included (a protected environment's is not force-destroyed).
+"$MOTO_VENV/bin/python" - "$ENDPOINT" <<'PY' || die "cannot switch off deletion protection or empty the log bucket in moto"
 import sys
 import boto3
-rds = boto3.client("rds", endpoint_url=sys.argv[1], region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+kw = dict(endpoint_url=sys.argv[1], region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+rds = boto3.client("rds", **kw)
 rds.modify_db_instance(DBInstanceIdentifier="obsctl-awsmock-grafana", DeletionProtection=False, ApplyImmediately=True)
+elb = boto3.client("elbv2", **kw)
+names = {lb["LoadBalancerName"]: lb["LoadBalancerArn"] for lb in elb.describe_load_balancers()["LoadBalancers"]}
+if "obsctl-awsmock" in names:  # still there on AWS; moto let the first destroy remove it
+    elb.modify_load_balancer_attributes(LoadBalancerArn=names["obsctl-awsmock"], Attributes=[{"Key": "deletion_protection.enabled", "Value": "false"}])
+s3 = boto3.client("s3", **kw)
+log_bucket = "obsctl-awsmock-logs-123456789012-eu-west-1"
+if log_bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
+    versions = s3.list_object_versions(Bucket=log_bucket)
+    objects = [{"Key": v["Key"], "VersionId": v["VersionId"]} for k in ("Versions", "DeleteMarkers") for v in versions.get(k, [])]
+    if objects:
+        s3.delete_objects(Bucket=log_bucket, Delete={"Objects": objects})
+    print(f"  log bucket emptied: {len(objects)} object versions", file=sys.stderr)
 PY
 
 log "obsctl destroy --env $ENV_NAME --confirm-env $ENV_NAME"
@@ -523,7 +558,8 @@ PASS: obsctl on the aws provider against moto ($ENDPOINT)
   loki_s3_bucket:     $bucket
   plan after up:      in sync (exit 0)
   protected destroy:  refused without --confirm-env (exit 10) and with a wrong name (exit 10); fails on the
-                      database (deletion protection, exit 20) until it is switched off; final snapshot kept
+                      database (deletion protection, exit 20) until it is switched off; final snapshot kept;
+                      the load balancer had deletion protection; the audit log bucket kept until emptied
   database password:  no new one without the state's (exit 10); rotate-secret -> version 2 -> applied by up
   remote state:       local -> s3://$STATE_BUCKET/$STATE_KEY by migrate-state in ${migrate_wall} s ($local_resources resources);
                       plan before migrating refused (exit 10); foreign lock -> exit 12, unlock frees it;

@@ -150,11 +150,12 @@ declare -A accepts=([loki]="obsctl prometheus grafana alloy promtail" [alloy]="o
 # Who may do each action (docs/security.md, src/model/access.rs), and per
 # front with rules, requests of each kind: METHOD PATH ACTION (off: nobody).
 declare -A may=([scrape]="obsctl prometheus" [query]="obsctl grafana" [silence]="obsctl grafana"
-  [post_alert]="obsctl prometheus" [reload]="obsctl" [admin]="obsctl" [off]="")
+  [post_alert]="obsctl prometheus" [reload]="obsctl" [admin]="obsctl" [remote_read]="prometheus" [off]="")
 declare -A requests=(
   [prometheus]="GET /metrics scrape|GET /api/v1/query?query=up query|POST /api/v1/query query|GET /-/ready query
 POST /api/v1/admin/tsdb/snapshot admin|POST /api/v1//admin/tsdb/snapshot admin|POST /api/v1/%61dmin/tsdb/snapshot admin
-POST /api/v1/query/../admin/tsdb/snapshot admin|POST /-/reload off|POST /-/quit off|PUT /api/v1/query off|DELETE /api/v1/series off"
+POST /api/v1/query/../admin/tsdb/snapshot admin|POST /api/v1/read remote_read|POST /api/v1//read remote_read|GET /api/v1/read query
+POST /-/reload off|POST /-/quit off|PUT /api/v1/query off|DELETE /api/v1/series off"
   [alertmanager]="GET /metrics scrape|GET /api/v2/alerts query|GET /api/v2/silences query|POST /api/v2/alerts post_alert
 POST /api/v1/alerts post_alert|POST /api/v2/silences silence|DELETE /api/v2/silence/0d3a silence|POST /-/reload reload
 POST /-/quit off|POST /api/v2/status off|PUT /api/v2/silences off")

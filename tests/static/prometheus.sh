@@ -59,6 +59,31 @@ dev = check("dev.json", "prometheus.yml")
 moved = check("moved.json", "moved.yml")
 assert moved["loki"] == ["10.77.0.10:3999"] and dev["loki"] != moved["loki"], (dev["loki"], moved["loki"])
 print(f"prometheus.sh: {len(dev)} scrape jobs match the registry; a changed loki port reaches prometheus.yml")
+cfg = yaml.safe_load(open(f"{work}/prometheus.yml"))
+assert "remote_read" not in cfg, f"dev has one Prometheus, yet remote_read: {cfg['remote_read']}"
+PY
+
+# Issue 32: on staging (two replicas) each Prometheus remote-reads its twin,
+# over HTTPS with the CA and basic auth, only for what it lacks itself
+# (read_recent false), with no per-replica external label.
+OBSCTL_ROOT="$root" "$obsctl" inventory --env staging --contract "$here/contracts/staging.json" >"$work/staging.json"
+render "$work/staging.json" "$work/staging.yml"
+"$venv/bin/python" - "$work/staging.json" "$work/staging.yml" <<'PY'
+import json, sys, yaml
+inv, cfg = json.load(open(sys.argv[1]))["all"], yaml.safe_load(open(sys.argv[2]))
+proms = sorted(inv["children"]["prometheus"]["hosts"])
+assert "mon-1" in proms and len(proms) == 2, proms
+twin = [h for h in proms if h != "mon-1"][0]
+port = inv["vars"]["obsctl_components"]["prometheus"]["port"]
+want = f'https://{inv["hosts"][twin]["obsctl_private_address"]}:{port}/api/v1/read'
+rr = cfg.get("remote_read") or []
+assert [r["url"] for r in rr] == [want], f"remote_read {rr}, expected only {want}"
+r = rr[0]
+assert r["read_recent"] is False and r["tls_config"]["ca_file"] and r["basic_auth"]["username"] == "prometheus" \
+    and r["basic_auth"]["password_file"], r
+labels = cfg["global"]["external_labels"]
+assert set(labels) == {"env"}, f"external labels must be equal on every replica (remote read matches on them): {labels}"
+print(f"prometheus.sh: staging mon-1 remote-reads its twin {twin} ({want}), TLS + basic auth, read_recent false")
 PY
 
 # The static inventories (tests/static/inventories) are written by hand for

@@ -415,29 +415,59 @@ impl Environment {
         self.hosts.iter().filter(move |h| h.roles.contains(&role))
     }
 
-    /// On aws, users reach Grafana through the load balancer, which serves
-    /// HTTPS only, with the user's own ACM certificate
-    /// (`[aws].grafana_certificate_arn`): without one, `up` refuses an
-    /// environment that deploys Grafana, before Terraform runs (obsctl does
-    /// not serve Grafana over plain HTTP, and does not import a self-signed
-    /// certificate that every browser would warn about). Checked once the
-    /// run's components are known (`--without grafana` lifts it).
-    pub fn check_grafana_https(&self) -> Result<()> {
-        let grafana_host = self.hosts_with_role(ComponentId::Grafana).next().is_some();
+    /// The values a new user must fill in before an aws environment can be
+    /// deployed (issue 32), all named at once, before Terraform runs (exit
+    /// 10): `[aws].admin_cidrs` (who may reach the bastion and the load
+    /// balancer; prod.toml ships it empty) and, when Grafana is deployed,
+    /// `[aws].grafana_certificate_arn` (the load balancer serves Grafana over
+    /// HTTPS only, with the user's own ACM certificate: obsctl does not serve
+    /// Grafana over plain HTTP, nor import a self-signed certificate every
+    /// browser would warn about). Checked once the run's components are
+    /// known (`--without grafana` lifts the certificate).
+    pub fn check_deployable(&self) -> Result<()> {
         let Some(aws) = self.provider.aws() else { return Ok(()) };
-        if aws.grafana_certificate_arn.is_some() || !self.enabled(ComponentId::Grafana) || !grafana_host {
+        let mut missing = Vec::new();
+        if aws.admin_cidrs.is_empty() {
+            missing.push(
+                "`aws.admin_cidrs`: the public networks of your admins (office, VPN egress), e.g. [\"198.51.7.0/24\"]: \
+                 only they reach the bastion (SSH, the way to every host) and Grafana's load balancer"
+                    .to_string(),
+            );
+        }
+        let grafana_host = self.hosts_with_role(ComponentId::Grafana).next().is_some();
+        if aws.grafana_certificate_arn.is_none() && self.enabled(ComponentId::Grafana) && grafana_host {
+            missing.push(format!(
+                "`aws.grafana_certificate_arn`: Grafana on aws is served through the load balancer over HTTPS only, with \
+                 your ACM certificate for the name users type. Request or import one \
+                 (aws acm request-certificate --domain-name grafana.example.com --validation-method DNS --region {}), \
+                 point that name at the load balancer and set grafana_certificate_arn = \"arn:aws:acm:…\"; \
+                 or deploy without Grafana: obsctl up --env {} --without grafana",
+                aws.region, self.name
+            ));
+        }
+        if missing.is_empty() {
             return Ok(());
         }
         Err(Error::input(format!(
-            "{}: `aws.grafana_certificate_arn`: Grafana on aws is served through the load balancer over HTTPS only, with \
-             your ACM certificate for the name users type, and none is set. Request or import one \
-             (aws acm request-certificate --domain-name grafana.example.com --validation-method DNS --region {}), \
-             point that name at the load balancer, and set grafana_certificate_arn = \"arn:aws:acm:…\" in [aws]; \
-             or deploy without Grafana: obsctl up --env {} --without grafana",
+            "{}: {} value{} to fill in under [aws] before the first deployment (nothing was created): {}",
             self.file.display(),
-            aws.region,
-            self.name
-        )))
+            missing.len(),
+            if missing.len() == 1 { "" } else { "s" },
+            missing.iter().enumerate().map(|(i, m)| format!("({}) {m}", i + 1)).collect::<Vec<_>>().join("; ")
+        ))
+        .hint(format!("fill them in, in {}, then run `obsctl up --env {}` again", self.file.display(), self.name)))
+    }
+
+    /// TCP ports the hosts must reach on the internet for the receivers
+    /// (besides 80 and 443, always open): SMTP smarthosts' ports and the
+    /// ports of webhook and PagerDuty URLs written in the file. The aws
+    /// stack opens exactly these in the hosts' egress (`egress_tcp_ports`).
+    pub fn receiver_egress_ports(&self) -> Vec<u16> {
+        let mut ports: Vec<u16> =
+            self.alertmanager.receivers.iter().flat_map(receivers::egress_ports).filter(|p| *p != 80 && *p != 443).collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
     }
 
     /// Loki's retention in whole days, rounded up (the aws stack expires the

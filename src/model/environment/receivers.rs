@@ -145,6 +145,32 @@ impl Receiver {
 }
 
 /// Checks one receiver; the error names the key (`alertmanager.receivers[i].…`).
+/// Ports a receiver connects to (its smarthost's; a written URL's, 443 or
+/// 80 by default). A URL given by `*_env`/`*_file` is not known here: such
+/// receivers (Slack, webhooks with a token) are expected on HTTPS (443).
+pub(super) fn egress_ports(r: &Receiver) -> Vec<u16> {
+    let url_port = |u: &str| -> Option<u16> {
+        let (scheme, rest) = u.split_once("://")?;
+        let authority = rest.split(['/', '?', '#']).next()?;
+        let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+        match authority.rsplit_once(':') {
+            Some((host, p)) if !host.ends_with(']') || authority.starts_with('[') => p.parse().ok(),
+            _ => Some(if scheme == "http" { 80 } else { 443 }),
+        }
+    };
+    let mut ports = Vec::new();
+    if let Some(e) = &r.email {
+        ports.extend(e.smarthost.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()));
+    }
+    if let Some(u) = r.webhook.as_ref().and_then(|w| w.url.as_deref()) {
+        ports.extend(url_port(u));
+    }
+    if let Some(u) = r.pagerduty.as_ref().and_then(|p| p.url.as_deref()) {
+        ports.extend(url_port(u));
+    }
+    ports
+}
+
 pub(super) fn check_receiver(i: usize, r: &Receiver) -> std::result::Result<(), (String, String)> {
     let key = format!("alertmanager.receivers[{i}]");
     let k = |f: &str| format!("{key}.{f}");

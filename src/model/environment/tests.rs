@@ -269,13 +269,39 @@ fn grafana_on_aws_needs_a_certificate() {
         "roles = [\"prometheus\", \"alertmanager\", \"loki\", \"grafana\"]\nzone = 0",
     );
     let env = parse_aws(&with_grafana).unwrap();
-    let err = env.check_grafana_https().unwrap_err().to_string();
-    assert!(err.contains("aws.grafana_certificate_arn") && err.contains("HTTPS only"), "{err}");
-    assert!(err.contains("--without grafana"), "{err}");
-    env.without(&["grafana".into()]).unwrap().check_grafana_https().unwrap();
+    let err = env.check_deployable().unwrap_err();
+    assert_eq!(err.phase.exit_code(), 10);
+    let msg = err.to_string();
+    assert!(msg.contains("aws.grafana_certificate_arn") && msg.contains("HTTPS only"), "{msg}");
+    assert!(msg.contains("--without grafana") && msg.contains("1 value to fill in"), "{msg}");
+    env.without(&["grafana".into()]).unwrap().check_deployable().unwrap();
     let arn = "grafana_certificate_arn = \"arn:aws:acm:eu-west-1:123456789012:certificate/0f1e2d3c-4b5a\"\n";
-    parse_aws(&with_grafana.replace("[aws]\n", &format!("[aws]\n{arn}"))).unwrap().check_grafana_https().unwrap();
-    parse_aws(AWS).unwrap().check_grafana_https().unwrap();
+    parse_aws(&with_grafana.replace("[aws]\n", &format!("[aws]\n{arn}"))).unwrap().check_deployable().unwrap();
+    parse_aws(AWS).unwrap().check_deployable().unwrap();
+}
+
+/// Issue 32: prod.toml as shipped names every value a new user must fill
+/// in, all at once, before Terraform runs (exit 10).
+#[test]
+fn shipped_prod_names_each_missing_value() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("environments/prod.toml");
+    let env = parse("prod", &file, &std::fs::read_to_string(&file).unwrap()).unwrap();
+    let err = env.check_deployable().unwrap_err();
+    assert_eq!(err.phase.exit_code(), 10);
+    let msg = err.to_string();
+    for part in ["2 values to fill in", "(1) `aws.admin_cidrs`", "(2) `aws.grafana_certificate_arn`", "--without grafana"] {
+        assert!(msg.contains(part), "{part} missing in: {msg}");
+    }
+}
+
+/// Issue 32: the hosts' egress opens the receivers' ports (80 and 443 are always open).
+#[test]
+fn receiver_ports_reach_the_egress() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("environments/prod.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(parse("prod", &file, &text).unwrap().receiver_egress_ports(), vec![587]);
+    let text = text.replace("https://hooks.example.com/obsctl/prod", "http://hooks.example.com:8443/obsctl/prod");
+    assert_eq!(parse("prod", &file, &text).unwrap().receiver_egress_ports(), vec![587, 8443]);
 }
 
 fn parse_aws(text: &str) -> Result<Environment> {
@@ -331,8 +357,8 @@ fn the_shipped_prod_file_is_valid_and_spreads_loki_over_three_zones() {
     assert_eq!(env.provider.aws().unwrap().availability_zones.len(), 3);
     let zones: BTreeSet<u32> = env.hosts_with_role(ComponentId::Loki).map(|h| h.zone).collect();
     assert_eq!(zones.len(), 3, "one Loki per zone");
-    // The old placeholder, a documentation range, is refused.
-    let err = parse_aws(&text.replace("10.0.0.0/8", "203.0.113.0/24")).unwrap_err();
+    // A documentation range written in place of the admins' networks is refused.
+    let err = parse_aws(&text.replace("admin_cidrs = []", "admin_cidrs = [\"203.0.113.0/24\"]")).unwrap_err();
     assert!(err.message.contains("aws.admin_cidrs") && err.message.contains("documentation"), "{}", err.message);
 }
 

@@ -9,8 +9,20 @@
 # only on 5432 from the security groups of the Grafana hosts.
 
 locals {
-  identifier = "${var.name}-grafana"
-  port       = 5432
+  identifier  = "${var.name}-grafana"
+  port        = 5432
+  log_exports = ["postgresql", "upgrade"]
+}
+
+# RDS writes exported logs to /aws/rds/instance/<identifier>/<log>; created
+# here first so they expire after log_retention_days.
+resource "aws_cloudwatch_log_group" "this" {
+  for_each = toset(local.log_exports)
+
+  name              = "/aws/rds/instance/${local.identifier}/${each.key}"
+  retention_in_days = var.log_retention_days
+
+  tags = var.tags
 }
 
 # A unique suffix for the final snapshot, fixed when the database is created:
@@ -81,7 +93,11 @@ resource "aws_db_instance" "this" {
   password_wo_version = var.password_version
 
   backup_retention_period = var.backup_retention_days
-  copy_tags_to_snapshot   = true
+
+  # PostgreSQL's log and the major-upgrade log into CloudWatch Logs, in
+  # the log group below (its retention, not "never expire").
+  enabled_cloudwatch_logs_exports = local.log_exports
+  copy_tags_to_snapshot           = true
 
   # A protected database cannot be deleted until deletion protection is
   # switched off by hand, then leaves a final snapshot with a unique name and
@@ -98,4 +114,6 @@ resource "aws_db_instance" "this" {
   apply_immediately = false
 
   tags = merge(var.tags, { Name = local.identifier })
+
+  depends_on = [aws_cloudwatch_log_group.this]
 }

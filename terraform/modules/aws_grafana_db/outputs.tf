@@ -52,5 +52,7 @@ output "protection" {
     delete_automated_backups  = aws_db_instance.this.delete_automated_backups
     backup_retention_period   = aws_db_instance.this.backup_retention_period
     password_wo_version       = aws_db_instance.this.password_wo_version
+    log_exports               = sort(aws_db_instance.this.enabled_cloudwatch_logs_exports)
+    log_retention_days        = distinct([for g in aws_cloudwatch_log_group.this : g.retention_in_days])
   }
 }

@@ -6,6 +6,18 @@ resource "aws_lb" "this" {
   security_groups    = var.security_group_ids
 
   drop_invalid_header_fields = true
+  # A protected environment's load balancer cannot be deleted by a plan
+  # (its DNS name, which users' records point at, would change).
+  enable_deletion_protection = var.deletion_protection
+
+  dynamic "access_logs" {
+    for_each = var.access_logs ? [var.access_logs_bucket] : []
+    content {
+      bucket  = access_logs.value
+      prefix  = var.access_logs_prefix
+      enabled = true
+    }
+  }
 
   tags = merge(var.tags, { Name = "${var.name}-grafana" })
 }

@@ -45,3 +45,11 @@ output "health_check_protocol" {
   description = "Protocol of the target group's health check."
   value       = aws_lb_target_group.this.health_check[0].protocol
 }
+
+output "protection" {
+  description = "Deletion protection and access logs of the load balancer, for tests and reviews."
+  value = {
+    deletion_protection = aws_lb.this.enable_deletion_protection
+    access_logs         = [for l in aws_lb.this.access_logs : { bucket = l.bucket, prefix = l.prefix, enabled = l.enabled }]
+  }
+}

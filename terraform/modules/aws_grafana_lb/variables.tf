@@ -61,3 +61,27 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "deletion_protection" {
+  description = "Deletion protection on the load balancer (on in a protected environment): it cannot be deleted until this is switched off again."
+  type        = bool
+  default     = false
+}
+
+variable "access_logs" {
+  description = "Write access logs into access_logs_bucket (a separate switch: the bucket may be known only at apply)."
+  type        = bool
+  default     = false
+}
+
+variable "access_logs_bucket" {
+  description = "Bucket the access logs go to (the audit log bucket), with access_logs."
+  type        = string
+  default     = null
+}
+
+variable "access_logs_prefix" {
+  description = "Key prefix of the access logs in that bucket."
+  type        = string
+  default     = "alb"
+}

@@ -30,8 +30,15 @@ resource "aws_key_pair" "this" {
 resource "aws_instance" "this" {
   for_each = var.hosts
 
-  ami                    = data.aws_ami.this.id
-  instance_type          = each.value.instance_type
+  ami           = data.aws_ami.this.id
+  instance_type = each.value.instance_type
+  # Private hosts (issue 32): a private subnet, which maps no public IPv4
+  # on launch and has no route to an internet gateway. Not
+  # associate_public_ip_address = false on top: set at all, the provider
+  # launches through a network-interface specification, and moto then
+  # reads the instance's security groups back empty (a perpetual diff on
+  # vpc_security_group_ids); on AWS the subnet alone decides (tests:
+  # run "private_hosts", tests/aws/moto.sh).
   subnet_id              = each.value.subnet_id
   vpc_security_group_ids = each.value.security_group_ids
   key_name               = aws_key_pair.this.key_name

@@ -35,3 +35,8 @@ output "data_volumes" {
     }
   }
 }
+
+output "subnet_ids" {
+  description = "The subnet of each host (the caller's private subnets: no public IPv4 on launch)."
+  value       = { for h, i in aws_instance.this : h => i.subnet_id }
+}

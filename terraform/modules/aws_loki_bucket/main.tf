@@ -57,19 +57,55 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
       expiration {
         days = var.loki_retention_days + var.expiry_margin_days
       }
+
+      abort_incomplete_multipart_upload {
+        days_after_initiation = 1
+      }
     }
   }
 
+  # Versioning keeps what Loki (or anyone with the Loki role) deletes or
+  # overwrites as a noncurrent version for noncurrent_days: recoverable for
+  # that long, then gone, so the bucket does not grow without end. Delete
+  # markers left alone are removed too.
   rule {
-    id     = "abort-incomplete-uploads"
+    id     = "expire-noncurrent-versions"
     status = "Enabled"
 
     filter {}
 
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_days
+    }
+
+    expiration {
+      expired_object_delete_marker = true
+    }
+
+    # Uploads Loki never completed (a crash mid-flush), anywhere in the bucket.
     abort_incomplete_multipart_upload {
       days_after_initiation = 1
     }
   }
+
+  depends_on = [aws_s3_bucket_versioning.this]
+}
+
+resource "aws_s3_bucket_versioning" "this" {
+  bucket = aws_s3_bucket.this.id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+# Server access logs (every request on the bucket) into the audit log bucket.
+resource "aws_s3_bucket_logging" "this" {
+  count = var.access_logging ? 1 : 0
+
+  bucket        = aws_s3_bucket.this.id
+  target_bucket = var.access_log_bucket
+  target_prefix = "${var.access_log_prefix}/"
 }
 
 data "aws_iam_policy_document" "bucket" {

@@ -29,6 +29,19 @@ output "chunk_expiry" {
     for r in aws_s3_bucket_lifecycle_configuration.this.rule : {
       prefix = one(r.filter[*].prefix)
       days   = one(r.expiration[*].days)
-    } if length(r.expiration) > 0
+    } if startswith(r.id, "expire-loki-chunks-")
   ]
+}
+
+output "versions" {
+  description = "Versioning of the bucket and how long noncurrent versions stay (days), for tests and reviews."
+  value = {
+    versioning      = aws_s3_bucket_versioning.this.versioning_configuration[0].status
+    noncurrent_days = one(flatten([for r in aws_s3_bucket_lifecycle_configuration.this.rule : r.noncurrent_version_expiration[*].noncurrent_days]))
+  }
+}
+
+output "access_logs" {
+  description = "Where the bucket's server access logs go (bucket, prefix), null without."
+  value       = one([for l in aws_s3_bucket_logging.this : { bucket = l.target_bucket, prefix = l.target_prefix }])
 }

@@ -62,3 +62,32 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "noncurrent_days" {
+  description = "Days a deleted or overwritten object stays as a noncurrent version before it expires (the bucket is versioned)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = floor(var.noncurrent_days) == var.noncurrent_days && var.noncurrent_days >= 1
+    error_message = "noncurrent_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "access_logging" {
+  description = "Write server access logs into access_log_bucket (a separate switch: the bucket's name may be known only at apply)."
+  type        = bool
+  default     = false
+}
+
+variable "access_log_bucket" {
+  description = "Bucket the server access logs go to (the audit log bucket), with access_logging."
+  type        = string
+  default     = null
+}
+
+variable "access_log_prefix" {
+  description = "Key prefix of the access logs in that bucket (a slash follows)."
+  type        = string
+  default     = "s3"
+}

@@ -1,7 +1,7 @@
 # Every host gets two security groups:
-#   - "stack": on every host; SSH from admin_cidrs, node_exporter and Promtail
-#     from other stack members. Membership in it is what "from the stack"
-#     means in all other rules.
+#   - "stack": on every host; SSH from the bastion, node_exporter and the
+#     log agent from other stack members. Membership in it is what "from the
+#     stack" means in all other rules, and it holds every host's egress.
 #   - one "role" group per distinct set of roles (hosts with equal roles
 #     share it), opening exactly the ports those roles need.
 # Two groups per host stays far below the default limit of five per ENI,
@@ -9,7 +9,8 @@
 
 locals {
   # Who may reach a port: "stack" = the stack security group, "admin" =
-  # every admin CIDR, "lb" = the Grafana load balancer. Port numbers come
+  # the bastion (the hosts are private: admins and obsctl reach the UIs
+  # through it), "lb" = the Grafana load balancer. Port numbers come
   # from var.ports (obsctl's component registry), never from here.
   role_ports = {
     prometheus = [
@@ -70,6 +71,21 @@ locals {
   }
 
   lb_ports = var.lb_https ? [80, 443] : [80]
+
+  source_group = {
+    stack = aws_security_group.stack.id
+    admin = aws_security_group.bastion.id
+    lb    = one(aws_security_group.lb[*].id)
+  }
+
+  egress_tcp_ports = sort(distinct(concat([80, 443], var.egress_tcp_ports)))
+
+  # What obsctl and admins reach through the bastion: SSH on every host,
+  # and the ports of the "admin" rules above (the UIs).
+  bastion_ports = sort(distinct(concat([22], flatten([
+    for role, rules in local.role_ports : [for r in rules : r.port if r.protocol == "tcp" && contains(r.from, "admin")]
+  ]))))
+  grafana_profiles = [for p, roles in local.profiles : p if contains(roles, "grafana")]
 }
 
 # Rules are inline, so each group is authoritative: a rule added by hand
@@ -83,11 +99,11 @@ resource "aws_security_group" "stack" {
   vpc_id      = var.vpc_id
 
   ingress {
-    description = "SSH from admin"
-    protocol    = "tcp"
-    from_port   = 22
-    to_port     = 22
-    cidr_blocks = var.admin_cidrs
+    description     = "SSH from the bastion"
+    protocol        = "tcp"
+    from_port       = 22
+    to_port         = 22
+    security_groups = [aws_security_group.bastion.id]
   }
 
   dynamic "ingress" {
@@ -101,12 +117,38 @@ resource "aws_security_group" "stack" {
     }
   }
 
+  # Egress of every host (the role groups add none): the peers, whatever
+  # protocol the components speak among themselves; the database; and to
+  # the internet only TCP to the ports in egress_tcp_ports (APT over HTTP
+  # and HTTPS, the receivers' SMTP and webhook ports).
   egress {
-    description = "All outbound"
+    description = "Peers (every host of the stack)"
     protocol    = "-1"
     from_port   = 0
     to_port     = 0
-    cidr_blocks = ["0.0.0.0/0"]
+    self        = true
+  }
+
+  dynamic "egress" {
+    for_each = local.egress_tcp_ports
+    content {
+      description = "TCP ${egress.value} to the internet (APT, HTTPS, receivers)"
+      protocol    = "tcp"
+      from_port   = egress.value
+      to_port     = egress.value
+      cidr_blocks = ["0.0.0.0/0"]
+    }
+  }
+
+  dynamic "egress" {
+    for_each = var.database == null ? [] : [var.database]
+    content {
+      description = "Grafana database"
+      protocol    = "tcp"
+      from_port   = egress.value.port
+      to_port     = egress.value.port
+      cidr_blocks = egress.value.cidr_blocks
+    }
   }
 
   tags = merge(var.tags, { Name = "${var.name}-stack" })
@@ -128,18 +170,12 @@ resource "aws_security_group" "role" {
       protocol        = ingress.value.protocol
       from_port       = ingress.value.port
       to_port         = ingress.value.port
-      cidr_blocks     = ingress.value.source == "admin" ? var.admin_cidrs : null
-      security_groups = ingress.value.source == "stack" ? [aws_security_group.stack.id] : ingress.value.source == "lb" ? [aws_security_group.lb[0].id] : null
+      security_groups = [local.source_group[ingress.value.source]]
     }
   }
 
-  egress {
-    description = "All outbound"
-    protocol    = "-1"
-    from_port   = 0
-    to_port     = 0
-    cidr_blocks = ["0.0.0.0/0"]
-  }
+  # No egress of its own: the stack group holds every host's.
+  egress = []
 
   tags = merge(var.tags, { Name = "${var.name}-role-${each.key}", Roles = join(",", each.value) })
 }
@@ -164,13 +200,82 @@ resource "aws_security_group" "lb" {
     }
   }
 
-  egress {
-    description = "All outbound"
-    protocol    = "-1"
-    from_port   = 0
-    to_port     = 0
-    cidr_blocks = ["0.0.0.0/0"]
-  }
+  # Egress: the rules below (a group of their own each: the Grafana groups
+  # already name this one, inline rules would be a cycle).
 
   tags = merge(var.tags, { Name = "${var.name}-grafana-lb" })
+}
+
+# The load balancer reaches Grafana's port on the Grafana hosts' groups,
+# and nothing else.
+resource "aws_vpc_security_group_egress_rule" "lb" {
+  for_each = toset(local.has_grafana ? local.grafana_profiles : [])
+
+  security_group_id            = aws_security_group.lb[0].id
+  description                  = "Grafana on hosts with roles ${each.key}"
+  ip_protocol                  = "tcp"
+  from_port                    = var.ports.grafana_http_port
+  to_port                      = var.ports.grafana_http_port
+  referenced_security_group_id = aws_security_group.role[each.key].id
+
+  tags = merge(var.tags, { Name = "${var.name}-grafana-lb-to-${each.key}" })
+
+  lifecycle {
+    # moto keeps the description of a rule only when it names a CIDR, so a
+    # rule that names a group reads back without one and would differ on
+    # every plan. Safe on AWS: a description grants nothing; a changed one
+    # is applied when the rule is next replaced (the Name tag says the same).
+    ignore_changes = [description]
+  }
+}
+
+# --- bastion group --------------------------------------------------------
+
+# The only way in from outside: SSH from admin_cidrs. From the bastion, SSH
+# to every host and the UIs' ports (obsctl's HTTP calls to Prometheus and
+# Alertmanager travel through it), plus APT for its own updates.
+resource "aws_security_group" "bastion" {
+  name        = "${var.name}-bastion"
+  description = "obsctl ${var.name}: SSH bastion"
+  vpc_id      = var.vpc_id
+
+  ingress {
+    description = "SSH from admin"
+    protocol    = "tcp"
+    from_port   = 22
+    to_port     = 22
+    cidr_blocks = var.admin_cidrs
+  }
+
+  tags = merge(var.tags, { Name = "${var.name}-bastion" })
+}
+
+resource "aws_vpc_security_group_egress_rule" "bastion_to_stack" {
+  for_each = toset([for p in local.bastion_ports : tostring(p)])
+
+  security_group_id            = aws_security_group.bastion.id
+  description                  = "TCP ${each.key} to the stack"
+  ip_protocol                  = "tcp"
+  from_port                    = tonumber(each.key)
+  to_port                      = tonumber(each.key)
+  referenced_security_group_id = aws_security_group.stack.id
+
+  tags = merge(var.tags, { Name = "${var.name}-bastion-to-stack-${each.key}" })
+
+  lifecycle {
+    ignore_changes = [description] # as for the load balancer's rules above
+  }
+}
+
+resource "aws_vpc_security_group_egress_rule" "bastion_apt" {
+  for_each = toset(["80", "443"])
+
+  security_group_id = aws_security_group.bastion.id
+  description       = "APT (TCP ${each.key})"
+  ip_protocol       = "tcp"
+  from_port         = tonumber(each.key)
+  to_port           = tonumber(each.key)
+  cidr_ipv4         = "0.0.0.0/0"
+
+  tags = merge(var.tags, { Name = "${var.name}-bastion-apt-${each.key}" })
 }

@@ -35,3 +35,34 @@ output "ingress_ports" {
     { for p, sg in aws_security_group.role : sg.name => sort(distinct([for r in sg.ingress : r.from_port])) },
   )
 }
+
+output "bastion_security_group_id" {
+  description = "ID of the bastion's security group (SSH from admin_cidrs)."
+  value       = aws_security_group.bastion.id
+}
+
+output "egress" {
+  description = "Every egress rule of the stack's groups (group name => list of {protocol, from, to, cidrs, groups}), for tests and reviews."
+  value = merge(
+    {
+      (aws_security_group.stack.name) = [for r in aws_security_group.stack.egress : {
+        protocol = r.protocol, from = r.from_port, to = r.to_port, cidrs = (r.cidr_blocks == null ? [] : sort(r.cidr_blocks)), groups = r.self == true ? ["self"] : (r.security_groups == null ? [] : sort(r.security_groups))
+      }]
+    },
+    { for p, sg in aws_security_group.role : sg.name => [for r in sg.egress : { protocol = r.protocol, from = r.from_port, to = r.to_port, cidrs = (r.cidr_blocks == null ? [] : sort(r.cidr_blocks)), groups = (r.security_groups == null ? [] : sort(r.security_groups)) }] },
+    { for sg in aws_security_group.lb : sg.name => [for r in values(aws_vpc_security_group_egress_rule.lb) : {
+      protocol = r.ip_protocol, from = r.from_port, to = r.to_port, cidrs = [], groups = [r.referenced_security_group_id]
+    }] },
+    {
+      (aws_security_group.bastion.name) = concat(
+        [for r in values(aws_vpc_security_group_egress_rule.bastion_to_stack) : { protocol = r.ip_protocol, from = r.from_port, to = r.to_port, cidrs = [], groups = [r.referenced_security_group_id] }],
+        [for r in values(aws_vpc_security_group_egress_rule.bastion_apt) : { protocol = r.ip_protocol, from = r.from_port, to = r.to_port, cidrs = [r.cidr_ipv4], groups = [] }],
+      )
+    },
+  )
+}
+
+output "lb_egress_expected" {
+  description = "Where the load balancer may send traffic: Grafana's port on each Grafana role group (for tests)."
+  value       = { port = var.ports.grafana_http_port, groups = sort([for p in local.grafana_profiles : aws_security_group.role[p].id]) }
+}

@@ -9,7 +9,7 @@ variable "vpc_id" {
 }
 
 variable "admin_cidrs" {
-  description = "IPv4 CIDRs allowed to reach SSH, the Prometheus and Alertmanager UIs and the Grafana load balancer. 0.0.0.0/0 is refused."
+  description = "IPv4 CIDRs allowed to reach the bastion (SSH; through it the hosts and the Prometheus and Alertmanager UIs) and the Grafana load balancer. 0.0.0.0/0 is refused."
   type        = list(string)
 
   validation {
@@ -58,4 +58,24 @@ variable "tags" {
   description = "Tags added to every resource of this module."
   type        = map(string)
   default     = {}
+}
+
+variable "egress_tcp_ports" {
+  description = "TCP ports the hosts may open connections to on the internet besides 80 and 443 (APT, HTTPS APIs): the SMTP smarthosts' and webhook receivers' ports of the environment file (obsctl derives them)."
+  type        = list(number)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.egress_tcp_ports : floor(p) == p && p >= 1 && p <= 65535])
+    error_message = "egress_tcp_ports must be TCP ports from 1 to 65535."
+  }
+}
+
+variable "database" {
+  description = "Grafana's database the hosts connect to: its port and the CIDRs it lives in (the private subnets); null = none."
+  type = object({
+    port        = number
+    cidr_blocks = list(string)
+  })
+  default = null
 }

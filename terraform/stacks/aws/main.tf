@@ -31,16 +31,31 @@ locals {
     var.aws.loki_bucket_name,
     "obsctl-${var.environment}-loki-${data.aws_caller_identity.current.account_id}-${var.aws.region}",
   )
+  log_bucket_name = "obsctl-${var.environment}-logs-${data.aws_caller_identity.current.account_id}-${var.aws.region}"
 }
 
 data "aws_caller_identity" "current" {}
 
+# The audit trail: VPC flow logs, the load balancer's and the Loki
+# bucket's access logs. A protected environment's outlives `destroy`.
+module "logs" {
+  source = "../../modules/aws_log_bucket"
+
+  bucket_name    = local.log_bucket_name
+  retention_days = var.aws.log_retention_days
+  force_destroy  = !var.protected
+}
+
 module "network" {
   source = "../../modules/aws_network"
 
-  name               = local.name
-  vpc_cidr           = var.aws.vpc_cidr
-  availability_zones = var.aws.availability_zones
+  name                = local.name
+  vpc_cidr            = var.aws.vpc_cidr
+  availability_zones  = var.aws.availability_zones
+  nat_per_zone        = var.aws.nat_per_zone
+  flow_logs           = true
+  flow_log_bucket_arn = "arn:aws:s3:::${module.logs.bucket_name}"
+  flow_log_prefix     = module.logs.prefixes.flow_logs
 }
 
 module "security" {
@@ -53,6 +68,9 @@ module "security" {
   ports       = var.ports
   every_host  = [for c in ["node_exporter", "alloy", "promtail"] : c if contains(var.components, c)]
   lb_https    = var.aws.grafana_certificate_arn != null
+
+  egress_tcp_ports = var.egress_tcp_ports
+  database         = local.grafana_db ? { port = 5432, cidr_blocks = module.network.private_subnet_cidrs } : null
 }
 
 module "loki_bucket" {
@@ -63,6 +81,9 @@ module "loki_bucket" {
   bucket_name         = local.loki_bucket_name
   loki_retention_days = var.loki_retention_days
   force_destroy       = var.aws.loki_force_destroy
+  access_logging      = true
+  access_log_bucket   = module.logs.bucket_name
+  access_log_prefix   = module.logs.prefixes.s3
 }
 
 module "instances" {
@@ -80,7 +101,7 @@ module "instances" {
       roles                = v.roles
       instance_type        = var.aws.instance_types[v.size]
       disk_gb              = v.disk_gb
-      subnet_id            = module.network.public_subnet_ids[v.zone]
+      subnet_id            = module.network.private_subnet_ids[v.zone]
       security_group_ids   = module.security.host_security_group_ids[h]
       iam_instance_profile = contains(local.loki_hosts, h) ? module.loki_bucket[0].instance_profile_name : null
     }
@@ -107,6 +128,24 @@ module "grafana_lb" {
   targets            = { for h in local.grafana_hosts : h => module.instances.instances[h].id }
   grafana_port       = var.ports.grafana_http_port
   certificate_arn    = var.aws.grafana_certificate_arn
+
+  deletion_protection = var.protected
+  access_logs         = true
+  access_logs_bucket  = module.logs.bucket_name
+  access_logs_prefix  = module.logs.prefixes.alb
+}
+
+# The one host with a public address (an Elastic IP), in the first zone's
+# public subnet: obsctl's way to the private hosts (obsctl_inventory.ssh.bastion).
+module "bastion" {
+  source = "../../modules/aws_bastion"
+
+  name               = "${local.name}-bastion"
+  ami_id             = module.instances.ami_id
+  instance_type      = var.aws.bastion_instance_type
+  subnet_id          = module.network.public_subnet_ids[0]
+  security_group_ids = [module.security.bastion_security_group_id]
+  key_name           = module.instances.key_pair_name
 }
 
 module "grafana_db" {
@@ -115,7 +154,7 @@ module "grafana_db" {
 
   name                      = local.name
   vpc_id                    = module.network.vpc_id
-  subnet_ids                = module.network.public_subnet_ids
+  subnet_ids                = module.network.private_subnet_ids
   client_security_group_ids = module.security.grafana_security_group_ids
   password                  = var.grafana_db_password
   password_version          = var.grafana_db_password_version
@@ -123,4 +162,5 @@ module "grafana_db" {
   storage_gb                = var.aws.grafana_db_storage_gb
   multi_az                  = var.aws.grafana_db_multi_az
   protected                 = var.protected || var.aws.grafana_db_deletion_protection
+  log_retention_days        = var.aws.log_retention_days
 }

@@ -5,8 +5,9 @@ output "obsctl_inventory" {
     environment = var.environment
     hosts = {
       for h, v in var.hosts : h => {
-        # Public IP when the instance has one, else the private one.
-        address         = coalesce(module.instances.instances[h].public_ip, module.instances.instances[h].private_ip)
+        # Hosts are private (no public IP): obsctl reaches them at their
+        # private address through the bastion (ssh.bastion).
+        address         = module.instances.instances[h].private_ip
         private_address = module.instances.instances[h].private_ip
         ssh_user        = var.aws.ssh_user
         ssh_port        = 22
@@ -22,7 +23,7 @@ output "obsctl_inventory" {
     }
     ssh = {
       private_key_file = var.ssh_private_key_file
-      bastion          = null
+      bastion          = "${var.aws.ssh_user}@${module.bastion.public_ip}"
     }
   }
 }
@@ -78,4 +79,19 @@ output "obsctl_vars" {
       grafana_database_ssl_mode = "require"
     }]...
   )
+}
+
+output "bastion" {
+  description = "The SSH bastion's public address (an Elastic IP): the only address of the environment admins and obsctl connect to besides the load balancer."
+  value       = module.bastion.public_ip
+}
+
+output "nat_addresses" {
+  description = "Public addresses the hosts' outbound traffic comes from (NAT gateway per zone), e.g. for a receiver's allow list."
+  value       = module.network.nat_gateways
+}
+
+output "log_bucket" {
+  description = "The audit log bucket: VPC flow logs (AWSLogs/<account>/vpcflowlogs/), the load balancer's access logs (alb/), the Loki bucket's access logs (s3/)."
+  value       = module.logs.bucket_name
 }

@@ -13,10 +13,13 @@ provider "aws" {
   secret_key = local.custom_endpoint ? "test" : null
 
   skip_credentials_validation = local.custom_endpoint
-  skip_requesting_account_id  = local.custom_endpoint
-  skip_metadata_api_check     = local.custom_endpoint
-  skip_region_validation      = local.custom_endpoint
-  s3_use_path_style           = local.custom_endpoint
+  # Asked even of a mock (moto answers STS): without the account the
+  # provider writes a referenced security group as "<account>/sg-…" and
+  # every rule that names a group differs on the next plan.
+  skip_requesting_account_id = false
+  skip_metadata_api_check    = local.custom_endpoint
+  skip_region_validation     = local.custom_endpoint
+  s3_use_path_style          = local.custom_endpoint
 
   dynamic "endpoints" {
     for_each = local.custom_endpoint ? [var.aws.endpoint] : []
@@ -25,6 +28,7 @@ provider "aws" {
       elb   = endpoints.value
       elbv2 = endpoints.value
       iam   = endpoints.value
+      logs  = endpoints.value
       rds   = endpoints.value
       s3    = endpoints.value
       sts   = endpoints.value

@@ -41,19 +41,24 @@ variable "aws" {
   description = <<-EOT
     AWS settings.
       region, availability_zones (>= 2, in region), vpc_cidr (/16 to /23),
-      admin_cidrs (who may reach SSH, the UIs and the Grafana load balancer;
+      admin_cidrs (who may reach the bastion (SSH; through it the hosts and
+      the UIs) and the Grafana load balancer;
       0.0.0.0/0 is refused), instance_types (size => EC2 type), ami_owner and
       ami_name (most recent matching image; by default Debian's own images,
       owner 136693071363, of the release `os` names: "<os>-amd64-*", e.g.
       debian-13-amd64-*), ssh_user (the image's login user),
       loki_bucket_name (null = "obsctl-<environment>-loki-<account>-<region>"),
-      endpoint (null = real AWS; a URL = send ec2, elb, elbv2, iam, rds, s3
+      endpoint (null = real AWS; a URL = send ec2, elb, elbv2, iam, logs, rds, s3
       and sts there with test credentials, e.g. moto at http://127.0.0.1:5000),
       loki_force_destroy (let destroy delete a non-empty Loki bucket),
       grafana_certificate_arn (the user's ACM certificate for the name users
       type: the load balancer serves Grafana on 443 with it and 80 only
       redirects; required when Grafana is deployed), tags (added to every resource). Ports come from `ports`,
       the Loki bucket's expiry from `loki_retention_days`.
+      nat_per_zone (a NAT gateway per zone, true; false = one, cheaper, a
+      single point of failure for outbound traffic), log_retention_days
+      (the audit log bucket and the database's CloudWatch logs, 90),
+      bastion_instance_type (t3.micro; the bastion boots the hosts' image).
       Grafana's RDS database (only with grafana_db_password):
       grafana_db_instance_class, grafana_db_storage_gb (gp3, 20-65536),
       grafana_db_multi_az (standby in a second zone, automatic failover),
@@ -80,6 +85,10 @@ variable "aws" {
     grafana_db_storage_gb          = optional(number, 20)
     grafana_db_multi_az            = optional(bool, true)
     grafana_db_deletion_protection = optional(bool, false)
+
+    nat_per_zone          = optional(bool, true)
+    log_retention_days    = optional(number, 90)
+    bastion_instance_type = optional(string, "t3.micro")
   })
 
   # Grafana is served over HTTPS only, with the user's certificate (obsctl
@@ -167,6 +176,11 @@ variable "aws" {
   }
 
   validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.aws.log_retention_days)
+    error_message = "aws.log_retention_days must be a retention CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+
+  validation {
     condition     = can(regex("^db\\.[a-z0-9-]+\\.[a-z0-9]+$", var.aws.grafana_db_instance_class))
     error_message = "aws.grafana_db_instance_class must be an RDS instance class such as db.t4g.micro."
   }
@@ -208,5 +222,16 @@ variable "grafana_db_password_version" {
   validation {
     condition     = floor(var.grafana_db_password_version) == var.grafana_db_password_version && var.grafana_db_password_version >= 1
     error_message = "grafana_db_password_version must be a whole number, at least 1."
+  }
+}
+
+variable "egress_tcp_ports" {
+  description = "TCP ports the hosts may connect to on the internet besides 80 and 443 (APT, HTTPS APIs): obsctl passes the ports of the environment file's receivers (SMTP smarthosts, webhook URLs)."
+  type        = list(number)
+  default     = []
+
+  validation {
+    condition     = alltrue([for p in var.egress_tcp_ports : floor(p) == p && p >= 1 && p <= 65535])
+    error_message = "egress_tcp_ports must be TCP ports from 1 to 65535."
   }
 }

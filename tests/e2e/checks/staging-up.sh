@@ -3,8 +3,8 @@
 # Alertmanager, mon-3 with Alertmanager, app-1 with the application) that
 # every staging check shares (was the start of staging-failover.sh): the
 # summary is ok, every host runs Debian 12, both Prometheus replicas see
-# every target up and send to all three Alertmanagers with their own replica
-# label, the Alertmanager cluster has 3 peers seen from every peer, and TLS
+# every target up, send to all three Alertmanagers and remote-read each
+# other (no per-replica external label), the Alertmanager cluster has 3 peers seen from every peer, and TLS
 # and authentication hold (auth_checks.sh, gossip included).
 # env: staging
 # needs: webhook
@@ -33,8 +33,16 @@ for p in "${PROMS[@]}"; do
   [ "$up" = "$EXPECTED_TARGETS" ] || fail "Prometheus on $p: $up of $EXPECTED_TARGETS targets up; not up: $down"
   n=$(scurl "$ENV" -fsS "$url/api/v1/alertmanagers" | jq '.data.activeAlertmanagers | length')
   [ "$n" = "${#AMS[@]}" ] || fail "Prometheus on $p sends to $n Alertmanagers, expected ${#AMS[@]}"
-  scurl "$ENV" -fsS "$url/api/v1/status/config" | jq -r .data.yaml | grep -q "replica: $p" || fail "Prometheus on $p lacks external label replica=$p"
-  echo "  $p: $up/$EXPECTED_TARGETS targets up, sends to $n Alertmanagers, replica=$p"
+  # Issue 32: every replica remote-reads its twins (a rebuilt one answers
+  # for the time it was away), and no per-replica external label (remote
+  # read matches on them).
+  cfg=$(scurl "$ENV" -fsS "$url/api/v1/status/config" | jq -r .data.yaml)
+  for q in "${PROMS[@]}"; do
+    [ "$q" = "$p" ] && continue
+    grep -qF "url: https://$(addr "$q"):9090/api/v1/read" <<<"$cfg" || fail "Prometheus on $p does not remote-read its twin $q"
+  done
+  ! grep -q "replica:" <<<"$cfg" || fail "Prometheus on $p still has a per-replica external label"
+  echo "  $p: $up/$EXPECTED_TARGETS targets up, sends to $n Alertmanagers, remote-reads its twin"
 done
 say "Alertmanager cluster: ${#AMS[@]} peers seen from every peer"
 deadline=$(( $(date +%s) + 60 ))

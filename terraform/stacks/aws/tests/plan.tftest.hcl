@@ -16,6 +16,9 @@ mock_provider "aws" {
   mock_resource "aws_s3_bucket" {
     defaults = { arn = "arn:aws:s3:::obsctl-prod-loki-123456789012-eu-west-1" }
   }
+  mock_data "aws_region" {
+    defaults = { name = "eu-west-1" }
+  }
   mock_data "aws_ec2_instance_type" {
     defaults = { supported_architectures = ["x86_64"] }
   }
@@ -265,5 +268,122 @@ run "no_certificate_without_grafana" {
   assert {
     condition     = length(module.grafana_lb) == 0
     error_message = "a load balancer without Grafana"
+  }
+}
+
+# Issue 32 item 1: no host has a public IPv4 (neither asked for nor from its
+# subnet), the hosts sit in the private subnets, the bastion is the way in.
+run "private_hosts" {
+  command = apply
+
+  assert {
+    condition     = alltrue([for h, s in module.instances.subnet_ids : contains(module.network.private_subnet_ids, s)])
+    error_message = "a host outside the private subnets: ${jsonencode(module.instances.subnet_ids)}"
+  }
+
+  assert {
+    condition     = !anytrue(values(module.network.map_public_ip_on_launch))
+    error_message = "a subnet maps public IPs on launch: ${jsonencode(module.network.map_public_ip_on_launch)}"
+  }
+
+  assert {
+    condition     = alltrue([for h, v in output.obsctl_inventory.hosts : v.address == v.private_address])
+    error_message = "the contract does not address every host at its private IP"
+  }
+
+  assert {
+    condition     = output.obsctl_inventory.ssh.bastion == "admin@${output.bastion}"
+    error_message = "contract bastion: ${jsonencode(output.obsctl_inventory.ssh.bastion)}"
+  }
+
+  assert {
+    condition     = length(module.network.nat_gateways) == 3 && module.network.s3_endpoint_id != null
+    error_message = "NAT gateways per zone and the S3 endpoint: ${jsonencode(module.network.nat_gateways)}"
+  }
+}
+
+# Issue 32 item 2: the load balancer reaches only Grafana's port on the
+# Grafana hosts' groups; no all-protocol rule to 0.0.0.0/0 in any group; to
+# the internet only TCP 80, 443 and the receivers' ports obsctl passes.
+run "narrow_egress" {
+  command = apply
+
+  variables {
+    egress_tcp_ports = [587]
+  }
+
+  assert {
+    condition = alltrue([for r in module.security.egress["obsctl-prod-grafana-lb"] :
+    r.protocol == "tcp" && r.from == 3000 && r.to == 3000 && length(r.cidrs) == 0 && contains(module.security.lb_egress_expected.groups, one(r.groups))])
+    error_message = "load balancer egress: ${jsonencode(module.security.egress["obsctl-prod-grafana-lb"])}"
+  }
+
+  assert {
+    condition     = length(module.security.egress["obsctl-prod-grafana-lb"]) == length(module.security.lb_egress_expected.groups)
+    error_message = "load balancer egress must reach every Grafana group: ${jsonencode(module.security.egress["obsctl-prod-grafana-lb"])}"
+  }
+
+  assert {
+    condition     = alltrue(flatten([for g, rules in module.security.egress : [for r in rules : !(contains(["-1", "all"], r.protocol) && contains(r.cidrs, "0.0.0.0/0"))]]))
+    error_message = "an all-protocol rule to 0.0.0.0/0: ${jsonencode(module.security.egress)}"
+  }
+
+  assert {
+    condition     = toset(flatten([for g, rules in module.security.egress : [for r in rules : r.from if contains(r.cidrs, "0.0.0.0/0")]])) == toset([80, 443, 587])
+    error_message = "ports open to the internet: ${jsonencode(module.security.egress)}"
+  }
+
+  assert {
+    condition     = alltrue([for g, rules in module.security.egress : length(rules) == 0 if startswith(g, "obsctl-prod-role-")])
+    error_message = "role groups carry egress of their own"
+  }
+}
+
+# Issue 32 item 3: audit trails and protections.
+run "audit_trails" {
+  command = apply
+
+  assert {
+    condition     = module.network.flow_log.traffic_type == "ALL" && module.network.flow_log.destination == "arn:aws:s3:::${output.log_bucket}"
+    error_message = "flow log: ${jsonencode(module.network.flow_log)}"
+  }
+
+  assert {
+    condition     = module.grafana_lb[0].protection.deletion_protection && jsonencode(module.grafana_lb[0].protection.access_logs) == jsonencode([{ bucket = output.log_bucket, enabled = true, prefix = "alb" }])
+    error_message = "load balancer: ${jsonencode(module.grafana_lb[0].protection)}"
+  }
+
+  assert {
+    condition     = module.loki_bucket[0].access_logs.bucket == output.log_bucket && module.loki_bucket[0].versions == { versioning = "Enabled", noncurrent_days = 7 }
+    error_message = "Loki bucket: ${jsonencode(module.loki_bucket[0].versions)} ${jsonencode(module.loki_bucket[0].access_logs)}"
+  }
+
+  assert {
+    condition     = module.logs.retention == { days = 90, noncurrent_days = 1, versioning = "Enabled" }
+    error_message = "log bucket retention: ${jsonencode(module.logs.retention)}"
+  }
+
+  assert {
+    condition     = jsonencode(module.grafana_db[0].protection.log_exports) == jsonencode(["postgresql", "upgrade"]) && jsonencode(module.grafana_db[0].protection.log_retention_days) == jsonencode([90])
+    error_message = "RDS log exports: ${jsonencode(module.grafana_db[0].protection)}"
+  }
+
+  assert {
+    condition     = module.network.default_security_group_rules == 0
+    error_message = "the VPC's default security group keeps rules"
+  }
+}
+
+# An unprotected environment's load balancer can be deleted.
+run "unprotected_load_balancer" {
+  command = apply
+
+  variables {
+    protected = false
+  }
+
+  assert {
+    condition     = !module.grafana_lb[0].protection.deletion_protection
+    error_message = "deletion protection on an unprotected environment's load balancer"
   }
 }
