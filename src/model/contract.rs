@@ -237,7 +237,9 @@ pub fn parse(text: &str, env: &Environment) -> Result<Contract> {
     }
     if let Some(b) = &raw.ssh.bastion {
         let ok = b.split_once('@').is_some_and(|(user, host)| {
-            !user.is_empty() && user.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') && units::check_address(host).is_ok()
+            !user.is_empty()
+                && user.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                && units::check_address(host).is_ok()
         });
         if !ok {
             return Err(bad(format!("`ssh.bastion` is `{b}`, not `user@address` (the bastion every connection jumps through)")));
