@@ -89,7 +89,13 @@ mod tests {
         let marker = format!("obsctl-same-command-{}", std::process::id());
         let mut sleeper = std::process::Command::new("sh").args(["-c", "sleep 30", &marker]).spawn().unwrap();
         let args: Vec<std::ffi::OsString> = ["sleep 30", marker.as_str()].iter().map(|s| s.into()).collect();
-        let found = super::same_command("-c", &args);
+        // The child runs its command line once it has exec'd.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut found = super::same_command("-c", &args);
+        while found.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            found = super::same_command("-c", &args);
+        }
         assert_eq!(found, vec![sleeper.id() as i32], "`sh -c 'sleep 30' MARKER` ends with `-c 'sleep 30' MARKER`");
         assert!(super::same_command("c", &args).is_empty(), "a program name matches whole arguments only");
         let _ = sleeper.kill();
