@@ -93,6 +93,9 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         },
     });
     let mut vars = vars;
+    for (k, v) in user_vars(contract, ctx) {
+        vars[k] = v;
+    }
     for (var, port) in env.registry.ports() {
         vars[var] = json!(port);
     }
@@ -108,6 +111,38 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         }
     }
     json!({ "all": { "hosts": hosts, "vars": vars, "children": children } })
+}
+
+/// The user's own scrape jobs (`[[scrape_jobs]]`) as the prometheus role
+/// takes them: each job's `scrape_config` (hosts resolved to their private
+/// addresses), the files to copy next to it (CA, stored credentials: their
+/// controller paths, never their contents) and the jobs' file_sd folders.
+fn user_vars(contract: &Contract, ctx: &Context) -> Vec<(&'static str, Value)> {
+    use crate::model::environment::user::{FILE_SD_DIR, SCRAPE_FILES_DIR};
+    let jobs = &ctx.env.user.scrape_jobs;
+    let address = |h: &str| contract.hosts.get(h).map(|h| h.private_address.clone());
+    let configs: Vec<Value> = jobs.iter().map(|j| j.scrape_config(address)).collect();
+    let mut files = Vec::new();
+    for j in jobs {
+        if let Some(ca) = &j.ca_file {
+            // Absolute: the fast path's digest reads every file the inventory names.
+            let ca = std::path::absolute(ca).unwrap_or_else(|_| ca.clone());
+            files.push(json!({ "job": j.name, "src": ca, "dest": j.host_file("ca.crt") }));
+        }
+        for s in j.secrets() {
+            let src = crate::state::secrets::scrape_secret_file(ctx.secrets_dir, &j.name, s.credential);
+            files.push(json!({ "job": j.name, "src": src, "dest": j.host_file(s.credential) }));
+        }
+    }
+    let file_sd: Vec<&str> = jobs.iter().filter(|j| j.file_sd).map(|j| j.name.as_str()).collect();
+    vec![
+        ("prometheus_user_jobs", json!(configs)),
+        ("prometheus_user_job_names", json!(jobs.iter().map(|j| &j.name).collect::<Vec<_>>())),
+        ("prometheus_user_files", json!(files)),
+        ("prometheus_scrape_files_dir", json!(SCRAPE_FILES_DIR)),
+        ("prometheus_file_sd_dir", json!(FILE_SD_DIR)),
+        ("prometheus_file_sd_jobs", json!(file_sd)),
+    ]
 }
 
 /// A receiver as the alertmanager role takes it: the environment file's
