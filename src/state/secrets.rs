@@ -129,14 +129,9 @@ pub fn prepare(env: &Environment, dir: &Path) -> Result<Secrets> {
             files.insert(file_name(&secret.receiver, secret.credential), file);
         }
     }
-    for job in &env.user.scrape_jobs {
-        for secret in job.secrets() {
-            let file = scrape_secret_file(dir, &secret.job, secret.credential);
-            let what = format!("scrape job `{}` ({})", secret.job, secret.credential.replace('_', " "));
-            store_secret(env, &what, &secret.source, &file)?;
-            values.push(std::fs::read_to_string(&file).unwrap_or_default().trim().to_string());
-            files.insert(format!("scrape-{}-{}", secret.job, secret.credential), file);
-        }
+    for (name, file) in prepare_scrape_jobs(env, dir)? {
+        values.push(std::fs::read_to_string(&file).unwrap_or_default().trim().to_string());
+        files.insert(name, file);
     }
     values.retain(|v| !v.is_empty());
     Ok(Secrets { receiver_files: files, values, grafana_password_file: grafana, grafana_db_password_file: grafana_db, web_users })
@@ -150,6 +145,21 @@ fn file_name(receiver: &str, credential: &str) -> String {
 /// stored on the controller. Ansible copies it to the Alertmanager hosts.
 pub fn receiver_secret_file(dir: &Path, receiver: &str, credential: &str) -> PathBuf {
     dir.join(file_name(receiver, credential))
+}
+
+/// Stores the credentials of the user's scrape jobs (`[[scrape_jobs]]`):
+/// (name, stored file) of each.
+pub fn prepare_scrape_jobs(env: &Environment, dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for job in &env.user.scrape_jobs {
+        for secret in job.secrets() {
+            let file = scrape_secret_file(dir, &secret.job, secret.credential);
+            let what = format!("scrape job `{}` ({})", secret.job, secret.credential.replace('_', " "));
+            store_secret(env, &what, &secret.source, &file)?;
+            out.push((format!("scrape-{}-{}", secret.job, secret.credential), file));
+        }
+    }
+    Ok(out)
 }
 
 /// Where the credential (`password`, `bearer_token`) of a user scrape job
