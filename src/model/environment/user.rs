@@ -301,18 +301,10 @@ fn target(t: &str, hosts: &[Host]) -> Result<Target, String> {
         return Ok(Target::Address { address: host, port });
     }
     let known: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
-    Err(format!(
-        "`{host}` is not a host of the environment ({}), an IP address or a fully qualified name",
-        known.join(", ")
-    ))
+    Err(format!("`{host}` is not a host of the environment ({}), an IP address or a fully qualified name", known.join(", ")))
 }
 
-pub(super) fn validate_jobs(
-    raw: Vec<RawScrapeJob>,
-    hosts: &[Host],
-    registry: &Registry,
-    folder: &Path,
-) -> Result<Vec<ScrapeJob>, Bad> {
+pub(super) fn validate_jobs(raw: Vec<RawScrapeJob>, hosts: &[Host], registry: &Registry, folder: &Path) -> Result<Vec<ScrapeJob>, Bad> {
     let builtin: BTreeSet<&str> = registry.iter().map(|c| c.job).collect();
     let groups = groups(hosts);
     let mut seen = BTreeSet::new();
@@ -327,7 +319,12 @@ pub(super) fn validate_jobs(
             let list: Vec<&str> = builtin.iter().copied().collect();
             return Err((
                 k("name"),
-                format!("`{}` is a built-in job of obsctl ({}); name your job otherwise, e.g. `{}-custom`", j.name, list.join(", "), j.name),
+                format!(
+                    "`{}` is a built-in job of obsctl ({}); name your job otherwise, e.g. `{}-custom`",
+                    j.name,
+                    list.join(", "),
+                    j.name
+                ),
             ));
         }
         if !seen.insert(j.name.clone()) {
@@ -340,11 +337,19 @@ pub(super) fn validate_jobs(
         match (&j.group, j.port) {
             (Some(g), Some(port)) if port > 0 => {
                 let members = groups.get(g).ok_or_else(|| {
-                    (k("group"), format!("`{g}` is not a group of the environment; known: {}", groups.keys().cloned().collect::<Vec<_>>().join(", ")))
+                    (
+                        k("group"),
+                        format!(
+                            "`{g}` is not a group of the environment; known: {}",
+                            groups.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    )
                 })?;
                 targets.extend(members.iter().map(|h| Target::Host { host: h.clone(), port }));
             }
-            (Some(_), _) => return Err((k("port"), "a job with `group` needs `port` (1–65535), scraped on every host of the group".into())),
+            (Some(_), _) => {
+                return Err((k("port"), "a job with `group` needs `port` (1–65535), scraped on every host of the group".into()))
+            }
             (None, Some(_)) => return Err((k("port"), "`port` goes with `group`; in `targets` write host:port".into())),
             (None, None) => {}
         }
@@ -372,9 +377,7 @@ pub(super) fn validate_jobs(
             }
         }
         let dur = |f: &str, v: &Option<String>| -> Result<Option<PromDuration>, Bad> {
-            v.as_ref()
-                .map(|v| PromDuration::parse(v).ok_or_else(|| (k(f), format!("`{v}` is not a duration like 30s, 1m"))))
-                .transpose()
+            v.as_ref().map(|v| PromDuration::parse(v).ok_or_else(|| (k(f), format!("`{v}` is not a duration like 30s, 1m")))).transpose()
         };
         let scrape_interval = dur("scrape_interval", &j.scrape_interval)?;
         let scrape_timeout = dur("scrape_timeout", &j.scrape_timeout)?;

@@ -29,8 +29,7 @@ fn refused(extra: &str) -> String {
 
 #[test]
 fn a_full_job_renders_prometheus_own_shape() {
-    let e = env(
-        r#"
+    let e = env(r#"
 [[scrape_jobs]]
 name = "nginx"
 targets = ["app-1:9113", "10.0.0.5:9113", "db.example.com:9101"]
@@ -43,8 +42,7 @@ labels = { service = "nginx" }
 basic_auth = { username = "u", password_env = "NGINX_PW" }
 relabel_configs = [ { source_labels = ["__address__"], target_label = "addr" } ]
 file_sd = true
-"#,
-    )
+"#)
     .unwrap();
     let j = &e.user.scrape_jobs[0];
     assert_eq!(j.ca_file.as_deref(), Some(Path::new("/repo/environments/../monitoring/ca.crt")));
@@ -79,16 +77,32 @@ fn a_group_with_a_port_expands_to_its_hosts() {
 fn refusals_name_the_key_and_what_is_wrong() {
     for (extra, key, what) in [
         ("[[scrape_jobs]]\nname = \"node\"\ntargets = [\"app-1:1\"]\n", "scrape_jobs[0].name", "built-in job"),
-        ("[[scrape_jobs]]\nname = \"x\"\ntargets = [\"app-1:1\"]\n[[scrape_jobs]]\nname = \"x\"\ntargets = [\"app-1:1\"]\n", "scrape_jobs[1].name", "twice"),
+        (
+            "[[scrape_jobs]]\nname = \"x\"\ntargets = [\"app-1:1\"]\n[[scrape_jobs]]\nname = \"x\"\ntargets = [\"app-1:1\"]\n",
+            "scrape_jobs[1].name",
+            "twice",
+        ),
         ("[[scrape_jobs]]\nname = \"x\"\ntargets = [\"db-9:1\"]\n", "scrape_jobs[0].targets", "not a host of the environment"),
         ("[[scrape_jobs]]\nname = \"x\"\ntargets = [\"app-1\"]\n", "scrape_jobs[0].targets", "not host:port"),
         ("[[scrape_jobs]]\nname = \"x\"\ngroup = \"db\"\nport = 1\n", "scrape_jobs[0].group", "not a group"),
         ("[[scrape_jobs]]\nname = \"x\"\ngroup = \"app\"\n", "scrape_jobs[0].port", "needs `port`"),
         ("[[scrape_jobs]]\nname = \"x\"\n", "scrape_jobs[0].targets", "no targets"),
         ("[[scrape_jobs]]\nname = \"x\"\ntargets = [\"app-1:1\"]\nscheme = \"https\"\n", "scrape_jobs[0].ca_file", "needs ca_file"),
-        ("[[scrape_jobs]]\nname = \"x\"\ntargets = [\"app-1:1\"]\nbasic_auth = { username = \"u\" }\n", "scrape_jobs[0].basic_auth", "password_file or password_env"),
-        ("[[scrape_jobs]]\nname = \"x\"\ntargets = [\"app-1:1\"]\nbearer_token_file = \"a\"\nbearer_token_env = \"B\"\n", "scrape_jobs[0]", "not both"),
-        ("[[scrape_jobs]]\nname = \"x\"\ntargets = [\"app-1:1\"]\nscrape_interval = \"5s\"\nscrape_timeout = \"10s\"\n", "scrape_jobs[0].scrape_timeout", "longer"),
+        (
+            "[[scrape_jobs]]\nname = \"x\"\ntargets = [\"app-1:1\"]\nbasic_auth = { username = \"u\" }\n",
+            "scrape_jobs[0].basic_auth",
+            "password_file or password_env",
+        ),
+        (
+            "[[scrape_jobs]]\nname = \"x\"\ntargets = [\"app-1:1\"]\nbearer_token_file = \"a\"\nbearer_token_env = \"B\"\n",
+            "scrape_jobs[0]",
+            "not both",
+        ),
+        (
+            "[[scrape_jobs]]\nname = \"x\"\ntargets = [\"app-1:1\"]\nscrape_interval = \"5s\"\nscrape_timeout = \"10s\"\n",
+            "scrape_jobs[0].scrape_timeout",
+            "longer",
+        ),
         ("[[scrape_jobs]]\nname = \"x\"\ntargets = [\"app-1:1\"]\nlabels = { host = \"h\" }\n", "scrape_jobs[0].labels", "set by obsctl"),
         ("[[scrape_jobs]]\nname = \"Bad Name\"\ntargets = [\"app-1:1\"]\n", "scrape_jobs[0].name", "not a job name"),
         ("[[logs]]\nhosts = [\"db-1\"]\nfiles = [\"/var/log/x.log\"]\n", "logs[0].hosts", "not a host"),
@@ -117,8 +131,7 @@ fn unknown_keys_and_inline_credentials_are_refused() {
 
 #[test]
 fn user_folders_and_logs_resolve() {
-    let e = env(
-        r#"
+    let e = env(r#"
 [user]
 rules_dir = "../monitoring/dev/rules"
 dashboards_dir = "/srv/dashboards"
@@ -127,8 +140,7 @@ group = "app"
 files = ["/var/log/nginx/*.log"]
 units = ["nginx.service"]
 labels = { service = "nginx" }
-"#,
-    )
+"#)
     .unwrap();
     assert_eq!(e.user.rules_dir.as_deref(), Some(Path::new("/repo/environments/../monitoring/dev/rules")));
     assert_eq!(e.user.dashboards_dir.as_deref(), Some(Path::new("/srv/dashboards")));
