@@ -92,7 +92,7 @@ pub fn check(root: &Path, env: &Environment, p: &Printer) -> Result<()> {
 pub fn alerts_missing_annotations(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut current: Option<(String, bool, bool)> = None;
-    let mut flush = |c: Option<(String, bool, bool)>, out: &mut Vec<String>| {
+    let flush = |c: Option<(String, bool, bool)>, out: &mut Vec<String>| {
         if let Some((name, runbook, summary)) = c {
             if !(runbook && summary) {
                 out.push(name);

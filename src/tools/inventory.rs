@@ -46,6 +46,10 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
                 "obsctl_roles": h.roles,
                 "obsctl_tls_cert_file": ctx.tls.host_cert(name),
                 "obsctl_tls_key_file": ctx.tls.host_key(name),
+                // The user's log files and journal units for this host ([[logs]]).
+                "obsctl_user_logs": env.user.logs.iter().filter(|l| l.hosts.contains(name)).map(|l| json!({
+                    "files": l.files, "units": l.units, "labels": l.labels,
+                })).collect::<Vec<_>>(),
             }),
         );
     }
