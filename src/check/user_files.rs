@@ -239,7 +239,6 @@ mod tests {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         if !root.join(".obsctl/tools/debian-13/root/usr/bin/promtool").is_file() {
             assert!(std::env::var("CI").as_deref() != Ok("true"), "no promtool: run tests/setup.sh tools");
-            eprintln!("skipped: no promtool in .obsctl/tools (tests/setup.sh tools)");
             return;
         }
         let dir = tempfile::tempdir().unwrap();
