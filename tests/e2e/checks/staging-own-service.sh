@@ -57,7 +57,10 @@ t=$(now)
 on "$APP_HOST" 'set -e; export DEBIAN_FRONTEND=noninteractive; apt-get install -y -q nginx prometheus-nginx-exporter >/dev/null
   printf "server {\n  listen 127.0.0.1:8099;\n  location = /stub_status { stub_status; }\n}\n" >/etc/nginx/sites-enabled/stub-status
   echo "ARGS=\"--nginx.scrape-uri=http://127.0.0.1:8099/stub_status\"" >/etc/default/prometheus-nginx-exporter
-  systemctl restart nginx prometheus-nginx-exporter'
+  systemctl restart nginx
+  # Debian 12'"'"'s exporter (0.11) exits at start when stub_status does not answer yet.
+  for i in $(seq 1 15); do systemctl restart prometheus-nginx-exporter && break; sleep 1; done
+  systemctl is-active --quiet prometheus-nginx-exporter'
 echo "  installed in $(since "$t") s"
 
 mkdir -p "$USER_DIR/rules" "$USER_DIR/dashboards"
