@@ -1685,3 +1685,38 @@ fn ssh_opens_the_host_with_the_environments_key_and_pinned_host_keys() {
         assert!(argv.contains(&want), "ssh's arguments lack `{want}`: {argv}");
     }
 }
+
+/// The user's rule files ([user].rules_dir, docs/own-services.md) are checked
+/// with promtool before Terraform runs: a broken one is exit 10 naming the
+/// file, and nothing ran; fixed, `up` goes on (here with the real promtool of
+/// the lab's Debian 13, tests/setup.sh tools).
+#[test]
+fn a_broken_user_rule_file_is_refused_before_terraform() {
+    let promtool = Path::new(env!("CARGO_MANIFEST_DIR")).join(".obsctl/tools/debian-13/root/usr/bin/promtool");
+    if !promtool.is_file() {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "no promtool: run tests/setup.sh tools");
+        return;
+    }
+    let with_rules = format!("{ENV}\n[user]\nrules_dir = \"../monitoring/rules\"\n");
+    let test = Test::new().env_file("t", &with_rules);
+    std::os::unix::fs::symlink(&promtool, test.tmp.path().join("bin/promtool")).unwrap();
+    let rules = test.root().join("monitoring/rules");
+    write(&rules.join("svc.rules.yml"), "groups:\n- name: svc\n  rules:\n  - alert: SvcDown\n    expr: up{job=\"svc\"} ==\n");
+    let ran = test
+        .args(["up", "--env", "t", "--skip-configure"])
+        .status(10)
+        .stderr_contains("svc.rules.yml")
+        .stderr_contains("promtool check rules");
+    // Only the prerequisites' `terraform version`: no init, plan or apply.
+    assert!(ran.calls().iter().all(|c| subcommand(c) == "version"), "terraform ran: {:?}", ran.calls());
+
+    let test = Test::new().env_file("t", &with_rules);
+    std::os::unix::fs::symlink(&promtool, test.tmp.path().join("bin/promtool")).unwrap();
+    write(
+        &test.root().join("monitoring/rules/svc.rules.yml"),
+        "groups:\n- name: svc\n  rules:\n  - alert: SvcDown\n    expr: up{job=\"svc\"} == 0\n",
+    );
+    let ran =
+        test.args(["up", "--env", "t", "--skip-configure"]).status(0).stderr_contains("alert `SvcDown` has no runbook_url or no summary");
+    assert!(ran.calls().iter().any(|c| subcommand(c) == "plan"), "terraform did not plan: {:?}", ran.calls());
+}

@@ -195,4 +195,54 @@ mod tests {
         std::fs::write(state.dir.join("secrets/web_obsctl_password"), "pw").unwrap();
         changed("a credential", d(&inventory));
     }
+
+    /// The user's rule and dashboard files are inputs (their contents,
+    /// through the paths the inventory names); their promtool tests too are
+    /// in the folder the env file names, but only the deployed files count.
+    #[test]
+    fn the_users_files_are_inputs() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        let (rules, dash) = (r.join("monitoring/rules"), r.join("monitoring/dashboards"));
+        std::fs::create_dir_all(&rules).unwrap();
+        std::fs::create_dir_all(&dash).unwrap();
+        std::fs::create_dir_all(r.join("environments")).unwrap();
+        std::fs::create_dir_all(r.join("secrets")).unwrap();
+        std::fs::write(rules.join("svc.rules.yml"), "groups: []").unwrap();
+        std::fs::write(rules.join("svc.test.yml"), "tests: []").unwrap();
+        std::fs::write(dash.join("svc.json"), "{}").unwrap();
+        let env_file = r.join("environments/dev.toml");
+        let text = "provider = \"lab\"\ncomponents = [\"prometheus\", \"alertmanager\", \"node_exporter\", \"app\"]\n[lab]\nbridge = \"obs-dev\"\ncidr = \"10.77.0.0/24\"\n[[hosts]]\nname = \"mon-1\"\nroles = [\"prometheus\", \"alertmanager\", \"grafana\", \"loki\"]\n[[hosts]]\nname = \"app-1\"\nroles = [\"app\"]\n[user]\nrules_dir = \"../monitoring/rules\"\ndashboards_dir = \"../monitoring/dashboards\"\n";
+        std::fs::write(&env_file, text).unwrap();
+        let env = crate::model::environment::parse("dev", &env_file, text).unwrap();
+        let contract = crate::model::contract::parse(&crate::model::contract::tests::contract().to_string(), &env).unwrap();
+        let users = crate::state::secrets::web_users(&r.join("secrets")).unwrap();
+        let tls = crate::state::workspace::TlsDir { dir: r.join("tls") };
+        let ctx = crate::tools::inventory::Context {
+            env: &env,
+            secrets_dir: &r.join("secrets"),
+            known_hosts: &r.join("kh"),
+            app_binary: &r.join("bin"),
+            tls: &tls,
+            web_users: &users,
+            provider_vars: Default::default(),
+        };
+        let inventory = crate::tools::inventory::render(&contract, &ctx);
+        let vars = &inventory["all"]["vars"];
+        assert_eq!(vars["prometheus_user_rule_files"].as_array().unwrap().len(), 1, "the test file is not deployed: {vars}");
+        assert_eq!(vars["prometheus_user_rule_files"][0]["name"], "user-svc.rules.yml");
+        assert_eq!(vars["grafana_user_dashboards"][0]["name"], "user-svc.json");
+        let inventory = inventory.to_string();
+        let state = StateDir { dir: r.join("state") };
+        let ansible = r.join("ansible");
+        std::fs::create_dir_all(&ansible).unwrap();
+        let d = || digest(&Inputs { ansible_dir: &ansible, env_file: &env_file, inventory: &inventory, state: &state }).unwrap();
+        let first = d();
+        assert_eq!(d(), first, "unchanged files: the same digest (the fast path)");
+        std::fs::write(rules.join("svc.rules.yml"), "groups: [] # edited").unwrap();
+        let second = d();
+        assert_ne!(second, first, "an edited rule file takes the full path");
+        std::fs::write(dash.join("svc.json"), "{ }").unwrap();
+        assert_ne!(d(), second, "an edited dashboard takes the full path");
+    }
 }

@@ -5,4 +5,5 @@ pub mod drift;
 pub mod installed;
 pub mod prerequisites;
 pub mod probes;
+pub mod user_files;
 pub mod verify;

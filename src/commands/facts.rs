@@ -95,6 +95,7 @@ fn environment_value(env: &environment::Environment) -> Value {
         "grafana": env.grafana,
         "state": state,
         "ports": env.registry.ports(),
+        "user": env.user,
     })
 }
 

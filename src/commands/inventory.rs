@@ -18,6 +18,7 @@ pub fn run(env_name: &str, contract: Option<&Path>, printer: &Printer) -> Result
         let state = ws.state(&env.name);
         // The inventory `up` would write: the credentials and certificates it names exist.
         state.ensure()?;
+        crate::state::secrets::prepare_scrape_jobs(env, &state.secrets_dir())?;
         crate::deploy::inventory::ensure_certificates(&state, &contract, &provider_vars)?;
         let rendered = crate::deploy::inventory::render_inventory(ws, env, &state, &contract, provider_vars)?;
         printer.data(&crate::error::to_json_pretty(&rendered)?);

@@ -24,6 +24,9 @@ pub fn prepare(s: &Session, args: &UpArgs) -> Result<(Secrets, Option<Background
     let t = Instant::now();
     p.phase_start("prepare", "checking prerequisites");
     crate::check::prerequisites::ensure(&s.env, p, &s.log("prepare.log"))?;
+    // The user's rules, rule tests and dashboards: refused here, before
+    // Terraform or any host changes.
+    crate::check::user_files::check(&s.ws.root, &s.env, p)?;
     if crate::tools::ssh::ensure_key(&s.state.ssh_key(), &s.env.name)? {
         p.step("prepare", &format!("created SSH key {}", s.state.ssh_key().display()));
     }

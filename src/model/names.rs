@@ -33,6 +33,21 @@ pub fn valid_host(name: &str) -> bool {
     valid(name, HOST_MAX)
 }
 
+/// A user scrape job's name (env file `[[scrape_jobs]]`): also a folder
+/// name on the Prometheus hosts.
+pub const JOB_RULE: &str = "1–40 lower-case letters, digits, `_` and `-`, starting with a letter (e.g. postgres)";
+
+pub fn valid_job(name: &str) -> bool {
+    (1..=40).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// An environment variable's name (a credential's `*_env`).
+pub fn env_var(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// What the rule says, for error messages.
 pub fn rule(max: usize) -> String {
     format!("1–{max} lower-case letters and digits, words joined by single hyphens, starting with a letter (e.g. eu-prod-1)")

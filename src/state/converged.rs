@@ -60,9 +60,11 @@ pub struct Managed {
 
 impl Managed {
     /// Directories whose every file is checked (configuration lives in /etc;
-    /// log and data directories change by themselves).
+    /// log and data directories change by themselves; the user's file_sd
+    /// folders are the user's, whatever is in them).
     fn listed_dirs(&self) -> impl Iterator<Item = &String> {
-        self.dirs.iter().filter(|d| d.starts_with("/etc/"))
+        let file_sd = format!("{}/", crate::model::environment::user::FILE_SD_DIR);
+        self.dirs.iter().filter(move |d| d.starts_with("/etc/") && !d.starts_with(&file_sd))
     }
 }
 
@@ -435,6 +437,16 @@ not json
         assert!(cmd.contains(r"stat --printf='mode\t%a\t%U:%G\t%n\n' -- '/etc/prometheus/prometheus.yml'"), "{cmd}");
         assert!(cmd.contains("-name 'prometheus.service'") && cmd.contains("'prometheus.service'.d"), "{cmd}");
         assert_eq!(quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn the_users_file_sd_folders_are_not_listed() {
+        let mut m = Managed::default();
+        m.dirs.insert("/etc/prometheus/file_sd/nginx".into());
+        m.dirs.insert("/etc/prometheus/scrape".into());
+        let cmd = check_command(&m);
+        assert!(cmd.contains("find '/etc/prometheus/scrape' -maxdepth 1"), "{cmd}");
+        assert!(!cmd.contains("find '/etc/prometheus/file_sd/nginx'"), "the user's file_sd files are not checked: {cmd}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, IoContext, Result};
 use crate::model::component::ComponentId;
-use crate::model::environment::{Environment, GrafanaDatabase, ReceiverSecret, SecretSource};
+use crate::model::environment::{Environment, GrafanaDatabase, SecretSource};
 use crate::state::workspace::write_atomic;
 
 /// The basic-auth users every environment has, and the one obsctl itself
@@ -123,10 +123,15 @@ pub fn prepare(env: &Environment, dir: &Path) -> Result<Secrets> {
     for r in &env.alertmanager.receivers {
         for secret in r.secrets() {
             let file = receiver_secret_file(dir, &secret.receiver, secret.credential);
-            store_receiver_secret(env, &secret, &file)?;
+            let what = format!("receiver `{}` ({})", secret.receiver, secret.credential.replace('_', " "));
+            store_secret(env, &what, &secret.source, &file)?;
             values.push(std::fs::read_to_string(&file).unwrap_or_default().trim().to_string());
             files.insert(file_name(&secret.receiver, secret.credential), file);
         }
+    }
+    for (name, file) in prepare_scrape_jobs(env, dir)? {
+        values.push(std::fs::read_to_string(&file).unwrap_or_default().trim().to_string());
+        files.insert(name, file);
     }
     values.retain(|v| !v.is_empty());
     Ok(Secrets { receiver_files: files, values, grafana_password_file: grafana, grafana_db_password_file: grafana_db, web_users })
@@ -142,12 +147,34 @@ pub fn receiver_secret_file(dir: &Path, receiver: &str, credential: &str) -> Pat
     dir.join(file_name(receiver, credential))
 }
 
+/// Stores the credentials of the user's scrape jobs (`[[scrape_jobs]]`):
+/// (name, stored file) of each.
+pub fn prepare_scrape_jobs(env: &Environment, dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    for job in &env.user.scrape_jobs {
+        for secret in job.secrets() {
+            let file = scrape_secret_file(dir, &secret.job, secret.credential);
+            let what = format!("scrape job `{}` ({})", secret.job, secret.credential.replace('_', " "));
+            store_secret(env, &what, &secret.source, &file)?;
+            out.push((format!("scrape-{}-{}", secret.job, secret.credential), file));
+        }
+    }
+    Ok(out)
+}
+
+/// Where the credential (`password`, `bearer_token`) of a user scrape job
+/// (`[[scrape_jobs]]`) is stored on the controller; Ansible copies it to the
+/// Prometheus hosts.
+pub fn scrape_secret_file(dir: &Path, job: &str, credential: &str) -> PathBuf {
+    dir.join(format!("scrape-{job}-{credential}"))
+}
+
 /// Stores one credential 0600: from its environment variable when set (a
 /// stored value is kept when it is not), or copied from its file (a
-/// relative path is relative to the repository).
-fn store_receiver_secret(env: &Environment, secret: &ReceiverSecret, file: &Path) -> Result<()> {
-    let what = format!("receiver `{}` ({})", secret.receiver, secret.credential.replace('_', " "));
-    match &secret.source {
+/// relative path is relative to the repository; scrape jobs' paths are
+/// already resolved against the env file's folder).
+fn store_secret(env: &Environment, what: &str, source: &SecretSource, file: &Path) -> Result<()> {
+    match source {
         SecretSource::Env(var) => match std::env::var(var) {
             Ok(v) if !v.trim().is_empty() => write_atomic(file, v.trim().as_bytes(), 0o600),
             _ if file.is_file() => Ok(()),
@@ -161,7 +188,7 @@ fn store_receiver_secret(env: &Environment, secret: &ReceiverSecret, file: &Path
             let path = if path.is_absolute() { path.clone() } else { root.join(path) };
             let v = std::fs::read_to_string(&path).map_err(|e| {
                 Error::input(format!("{what} is read from {}, which cannot be read: {e}", path.display()))
-                    .hint(format!("put the credential in {} (mode 0600), or point the receiver at another file", path.display()))
+                    .hint(format!("put the credential in {} (mode 0600), or point the environment file at another file", path.display()))
             })?;
             if v.trim().is_empty() {
                 return Err(Error::input(format!("{what}: {} is empty", path.display())));

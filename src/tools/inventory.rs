@@ -56,6 +56,10 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
                 "obsctl_data_roots": crate::model::backup::DATA_ROOTS,
                 "obsctl_tls_cert_file": ctx.tls.host_cert(name),
                 "obsctl_tls_key_file": ctx.tls.host_key(name),
+                // The user's log files and journal units for this host ([[logs]]).
+                "obsctl_user_logs": env.user.logs.iter().filter(|l| l.hosts.contains(name)).map(|l| json!({
+                    "files": l.files, "units": l.units, "labels": l.labels,
+                })).collect::<Vec<_>>(),
             }),
         );
     }
@@ -114,6 +118,9 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         },
     });
     let mut vars = vars;
+    for (k, v) in user_vars(contract, ctx) {
+        vars[k] = v;
+    }
     for (var, port) in env.registry.ports() {
         vars[var] = json!(port);
     }
@@ -129,6 +136,78 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
         }
     }
     json!({ "all": { "hosts": hosts, "vars": vars, "children": children } })
+}
+
+/// The user's own scrape jobs (`[[scrape_jobs]]`) as the prometheus role
+/// takes them: each job's `scrape_config` (hosts resolved to their private
+/// addresses), the files to copy next to it (CA, stored credentials: their
+/// controller paths, never their contents) and the jobs' file_sd folders.
+fn user_vars(contract: &Contract, ctx: &Context) -> Vec<(&'static str, Value)> {
+    use crate::model::environment::user::{FILE_SD_DIR, SCRAPE_FILES_DIR, USER_RULES_PREFIX};
+    let jobs = &ctx.env.user.scrape_jobs;
+    let address = |h: &str| contract.hosts.get(h).map(|h| h.private_address.clone());
+    let configs: Vec<Value> = jobs.iter().map(|j| j.scrape_config(address)).collect();
+    let mut files = Vec::new();
+    for j in jobs {
+        if let Some(ca) = &j.ca_file {
+            // Absolute: the fast path's digest reads every file the inventory names.
+            let ca = std::path::absolute(ca).unwrap_or_else(|_| ca.clone());
+            files.push(json!({ "job": j.name, "src": ca, "dest": j.host_file("ca.crt") }));
+        }
+        for s in j.secrets() {
+            let src = crate::state::secrets::scrape_secret_file(ctx.secrets_dir, &j.name, s.credential);
+            files.push(json!({ "job": j.name, "src": src, "dest": j.host_file(s.credential) }));
+        }
+    }
+    let file_sd: Vec<&str> = jobs.iter().filter(|j| j.file_sd).map(|j| j.name.as_str()).collect();
+    // The user's rule files (not their promtool tests) and dashboards, each
+    // named `user-<file>` on the hosts, beside the built-in ones.
+    let deployed = |files: Vec<PathBuf>| -> Vec<Value> {
+        files
+            .into_iter()
+            .filter_map(|f| {
+                let name = f.file_name()?.to_str()?.to_string();
+                let src = std::path::absolute(&f).unwrap_or(f);
+                Some(json!({ "src": src, "name": format!("{USER_RULES_PREFIX}{name}") }))
+            })
+            .collect()
+    };
+    let user = &ctx.env.user;
+    let rules = user.rules_dir.as_deref().and_then(|d| user_rule_files(d).ok()).map(|(r, _)| r).unwrap_or_default();
+    let dashboards = user.dashboards_dir.as_deref().and_then(|d| user_dashboards(d).ok()).unwrap_or_default();
+    vec![
+        ("prometheus_user_rule_files", json!(deployed(rules))),
+        ("grafana_user_dashboards", json!(deployed(dashboards))),
+        ("prometheus_user_jobs", json!(configs)),
+        ("prometheus_user_job_names", json!(jobs.iter().map(|j| &j.name).collect::<Vec<_>>())),
+        ("prometheus_user_files", json!(files)),
+        ("prometheus_scrape_files_dir", json!(SCRAPE_FILES_DIR)),
+        ("prometheus_file_sd_dir", json!(FILE_SD_DIR)),
+        ("prometheus_file_sd_jobs", json!(file_sd)),
+    ]
+}
+
+/// Regular files of `dir` whose names end in one of `suffixes`, sorted.
+pub fn files_with_suffix(dir: &Path, suffixes: &[&str]) -> std::io::Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| suffixes.iter().any(|s| n.ends_with(s))))
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// The user's rule folder (`[user].rules_dir`): its rule files
+/// (`*.rules.yml`) and its promtool test files (`*.test.yml`).
+pub fn user_rule_files(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>), String> {
+    let read = |s: &[&str]| files_with_suffix(dir, s).map_err(|e| format!("cannot read {}: {e}", dir.display()));
+    Ok((read(&[".rules.yml", ".rules.yaml"])?, read(&[".test.yml", ".test.yaml"])?))
+}
+
+/// The user's dashboards (`[user].dashboards_dir`): `*.json`.
+pub fn user_dashboards(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    files_with_suffix(dir, &[".json"]).map_err(|e| format!("cannot read {}: {e}", dir.display()))
 }
 
 /// A receiver as the alertmanager role takes it: the environment file's

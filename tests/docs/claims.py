@@ -57,6 +57,7 @@ EXTRA_PORTS = {
     465: "SMTP over TLS",
     587: "SMTP submission",
     5432: "PostgreSQL (RDS)",
+    9113: "prometheus-nginx-exporter, the user's service of docs/own-services.md",
 }
 
 # Debian's own paths the docs may name (nothing in the repository writes them).

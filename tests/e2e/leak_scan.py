@@ -8,7 +8,9 @@
                       [--host-root DIR]... [--root CHECKOUT]
     leak_scan.py --self-test        plants secrets in each place and expects the scan to fail
 
-The secrets: every file under .obsctl/<env>/secrets/, every *.key under
+The secrets: every file under .obsctl/<env>/secrets/ (the receivers' and the
+user scrape jobs' credentials among them: `scrape-<job>-password`,
+`scrape-<job>-bearer_token`), every *.key under
 .obsctl/<env>/tls/, and the environment's SSH private key. A text secret is
 searched as it is (shorter than 8 characters: listed as not scanned); a PEM
 key by each line of its base64 body (so a key found in JSON, with `\\n`

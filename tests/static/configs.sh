@@ -165,6 +165,27 @@ if check_one dev-legacy-promtail "$legacy"; then passed=$((passed + 1)); else fa
 # from Promtail to Alloy, on the two renders of dev and the role's tasks.
 alloy_selftest_one() { "$venv/bin/python" "$here/alloy/selftest.py" "$work/dev/hosts/app-1/alloy/config.alloy" || { echo "configs.sh: FAILED: alloy/selftest.py" >&2; return 1; }; }
 job alloy_selftest alloy_selftest_one
+# The user's log sources of app-1 (inventories/dev.yml, obsctl_user_logs) are in
+# both agents' renders: each file glob with its labels, each unit relabelled.
+user_logs_one() {
+  local a="$work/dev/hosts/app-1/alloy/config.alloy" p="$work/dev-legacy-promtail/hosts/app-1/promtail/promtail.yaml"
+  "$venv/bin/python" - "$a" "$p" <<'PY' || { echo "configs.sh: FAILED: the user's log files are not in the rendered agent configs" >&2; return 1; }
+import sys, yaml
+alloy, promtail = open(sys.argv[1]).read(), yaml.safe_load(open(sys.argv[2]))
+for f in ["/var/log/nginx/access.log", "/var/log/nginx/*error*.log"]:
+    assert f'{{"__path__" = "{f}", "job" = "user-files", "service" = "nginx"}}' in alloy, f
+assert r'regex         = "nginx\\.service|prometheus\\-nginx\\-exporter\\.service"' in alloy, alloy
+assert "file_match {\n    enabled = true" in alloy
+jobs = {j["job_name"]: j for j in promtail["scrape_configs"]}
+paths = sorted(sc["labels"]["__path__"] for sc in jobs["user-0"]["static_configs"])
+assert paths == ["/var/log/nginx/*error*.log", "/var/log/nginx/access.log"], paths
+assert all(sc["labels"]["service"] == "nginx" for sc in jobs["user-0"]["static_configs"])
+rules = [r for r in jobs["journal"]["relabel_configs"] if r.get("target_label") == "service"]
+assert rules and rules[0]["replacement"] == "nginx" and rules[0]["regex"].startswith("nginx\\.service|"), rules
+print("configs.sh: the user's log files and units are in the Alloy and Promtail renders of app-1")
+PY
+}
+job user_logs user_logs_one
 migration_one() { "$venv/bin/python" "$here/alloy/migration.py" "$work/dev" "$work/dev-legacy-promtail" || { echo "configs.sh: FAILED: alloy/migration.py" >&2; return 1; }; }
 job alloy_migration migration_one
 # The dev render's gateway sites, through nginx itself: nginx -t, then live

@@ -108,3 +108,65 @@ if bad:
     sys.exit("prometheus.sh: FAILED:\n  " + "\n  ".join(bad))
 print(f"prometheus.sh: {len(sys.argv) - 2} static inventories carry the registry's {len(ports)} ports and components")
 PY
+
+# The user's own scrape jobs (env file [[scrape_jobs]], docs/own-services.md):
+# dev with two user jobs, rendered by obsctl and the role, checked by each
+# release's promtool and against what the env file says.
+own="$work/own-root"
+mkdir -p "$own/environments" "$own/monitoring"
+ln -s "$root/ansible" "$own/ansible"
+printf 'not a real CA, only its path is rendered\n' >"$own/monitoring/ca.crt"
+{ cat "$root/environments/dev.toml"; cat <<'TOML'
+
+[[scrape_jobs]]
+name = "nginx"
+targets = ["app-1:9113"]
+labels = { service = "nginx" }
+
+[[scrape_jobs]]
+name = "postgres"
+group = "app"
+port = 9187
+scheme = "https"
+ca_file = "../monitoring/ca.crt"
+scrape_interval = "30s"
+scrape_timeout = "10s"
+basic_auth = { username = "scraper", password_env = "OWN_STATIC_PW" }
+relabel_configs = [ { source_labels = ["__address__"], target_label = "addr" } ]
+file_sd = true
+TOML
+} >"$own/environments/dev.toml"
+OBSCTL_ROOT="$own" "$obsctl" inventory --env dev --contract "$here/contracts/dev.json" >"$work/own.json" 2>"$work/own.err" \
+  && { echo "prometheus.sh: FAILED: a job whose password variable is unset was accepted" >&2; exit 1; }
+grep -q 'OWN_STATIC_PW' "$work/own.err" || { cat "$work/own.err" >&2; echo "prometheus.sh: FAILED: the refusal does not name \$OWN_STATIC_PW" >&2; exit 1; }
+OWN_STATIC_PW=s3cret-static OBSCTL_ROOT="$own" "$obsctl" inventory --env dev --contract "$here/contracts/dev.json" >"$work/own.json"
+render "$work/own.json" "$work/own.yml"
+for os in debian-13 debian-12; do
+  promtool="$root/.obsctl/tools/$os/root/usr/bin/promtool"
+  [[ -x "$promtool" ]] || { echo "prometheus.sh: error: no promtool of $os (tests/setup.sh tools)" >&2; exit 2; }
+  "$promtool" check config --syntax-only "$work/own.yml" >"$work/promtool.log" 2>&1 \
+    || { cat "$work/promtool.log" "$work/own.yml" >&2; echo "prometheus.sh: FAILED: promtool ($os) refuses the user jobs" >&2; exit 1; }
+done
+"$venv/bin/python" - "$work/own.json" "$work/own.yml" <<'PY'
+import json, sys, yaml
+inv = json.load(open(sys.argv[1]))["all"]
+cfg = yaml.safe_load(open(sys.argv[2]))
+jobs = {j["job_name"]: j for j in cfg["scrape_configs"]}
+app = inv["hosts"]["app-1"]["obsctl_private_address"]
+assert jobs["nginx"]["static_configs"] == [{"targets": [f"{app}:9113"], "labels": {"host": "app-1", "service": "nginx"}}], jobs["nginx"]
+pg = jobs["postgres"]
+assert pg["scheme"] == "https" and pg["tls_config"] == {"ca_file": "/etc/prometheus/scrape/postgres.ca.crt"}, pg
+assert pg["basic_auth"] == {"username": "scraper", "password_file": "/etc/prometheus/scrape/postgres.password"}, pg
+assert pg["static_configs"][0]["targets"] == [f"{app}:9187"], pg
+assert pg["file_sd_configs"][0]["files"][0] == "/etc/prometheus/file_sd/postgres/*.json", pg
+assert (pg["scrape_interval"], pg["scrape_timeout"]) == ("30s", "10s"), pg
+# Built-in jobs are all still there, user jobs come after them.
+assert list(jobs)[-2:] == ["nginx", "postgres"], list(jobs)
+files = {f["dest"]: f["src"] for f in inv["vars"]["prometheus_user_files"]}
+assert set(files) == {"/etc/prometheus/scrape/postgres.ca.crt", "/etc/prometheus/scrape/postgres.password"}, files
+assert inv["vars"]["prometheus_file_sd_jobs"] == ["postgres"]
+text = open(sys.argv[1]).read() + open(sys.argv[2]).read()
+assert "s3cret-static" not in text, "a user credential is in the inventory or prometheus.yml"
+assert open(files["/etc/prometheus/scrape/postgres.password"]).read() == "s3cret-static"
+print(f"prometheus.sh: user scrape jobs rendered ({len(jobs)} jobs, promtool of both releases agrees); credentials by file only")
+PY

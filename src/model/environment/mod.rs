@@ -107,6 +107,7 @@ impl Os {
 mod receivers;
 #[cfg(test)]
 mod tests;
+pub mod user;
 mod validate;
 
 pub use receivers::*;
@@ -361,6 +362,8 @@ pub struct Environment {
     pub state: StateBackend,
     /// Components, their ports, jobs and units (the app's port from `[app]`).
     pub registry: Registry,
+    /// The user's own services: `[[scrape_jobs]]`, `[user]`, `[[logs]]`.
+    pub user: user::UserInputs,
 }
 
 /// Checks an environment name given on the command line: a plain file name

@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::receivers::check_receiver;
+use super::user;
 use super::*;
 use crate::error::{Error, Result};
 use crate::model::aws::{self, AwsSettings};
@@ -45,6 +46,12 @@ pub(super) struct RawEnvironment {
     state: Option<RawState>,
     #[serde(default)]
     existing_hosts: Vec<crate::model::existing::RawExistingHost>,
+    #[serde(default)]
+    scrape_jobs: Vec<user::RawScrapeJob>,
+    #[serde(default)]
+    user: user::RawUser,
+    #[serde(default)]
+    logs: Vec<user::RawLogs>,
 }
 
 /// `[state]`: where Terraform keeps the environment's state.
@@ -248,6 +255,14 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
         Some(raw_state) => state_backend(name, raw_state).map_err(|(key, what)| bad(&format!("state.{key}"), what))?,
     };
 
+    let registry = Registry::new(raw.app.port);
+    let folder = file.parent().unwrap_or(Path::new("."));
+    let scrape_jobs =
+        user::validate_jobs(raw.scrape_jobs, &hosts, &existing_hosts, &registry, folder).map_err(|(key, what)| bad(&key, what))?;
+    let (rules_dir, dashboards_dir) = user::validate_user(raw.user, folder);
+    let logs = user::validate_logs(raw.logs, &hosts, &existing_hosts).map_err(|(key, what)| bad(&key, what))?;
+    let user = user::UserInputs { scrape_jobs, rules_dir, dashboards_dir, logs };
+
     Ok(Environment {
         name: name.to_string(),
         file: file.to_path_buf(),
@@ -260,7 +275,8 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
         existing_hosts,
         prometheus,
         alertmanager,
-        registry: Registry::new(raw.app.port),
+        registry,
+        user,
         app: raw.app,
         loki,
         grafana: Grafana { database },

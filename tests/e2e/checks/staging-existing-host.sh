@@ -12,6 +12,7 @@
 #   2. with the right address: `up` trusts its host key on first use (the
 #      fingerprint printed and pinned), installs node_exporter there (and
 #      nothing else: no sshd hardening), Prometheus scrapes it and it is up,
+#      and the env file's scrape job for group db scrapes its postgres exporter,
 #      `status` shows it marked existing, the inventory puts it in the log
 #      agent's group (the agent's rendered configuration is checked
 #      statically: tests/static/configs.sh renders it for an existing host);
@@ -63,6 +64,13 @@ address = "$1"
 ssh_user = "root"
 ssh_key_file = "$KEY"
 groups = ["db"]
+
+# Its own service's exporter, as data (#31): every host of group db.
+[[scrape_jobs]]
+name = "postgres"
+group = "db"
+port = 9187
+labels = { service = "postgres" }
 TOML
 }
 
@@ -126,9 +134,13 @@ for _ in $(seq 1 30); do
 done
 [ "$v" = 1 ] || fail "Prometheus on $PROM does not see $NAME's node_exporter up (up = $v)"
 echo "  Prometheus on $PROM: up{job=\"node\",host=\"$NAME\"} = 1"
-# ---- coordinator: once #31's [[scrape_jobs]] land ("own"), add here a job
-# ---- `postgres` with targets = ["db-1:9187"] to with_host, and check
-# ---- up{job="postgres",host="db-1"} = 1 the same way. ----------------------
+for _ in $(seq 1 30); do
+  v=$(q "up{job=\"postgres\",host=\"$NAME\",service=\"postgres\"}" | jq -r '.data.result[0].value[1] // "none"')
+  [ "$v" = 1 ] && break
+  sleep 2
+done
+[ "$v" = 1 ] || fail "Prometheus on $PROM does not see $NAME's postgres exporter (the env file's scrape job) up (up = $v)"
+echo "  Prometheus on $PROM: up{job=\"postgres\",host=\"$NAME\"} = 1 (a [[scrape_jobs]] entry for group db)"
 "$OBSCTL" status --env "$ENV" --output json >"$WORK/status.jsonl" 2>/dev/null || true
 jq -e --arg h "$NAME" 'select(.event=="summary") | any(.checks[]; .host == $h and .component == "node_exporter" and .existing == true)' \
   "$WORK/status.jsonl" >/dev/null || fail "status does not show $NAME's node_exporter marked existing"
