@@ -337,21 +337,6 @@ pub fn jump_command(contract: &Contract, known_hosts: &Path) -> Option<String> {
     Some(words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" "))
 }
 
-/// ssh's arguments for the SOCKS tunnel over the bastion on local `port`
-/// (tools::tunnel): no terminal, the forward must open or ssh exits, the
-/// remote side only reads standard input (the tunnel ends with obsctl).
-pub fn tunnel_args(contract: &Contract, known_hosts: &Path, port: u16) -> Vec<String> {
-    let mut a: Vec<String> = vec!["-T".into(), "-i".into(), contract.ssh.private_key_file.display().to_string()];
-    for o in ["BatchMode=yes", "ConnectTimeout=5", "LogLevel=ERROR", "ExitOnForwardFailure=yes", "ServerAliveInterval=15"] {
-        a.extend(["-o".to_string(), o.to_string()]);
-    }
-    a.extend(options(known_hosts));
-    a.extend(["-D".to_string(), format!("127.0.0.1:{port}")]);
-    a.extend(contract.ssh.bastion.iter().cloned());
-    a.push("cat".into());
-    a
-}
-
 /// A word as the shell reads it back (single quotes when needed): the
 /// ProxyCommand runs through the shell, and Ansible splits
 /// ansible_ssh_common_args like one.
@@ -494,7 +479,7 @@ mod tests {
         }
         assert!(jump.ends_with("-W '[%h]:%p' admin@198.18.0.9"), "{jump}");
         assert!(!o.iter().any(|w| w.starts_with("ProxyJump")), "{o:?}");
-        let t = tunnel_args(&c, Path::new("/s/known_hosts"), 40123).join(" ");
+        let t = crate::tools::tunnel::tunnel_args(&c, Path::new("/s/known_hosts"), 40123).join(" ");
         assert!(t.contains("-D 127.0.0.1:40123") && t.contains("ExitOnForwardFailure=yes") && t.ends_with("admin@198.18.0.9 cat"), "{t}");
         // Without a bastion: no jump, no tunnel.
         let direct = crate::model::contract::parse(&contract().to_string(), &env()).unwrap();

@@ -50,7 +50,7 @@ pub fn socks_proxy(contract: &Contract, known_hosts: &Path) -> Result<Option<Str
         .and_then(|l| l.local_addr())
         .map_err(|e| Error::internal(format!("no free local port for the SSH tunnel: {e}")))?
         .port();
-    let args = crate::tools::ssh::tunnel_args(contract, known_hosts, port);
+    let args = tunnel_args(contract, known_hosts, port);
     let mut child = Command::new("ssh")
         .args(&args)
         .stdin(Stdio::piped())
@@ -94,4 +94,19 @@ pub fn close() {
             let _ = t.child.wait();
         }
     }
+}
+
+/// ssh's arguments for the SOCKS tunnel over the bastion on local `port`
+/// (tools::tunnel): no terminal, the forward must open or ssh exits, the
+/// remote side only reads standard input (the tunnel ends with obsctl).
+pub fn tunnel_args(contract: &Contract, known_hosts: &Path, port: u16) -> Vec<String> {
+    let mut a: Vec<String> = vec!["-T".into(), "-i".into(), contract.ssh.private_key_file.display().to_string()];
+    for o in ["BatchMode=yes", "ConnectTimeout=5", "LogLevel=ERROR", "ExitOnForwardFailure=yes", "ServerAliveInterval=15"] {
+        a.extend(["-o".to_string(), o.to_string()]);
+    }
+    a.extend(crate::tools::ssh::options(known_hosts));
+    a.extend(["-D".to_string(), format!("127.0.0.1:{port}")]);
+    a.extend(contract.ssh.bastion.iter().cloned());
+    a.push("cat".into());
+    a
 }
