@@ -137,7 +137,7 @@ silence     obsctl grafana
 post_alert  obsctl prometheus
 reload      obsctl
 admin       obsctl
-remote_read prometheus
+remote_read
 quit
 '
 CREDS=(obsctl prometheus grafana alloy promtail)
@@ -194,9 +194,9 @@ for cred in "${CREDS[@]}"; do
             r=$(scurl "$ENV" -s --max-time 10 -X POST -w ' %{http_code}' "https://$(addr "$h"):$(port "$c")/api/v1/admin/tsdb/clean_tombstones")
             [[ "$r" == *" 204" || "$r" == *"admin APIs disabled"*" 500" ]] || failures+=("obsctl's admin request on $h did not reach Prometheus: $r")
           fi
-          # A twin's remote read: allowed, it reaches Prometheus, which
-          # refuses the empty body itself (400, not snappy-encoded).
-          probe remote_read "$c" "$h" "$cred" 400 401 POST /api/v1/read
+          # Remote read: refused for every credential (replicas reading
+          # each other loop; src/model/access.rs).
+          probe remote_read "$c" "$h" "$cred" - 401 POST /api/v1/read
           probe reload "$c" "$h" "$cred" - - POST /-/reload
           probe quit "$c" "$h" "$cred" - - POST /-/quit
           ;;

@@ -150,7 +150,7 @@ declare -A accepts=([loki]="obsctl prometheus grafana alloy promtail" [alloy]="o
 # Who may do each action (docs/security.md, src/model/access.rs), and per
 # front with rules, requests of each kind: METHOD PATH ACTION (off: nobody).
 declare -A may=([scrape]="obsctl prometheus" [query]="obsctl grafana" [silence]="obsctl grafana"
-  [post_alert]="obsctl prometheus" [reload]="obsctl" [admin]="obsctl" [remote_read]="prometheus" [off]="")
+  [post_alert]="obsctl prometheus" [reload]="obsctl" [admin]="obsctl" [remote_read]="" [off]="")
 declare -A requests=(
   [prometheus]="GET /metrics scrape|GET /api/v1/query?query=up query|POST /api/v1/query query|GET /-/ready query
 POST /api/v1/admin/tsdb/snapshot admin|POST /api/v1//admin/tsdb/snapshot admin|POST /api/v1/%61dmin/tsdb/snapshot admin
