@@ -82,6 +82,11 @@ for _ in $(seq 1 100); do on_db true 2>/dev/null && break; sleep 0.3; done
 on_db true || fail "$NAME did not answer SSH at $ADDR"
 on_db 'apt-get -q update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql prometheus-postgres-exporter >/dev/null' ||
   fail "could not install postgresql and prometheus-postgres-exporter on $NAME"
+# Debian ships the exporter without a data source: it reads PostgreSQL as
+# the database role `prometheus` (peer authentication over the socket).
+on_db "su postgres -c 'createuser prometheus' &&
+  sed -i \"s|^DATA_SOURCE_NAME=.*|DATA_SOURCE_NAME='user=prometheus host=/run/postgresql dbname=postgres'|\" /etc/default/prometheus-postgres-exporter &&
+  systemctl restart prometheus-postgres-exporter" || fail "could not give the exporter its data source on $NAME"
 on_db 'systemctl is-active postgresql prometheus-postgres-exporter' >/dev/null || fail "postgresql or its exporter is not running on $NAME"
 on_db 'dpkg -s prometheus-node-exporter' >/dev/null 2>&1 && fail "$NAME has node_exporter before obsctl came"
 echo "  ready in $(since "$t") s"
@@ -139,8 +144,10 @@ for _ in $(seq 1 30); do
   [ "$v" = 1 ] && break
   sleep 2
 done
-[ "$v" = 1 ] || fail "Prometheus on $PROM does not see $NAME's postgres exporter (the env file's scrape job) up (up = $v)"
-echo "  Prometheus on $PROM: up{job=\"postgres\",host=\"$NAME\"} = 1 (a [[scrape_jobs]] entry for group db)"
+[ "$v" = 1 ] || fail "Prometheus on $PROM does not see $NAME's postgres exporter (the env file's scrape job) up (up = $v): $(scurl "$ENV" -fsS "https://$(addr_of "$PROM"):$port/api/v1/targets" | jq -c '[.data.activeTargets[] | select(.labels.job == "postgres") | {scrapeUrl, health, lastError}]')"
+pg=$(q "pg_up{host=\"$NAME\"}" | jq -r '.data.result[0].value[1] // "none"')
+[ "$pg" = 1 ] || fail "the exporter on $NAME does not reach PostgreSQL (pg_up = $pg)"
+echo "  Prometheus on $PROM: up{job=\"postgres\",host=\"$NAME\"} = 1 and pg_up = 1 (a [[scrape_jobs]] entry for group db)"
 "$OBSCTL" status --env "$ENV" --output json >"$WORK/status.jsonl" 2>/dev/null || true
 jq -e --arg h "$NAME" 'select(.event=="summary") | any(.checks[]; .host == $h and .component == "node_exporter" and .existing == true)' \
   "$WORK/status.jsonl" >/dev/null || fail "status does not show $NAME's node_exporter marked existing"
