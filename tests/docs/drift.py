@@ -974,7 +974,8 @@ def deployment_diagram(name: str, roles: bool = True) -> str:
     lines.append(f'    subgraph tf["Terraform: terraform/stacks/{e["provider"]}"]')
     host_mods, ids = [], []
     for mname, m in sorted(mods.items()):
-        main = base_types(m["resources"])
+        # At most three types per module (the rest counted), so the group stays small.
+        main = base_types(m["resources"])[:3]
         more = len({t for t, _, _ in m["resources"]}) - len(main)
         label = f"module {mname}<br/>" + "<br/>".join(main) + (f"<br/>+{more} more" if more else "")
         ids.append(f"tf_{ident(mname)}")
@@ -993,17 +994,20 @@ def deployment_diagram(name: str, roles: bool = True) -> str:
         lines.append(f'        h_{ident(h["name"])}["{h["name"]}"]')
     lines.append("    end")
 
-    def provision_edges():
-        """Terraform from the env file, and each host module to every host."""
+    def provision_edges(per_host=True):
+        """Terraform from the env file, and each host module to every host
+        (or, per_host=False, to the hosts' group: one edge, a narrower diagram)."""
         lines.append('    envfile -- "obsctl up" --> tf')
         lines.append(f"    {ids[-1]} ~~~ h_{ident(e['hosts'][0]['name'])}")
         for mname in host_mods:
-            for h in e["hosts"]:
+            for h in e["hosts"] if per_host else []:
                 lines.append(f"    tf_{ident(mname)} --> h_{ident(h['name'])}")
+            if not per_host:
+                lines.append(f"    tf_{ident(mname)} --> hosts")
 
     if not roles:
         lines.append('    ans["Ansible: ansible/site.yml, one play:<br/>the roles of each host, as in<br/>the host-roles table"]')
-        provision_edges()
+        provision_edges(per_host=False)
         lines.append("    hosts --- ans")
         return mermaid("\n".join(lines))
     lines.append('    subgraph ans["Ansible: ansible/site.yml, one play"]')

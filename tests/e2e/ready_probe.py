@@ -115,7 +115,8 @@ def report(log, t_from=None, t_to=None):
         dark[c] = round(max((e - b for b, e in common), default=0.0), 3)
         print(f"  {c:<34} dark (no member answering) for at most {dark[c]:.1f}s, longest gap of one member "
               f"{max(gap[m] for m in members):.1f}s")
-    print(json.dumps({"dark": dark, "gap": gap}))
+    answered = {name: sum(1 for _, ok in s if ok) for name, s in sorted(samples.items())}
+    print(json.dumps({"dark": dark, "gap": gap, "answered": answered}))
 
 
 if __name__ == "__main__":
