@@ -8,16 +8,22 @@ pub fn inode(fd: i32) -> Option<u64> {
     std::fs::metadata(format!("/proc/self/fd/{fd}")).ok().map(|m| m.ino())
 }
 
+/// Every process but this one, by the PID /proc names it with.
+fn other_pids() -> impl Iterator<Item = String> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(move |name| name.bytes().all(|b| b.is_ascii_digit()) && *name != me)
+}
+
 /// Other processes that hold one of these pipes (their write ends: the
 /// child's output), read from /proc.
 pub fn holders(pipes: &[u64]) -> Vec<i32> {
     let wanted: Vec<String> = pipes.iter().map(|i| format!("pipe:[{i}]")).collect();
-    let me = std::process::id().to_string();
-    let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
-    procs
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().map(str::to_string))
-        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()) && *name != me)
+    other_pids()
         .filter(|pid| {
             std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
                 fds.flatten().any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| wanted.iter().any(|w| l.as_os_str() == w.as_str())))
@@ -37,12 +43,7 @@ pub fn same_command(program: &str, args: &[std::ffi::OsString]) -> Vec<i32> {
         want.push(0);
         want.extend_from_slice(a.as_bytes());
     }
-    let me = std::process::id().to_string();
-    let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
-    procs
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().map(str::to_string))
-        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()) && *name != me)
+    other_pids()
         .filter(|pid| {
             std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
                 let c = c.strip_suffix(&[0]).unwrap_or(&c);
