@@ -5,7 +5,7 @@
 #
 # tests/aws/moto.sh drives terraform/stacks/aws with Terraform alone; this
 # test drives the same stack through obsctl, in a throw-away obsctl workspace
-# (OBSCTL_ROOT: environments/ plus links to terraform/ and ansible/) whose
+# (OBSCTL_ROOT: environments/, a link to terraform/ and a copy of ansible/) whose
 # only environment, `awsmock`, is environments/prod.toml (4 hosts over 2
 # zones, protected, its settings and receivers) with [aws] pointed at moto
 # (endpoint, an Ubuntu image moto has, ssh_user ubuntu, deletable bucket):
@@ -98,10 +98,13 @@ moto_prepare
 
 moto_workdir obsctl "obsctl run logs in workspace/.obsctl/$ENV_NAME/runs, moto.log"
 WS="$WORK/workspace"
+# A copy of the roles as they are now: the lab checks that run beside this
+# test (tests/run) edit a template in the checkout once the static steps are done.
+cp -a "$ROOT/ansible" "$WORK/ansible"
 
 mkdir -p "$WS/environments"
 ln -s "$ROOT/terraform" "$WS/terraform"
-ln -s "$ROOT/ansible" "$WS/ansible"
+ln -s "$WORK/ansible" "$WS/ansible"
 # awsmock = environments/prod.toml (topology, protection, components,
 # settings, receivers) with only what the mock needs changed in [aws]: the
 # endpoint, an image moto has, its login user, and buckets and databases
@@ -400,7 +403,7 @@ log "a teammate's checkout (own workspace, the env's ssh/ and secrets/ shared) p
 WS2="$WORK/teammate"
 mkdir -p "$WS2/environments" "$WS2/.obsctl/$ENV_NAME"
 ln -s "$ROOT/terraform" "$WS2/terraform"
-ln -s "$ROOT/ansible" "$WS2/ansible"
+ln -s "$WORK/ansible" "$WS2/ansible"
 cp "$WS/environments/$ENV_NAME.toml" "$WS2/environments/"
 cp -a "$STATE/ssh" "$STATE/secrets" "$WS2/.obsctl/$ENV_NAME/"
 OBSCTL_ROOT="$WS2" plan_in_sync "from the teammate's checkout"
@@ -431,7 +434,7 @@ log "a teammate's checkout without secrets/: up must refuse to generate a new da
 WS3="$WORK/teammate-no-secrets"
 mkdir -p "$WS3/environments" "$WS3/.obsctl/$ENV_NAME"
 ln -s "$ROOT/terraform" "$WS3/terraform"
-ln -s "$ROOT/ansible" "$WS3/ansible"
+ln -s "$WORK/ansible" "$WS3/ansible"
 cp "$WS/environments/$ENV_NAME.toml" "$WS3/environments/"
 cp -a "$STATE/ssh" "$WS3/.obsctl/$ENV_NAME/"
 rc=0

@@ -22,7 +22,9 @@ over Rust source):
   (tests/docs/hcl.mjs, @cdktf/hcl2json);
 - the grafana role's own Jinja expression that places the data sources
   (ansible/roles/grafana/vars/main.yml), evaluated with Jinja2 per environment;
-- tests/bench/sizing-dev.json, the figures tests/bench/sizing.sh measured on the lab.
+- tests/bench/sizing-dev.json, the figures tests/bench/sizing.sh measured on the lab;
+- the end-to-end harness's plan (`tests/e2e/harness.sh --list`): README's table of
+  the checks (a check without a sentence there is a drift).
 
 Generated blocks sit between <!-- drift:NAME:begin --> and <!-- drift:NAME:end -->.
 Some tables mix generated columns with prose columns: --write regenerates
@@ -1127,6 +1129,22 @@ def backup_table() -> str:
     return md_table(["archive folder", "of", "what", "where", "how it is taken", "how `restore` puts it back"], rows)
 
 
+def e2e_plan(text: str) -> str:
+    """The harness's plan (`tests/e2e/harness.sh --list`): every end-to-end
+    check in the order it runs, its lane and what it leaves; what it proves
+    is prose, kept per check."""
+    run = subprocess.run(["bash", str(ROOT / "tests/e2e/harness.sh"), "--list"], capture_output=True, text=True, cwd=ROOT)
+    if run.returncode != 0:
+        drift(f"tests/e2e/harness.sh --list failed: {run.stderr.strip()}")
+        return between(text, "e2e-plan") or ""
+    gen = []
+    for line in run.stdout.splitlines():
+        m = re.match(r"^(\S+)\s+(\S+)\s+needs:.*leaves:\s*(\S+)", line)
+        if m:
+            gen.append([f"`{m.group(2)}`", f"`{m.group(1)}`", m.group(3)])
+    return merged(text, "e2e-plan", ["check", "lane", "leaves", "what it proves"], 1, gen)
+
+
 # name -> (page, generator taking the page's text)
 BLOCKS: dict[str, tuple[str, object]] = {
     "env-table": ("docs/deployment.md", lambda t: env_table()),
@@ -1146,6 +1164,7 @@ BLOCKS: dict[str, tuple[str, object]] = {
     "components-table": ("README.md", components_table),
     "cli-synopsis": ("README.md", lambda t: cli_synopsis()),
     "readme-index": ("README.md", readme_index),
+    "e2e-plan": ("README.md", e2e_plan),
     "docs-index": ("docs/README.md", docs_index_table),
     "global-dev-metrics": ("docs/topology.md", lambda t: global_diagram("dev", "metrics")),
     "global-dev-queries": ("docs/topology.md", lambda t: global_diagram("dev", "queries")),

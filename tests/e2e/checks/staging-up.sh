@@ -3,8 +3,8 @@
 # Alertmanager, mon-3 with Alertmanager, app-1 with the application) that
 # every staging check shares (was the start of staging-failover.sh): the
 # summary is ok, every host runs Debian 12, both Prometheus replicas see
-# every target up, send to all three Alertmanagers and remote-read each
-# other (no per-replica external label), the Alertmanager cluster has 3 peers seen from every peer, and TLS
+# every target up, send to all three Alertmanagers and do not remote-read
+# each other (that loops; no per-replica external label), the Alertmanager cluster has 3 peers seen from every peer, and TLS
 # and authentication hold (auth_checks.sh, gossip included).
 # env: staging
 # needs: webhook
