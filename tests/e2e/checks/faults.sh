@@ -11,8 +11,12 @@
 #           terminal closed), its output pipe closed (the reader went away)
 #   moments: during `terraform apply` (a lab machine being created), during
 #           Ansible (a few tasks in)
+#   matrix: at each moment one signal to the pid alone, one to the group and
+#           a closed pipe (apply: SIGINT to the pid, SIGHUP; Ansible: SIGINT
+#           to the group, SIGTERM), so each signal and each way it arrives
+#           meets each moment's code once
 #
-# After each: the documented exit code (130, 130, 143, 129; 0 for a closed
+# After each: the documented exit code (130 for SIGINT, 143, 129; 0 for a closed
 # pipe: the run goes on), no Terraform lock left, every state file valid
 # JSON, no terraform/ansible-playbook/lab.sh process of the environment left, and the next
 # `up` succeeds with every scrape target up (its time is in the table). Plus:
@@ -138,13 +142,16 @@ echo "replaced and verified in ${t}s"
 dead_row=$(printf '%-14s %-8s %-5s %-4s %-5s %-9s %s' "container-kill" "before" 0 0 no yes "ok (the same up) ${t}s")
 
 # --- the matrix -----------------------------------------------------------------
-for moment in apply ansible; do
-  fault sigint-pid "$moment" 130
-  fault sigint-group "$moment" 130
-  fault sigterm "$moment" 143
-  fault sighup "$moment" 129
-  fault closed-pipe "$moment" 0
-done
+# Each moment gets a signal to obsctl's pid alone (obsctl must stop its
+# child) and one to the whole process group (the child gets it too), and
+# each signal appears once: a signal's exit code is the same code at either
+# moment, and tests/cli.rs sends every signal during a real Terraform apply.
+fault sigint-pid apply 130
+fault sighup apply 129
+fault closed-pipe apply 0
+fault sigint-group ansible 130
+fault sigterm ansible 143
+fault closed-pipe ansible 0
 
 # --- a host that dies during Ansible ------------------------------------------------
 say "$VICTIM dies during Ansible (expect exit 30 naming it)"
