@@ -15,11 +15,7 @@ source "$(dirname "$0")/lib.sh"
 VALIDITY=${VALIDITY:-1200}          # seconds: the short certificates outlive the check
 ALERT=CertificateExpiringSoon
 BOUND=${BOUND:-240}                 # seconds to the webhook, firing or resolved
-jq .contract "$STATE/deployment.json" >"$WORK/contract.json"
-prom=$(jq -r '[.hosts | to_entries[] | select(.value.roles | index("prometheus"))][0].value.address' "$WORK/contract.json")
-PROM="https://$prom:$(jq -r .all.vars.prometheus_port "$STATE/inventory.json")"
-SCRAPE=$(python3 -c 'import tomllib,sys; print(tomllib.load(open(sys.argv[1],"rb"))["prometheus"]["scrape_interval"].rstrip("s"))' "environments/$ENV.toml")
-query() { scurl "$ENV" -fsS --get "$PROM/api/v1/query" --data-urlencode "query=$1" | jq -c '.data.result'; }
+prometheus_of_env
 # Webhook notifications of $ALERT with status $1 (firing|resolved) and severity critical after time $2.
 notified() {
   jq -c --arg a "$ALERT" --arg s "$1" --argjson t "$2" \
@@ -43,7 +39,7 @@ grep -c "issued the TLS certificate" "$WORK/short.log" | grep -qv '^0$' || fail 
 status=$("$OBSCTL" status --env "$ENV" --output json | jq -c 'select(.event=="summary") | .nearest_certificate_expiry')
 echo "  status: nearest expiry $status"
 [ "$(jq -r .days_left <<<"$status")" = 0 ] || fail "status does not show the short certificate: $status"
-echo "  expiry seen by Prometheus (seconds left): $(query 'min by (host) (obsctl_tls_cert_not_after_seconds{kind="host"}) - time()' | jq -c '[.[] | {(.metric.host): (.value[1] | tonumber | floor)}] | add')"
+echo "  expiry seen by Prometheus (seconds left): $(promql 'min by (host) (obsctl_tls_cert_not_after_seconds{kind="host"}) - time()' | jq -c '[.[] | {(.metric.host): (.value[1] | tonumber | floor)}] | add')"
 
 say "$ALERT (critical) reaches the webhook"
 wait_notified firing "$t_short" || fail "$ALERT did not reach the webhook within ${BOUND}s"
@@ -56,18 +52,13 @@ t_done=$(date +%s)
 grep "issued the TLS certificate" "$WORK/renewed.log" | sed 's/^.*\] /  /' | head -5
 grep -q "days left (renewed below" "$WORK/renewed.log" || fail "up did not renew the expiring certificates"
 sleep $(( 2 * SCRAPE ))
-window=$(( $(date +%s) - t_renew ))
-min=$(query "min(min_over_time(up[${window}s]))" | jq -r '.[0].value[1]')
-counts=$(query "count_over_time(up[${window}s])" | jq -c '[.[] | .value[1] | tonumber] | [min, max]')
-expected=$(( window / SCRAPE ))
-echo "  renewal took $(( t_done - t_renew ))s; over the ${window}s window: min(up) = $min, samples per target [min, max] = $counts, expected about $expected"
-[ "$min" = 1 ] || fail "a target missed a scrape during the renewal: $(query "min_over_time(up[${window}s]) < 1" | jq -c '[.[] | .metric | {job, host}]')"
-[ "$(jq '.[0]' <<<"$counts")" -ge $(( expected - 1 )) ] || fail "a target has fewer samples than its scrape interval gives: $counts, expected $expected"
-left=$(query 'min(obsctl_tls_cert_not_after_seconds{kind="host"}) - time()' | jq -r '.[0].value[1] | tonumber | floor')
+echo "  renewal took $(( t_done - t_renew ))s"
+no_missed_scrape "$t_renew" "the renewal"
+left=$(promql 'min(obsctl_tls_cert_not_after_seconds{kind="host"}) - time()' | jq -r '.[0].value[1] | tonumber | floor')
 [ "$left" -gt $(( 300 * 86400 )) ] || fail "the hosts still report a certificate with ${left}s left"
 
 say "$ALERT resolves"
 wait_notified resolved "$t_renew" || fail "$ALERT was not resolved at the webhook within ${BOUND}s"
 echo "  resolved $(( $(date +%s) - t_renew ))s after the renewal started"
 trap - ERR
-echo "PASS: certificates renewed by up with min(up) = 1 and $counts samples per target over ${window}s; alert fired and resolved"
+echo "PASS: certificates renewed by up with min(up) = 1 and $COUNTS samples per target over ${SPAN}s; alert fired and resolved"

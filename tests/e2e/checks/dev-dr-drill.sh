@@ -28,14 +28,7 @@ KEY_DIR=$(mktemp -d "${TMPDIR:-/tmp}/obsctl-dr-key.XXXXXX")
 KEY="$KEY_DIR/backup.agekey"
 TO="$WORK/backups"
 notes() { python3 tests/e2e/notifications.py "$ALERTS" "$MAIL" "$ALERT" "$ENV" "$@"; }
-contract() { jq .contract "$STATE/deployment.json" >"$WORK/contract.json"; }
-addr_of_role() { jq -r --arg r "$1" '[.hosts | to_entries[] | select(.value.roles | index($r))][0].value.address' "$WORK/contract.json"; }
-host_of_role() { jq -r --arg r "$1" '[.hosts | to_entries[] | select(.value.roles | index($r))][0].key' "$WORK/contract.json"; }
-port() { jq -r ".all.vars.$1" "$STATE/inventory.json"; }
 fingerprint() { openssl x509 -noout -fingerprint -sha256 -in "$STATE/tls/ca.crt" | cut -d= -f2; }
-samples() { # samples AT: samples of every `up` series in the WINDOW seconds before AT
-  scurl "$ENV" -fsS --get "$PROM/api/v1/query" --data-urlencode "query=sum(count_over_time(up[${WINDOW}s] @ $1))" | jq -r '.data.result[0].value[1] // "none"'
-}
 app_url() { echo "https://$(addr_of_role app):$(port app_port)/admin/faults"; }
 sid=""
 cleanup() {

@@ -13,13 +13,6 @@
 # leaves: as-found
 source "$(dirname "$0")/lib.sh"
 WINDOW=60   # seconds of `up` samples compared
-contract() { jq .contract "$STATE/deployment.json" >"$WORK/contract.json"; }
-addr_of_role() { jq -r --arg r "$1" '[.hosts | to_entries[] | select(.value.roles | index($r))][0].value.address' "$WORK/contract.json"; }
-host_of_role() { jq -r --arg r "$1" '[.hosts | to_entries[] | select(.value.roles | index($r))][0].key' "$WORK/contract.json"; }
-port() { jq -r ".all.vars.$1" "$STATE/inventory.json"; }
-samples() { # samples AT: samples of every `up` series in the WINDOW seconds before AT
-  scurl "$ENV" -fsS --get "$PROM/api/v1/query" --data-urlencode "query=sum(count_over_time(up[${WINDOW}s] @ $1))" | jq -r '.data.result[0].value[1] // "none"'
-}
 on_host() { "$OBSCTL" ssh --env "$ENV" "$HOST" -- "$@"; }
 sid=""
 cleanup() { [ -z "$sid" ] || "$OBSCTL" silence --env "$ENV" expire "$sid" >/dev/null 2>&1 || true; }

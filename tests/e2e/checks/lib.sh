@@ -101,3 +101,38 @@ staging_topology() {
   [ "$REPEAT_INTERVAL" -le 600 ] ||
     fail "staging's repeat_interval is ${REPEAT_INTERVAL}s: too long to observe a repeat here (environments/staging.toml)"
 }
+
+# The deployed contract (hosts, roles, addresses) in $WORK/contract.json, and
+# what the checks read from it and from the inventory obsctl wrote.
+contract() { jq .contract "$STATE/deployment.json" >"$WORK/contract.json"; }
+addr_of_role() { jq -r --arg r "$1" '[.hosts | to_entries[] | select(.value.roles | index($r))][0].value.address' "$WORK/contract.json"; }
+host_of_role() { jq -r --arg r "$1" '[.hosts | to_entries[] | select(.value.roles | index($r))][0].key' "$WORK/contract.json"; }
+port() { jq -r ".all.vars.$1" "$STATE/inventory.json"; }
+
+# The first Prometheus of the environment: PROM (its URL) and SCRAPE (the
+# scrape interval in seconds); promql PROMQL prints the result vector as JSON;
+# samples AT: the samples of every `up` series in the WINDOW seconds before AT.
+prometheus_of_env() {
+  contract
+  PROM="https://$(addr_of_role prometheus):$(port prometheus_port)"
+  SCRAPE=$(python3 -c 'import tomllib,sys; print(tomllib.load(open(sys.argv[1],"rb"))["prometheus"]["scrape_interval"].rstrip("s"))' "environments/$ENV.toml")
+}
+promql() { scurl "$ENV" -fsS --get "$PROM/api/v1/query" --data-urlencode "query=$1" | jq -c '.data.result'; }
+samples() { promql "sum(count_over_time(up[${WINDOW}s] @ $1))" | jq -r '.[0].value[1] // "none"'; }
+
+# no_missed_scrape SINCE WHAT [JOB]: over the span from SINCE (epoch
+# seconds) to now, Prometheus' own record shows that no target missed a
+# scrape (min_over_time(up) is 1) and that each target has the samples its
+# scrape interval gives. JOB, if given, is left out of the first (the caller
+# checks it its own way). Sets SPAN (seconds) and COUNTS ([min, max] samples).
+no_missed_scrape() {
+  local since=$1 what=$2 sel="" min expected
+  [ -z "${3:-}" ] || sel="{job!=\"$3\"}"
+  SPAN=$(( $(date +%s) - since ))
+  min=$(promql "min(min_over_time(up$sel[${SPAN}s]))" | jq -r '.[0].value[1]')
+  COUNTS=$(promql "count_over_time(up[${SPAN}s])" | jq -c '[.[] | .value[1] | tonumber] | [min, max]')
+  expected=$(( SPAN / SCRAPE ))
+  echo "  over the ${SPAN}s of $what: min(up) = $min, samples per target [min, max] = $COUNTS (expected about $expected)"
+  [ "$min" = 1 ] || fail "a target missed a scrape during $what: $(promql "min_over_time(up$sel[${SPAN}s]) < 1" | jq -c '[.[] | .metric | {job, host}]')"
+  [ "$(jq '.[0]' <<<"$COUNTS")" -ge $(( expected - 1 )) ] || fail "a target has fewer samples than its scrape interval gives during $what: $COUNTS, expected about $expected"
+}
