@@ -84,7 +84,9 @@ build_base() {
   command -v mmdebstrap >/dev/null && tool=mmdebstrap
   log "building the $RELEASE ($SUITE) base image with $tool (once, a minute or more) in $BASE_DIR"
   if [ "$tool" = mmdebstrap ]; then
-    mmdebstrap --mode=root --variant=minbase --include="$BASE_PACKAGES" "$SUITE" "$tmp" "$MIRROR" >"$log_file" 2>&1
+    # The package lists stay, as debootstrap leaves them: apt's cache_valid_time
+    # (site.yml) would otherwise see a fresh, empty index and install nothing.
+    mmdebstrap --mode=root --variant=minbase --skip=cleanup/apt/lists --include="$BASE_PACKAGES" "$SUITE" "$tmp" "$MIRROR" >"$log_file" 2>&1
   else
     debootstrap --variant=minbase --include="$BASE_PACKAGES" "$SUITE" "$tmp" "$MIRROR" >"$log_file" 2>&1
   fi || { tail -n 20 "$log_file" >&2; rm -rf "$tmp"; die "$tool $SUITE failed (log: $log_file)"; }

@@ -18,6 +18,8 @@
 # its total, cargo's own check in it, and the path obsctl took (fast).
 # Then the environment is destroyed. Every figure is printed with the load.
 #
+# CLONE=DIR: reuse that clone of an earlier run (brought to this HEAD,
+# its target/ kept): everything but the build is from nothing again.
 # ENV: an environment whose bridge no one else uses (default dev: needs
 # the shared lab lock, see the common rules of tests/e2e). ENV_FILE: copied
 # into the clone's environments/ (a private environment is not committed).
@@ -36,20 +38,27 @@ since() { awk -v s="$1" -v e="$(now)" 'BEGIN{printf "%.1f", e-s}'; }
 if [ -z "${FIRST_UP_INSIDE:-}" ]; then
   [ "$(id -u)" = 0 ] || { echo "first-up.sh: needs root (lab machines, a mount namespace)" >&2; exit 1; }
   WORK=$(mktemp -d /var/tmp/obsctl-first-up.XXXXXX)
-  git clone -q "$ROOT" "$WORK/obsctl"
-  [ -z "$ENV_FILE" ] || cp "$ENV_FILE" "$WORK/obsctl/environments/"
+  if [ -n "${CLONE:-}" ]; then
+    REPO=$(cd "$CLONE" && pwd)
+    git -C "$REPO" pull -q --ff-only "$ROOT" HEAD
+    rm -rf "$REPO/.obsctl"
+  else
+    REPO=$WORK/obsctl
+    git clone -q "$ROOT" "$REPO"
+  fi
+  [ -z "$ENV_FILE" ] || cp "$ENV_FILE" "$REPO/environments/"
   mkdir -p "$WORK/base" "$WORK/apt-cache" "$LAB_ROOT/base" "$LAB_ROOT/apt-cache"
-  echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r); clone of $(git rev-parse --short HEAD) in $WORK/obsctl"
+  echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), kernel $(uname -r); clone of $(git rev-parse --short HEAD) in $REPO${CLONE:+ (reused: target/ kept)}"
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
   rc=0
   # The empty base and cache directories exist only in this namespace.
-  FIRST_UP_INSIDE=1 WORK=$WORK ENV=$ENV WITHOUT=$WITHOUT unshare --mount --propagation private \
-    bash -c 'mount --bind "$WORK/base" '"$LAB_ROOT"'/base && mount --bind "$WORK/apt-cache" '"$LAB_ROOT"'/apt-cache && exec "$WORK/obsctl/tests/bench/first-up.sh"' || rc=$?
+  FIRST_UP_INSIDE=1 WORK=$WORK REPO=$REPO ENV=$ENV WITHOUT=$WITHOUT unshare --mount --propagation private \
+    bash -c 'mount --bind "$WORK/base" '"$LAB_ROOT"'/base && mount --bind "$WORK/apt-cache" '"$LAB_ROOT"'/apt-cache && exec "$REPO/tests/bench/first-up.sh"' || rc=$?
   echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); the clone and its logs: $WORK (rm -rf it when done)"
   exit "$rc"
 fi
 
-cd "$WORK/obsctl"
+cd "$REPO"
 OBSCTL=$PWD/target/release/obsctl
 export PIP_NO_CACHE_DIR=1
 trap '"$OBSCTL" destroy --env "$ENV" --auto-approve >"$WORK/destroy.log" 2>&1 || echo "destroy failed: $WORK/destroy.log"' EXIT
