@@ -110,8 +110,9 @@ html = open(sys.argv[1]).read()
 m = re.search(r"const UNIT_DATA = (\[.*?\]);\n", html, re.S)
 if not m:
     sys.exit(0)
-units = sorted(json.loads(m.group(1)), key=lambda u: -u["duration"])[:8]
-print("  heaviest units: " + ", ".join(f"{u['name']} {u['duration']:.0f}s" for u in units))
+units = sorted((u for u in json.loads(m.group(1)) if u["duration"] >= 1), key=lambda u: -u["duration"])[:8]
+if units:
+        print("  heaviest units: " + ", ".join(f"{u['name']} {u['duration']:.0f}s" for u in units))
 PY
 }
 
