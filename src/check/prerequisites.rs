@@ -106,11 +106,7 @@ pub fn lab_checks() -> Vec<Check> {
     out.push(Check {
         name: "lab packages".into(),
         ok: missing.is_empty(),
-        detail: if missing.is_empty() {
-            format!("{} installed", lab_package_names())
-        } else {
-            format!("missing: {}", missing.join(", "))
-        },
+        detail: if missing.is_empty() { format!("{} installed", lab_package_names()) } else { format!("missing: {}", missing.join(", ")) },
         fix: (!missing.is_empty())
             .then(|| format!("apt-get install -y {} (obsctl up does this itself when run as root)", missing.join(" "))),
     });
@@ -159,9 +155,8 @@ pub fn ensure(env: &Environment, printer: &Printer, log: &Path) -> Result<()> {
 
 pub fn install_packages(packages: &[&str], printer: &Printer, log: &Path) -> Result<()> {
     if on_path("apt-get").is_none() {
-        return Err(Error::prerequisite(format!("missing lab packages: {}", packages.join(", "))).hint(
-            format!("the lab provider needs a Debian or Ubuntu host with apt; install {} by hand", lab_package_names()),
-        ));
+        return Err(Error::prerequisite(format!("missing lab packages: {}", packages.join(", ")))
+            .hint(format!("the lab provider needs a Debian or Ubuntu host with apt; install {} by hand", lab_package_names())));
     }
     printer.step("prepare", &format!("installing lab packages (once): {}", packages.join(" ")));
     let apt = |args: &[&str], what: String| {
