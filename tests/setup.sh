@@ -6,7 +6,7 @@
 #   (docs/contract.schema.json checks), python3-aiosmtpd (the e2e test's SMTP
 #   server), openssh-client, nginx (tests/static/gateway.sh runs the log
 #   gateway's rendered site through `nginx -t` and live on loopback ports),
-#   and the lab's systemd-container, debootstrap, apt-cacher-ng.
+#   and the lab's systemd-container, debootstrap, mmdebstrap, apt-cacher-ng.
 # - the tools of each Debian release the hosts can run (promtool, amtool and
 #   the prometheus, prometheus-alertmanager and prometheus-node-exporter
 #   binaries), extracted from that release's packages on deb.debian.org into
@@ -26,7 +26,7 @@ part=${1:-all}
 case "$part" in all | lab | tools) ;; *) echo "usage: tests/setup.sh [lab|tools]" >&2; exit 2 ;; esac
 
 if [ "$part" != tools ]; then
-want=(jq curl nginx python3-venv python3-aiosmtpd openssh-client systemd-container debootstrap apt-cacher-ng iproute2 gawk gpg debian-archive-keyring)
+want=(jq curl nginx python3-venv python3-aiosmtpd openssh-client systemd-container debootstrap mmdebstrap apt-cacher-ng iproute2 gawk gpg debian-archive-keyring)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -39,7 +39,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
     || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
 fi
-# The lab's base images (debootstrap: minutes, mostly waiting on the network)
+# The lab's base images (mmdebstrap: about a minute, mostly waiting on the network)
 # are built meanwhile, for the releases the environments run; lab.sh takes a
 # lock per release, so an `up` that needs one first waits for it.
 if [ "$(id -u)" = 0 ] && [ "${SETUP_LAB_BASES:-1}" = 1 ]; then

@@ -9,8 +9,18 @@ use crate::model::environment::{Environment, ProviderKind};
 use crate::report::Printer;
 use crate::tools::process::{on_path, Child, RunError};
 
-pub const LAB_PACKAGES: &[(&str, &str)] =
-    &[("systemd-nspawn", "systemd-container"), ("debootstrap", "debootstrap"), ("apt-cacher-ng", "apt-cacher-ng")];
+/// The lab's Debian packages, each with the program that shows it is there.
+/// mmdebstrap builds the base images (lab.sh; debootstrap is its fallback).
+pub const LAB_PACKAGES: &[(&str, &str)] = &[
+    ("systemd-nspawn", "systemd-container"),
+    ("debootstrap", "debootstrap"),
+    ("mmdebstrap", "mmdebstrap"),
+    ("apt-cacher-ng", "apt-cacher-ng"),
+];
+
+fn lab_package_names() -> String {
+    LAB_PACKAGES.iter().map(|(_, pkg)| *pkg).collect::<Vec<_>>().join(", ")
+}
 
 /// Terraform versions this obsctl is tested with.
 /// Terraform versions (major, minor, patch): any environment needs the first;
@@ -96,11 +106,7 @@ pub fn lab_checks() -> Vec<Check> {
     out.push(Check {
         name: "lab packages".into(),
         ok: missing.is_empty(),
-        detail: if missing.is_empty() {
-            "systemd-container, debootstrap, apt-cacher-ng installed".into()
-        } else {
-            format!("missing: {}", missing.join(", "))
-        },
+        detail: if missing.is_empty() { format!("{} installed", lab_package_names()) } else { format!("missing: {}", missing.join(", ")) },
         fix: (!missing.is_empty())
             .then(|| format!("apt-get install -y {} (obsctl up does this itself when run as root)", missing.join(" "))),
     });
@@ -149,9 +155,8 @@ pub fn ensure(env: &Environment, printer: &Printer, log: &Path) -> Result<()> {
 
 pub fn install_packages(packages: &[&str], printer: &Printer, log: &Path) -> Result<()> {
     if on_path("apt-get").is_none() {
-        return Err(Error::prerequisite(format!("missing lab packages: {}", packages.join(", "))).hint(
-            "the lab provider needs a Debian or Ubuntu host with apt; install systemd-nspawn, debootstrap and apt-cacher-ng by hand",
-        ));
+        return Err(Error::prerequisite(format!("missing lab packages: {}", packages.join(", ")))
+            .hint(format!("the lab provider needs a Debian or Ubuntu host with apt; install {} by hand", lab_package_names())));
     }
     printer.step("prepare", &format!("installing lab packages (once): {}", packages.join(" ")));
     let apt = |args: &[&str], what: String| {

@@ -56,12 +56,13 @@ pub fn start_background(s: &Session) -> Background {
         p.step("ansible", &venv.installing());
     }
     let log = s.log("prepare.log");
-    handles.push(("ansible venv", std::thread::spawn(move || venv.ensure(|_| {}, &log))));
+    handles.push(("the Ansible venv (pip install ansible-core)", std::thread::spawn(move || venv.ensure(|_| {}, &log))));
     if s.env.enabled(ComponentId::App) {
         let root = s.ws.root.clone();
         let log = s.log("build.log");
+        p.step("build", &format!("building orders-api in the background: cargo build --release -p orders-api (log: {})", log.display()));
         handles.push((
-            "orders-api build",
+            "the orders-api build (cargo build --release -p orders-api; seconds when nothing changed, minutes the first time)",
             std::thread::spawn(move || {
                 Child::new("cargo", Phase::Prerequisite)
                     .args(["build", "--release", "--locked", "-p", "orders-api"])
@@ -89,9 +90,15 @@ fn set_by_cargo_run(keys: impl Iterator<Item = std::ffi::OsString>) -> Vec<std::
 }
 
 impl Background {
+    /// Waits for each job; one still running is named on its own line (a
+    /// first build takes minutes), one already done says nothing.
     pub fn join(self, p: &Printer) -> Result<()> {
         for (what, h) in self.handles {
-            p.progress(&format!("waiting for {what}"));
+            if h.is_finished() {
+                p.progress(&format!("waiting for {what}"));
+            } else {
+                p.note("build", &format!("waiting for {what}"));
+            }
             h.join().map_err(|_| Error::internal(format!("{what} panicked")))??;
         }
         Ok(())

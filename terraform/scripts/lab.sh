@@ -77,9 +77,19 @@ build_base() {
   [ -f "$BASE_DIR/.obsctl-base-complete" ] && return 0
   local tmp="$LAB_ROOT/base/.build-$SUITE-$$" log_file="$LAB_ROOT/base/debootstrap-$SUITE.log"
   rm -rf "$LAB_ROOT/base/.build-$SUITE-"* "$BASE_DIR"
-  log "building the $RELEASE ($SUITE) base image (once, a few minutes) in $BASE_DIR"
-  debootstrap --variant=minbase --include="$BASE_PACKAGES" "$SUITE" "$tmp" "$MIRROR" >"$log_file" 2>&1 \
-    || { tail -n 20 "$log_file" >&2; rm -rf "$tmp"; die "debootstrap $SUITE failed (log: $log_file)"; }
+  # mmdebstrap (when installed) downloads with apt, in parallel, and unpacks
+  # with one dpkg run: the same minbase tree as debootstrap's in less time
+  # (docs/performance.md, "First run"). debootstrap remains the fallback.
+  local tool=debootstrap
+  command -v mmdebstrap >/dev/null && tool=mmdebstrap
+  log "building the $RELEASE ($SUITE) base image with $tool (once, a minute or more) in $BASE_DIR"
+  if [ "$tool" = mmdebstrap ]; then
+    # The package lists stay, as debootstrap leaves them: apt's cache_valid_time
+    # (site.yml) would otherwise see a fresh, empty index and install nothing.
+    mmdebstrap --mode=root --variant=minbase --skip=cleanup/apt/lists --include="$BASE_PACKAGES" "$SUITE" "$tmp" "$MIRROR" >"$log_file" 2>&1
+  else
+    debootstrap --variant=minbase --include="$BASE_PACKAGES" "$SUITE" "$tmp" "$MIRROR" >"$log_file" 2>&1
+  fi || { tail -n 20 "$log_file" >&2; rm -rf "$tmp"; die "$tool $SUITE failed (log: $log_file)"; }
   # Per-machine identity is created at boot time, never shared.
   rm -f "$tmp"/etc/ssh/ssh_host_* && : >"$tmp/etc/machine-id"
   systemctl --root="$tmp" enable systemd-networkd.service >/dev/null 2>&1
