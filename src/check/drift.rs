@@ -217,6 +217,21 @@ mod tests {
         changed("a credential", d(&inventory));
     }
 
+    /// Issue 29: the services the fast path requires on each host are the
+    /// units of the enabled components it runs, from the registry.
+    #[test]
+    fn every_host_must_run_the_services_of_its_components() {
+        let text = "provider = \"lab\"\ncomponents = [\"prometheus\", \"alertmanager\", \"node_exporter\", \"app\"]\n[lab]\nbridge = \"obs-dev\"\ncidr = \"10.77.0.0/24\"\n[[hosts]]\nname = \"mon-1\"\nroles = [\"prometheus\", \"alertmanager\", \"grafana\", \"loki\"]\n[[hosts]]\nname = \"app-1\"\nroles = [\"app\"]\n";
+        let env = crate::model::environment::parse("dev", Path::new("/environments/dev.toml"), text).unwrap();
+        let contract = crate::model::contract::parse(&crate::model::contract::tests::contract().to_string(), &env).unwrap();
+        let units = component_services(&env, &contract);
+        assert_eq!(units["mon-1"], ["prometheus", "prometheus-alertmanager", "prometheus-node-exporter"], "{units:?}");
+        assert_eq!(units["app-1"], ["prometheus-node-exporter", "orders-api"], "{units:?}");
+        // A component left out (--without) is not required.
+        let without = env.without(&["app".to_string()]).unwrap();
+        assert_eq!(component_services(&without, &contract)["app-1"], ["prometheus-node-exporter"]);
+    }
+
     /// The user's rule and dashboard files are inputs (their contents,
     /// through the paths the inventory names); their promtool tests too are
     /// in the folder the env file names, but only the deployed files count.
