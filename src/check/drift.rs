@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::model::contract::Contract;
+use crate::model::environment::Environment;
 use crate::state::converged::{check_command, compare, parse_observed, Converged, Managed, Observed};
 use crate::state::workspace::StateDir;
 
@@ -25,6 +26,20 @@ pub fn observe(
         .collect()
 }
 
+/// Per host, the systemd units of the enabled components it runs (the
+/// registry's): whatever Ansible's results named, each must be active and
+/// enabled for the host to be recorded, and to be found, converged.
+pub fn component_services(env: &Environment, contract: &Contract) -> BTreeMap<String, Vec<&'static str>> {
+    contract
+        .hosts
+        .iter()
+        .map(|(name, h)| {
+            let units = env.registry.iter().filter(|c| env.enabled(c.id) && h.runs(&env.registry, c.id)).map(|c| c.unit).collect();
+            (name.clone(), units)
+        })
+        .collect()
+}
+
 /// The fast-path verdict for a deployment whose Terraform plan is empty.
 pub enum Verdict {
     /// Every host is as recorded.
@@ -34,7 +49,7 @@ pub enum Verdict {
 }
 
 /// Compares the digest, then looks at every host.
-pub fn check(state: &StateDir, digest: &str, contract: &Contract, ssh_options: &[String]) -> Verdict {
+pub fn check(state: &StateDir, digest: &str, env: &Environment, contract: &Contract, ssh_options: &[String]) -> Verdict {
     let record = match Converged::load(state) {
         Ok(r) => r,
         Err(why) => return Verdict::Drift(vec![why]),
@@ -48,14 +63,20 @@ pub fn check(state: &StateDir, digest: &str, contract: &Contract, ssh_options: &
     if names != record.hosts.keys().collect() {
         return Verdict::Drift(vec!["the hosts are not those of the last configuration".into()]);
     }
-    let managed: BTreeMap<String, Managed> = record.hosts.iter().map(|(n, h)| (n.clone(), h.managed.clone())).collect();
+    // A record written before the component services were required lacks
+    // them: they are looked at all the same.
+    let units = component_services(env, contract);
+    let mut managed: BTreeMap<String, Managed> = record.hosts.iter().map(|(n, h)| (n.clone(), h.managed.clone())).collect();
+    for (host, m) in managed.iter_mut() {
+        m.require_services(units.get(host).into_iter().flatten().copied());
+    }
     let mut reasons = Vec::new();
     for (host, observed) in observe(contract, ssh_options, &managed) {
         match observed {
             Err(e) => reasons.push(format!("{host}: not checked: {e}")),
             Ok(o) => {
                 let r = &record.hosts[&host];
-                reasons.extend(compare(&r.managed, &r.expected, &o).into_iter().map(|d| format!("{host}: {d}")));
+                reasons.extend(compare(&managed[&host], &r.expected, &o).into_iter().map(|d| format!("{host}: {d}")));
             }
         }
     }
@@ -194,6 +215,21 @@ mod tests {
         std::fs::create_dir_all(state.dir.join("secrets")).unwrap();
         std::fs::write(state.dir.join("secrets/web_obsctl_password"), "pw").unwrap();
         changed("a credential", d(&inventory));
+    }
+
+    /// Issue 29: the services the fast path requires on each host are the
+    /// units of the enabled components it runs, from the registry.
+    #[test]
+    fn every_host_must_run_the_services_of_its_components() {
+        let text = "provider = \"lab\"\ncomponents = [\"prometheus\", \"alertmanager\", \"node_exporter\", \"app\"]\n[lab]\nbridge = \"obs-dev\"\ncidr = \"10.77.0.0/24\"\n[[hosts]]\nname = \"mon-1\"\nroles = [\"prometheus\", \"alertmanager\", \"grafana\", \"loki\"]\n[[hosts]]\nname = \"app-1\"\nroles = [\"app\"]\n";
+        let env = crate::model::environment::parse("dev", Path::new("/environments/dev.toml"), text).unwrap();
+        let contract = crate::model::contract::parse(&crate::model::contract::tests::contract().to_string(), &env).unwrap();
+        let units = component_services(&env, &contract);
+        assert_eq!(units["mon-1"], ["prometheus", "prometheus-alertmanager", "prometheus-node-exporter"], "{units:?}");
+        assert_eq!(units["app-1"], ["prometheus-node-exporter", "orders-api"], "{units:?}");
+        // A component left out (--without) is not required.
+        let without = env.without(&["app".to_string()]).unwrap();
+        assert_eq!(component_services(&without, &contract)["app-1"], ["prometheus-node-exporter"]);
     }
 
     /// The user's rule and dashboard files are inputs (their contents,

@@ -90,7 +90,11 @@ pub fn run(
                     Ok(()) => break,
                     Err(e) if Instant::now() >= deadline => {
                         return Err(Error::new(Phase::Verify, format!("{component} on {host} is not ready: {ready} answered {e}"))
-                            .hint(format!("look at the service: ssh to {host} and run `journalctl -u {}`", c.unit)));
+                            .hint(format!(
+                                "look at the service: `obsctl ssh --env {env} {host} -- journalctl -u {unit}`; then `obsctl up --env {env} --full` configures and starts it again",
+                                env = env.name,
+                                unit = c.unit
+                            )));
                     }
                     Err(_) => crate::signals::sleep(Duration::from_secs(1))?,
                 }

@@ -55,7 +55,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
             state: &s.state,
         })?;
         let options = crate::tools::ssh::contract_options(&d.contract, &s.state.known_hosts());
-        match crate::check::drift::check(&s.state, &digest, &d.contract, &options) {
+        match crate::check::drift::check(&s.state, &digest, &env, &d.contract, &options) {
             crate::check::drift::Verdict::Converged { .. } => quick_in_sync = true,
             crate::check::drift::Verdict::Drift(reasons) => host_drift = reasons,
         }

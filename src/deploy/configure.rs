@@ -68,7 +68,7 @@ pub fn choose_path(s: &Session, args: &UpArgs, tf_changed: bool, contract: &Cont
     } else {
         p.progress("one SSH look at every host");
         let options = crate::tools::ssh::contract_options(contract, &s.state.known_hosts());
-        match drift::check(&s.state, digest, contract, &options) {
+        match drift::check(&s.state, digest, &s.env, contract, &options) {
             Verdict::Converged { hosts } => ConfigPath::Fast { hosts },
             Verdict::Drift(reasons) => ConfigPath::Full(reasons),
         }
@@ -94,7 +94,11 @@ pub fn record(s: &Session, contract: &Contract, digest: &str) -> Result<Option<C
     let p = s.printer;
     let events = s.log("ansible-events.jsonl");
     report_removed(s, &events);
-    let managed = converged::managed_from_events(&events);
+    let mut managed = converged::managed_from_events(&events);
+    // Every component service of a host is checked, named by a task result or not.
+    for (host, units) in drift::component_services(&s.env, contract) {
+        managed.entry(host).or_default().require_services(units);
+    }
     let options = crate::tools::ssh::contract_options(contract, &s.state.known_hosts());
     let mut hosts = std::collections::BTreeMap::new();
     let mut problems = Vec::new();

@@ -59,6 +59,15 @@ pub struct Managed {
 }
 
 impl Managed {
+    /// Services the host must run (active, enabled) whatever the results
+    /// named: one started only by a shell restart handler (Prometheus',
+    /// Alertmanager's) is in none, and would never be checked (issue 29).
+    pub fn require_services<'a>(&mut self, units: impl IntoIterator<Item = &'a str>) {
+        for unit in units {
+            self.services.insert(unit.to_string(), true);
+        }
+    }
+
     /// Directories whose every file is checked (configuration lives in /etc;
     /// log and data directories change by themselves; the user's file_sd
     /// folders are the user's, whatever is in them).
@@ -522,6 +531,30 @@ not json
         assert_eq!(mask.len(), 2, "{mask:?}");
         assert!(mask.iter().all(|d| d.contains("was not there after the last configuration")), "{mask:?}");
         assert!(drift(&|o| o.services.clear())[0].contains("prometheus is unknown"));
+    }
+
+    /// Issue 29: on a first run only the shell restart handler starts Prometheus, so
+    /// no result names it; unless required, one stopped by hand passes for converged.
+    #[test]
+    fn a_component_service_no_result_named_is_still_checked() {
+        let events = r#"{"host": "mon-1", "task": "prometheus : Restart Prometheus and wait until it is ready", "status": "ok", "changed": true}
+{"host": "mon-1", "task": "prometheus : Install", "status": "ok", "changed": false, "managed": [{"kind": "packages", "names": ["prometheus"]}]}"#;
+        let from_results = managed_from_lines(events).remove("mon-1").unwrap();
+        assert!(from_results.services.is_empty(), "{from_results:?}");
+        let mut stopped = observed();
+        stopped.services.insert("prometheus".into(), Service { active: "inactive".into(), enabled: "enabled".into() });
+        let expected = expected_state(&from_results, &observed()).unwrap();
+        assert!(compare(&from_results, &expected, &stopped).is_empty(), "the bug: the stopped service is not looked at");
+        let mut m = from_results.clone();
+        m.require_services(["prometheus"]);
+        assert!(check_command(&m).contains("for s in 'prometheus'; do"), "{}", check_command(&m));
+        let expected = expected_state(&m, &observed()).unwrap();
+        assert_eq!(compare(&m, &expected, &stopped), ["service prometheus is inactive (expected active)"]);
+        stopped.services.insert("prometheus".into(), Service { active: "active".into(), enabled: "disabled".into() });
+        assert_eq!(compare(&m, &expected, &stopped), ["service prometheus is disabled (expected enabled)"]);
+        // Nor is a host recorded converged while a required service is down.
+        stopped.services.get_mut("prometheus").unwrap().active = "failed".into();
+        assert!(expected_state(&m, &stopped).unwrap_err().contains("prometheus is failed"));
     }
 
     #[test]

@@ -44,9 +44,9 @@ source "$ROOT/tests/e2e/lib.sh"
 # The plan: per environment, in order. up first, destroy last.
 # Checks that edit the checkout (changes-checkout:) wait until tests/run's
 # static steps are done (about 12 minutes in): each lane runs its others first.
-PLAN_dev=(dev-up dev-lab-alerts dev-noop dev-drift dev-converge dev-upgrade dev-cert-renewal dev-fast-path dev-ca-rotation dev-replace-host dev-dr-drill dev-destroy)
-# faults (env: any) runs on staging: that lane is idle while dev's alert checks wait.
-PLAN_staging=(staging-up faults staging-rolling staging-existing-host staging-own-service staging-failover staging-destroy)
+PLAN_dev=(dev-up dev-lab-alerts dev-noop dev-drift dev-converge dev-upgrade dev-cert-renewal faults dev-fast-path dev-ca-rotation dev-replace-host dev-dr-drill dev-destroy)
+# faults (env: any) runs on dev: staging's lane holds the checks that need peers.
+PLAN_staging=(staging-up staging-watchman staging-rolling staging-existing-host staging-own-service staging-failover staging-destroy)
 ENVS=(dev staging)
 SINK_PORT=9099
 SMTP_PORT=2525

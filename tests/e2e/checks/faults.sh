@@ -3,8 +3,8 @@
 # dev; its cold up and destroy are now the environment's own checks): an `up`
 # is interrupted, hung up or loses its output at two moments, and must leave
 # nothing broken; the next `up` must heal everything. Runs on any lab
-# environment with an app-1: the harness plans it on staging, whose lane is
-# otherwise idle while dev's alert checks wait.
+# environment with an app-1: the harness plans it on dev (staging's lane
+# holds the checks that need peers).
 #
 #   faults: SIGINT to obsctl's pid, SIGINT to its process group (a terminal's
 #           Ctrl-C, a cancelled CI job), SIGTERM, SIGHUP to its group (the
