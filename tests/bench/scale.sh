@@ -12,6 +12,7 @@
 #
 #   tests/bench/scale.sh                          2 4 8 16 on dev's network (hold the lab lock)
 #   SIZES="2 4" NOOPS=3 OUT=/tmp/s.json tests/bench/scale.sh
+#   KEEP=1 SIZES=16 tests/bench/scale.sh          measure 16 again, keep the other sizes of OUT
 #   BRIDGE=obs-sc NET=10.91.0 CIDR=10.91.0.0/25 tests/bench/scale.sh   a private bridge and network
 #
 # The environments are generated as environments/scale-<N>.toml (removed at the
@@ -67,7 +68,12 @@ open(path, "w").write(text)
 PY
 }
 
+# KEEP=1: keep the sizes OUT already holds that this run does not measure
+# (e.g. the large sizes run apart on a busy machine); each keeps its own load.
 : >"$work/results.jsonl"
+if [ "${KEEP:-}" = 1 ] && [ -f "$OUT" ]; then
+  jq -c --arg sizes "$SIZES" '.sizes[] | select(.machines as $m | ($sizes | split(" ") | map(tonumber) | index($m)) | not)' "$OUT" >"$work/results.jsonl"
+fi
 for n in $SIZES; do
   env=scale-$n
   envs+=("$env")
@@ -115,7 +121,7 @@ for n in $SIZES; do
      load_before: $l0, load_after: $l1}' >>"$work/results.jsonl"
   jq -n --arg date "$(date -u +%Y-%m-%d)" --arg machine "$machine" --arg without "$WITHOUT" --argjson noops "$NOOPS" \
     --arg commit "${COMMIT:-$(git rev-parse --short HEAD)}" --slurpfile r "$work/results.jsonl" \
-    '{measured: $date, commit: $commit, machine: $machine, without: $without, noop_runs: $noops, sizes: $r}' >"$OUT"
+    '{measured: $date, commit: $commit, machine: $machine, without: $without, noop_runs: $noops, sizes: ($r | sort_by(.machines))}' >"$OUT"
   rm -f "environments/$env.toml"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); figures in $OUT, raw events in $work"
