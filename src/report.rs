@@ -348,9 +348,15 @@ impl Printer {
     }
 
     /// The result of a command, on stdout (human) or as the final JSON object.
-    pub fn summary(&self, human: &str, fields: Value) {
+    /// Every command's summary also carries obsctl's own CPU time and peak
+    /// memory (this process only, never its children: Terraform, Ansible).
+    pub fn summary(&self, human: &str, mut fields: Value) {
         self.to_log(human);
         if self.is_json() {
+            if let Value::Object(map) = &mut fields {
+                map.entry("own_cpu_s").or_insert_with(|| json!(round(own_cpu())));
+                map.entry("own_peak_rss_mb").or_insert_with(|| json!(own_peak_rss_mb()));
+            }
             self.event("summary", fields);
         } else {
             emit(true, human);
@@ -459,12 +465,34 @@ pub fn own_cpu() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// obsctl's own peak resident memory in MB (VmHWM of /proc/self/status,
+/// children excluded), 0 when unknown.
+pub fn own_peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    (kb as f64 / 1024.0 * 10.0).round() / 10.0
+}
+
 pub fn round(d: Duration) -> f64 {
     (d.as_secs_f64() * 100.0).round() / 100.0
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn own_peak_memory_is_read_from_this_process_and_grows_with_what_it_touched() {
+        let before = super::own_peak_rss_mb();
+        assert!(before > 0.0, "VmHWM not read from /proc/self/status");
+        let big = vec![1u8; 64 << 20];
+        assert!(big.iter().map(|&b| u64::from(b)).sum::<u64>() == 64 << 20);
+        assert!(super::own_peak_rss_mb() >= before.max(64.0), "64 MB touched, peak {} MB", super::own_peak_rss_mb());
+    }
+
     #[test]
     fn a_spinner_made_after_a_prompt_resumes_the_phase_clock_without_the_answer_time() {
         let before = std::time::Duration::from_secs(7);

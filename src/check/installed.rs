@@ -66,17 +66,21 @@ pub fn read(env: &Environment, contract: &Contract, known_hosts: &Path) -> Repor
         .collect()
 }
 
+/// `apt-cache policy A B …` to one `candidate<TAB>package<TAB>version` line
+/// per package (a package's block starts unindented with `name:`).
+const CANDIDATES_AWK: &str = r#"/^[^ ]/ { sub(/:$/, ""); p = $0 } /^ *Candidate:/ { printf "candidate\t%s\t%s\n", p, $2 }"#;
+
 /// The shell command: two lines of /etc/os-release, then one line per
 /// installed package ("ii" = installed and configured), then APT's
-/// candidate of each package (no index refresh: what the host already knows).
+/// candidate of each package (no index refresh: what the host already knows),
+/// from one `apt-cache policy` for all of them (each run loads APT's cache:
+/// about 0.3 s, once per host instead of once per package).
 fn command(packages: &[&str]) -> String {
     let list = packages.join(" ");
     let candidates = if packages.is_empty() {
         String::new()
     } else {
-        format!(
-            " && for p in {list}; do printf 'candidate\\t%s\\t%s\\n' \"$p\" \"$(apt-cache policy \"$p\" 2>/dev/null | sed -n 's/^ *Candidate: *//p')\"; done"
-        )
+        format!(" && {{ apt-cache policy {list} 2>/dev/null | awk '{CANDIDATES_AWK}' || true; }}")
     };
     format!(
         ". /etc/os-release && printf 'release\\t%s\\nversion_id\\t%s\\n' \"$PRETTY_NAME\" \"$VERSION_ID\" && \
@@ -241,6 +245,20 @@ mod tests {
     }
 
     #[test]
+    fn one_apt_cache_policy_gives_every_packages_candidate() {
+        let policy = "prometheus:\n  Installed: 2.53.3+ds1-2\n  Candidate: 2.53.4+ds1-1\n  Version table:\n     2.53.4+ds1-1 500\n        500 http://deb.debian.org/debian trixie/main amd64 Packages\n *** 2.53.3+ds1-2 100\nprometheus-node-exporter:\n  Installed: (none)\n  Candidate: (none)\n  Version table:\n";
+        let mut awk = std::process::Command::new("awk")
+            .arg(super::CANDIDATES_AWK)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut awk.stdin.take().unwrap(), policy.as_bytes()).unwrap();
+        let out = String::from_utf8(awk.wait_with_output().unwrap().stdout).unwrap();
+        assert_eq!(out, "candidate\tprometheus\t2.53.4+ds1-1\ncandidate\tprometheus-node-exporter\t(none)\n");
+    }
+
+    #[test]
     fn a_candidate_other_than_the_installed_version_is_pending() {
         let out = "release\tDebian GNU/Linux 12 (bookworm)\nversion_id\t12\n\
                    ii \tprometheus\t2.42.0+ds-5+b1\nii \tprometheus-node-exporter\t1.5.0-1+b6~old\n\
@@ -282,7 +300,7 @@ mod tests {
             c.contains("dpkg-query -W -f='${db:Status-Abbrev}\\t${Package}\\t${Version}\\n' prometheus prometheus-alertmanager"),
             "{c}"
         );
-        assert!(c.contains("for p in prometheus prometheus-alertmanager; do printf 'candidate"), "{c}");
-        assert!(!command(&[]).contains("for p in"), "no loop over nothing");
+        assert!(c.contains("apt-cache policy prometheus prometheus-alertmanager 2>/dev/null | awk"), "{c}");
+        assert!(!command(&[]).contains("apt-cache"), "no candidates of nothing");
     }
 }

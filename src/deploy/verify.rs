@@ -17,24 +17,36 @@ pub fn verify(
     env: &crate::model::environment::Environment,
     contract: &Contract,
     args: &UpArgs,
-) -> Result<crate::check::verify::Verified> {
+) -> Result<(crate::check::verify::Verified, Installed)> {
     let p = s.printer;
     let t = Instant::now();
     p.phase_start("verify", "checking readiness and scrape targets");
     let access = crate::state::tls::Access::load(&s.state, &env.name)?;
-    let verified =
-        crate::check::verify::run(env, contract, &s.state.known_hosts(), &access, Duration::from_secs(args.verify_timeout), |m| {
-            p.progress(m)
-        })?;
+    let known_hosts = s.state.known_hosts();
+    // What the hosts run, for the summary: read (one SSH command per host)
+    // while verify waits for the targets, not after it.
+    let (verified, installed) = std::thread::scope(|scope| {
+        let reading = scope.spawn(|| crate::check::installed::read(env, contract, &known_hosts));
+        let verified =
+            crate::check::verify::run(env, contract, &known_hosts, &access, Duration::from_secs(args.verify_timeout), |m| p.progress(m));
+        let installed = reading.join().unwrap_or_else(|_| {
+            contract.hosts.keys().map(|h| (h.clone(), Err("reading the installed packages failed".to_string()))).collect()
+        });
+        (verified, installed)
+    });
+    let verified = verified?;
     p.phase_end("verify", true, t.elapsed(), &format!("{} scrape targets up", verified.targets), json!({ "targets": verified.targets }));
-    Ok(verified)
+    Ok((verified, installed))
 }
+
+/// Per host, what `summarize` reports as installed (`check::installed::read`).
+pub type Installed = crate::check::installed::Report;
 
 pub fn summarize(
     s: &Session,
     d: &Deployment,
     configured: Option<(u32, &ConfigPath)>,
-    verified: &crate::check::verify::Verified,
+    (verified, installed): &(crate::check::verify::Verified, Installed),
     before: Option<&crate::check::installed::Report>,
     timings: Timings,
 ) -> Result<()> {
@@ -54,13 +66,12 @@ pub fn summarize(
             ConfigPath::Full(r) => format!("  Configuration: full Ansible run ({})", r.join("; ")),
         });
     }
-    // Read from the hosts, not assumed from the env file.
-    let installed = crate::check::installed::read(env, contract, &s.state.known_hosts());
-    for (i, line) in crate::check::installed::describe(&installed).into_iter().enumerate() {
+    // Read from the hosts (during verify), not assumed from the env file.
+    for (i, line) in crate::check::installed::describe(installed).into_iter().enumerate() {
         lines.push(format!("  {:<13} {line}", if i == 0 { "Installed" } else { "" }));
     }
     // up --upgrade: what changed; every run: what is still pending.
-    let upgraded = before.map(|b| crate::check::installed::changes(b, &installed));
+    let upgraded = before.map(|b| crate::check::installed::changes(b, installed));
     match &upgraded {
         Some(list) if list.is_empty() => {
             lines.push(format!("  {:<13} nothing (every managed package was at its APT candidate)", "Upgraded"))
@@ -72,7 +83,7 @@ pub fn summarize(
         }
         None => {}
     }
-    let pending = crate::check::installed::pending_lines(&installed);
+    let pending = crate::check::installed::pending_lines(installed);
     if pending.is_empty() {
         lines.push(format!("  {:<13} none pending (every managed package is at its APT candidate)", "Updates"));
     } else {
@@ -128,8 +139,8 @@ pub fn summarize(
         json!({ "ok": true, "environment": env.name, "hosts": contract.hosts.keys().collect::<Vec<_>>(), "targets_up": verified.targets,
                 "changed_tasks": changed, "urls": urls,
                 "path": configured.map(|(_, p)| p.name()), "path_reasons": configured.map(|(_, p)| p.reasons()),
-                "os": env.os.name(), "installed": crate::check::installed::to_json(&installed),
-                "updates_pending": crate::check::installed::pending_json(&installed),
+                "os": env.os.name(), "installed": crate::check::installed::to_json(installed),
+                "updates_pending": crate::check::installed::pending_json(installed),
                 "upgraded": upgraded.map(|l| l.iter().map(|(h, p, o, n)| json!({ "host": h, "package": p, "before": o, "after": n })).collect::<Vec<_>>()), "grafana_password_file": password_file,
                 "credentials": { "ca_file": ca_file, "user": crate::state::secrets::OPERATOR, "password_file": operator_password },
                 "timings": timings, "elapsed_s": secs(p.elapsed()), "own_cpu_s": secs(crate::report::own_cpu()),

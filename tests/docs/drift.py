@@ -24,7 +24,10 @@ over Rust source):
   (ansible/roles/grafana/vars/main.yml), evaluated with Jinja2 per environment;
 - tests/bench/sizing-dev.json, the figures tests/bench/sizing.sh measured on the lab;
 - the end-to-end harness's plan (`tests/e2e/harness.sh --list`): README's table of
-  the checks (a check without a sentence there is a drift).
+  the checks (a check without a sentence there is a drift);
+- tests/bench/scale.json, what tests/bench/scale.sh measured at 2/4/8/16 machines
+  (docs/performance.md's scale table; its plot docs/performance-scale.svg must be
+  what tests/bench/scale_plot.py draws from it).
 
 Generated blocks sit between <!-- drift:NAME:begin --> and <!-- drift:NAME:end -->.
 Some tables mix generated columns with prose columns: --write regenerates
@@ -306,6 +309,11 @@ def log_agent_push_host(env: dict, host: str, agent: str) -> str:
 
 def sizing() -> dict:
     path = ROOT / "tests/bench/sizing-dev.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def scale() -> dict:
+    path = ROOT / "tests/bench/scale.json"
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
@@ -1145,6 +1153,49 @@ def e2e_plan(text: str) -> str:
     return merged(text, "e2e-plan", ["check", "lane", "leaves", "what it proves"], 1, gen)
 
 
+def scale_table() -> str:
+    m = scale()
+    if not m:
+        drift("tests/bench/scale.json is missing: run tests/bench/scale.sh (under the lab lock)")
+        return ""
+    sizes = m["sizes"]
+
+    def ratio(a: float, b: float) -> str:
+        return f"{a / b:.2f}" + (" ✓" if a / b <= 0.8 else " ✗")
+
+    def own(s: dict, key: str) -> str:
+        o = s["own"][key]
+        return f"{o['cpu_s']} s / {o['peak_rss_mb']} MB"
+
+    rows = [
+        ["cold `up`"] + [f"{s['cold_s']:.1f} s" for s in sizes],
+        ["baseline cold, with its wait"] + [f"{s['baseline_cold_s']:.1f} s" for s in sizes],
+        ["**cold / baseline** (target ≤ 0.8)"] + [ratio(s["cold_s"], s["baseline_cold_s"]) for s in sizes],
+        [f"no-op `up`, median of {m['noop_runs']} (path)"] + [f"{s['noop_s']:.1f} s ({s['noop_path']})" for s in sizes],
+        ["baseline no-op, with its wait"] + [f"{s['baseline_noop_s']:.1f} s" for s in sizes],
+        ["**no-op / baseline** (target ≤ 0.8)"] + [ratio(s["noop_s"], s["baseline_noop_s"]) for s in sizes],
+        ["no-op `up --full` (changed tasks)"] + [f"{s['full_s']:.1f} s ({s['full_changed_tasks']})" for s in sizes],
+        ["`status`"] + [f"{s['status_s']:.1f} s" for s in sizes],
+        ["`plan`"] + [f"{s['plan_s']:.1f} s" for s in sizes],
+        ["`destroy`"] + [f"{s['destroy_s']:.1f} s" for s in sizes],
+        ["obsctl's own CPU / peak RSS, cold `up`"] + [own(s, "cold") for s in sizes],
+        ["the same, no-op `up`"] + [own(s, "noop") for s in sizes],
+        ["the same, `up --full`"] + [own(s, "full") for s in sizes],
+        ["the same, `status` / `plan`"] + [f"{own(s, 'status')}; {own(s, 'plan')}" for s in sizes],
+        ["load average (1 min) before → after"] + [f"{s['load_before']} → {s['load_after']}" for s in sizes],
+    ]
+    head = f"measured {m['measured']} at {m['commit']} on {m['machine']}, `--without {m['without']}`"
+    return head + "\n\n" + md_table(["path"] + [f"{s['machines']} machines" for s in sizes], rows)
+
+
+def check_scale_plot() -> None:
+    if not scale():
+        return
+    rc = subprocess.run([sys.executable, str(ROOT / "tests/bench/scale_plot.py"), "--check"], capture_output=True, text=True)
+    if rc.returncode != 0:
+        drift(rc.stderr.strip() or "docs/performance-scale.svg is not what tests/bench/scale_plot.py draws from tests/bench/scale.json")
+
+
 # name -> (page, generator taking the page's text)
 BLOCKS: dict[str, tuple[str, object]] = {
     "env-table": ("docs/deployment.md", lambda t: env_table()),
@@ -1178,6 +1229,7 @@ BLOCKS: dict[str, tuple[str, object]] = {
     "backup-table": ("docs/backup.md", lambda t: backup_table()),
     "sizing-measured": ("docs/scaling.md", lambda t: sizing_measured()),
     "sizing-table": ("docs/scaling.md", lambda t: sizing_table()),
+    "scale-table": ("docs/performance.md", lambda t: scale_table()),
     "port-vars-contract": ("docs/contract.md", lambda t: port_vars()),
     "port-vars-deployment": ("docs/deployment.md", lambda t: "    " + port_vars()),
     "tfvars-example": ("docs/deployment.md", tfvars_ports),
@@ -1631,13 +1683,15 @@ def check_claims() -> None:
             drift(problem)
 
 
-CHECKS = [check_claims, check_ports_in_text, check_generated, check_mentions, check_port_defaults, check_sequence_diagram, check_env_comments, check_prose, check_queries, check_index, check_citations]
+CHECKS = [check_claims, check_ports_in_text, check_generated, check_scale_plot, check_mentions, check_port_defaults, check_sequence_diagram, check_env_comments, check_prose, check_queries, check_index, check_citations]
 
 
 def main() -> int:
     args = sys.argv[1:]
     if args == ["--write"]:
         write_blocks()
+        if scale():
+            subprocess.run([sys.executable, str(ROOT / "tests/bench/scale_plot.py")], check=True)
         return 0
     if args == ["--list"]:
         print("\n".join(f"{n}\t{p}" for n, (p, _) in BLOCKS.items()))
