@@ -224,17 +224,7 @@ mod tests {
         use crate::model::component::{ComponentId, DEFAULT_APP_PORT};
         let r = crate::model::component::Registry::new(DEFAULT_APP_PORT);
         let (node, alloy) = (r.get(ComponentId::NodeExporter).port(), r.get(ComponentId::Alloy).port());
-        let text = r#"
-provider = "lab"
-[lab]
-bridge = "obs-dev"
-cidr = "10.77.0.0/24"
-[[hosts]]
-name = "mon-1"
-roles = ["prometheus", "alertmanager", "grafana", "loki"]
-[[hosts]]
-name = "app-1"
-roles = ["app"]
+        let own = r#"
 [[existing_hosts]]
 name = "db-1"
 address = "10.0.9.50"
@@ -255,7 +245,8 @@ name = "postgres"
 group = "db"
 port = 9187
 "#;
-        let env = crate::model::environment::parse("dev", Path::new("/repo/environments/dev.toml"), text).unwrap();
+        let parse = |text: &str| crate::model::environment::parse("dev", Path::new("/repo/environments/dev.toml"), text).unwrap();
+        let env = parse(&format!("{}{own}", crate::model::environment::tests::GOOD));
         let v = scrape_targets(&env);
         assert_eq!(v["hosts"], json!({ "app-1": [9113], "mon-1": [9113] }));
         let mut db1 = vec![alloy, node, 9187];
@@ -265,8 +256,7 @@ port = 9187
         let without = env.clone().as_deployed(&env.components.iter().copied().filter(|c| *c != ComponentId::Alloy).collect());
         assert_eq!(scrape_targets(&without)["addresses"]["10.0.9.50"], json!([node, 9187]));
         // No jobs, no existing hosts: nothing.
-        let bare =
-            crate::model::environment::parse("dev", Path::new("/x/dev.toml"), text.split("[[existing_hosts]]").next().unwrap()).unwrap();
+        let bare = parse(crate::model::environment::tests::GOOD);
         assert_eq!(scrape_targets(&bare), json!({ "hosts": {}, "addresses": {} }));
     }
 

@@ -1,16 +1,8 @@
 use super::*;
 
-const ENV: &str = r#"
-provider = "lab"
-[lab]
-bridge = "obs-dev"
-cidr = "10.77.0.0/24"
-[[hosts]]
-name = "mon-1"
-roles = ["prometheus", "alertmanager", "grafana", "loki"]
-[[hosts]]
-name = "app-1"
-roles = ["app"]
+use crate::model::environment::tests::GOOD;
+
+const OWN: &str = r#"
 [[existing_hosts]]
 name = "db-1"
 address = "10.77.0.200"
@@ -32,8 +24,8 @@ hosts = ["db-1"]
 files = ["/var/log/postgresql/*.log"]
 "#;
 
-fn env(dir: &Path, text: &str) -> Environment {
-    crate::model::environment::parse("dev", &dir.join("dev.toml"), text).unwrap()
+fn env(dir: &Path, own: &str) -> Environment {
+    crate::model::environment::parse("dev", &dir.join("dev.toml"), &format!("{GOOD}{own}")).unwrap()
 }
 
 fn change(items: &[Item], kind: &str, name: &str) -> Change {
@@ -48,7 +40,7 @@ fn plan_lists_each_user_input_against_the_last_up() {
     std::fs::write(d.path().join("rules/svc.rules.yml"), "groups: []\n").unwrap();
     std::fs::write(d.path().join("rules/svc.test.yml"), "tests: []\n").unwrap();
     std::fs::write(d.path().join("dashboards/svc.json"), "{}").unwrap();
-    let e = env(d.path(), ENV);
+    let e = env(d.path(), OWN);
     let last = record(&e);
     assert_eq!(last.scrape_jobs.len(), 2);
     assert_eq!(last.files.keys().collect::<Vec<_>>(), ["dashboards/svc.json", "rules/svc.rules.yml", "rules/svc.test.yml"]);
@@ -66,7 +58,7 @@ fn plan_lists_each_user_input_against_the_last_up() {
     // removed, another added, a log entry changed.
     std::fs::write(d.path().join("rules/svc.rules.yml"), "groups: [] # edited\n").unwrap();
     std::fs::remove_file(d.path().join("dashboards/svc.json")).unwrap();
-    let text = ENV
+    let text = OWN
         .replace("port = 9187", "port = 9188")
         .replace("name = \"nginx\"\ntargets = [\"app-1:9113\"]", "name = \"redis\"\ntargets = [\"app-1:9121\"]")
         .replace("postgresql/*.log", "postgresql/main.log");
@@ -81,7 +73,7 @@ fn plan_lists_each_user_input_against_the_last_up() {
     assert_eq!(change(&items, "logs", "db-1 /var/log/postgresql/*.log"), Change::Removed);
 
     // A credential's source is an input, never its value.
-    let with_pw = ENV.replace("port = 9187\n", "port = 9187\nbasic_auth = { username = \"u\", password_env = \"PG_PW\" }\n");
+    let with_pw = OWN.replace("port = 9187\n", "port = 9187\nbasic_auth = { username = \"u\", password_env = \"PG_PW\" }\n");
     let other_pw = with_pw.replace("PG_PW", "PG_PASSWORD");
     let (a, b) = (record(&env(d.path(), &with_pw)), record(&env(d.path(), &other_pw)));
     assert_ne!(a.scrape_jobs["postgres"], b.scrape_jobs["postgres"]);
@@ -96,7 +88,7 @@ fn plan_lists_each_user_input_against_the_last_up() {
 #[test]
 fn plan_lists_existing_hosts_added_removed_and_installed() {
     let d = tempfile::tempdir().unwrap();
-    let e = env(d.path(), ENV);
+    let e = env(d.path(), OWN);
     // Never deployed: db-1 is added with the per-host components.
     let never = existing(&e, None);
     assert_eq!(never.len(), 1);
@@ -136,9 +128,9 @@ fn plan_lists_existing_hosts_added_removed_and_installed() {
     assert!(text.contains("old-1 (10.77.0.201): removed: `up` uninstalls node_exporter; the machine keeps running"), "{text}");
 
     // Its address changed: changed. Nothing of the user at all: no lines.
-    let moved = env(d.path(), &ENV.replace("10.77.0.200", "10.77.0.210"));
+    let moved = env(d.path(), &OWN.replace("10.77.0.200", "10.77.0.210"));
     assert_eq!(existing(&moved, Some(&deployed)).iter().find(|i| i.name == "db-1").unwrap().change, Change::Changed);
-    let bare = env(d.path(), ENV.split("[[existing_hosts]]").next().unwrap());
+    let bare = env(d.path(), "");
     let none = compare(Some(&UserRecord::default()), &record(&bare));
     assert!(lines(&existing(&bare, Some(&base)), &none, None, &bare).is_empty());
 }

@@ -3,18 +3,7 @@ use std::path::Path;
 use super::*;
 use crate::model::environment::parse;
 
-const BASE: &str = r#"
-provider = "lab"
-[lab]
-bridge = "obs-dev"
-cidr = "10.77.0.0/24"
-[[hosts]]
-name = "mon-1"
-roles = ["prometheus", "alertmanager", "grafana", "loki"]
-[[hosts]]
-name = "app-1"
-roles = ["app"]
-"#;
+use crate::model::environment::tests::GOOD as BASE;
 
 fn env(extra: &str) -> crate::error::Result<crate::model::environment::Environment> {
     parse("dev", Path::new("/repo/environments/dev.toml"), &format!("{BASE}{extra}"))
