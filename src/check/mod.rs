@@ -6,4 +6,5 @@ pub mod installed;
 pub mod prerequisites;
 pub mod probes;
 pub mod user_files;
+pub mod user_inputs;
 pub mod verify;

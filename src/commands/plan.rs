@@ -112,6 +112,13 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     if let Some(installed) = &installed {
         lines.extend(crate::check::installed::updates_lines(installed, &s.env.name, "  "));
     }
+    // The user's own inputs and existing hosts against what the last `up` applied.
+    let own = crate::check::user_inputs::record(&s.env);
+    let never = crate::state::deployment::UserRecord::default();
+    let was = deployed.as_ref().map_or(Some(&never), |d| d.user.as_ref());
+    let items = crate::check::user_inputs::compare(was, &own);
+    let existing = crate::check::user_inputs::existing(&s.env, deployed.as_ref().map(|d| &d.contract));
+    lines.extend(crate::check::user_inputs::lines(&existing, &items, installed.as_ref(), &s.env));
     if !checked_config && !plan.changes_resources() {
         lines.push("  (configuration not checked: no `obsctl up` has configured this environment yet)".into());
     }
@@ -120,7 +127,8 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         json!({ "ok": true, "environment": s.env.name, "in_sync": in_sync, "add": plan.add, "change": plan.change,
                 "destroy": plan.destroy, "destroyed": plan.destroyed, "configuration_checked": checked_config,
                 "changed_tasks": drifted_tasks, "converged_check": host_drift,
-                "updates_pending": installed.as_ref().map(crate::check::installed::pending_json), "run_log": s.run_dir }),
+                "updates_pending": installed.as_ref().map(crate::check::installed::pending_json),
+                "existing_hosts": existing, "user_inputs": items, "run_log": s.run_dir }),
     );
     Ok(if in_sync { 0 } else { crate::error::DRIFT_EXIT })
 }

@@ -28,7 +28,9 @@ pub fn inventory_phase(s: &Session) -> Result<Deployment> {
     if !recorded.is_empty() {
         p.step("inventory", &format!("pinned the SSH host keys of {} in {}", recorded.join(", "), s.state.known_hosts().display()));
     }
-    let d = Deployment::new(contract, s.env.components.clone(), provider_vars);
+    let mut d = Deployment::new(contract, s.env.components.clone(), provider_vars);
+    // What the last configuration applied of the user's inputs stays until the next one.
+    d.user = previous.and_then(|p| p.user);
     d.save(&s.state)?;
     write_inventory(s, &d)?;
     p.phase_end(

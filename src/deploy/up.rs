@@ -106,6 +106,7 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
                 recap.changed()
             }
         };
+        d.user = Some(crate::check::user_inputs::record(env));
         d.reach(Reached::Configured, &s.state)?;
         let verified = timed(&mut timings, "verify", || verify(s, env, &contract, args))?;
         d.reach(Reached::Verified, &s.state)?;

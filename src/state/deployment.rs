@@ -4,7 +4,7 @@
 //! read here only; `status`, `plan`, `up --only` and `destroy` go through it.
 //! The Ansible inventory next to it is derived from it on every run.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -41,6 +41,23 @@ pub struct Deployment {
     pub reached: Reached,
     /// When `reached` was last updated (UTC, RFC 3339).
     pub at: String,
+    /// The user's own inputs the last configuration applied (`plan` lists
+    /// what differs now); absent in records of an older obsctl.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<UserRecord>,
+}
+
+/// The user's inputs (docs/own-services.md) as configured: digests only,
+/// never a credential (`check::user_inputs::record` computes it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserRecord {
+    /// Scrape job name → SHA-256 of its settings (credentials by source), CA file included.
+    pub scrape_jobs: BTreeMap<String, String>,
+    /// `rules/<file>` or `dashboards/<file>` → SHA-256 of its contents.
+    pub files: BTreeMap<String, String>,
+    /// One line per `[[logs]]` entry: hosts, files, units, labels.
+    pub logs: Vec<String>,
 }
 
 impl Deployment {
@@ -53,6 +70,7 @@ impl Deployment {
             provider_vars,
             reached: Reached::Provisioned,
             at: crate::report::timestamp(),
+            user: None,
         }
     }
 

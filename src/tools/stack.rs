@@ -161,6 +161,8 @@ pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<DbPass
             vars["loki_retention_days"] = json!(env.loki_retention_days());
             // The receivers' ports the hosts may reach on the internet.
             vars["egress_tcp_ports"] = json!(env.receiver_egress_ports());
+            // What Prometheus scrapes beyond the stack's own components.
+            vars["scrape_targets"] = scrape_targets(env);
             // The RDS master password (this file is 0600 like the secret's)
             // and its version: RDS gets the write-only password again when
             // the version changes.
@@ -173,9 +175,90 @@ pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<DbPass
     Ok(vars)
 }
 
+/// The aws stack's `scrape_targets`: what the security groups must let the
+/// Prometheus hosts scrape beyond the stack's own components, and nothing
+/// more. `hosts`: per host of the stack, the ports the user's jobs scrape
+/// there (admitted from the Prometheus hosts' groups only). `addresses`: per
+/// IPv4 address outside the stack (an existing host, a job's address target),
+/// the ports scraped there: the existing host's enabled per-host components
+/// and the user's job targets (the Prometheus hosts' egress to that address
+/// only). A target by DNS name cannot be opened by address: it is reachable
+/// through the ports the hosts reach anyway (docs/own-services.md, "On aws").
+pub fn scrape_targets(env: &Environment) -> Value {
+    use crate::model::environment::user::Target;
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut hosts: BTreeMap<String, BTreeSet<u16>> = BTreeMap::new();
+    let mut addresses: BTreeMap<String, BTreeSet<u16>> = BTreeMap::new();
+    let ipv4 = |a: &str| a.parse::<std::net::Ipv4Addr>().is_ok();
+    let mut outside = |address: &str, port: u16| {
+        if ipv4(address) {
+            addresses.entry(address.to_string()).or_default().insert(port);
+        }
+    };
+    for e in &env.existing_hosts {
+        for c in e.roles.iter().filter(|c| env.enabled(**c)) {
+            outside(&e.address, env.registry.get(*c).port());
+        }
+    }
+    for t in env.user.scrape_jobs.iter().flat_map(|j| j.targets.iter()) {
+        match t {
+            Target::Host { host, port } => match env.existing_hosts.iter().find(|e| &e.name == host) {
+                Some(e) => outside(&e.address, *port),
+                None => {
+                    hosts.entry(host.clone()).or_default().insert(*port);
+                }
+            },
+            Target::Address { address, port } => outside(address, *port),
+        }
+    }
+    json!({ "hosts": hosts, "addresses": addresses })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only what the declared jobs and existing hosts need, derived from the env file.
+    #[test]
+    fn scrape_targets_are_the_declared_jobs_and_existing_hosts_only() {
+        use crate::model::component::{ComponentId, DEFAULT_APP_PORT};
+        let r = crate::model::component::Registry::new(DEFAULT_APP_PORT);
+        let (node, alloy) = (r.get(ComponentId::NodeExporter).port(), r.get(ComponentId::Alloy).port());
+        let own = r#"
+[[existing_hosts]]
+name = "db-1"
+address = "10.0.9.50"
+ssh_user = "root"
+ssh_key_file = "/k"
+groups = ["db"]
+[[existing_hosts]]
+name = "db-2"
+address = "db-2.example.com"
+ssh_user = "root"
+ssh_key_file = "/k"
+roles = ["node_exporter"]
+[[scrape_jobs]]
+name = "nginx"
+targets = ["app-1:9113", "mon-1:9113", "203.0.113.7:9101", "backup.example.com:9102"]
+[[scrape_jobs]]
+name = "postgres"
+group = "db"
+port = 9187
+"#;
+        let parse = |text: &str| crate::model::environment::parse("dev", Path::new("/repo/environments/dev.toml"), text).unwrap();
+        let env = parse(&format!("{}{own}", crate::model::environment::tests::GOOD));
+        let v = scrape_targets(&env);
+        assert_eq!(v["hosts"], json!({ "app-1": [9113], "mon-1": [9113] }));
+        let mut db1 = vec![alloy, node, 9187];
+        db1.sort_unstable();
+        assert_eq!(v["addresses"], json!({ "10.0.9.50": db1, "203.0.113.7": [9101] }), "DNS names cannot be opened by address");
+        // Without the log agent deployed, its port is not opened.
+        let without = env.clone().as_deployed(&env.components.iter().copied().filter(|c| *c != ComponentId::Alloy).collect());
+        assert_eq!(scrape_targets(&without)["addresses"]["10.0.9.50"], json!([node, 9187]));
+        // No jobs, no existing hosts: nothing.
+        let bare = parse(crate::model::environment::tests::GOOD);
+        assert_eq!(scrape_targets(&bare), json!({ "hosts": {}, "addresses": {} }));
+    }
 
     #[test]
     fn locations_compare_by_where_the_state_is() {

@@ -451,6 +451,27 @@ def env_table() -> str:
             return f"all {len(all_components)}" + ("" if "components" in raw_env(n) else " (default)")
         return ", ".join(e["components"])
 
+    # The user's own inputs (issue #31), as `obsctl facts` prints them.
+    def existing_cell(n, e):
+        hosts = e.get("existing_hosts") or []
+        return "<br>".join(f"`{h['name']}` ({h['address']}): {', '.join(h['roles'])}" for h in hosts) or "none"
+
+    def target(t):
+        return f"{t.get('host') or t.get('address')}:{t['port']}"
+
+    def jobs_cell(n, e):
+        jobs = (e.get("user") or {}).get("scrape_jobs") or []
+        return "<br>".join(
+            f"`{j['name']}`: " + (", ".join(target(t) for t in j["targets"]) or "none") + (" + file_sd" if j.get("file_sd") else "")
+            for j in jobs
+        ) or "none"
+
+    def own_files_cell(n, e):
+        u = e.get("user") or {}
+        folders = [f"{what} `{os.path.relpath(u[key], ROOT)}`" for what, key in (("rules", "rules_dir"), ("dashboards", "dashboards_dir")) if u.get(key)]
+        logs = u.get("logs") or []
+        return ", ".join(folders + ([f"{len(logs)} log entries"] if logs else [])) or "none"
+
     rows = [
         ("file", lambda n, e: f"`{e['file']}`"),
         ("provider", lambda n, e: f"`{e['provider']}`"),
@@ -478,6 +499,9 @@ def env_table() -> str:
         ("Loki replication_factor", lambda n, e: setting(n, "loki", "replication_factor")),
         ("Grafana database", lambda n, e: setting(n, "grafana", "database")),
         ("Terraform state", lambda n, e: e["state"]["backend"] + ("" if "state" in raw_env(n) else " (default)")),
+        ("existing hosts ([existing-hosts.md](existing-hosts.md))", existing_cell),
+        ("your scrape jobs: targets ([own-services.md](own-services.md))", jobs_cell),
+        ("your rules, dashboards, log entries", own_files_cell),
     ]
     return md_table(["setting"] + [f"`{n}`" for n in names], [[label] + [fn(n, envs[n]) for n in names] for label, fn in rows])
 

@@ -106,7 +106,7 @@ impl Os {
 
 mod receivers;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod user;
 mod validate;
 

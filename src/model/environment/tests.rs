@@ -1,6 +1,8 @@
 use super::*;
 
-const GOOD: &str = r#"
+/// The smallest good environment file (a lab with mon-1 and app-1): the
+/// fixture every test of an env file starts from.
+pub(crate) const GOOD: &str = r#"
 provider = "lab"
 [lab]
 bridge = "obs-dev"

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{Host, SecretSource};
-use crate::model::component::Registry;
+use crate::model::component::{ComponentId, Registry};
 use crate::model::existing::ExistingHost;
 use crate::model::names;
 use crate::model::units::PromDuration;
@@ -317,14 +317,38 @@ fn target(t: &str, names: &[String]) -> Result<Target, String> {
     Err(format!("`{host}` is not a host of the environment ({}), an IP address or a fully qualified name", known.join(", ")))
 }
 
+/// Every `host:port` a built-in job scrapes → that job: the scraped port of
+/// each enabled component on each host that runs it (an existing host also
+/// by its address). A user job on one of them would double every series.
+fn builtin_endpoints(
+    hosts: &[Host],
+    existing: &[ExistingHost],
+    registry: &Registry,
+    components: &BTreeSet<ComponentId>,
+) -> BTreeMap<(String, u16), &'static str> {
+    let mut out = BTreeMap::new();
+    for c in registry.iter().filter(|c| components.contains(&c.id)) {
+        for h in hosts.iter().filter(|h| c.every_host || h.roles.contains(&c.id)) {
+            out.insert((h.name.clone(), c.port()), c.job);
+        }
+        for e in existing.iter().filter(|e| e.roles.contains(&c.id)) {
+            out.insert((e.name.clone(), c.port()), c.job);
+            out.insert((e.address.clone(), c.port()), c.job);
+        }
+    }
+    out
+}
+
 pub(super) fn validate_jobs(
     raw: Vec<RawScrapeJob>,
     hosts: &[Host],
     existing: &[ExistingHost],
     registry: &Registry,
+    components: &BTreeSet<ComponentId>,
     folder: &Path,
 ) -> Result<Vec<ScrapeJob>, Bad> {
     let builtin: BTreeSet<&str> = registry.iter().map(|c| c.job).collect();
+    let endpoints = builtin_endpoints(hosts, existing, registry, components);
     let groups = groups(hosts, existing);
     let names = host_names(hosts, existing);
     let mut seen = BTreeSet::new();
@@ -372,6 +396,28 @@ pub(super) fn validate_jobs(
             }
             (None, Some(_)) => return Err((k("port"), "`port` goes with `group`; in `targets` write host:port".into())),
             (None, None) => {}
+        }
+        for t in &targets {
+            let (host, port) = match t {
+                Target::Host { host, port } => (host, *port),
+                Target::Address { address, port } => (address, *port),
+            };
+            if let Some(job) = endpoints.get(&(host.clone(), port)) {
+                let key = if j.group.is_some() && !j.targets.iter().flatten().any(|x| split_target(x) == Some((host.clone(), port))) {
+                    k("group")
+                } else {
+                    k("targets")
+                };
+                return Err((
+                    key,
+                    format!(
+                        "job `{}` scrapes `{}`, which obsctl's built-in job `{job}` already scrapes: a second job would double \
+                         every series; remove this target",
+                        j.name,
+                        join_host_port(host, port)
+                    ),
+                ));
+            }
         }
         if targets.is_empty() && !j.file_sd {
             return Err((k("targets"), format!("job `{}` has no targets: set `targets`, `group` + `port`, or `file_sd = true`", j.name)));

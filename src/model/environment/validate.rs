@@ -257,8 +257,8 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
 
     let registry = Registry::new(raw.app.port);
     let folder = file.parent().unwrap_or(Path::new("."));
-    let scrape_jobs =
-        user::validate_jobs(raw.scrape_jobs, &hosts, &existing_hosts, &registry, folder).map_err(|(key, what)| bad(&key, what))?;
+    let scrape_jobs = user::validate_jobs(raw.scrape_jobs, &hosts, &existing_hosts, &registry, &components, folder)
+        .map_err(|(key, what)| bad(&key, what))?;
     let (rules_dir, dashboards_dir) = user::validate_user(raw.user, folder);
     let logs = user::validate_logs(raw.logs, &hosts, &existing_hosts).map_err(|(key, what)| bad(&key, what))?;
     let user = user::UserInputs { scrape_jobs, rules_dir, dashboards_dir, logs };

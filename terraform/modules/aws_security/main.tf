@@ -4,8 +4,14 @@
 #     stack" means in all other rules, and it holds every host's egress.
 #   - one "role" group per distinct set of roles (hosts with equal roles
 #     share it), opening exactly the ports those roles need.
-# Two groups per host stays far below the default limit of five per ENI,
-# however many roles a host carries.
+#   - "scrape-<host>": on a host where the user's scrape jobs
+#     (docs/own-services.md) have targets; admits exactly those ports, from
+#     the Prometheus hosts' role groups only.
+#   - "scraper": on the Prometheus hosts, when they scrape addresses outside
+#     the stack (existing hosts, a job's IPv4 target); egress only, to
+#     exactly those ports of those addresses.
+# Three groups per host at most stays below the default limit of five per
+# ENI, however many roles a host carries.
 
 locals {
   # Who may reach a port: "stack" = the stack security group, "admin" =
@@ -86,6 +92,17 @@ locals {
     for role, rules in local.role_ports : [for r in rules : r.port if r.protocol == "tcp" && contains(r.from, "admin")]
   ]))))
   grafana_profiles = [for p, roles in local.profiles : p if contains(roles, "grafana")]
+
+  # The role groups of the hosts that run Prometheus: the only source the
+  # user's scrape targets are opened to.
+  prometheus_profiles = [for p, roles in local.profiles : p if contains(roles, "prometheus")]
+  prometheus_hosts    = [for h, roles in var.hosts_roles : h if contains(roles, "prometheus")]
+  scraped_hosts = length(local.prometheus_profiles) == 0 ? {} : {
+    for h, ports in var.scrape_targets.hosts : h => sort(distinct(ports)) if length(ports) > 0 && contains(keys(var.hosts_roles), h)
+  }
+  scraped_addresses = length(local.prometheus_profiles) == 0 ? [] : flatten([
+    for a, ports in var.scrape_targets.addresses : [for p in sort(distinct(ports)) : { address = a, port = p }]
+  ])
 }
 
 # Rules are inline, so each group is authoritative: a rule added by hand
@@ -178,6 +195,55 @@ resource "aws_security_group" "role" {
   egress = []
 
   tags = merge(var.tags, { Name = "${var.name}-role-${each.key}", Roles = join(",", each.value) })
+}
+
+# --- the user's scrape targets (docs/own-services.md) ----------------------
+
+resource "aws_security_group" "scraped" {
+  for_each = local.scraped_hosts
+
+  name        = "${var.name}-scrape-${each.key}"
+  description = "obsctl ${var.name}: the user's scrape targets on ${each.key}"
+  vpc_id      = var.vpc_id
+
+  dynamic "ingress" {
+    for_each = each.value
+    content {
+      description     = "Scrape target ${ingress.value} from the Prometheus hosts"
+      protocol        = "tcp"
+      from_port       = ingress.value
+      to_port         = ingress.value
+      security_groups = sort([for p in local.prometheus_profiles : aws_security_group.role[p].id])
+    }
+  }
+
+  # No egress of its own: the stack group holds every host's.
+  egress = []
+
+  tags = merge(var.tags, { Name = "${var.name}-scrape-${each.key}" })
+}
+
+resource "aws_security_group" "scraper" {
+  count = length(local.scraped_addresses) > 0 ? 1 : 0
+
+  name        = "${var.name}-scraper"
+  description = "obsctl ${var.name}: Prometheus to the scrape targets outside the stack"
+  vpc_id      = var.vpc_id
+
+  ingress = []
+
+  dynamic "egress" {
+    for_each = local.scraped_addresses
+    content {
+      description = "Scrape ${egress.value.address}:${egress.value.port}"
+      protocol    = "tcp"
+      from_port   = egress.value.port
+      to_port     = egress.value.port
+      cidr_blocks = ["${egress.value.address}/32"]
+    }
+  }
+
+  tags = merge(var.tags, { Name = "${var.name}-scraper" })
 }
 
 # --- Grafana load balancer group ------------------------------------------

@@ -79,3 +79,24 @@ variable "database" {
   })
   default = null
 }
+
+variable "scrape_targets" {
+  description = "What the Prometheus hosts scrape beyond the stack's own components (obsctl derives it from the env file's [[scrape_jobs]] and [[existing_hosts]]). hosts: host of the stack => TCP ports the user's jobs scrape there; each such host gets a security group of its own admitting exactly those ports from the Prometheus hosts' role groups. addresses: IPv4 address outside the stack => TCP ports scraped there; the Prometheus hosts get one group whose egress reaches exactly those ports of those addresses (/32)."
+  type = object({
+    hosts     = optional(map(list(number)), {})
+    addresses = optional(map(list(number)), {})
+  })
+  default = {}
+
+  validation {
+    condition = alltrue([
+      for p in flatten(concat(values(var.scrape_targets.hosts), values(var.scrape_targets.addresses))) : floor(p) == p && p >= 1 && p <= 65535
+    ])
+    error_message = "scrape_targets ports must be TCP ports from 1 to 65535."
+  }
+
+  validation {
+    condition     = alltrue([for a in keys(var.scrape_targets.addresses) : can(cidrnetmask("${a}/32"))])
+    error_message = "scrape_targets.addresses must be IPv4 addresses."
+  }
+}

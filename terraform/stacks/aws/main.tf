@@ -70,6 +70,7 @@ module "security" {
   lb_https    = var.aws.grafana_certificate_arn != null
 
   egress_tcp_ports = var.egress_tcp_ports
+  scrape_targets   = var.scrape_targets
   database         = local.grafana_db ? { port = 5432, cidr_blocks = module.network.private_subnet_cidrs } : null
 }
 

@@ -95,3 +95,8 @@ output "log_bucket" {
   description = "The audit log bucket: VPC flow logs (AWSLogs/<account>/vpcflowlogs/), the load balancer's access logs (alb/), the Loki bucket's access logs (s3/)."
   value       = module.logs.bucket_name
 }
+
+output "prometheus_security_group_ids" {
+  description = "The Prometheus hosts' role security groups: what an existing host in the VPC admits on the ports Prometheus scrapes there (docs/existing-hosts.md, \"On aws\")."
+  value       = module.security.prometheus_security_group_ids
+}

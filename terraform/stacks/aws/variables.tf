@@ -235,3 +235,17 @@ variable "egress_tcp_ports" {
     error_message = "egress_tcp_ports must be TCP ports from 1 to 65535."
   }
 }
+
+variable "scrape_targets" {
+  description = "What Prometheus scrapes beyond the stack's own components, derived by obsctl from the env file (docs/own-services.md, \"On aws\"): hosts = host name => TCP ports of the user's scrape jobs there (opened from the Prometheus hosts only); addresses = IPv4 address outside the stack (existing hosts, address targets) => TCP ports (the Prometheus hosts' egress to those only)."
+  type = object({
+    hosts     = optional(map(list(number)), {})
+    addresses = optional(map(list(number)), {})
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for h in keys(var.scrape_targets.hosts) : contains(keys(var.hosts), h)])
+    error_message = "scrape_targets.hosts must name hosts of the stack (var.hosts)."
+  }
+}

@@ -11,10 +11,11 @@
 #      nginx starts again;
 #   3. refusals, each exit 10 before anything changes on the hosts: a broken
 #      rule file, a failing rule test, invalid dashboard JSON, a job named like
-#      a built-in one (prometheus.yml and the rules on the Prometheus hosts are
+#      a built-in one, a target a built-in job scrapes (prometheus.yml and the rules on the Prometheus hosts are
 #      unchanged);
-#   4. a second `up` takes the fast path; an edited rule file makes the next
-#      `up` apply it.
+#   4. a second `up` takes the fast path; with a rule file edited, `plan`
+#      lists it as changed (the job and dashboard unchanged) and the next
+#      `up` applies it.
 # The env file and the user folder are restored at the end and one more `up`
 # puts staging back as it found it (nginx and its exporter are stopped).
 # Prints each step's duration.
@@ -170,6 +171,10 @@ rm "$USER_DIR/dashboards/broken.json"
 sed -i 's/^name = "nginx"$/name = "node"/' "$ENV_FILE"
 refuse clashing-job 'is a built-in job of obsctl'
 sed -i 's/^name = "node"$/name = "nginx"/' "$ENV_FILE"
+sed -i "s/^targets = \[\"$APP_HOST:9113\"\]$/targets = [\"$APP_HOST:9113\", \"${PROMS[0]}:9090\"]/" "$ENV_FILE"
+refuse built-in-target "scrapes \`${PROMS[0]}:9090\`, which obsctl's built-in job \`prometheus\` already scrapes"
+sed -i "s/, \"${PROMS[0]}:9090\"\]$/]/" "$ENV_FILE"
+grep -q "^targets = \[\"$APP_HOST:9113\"\]$" "$ENV_FILE" || fail "the env file's targets line was not restored: $(grep '^targets' "$ENV_FILE")"
 configs >"$WORK/configs.after"
 diff "$WORK/configs.before" "$WORK/configs.after" || fail "a refused up changed the Prometheus hosts' configuration"
 echo "  the hosts' prometheus.yml and rules unchanged ($(since "$t") s)"
@@ -181,6 +186,16 @@ rc=$(up_run own-again)
 expect_path own-again fast
 sed -i 's/for: 10s/for: 20s/' "$USER_DIR/rules/nginx.rules.yml"
 sed -i 's/eval_time: 30s/eval_time: 40s/' "$USER_DIR/rules/nginx.test.yml"
+# plan lists the user's inputs against what the last up applied (deployment.json's `user`).
+t_plan=$(now); rc=0
+"$OBSCTL" plan --env "$ENV" --output json >"$WORK/plan.jsonl" 2>"$WORK/plan.err" </dev/null || rc=$?
+[ "$rc" = 2 ] || fail "plan with an edited rule file: exit $rc, expected 2 (drift): $(tail -5 "$WORK/plan.err")"
+change() { jq -r --arg k "$1" --arg n "$2" 'select(.event=="summary") | .user_inputs[] | select(.kind==$k and .name==$n) | .change' "$WORK/plan.jsonl"; }
+[ "$(change "rule file" nginx.rules.yml)" = changed ] || fail "plan: nginx.rules.yml is not listed as changed: $(jq -c 'select(.event=="summary") | .user_inputs' "$WORK/plan.jsonl")"
+[ "$(change "rule file" nginx.test.yml)" = changed ] || fail "plan: nginx.test.yml is not listed as changed"
+[ "$(change "scrape job" nginx)" = unchanged ] || fail "plan: the unchanged job nginx is not listed as unchanged: $(change "scrape job" nginx)"
+[ "$(change dashboard nginx.json)" = unchanged ] || fail "plan: the dashboard is not listed as unchanged"
+echo "  plan: exit 2, nginx.rules.yml and nginx.test.yml changed, job nginx and the dashboard unchanged ($(since "$t_plan") s)"
 rc=$(up_run own-edited)
 [ "$rc" = 0 ] || fail "up with an edited rule: exit $rc"
 expect_path own-edited full 'inputs changed'

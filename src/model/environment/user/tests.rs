@@ -3,18 +3,7 @@ use std::path::Path;
 use super::*;
 use crate::model::environment::parse;
 
-const BASE: &str = r#"
-provider = "lab"
-[lab]
-bridge = "obs-dev"
-cidr = "10.77.0.0/24"
-[[hosts]]
-name = "mon-1"
-roles = ["prometheus", "alertmanager", "grafana", "loki"]
-[[hosts]]
-name = "app-1"
-roles = ["app"]
-"#;
+use crate::model::environment::tests::GOOD as BASE;
 
 fn env(extra: &str) -> crate::error::Result<crate::model::environment::Environment> {
     parse("dev", Path::new("/repo/environments/dev.toml"), &format!("{BASE}{extra}"))
@@ -174,4 +163,53 @@ files = ["/var/log/postgresql/*.log"]
     assert_eq!(e.user.scrape_jobs[1].targets, vec![Target::Host { host: "db-1".into(), port: 9187 }]);
     assert_eq!(e.user.logs[0].hosts, vec!["db-1".to_string()]);
     assert!(refused("[[scrape_jobs]]\nname = \"x\"\ngroup = \"db\"\nport = 1\n").contains("not a group"));
+}
+
+/// A user job may not scrape what a built-in job already scrapes (every
+/// series would be doubled): by host name, by group, or by an existing
+/// host's address; the same port elsewhere, or a component not deployed, is fine.
+#[test]
+fn a_target_a_built_in_job_scrapes_is_refused() {
+    use crate::model::component::{ComponentId, DEFAULT_APP_PORT};
+    let r = Registry::new(DEFAULT_APP_PORT);
+    let port = |c: ComponentId| r.get(c).port();
+    let (prom, node, app) = (port(ComponentId::Prometheus), port(ComponentId::NodeExporter), port(ComponentId::App));
+    let db = "[[existing_hosts]]\nname = \"db-1\"\naddress = \"10.77.0.200\"\nssh_user = \"root\"\nssh_key_file = \"/k\"\n";
+    for (extra, key, target, job) in [
+        (
+            format!("[[scrape_jobs]]\nname = \"self\"\ntargets = [\"mon-1:{prom}\"]\n"),
+            "targets",
+            format!("mon-1:{prom}"),
+            ComponentId::Prometheus,
+        ),
+        (
+            format!("[[scrape_jobs]]\nname = \"n\"\ngroup = \"all\"\nport = {node}\n"),
+            "group",
+            format!("mon-1:{node}"),
+            ComponentId::NodeExporter,
+        ),
+        (format!("[[scrape_jobs]]\nname = \"a\"\ntargets = [\"app-1:{app}\"]\n"), "targets", format!("app-1:{app}"), ComponentId::App),
+        (
+            format!("{db}[[scrape_jobs]]\nname = \"d\"\ntargets = [\"10.77.0.200:{node}\"]\n"),
+            "targets",
+            format!("10.77.0.200:{node}"),
+            ComponentId::NodeExporter,
+        ),
+        (
+            format!("{db}[[scrape_jobs]]\nname = \"d\"\ntargets = [\"db-1:{node}\"]\n"),
+            "targets",
+            format!("db-1:{node}"),
+            ComponentId::NodeExporter,
+        ),
+    ] {
+        let e = refused(&extra);
+        assert!(e.contains("/repo/environments/dev.toml"), "names the file: {e}");
+        assert!(e.contains(&format!("`scrape_jobs[0].{key}`")), "names the key: {e}");
+        assert!(e.contains(&format!("scrapes `{target}`, which obsctl's built-in job `{}` already scrapes", r.get(job).job)), "{e}");
+    }
+    // Prometheus' port on a host without Prometheus, an app port where no app
+    // runs, node_exporter's port on an existing host without it: not built-in.
+    env(&format!("[[scrape_jobs]]\nname = \"x\"\ntargets = [\"app-1:{prom}\", \"mon-1:{app}\"]\n")).unwrap();
+    let no_node = db.replace("ssh_key_file", "roles = [\"alloy\"]\nssh_key_file");
+    env(&format!("{no_node}[[scrape_jobs]]\nname = \"x\"\ntargets = [\"db-1:{node}\"]\n")).unwrap();
 }

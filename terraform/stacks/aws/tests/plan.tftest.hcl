@@ -387,3 +387,64 @@ run "unprotected_load_balancer" {
     error_message = "deletion protection on an unprotected environment's load balancer"
   }
 }
+
+# Issue 31: the security groups open only what the declared jobs need. A
+# user job's targets on a host of the stack: a group of that host's own,
+# admitting exactly those ports from the Prometheus hosts' role groups;
+# addresses outside the stack (existing hosts, address targets): the
+# Prometheus hosts' egress to exactly those ports of those /32s.
+run "scrape_targets_open_only_what_jobs_need" {
+  command = apply
+
+  variables {
+    scrape_targets = {
+      hosts     = { "app-1" = [9113, 9113], "mon-3" = [9187] }
+      addresses = { "10.0.9.50" = [9100, 12345, 9187] }
+    }
+  }
+
+  assert {
+    condition     = jsonencode(module.security.ingress_ports["obsctl-prod-scrape-app-1"]) == jsonencode(["9113"]) && jsonencode(module.security.ingress_ports["obsctl-prod-scrape-mon-3"]) == jsonencode(["9187"])
+    error_message = "scrape groups: ${jsonencode(module.security.ingress_ports)}"
+  }
+
+  assert {
+    condition     = alltrue(flatten([for g, rules in module.security.scrape_ingress : [for r in rules : r.groups == module.security.prometheus_security_group_ids]])) && length(module.security.prometheus_security_group_ids) == 1
+    error_message = "a scrape target must admit the Prometheus hosts' groups only: ${jsonencode(module.security.scrape_ingress)} vs ${jsonencode(module.security.prometheus_security_group_ids)}"
+  }
+
+  assert {
+    condition     = length(module.security.host_security_group_ids["app-1"]) == 3 && length(module.security.host_security_group_ids["mon-3"]) == 3 && length(module.security.host_security_group_ids["mon-1"]) == 3 && length(module.security.host_security_group_ids["mon-2"]) == 3
+    error_message = "groups per host (stack, role, scrape or scraper): ${jsonencode(module.security.host_security_group_ids)}"
+  }
+
+  assert {
+    condition     = toset([for r in module.security.egress["obsctl-prod-scraper"] : "${r.protocol}/${r.from}-${r.to}/${join(",", r.cidrs)}"]) == toset(["tcp/9100-9100/10.0.9.50/32", "tcp/12345-12345/10.0.9.50/32", "tcp/9187-9187/10.0.9.50/32"])
+    error_message = "scraper egress: ${jsonencode(module.security.egress["obsctl-prod-scraper"])}"
+  }
+
+  assert {
+    condition     = length(module.security.egress["obsctl-prod-scrape-app-1"]) == 0
+    error_message = "a scrape group carries egress of its own"
+  }
+}
+
+# Without user jobs or existing hosts, no group is added: two per host, as before.
+run "no_scrape_targets_no_groups" {
+  command = plan
+
+  assert {
+    condition     = alltrue([for h, ids in module.security.host_security_group_ids : length(ids) == 2])
+    error_message = "groups per host: ${jsonencode(module.security.host_security_group_ids)}"
+  }
+}
+
+run "scrape_targets_name_hosts_of_the_stack" {
+  command = plan
+
+  variables {
+    scrape_targets = { hosts = { "db-9" = [9187] } }
+  }
+
+  expect_failures = [var.scrape_targets]
+}
