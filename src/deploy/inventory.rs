@@ -28,7 +28,12 @@ pub fn inventory_phase(s: &Session) -> Result<Deployment> {
     if !recorded.is_empty() {
         p.step("inventory", &format!("pinned the SSH host keys of {} in {}", recorded.join(", "), s.state.known_hosts().display()));
     }
-    let d = Deployment::new(contract, s.env.components.clone(), provider_vars);
+    let mut d = Deployment::new(contract, s.env.components.clone(), provider_vars);
+    // The release the hosts run: the env file's, unless a roll to it has
+    // hosts left (then the release they still run).
+    let now = crate::state::os_roll::current_os(&s.state, &s.env);
+    let left = crate::state::os_roll::pending(&s.env, &now);
+    d.os = Some(left.first().and_then(|h| now.get(h)).cloned().unwrap_or_else(|| s.env.os.name().into()));
     d.save(&s.state)?;
     write_inventory(s, &d)?;
     p.phase_end(
@@ -84,6 +89,7 @@ pub fn render_inventory(
         tls: &state.tls(),
         web_users: &web_users,
         provider_vars,
+        host_os: crate::state::os_roll::current_os(state, env),
     };
     Ok(inventory::render(contract, &ctx))
 }

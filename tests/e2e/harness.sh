@@ -44,7 +44,7 @@ source "$ROOT/tests/e2e/lib.sh"
 # The plan: per environment, in order. up first, destroy last.
 PLAN_dev=(dev-up dev-lab-alerts dev-noop dev-drift dev-converge dev-fast-path dev-upgrade dev-cert-renewal dev-ca-rotation dev-replace-host dev-dr-drill dev-destroy)
 # faults (env: any) runs on staging: that lane is idle while dev's alert checks wait.
-PLAN_staging=(staging-up staging-rolling faults staging-existing-host staging-own-service staging-failover staging-destroy)
+PLAN_staging=(staging-up staging-rolling faults staging-existing-host staging-own-service staging-os-roll staging-failover staging-destroy)
 ENVS=(dev staging)
 SINK_PORT=9099
 SMTP_PORT=2525
