@@ -20,9 +20,10 @@
 #   --cluster.label while the releases are mixed) and os-roll.json records
 #   each host's release and its replacement time.
 #
-# Only the pair is rolled, not all four hosts: each replacement takes a full
-# configuration and verify (about 1.5 min on the lab), so four would not fit
-# the check's budget. mon-3 and app-1 stay on the old release; the env file
+# Only the pair is rolled, not all four hosts: each replacement takes a new
+# machine, a full configuration and verify (measured on a lab machine at a
+# load average of 20-25: 4.5 to 6.5 min per host, of which Ansible 3.5 to 6),
+# so four would not fit the check's budget; even two may exceed its 4 min. mon-3 and app-1 stay on the old release; the env file
 # is restored on exit (staging then has a roll back pending, which no later
 # check runs: staging-failover runs no `up`, staging-destroy removes all).
 # Prints each step's duration and the probe timeline.
