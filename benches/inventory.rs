@@ -63,6 +63,7 @@ fn main() {
                 tls: &obsctl::state::workspace::TlsDir { dir: "/tls".into() },
                 web_users: &[],
                 provider_vars: serde_json::Map::new(),
+                host_os: Default::default(),
             };
             let out = serde_json::to_string_pretty(&inventory::render(&c, &ctx)).unwrap();
             times.push(t.elapsed());

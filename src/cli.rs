@@ -25,7 +25,7 @@ pub struct Cli {
     pub verbose: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct EnvArg {
     /// Environment: the name of a file in environments/ (e.g. dev, staging, prod).
     #[arg(long, short = 'e', value_name = "NAME")]
@@ -157,7 +157,7 @@ pub struct EnvOnly {
     pub env: EnvArg,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct UpArgs {
     #[command(flatten)]
     pub env: EnvArg,
@@ -206,6 +206,13 @@ pub struct UpArgs {
     #[arg(long, value_delimiter = ',', value_name = "HOST,...", conflicts_with_all = ["only"])]
     pub replace: Vec<String>,
 
+    /// A change of `os` replaces a host whose component runs on no other
+    /// host (no HA peer): go ahead without asking, accepting that component's
+    /// gap (`up` names the hosts and how long; off a terminal it refuses
+    /// without this flag).
+    #[arg(long, conflicts_with_all = ["only", "skip_configure"])]
+    pub accept_gap: bool,
+
     /// Seconds to wait for every host to answer SSH.
     #[arg(long, default_value_t = 180, value_name = "SECONDS")]
     pub ssh_timeout: u64,
@@ -229,6 +236,7 @@ impl UpArgs {
             full: true,
             upgrade: false,
             replace: Vec::new(),
+            accept_gap: false,
             ssh_timeout: 180,
             verify_timeout,
         }

@@ -262,6 +262,7 @@ mod tests {
             tls: &tls,
             web_users: &users,
             provider_vars: Default::default(),
+            host_os: Default::default(),
         };
         let inventory = crate::tools::inventory::render(&contract, &ctx);
         let vars = &inventory["all"]["vars"];

@@ -41,7 +41,13 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let mut checked_config = false;
     let mut host_drift: Vec<String> = Vec::new();
     let mut quick_in_sync = false;
-    if let Some(d) = deployed.as_ref().filter(|d| !plan.changes_resources() && d.reached >= crate::state::deployment::Reached::Configured) {
+    // A change of `os`: `up` rolls it, one host at a time (docs/upgrades.md),
+    // and configures every host as it goes: not compared before.
+    let roll = release_roll(&s.env, &s.state);
+    if let Some(d) = deployed
+        .as_ref()
+        .filter(|d| roll.is_empty() && !plan.changes_resources() && d.reached >= crate::state::deployment::Reached::Configured)
+    {
         // The same quick check as `up`'s fast path: when the inputs are those
         // last converged and every host is as recorded, Ansible is not needed.
         let t = Instant::now();
@@ -69,6 +75,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         checked_config = quick_in_sync;
     }
     if !quick_in_sync
+        && roll.is_empty()
         && !plan.changes_resources()
         && deployed.as_ref().is_some_and(|d| d.reached >= crate::state::deployment::Reached::Configured)
     {
@@ -91,12 +98,13 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     // Updates of the managed packages are not drift (the hosts are as the
     // code says): listed, applied only by `up --upgrade` (docs/upgrades.md).
     let installed = deployed.as_ref().map(|d| crate::check::installed::read(&env, &d.contract, &s.state.known_hosts()));
-    let in_sync = !plan.changes_resources() && drifted_tasks.is_empty();
+    let in_sync = !plan.changes_resources() && drifted_tasks.is_empty() && roll.is_empty();
     let mut lines = vec![if in_sync {
         format!("`{}` is in sync with its code (infrastructure{}).", s.env.name, if checked_config { " and configuration" } else { "" })
     } else {
         format!("Drift in `{}`: run `obsctl up --env {}` to converge.", s.env.name, s.env.name)
     }];
+    lines.extend(roll.iter().map(|l| format!("  {l}")));
     if plan.changes {
         lines.push(format!("  terraform: {}", plan.describe()));
         for r in &plan.destroyed {
@@ -119,16 +127,46 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let items = crate::check::user_inputs::compare(was, &own);
     let existing = crate::check::user_inputs::existing(&s.env, deployed.as_ref().map(|d| &d.contract));
     lines.extend(crate::check::user_inputs::lines(&existing, &items, installed.as_ref(), &s.env));
-    if !checked_config && !plan.changes_resources() {
+    if !checked_config && !plan.changes_resources() && roll.is_empty() {
         lines.push("  (configuration not checked: no `obsctl up` has configured this environment yet)".into());
     }
     printer.summary(
         &lines.join("\n"),
         json!({ "ok": true, "environment": s.env.name, "in_sync": in_sync, "add": plan.add, "change": plan.change,
                 "destroy": plan.destroy, "destroyed": plan.destroyed, "configuration_checked": checked_config,
-                "changed_tasks": drifted_tasks, "converged_check": host_drift,
+                "changed_tasks": drifted_tasks, "converged_check": host_drift, "release_roll": roll,
                 "updates_pending": installed.as_ref().map(crate::check::installed::pending_json),
                 "existing_hosts": existing, "user_inputs": items, "run_log": s.run_dir }),
     );
     Ok(if in_sync { 0 } else { crate::error::DRIFT_EXIT })
+}
+
+/// The roll `up` would run for a change of `os`: one line per host, in order.
+fn release_roll(env: &crate::model::environment::Environment, state: &crate::state::workspace::StateDir) -> Vec<String> {
+    let todo = crate::state::os_roll::to_roll(state, env);
+    let Some(first) = todo.first() else { return Vec::new() };
+    let now = crate::state::os_roll::current_os(state, env);
+    let mut lines = vec![format!(
+        "release roll to {}: `up` replaces {} host(s) one at a time, each configured and verified before the next:",
+        env.os.name(),
+        todo.len()
+    )];
+    for (i, h) in todo.iter().enumerate() {
+        let from = if i == 0 && now.get(first).is_some_and(|os| os == env.os.name()) {
+            "(resumed)".to_string()
+        } else {
+            now.get(h).cloned().unwrap_or_default()
+        };
+        let alone = crate::state::os_roll::without_peers(env, h);
+        let gap = if alone.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; no peer for {}: down while replaced (asks, or --accept-gap)",
+                alone.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")
+            )
+        };
+        lines.push(format!("  {}. {h}: {from} → {}, replaced, data volume kept{gap}", i + 1, env.os.name()));
+    }
+    lines
 }

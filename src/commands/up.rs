@@ -15,6 +15,6 @@ pub fn run(args: UpArgs, printer: &Printer) -> Result<u8> {
         Ok(env)
     })?;
     let run_log = s.log("obsctl.log");
-    crate::deploy::up::up(&s, &args).map_err(|e| interrupted_hint(e, &s.env.name, "up").or_log(run_log))?;
+    crate::deploy::roll::up(&s, &args).map_err(|e| interrupted_hint(e, &s.env.name, "up").or_log(run_log))?;
     Ok(0)
 }

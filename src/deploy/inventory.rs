@@ -31,6 +31,11 @@ pub fn inventory_phase(s: &Session) -> Result<Deployment> {
     let mut d = Deployment::new(contract, s.env.components.clone(), provider_vars);
     // What the last configuration applied of the user's inputs stays until the next one.
     d.user = previous.and_then(|p| p.user);
+    // The release the hosts run: the env file's, unless a roll to it has
+    // hosts left (then the release they still run).
+    let now = crate::state::os_roll::current_os(&s.state, &s.env);
+    let left = crate::state::os_roll::pending(&s.env, &now);
+    d.os = Some(left.first().and_then(|h| now.get(h)).cloned().unwrap_or_else(|| s.env.os.name().into()));
     d.save(&s.state)?;
     write_inventory(s, &d)?;
     p.phase_end(
@@ -86,6 +91,7 @@ pub fn render_inventory(
         tls: &state.tls(),
         web_users: &web_users,
         provider_vars,
+        host_os: crate::state::os_roll::current_os(state, env),
     };
     Ok(inventory::render(contract, &ctx))
 }

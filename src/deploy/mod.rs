@@ -10,6 +10,7 @@ pub mod maintenance;
 pub mod prepare;
 pub mod provision;
 pub mod restore;
+pub mod roll;
 pub mod session;
 pub mod up;
 pub mod verify;

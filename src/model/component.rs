@@ -495,6 +495,7 @@ mod derived {
                 tls: &crate::state::workspace::TlsDir { dir: "/tls".into() },
                 web_users: &[],
                 provider_vars: Default::default(),
+                host_os: Default::default(),
             };
             let vars = &crate::tools::inventory::render(&contract, &ctx)["all"]["vars"];
             assert_eq!(vars[var], port);

@@ -39,6 +39,11 @@ pub struct Deployment {
     /// The stack's `obsctl_vars` output (extra Ansible variables).
     pub provider_vars: Map<String, Value>,
     pub reached: Reached,
+    /// The Debian release (`os`) of the env file when this record was
+    /// written; what a roll to another release starts from (records written
+    /// before it was kept have none: src/state/os_roll.rs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
     /// When `reached` was last updated (UTC, RFC 3339).
     pub at: String,
     /// The user's own inputs the last configuration applied (`plan` lists
@@ -69,6 +74,7 @@ impl Deployment {
             components,
             provider_vars,
             reached: Reached::Provisioned,
+            os: None,
             at: crate::report::timestamp(),
             user: None,
         }
@@ -123,6 +129,7 @@ impl Deployment {
     /// Removes the record (after `destroy`), with what the hosts were converged to.
     pub fn forget(state: &StateDir) {
         let _ = std::fs::remove_file(state.deployment());
+        let _ = std::fs::remove_file(state.os_roll());
         crate::state::converged::Converged::forget(state);
     }
 }

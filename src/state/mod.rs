@@ -6,6 +6,7 @@ pub mod ca_rotation;
 pub mod converged;
 pub mod deployment;
 pub mod lock;
+pub mod os_roll;
 pub mod secrets;
 pub mod tls;
 pub mod workspace;

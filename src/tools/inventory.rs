@@ -26,6 +26,9 @@ pub struct Context<'a> {
     pub web_users: &'a [crate::state::secrets::WebUser],
     /// Variables the stack publishes in its optional `obsctl_vars` output.
     pub provider_vars: Map<String, Value>,
+    /// The release each host runs (src/state/os_roll.rs): during a roll to
+    /// another `os`, a host not rolled yet gets its own `obsctl_os`.
+    pub host_os: BTreeMap<String, String>,
 }
 
 /// Renders the Ansible inventory: one group per component, every host in
@@ -38,9 +41,7 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
     let direct_args = quoted(crate::tools::ssh::options(ctx.known_hosts));
     let mut hosts = Map::new();
     for (name, h) in &contract.hosts {
-        hosts.insert(
-            name.clone(),
-            json!({
+        let mut vars = json!({
                 "ansible_host": h.address,
                 "ansible_user": h.ssh_user,
                 "ansible_port": h.ssh_port,
@@ -60,8 +61,11 @@ pub fn render(contract: &Contract, ctx: &Context) -> Value {
                 "obsctl_user_logs": env.user.logs.iter().filter(|l| l.hosts.contains(name)).map(|l| json!({
                     "files": l.files, "units": l.units, "labels": l.labels,
                 })).collect::<Vec<_>>(),
-            }),
-        );
+        });
+        if let Some(os) = ctx.host_os.get(name).filter(|os| *os != env.os.name()) {
+            vars["obsctl_os"] = json!(os);
+        }
+        hosts.insert(name.clone(), vars);
     }
     let mut children = Map::new();
     for c in env.registry.iter() {
@@ -260,6 +264,8 @@ mod tests {
             tls: &crate::state::workspace::TlsDir { dir: "/st/tls".into() },
             web_users: &users,
             provider_vars: Map::from_iter([("loki_s3_bucket".to_string(), json!("b")), ("obsctl_environment".to_string(), json!("evil"))]),
+            // Half-way through a roll to debian-13: app-1 still runs debian-12.
+            host_os: BTreeMap::from_iter([("app-1".to_string(), "debian-12".to_string()), ("mon-1".to_string(), "debian-13".to_string())]),
         };
         let inv = render(&c, &ctx);
         let children = &inv["all"]["children"];
@@ -272,6 +278,8 @@ mod tests {
         assert_eq!(inv["all"]["hosts"]["app-1"]["ansible_host"], "10.77.0.11");
         assert_eq!(inv["all"]["vars"]["obsctl_environment"], "dev");
         assert_eq!(inv["all"]["vars"]["obsctl_os"], "debian-13");
+        assert_eq!(inv["all"]["hosts"]["app-1"]["obsctl_os"], "debian-12", "a host not rolled yet keeps its release");
+        assert!(inv["all"]["hosts"]["mon-1"].get("obsctl_os").is_none());
         assert_eq!(inv["all"]["vars"]["loki_s3_bucket"], "b");
         // TLS and basic auth: controller paths and bcrypt hashes, never a password.
         assert_eq!(inv["all"]["vars"]["obsctl_tls_ca_file"], "/st/tls/ca.crt");
@@ -319,6 +327,7 @@ groups = ["db"]
             tls: &crate::state::workspace::TlsDir { dir: "/st/tls".into() },
             web_users: &users,
             provider_vars: Map::new(),
+            host_os: BTreeMap::new(),
         };
         let inv = render(&c, &ctx);
         let (db, mon) = (&inv["all"]["hosts"]["db-1"], &inv["all"]["hosts"]["mon-1"]);

@@ -127,10 +127,19 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 
 /// The stack's input variables for this environment.
 pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<DbPassword>) -> Result<Value> {
+    // Each host's release: the env file's, except during a roll to it, where
+    // hosts not replaced yet keep theirs (src/state/os_roll.rs).
+    let os = crate::state::os_roll::current_os(state, env);
     let hosts: serde_json::Map<String, Value> = env
         .hosts
         .iter()
-        .map(|h| (h.name.clone(), json!({ "roles": h.roles, "size": h.size, "disk_gb": h.disk_gb, "data_gb": h.data_gb, "zone": h.zone })))
+        .map(|h| {
+            let host_os = os.get(&h.name).map_or(env.os.name(), String::as_str);
+            (
+                h.name.clone(),
+                json!({ "roles": h.roles, "size": h.size, "disk_gb": h.disk_gb, "data_gb": h.data_gb, "zone": h.zone, "os": host_os }),
+            )
+        })
         .collect();
     let key = state.ssh_key();
     let mut vars = json!({

@@ -39,7 +39,11 @@ variable "hosts" {
     of aws.instance_types; the lab ignores it); disk_gb: root volume (aws);
     data_gb: the data volume of a host with a stateful role (aws: an EBS
     volume that outlives the instance; the lab's data directory has no size);
-    zone: index into aws.availability_zones (the lab ignores it).
+    zone: index into aws.availability_zones (the lab ignores it); os: the
+    host's Debian release when it differs from `os` during a roll to another
+    release (obsctl replaces one host at a time: a host not rolled yet keeps
+    its release; the lab boots each machine from its host's release, aws
+    instances keep their image until replaced). Null: `os`.
   EOT
   type = map(object({
     roles   = list(string)
@@ -47,6 +51,7 @@ variable "hosts" {
     disk_gb = optional(number, 20)
     data_gb = optional(number, 20)
     zone    = optional(number, 0)
+    os      = optional(string)
   }))
 
   validation {
@@ -66,6 +71,11 @@ variable "hosts" {
       ])
     ])
     error_message = "Every host needs a non-empty list of distinct roles out of: prometheus, alertmanager, grafana, loki, app. Offending hosts: ${join(", ", [for n, h in var.hosts : n if length(h.roles) == 0 || length(distinct(h.roles)) != length(h.roles) || !alltrue([for r in h.roles : contains(["prometheus", "alertmanager", "grafana", "loki", "app"], r)])])}."
+  }
+
+  validation {
+    condition     = alltrue([for h in values(var.hosts) : h.os == null || can(regex("^debian-[0-9]+$", coalesce(h.os, "x")))])
+    error_message = "Every host's os must name a Debian release such as debian-13 (or be null: the environment's os)."
   }
 
   validation {

@@ -46,7 +46,7 @@ source "$ROOT/tests/e2e/lib.sh"
 # static steps are done (about 12 minutes in): each lane runs its others first.
 PLAN_dev=(dev-up dev-lab-alerts dev-noop dev-drift dev-converge dev-upgrade dev-cert-renewal faults dev-fast-path dev-ca-rotation dev-replace-host dev-dr-drill dev-destroy)
 # faults (env: any) runs on dev: staging's lane holds the checks that need peers.
-PLAN_staging=(staging-up staging-watchman staging-rolling staging-existing-host staging-own-service staging-failover staging-destroy)
+PLAN_staging=(staging-up staging-watchman staging-rolling staging-existing-host staging-own-service staging-os-roll staging-failover staging-destroy)
 ENVS=(dev staging)
 SINK_PORT=9099
 SMTP_PORT=2525

@@ -1,4 +1,5 @@
-# The `lab` provider: local Debian machines (of the release var.os names) booted with systemd-nspawn on a
+# The `lab` provider: local Debian machines (of the release var.os names, or a
+# host's own `os` during a roll to another release) booted with systemd-nspawn on a
 # private bridge. No provider plugin: terraform_data + lab.sh do the work.
 locals {
   script = abspath("${path.module}/../../scripts/lab.sh")
@@ -22,7 +23,7 @@ module "machine" {
   for_each = var.hosts
 
   environment         = var.environment
-  os                  = var.os
+  os                  = coalesce(each.value.os, var.os)
   name                = each.key
   address             = local.addresses[each.key]
   prefix              = module.network.prefix
