@@ -16,16 +16,21 @@
 #      `status` shows it marked existing, the inventory puts it in the log
 #      agent's group (the agent's rendered configuration is checked
 #      statically: tests/static/configs.sh renders it for an existing host);
-#   3. a second `up` with nothing changed takes the fast path;
-#   4. removed from the env file: `up` takes away node_exporter, obsctl's
+#   3. the user's alert on its own service (a rule file with a passing
+#      promtool test, in a folder the env file names): postgresql stopped
+#      on it → PostgresDownOnExistingHost reaches the webhook once (2
+#      Prometheus, 3 Alertmanagers), and resolves when it starts again;
+#   4. a second `up` with nothing changed takes the fast path;
+#   5. removed from the env file: `up` takes away node_exporter, obsctl's
 #      files and the users it added, and the machine keeps running with its
 #      service.
 # The machine is stopped and removed at the end, whatever happens (trap).
 # env: staging
-# needs:
+# needs: webhook
 # leaves: as-found
 # changes-checkout: environments/staging.toml
 source "$(dirname "$0")/lib.sh"
+: "${ALERTS:?}"
 require_lab jq python3 ssh ssh-keygen curl
 started=$(now)
 FILE="$ROOT/environments/$ENV.toml"
@@ -71,8 +76,43 @@ name = "postgres"
 group = "db"
 port = 9187
 labels = { service = "postgres" }
+
+[user]
+rules_dir = "$RULES"
 TOML
 }
+# The user's alert on its own service, with its promtool test.
+ALERT=PostgresDownOnExistingHost
+RULES="$(realpath "$WORK")/rules"   # the env file names it: an absolute path
+mkdir -p "$RULES"
+cat >"$RULES/postgres.rules.yml" <<EOF
+groups:
+  - name: postgres
+    rules:
+      - alert: $ALERT
+        expr: pg_up{job="postgres"} == 0
+        for: 10s
+        labels:
+          severity: warning
+        annotations:
+          summary: "PostgreSQL on {{ \$labels.host }} is down"
+          runbook_url: "https://wiki.example.com/runbooks/postgres"
+EOF
+cat >"$RULES/postgres.test.yml" <<EOF
+rule_files: [postgres.rules.yml]
+evaluation_interval: 10s
+tests:
+  - interval: 10s
+    input_series:
+      - series: 'pg_up{job="postgres", host="$NAME"}'
+        values: "0x10"
+    alert_rule_test:
+      - eval_time: 30s
+        alertname: $ALERT
+        exp_alerts:
+          - exp_labels: {severity: warning, job: postgres, host: $NAME}
+            exp_annotations: {summary: "PostgreSQL on $NAME is down", runbook_url: "https://wiki.example.com/runbooks/postgres"}
+EOF
 
 say "a machine outside obsctl: $NAME at $ADDR on $BRIDGE, with postgresql and its exporter"
 t=$(now)
@@ -152,6 +192,20 @@ echo "  Prometheus on $PROM: up{job=\"postgres\",host=\"$NAME\"} = 1 and pg_up =
 jq -e --arg h "$NAME" 'select(.event=="summary") | any(.checks[]; .host == $h and .component == "node_exporter" and .existing == true)' \
   "$WORK/status.jsonl" >/dev/null || fail "status does not show $NAME's node_exporter marked existing"
 "$OBSCTL" status --env "$ENV" 2>/dev/null | grep -q "$NAME (existing)" || fail "status's table does not mark $NAME existing"
+
+say "postgresql stopped on $NAME: $ALERT reaches the webhook once, then resolves"
+t=$(now)
+notes() { jq -c --arg a "$ALERT" --arg s "$1" 'select(.kind=="webhook" and .path=="/alerts") | select(any(.alerts[]; .labels.alertname==$a and .status==$s))' "$ALERTS" 2>/dev/null | wc -l; }
+on_db systemctl stop postgresql
+for _ in $(seq 1 60); do [ "$(notes firing)" -ge 1 ] && break; sleep 2; done
+[ "$(notes firing)" -ge 1 ] || fail "$ALERT did not reach the webhook within 120 s of postgresql stopping on $NAME"
+echo "  fired after $(since "$t") s"
+sleep 20   # shorter than group_interval: any second notification now is a duplicate
+[ "$(notes firing)" = 1 ] || fail "$ALERT reached the webhook $(notes firing) times (2 Prometheus, 3 Alertmanagers must make it once)"
+on_db systemctl start postgresql
+for _ in $(seq 1 60); do [ "$(notes resolved)" -ge 1 ] && break; sleep 2; done
+[ "$(notes resolved)" -ge 1 ] || fail "$ALERT did not resolve within 120 s of postgresql starting on $NAME"
+echo "  once, resolved after $(since "$t") s in all"
 
 say "nothing changed: the fast path"
 up again
