@@ -52,10 +52,8 @@ restore() {
 trap restore EXIT
 on() { "$OBSCTL" ssh --env "$ENV" "$1" -- "$2"; }
 release_of() { on "$1" '. /etc/os-release; echo "debian-$VERSION_ID"'; }
-samples() { # samples HOST AT: that Prometheus' samples of every `up` series in the WINDOW seconds before AT
-  scurl "$ENV" -fsS --get "https://$(addr "$1"):9090/api/v1/query" --data-urlencode "query=sum(count_over_time(up[${WINDOW}s] @ $2))" |
-    jq -r '.data.result[0].value[1] // "none"'
-}
+PROM_PORT=$(port prometheus_port)
+samples_on() { local PROM="https://$(addr "$1"):$PROM_PORT"; samples "$2"; }  # samples_on HOST AT (checks/lib.sh's samples)
 
 old=$(sed -n 's/^os = "\(debian-[0-9]*\)"/\1/p' "$ENV_FILE")
 case "$old" in debian-12) new=debian-13 ;; debian-13) new=debian-12 ;; *) fail "cannot read os from $ENV_FILE: '$old'" ;; esac
@@ -69,7 +67,7 @@ done
 at=$(( $(date +%s) - 5 ))
 declare -A before id_before
 for p in "${PROMS[@]}"; do
-  before[$p]=$(samples "$p" "$at")
+  before[$p]=$(samples_on "$p" "$at")
   [ "${before[$p]}" != none ] && [ "${before[$p]}" -gt 0 ] || fail "$p: no samples of up in the ${WINDOW}s before $at"
 done
 for h in "${ROLLED[@]}"; do id_before[$h]=$(on "$h" 'cat /etc/machine-id'); done
@@ -78,7 +76,7 @@ echo "  samples of up in the ${WINDOW}s before $(date -u -d @"$at" +%H:%M:%SZ): 
 say "probe every Prometheus and Alertmanager every 100 ms"
 targets=()
 for p in "${PROMS[@]}"; do
-  targets+=("prometheus@$p=https://$(addr "$p"):9090/-/ready" "prometheus-query@$p=https://$(addr "$p"):9090/api/v1/query?query=up")
+  targets+=("prometheus@$p=https://$(addr "$p"):$PROM_PORT/-/ready" "prometheus-query@$p=https://$(addr "$p"):$PROM_PORT/api/v1/query?query=up")
 done
 for a in "${AMS[@]}"; do targets+=("alertmanager@$a=https://$(addr "$a"):9093/-/ready"); done
 python3 "$PROBE" run "$STATE/tls/ca.crt" "$STATE/secrets/web_obsctl_password" "$PROBE_LOG" "${targets[@]}" &
@@ -122,13 +120,13 @@ interval=$(sed -n 's/^scrape_interval = "\([0-9]*\)s"/\1/p' "$ENV_FILE")
 mapfile -t starts < <(jq -r 'select(.event=="phase_start" and .phase=="terraform") | .ts' "$WORK/roll.jsonl")
 mapfile -t ends < <(jq -r 'select(.event=="phase_end" and .phase=="verify") | .ts' "$WORK/roll.jsonl")
 [ "${#starts[@]}" = 2 ] && [ "${#ends[@]}" = 2 ] || fail "expected 2 steps (terraform start, verify end) in the roll's events"
-prom_q() { scurl "$ENV" -fsS --get "https://$(addr "$1"):9090/api/v1/query" --data-urlencode "query=$2" | jq -r '.data.result[0].value[1] // "none"'; }
+prom_q() { scurl "$ENV" -fsS --get "https://$(addr "$1"):$PROM_PORT/api/v1/query" --data-urlencode "query=$2" | jq -r '.data.result[0].value[1] // "none"'; }
 for i in 0 1; do
   h=${ROLLED[$i]}
   other=$([ "$h" = mon-1 ] && echo mon-2 || echo mon-1)
   s=$(date -d "${starts[$i]}" +%s); e=$(date -d "${ends[$i]}" +%s); d=$((e - s))
   [ "$i" = 0 ] || [ "$s" -ge "$(date -d "${ends[0]}" +%s)" ] || fail "step 2 started before step 1 was verified"
-  sel="job=\"prometheus\",instance=\"$(addr "$other"):9090\""
+  sel="job=\"prometheus\",instance=\"$(addr "$other"):$PROM_PORT\""
   restarts=$(prom_q "$other" "changes(process_start_time_seconds{$sel}[${d}s] @ $e)")
   got=$(prom_q "$other" "sum_over_time(up{$sel}[${d}s] @ $e)")
   want=$(( d / interval ))
@@ -152,7 +150,7 @@ for h in "${ROLLED[@]}"; do
 done
 for h in "${KEPT[@]}"; do [ "$(release_of "$h")" = "$old" ] || fail "$h was not to be rolled, but runs $(release_of "$h")"; done
 for p in "${PROMS[@]}"; do
-  a=$(samples "$p" "$at")
+  a=$(samples_on "$p" "$at")
   [ "$a" = "${before[$p]}" ] || fail "$p: samples of up in the ${WINDOW}s before $at: ${before[$p]} before the roll, $a after (the TSDB was not kept)"
 done
 ! on mon-1 'grep -q -- --cluster.label /etc/default/prometheus-alertmanager' || fail "mon-1's Alertmanager has --cluster.label while mon-3 runs $old: the cluster would split"
