@@ -3,22 +3,31 @@
 
   ready_probe.py run CA PASSWORD_FILE LOG NAME=URL...
       asks every URL every 100 ms (one thread each, as obsctl, trusting CA),
-      appending "TIME NAME 1|0" to LOG, until SIGTERM. NAME is COMPONENT@HOST;
-      a URL with /api/v1/query counts only when the query succeeds with a
-      sample.
+      appending "TIME NAME 1|0|slow" to LOG, until SIGTERM. NAME is
+      COMPONENT@HOST; a URL with /api/v1/query counts only when the query
+      succeeds with a sample.
   ready_probe.py report LOG [FROM TO]
-      per target its longest gap (from the first failed answer to the next
+      per target its longest gap (from the first down answer to the next
       good one) and per component the longest time during which NO target of
       the component answered (the component was dark). Prints one line each
       and, last, a JSON object {"dark": {COMPONENT: seconds}, "gap": {...}}.
+
+An answer is 1 (ready, or a query with a sample), 0 (down: connection
+refused or reset, not ready, a failed query) or "slow" (no answer within the
+1 s timeout). A restart shows as down: the listener closes, then /-/ready
+says 503 until the TSDB is loaded. A slow answer is a peer that is still up
+on a loaded machine (the 2-core CI machine runs both lab lanes and the moto
+stack at once): it neither starts nor ends a gap, and is counted apart.
 """
 import base64
 import json
 import signal
+import socket
 import ssl
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 
 PERIOD = 0.1
@@ -36,17 +45,21 @@ def run(ca, password_file, log, targets):
         nxt = time.time()
         while not stop.is_set():
             t = time.time()
-            ok = 0
+            ok = "0"
             try:
                 with urllib.request.urlopen(urllib.request.Request(url, headers={"Authorization": auth}),
                                             timeout=1, context=context) as r:
                     body = r.read()
-                    ok = 1 if r.status == 200 else 0
-                    if ok and "/api/v1/query" in url:
+                    ok = "1" if r.status == 200 else "0"
+                    if ok == "1" and "/api/v1/query" in url:
                         data = json.loads(body)
-                        ok = 1 if data.get("status") == "success" and data["data"]["result"] else 0
+                        ok = "1" if data.get("status") == "success" and data["data"]["result"] else "0"
+            except (TimeoutError, socket.timeout):
+                ok = "slow"
+            except urllib.error.URLError as e:
+                ok = "slow" if isinstance(e.reason, (TimeoutError, socket.timeout)) else "0"
             except Exception:
-                ok = 0
+                ok = "0"
             with lock:
                 out.write(f"{t:.3f} {name} {ok}\n")
             nxt += PERIOD
@@ -92,20 +105,25 @@ def intersect(a, b):
 
 
 def report(log, t_from=None, t_to=None):
-    samples = {}
+    samples, slow = {}, {}
     for line in open(log):
         t, name, ok = line.split()
         t = float(t)
         if (t_from is not None and t < t_from) or (t_to is not None and t > t_to):
             continue
-        samples.setdefault(name, []).append((t, ok == "1"))
+        samples.setdefault(name, [])
+        slow.setdefault(name, 0)
+        if ok == "slow":
+            slow[name] += 1
+        else:
+            samples[name].append((t, ok == "1"))
     gap, dark, spans = {}, {}, {}
     for name, s in sorted(samples.items()):
         s.sort()
         spans[name] = failing_spans(s)
         gap[name] = round(max((e - b for b, e in spans[name]), default=0.0), 3)
         fails = sum(1 for _, ok in s if not ok)
-        print(f"  {name:<34} {len(s):>6} answers, {fails:>4} failed, longest gap {gap[name]:.1f}s")
+        print(f"  {name:<34} {len(s):>6} answers, {fails:>4} down, {slow[name]:>4} slow (>1 s), longest gap {gap[name]:.1f}s")
     components = sorted({n.split("@")[0] for n in samples})
     for c in components:
         members = [n for n in samples if n.split("@")[0] == c]
@@ -116,7 +134,7 @@ def report(log, t_from=None, t_to=None):
         print(f"  {c:<34} dark (no member answering) for at most {dark[c]:.1f}s, longest gap of one member "
               f"{max(gap[m] for m in members):.1f}s")
     answered = {name: sum(1 for _, ok in s if ok) for name, s in sorted(samples.items())}
-    print(json.dumps({"dark": dark, "gap": gap, "answered": answered}))
+    print(json.dumps({"dark": dark, "gap": gap, "answered": answered, "slow": slow}))
 
 
 if __name__ == "__main__":

@@ -86,10 +86,12 @@ one_at_a_time() {
 }
 # no_dark STEP FROM TO: the probe's timeline of the step (printed), and no
 # component without a member answering for longer than DARK_LIMIT seconds.
-# The journals (restarted above) decide whether two peers restarted at once:
-# a lab Prometheus restarts in under a second, and on a loaded CI machine a
-# probe request to a busy peer can time out (1 s) while the other restarts,
-# so a sub-second "dark" span in the probe alone is not proof of overlap.
+# The journals (read above) decide whether two peers restarted at once: a
+# lab Prometheus restarts in under a second. The probe counts a peer as down
+# when it refuses, says not ready or fails the query; an answer slower than
+# its 1 s timeout is counted apart as slow (the CI machine runs both lab
+# lanes and the moto stack on 2 cores: a busy peer that is still serving can
+# miss the timeout for seconds), so it does not make a component dark.
 DARK_LIMIT=5
 no_dark() {
   python3 "$PROBE" report "$PROBE_LOG" "$2" "$3" | tee "$WORK/$1.probe" | sed '$d'
