@@ -4,8 +4,11 @@
 # interval at the sink standing in for a heartbeat service → every
 # Prometheus stopped: the heartbeats stop within two intervals → `up`: they
 # resume → every Alertmanager stopped: they stop within two intervals →
-# `up`: they resume. Prints each gap between heartbeats. Leaves staging as
-# it found it (converged by the last `up`).
+# `up`: they resume. A stopped phase ends when Alertmanager's API shows the
+# cause (no active Watchdog left; no Alertmanager answering) and one whole
+# interval after it passed without a heartbeat, not after a fixed sleep.
+# Prints each gap between heartbeats. Leaves staging as it found it
+# (converged by the last `up`).
 # env: staging
 # needs: webhook
 # leaves: as-found
@@ -40,21 +43,55 @@ on_all() { # on_all HOSTS... -- COMMAND
   shift
   for h in "${hosts[@]}"; do "$OBSCTL" ssh --env "$ENV" "$h" -- "$@" || fail "$h: $* failed"; done
 }
+# Watchdog as the Alertmanager on HOST holds it: how many active (endsAt
+# not passed) Watchdog alerts its API lists, or "down" when it does not answer.
+watchdogs_on() {
+  local out
+  out=$(scurl "$ENV" -fsS --max-time 5 --get "https://$(addr "$1"):$(port alertmanager_port)/api/v2/alerts" \
+    --data-urlencode 'filter=alertname="Watchdog"' 2>/dev/null) || { echo down; return 0; }
+  jq '[.[] | select((.endsAt | sub("\\.[0-9]+"; "") | fromdateiso8601) > now)] | length' <<<"$out"
+}
+# every_am Prometheus|Alertmanager: the Alertmanagers that still hold (or,
+# for Alertmanager, still serve) Watchdog, as " host:state"; empty when none.
+every_am() {
+  local h n pending=""
+  for h in "${AMS[@]}"; do
+    n=$(watchdogs_on "$h")
+    if [ "$1" = Prometheus ]; then [ "$n" = 0 ] || pending+=" $h:$n"; else [ "$n" = down ] || pending+=" $h:$n"; fi
+  done
+  echo "$pending"
+}
 stopped_phase() { # stopped_phase WHAT UNIT HOSTS...
-  local what=$1 unit=$2 t_stop last after
+  local what=$1 unit=$2 t_stop t_gone quiet_from until last after late pending
   shift 2
   say "every $what stopped: the heartbeats stop within two intervals"
   on_all "$@" -- systemctl stop "$unit"
   t_stop=$(date +%s)
-  # Prometheus' alerts stay valid in Alertmanager for 4 evaluation or resend
-  # periods, so one more heartbeat may come; none after one bound (about
-  # two intervals), watched for one more interval.
-  sleep $(( BOUND + INTERVAL ))
+  # The cause, read from Alertmanager's API instead of waited out: with every
+  # Prometheus stopped, each Alertmanager drops Watchdog once its endsAt
+  # passes (Prometheus sends alerts valid for 4 resend delays or evaluation
+  # intervals); with every Alertmanager stopped, none answers.
+  while pending=$(every_am "$what"); [ -n "$pending" ]; do
+    [ $(( $(date +%s) - t_stop )) -lt "$BOUND" ] ||
+      fail "${BOUND}s after every $what stopped, Alertmanager still holds Watchdog (host:active Watchdog alerts):$pending"
+    sleep 2
+  done
+  t_gone=$(date +%s)
+  # A notification taken before that may still wait for its place in the
+  # cluster (two peer timeouts at most); after it, no heartbeat for one
+  # whole interval.
+  quiet_from=$(( t_gone + 2 * PEER_WAIT + 5 ))
+  until=$(( quiet_from + INTERVAL ))
+  sleep $(( until - $(date +%s) ))
   last=$(beats "$t_stop" | tail -1)
-  after=$(count_beats $(( t_stop + BOUND )))
+  after=$(count_beats "$quiet_from")
+  late=$(count_beats $(( t_stop + BOUND )))
+  echo "  Watchdog gone from every Alertmanager $(( t_gone - t_stop ))s after the stop; watched until $(( until - t_stop ))s after it"
   echo "  heartbeats after the stop: $(count_beats "$t_stop") (the last $(if [ -n "$last" ]; then awk -v l="$last" -v s="$t_stop" 'BEGIN { printf "%.0fs after the stop", l - s }'; else echo "none"; fi))"
-  # Nothing in the second interval after the stop.
-  [ "$after" = 0 ] || fail "$after heartbeat(s) more than ${BOUND}s after every $what stopped"
+  [ "$after" = 0 ] || fail "$after heartbeat(s) in the ${INTERVAL}s from $(( quiet_from - t_stop ))s after every $what stopped (Watchdog had left every Alertmanager $(( t_gone - t_stop ))s after the stop)"
+  [ "$late" = 0 ] || fail "$late heartbeat(s) more than ${BOUND}s after every $what stopped"
+  pending=$(every_am "$what")
+  [ -z "$pending" ] || fail "Watchdog came back while every $what was stopped:$pending"
   say "up: the heartbeats resume"
   local t_up; t_up=$(date +%s)
   "$OBSCTL" up --env "$ENV" --without "$WITHOUT" --auto-approve >"$WORK/up-$unit.log" 2>&1 || fail "up after stopping every $what failed: $(tail -5 "$WORK/up-$unit.log")"
