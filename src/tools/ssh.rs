@@ -158,8 +158,9 @@ enum Failure {
 /// naming it and what to check.
 pub fn bastion_unreachable(bastion: &str, why: &str) -> Error {
     Error::new(Phase::Hosts, format!("the bastion {bastion} is unreachable ({why}): the hosts are reached only through it")).hint(format!(
-        "check that the bastion runs (the stack's `bastion` output), that your public address is in [aws].admin_cidrs \
-             and that `ssh {bastion}` works with the environment's key; then run the command again"
+        "check that the bastion runs (the stack's `bastion` output; on the lab, `obsctl up` replaces a stopped bastion machine), \
+             that your public address may reach it (aws: [aws].admin_cidrs) and that `ssh {bastion}` works with the environment's key; \
+             then run the command again"
     ))
 }
 
@@ -428,6 +429,17 @@ pub fn record_host_keys(previous: Option<&Contract>, contract: &Contract, known_
         lines.push(format!("{kh} {key}"));
         recorded.push(name.clone());
     }
+    // The bastion's key, when the stack publishes it: pinned the same way.
+    if let (Some(bastion), Some(key)) = (&contract.ssh.bastion, &contract.ssh.bastion_host_key) {
+        let before = previous.map(|p| (&p.ssh.bastion, &p.ssh.bastion_host_key));
+        if text.is_none() || before != Some((&contract.ssh.bastion, &contract.ssh.bastion_host_key)) {
+            let (_, host) = bastion.rsplit_once('@').unwrap_or(("", bastion));
+            let kh = known_hosts_name(host, 22);
+            lines.retain(|l| !l.split_whitespace().next().is_some_and(|names| names.split(',').any(|n| n == kh)));
+            lines.push(format!("{kh} {key}"));
+            recorded.push(bastion.clone());
+        }
+    }
     if !recorded.is_empty() || text.is_none() {
         let mut out = lines.join("\n");
         if !out.is_empty() {
@@ -540,6 +552,27 @@ mod tests {
         // The file was deleted: the published keys are recorded again.
         std::fs::remove_file(&kh).unwrap();
         assert_eq!(record_host_keys(Some(&recreated), &recreated, &kh).unwrap(), vec!["mon-1"]);
+    }
+
+    /// Issue 32: the lab's bastion publishes its key: pinned before the first
+    /// jump, and again when the bastion is recreated (a new key).
+    #[test]
+    fn the_bastions_published_key_is_pinned_and_follows_a_recreation() {
+        let dir = tempfile::tempdir().unwrap();
+        let kh = dir.path().join("known_hosts");
+        let with = |key: &str| {
+            let mut v = contract();
+            v["ssh"]["bastion"] = json!("root@10.77.0.9");
+            v["ssh"]["bastion_host_key"] = json!(key);
+            crate::model::contract::parse(&v.to_string(), &env()).unwrap()
+        };
+        let first = with(HOST_KEY);
+        assert_eq!(record_host_keys(None, &first, &kh).unwrap(), vec!["root@10.77.0.9"]);
+        assert_eq!(std::fs::read_to_string(&kh).unwrap(), format!("10.77.0.9 {HOST_KEY}\n"));
+        assert!(record_host_keys(Some(&first), &first, &kh).unwrap().is_empty());
+        let other = HOST_KEY.replace("kz5d", "kz5e");
+        assert_eq!(record_host_keys(Some(&first), &with(&other), &kh).unwrap(), vec!["root@10.77.0.9"]);
+        assert_eq!(std::fs::read_to_string(&kh).unwrap(), format!("10.77.0.9 {other}\n"));
     }
 
     #[test]
