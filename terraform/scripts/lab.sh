@@ -417,5 +417,5 @@ case "$step" in
   machine-stop) cmd_machine_stop ;;
   status) cmd_settle; cmd_status ;;
   settle) cmd_settle "${2:-600}" ;;
-  *) sed -n '2,31p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,32p' "$0" >&2; exit 2 ;;
 esac
