@@ -12,10 +12,10 @@
 #   status lists the host; a second up takes the fast path; `obsctl ssh` works;
 #   a direct connection to mon-1's SSH and Prometheus ports is refused while
 #   the bastion answers;
-#   the bastion refusing connections: status and up exit 30 naming it;
 #   the bastion machine stopped: status exits 30 naming it, and up replaces
 #   it like any stopped lab machine, pins the new machine's key and takes
 #   the fast path (no host changed);
+#   the bastion refusing connections: status and up exit 30 naming it;
 #   destroy removes the machines, the bridge and the nftables table.
 # Prints each step's duration.
 # env: jump
@@ -121,6 +121,25 @@ connects "$bastion_addr" 22 || fail "the bastion ($bastion_addr:22) does not ans
 [ "$(refused_count)" -ge 2 ] || fail "the isolation rule did not count the refused connections: $(isolation)"
 echo "  mon-1:22 and mon-1:$prom_port refused, bastion:22 open"
 
+say "the bastion machine stopped: status exits 30, up replaces it"
+LAB_ENV="$ENV" LAB_NAME=bastion "$LAB" machine-stop 2>/dev/null
+t=$(now)
+rc=0; "$OBSCTL" status --env "$ENV" >"$WORK/status-stopped.out" 2>&1 || rc=$?
+[ "$rc" = 30 ] && grep -q "the bastion $bastion is unreachable" "$WORK/status-stopped.out" \
+  || fail "status with the bastion stopped exited $rc (expected 30 naming it): $(tail -3 "$WORK/status-stopped.out")"
+step "status, bastion stopped" "$(since "$t")"
+s=$(up heal); step "up replacing the bastion" "$s"
+has_event "$WORK/heal.jsonl" '.event=="info" and (.message | test("lab machine bastion .*replacing it"))' \
+  || fail "up did not say it replaced the stopped bastion"
+# Only the bastion changed: the hosts are looked at, not configured again.
+expect_path heal fast "no change to a host"
+renewed=$(cut -d' ' -f1,2 "$LAB_ROOT/envs/$ENV/machines/bastion/ssh_host_ed25519_key.pub")
+[ "$renewed" != "$published" ] || fail "the replaced bastion kept its old host key"
+grep -qx "$bastion_addr $renewed" "$STATE/ssh/known_hosts" || fail "the new bastion's key is not pinned"
+grep -q "$published" "$STATE/ssh/known_hosts" && fail "the old bastion's key is still pinned"
+"$OBSCTL" status --env "$ENV" >/dev/null 2>&1 || fail "status after the bastion's replacement failed"
+echo "  the new bastion's key pinned, the old one forgotten; status healthy"
+
 say "a bastion that refuses connections: exit 30 naming it"
 nft -f - <<NFT
 table inet $BLOCK {
@@ -142,25 +161,6 @@ has_event "$WORK/up-blocked.jsonl" '.event=="error" and .exit_code==30 and (.mes
   || fail "up's error event does not name the bastion: $(tail -1 "$WORK/up-blocked.jsonl")"
 step "up, bastion refusing" "$(since "$t")"
 nft delete table inet "$BLOCK"
-
-say "the bastion machine stopped: status exits 30, up replaces it"
-LAB_ENV="$ENV" LAB_NAME=bastion "$LAB" machine-stop 2>/dev/null
-t=$(now)
-rc=0; "$OBSCTL" status --env "$ENV" >"$WORK/status-stopped.out" 2>&1 || rc=$?
-[ "$rc" = 30 ] && grep -q "the bastion $bastion is unreachable" "$WORK/status-stopped.out" \
-  || fail "status with the bastion stopped exited $rc (expected 30 naming it): $(tail -3 "$WORK/status-stopped.out")"
-step "status, bastion stopped" "$(since "$t")"
-s=$(up heal); step "up replacing the bastion" "$s"
-has_event "$WORK/heal.jsonl" '.event=="info" and (.message | test("lab machine bastion .*replacing it"))' \
-  || fail "up did not say it replaced the stopped bastion"
-# Only the bastion changed: the hosts are looked at, not configured again.
-expect_path heal fast "no change to a host"
-renewed=$(cut -d' ' -f1,2 "$LAB_ROOT/envs/$ENV/machines/bastion/ssh_host_ed25519_key.pub")
-[ "$renewed" != "$published" ] || fail "the replaced bastion kept its old host key"
-grep -qx "$bastion_addr $renewed" "$STATE/ssh/known_hosts" || fail "the new bastion's key is not pinned"
-grep -q "$published" "$STATE/ssh/known_hosts" && fail "the old bastion's key is still pinned"
-"$OBSCTL" status --env "$ENV" >/dev/null 2>&1 || fail "status after the bastion's replacement failed"
-echo "  the new bastion's key pinned, the old one forgotten; status healthy"
 
 say "destroy removes the machines, the bridge and the isolation"
 t=$(now)
