@@ -189,7 +189,10 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
             if lab.bastion && hosts.iter().any(|h| h.name == LabSettings::BASTION_NAME) {
                 return Err(bad(
                     "hosts",
-                    format!("host `{0}` has the name of the lab's bastion machine ([lab] bastion = true); rename the host", LabSettings::BASTION_NAME),
+                    format!(
+                        "host `{0}` has the name of the lab's bastion machine ([lab] bastion = true); rename the host",
+                        LabSettings::BASTION_NAME
+                    ),
                 ));
             }
             Provider::Lab(lab)
