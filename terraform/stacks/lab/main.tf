@@ -42,7 +42,7 @@ module "machine" {
 
 # The bastion (issue 32): a machine with no role, not a host of the
 # inventory; the contract's ssh.bastion. Every SSH connection and every HTTP
-# call of obsctl jumps through it (src/tools/ssh.rs, src/tools/tunnel.rs).
+# call of obsctl jumps through it (src/tools/ssh/, src/tools/tunnel.rs).
 module "bastion" {
   source = "../../modules/lab_machine"
   count  = local.bastion_address == null ? 0 : 1
