@@ -1496,7 +1496,7 @@ fn the_fast_path_skips_ansible_only_when_nothing_changed() {
     assert_eq!(check(&ran)["path"], "fast", "{}", ran.done);
     assert_eq!(
         check(&ran)["reasons"],
-        json!(["Terraform planned no change, the inputs are unchanged and all 2 hosts are as last converged"])
+        json!(["Terraform planned no change to a host, the inputs are unchanged and all 2 hosts are as last converged"])
     );
     assert_eq!(ansible_runs(&ran), 1, "the fast path ran Ansible");
 

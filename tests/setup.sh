@@ -26,7 +26,7 @@ part=${1:-all}
 case "$part" in all | lab | tools) ;; *) echo "usage: tests/setup.sh [lab|tools]" >&2; exit 2 ;; esac
 
 if [ "$part" != tools ]; then
-want=(jq curl nginx python3-venv python3-aiosmtpd openssh-client systemd-container debootstrap mmdebstrap apt-cacher-ng iproute2 gawk gpg debian-archive-keyring)
+want=(jq curl nginx python3-venv python3-aiosmtpd openssh-client systemd-container debootstrap mmdebstrap apt-cacher-ng iproute2 nftables gawk gpg debian-archive-keyring)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -34,7 +34,7 @@ impl ConfigPath {
     pub fn reasons(&self) -> Vec<String> {
         match self {
             ConfigPath::Fast { hosts } => {
-                vec![format!("Terraform planned no change, the inputs are unchanged and all {hosts} hosts are as last converged")]
+                vec![format!("Terraform planned no change to a host, the inputs are unchanged and all {hosts} hosts are as last converged")]
             }
             ConfigPath::Full(r) => r.clone(),
         }

@@ -29,7 +29,7 @@ const LOGIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The env file's existing hosts as a contract of their own (no stack knows them).
 fn contract_of(s: &Session) -> Contract {
-    let ssh = SshSettings { private_key_file: s.state.ssh_key(), bastion: None };
+    let ssh = SshSettings { private_key_file: s.state.ssh_key(), bastion: None, bastion_host_key: None };
     Contract { environment: s.env.name.clone(), hosts: BTreeMap::new(), ssh }.with_existing(&s.env.existing_hosts)
 }
 

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::tools::terraform::Terraform;
 
 /// Plans and applies; returns the time spent waiting for the user's approval
-/// and whether anything was applied.
+/// and whether what was applied changed a host (not only the bastion).
 pub fn provision(s: &Session, args: &UpArgs) -> Result<(Duration, bool)> {
     let (p, env) = (s.printer, &s.env);
     let t = Instant::now();
@@ -68,7 +68,9 @@ pub fn provision(s: &Session, args: &UpArgs) -> Result<(Duration, bool)> {
         fields["approval_wait_s"] = json!(secs(waited));
     }
     p.phase_end("terraform", true, t.elapsed().saturating_sub(waited), &msg, fields);
-    Ok((waited, plan.changes))
+    // Replacing only the bastion changes no host: the fast path's look at
+    // the hosts decides (PlanSummary::changes_hosts).
+    Ok((waited, plan.changes_hosts()))
 }
 
 /// Before `up` plans (this policy is obsctl's, not Terraform's): makes sure the password obsctl passes is the one

@@ -128,6 +128,11 @@ impl Contract {
 pub struct SshSettings {
     pub private_key_file: PathBuf,
     pub bastion: Option<String>,
+    /// The bastion's public SSH host key, when the stack knows it from
+    /// creating the bastion (the lab): pinned before the first connection,
+    /// like a host's `ssh_host_key`. Absent or null: trusted on first use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bastion_host_key: Option<String>,
 }
 
 /// A JSON object read as a list of pairs, so duplicate keys are seen
@@ -245,6 +250,12 @@ pub fn parse(text: &str, env: &Environment) -> Result<Contract> {
             return Err(bad(format!("`ssh.bastion` is `{b}`, not `user@address` (the bastion every connection jumps through)")));
         }
     }
+    if let Some(key) = &raw.ssh.bastion_host_key {
+        if raw.ssh.bastion.is_none() {
+            return Err(bad("`ssh.bastion_host_key` is set but `ssh.bastion` is null".to_string()));
+        }
+        units::check_host_key(key).map_err(|e| bad(format!("`ssh.bastion_host_key`: {e}")))?;
+    }
     Ok(Contract { environment: raw.environment, hosts, ssh: raw.ssh })
 }
 
@@ -333,6 +344,23 @@ roles = ["app"]
             v["hosts"]["mon-1"]["ssh_host_key"] = json!(bad_key);
             reject(v, needle);
         }
+    }
+
+    /// Issue 32: the lab publishes its bastion's host key; it is checked like
+    /// a host's, and only with a bastion.
+    #[test]
+    fn accepts_and_checks_a_bastion_host_key() {
+        let mut v = contract();
+        v["ssh"]["bastion"] = json!("root@10.77.0.9");
+        v["ssh"]["bastion_host_key"] = json!(HOST_KEY);
+        let c = parse(&v.to_string(), &env()).unwrap();
+        assert_eq!(c.ssh.bastion_host_key.as_deref(), Some(HOST_KEY));
+        let mut bad = v.clone();
+        bad["ssh"]["bastion_host_key"] = json!(HOST_KEY.replace("ssh-ed25519", "ssh-dss"));
+        reject(bad, "`ssh.bastion_host_key`");
+        let mut orphan = v;
+        orphan["ssh"]["bastion"] = json!(null);
+        reject(orphan, "`ssh.bastion` is null");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 
 use crate::error::{IoContext, Result};
-use crate::model::environment::{Environment, Provider, StateBackend};
+use crate::model::environment::{Environment, LabSettings, Provider, StateBackend};
 use crate::state::secrets::DbPassword;
 use crate::state::workspace::{StateDir, Workspace};
 
@@ -155,13 +155,13 @@ pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<DbPass
     });
     match &env.provider {
         Provider::Lab(lab) => {
-            // Addresses follow the host's position in the env file, so
-            // appending a host never renumbers the others.
+            // Addresses: the model's numbering (LabSettings::host_numbers).
             let numbers: serde_json::Map<String, Value> =
-                env.hosts.iter().enumerate().map(|(i, h)| (h.name.clone(), json!(10 + i))).collect();
+                LabSettings::host_numbers(&env.hosts).map(|(name, n)| (name.to_string(), json!(n))).collect();
             // Every lab machine binds every data root from its data
             // directory: a role added to a host later finds its data kept.
             vars["lab"] = json!({ "bridge": lab.bridge, "cidr": lab.cidr, "host_numbers": numbers,
+                                  "bastion": lab.bastion_number().map(|n| json!({ "name": LabSettings::BASTION_NAME, "number": n })),
                                   "data_paths": crate::model::backup::DATA_ROOTS });
         }
         Provider::Aws(aws) => {

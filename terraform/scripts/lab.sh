@@ -9,6 +9,10 @@
 #   lab.sh base                    build the base image of LAB_OS once (cached, shared)
 #   lab.sh net-up                  bridge + apt cache        (LAB_ENV LAB_BRIDGE LAB_GATEWAY LAB_PREFIX)
 #   lab.sh net-down                remove them               (LAB_ENV LAB_BRIDGE)
+#   lab.sh isolate                 the lab host may open connections into LAB_CIDR only to the
+#                                  bastion and its own address (LAB_ENV LAB_CIDR LAB_GATEWAY LAB_BASTION)
+#   lab.sh unisolate               remove that (LAB_ENV; net-down does it too)
+#   lab.sh isolation               print the environment's isolation rules, or "none" (LAB_ENV)
 #   lab.sh data-up                 the host's data directory (LAB_ENV LAB_NAME LAB_DATA_PATHS)
 #   lab.sh data-down               remove it, with the data  (LAB_ENV LAB_NAME; `destroy` only)
 #   lab.sh machine-up              boot one machine          (LAB_ENV LAB_NAME LAB_ADDRESS LAB_PREFIX LAB_GATEWAY LAB_BRIDGE LAB_PUBKEY_FILE LAB_OS;
@@ -155,6 +159,7 @@ stop_pid() { # pid, seconds
 
 cmd_net_down() {
   need LAB_ENV; need LAB_BRIDGE
+  cmd_unisolate
   local d; d=$(acng_dir)
   [ -f "$d/pid" ] && stop_pid "$(cat "$d/pid")" 5
   # A pid file lost by a killed run: find the cache by its config dir.
@@ -163,6 +168,48 @@ cmd_net_down() {
   if ip link show "$LAB_BRIDGE" >/dev/null 2>&1; then ip link del "$LAB_BRIDGE"; fi
   rmdir "$(env_dir)/machines" "$(env_dir)" 2>/dev/null || true
   log "network $LAB_BRIDGE removed"
+}
+
+# --- isolation (a lab with a bastion) ---------------------------------------
+
+# One nftables table per environment, its own (nothing else's rules are
+# touched): on the lab host's output path, a new connection to an address of
+# the environment's network is refused unless it goes to the bastion or to
+# the host's own bridge address. Connections the machines open to the host
+# (apt cache, receivers) are input, and replies to them are not new: both pass.
+nft_table() { echo "obsctl_lab_${LAB_ENV//-/_}"; }
+
+cmd_isolate() {
+  need LAB_ENV; need LAB_CIDR; need LAB_GATEWAY; need LAB_BASTION
+  command -v nft >/dev/null || die "missing nft (the isolation of a lab with a bastion); install with: apt-get install -y nftables"
+  local t; t=$(nft_table)
+  # Replaced whole in one transaction: a second run leaves one table.
+  nft -f - <<NFT
+table inet $t
+delete table inet $t
+table inet $t {
+  chain output {
+    type filter hook output priority 0; policy accept;
+    ip daddr $LAB_CIDR ip daddr != { $LAB_GATEWAY, $LAB_BASTION } ct state new counter reject
+  }
+}
+NFT
+  log "only the bastion $LAB_BASTION is reachable from this host in $LAB_CIDR (nftables table inet $t)"
+}
+
+cmd_unisolate() {
+  need LAB_ENV
+  command -v nft >/dev/null || return 0
+  local t; t=$(nft_table)
+  if nft list table inet "$t" >/dev/null 2>&1; then
+    nft delete table inet "$t"
+    log "isolation removed (nftables table inet $t)"
+  fi
+}
+
+cmd_isolation() {
+  need LAB_ENV
+  command -v nft >/dev/null && nft list table inet "$(nft_table)" 2>/dev/null || echo none
 }
 
 # --- data ----------------------------------------------------------------
@@ -348,7 +395,7 @@ cmd_settle() {
 
 step=${1:-}
 case "$step" in
-  base|net-up|net-down|data-up|data-down|machine-up|machine-down|machine-stop)
+  base|net-up|net-down|isolate|unisolate|data-up|data-down|machine-up|machine-down|machine-stop)
     if [ -z "${LAB_DETACHED:-}" ]; then
       detached "$@"
       exit $?
@@ -360,6 +407,9 @@ case "$step" in
   base) cmd_base ;;
   net-up) cmd_net_up ;;
   net-down) cmd_net_down ;;
+  isolate) cmd_isolate ;;
+  unisolate) cmd_unisolate ;;
+  isolation) cmd_isolation ;;
   data-up) cmd_data_up ;;
   data-down) cmd_data_down ;;
   machine-up) cmd_machine_up ;;
@@ -367,5 +417,5 @@ case "$step" in
   machine-stop) cmd_machine_stop ;;
   status) cmd_settle; cmd_status ;;
   settle) cmd_settle "${2:-600}" ;;
-  *) sed -n '2,28p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,32p' "$0" >&2; exit 2 ;;
 esac

@@ -11,7 +11,11 @@
 # A check is a script in tests/e2e/checks/ that sources checks/lib.sh and
 # declares in its header:
 #   # env: dev|staging|any        the environment it runs on (up already;
-#                                 any: the one whose PLAN lists it)
+#                                 any: the one whose PLAN lists it); or
+#   # env: NAME                   an environment of its own, which the check
+#                                 creates and destroys itself (leaves:
+#                                 destroyed): it runs in the lane whose PLAN
+#                                 lists it, without that lane's up
 #   # needs: webhook smtp         the receivers the harness must serve
 #   # leaves: as-found|up|broken|destroyed
 #   # changes-checkout: FILES     (optional) files it edits and restores
@@ -46,13 +50,20 @@ source "$ROOT/tests/e2e/lib.sh"
 # static steps are done (about 12 minutes in): each lane runs its others first.
 PLAN_dev=(dev-up dev-lab-alerts dev-noop dev-drift dev-converge dev-upgrade dev-cert-renewal faults dev-fast-path dev-ca-rotation dev-replace-host dev-dr-drill dev-destroy)
 # faults (env: any) runs on dev: staging's lane holds the checks that need peers.
-PLAN_staging=(staging-up staging-watchman staging-rolling staging-existing-host staging-own-service staging-os-roll staging-failover staging-destroy)
+# lab-jump (env: jump, its own) runs after staging-destroy: staging's lane ends sooner than dev's.
+PLAN_staging=(staging-up staging-watchman staging-rolling staging-existing-host staging-own-service staging-os-roll staging-failover staging-destroy lab-jump)
 ENVS=(dev staging)
 SINK_PORT=9099
 SMTP_PORT=2525
 CHECKS="$ROOT/tests/e2e/checks"
 
 header() { sed -n "s/^# $2: *//p" "$CHECKS/$1.sh" | head -1; }
+# own_env CHECK: the environment of its own the check creates and destroys
+# itself (its env: header names neither a lane's environment nor any), or nothing.
+own_env() {
+  local e; e=$(header "$1" env)
+  [[ " ${ENVS[*]} any " == *" $e "* ]] || echo "$e"
+}
 mmss() { printf '%d:%02d' $(($1 / 60)) $(($1 % 60)); }
 
 # Every check file is in the plan, and every planned check exists.
@@ -66,8 +77,10 @@ for c in $planned; do
   [ -f "$CHECKS/$c.sh" ] || fail "PLAN names $c, but tests/e2e/checks/$c.sh does not exist"
   for e in "${ENVS[@]}"; do
     plan="PLAN_$e[*]"
-    [[ " ${!plan} " == *" $c "* ]] && { [[ "$(header "$c" env)" =~ ^($e|any)$ ]] || fail "$c is planned on $e but declares env: $(header "$c" env)"; }
+    [[ " ${!plan} " == *" $c "* ]] && { [[ "$(header "$c" env)" =~ ^($e|any)$ ]] || [ -n "$(own_env "$c")" ] || fail "$c is planned on $e but declares env: $(header "$c" env)"; }
   done
+  [ -z "$(own_env "$c")" ] || [ "$(header "$c" leaves)" = destroyed ] ||
+    fail "$c brings up its own environment $(own_env "$c"), so it must destroy it (leaves: destroyed)"
 done
 # A check that leaves its environment broken is followed only by the destroy.
 for e in "${ENVS[@]}"; do
@@ -97,7 +110,9 @@ if [ $# -gt 0 ]; then
   for c in "$@"; do
     [[ "$planned" == *" $c "* ]] || fail "no check $c (tests/e2e/harness.sh --list)"
     e=$(env_of "$c")
-    RUN[$c]=1 RUN[$e-up]=1 RUN[$e-destroy]=1
+    RUN[$c]=1
+    # A check with an environment of its own needs nothing of its lane's.
+    [ -n "$(own_env "$c")" ] || RUN[$e-up]=1 RUN[$e-destroy]=1
   done
 else
   for c in $planned; do RUN[$c]=1; done
@@ -132,8 +147,10 @@ cleanup() {
   if [ -n "${E2E_ARTIFACTS:-}" ]; then
     mkdir -p "$E2E_ARTIFACTS" && cp -r "$MAIL" "$E2E_RUN"/alerts-*.jsonl "$E2E_ARTIFACTS/" 2>/dev/null || true
   fi
-  # Whatever was interrupted: nothing stays deployed.
+  # Whatever was interrupted: nothing stays deployed (of the environments
+  # this run brought up; a check's own environment is its own to destroy).
   for e in "${ENVS[@]}"; do
+    [ -n "${RUN[$e-up]:-}" ] || continue
     if [ -e "/var/lib/obsctl/lab/envs/$e" ] || [ -e ".obsctl/$e/inventory.json" ]; then
       echo "harness: $e is still deployed; destroying it" >&2
       "$OBSCTL" destroy --env "$e" --auto-approve >/dev/null 2>&1 || echo "harness: destroy of $e failed: see .obsctl/$e/runs/" >&2
@@ -149,7 +166,7 @@ build_obsctl
 
 # Leftovers of an earlier run would make the cold ups warm ones.
 for e in "${ENVS[@]}"; do
-  [ -n "$(lane_checks "$e")" ] || continue
+  [ -n "${RUN[$e-up]:-}" ] || continue
   "$OBSCTL" destroy --env "$e" --auto-approve >"$E2E_RUN/logs/$e-leftover-destroy.log" 2>&1 \
     || fail "could not destroy the leftover $e (log: $E2E_RUN/logs/$e-leftover-destroy.log)"
 done
@@ -184,7 +201,8 @@ run_check() {
   local e=$1 c=$2 log="$E2E_RUN/logs/$2.log" t0 rc=0 secs
   t0=$(date +%s)
   printf '[%s] %s  start %s\n' "$(date -u +%H:%M:%S)" "$e" "$c"
-  ENV=$e ALERTS="$E2E_RUN/alerts-$e.jsonl" bash "$CHECKS/$c.sh" >"$log" 2>&1 </dev/null || rc=$?
+  local own; own=$(own_env "$c")
+  ENV=${own:-$e} ALERTS="$E2E_RUN/alerts-${own:-$e}.jsonl" bash "$CHECKS/$c.sh" >"$log" 2>&1 </dev/null || rc=$?
   secs=$(( $(date +%s) - t0 ))
   if [ $rc = 0 ]; then
     printf '[%s] %s  pass  %s (%s)\n' "$(date -u +%H:%M:%S)" "$e" "$c" "$(mmss $secs)"

@@ -79,7 +79,13 @@ def self_test() -> bool:
         "no bastion key": lambda c: c["ssh"].pop("bastion"),
         "host key with a comment": lambda c: c["hosts"]["mon-1"].update(ssh_host_key=c["hosts"]["mon-1"]["ssh_host_key"] + " root@mon-1"),
         "host key of type ssh-dss": lambda c: c["hosts"]["mon-1"].update(ssh_host_key="ssh-dss AAAAB3NzaC1kc3M="),
+        "bastion host key with a comment": lambda c: c["ssh"].update(
+            bastion="root@10.77.0.9", bastion_host_key=c["hosts"]["mon-1"]["ssh_host_key"] + " root@bastion"),
     }
+    # The lab's bastion with its published key (issue 32) is a good contract.
+    with_bastion = copy.deepcopy(good)
+    with_bastion["ssh"].update(bastion="root@10.77.0.9", bastion_host_key=good["hosts"]["mon-1"]["ssh_host_key"])
+    ok &= check("dev.json with a bastion and its host key", with_bastion)
     for case, change in refused.items():
         c = copy.deepcopy(good)
         change(c)

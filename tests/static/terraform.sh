@@ -4,7 +4,9 @@
 #  1. terraform/stacks/aws/tests/*.tftest.hcl: plans (and mock applies) of
 #     the aws stack with a mocked AWS provider: the Loki bucket's lifecycle
 #     rule, the Grafana database's protection and password version, names,
-#     credit mode, ports from obsctl, --without components, refusals.
+#     credit mode, ports from obsctl, --without components, refusals; and
+#     terraform/stacks/lab/tests/*.tftest.hcl: plans of the lab stack (its
+#     bastion: the jump machine, the contract's ssh.bastion, clashes refused).
 #  2. terraform/modules/*/tests/*.tftest.hcl: module tests (aws_instances:
 #     an instance type must run the image's architecture).
 #  3. tests/names/names.txt through both stacks: every name of the table

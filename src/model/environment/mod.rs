@@ -130,6 +130,35 @@ pub struct LabSettings {
     pub bridge: String,
     /// IPv4 network of the bridge, e.g. 10.77.0.0/24.
     pub cidr: String,
+    /// The shape of a private network (issue 32): one more machine, the
+    /// bastion, and the controller may open connections on the bridge only
+    /// to it; every SSH and HTTP call jumps through it, as on aws.
+    #[serde(default)]
+    pub bastion: bool,
+}
+
+impl LabSettings {
+    /// The number (within `cidr`) of the first host; the host at position i
+    /// of the env file gets FIRST_HOST_NUMBER + i, so appending a host never
+    /// renumbers the others. 1 is the lab host's own address (gateway).
+    pub const FIRST_HOST_NUMBER: u32 = 10;
+    /// The bastion's number: below every host's, so adding hosts never
+    /// moves it, and never one of theirs.
+    pub const BASTION_NUMBER: u32 = 9;
+
+    /// Each host's number within `cidr`, in env-file order.
+    pub fn host_numbers<'a>(hosts: &'a [Host]) -> impl Iterator<Item = (&'a str, u32)> + 'a {
+        (Self::FIRST_HOST_NUMBER..).zip(hosts).map(|(n, h)| (h.name.as_str(), n))
+    }
+
+    /// The bastion machine's name (lab.sh's machine, Terraform's
+    /// `module.bastion`): no host may have it when the lab has a bastion.
+    pub const BASTION_NAME: &'static str = "bastion";
+
+    /// The bastion's number, when `[lab] bastion = true`.
+    pub fn bastion_number(&self) -> Option<u32> {
+        self.bastion.then_some(Self::BASTION_NUMBER)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

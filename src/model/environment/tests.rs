@@ -414,3 +414,23 @@ fn promtail_only_with_an_explicit_log_agent_choice() {
         assert!(err.message.contains(key) && err.message.contains(says), "{head}: {}", err.message);
     }
 }
+
+/// Issue 32: `[lab] bastion = true` gives the lab a jump machine at one
+/// number, below every host's; off by default; a wrong type is refused.
+#[test]
+fn the_lab_bastion_has_one_number_below_the_hosts() {
+    let lab = |env: &Environment| env.provider.lab().cloned().unwrap();
+    let plain = parse_str(GOOD).unwrap();
+    assert_eq!(lab(&plain).bastion_number(), None, "no bastion unless asked for");
+    let env = parse_str(&GOOD.replace("cidr = \"10.77.0.0/24\"", "cidr = \"10.77.0.0/24\"\nbastion = true")).unwrap();
+    let bastion = lab(&env).bastion_number().unwrap();
+    let numbers: Vec<(&str, u32)> = LabSettings::host_numbers(&env.hosts).collect();
+    assert_eq!(numbers, [("mon-1", 10), ("app-1", 11)], "hosts numbered from .10 in file order");
+    assert!(numbers.iter().all(|(_, n)| *n > bastion) && bastion > 1, "the bastion ({bastion}) is neither a host's nor the gateway's");
+    let err = parse_str(&GOOD.replace("cidr = \"10.77.0.0/24\"", "cidr = \"10.77.0.0/24\"\nbastion = \"yes\"")).unwrap_err();
+    assert!(err.message.contains("bastion"), "{}", err.message);
+    // A host cannot take the bastion machine's name.
+    let clash = GOOD.replace("cidr = \"10.77.0.0/24\"", "cidr = \"10.77.0.0/24\"\nbastion = true").replace("app-1", "bastion");
+    assert!(parse_str(&clash).unwrap_err().message.contains("host `bastion` has the name of the lab's bastion"));
+    assert!(parse_str(&GOOD.replace("app-1", "bastion")).is_ok(), "without a bastion the name is free");
+}

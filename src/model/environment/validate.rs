@@ -180,9 +180,20 @@ pub(super) fn validate(name: &str, file: &Path, raw: RawEnvironment) -> Result<E
             }
             let prefix =
                 parse_cidr(&lab.cidr).ok_or_else(|| bad("lab.cidr", format!("`{}` is not an IPv4 network like 10.77.0.0/24", lab.cidr)))?;
-            let capacity = (1u64 << (32 - prefix)).saturating_sub(12);
+            // Numbers below the first host's (the gateway, the bastion) and the
+            // broadcast address are not hosts'.
+            let capacity = (1u64 << (32 - prefix)).saturating_sub(u64::from(LabSettings::FIRST_HOST_NUMBER) + 2);
             if hosts.len() as u64 > capacity {
                 return Err(bad("lab.cidr", format!("{} has room for {capacity} machines, the topology has {}", lab.cidr, hosts.len())));
+            }
+            if lab.bastion && hosts.iter().any(|h| h.name == LabSettings::BASTION_NAME) {
+                return Err(bad(
+                    "hosts",
+                    format!(
+                        "host `{0}` has the name of the lab's bastion machine ([lab] bastion = true); rename the host",
+                        LabSettings::BASTION_NAME
+                    ),
+                ));
             }
             Provider::Lab(lab)
         }

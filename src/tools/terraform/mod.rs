@@ -221,11 +221,10 @@ impl<'a> Terraform<'a> {
     pub fn plan_replacing(&self, hosts: &[String]) -> Result<PlanSummary> {
         let mut replace: Vec<String> = hosts.iter().map(|h| self.machine_address(h)).collect();
         if self.env.provider.kind() == ProviderKind::Lab {
-            for machine in crate::tools::lab::not_running(&self.state_list()?, &self.env.name, self.ws, &self.log)? {
+            for (machine, address) in crate::tools::lab::not_running(&self.state_list()?, &self.env.name, self.ws, &self.log)? {
                 self.printer.info(&format!(
                     "lab machine {machine} is in Terraform's state but not running (stopped, killed or never finished booting); replacing it"
                 ));
-                let address = crate::tools::lab::machine_address(&machine);
                 if !replace.contains(&address) {
                     replace.push(address);
                 }

@@ -52,6 +52,16 @@ impl PlanSummary {
         self.add + self.change + self.destroy > 0
     }
 
+    /// The plan changes something of the hosts: any change but one to the
+    /// bastion alone (`module.bastion` in every stack: the lab's jump
+    /// machine, aws' bastion instance), which Ansible never configures; a
+    /// stopped lab bastion replaced changes no host. Output values only
+    /// count as a change (as `changes`).
+    pub fn changes_hosts(&self) -> bool {
+        let bastion = |a: &str| a.strip_prefix(BASTION_MODULE).is_some_and(|rest| rest.starts_with(['.', '[']));
+        self.changes && (!self.changes_resources() || self.actions.iter().any(|(_, a)| !bastion(a)))
+    }
+
     /// The resources the plan touches, one line each (`+ address`, `~`,
     /// `-/+`, `-`), grouped by action: what a Terraform user reviews before
     /// approving.
@@ -71,6 +81,9 @@ impl PlanSummary {
         }
     }
 }
+
+/// Where every stack keeps its bastion (terraform/stacks/*/main.tf).
+pub const BASTION_MODULE: &str = "module.bastion";
 
 /// What a plan (`terraform show -json`) does, resource by resource.
 pub(super) fn summary_of(v: &Value) -> PlanSummary {
@@ -123,5 +136,23 @@ mod tests {
         assert_eq!(lines.len(), 4, "{lines:?}");
         assert!(lines[0].contains("+ a.new") && lines[1].contains("~ a.tag"), "{lines:?}");
         assert!(lines[2].contains("-/+ a.moved") && lines[3].contains("- a.gone"), "{lines:?}");
+        assert!(s.changes_hosts());
+    }
+
+    /// Issue 32: replacing only the bastion changes no host (the fast path
+    /// may still be taken); anything else with it does.
+    #[test]
+    fn a_plan_that_replaces_only_the_bastion_changes_no_host() {
+        let replace = |addresses: &[&str]| {
+            let rc: Vec<_> = addresses.iter().map(|a| json!({ "address": a, "change": { "actions": ["delete", "create"] } })).collect();
+            summary_of(&json!({ "resource_changes": rc }))
+        };
+        assert!(!replace(&["module.bastion[0].terraform_data.machine", "module.bastion[0].terraform_data.data"]).changes_hosts());
+        assert!(!replace(&["module.bastion.aws_instance.this"]).changes_hosts());
+        assert!(replace(&["module.bastion[0].terraform_data.machine", "module.machine[\"mon-1\"].terraform_data.machine"]).changes_hosts());
+        assert!(replace(&["module.bastionish.x"]).changes_hosts());
+        let outputs_only = PlanSummary { changes: true, ..Default::default() };
+        assert!(outputs_only.changes_hosts(), "output values alone still count");
+        assert!(!PlanSummary::default().changes_hosts());
     }
 }

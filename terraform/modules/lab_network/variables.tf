@@ -22,3 +22,9 @@ variable "root_dir" {
   description = "Directory holding lab images, machines and the apt cache."
   type        = string
 }
+
+variable "bastion" {
+  description = "Address of the environment's bastion on the bridge, or null. When set, the lab host may open connections into var.cidr only to it and to its own bridge address (an nftables table of the environment's own); the machines still reach the host (apt cache, receivers) and replies pass."
+  type        = string
+  default     = null
+}

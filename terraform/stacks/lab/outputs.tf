@@ -16,7 +16,8 @@ output "obsctl_inventory" {
     }
     ssh = {
       private_key_file = var.ssh_private_key_file
-      bastion          = null
+      bastion          = local.bastion_address == null ? null : "root@${local.bastion_address}"
+      bastion_host_key = local.bastion_address == null ? null : module.bastion[0].ssh_host_key
     }
   }
 }

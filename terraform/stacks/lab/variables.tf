@@ -11,11 +11,12 @@ variable "ssh_private_key_file" {
 }
 
 variable "lab" {
-  description = "Lab network: bridge name, IPv4 CIDR, and each host's number within the CIDR (stable across added hosts); data_paths: the stateful components' data roots (obsctl's model/backup.rs DATA_ROOTS), bound into every machine from its data directory on the lab host, which a replaced machine keeps."
+  description = "Lab network: bridge name, IPv4 CIDR, and each host's number within the CIDR (stable across added hosts); bastion: the jump machine's name and number within the CIDR (null: no bastion, the lab host reaches the machines directly); data_paths: the stateful components' data roots (obsctl's model/backup.rs DATA_ROOTS), bound into every machine from its data directory on the lab host, which a replaced machine keeps."
   type = object({
     bridge       = string
     cidr         = string
     host_numbers = map(number)
+    bastion      = optional(object({ name = string, number = number }))
     root_dir     = optional(string, "/var/lib/obsctl/lab")
     data_paths   = optional(list(string), [])
   })
@@ -33,6 +34,11 @@ variable "lab" {
   validation {
     condition     = alltrue([for n in values(var.lab.host_numbers) : n >= 2])
     error_message = "lab.host_numbers must be >= 2 (1 is the host's own address)."
+  }
+
+  validation {
+    condition     = var.lab.bastion == null || try(var.lab.bastion.number >= 2 && !contains(values(var.lab.host_numbers), var.lab.bastion.number) && !contains(keys(var.lab.host_numbers), var.lab.bastion.name), true)
+    error_message = "lab.bastion must have a number >= 2 and a name and number no host has."
   }
 
   validation {

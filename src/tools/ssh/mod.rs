@@ -14,6 +14,9 @@ use crate::model::contract::Contract;
 use crate::tools::process::{Child, RunError};
 use crate::tools::retry::{retry, Backoff};
 
+mod record;
+pub use record::record_host_keys;
+
 /// Creates `.obsctl/<env>/ssh/id_ed25519` (and `.pub`) if missing.
 pub fn ensure_key(key: &Path, env: &str) -> Result<bool> {
     if key.is_file() && key.with_extension("pub").is_file() {
@@ -158,8 +161,9 @@ enum Failure {
 /// naming it and what to check.
 pub fn bastion_unreachable(bastion: &str, why: &str) -> Error {
     Error::new(Phase::Hosts, format!("the bastion {bastion} is unreachable ({why}): the hosts are reached only through it")).hint(format!(
-        "check that the bastion runs (the stack's `bastion` output), that your public address is in [aws].admin_cidrs \
-             and that `ssh {bastion}` works with the environment's key; then run the command again"
+        "check that the bastion runs (the stack's `bastion` output; on the lab, `obsctl up` replaces a stopped bastion machine), \
+             that your public address may reach it (aws: [aws].admin_cidrs) and that `ssh {bastion}` works with the environment's key; \
+             then run the command again"
     ))
 }
 
@@ -403,41 +407,6 @@ pub fn fingerprint(key: &str) -> Option<String> {
     Some(format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest.as_ref())))
 }
 
-/// Pins in `known_hosts` the host keys the contract publishes, for each host
-/// that is new or was recreated since `previous` (its key or its address
-/// changed), or for every keyed host when the file does not exist. A host
-/// whose key did not change keeps its entry as it is, so a key the operator
-/// forgot and let `up` pin again stays pinned. Returns the hosts recorded.
-pub fn record_host_keys(previous: Option<&Contract>, contract: &Contract, known_hosts: &Path) -> Result<Vec<String>> {
-    let text = match std::fs::read_to_string(known_hosts) {
-        Ok(t) => Some(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::internal(format!("cannot read {}: {e}", known_hosts.display()))),
-    };
-    let mut lines: Vec<String> = text.as_deref().unwrap_or("").lines().map(str::to_string).collect();
-    let mut recorded = Vec::new();
-    for (name, h) in &contract.hosts {
-        let Some(key) = &h.ssh_host_key else { continue };
-        let before = previous.and_then(|p| p.hosts.get(name));
-        let unchanged = before.is_some_and(|b| b.ssh_host_key.as_ref() == Some(key) && b.address == h.address && b.ssh_port == h.ssh_port);
-        if text.is_some() && unchanged {
-            continue;
-        }
-        let kh = known_hosts_name(&h.address, h.ssh_port);
-        lines.retain(|l| !l.split_whitespace().next().is_some_and(|names| names.split(',').any(|n| n == kh)));
-        lines.push(format!("{kh} {key}"));
-        recorded.push(name.clone());
-    }
-    if !recorded.is_empty() || text.is_none() {
-        let mut out = lines.join("\n");
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        crate::state::workspace::write_atomic(known_hosts, out.as_bytes(), 0o600)?;
-    }
-    Ok(recorded)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,37 +478,6 @@ mod tests {
     fn known_hosts_names_a_port_other_than_22_in_brackets() {
         assert_eq!(known_hosts_name("10.77.0.10", 22), "10.77.0.10");
         assert_eq!(known_hosts_name("10.77.0.10", 2222), "[10.77.0.10]:2222");
-    }
-
-    #[test]
-    fn records_keys_of_new_and_recreated_hosts_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let kh = dir.path().join("known_hosts");
-        let other = HOST_KEY.replace("kz5d", "kz5e");
-        // First run: no file, every published key is recorded; app-1 publishes none.
-        let first = keyed(&[("mon-1", HOST_KEY)]);
-        assert_eq!(record_host_keys(None, &first, &kh).unwrap(), vec!["mon-1"]);
-        assert_eq!(std::fs::read_to_string(&kh).unwrap(), format!("10.77.0.10 {HOST_KEY}\n"));
-        use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&kh).unwrap().permissions().mode() & 0o777, 0o600);
-        // A key learnt on first use (app-1) and an unchanged contract: nothing is touched.
-        std::fs::write(&kh, format!("10.77.0.10 {HOST_KEY}\n10.77.0.11 ssh-ed25519 TOFU\n")).unwrap();
-        assert!(record_host_keys(Some(&first), &first, &kh).unwrap().is_empty());
-        // The operator forgot mon-1's key on purpose: an unchanged contract does not put it back.
-        std::fs::write(&kh, "10.77.0.11 ssh-ed25519 TOFU\n").unwrap();
-        assert!(record_host_keys(Some(&first), &first, &kh).unwrap().is_empty());
-        assert_eq!(std::fs::read_to_string(&kh).unwrap(), "10.77.0.11 ssh-ed25519 TOFU\n");
-        // Terraform recreated mon-1 (new key): its old entries go, the new key is pinned.
-        std::fs::write(&kh, format!("10.77.0.10,mon-1 {HOST_KEY}\n10.77.0.11 ssh-ed25519 TOFU\n10.77.0.100 ssh-ed25519 X\n")).unwrap();
-        let recreated = keyed(&[("mon-1", &other)]);
-        assert_eq!(record_host_keys(Some(&first), &recreated, &kh).unwrap(), vec!["mon-1"]);
-        assert_eq!(
-            std::fs::read_to_string(&kh).unwrap(),
-            format!("10.77.0.11 ssh-ed25519 TOFU\n10.77.0.100 ssh-ed25519 X\n10.77.0.10 {other}\n")
-        );
-        // The file was deleted: the published keys are recorded again.
-        std::fs::remove_file(&kh).unwrap();
-        assert_eq!(record_host_keys(Some(&recreated), &recreated, &kh).unwrap(), vec!["mon-1"]);
     }
 
     #[test]
