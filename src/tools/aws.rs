@@ -1,7 +1,9 @@
 //! The AWS API where Terraform has no action: RDS DB snapshots (`obsctl
 //! backup` takes one of Grafana's database, `restore` checks it exists).
 //! Through the aws CLI (v1, pinned, from PyPI) in a venv of obsctl's own,
-//! installed on first use like ansible-core (docs/backup.md says why).
+//! installed on first use like ansible-core (docs/backup.md says why), once
+//! per user and version (`~/.cache/obsctl/awscli-<version>`): it holds
+//! nothing of an environment.
 //! Credentials and endpoint as the aws stack's provider takes them
 //! (terraform/stacks/aws/providers.tf): with `[aws] endpoint` (moto,
 //! LocalStack) every call goes there with the fixed test keys and nothing
@@ -67,7 +69,10 @@ pub struct AwsCli {
 
 impl AwsCli {
     pub fn new(ws: &Workspace, aws: &AwsSettings, log: &Path) -> AwsCli {
-        AwsCli { venv: ws.tools_dir().join("awscli"), region: aws.region.clone(), endpoint: aws.endpoint.clone(), log: log.to_path_buf() }
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
+        AwsCli { venv: venv_dir(cache, ws), region: aws.region.clone(), endpoint: aws.endpoint.clone(), log: log.to_path_buf() }
     }
 
     pub fn region(&self) -> &str {
@@ -174,6 +179,12 @@ impl AwsCli {
     }
 }
 
+/// Where the venv lives: the user's cache, else the workspace's `.obsctl/`.
+fn venv_dir(cache: Option<PathBuf>, ws: &Workspace) -> PathBuf {
+    let name = format!("awscli-{AWSCLI}");
+    cache.map_or_else(|| ws.tools_dir().join(&name), |c| c.join("obsctl").join(&name))
+}
+
 /// `aws rds create-db-snapshot …` without the common options.
 pub fn create_snapshot_args(instance: &str, snapshot: &str, tags: &[(&str, &str)]) -> Vec<String> {
     let mut a: Vec<String> = ["rds", "create-db-snapshot", "--db-instance-identifier", instance, "--db-snapshot-identifier", snapshot]
@@ -229,7 +240,8 @@ mod tests {
         .unwrap();
         let cli = AwsCli::new(&ws, &aws, Path::new("/tmp/log"));
         assert_eq!(cli.common_args().join(" "), "--region eu-west-1 --output json --endpoint-url http://127.0.0.1:5000");
-        assert_eq!(cli.venv, PathBuf::from("/r/.obsctl/awscli"));
+        assert_eq!(venv_dir(Some("/home/u/.cache".into()), &ws), PathBuf::from(format!("/home/u/.cache/obsctl/awscli-{AWSCLI}")));
+        assert_eq!(venv_dir(None, &ws), PathBuf::from(format!("/r/.obsctl/awscli-{AWSCLI}")));
         aws.endpoint = None;
         assert_eq!(AwsCli::new(&ws, &aws, Path::new("/tmp/log")).common_args().join(" "), "--region eu-west-1 --output json");
     }
