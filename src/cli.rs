@@ -63,8 +63,9 @@ pub enum Command {
     RotateSecret(RotateSecretArgs),
     /// Write one dated archive of what the environment cannot re-create from
     /// the repository: Prometheus' TSDB, Alertmanager's silences and
-    /// notification log, Grafana's SQLite database, Loki's filesystem data,
-    /// and the controller's state (CA, passwords, SSH key, records) encrypted with age.
+    /// notification log, Grafana's SQLite database (on RDS: a snapshot the
+    /// archive names), Loki's filesystem data, and the controller's state
+    /// (CA, passwords, SSH key, records) encrypted with age.
     Backup(BackupArgs),
     /// Put an archive of `obsctl backup` back: the controller's state first,
     /// then the data, host by host; then verify.
