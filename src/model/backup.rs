@@ -123,19 +123,21 @@ pub const ITEMS: &[Item] = &[
         what: "Grafana's SQLite database: users, folders, UI edits, annotations, API keys (`database = \"sqlite\"` only)",
     },
     Item {
+        name: "loki-data",
+        component: Some(ComponentId::Loki),
+        method: Method::HostDirectory,
+        paths: &[LOKI_DATA],
+        what: "Loki's index, chunks and WAL (`storage = \"filesystem\"` only)",
+    },
+    // Last: a snapshot outlives a backup that fails after it, so nothing
+    // that can still fail comes after it but writing the archive.
+    Item {
         name: "grafana-rds-snapshot",
         component: Some(ComponentId::Grafana),
         method: Method::RdsSnapshot,
         paths: &[],
         what: "Grafana's PostgreSQL database on RDS (`database = \"postgres\"`, aws): users, folders, UI edits, annotations, \
                API keys; a manual snapshot `obsctl-<env>-grafana-<time>` tagged with the environment and the archive",
-    },
-    Item {
-        name: "loki-data",
-        component: Some(ComponentId::Loki),
-        method: Method::HostDirectory,
-        paths: &[LOKI_DATA],
-        what: "Loki's index, chunks and WAL (`storage = \"filesystem\"` only)",
     },
 ];
 
@@ -230,6 +232,8 @@ mod tests {
         let rds: Vec<_> = ITEMS.iter().filter(|i| i.method == Method::RdsSnapshot).collect();
         assert_eq!(rds.len(), 1);
         assert!(rds[0].paths.is_empty() && rds[0].method.kept().contains("outside the archive"));
+        // Taken last: nothing that can fail comes after it but writing the archive.
+        assert_eq!(ITEMS.last().map(|i| i.method), Some(Method::RdsSnapshot));
         assert!(ITEMS.iter().filter(|i| i.method != Method::RdsSnapshot).all(|i| i.method.kept() == "in the archive"));
         assert!(RDS_SNAPSHOT_TIMEOUT > RDS_SNAPSHOT_POLL * 10);
     }
