@@ -662,6 +662,8 @@ obsctl plan --env "$ENV_NAME" </dev/null >"$WORK/plan-restore.log" 2>&1 || rc=$?
 ((rc == 2)) || { show "$WORK/plan-restore.log"; die "plan after the restore exited $rc, expected 2 (everything to create)"; }
 jq -e --arg s "$SNAPSHOT2" '.grafana_db_snapshot_identifier == $s' "$STATE/terraform.tfvars.json" >/dev/null ||
     die "the stack's variables do not pass $SNAPSHOT2 as grafana_db_snapshot_identifier"
+grep -qE "\+ snapshot_identifier += \"$SNAPSHOT2\"" "$(ls -d "$STATE"/runs/*-plan | tail -n 1)/terraform.log" ||
+    die "Terraform's plan does not create Grafana's database from $SNAPSHOT2 (snapshot_identifier)"
 rds2_s=$(elapsed "$rds2_t0" "$(now)")
 log "restore onto the destroyed environment: record and stack variable name $SNAPSHOT2 (${rds2_s}s)"
 
