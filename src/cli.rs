@@ -63,8 +63,9 @@ pub enum Command {
     RotateSecret(RotateSecretArgs),
     /// Write one dated archive of what the environment cannot re-create from
     /// the repository: Prometheus' TSDB, Alertmanager's silences and
-    /// notification log, Grafana's SQLite database, Loki's filesystem data,
-    /// and the controller's state (CA, passwords, SSH key, records) encrypted with age.
+    /// notification log, Grafana's SQLite database (on RDS: a snapshot the
+    /// archive names), Loki's filesystem data, and the controller's state
+    /// (CA, passwords, SSH key, records) encrypted with age.
     Backup(BackupArgs),
     /// Put an archive of `obsctl backup` back: the controller's state first,
     /// then the data, host by host; then verify.
@@ -330,6 +331,10 @@ pub struct BackupArgs {
     /// missing; default ~/.config/obsctl/backup-<env>.agekey). Never inside .obsctl/.
     #[arg(long, value_name = "FILE")]
     pub key: Option<std::path::PathBuf>,
+    /// Take only these items (comma-separated names of docs/backup.md's
+    /// table, e.g. grafana-rds-snapshot); the controller's state always.
+    #[arg(long, value_name = "ITEM", value_delimiter = ',')]
+    pub only: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -348,4 +353,8 @@ pub struct RestoreArgs {
     /// Seconds to wait for every scrape target to be up afterwards.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub verify_timeout: u64,
+    /// Leave Grafana's RDS database as it is: the archive's snapshot is
+    /// neither checked nor used (everything else is restored).
+    #[arg(long)]
+    pub keep_grafana_db: bool,
 }

@@ -10,7 +10,7 @@ pub fn run(args: BackupArgs, printer: &Printer) -> Result<u8> {
     let s = Session::open(&args.env.env, "backup", printer)?;
     let run_log = s.log("obsctl.log");
     let to = args.to.clone().unwrap_or_else(|| s.ws.tools_dir().join("backups").join(&s.env.name));
-    let t = crate::deploy::backup::backup(&s, &to, args.key.as_deref())
+    let t = crate::deploy::backup::backup(&s, &to, args.key.as_deref(), &args.only)
         .map_err(|e| interrupted_hint(e, &s.env.name, "backup").or_log(run_log))?;
     if t.key_created {
         printer.warn(&format!(
@@ -28,6 +28,9 @@ pub fn run(args: BackupArgs, printer: &Printer) -> Result<u8> {
         t.archive.display()
     )];
     lines.extend(t.manifest.members.iter().map(|m| format!("  {}  {} bytes", m.file, m.bytes)));
+    lines.extend(t.manifest.snapshots.iter().map(|r| {
+        format!("  RDS snapshot {} of {} ({}, {}): kept by RDS, outside the archive", r.identifier, r.instance, r.region, r.created)
+    }));
     lines.extend(t.manifest.skipped.iter().map(|w| format!("  skipped: {w}")));
     lines.push(format!("  Restore it: obsctl restore --env {} --from {} --key {}", s.env.name, t.archive.display(), t.key.display()));
     printer.summary(&lines.join("\n"), crate::deploy::backup::summary_json(&s.env.name, &t, printer.elapsed()));

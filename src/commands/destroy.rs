@@ -81,10 +81,12 @@ fn destroy(s: &Session, args: &DestroyArgs) -> Result<()> {
 
 /// Files that describe machines that no longer exist: the deployment record,
 /// the inventory derived from it, their pinned SSH host keys, a leftover plan
-/// (and the record files of obsctl before the deployment record). Secrets,
-/// the SSH key and run logs stay.
+/// (and the record files of obsctl before the deployment record), the
+/// restore record of Grafana's RDS database (a later environment starts
+/// empty unless restored again). Secrets, the SSH key and run logs stay.
 fn cleanup(s: &Session) {
     crate::state::deployment::Deployment::forget(&s.state);
+    crate::state::db_restore::clear(&s.state);
     // known_hosts.old: the copy `ssh-keygen -R` keeps when a key is forgotten.
     for f in [s.state.inventory(), s.state.known_hosts(), s.state.known_hosts().with_extension("old"), s.state.plan_file()] {
         let _ = std::fs::remove_file(f);

@@ -40,7 +40,9 @@ fn facts(ws: &Workspace) -> Result<Value> {
         "backup": crate::model::backup::ITEMS
             .iter()
             .map(|i| json!({ "name": i.name, "component": i.component.map(|c| c.name()), "method": i.method, "paths": i.paths,
-                             "what": i.what, "how": i.method.how(), "restore": i.method.restore() }))
+                             "what": i.what, "how": i.method.how(), "kept": i.method.kept(), "restore": i.method.restore(),
+                             "instance": (i.method == crate::model::backup::Method::RdsSnapshot)
+                                 .then(|| crate::model::backup::rds_instance("<env>")) }))
             .collect::<Vec<_>>(),
         "defaults": {
             "os": environment::Os::default().name(),

@@ -23,7 +23,7 @@ pub fn run(args: RestoreArgs, printer: &Printer) -> Result<u8> {
     let go = || {
         let key = crate::deploy::backup::key_path(&s, args.key.as_deref())?;
         let opened = crate::deploy::restore::open(&args.from, &name, args.accept_env.as_deref(), &s.log("restore.log"))?;
-        let outcome = crate::deploy::restore::restore(&s, &opened, &key, args.verify_timeout)?;
+        let outcome = crate::deploy::restore::restore(&s, &opened, &args.from, &key, args.verify_timeout, args.keep_grafana_db)?;
         Ok::<_, crate::error::Error>((opened.manifest, outcome))
     };
     let (manifest, outcome) = go().map_err(|e| interrupted_hint(e, &name, "restore").or_log(run_log))?;

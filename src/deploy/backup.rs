@@ -39,6 +39,10 @@ pub struct Manifest {
     pub members: Vec<Member>,
     /// Items with nothing to take, and why.
     pub skipped: Vec<String>,
+    /// Items kept outside the archive: Grafana's RDS snapshot (absent from
+    /// archives of environments without one, and of obsctl before it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snapshots: Vec<crate::deploy::rds::SnapshotRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -137,9 +141,22 @@ pub struct Taken {
     pub bytes: u64,
 }
 
-/// Takes the backup into `to` (created if needed).
-pub fn backup(s: &Session, to: &Path, key: Option<&Path>) -> Result<Taken> {
+/// The items `--only` names (the controller's state always), checked
+/// against the list; empty: every item.
+pub fn chosen(only: &[String]) -> Result<Vec<&'static Item>> {
+    let names: Vec<&str> = ITEMS.iter().map(|i| i.name).collect();
+    if let Some(bad) = only.iter().find(|o| !names.contains(&o.as_str())) {
+        return Err(Error::input(format!("--only {bad}: no such item; the items are {}", names.join(", ")))
+            .hint("e.g. obsctl backup --env <env> --only grafana-rds-snapshot"));
+    }
+    Ok(ITEMS.iter().filter(|i| only.is_empty() || i.method == Method::Controller || only.iter().any(|o| o == i.name)).collect())
+}
+
+/// Takes the backup into `to` (created if needed); `only`: the items
+/// `--only` names (empty: all).
+pub fn backup(s: &Session, to: &Path, key: Option<&Path>, only: &[String]) -> Result<Taken> {
     let p = s.printer;
+    let chosen = chosen(only)?;
     archive::require_tools()?;
     let (d, env) = deployed(&s.state, &s.env)?;
     let key = key_path(s, key)?;
@@ -148,6 +165,7 @@ pub fn backup(s: &Session, to: &Path, key: Option<&Path>) -> Result<Taken> {
     let now = time::OffsetDateTime::now_utc();
     let created = now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
     let stamp = now.format(time::macros::format_description!("[year][month][day]T[hour][minute][second]Z")).unwrap_or_default();
+    let rds_stamp = now.format(time::macros::format_description!("[year][month][day][hour][minute][second]")).unwrap_or_default();
     let name = format!("obsctl-backup-{}-{stamp}", env.name);
     crate::state::workspace::private_dir(to)?;
     let work = tempfile::Builder::new().prefix(".obsctl-backup-").tempdir_in(to).with_path("create a folder in", to)?;
@@ -157,9 +175,28 @@ pub fn backup(s: &Session, to: &Path, key: Option<&Path>) -> Result<Taken> {
     let remote = Remote::new(s, &d.contract);
     let mut members = Vec::new();
     let mut skipped = Vec::new();
+    let mut snapshots = Vec::new();
     for item in ITEMS {
+        if !chosen.iter().any(|c| c.name == item.name) {
+            skipped.push(format!("{}: not among --only", item.name));
+            continue;
+        }
         let t = Instant::now();
         p.phase_start(item.name, item.what);
+        if item.method == Method::RdsSnapshot {
+            let n = match crate::deploy::rds::not_applicable(&env) {
+                Some(why) => {
+                    skipped.push(why);
+                    0
+                }
+                None => {
+                    snapshots.push(crate::deploy::rds::take(s, &env, &rds_stamp, &name)?);
+                    1
+                }
+            };
+            p.phase_end(item.name, true, t.elapsed(), &format!("{n} snapshot(s)"), json!({ "snapshots": n }));
+            continue;
+        }
         let before = members.len();
         take(s, &env, &remote, &access, item, root, &recipient, &log, &mut members, &mut skipped)?;
         let n = members.len() - before;
@@ -174,6 +211,7 @@ pub fn backup(s: &Session, to: &Path, key: Option<&Path>) -> Result<Taken> {
         recipient,
         members,
         skipped,
+        snapshots,
     };
     std::fs::write(root.join(MANIFEST), crate::error::to_json_pretty(&manifest)?).with_path("write", &root.join(MANIFEST))?;
     let archive_path = to.join(format!("{name}.tar"));
@@ -287,6 +325,8 @@ fn take(
             }
             Ok(())
         }
+        // Taken by the caller (deploy::rds): nothing in the archive.
+        Method::RdsSnapshot => Ok(()),
         Method::Sqlite | Method::HostDirectory => {
             let Some(c) = component else { return Ok(()) };
             let path = item.paths[0];
@@ -357,5 +397,5 @@ fn fetch_tar(remote: &Remote, host: &str, args: &str, out: &Path, cleanup: &str)
 /// The summary's JSON.
 pub fn summary_json(env: &str, t: &Taken, elapsed: Duration) -> Value {
     json!({ "ok": true, "environment": env, "archive": t.archive, "bytes": t.bytes, "members": t.manifest.members,
-            "skipped": t.manifest.skipped, "key": t.key, "key_created": t.key_created, "elapsed_s": secs(elapsed) })
+            "skipped": t.manifest.skipped, "snapshots": t.manifest.snapshots, "key": t.key, "key_created": t.key_created, "elapsed_s": secs(elapsed) })
 }

@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod maintenance;
 pub mod prepare;
 pub mod provision;
+pub mod rds;
 pub mod restore;
 pub mod roll;
 pub mod session;

@@ -87,10 +87,29 @@ pub enum Outcome {
     Restored { reconfigured: bool, restored: Vec<String>, silences: usize },
 }
 
-pub fn restore(s: &Session, opened: &Opened, key: &Path, verify_timeout: u64) -> Result<Outcome> {
+/// `archive`: the archive's path as the user named it (for hints);
+/// `keep_grafana_db`: leave Grafana's RDS database as it is.
+pub fn restore(
+    s: &Session,
+    opened: &Opened,
+    archive_path: &Path,
+    key: &Path,
+    verify_timeout: u64,
+    keep_grafana_db: bool,
+) -> Result<Outcome> {
     let p = s.printer;
     let log = s.log("restore.log");
     archive::require_tools()?;
+    let running = Deployment::load(&s.state, &s.env.name)?;
+    // Grafana's RDS snapshot, before anything is written: it must exist, and
+    // a running database is never overwritten.
+    let db = crate::deploy::rds::plan_restore(
+        s,
+        &opened.manifest.snapshots,
+        running.is_some(),
+        keep_grafana_db,
+        &archive_path.display().to_string(),
+    )?;
     let t = Instant::now();
     p.phase_start("controller", "decrypting the controller's state");
     let ctl = tempfile::tempdir().with_path("create a folder in", &std::env::temp_dir())?;
@@ -99,7 +118,6 @@ pub fn restore(s: &Session, opened: &Opened, key: &Path, verify_timeout: u64) ->
     let files = ctl.path().join("files");
     std::fs::create_dir(&files).with_path("create", &files)?;
     archive::extract(&plain, &files, &log)?;
-    let running = Deployment::load(&s.state, &s.env.name)?;
     let Some(d) = running else {
         // Not up: the keys go back, and the records too when this machine has none (a lost controller).
         let lost = !s.state.tfstate().exists();
@@ -109,6 +127,9 @@ pub fn restore(s: &Session, opened: &Opened, key: &Path, verify_timeout: u64) ->
                 continue;
             }
             written.extend(put_back(&files.join(f), &s.state.dir.join(f), f)?);
+        }
+        if let Some(r) = &db {
+            written.push(crate::deploy::rds::record(s, r)?);
         }
         p.phase_end("controller", true, t.elapsed(), &format!("{} file(s) written", written.len()), json!({ "written": written }));
         return Ok(Outcome::ControllerOnly { written });
@@ -315,6 +336,7 @@ mod tests {
                 bytes: 6,
             }],
             skipped: vec![],
+            snapshots: vec![],
         };
         std::fs::write(root.join(MANIFEST), serde_json::to_string(&m).unwrap()).unwrap();
         let a = dir.join("a.tar");

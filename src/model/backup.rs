@@ -26,6 +26,10 @@ pub enum Method {
     /// `.obsctl/<env>/` files on the machine that runs obsctl, encrypted with
     /// age.
     Controller,
+    /// A manual RDS DB snapshot taken through the API (the aws CLI in
+    /// obsctl's own venv): kept by RDS, outside the archive; the manifest
+    /// names it (`snapshots`).
+    RdsSnapshot,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -68,6 +72,25 @@ pub const DATA_ROOTS: &[&str] = &["/var/lib/prometheus", "/var/lib/grafana", "/v
 /// among them: it pins the keys of machines that a rebuild replaces.
 pub const CONTROLLER_FILES: &[&str] = &["tls", "secrets", "ssh/id_ed25519", "ssh/id_ed25519.pub", "deployment.json", "terraform.tfstate"];
 
+/// Grafana's RDS instance of an environment (`module.grafana_db` of the aws
+/// stack: `obsctl-<env>-grafana`).
+pub fn rds_instance(env: &str) -> String {
+    format!("obsctl-{env}-grafana")
+}
+
+/// The manual snapshot `backup` takes of it: `obsctl-<env>-grafana-<stamp>`
+/// with `stamp` the archive's time as YYYYMMDDhhmmss (RDS identifiers: letters,
+/// digits and single hyphens; the final snapshot of a destroy is
+/// `obsctl-<env>-grafana-final-<stamp>`).
+pub fn rds_snapshot(env: &str, stamp: &str) -> String {
+    format!("{}-{stamp}", rds_instance(env))
+}
+
+/// How long `backup` waits for the snapshot to become available, and how
+/// often it asks.
+pub const RDS_SNAPSHOT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+pub const RDS_SNAPSHOT_POLL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Everything a backup holds, in the order it is taken and restored.
 pub const ITEMS: &[Item] = &[
     Item {
@@ -106,12 +129,22 @@ pub const ITEMS: &[Item] = &[
         paths: &[LOKI_DATA],
         what: "Loki's index, chunks and WAL (`storage = \"filesystem\"` only)",
     },
+    // Last: a snapshot outlives a backup that fails after it, so nothing
+    // that can still fail comes after it but writing the archive.
+    Item {
+        name: "grafana-rds-snapshot",
+        component: Some(ComponentId::Grafana),
+        method: Method::RdsSnapshot,
+        paths: &[],
+        what: "Grafana's PostgreSQL database on RDS (`database = \"postgres\"`, aws): users, folders, UI edits, annotations, \
+               API keys; a manual snapshot `obsctl-<env>-grafana-<time>` tagged with the environment and the archive",
+    },
 ];
 
 impl Method {
     /// How it is taken, for the docs.
-    pub fn how(self) -> &'static str {
-        match self {
+    pub fn how(self) -> String {
+        let how = match self {
             Method::TsdbSnapshot => "TSDB snapshot API with obsctl's credential, on the first replica that answers",
             Method::AlertmanagerState => {
                 "silences through the v2 API, the `nflog` file of the first peer that answers (written every 15 minutes)"
@@ -119,6 +152,22 @@ impl Method {
             Method::Sqlite => "a copy under SQLite's shared lock, on each Grafana host",
             Method::HostDirectory => "the directory, on each Loki host",
             Method::Controller => "a tar encrypted with age for the key `--key` names",
+            Method::RdsSnapshot => {
+                return format!(
+                    "a manual DB snapshot through the RDS API (the aws CLI), waited for until available (at most {} minutes); \
+                     the manifest records its identifier, the instance, the region and the time",
+                    RDS_SNAPSHOT_TIMEOUT.as_secs() / 60
+                )
+            }
+        };
+        how.to_string()
+    }
+
+    /// Where the item is kept, for the docs.
+    pub fn kept(self) -> &'static str {
+        match self {
+            Method::RdsSnapshot => "a snapshot outside the archive (RDS keeps it until someone deletes it)",
+            _ => "in the archive",
         }
     }
 
@@ -135,6 +184,10 @@ impl Method {
             }
             Method::Controller => {
                 "written back before anything else; a running environment with another CA or passwords is reconfigured with them"
+            }
+            Method::RdsSnapshot => {
+                "checked first (a missing snapshot stops the restore); on an environment that is not up, the next `up` \
+                 creates the instance from it (Terraform's `snapshot_identifier`); a running instance is never overwritten"
             }
         }
     }
@@ -166,5 +219,22 @@ mod tests {
             }
         }
         assert!(DATA_ROOTS.iter().all(|r| r.starts_with("/var/lib/") && r.matches('/').count() == 3));
+    }
+
+    #[test]
+    fn the_rds_snapshot_is_named_after_the_instance_and_kept_outside_the_archive() {
+        assert_eq!(rds_instance("prod"), "obsctl-prod-grafana");
+        let id = rds_snapshot("prod", "20261207071500");
+        assert_eq!(id, "obsctl-prod-grafana-20261207071500");
+        // RDS's identifier rules: a letter first, letters, digits and single hyphens, at most 255.
+        assert!(id.starts_with(|c: char| c.is_ascii_lowercase()) && !id.contains("--") && !id.ends_with('-') && id.len() <= 255);
+        assert!(id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+        let rds: Vec<_> = ITEMS.iter().filter(|i| i.method == Method::RdsSnapshot).collect();
+        assert_eq!(rds.len(), 1);
+        assert!(rds[0].paths.is_empty() && rds[0].method.kept().contains("outside the archive"));
+        // Taken last: nothing that can fail comes after it but writing the archive.
+        assert_eq!(ITEMS.last().map(|i| i.method), Some(Method::RdsSnapshot));
+        assert!(ITEMS.iter().filter(|i| i.method != Method::RdsSnapshot).all(|i| i.method.kept() == "in the archive"));
+        assert!(RDS_SNAPSHOT_TIMEOUT > RDS_SNAPSHOT_POLL * 10);
     }
 }

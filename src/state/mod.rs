@@ -4,6 +4,7 @@
 
 pub mod ca_rotation;
 pub mod converged;
+pub mod db_restore;
 pub mod deployment;
 pub mod lock;
 pub mod os_roll;

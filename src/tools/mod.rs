@@ -5,6 +5,7 @@
 pub mod alertmanager;
 pub mod ansible;
 pub mod archive;
+pub mod aws;
 pub mod http;
 pub mod inventory;
 pub mod lab;

@@ -179,6 +179,11 @@ pub fn input_vars(env: &Environment, state: &StateDir, grafana_db: Option<DbPass
             if let Some(db) = &grafana_db {
                 vars["grafana_db_password_version"] = json!(db.version);
             }
+            // After `obsctl restore` of an archive with an RDS snapshot: a
+            // database created now starts from it (an existing one ignores it).
+            if let Some(r) = crate::state::db_restore::read(state)? {
+                vars["grafana_db_snapshot_identifier"] = json!(r.snapshot);
+            }
         }
     }
     Ok(vars)

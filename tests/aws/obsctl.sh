@@ -30,6 +30,16 @@
 #       no password generated
 #     rotate-secret grafana-db → version 2; plan exit 2 (drift); up applies it
 #       (password_wo_version 2 in the state); plan exit 0
+#   Grafana's database in backup and restore (an RDS snapshot; the aws CLI
+#     venv obsctl installs once per user, ~/.cache/obsctl/awscli-<version>):
+#     backup --only grafana-rds-snapshot → a manual snapshot
+#       obsctl-awsmock-grafana-<time> available in moto, tagged with the
+#       environment and the archive, named in the manifest (not a member)
+#     restore onto the running environment → exit 10 (a running database is
+#       not overwritten), the snapshot deleted → exit 10 naming it; nothing written
+#     (after the destroy below) restore of a second archive → the controller's
+#       state and .obsctl/<env>/grafana-db-restore.json naming its snapshot;
+#       plan → exit 2 with grafana_db_snapshot_identifier in the stack's variables
 #   destroy without --confirm-env and without a terminal → exit 10, nothing
 #     destroyed
 #   destroy --confirm-env awsmock → fails on the database and the load
@@ -76,6 +86,8 @@ die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 source "$ROOT/tests/aws/moto-lib.sh"
 missing=()
 python3 -c 'import tomllib' 2>/dev/null || missing+=("python3 >= 3.11 (tomllib)")
+# obsctl backup encrypts the controller's state with age (a Debian package).
+for tool in age age-keygen tar; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 [[ -x "$OBSCTL" ]] || command -v cargo >/dev/null 2>&1 || missing+=("obsctl binary $OBSCTL (and no cargo to build it)")
 moto_require "${missing[@]}"
 
@@ -460,6 +472,87 @@ obsctl up --env "$ENV_NAME" --skip-configure --auto-approve </dev/null >"$WORK/u
 if s3 get "$STATE_BUCKET" "$STATE_KEY" | grep -qF -- "$(cat "$STATE/secrets/grafana_db_password")"; then die "the new RDS password is in the S3 state"; fi
 plan_in_sync "after the rotated password was applied"
 
+# --- backup and restore: Grafana's database as an RDS snapshot ---------------
+
+# The hosts are not configured here (--skip-configure): `backup --only
+# grafana-rds-snapshot` takes the controller's state and the snapshot, and
+# each restore below stops before anything is written.
+rds_t0=$(now)
+BACKUPS="$WORK/backups"
+BACKUP_KEY="$WORK/backup.agekey"
+log "obsctl backup --env $ENV_NAME --only grafana-rds-snapshot (a manual RDS snapshot, named in the manifest)"
+rc=0
+obsctl backup --env "$ENV_NAME" --to "$BACKUPS" --key "$BACKUP_KEY" --only grafana-rds-snapshot --output json </dev/null \
+    >"$WORK/backup.jsonl" 2>"$WORK/backup.stderr" || rc=$?
+((rc == 0)) || { show "$WORK/backup.jsonl"; show "$WORK/backup.stderr"; die "backup --only grafana-rds-snapshot exited $rc"; }
+ARCHIVE=$(jq -r 'select(.event == "summary") | .archive' "$WORK/backup.jsonl")
+[[ -f "$ARCHIVE" ]] || die "backup's summary names no archive: $(jq -c 'select(.event == "summary")' "$WORK/backup.jsonl")"
+tar -xOf "$ARCHIVE" manifest.json >"$WORK/manifest.json" || die "no manifest.json in $ARCHIVE"
+jq -e --arg env "$ENV_NAME" '.snapshots | length == 1 and (.[0] | .item == "grafana-rds-snapshot" and .instance == "obsctl-\($env)-grafana"
+        and .region == "eu-west-1" and (.identifier | test("^obsctl-\($env)-grafana-[0-9]{14}$")) and (.created | length > 0))' \
+    "$WORK/manifest.json" >/dev/null || die "the manifest does not name the snapshot as expected: $(jq -c .snapshots "$WORK/manifest.json")"
+jq -e '([.members[].item] | unique) == ["controller"] and (.skipped | any(startswith("prometheus-tsdb: not among --only")))' \
+    "$WORK/manifest.json" >/dev/null || die "the archive holds more than the controller's state, or does not say what --only left out: $(jq -c '{members, skipped}' "$WORK/manifest.json")"
+SNAPSHOT=$(jq -r '.snapshots[0].identifier' "$WORK/manifest.json")
+# rds_snapshot SNAPSHOT ENV ARCHIVE_ID: moto holds it, manual and available, tagged with both.
+rds_snapshot() {
+    "$MOTO_VENV/bin/python" - "$ENDPOINT" "$@" <<'PY'
+import sys
+import boto3
+endpoint, snap, env, archive = sys.argv[1:]
+rds = boto3.client("rds", endpoint_url=endpoint, region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+found = rds.describe_db_snapshots(DBSnapshotIdentifier=snap)["DBSnapshots"]
+s = found[0] if len(found) == 1 else {}
+tags = {t["Key"]: t["Value"] for t in s.get("TagList", [])}
+ok = (s.get("Status") == "available" and s.get("SnapshotType") == "manual" and s.get("DBInstanceIdentifier") == f"obsctl-{env}-grafana"
+      and tags.get("Environment") == env and tags.get("ObsctlArchive") == archive)
+if not ok:
+    print(f"  snapshot {snap}: {s}", file=sys.stderr)
+sys.exit(0 if ok else 1)
+PY
+}
+rds_snapshot "$SNAPSHOT" "$ENV_NAME" "$(basename "$ARCHIVE" .tar)" ||
+    die "moto has no available manual snapshot $SNAPSHOT of obsctl-$ENV_NAME-grafana tagged with the environment and the archive"
+backup_s=$(elapsed "$rds_t0" "$(now)")
+log "backup: $SNAPSHOT available in moto, named in $(basename "$ARCHIVE")'s manifest (${backup_s}s)"
+
+# restore_refused WHAT WANT...: restore exits 10 naming each WANT, and writes nothing.
+restore_refused() {
+    local what=$1 rc=0 out
+    shift
+    touch "$WORK/restore.mark"
+    out=$(obsctl restore --env "$ENV_NAME" --from "$ARCHIVE" --key "$BACKUP_KEY" </dev/null 2>&1) || rc=$?
+    ((rc == 10)) || { printf '%s\n' "$out" >&2; die "restore ($what) exited $rc, expected 10"; }
+    for want in "$@"; do
+        tr -s ' \n' ' ' <<<"$out" | grep -qF -- "$want" || { printf '%s\n' "$out" >&2; die "restore ($what) did not say: $want"; }
+    done
+    [[ ! -e "$STATE/grafana-db-restore.json" && -z "$(find "$STATE/tls" "$STATE/secrets" -newer "$WORK/restore.mark")" ]] ||
+        die "the refused restore ($what) wrote something under $STATE"
+}
+log "obsctl restore onto the running environment (expect a refusal: the running database is not overwritten)"
+restore_refused "a running database" "obsctl does not overwrite a running database with the archive's snapshot $SNAPSHOT" \
+    "obsctl destroy --env $ENV_NAME" "--keep-grafana-db"
+log "the snapshot deleted in moto: obsctl restore (expect a refusal naming it)"
+"$MOTO_VENV/bin/python" - "$ENDPOINT" "$SNAPSHOT" <<'PY' || die "cannot delete $SNAPSHOT in moto"
+import sys
+import boto3
+rds = boto3.client("rds", endpoint_url=sys.argv[1], region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
+rds.delete_db_snapshot(DBSnapshotIdentifier=sys.argv[2])
+PY
+restore_refused "a missing snapshot" "snapshot of Grafana's database, $SNAPSHOT (of obsctl-$ENV_NAME-grafana" \
+    "does not exist in RDS (eu-west-1); nothing was restored" "obsctl restore --env $ENV_NAME --from $ARCHIVE --keep-grafana-db"
+# A second archive, whose snapshot stays: restored after destroy, below.
+rc=0
+obsctl backup --env "$ENV_NAME" --to "$BACKUPS" --key "$BACKUP_KEY" --only grafana-rds-snapshot --output json </dev/null \
+    >"$WORK/backup2.jsonl" 2>"$WORK/backup2.stderr" || rc=$?
+((rc == 0)) || { show "$WORK/backup2.jsonl"; show "$WORK/backup2.stderr"; die "the second backup exited $rc"; }
+ARCHIVE2=$(jq -r 'select(.event == "summary") | .archive' "$WORK/backup2.jsonl")
+SNAPSHOT2=$(jq -r 'select(.event == "summary") | .snapshots[0].identifier' "$WORK/backup2.jsonl")
+[[ "$SNAPSHOT2" == obsctl-$ENV_NAME-grafana-* && "$SNAPSHOT2" != "$SNAPSHOT" ]] ||
+    die "the second backup's summary names snapshot $SNAPSHOT2 (the first was $SNAPSHOT)"
+rds_s=$(elapsed "$rds_t0" "$(now)")
+log "restore: a running database and a missing snapshot refused, nothing written; $SNAPSHOT2 taken (backups and restores ${rds_s}s)"
+
 # --- destroy: protected ----------------------------------------------------
 
 log "obsctl destroy --env $ENV_NAME without --confirm-env and without a terminal (expect refusal)"
@@ -550,6 +643,30 @@ out=$(obsctl destroy --env "$ENV_NAME" --confirm-env "$ENV_NAME" </dev/null 2>&1
 ((rc == 0)) || { printf '%s\n' "$out" >&2; die "second destroy exited $rc"; }
 grep -q "nothing to destroy" <<<"$out" || { printf '%s\n' "$out" >&2; die "second destroy did not say nothing to destroy"; }
 
+# --- Grafana's database from the snapshot, onto the destroyed environment ----
+
+rds2_t0=$(now)
+log "obsctl restore onto the destroyed environment (expect the controller's state and a restore record naming $SNAPSHOT2)"
+rds_snapshot "$SNAPSHOT2" "$ENV_NAME" "$(basename "$ARCHIVE2" .tar)" || die "$SNAPSHOT2 did not outlive the database's destroy"
+rc=0
+obsctl restore --env "$ENV_NAME" --from "$ARCHIVE2" --key "$BACKUP_KEY" --output json </dev/null \
+    >"$WORK/restore-down.jsonl" 2>"$WORK/restore-down.stderr" || rc=$?
+((rc == 0)) || { show "$WORK/restore-down.jsonl"; show "$WORK/restore-down.stderr"; die "restore onto the destroyed environment exited $rc"; }
+jq -e 'select(.event == "summary") | .controller_only == true and (.written | index("grafana-db-restore.json") != null)' \
+    "$WORK/restore-down.jsonl" >/dev/null || die "restore's summary: $(jq -c 'select(.event == "summary")' "$WORK/restore-down.jsonl")"
+jq -e --arg s "$SNAPSHOT2" --arg i "obsctl-$ENV_NAME-grafana" '.snapshot == $s and .instance == $i' "$STATE/grafana-db-restore.json" \
+    >/dev/null || die "the restore record does not name $SNAPSHOT2: $(cat "$STATE/grafana-db-restore.json" 2>&1)"
+log "obsctl plan (expect exit 2: Grafana's database created from $SNAPSHOT2)"
+rc=0
+obsctl plan --env "$ENV_NAME" </dev/null >"$WORK/plan-restore.log" 2>&1 || rc=$?
+((rc == 2)) || { show "$WORK/plan-restore.log"; die "plan after the restore exited $rc, expected 2 (everything to create)"; }
+jq -e --arg s "$SNAPSHOT2" '.grafana_db_snapshot_identifier == $s' "$STATE/terraform.tfvars.json" >/dev/null ||
+    die "the stack's variables do not pass $SNAPSHOT2 as grafana_db_snapshot_identifier"
+grep -qE "\+ snapshot_identifier += \"$SNAPSHOT2\"" "$(ls -d "$STATE"/runs/*-plan | tail -n 1)/terraform.log" ||
+    die "Terraform's plan does not create Grafana's database from $SNAPSHOT2 (snapshot_identifier)"
+rds2_s=$(elapsed "$rds2_t0" "$(now)")
+log "restore onto the destroyed environment: record and stack variable name $SNAPSHOT2 (${rds2_s}s)"
+
 ok=1
 cat <<EOF
 PASS: obsctl on the aws provider against moto ($ENDPOINT)
@@ -567,4 +684,8 @@ PASS: obsctl on the aws provider against moto ($ENDPOINT)
   remote state:       local -> s3://$STATE_BUCKET/$STATE_KEY by migrate-state in ${migrate_wall} s ($local_resources resources);
                       plan before migrating refused (exit 10); foreign lock -> exit 12, unlock frees it;
                       a teammate's checkout plans in sync; no RDS password in it; destroy ran against the S3 state
+  grafana's database: backup --only grafana-rds-snapshot -> $SNAPSHOT available in moto, tagged, named in the manifest;
+                      restore refused onto the running database and without the snapshot (exit 10, nothing written);
+                      after destroy, restore wrote the record and the next plan passes $SNAPSHOT2 to the stack;
+                      added: ${rds_s} s before destroy, ${rds2_s} s after
 EOF

@@ -1157,8 +1157,11 @@ def backup_table() -> str:
     rows = []
     for i in facts()["backup"]:
         where = ", ".join(f"`{p}`" if p.startswith("/") else f"`.obsctl/<env>/{p}`" for p in i["paths"])
-        rows.append([f"`{i['name']}`", f"`{i['component']}`" if i["component"] else "controller", i["what"], where, i["how"], i["restore"]])
-    return md_table(["archive folder", "of", "what", "where", "how it is taken", "how `restore` puts it back"], rows)
+        if i.get("instance"):
+            where = f"the RDS instance `{i['instance']}`"
+        rows.append([f"`{i['name']}`", f"`{i['component']}`" if i["component"] else "controller", i["what"], where, i["how"],
+                     i["kept"], i["restore"]])
+    return md_table(["item (archive folder)", "of", "what", "where", "how it is taken", "kept", "how `restore` puts it back"], rows)
 
 
 def e2e_plan(text: str) -> str:

@@ -89,6 +89,14 @@ impl<'a> Terraform<'a> {
         Ok(grafana_db_version(&out))
     }
 
+    /// The snapshot the state's Grafana database was created from
+    /// (`snapshot_identifier`): None when the state holds no such database,
+    /// Some(None) when it started empty. Needs `init`.
+    pub fn grafana_db_snapshot(&self) -> Result<Option<Option<String>>> {
+        let out = self.child().args(["state", "pull"]).what("terraform state pull").output()?.stdout;
+        Ok(grafana_db_attrs(&out).map(|a| a["snapshot_identifier"].as_str().filter(|s| !s.is_empty()).map(String::from)))
+    }
+
     fn run(&self, args: &[&str], what: &str) -> Result<Ran> {
         self.run_in(&self.state.tf_data_dir(), args, what)
     }
@@ -362,6 +370,11 @@ fn count_resources(state: &str) -> usize {
 
 /// `password_wo_version` of the Grafana database in a state document.
 fn grafana_db_version(state: &str) -> Option<u64> {
+    grafana_db_attrs(state).map(|a| a["password_wo_version"].as_u64().unwrap_or(1))
+}
+
+/// The attributes of the Grafana database in a state document.
+fn grafana_db_attrs(state: &str) -> Option<Value> {
     let v: Value = serde_json::from_str(state).ok()?;
     v["resources"].as_array()?.iter().find_map(|r| {
         let ours = r["mode"] == "managed"
@@ -370,8 +383,7 @@ fn grafana_db_version(state: &str) -> Option<u64> {
         if !ours {
             return None;
         }
-        let attrs = &r["instances"].as_array()?.first()?["attributes"];
-        Some(attrs["password_wo_version"].as_u64().unwrap_or(1))
+        Some(r["instances"].as_array()?.first()?["attributes"].clone())
     })
 }
 
@@ -517,6 +529,10 @@ mod tests {
         assert_eq!(grafana_db_version(&db(Value::Null)), Some(1));
         assert_eq!(grafana_db_version(r#"{"resources": []}"#), None);
         assert_eq!(grafana_db_version(""), None);
+        let from =
+            |s: Value| grafana_db_attrs(&db(Value::Null).replace("\"password_wo_version\":null", &format!("\"snapshot_identifier\":{s}")));
+        assert_eq!(from(json!("obsctl-prod-grafana-20261207071500")).unwrap()["snapshot_identifier"], "obsctl-prod-grafana-20261207071500");
+        assert_eq!(from(Value::Null).unwrap()["snapshot_identifier"], Value::Null);
     }
 
     #[test]

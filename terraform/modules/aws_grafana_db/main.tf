@@ -113,7 +113,17 @@ resource "aws_db_instance" "this" {
   # during `obsctl up`.
   apply_immediately = false
 
+  # `obsctl restore` of an archive with a snapshot, onto an environment that
+  # is not up: the instance is created from the snapshot (its data, user and
+  # database; the password the restored secrets hold). Only at creation: a
+  # running instance never follows a change of it (no replacement).
+  snapshot_identifier = var.snapshot_identifier
+
   tags = merge(var.tags, { Name = local.identifier })
+
+  lifecycle {
+    ignore_changes = [snapshot_identifier]
+  }
 
   depends_on = [aws_cloudwatch_log_group.this]
 }

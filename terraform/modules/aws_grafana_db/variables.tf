@@ -129,3 +129,9 @@ variable "log_retention_days" {
     error_message = "log_retention_days must be a retention CloudWatch Logs accepts: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
   }
 }
+
+variable "snapshot_identifier" {
+  description = "A DB snapshot the instance is created from (obsctl restore); null = an empty database. Read only when the instance is created."
+  type        = string
+  default     = null
+}

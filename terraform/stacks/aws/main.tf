@@ -164,4 +164,5 @@ module "grafana_db" {
   multi_az                  = var.aws.grafana_db_multi_az
   protected                 = var.protected || var.aws.grafana_db_deletion_protection
   log_retention_days        = var.aws.log_retention_days
+  snapshot_identifier       = var.grafana_db_snapshot_identifier
 }

@@ -225,6 +225,12 @@ variable "grafana_db_password_version" {
   }
 }
 
+variable "grafana_db_snapshot_identifier" {
+  description = "An RDS snapshot Grafana's database is created from (obsctl passes the one `obsctl restore` recorded in .obsctl/<env>/grafana-db-restore.json); null = an empty database. A database that exists ignores it."
+  type        = string
+  default     = null
+}
+
 variable "egress_tcp_ports" {
   description = "TCP ports the hosts may connect to on the internet besides 80 and 443 (APT, HTTPS APIs): obsctl passes the ports of the environment file's receivers (SMTP smarthosts, webhook URLs)."
   type        = list(number)
