@@ -43,7 +43,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let mut quick_in_sync = false;
     // A change of `os`: `up` rolls it, one host at a time (docs/upgrades.md),
     // and configures every host as it goes: not compared before.
-    let roll = crate::state::os_roll::roll(&s.state, &s.env).map(|r| r.lines).unwrap_or_default();
+    let roll = crate::state::os_roll::roll(&s.state, &env).map(|r| r.lines).unwrap_or_default();
     if let Some(d) = deployed
         .as_ref()
         .filter(|d| roll.is_empty() && !plan.changes_resources() && d.reached >= crate::state::deployment::Reached::Configured)

@@ -145,7 +145,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     });
     lines.push(String::new());
     // A change of `os` not rolled through yet (pending, under way or stopped): not a health problem.
-    let roll = crate::state::os_roll::roll(&s.state, &s.env);
+    let roll = crate::state::os_roll::roll(&s.state, &env);
     lines.extend(roll.iter().flat_map(|r| r.lines.iter().cloned()));
     lines.extend(crate::check::installed::updates_lines(&installed, &env.name, ""));
     // The certificate obsctl issued that expires first (the hosts' copies are measured by Prometheus).

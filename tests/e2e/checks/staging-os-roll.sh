@@ -239,7 +239,8 @@ for h in "${ROLLED[@]}"; do
   [ "$(stat -c %d:%i "$v")" = "${volume_id[$h]}" ] || fail "$h: $v is not the directory it was before the roll (the data volume was not kept)"
   grep -aqF -- "$sid" "$v/silences" || fail "$h: the kept volume's silences file ($v/silences) does not hold the silence $sid created before the roll"
   grep -aqF -- "alertname=\"$ALERT\"" "$v/nflog" || fail "$h: the kept volume's nflog ($v/nflog) holds no notification of $ALERT"
-  [ -z "$(on "$h" "find $am_data ! -user prometheus -print -quit")" ] || fail "$h: kept Alertmanager files not owned by prometheus"
+  am_user=$(on "$h" 'systemctl show -p User --value prometheus-alertmanager')
+  [ -n "$am_user" ] && [ -z "$(on "$h" "find $am_data ! -user $am_user -print -quit")" ] || fail "$h: kept Alertmanager files not owned by its user ($am_user)"
   scurl "$ENV" -fsS "https://$(addr "$h"):$AM_PORT/api/v2/silence/$sid" | jq -e '.status.state == "active"' >/dev/null ||
     fail "$h: the silence $sid is not active on its Alertmanager after the roll"
   echo "  $h: $v kept; silences $(stat -c %s "$v/silences") B (holds $sid), nflog $(stat -c %s "$v/nflog") B (holds $ALERT), written $(date -u -d @"$(stat -c %Y "$v/nflog")" +%H:%M:%SZ)"
@@ -266,7 +267,7 @@ while [ -z "$(notes_of resolved)" ]; do
 done
 t_resolved=$(notes_of resolved | head -1 | jq -r .received_at)
 # A late duplicate comes within two peer waits: it counts here, not in the next check.
-sleep "$(awk -v r="$t_resolved" -v n="$(now)" -v w="$(( 2 * PEER_WAIT + 5 ))" 'BEGIN { d = r + w - n; printf "%d", d > 0 ? d + 1 : 0 }')"
+sleep "$(awk -v r="$t_resolved" -v n="$(now)" -v w="$(( 2 * PEER_WAIT + 5 ))" 'BEGIN { d = r + w - n; printf "%d", (d > 0 ? d + 1 : 0) }')"
 step_done "alert resolved"
 
 say "the webhook's record of $ALERT: one notification per repeat interval through the roll"
