@@ -14,9 +14,15 @@ the alert fire; T_CLEAR when it was cleared) and checks:
     is REPEAT + GROUP_INTERVAL (the flush a repeat falls in) + 2 × PEER_WAIT
     (the wait of the last peers by cluster position) + 15 s of slack;
   - at most ALLOWED_DUPLICATES duplicates (the same status and alerts again
-    sooner than REPEAT): Alertmanager delivers at least once, and a peer
-    that was replaced may not yet hold the notification log on its turn;
-  - exactly one resolved notification.
+    sooner than REPEAT) before T_CLEAR: Alertmanager delivers at least once,
+    and a peer that was replaced may not yet hold the notification log on
+    its turn;
+  - after T_CLEAR, a resolved notification, and the last one resolved. (At
+    the threshold crossing the two Prometheus replicas evaluate at different
+    moments: one can still send the alert firing after the other sent it
+    resolved, and Alertmanager takes the latest word. Seen on the lab:
+    resolved, firing 0.7 s later from another peer, resolved 24 s later.
+    Those are printed, not counted as duplicates of the roll.)
 Exit 1 naming what failed. Times are epoch seconds, durations seconds.
 """
 import json
@@ -60,7 +66,7 @@ def main(argv):
         if prev is not None:
             gap = n["received_at"] - prev["received_at"]
             note = f"  (+{gap:.1f}s)"
-            if content(prev) == content(n) and gap < repeat - TOLERANCE:
+            if content(prev) == content(n) and gap < repeat - TOLERANCE and n["received_at"] <= t_clear:
                 dups.append(f"{n['status']} again {gap:.1f}s after {rel(prev['received_at'])} (by {sender(prev)}, then {sender(n)})")
                 note += " duplicate"
         print(f"    {rel(n['received_at']):>8} {n['status']:<8} by {sender(n)}{note}")
@@ -76,11 +82,13 @@ def main(argv):
         errors.append(f"no firing notification in the span's last {t1 - last:.1f}s")
     if len(dups) > allowed:
         errors.append(f"{len(dups)} duplicates, at most {allowed}: {'; '.join(dups)}")
-    if len(resolved) != 1:
-        errors.append(f"{len(resolved)} resolved notifications, expected exactly 1")
+    after = [n for n in notes if n["received_at"] > t_clear]
+    if not resolved or not after or after[-1]["status"] != "resolved":
+        errors.append(f"not resolved after the fault was cleared: {[n['status'] for n in after]}")
     during = sum(t0 <= n["received_at"] <= t1 for n in firing)
     print(f"  {alert} to {receiver}: {len(firing)} firing ({during} within the span of {t1 - t0:.0f}s), "
-          f"{len(resolved)} resolved, {len(dups)} duplicate(s) (at most {allowed})")
+          f"{len(dups)} duplicate(s) before the clear (at most {allowed}); after the clear: "
+          f"{', '.join(n['status'] for n in after) or 'nothing'}")
     for e in errors:
         print("  ERROR: " + e, file=sys.stderr)
     return 1 if errors else 0
