@@ -840,6 +840,20 @@ fn plan_with_only_output_changes_is_in_sync() {
         .stdout_contains("only output values differ");
 }
 
+#[test]
+fn plan_shows_a_pending_release_roll_as_drift_with_the_next_host() {
+    // os-roll.json (src/state/os_roll.rs): mon-1 rolled to the env file's
+    // release, app-1 not yet; Terraform itself has nothing to change.
+    let outputs_only = r#"{"resource_changes": [], "output_changes": {}}"#;
+    let test = Test::new().show(outputs_only);
+    write(&test.state("t").join("os-roll.json"), r#"{"target": "debian-13", "hosts": {"mon-1": "debian-13", "app-1": "debian-12"}}"#);
+    test.args(["plan", "--env", "t"])
+        .status(2)
+        .stdout_contains("release roll to debian-13: mon-1 on debian-13; app-1 on debian-12.")
+        .stdout_contains("next: app-1; `obsctl up --env t` replaces 1 host(s) one at a time")
+        .stdout_contains("1. app-1: debian-12 → debian-13, replaced, data volume kept");
+}
+
 // ---- --output json -------------------------------------------------------------
 
 #[test]

@@ -43,7 +43,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let mut quick_in_sync = false;
     // A change of `os`: `up` rolls it, one host at a time (docs/upgrades.md),
     // and configures every host as it goes: not compared before.
-    let roll = release_roll(&s.env, &s.state);
+    let roll = crate::state::os_roll::roll(&s.state, &env).map(|r| r.lines).unwrap_or_default();
     if let Some(d) = deployed
         .as_ref()
         .filter(|d| roll.is_empty() && !plan.changes_resources() && d.reached >= crate::state::deployment::Reached::Configured)
@@ -139,34 +139,4 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
                 "existing_hosts": existing, "user_inputs": items, "run_log": s.run_dir }),
     );
     Ok(if in_sync { 0 } else { crate::error::DRIFT_EXIT })
-}
-
-/// The roll `up` would run for a change of `os`: one line per host, in order.
-fn release_roll(env: &crate::model::environment::Environment, state: &crate::state::workspace::StateDir) -> Vec<String> {
-    let todo = crate::state::os_roll::to_roll(state, env);
-    let Some(first) = todo.first() else { return Vec::new() };
-    let now = crate::state::os_roll::current_os(state, env);
-    let mut lines = vec![format!(
-        "release roll to {}: `up` replaces {} host(s) one at a time, each configured and verified before the next:",
-        env.os.name(),
-        todo.len()
-    )];
-    for (i, h) in todo.iter().enumerate() {
-        let from = if i == 0 && now.get(first).is_some_and(|os| os == env.os.name()) {
-            "(resumed)".to_string()
-        } else {
-            now.get(h).cloned().unwrap_or_default()
-        };
-        let alone = crate::state::os_roll::without_peers(env, h);
-        let gap = if alone.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "; no peer for {}: down while replaced (asks, or --accept-gap)",
-                alone.iter().map(|c| c.name()).collect::<Vec<_>>().join(", ")
-            )
-        };
-        lines.push(format!("  {}. {h}: {from} → {}, replaced, data volume kept{gap}", i + 1, env.os.name()));
-    }
-    lines
 }

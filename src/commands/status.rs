@@ -144,6 +144,9 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         format!("\nAlerts firing: {}", names.join(", "))
     });
     lines.push(String::new());
+    // A change of `os` not rolled through yet (pending, under way or stopped): not a health problem.
+    let roll = crate::state::os_roll::roll(&s.state, &env);
+    lines.extend(roll.iter().flat_map(|r| r.lines.iter().cloned()));
     lines.extend(crate::check::installed::updates_lines(&installed, &env.name, ""));
     // The certificate obsctl issued that expires first (the hosts' copies are measured by Prometheus).
     let nearest = crate::state::tls::nearest_expiry(&s.state.tls());
@@ -172,7 +175,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
                     "existing": contract.hosts.get(&o.probe.host).is_some_and(|h| h.is_existing()), "component": o.probe.component, "url": o.probe.url,
                     "healthy": o.health.is_ok(), "error": o.health.as_ref().err() })).collect::<Vec<_>>(),
                 "targets": targets_json, "alertmanager_cluster": cluster_json, "nearest_certificate_expiry": cert_json,
-                "updates_pending": crate::check::installed::pending_json(&installed),
+                "updates_pending": crate::check::installed::pending_json(&installed), "release_roll": roll,
                 "alerts_firing": alerts.iter().map(|a| json!({ "alertname": a["labels"]["alertname"], "severity": a["labels"]["severity"], "labels": a["labels"] })).collect::<Vec<_>>() }),
     );
     Ok(if problems == 0 { 0 } else { Phase::Verify.exit_code() })

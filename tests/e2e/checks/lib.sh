@@ -136,3 +136,52 @@ no_missed_scrape() {
   [ "$min" = 1 ] || fail "a target missed a scrape during $what: $(promql "min_over_time(up$sel[${SPAN}s]) < 1" | jq -c '[.[] | .metric | {job, host}]')"
   [ "$(jq '.[0]' <<<"$COUNTS")" -ge $(( expected - 1 )) ] || fail "a target has fewer samples than its scrape interval gives during $what: $COUNTS, expected about $expected"
 }
+
+# The set-up the rolling checks share (staging-rolling, staging-os-roll;
+# after staging_topology): the env file ENV_FILE is copied to $WORK/env.toml
+# and put back on exit, whatever happens, after the check's own
+# cleanup_check (if it defines one) and with the probe stopped;
+# `on HOST 'COMMAND'` runs one string by the host's shell (obsctl ssh);
+# `up NAME [ARG...]` runs `up` with JSON events in $WORK/NAME.jsonl (stderr
+# in $WORK/NAME.err) and prints its seconds; start_probe starts the probe
+# loop (tests/e2e/ready_probe.py: every Prometheus and Alertmanager asked for
+# /-/ready, every Prometheus for a query, every 100 ms, into $PROBE_LOG);
+# stop_probe ends it.
+rolling_setup() {
+  ENV_FILE="environments/$ENV.toml"
+  PROBE="$ROOT/tests/e2e/ready_probe.py"
+  PROBE_LOG="$WORK/probe.log"
+  PROBE_PID=""
+  PROM_PORT=$(port prometheus_port)
+  AM_PORT=$(port alertmanager_port)
+  cp "$ENV_FILE" "$WORK/env.toml"
+  trap rolling_restore EXIT
+  on() { "$OBSCTL" ssh --env "$ENV" "$1" -- "$2"; }
+  up() {
+    local name=$1 t
+    shift
+    t=$(now)
+    "$OBSCTL" up --env "$ENV" --without "$WITHOUT" --auto-approve --output json "$@" >"$WORK/$name.jsonl" 2>"$WORK/$name.err" </dev/null \
+      || fail "up ($name) failed: $(tail -5 "$WORK/$name.jsonl"; tail -20 "$WORK/$name.err")"
+    since "$t"
+  }
+}
+rolling_restore() {
+  ! declare -F cleanup_check >/dev/null || cleanup_check || true
+  [ -z "${PROBE_PID:-}" ] || kill "$PROBE_PID" 2>/dev/null || true
+  cp "$WORK/env.toml" "$ENV_FILE"
+}
+start_probe() {
+  local targets=() p a
+  for p in "${PROMS[@]}"; do
+    targets+=("prometheus@$p=https://$(addr "$p"):$PROM_PORT/-/ready"
+              "prometheus-query@$p=https://$(addr "$p"):$PROM_PORT/api/v1/query?query=up")
+  done
+  for a in "${AMS[@]}"; do targets+=("alertmanager@$a=https://$(addr "$a"):$AM_PORT/-/ready"); done
+  python3 "$PROBE" run "$STATE/tls/ca.crt" "$STATE/secrets/web_obsctl_password" "$PROBE_LOG" "${targets[@]}" &
+  PROBE_PID=$!
+  PROBE_TARGETS=${#targets[@]}
+  sleep 3
+  [ -s "$PROBE_LOG" ] || fail "the probe wrote nothing in 3 s"
+}
+stop_probe() { kill "$PROBE_PID"; wait "$PROBE_PID" 2>/dev/null || true; PROBE_PID=""; }

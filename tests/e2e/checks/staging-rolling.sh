@@ -25,28 +25,8 @@
 # leaves: as-found
 # changes-checkout: environments/staging.toml
 source "$(dirname "$0")/lib.sh"
-ENV_FILE="environments/$ENV.toml"
-PROBE="$ROOT/tests/e2e/ready_probe.py"
-PROBE_LOG="$WORK/probe.log"
-
 staging_topology
-cp "$ENV_FILE" "$WORK/env.toml"
-restore() {
-  [ -n "${PROBE_PID:-}" ] && kill "$PROBE_PID" 2>/dev/null
-  cp "$WORK/env.toml" "$ENV_FILE"
-}
-trap restore EXIT
-
-# on HOST 'COMMAND': one string, run by the host's shell (obsctl ssh hands it to ssh).
-on() { "$OBSCTL" ssh --env "$ENV" "$1" -- "$2"; }
-# up NAME: an up with JSON events in $WORK/NAME.jsonl; prints its seconds.
-up() {
-  local name=$1 t
-  t=$(now)
-  "$OBSCTL" up --env "$ENV" --without "$WITHOUT" --auto-approve --output json >"$WORK/$name.jsonl" </dev/null \
-    || { tail -5 "$WORK/$name.jsonl" >&2; fail "up ($name) failed"; }
-  since "$t"
-}
+rolling_setup   # checks/lib.sh: the env file restored on exit, on, up, start_probe
 
 # windows UNIT READY-REGEX SINCE: "HOST START END" per restart of UNIT on its
 # hosts since SINCE (epoch s), from each host's journal: START is systemd's
@@ -102,19 +82,10 @@ no_dark() {
 }
 
 say "probe every Prometheus and Alertmanager every 100 ms"
-targets=()
-for p in "${PROMS[@]}"; do
-  targets+=("prometheus@$p=https://$(addr "$p"):9090/-/ready"
-            "prometheus-query@$p=https://$(addr "$p"):9090/api/v1/query?query=up")
-done
-for a in "${AMS[@]}"; do targets+=("alertmanager@$a=https://$(addr "$a"):9093/-/ready"); done
-python3 "$PROBE" run "$STATE/tls/ca.crt" "$STATE/secrets/web_obsctl_password" "$PROBE_LOG" "${targets[@]}" &
-PROBE_PID=$!
-sleep 3
-[ -s "$PROBE_LOG" ] || fail "the probe wrote nothing in 3 s"
+start_probe
 # Before any change every target answers (one slow answer on a loaded
 # machine is not a gap of the roll: those are measured from here on).
-python3 "$PROBE" report "$PROBE_LOG" | tail -1 | jq -e --argjson n "${#targets[@]}" '(.answered | length) == $n and ([.answered[]] | all(. > 0))' >/dev/null ||
+python3 "$PROBE" report "$PROBE_LOG" | tail -1 | jq -e --argjson n "$PROBE_TARGETS" '(.answered | length) == $n and ([.answered[]] | all(. > 0))' >/dev/null ||
   fail "a target did not answer before any change: $(python3 "$PROBE" report "$PROBE_LOG")"
 
 # --- 1. retention --------------------------------------------------------------------
@@ -155,7 +126,7 @@ one_at_a_time alertmanager "${#AMS[@]}" "$WORK/2.alertmanager"
 no_dark repair "$t2" "$t2e"
 echo "  step 2: up ${d2}s"
 
-kill "$PROBE_PID"; wait "$PROBE_PID" 2>/dev/null || true; PROBE_PID=""
+stop_probe
 say "probe timeline, whole check"
 python3 "$PROBE" report "$PROBE_LOG" | sed '$d'
 echo "staging-rolling: step 1 (retention) ${d1}s, step 2 (restore + hand edits) ${d2}s; peers restarted one at a time (journals), no component dark past ${DARK_LIMIT}s (probe)"
