@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::error::{Error, Phase, Result};
 use crate::report::Printer;
 use crate::state::workspace::Workspace;
-use crate::tools::process::{on_path, Child, RunError};
+use crate::tools::process::{Child, RunError};
 
 pub const ANSIBLE_CORE: &str = "2.19.14";
 /// Mitogen for Ansible: one persistent Python interpreter per host over one
@@ -64,47 +64,21 @@ impl Venv {
         format!("installing ansible-core {ANSIBLE_CORE} and Mitogen {MITOGEN} into {} (once)", self.dir.display())
     }
 
-    /// Creates the venv with the pinned ansible-core unless it is there;
-    /// `announce` gets `installing()` when it does (the caller's printer, or
-    /// nothing from a background thread that announced it before).
+    /// Creates the venv with the pinned ansible-core and Mitogen unless it
+    /// is there (`tools::venv`); `announce` gets `installing()` when it does
+    /// (the caller's printer, or nothing from a background thread that
+    /// announced it before).
     pub fn ensure(&self, announce: impl FnOnce(&str), log: &Path) -> Result<()> {
-        if self.ready() {
-            return Ok(());
+        let packages = [format!("ansible-core=={ANSIBLE_CORE}"), format!("mitogen=={MITOGEN}")];
+        crate::tools::venv::Pinned {
+            dir: &self.dir,
+            packages: &packages,
+            marker: &self.marker(),
+            marker_text: ANSIBLE_CORE,
+            what: "ansible-core",
+            installing: &self.installing(),
         }
-        let _ = std::fs::create_dir_all(self.dir.parent().unwrap_or(Path::new(".")));
-        let lock_path = self.dir.with_extension("lock");
-        let lock = crate::state::lock::acquire(&lock_path, "venv", "install ansible-core");
-        if let Err(e) = &lock {
-            if e.phase == Phase::Locked {
-                return Err(Error::prerequisite("another obsctl is installing ansible-core right now; try again in a minute"));
-            }
-        }
-        if self.ready() {
-            return Ok(());
-        }
-        announce(&self.installing());
-        let python = ["/usr/bin/python3", "python3"]
-            .iter()
-            .find(|p| Path::new(p).is_file() || on_path(p).is_some())
-            .ok_or_else(|| Error::prerequisite("python3 is not installed").hint("apt-get install -y python3 python3-venv"))?;
-        let _ = std::fs::remove_dir_all(&self.dir);
-        Child::new(*python, Phase::Prerequisite)
-            .args(["-m", "venv"])
-            .arg(&self.dir)
-            .what(format!("{python} -m venv"))
-            .log(log)
-            .run(|_| {})
-            .map_err(|e| e.on_exit(|e| e.hint("install the venv module: apt-get install -y python3-venv")))?;
-        Child::new(self.bin("pip").to_string_lossy(), Phase::Prerequisite)
-            .args(["install", "--disable-pip-version-check", "--quiet"])
-            .arg(format!("ansible-core=={ANSIBLE_CORE}"))
-            .arg(format!("mitogen=={MITOGEN}"))
-            .what(format!("pip install ansible-core=={ANSIBLE_CORE} mitogen=={MITOGEN}"))
-            .log(log)
-            .run(|_| {})
-            .map_err(|e| e.on_exit(|e| e.hint("check access to https://pypi.org, then run the command again")))?;
-        std::fs::write(self.marker(), ANSIBLE_CORE).map_err(|e| Error::internal(format!("cannot write venv marker: {e}")))?;
-        Ok(())
+        .ensure(|| self.ready(), announce, log)
     }
 }
 

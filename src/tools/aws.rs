@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::error::{Error, Phase, Result};
 use crate::model::aws::AwsSettings;
 use crate::state::workspace::Workspace;
-use crate::tools::process::{on_path, Child, RunError};
+use crate::tools::process::{Child, RunError};
 
 /// The aws CLI version obsctl installs (`awscli` on PyPI).
 pub const AWSCLI: &str = "1.46.2";
@@ -96,42 +96,18 @@ impl AwsCli {
         format!("installing the aws CLI {AWSCLI} into {} (once)", self.venv.display())
     }
 
-    /// Creates the venv with the pinned aws CLI unless it is there.
+    /// Creates the venv with the pinned aws CLI unless it is there
+    /// (`tools::venv`, like ansible-core's).
     pub fn ensure(&self, announce: impl FnOnce(&str)) -> Result<()> {
-        if self.ready() {
-            return Ok(());
+        crate::tools::venv::Pinned {
+            dir: &self.venv,
+            packages: &[format!("awscli=={AWSCLI}")],
+            marker: &self.marker(),
+            marker_text: AWSCLI,
+            what: "the aws CLI",
+            installing: &self.installing(),
         }
-        let _ = std::fs::create_dir_all(self.venv.parent().unwrap_or(Path::new(".")));
-        let lock = crate::state::lock::acquire(&self.venv.with_extension("lock"), "venv", "install the aws CLI");
-        if lock.as_ref().is_err_and(|e| e.phase == Phase::Locked) {
-            return Err(Error::prerequisite("another obsctl is installing the aws CLI right now; try again in a minute"));
-        }
-        if self.ready() {
-            return Ok(());
-        }
-        announce(&self.installing());
-        let python = ["/usr/bin/python3", "python3"]
-            .iter()
-            .find(|p| Path::new(p).is_file() || on_path(p).is_some())
-            .ok_or_else(|| Error::prerequisite("python3 is not installed").hint("apt-get install -y python3 python3-venv"))?;
-        let _ = std::fs::remove_dir_all(&self.venv);
-        Child::new(*python, Phase::Prerequisite)
-            .args(["-m", "venv"])
-            .arg(&self.venv)
-            .what(format!("{python} -m venv"))
-            .log(&self.log)
-            .run(|_| {})
-            .map_err(|e| e.on_exit(|e| e.hint("install the venv module: apt-get install -y python3-venv")))?;
-        Child::new(self.venv.join("bin/pip").to_string_lossy(), Phase::Prerequisite)
-            .args(["install", "--disable-pip-version-check", "--quiet"])
-            .arg(format!("awscli=={AWSCLI}"))
-            .what(format!("pip install awscli=={AWSCLI}"))
-            .log(&self.log)
-            .run(|_| {})
-            .map_err(|e| e.on_exit(|e| e.hint("check access to https://pypi.org, then run the command again")))?;
-        std::fs::write(self.marker(), AWSCLI).map_err(|e| Error::internal(format!("cannot write the aws CLI venv's marker: {e}")))?;
-        drop(lock);
-        Ok(())
+        .ensure(|| self.ready(), announce, &self.log)
     }
 
     /// The options every call gets: the environment's region, JSON, and the

@@ -16,3 +16,4 @@ pub mod ssh;
 pub mod stack;
 pub mod terraform;
 pub mod tunnel;
+pub mod venv;

@@ -408,12 +408,13 @@ pub fn fingerprint(key: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::contract::tests::{contract, env, HOST_KEY};
     use serde_json::json;
 
-    fn keyed(keys: &[(&str, &str)]) -> Contract {
+    /// The test contract with these hosts' SSH host keys.
+    pub(crate) fn keyed(keys: &[(&str, &str)]) -> Contract {
         let mut v = contract();
         for (host, key) in keys {
             v["hosts"][*host]["ssh_host_key"] = json!(key);

@@ -57,15 +57,8 @@ pub fn record_host_keys(previous: Option<&Contract>, contract: &Contract, known_
 mod tests {
     use super::*;
     use crate::model::contract::tests::{contract, env, HOST_KEY};
+    use crate::tools::ssh::tests::keyed;
     use serde_json::json;
-
-    fn keyed(keys: &[(&str, &str)]) -> Contract {
-        let mut v = contract();
-        for (host, key) in keys {
-            v["hosts"][*host]["ssh_host_key"] = json!(key);
-        }
-        crate::model::contract::parse(&v.to_string(), &env()).unwrap()
-    }
 
     #[test]
     fn records_keys_of_new_and_recreated_hosts_only() {
