@@ -12,30 +12,37 @@
 #   finds.
 #
 # The path taken is read from the JSON events (the `check` phase and the
-# summary). The template and the env file are changed in this checkout and
-# restored on exit, whatever happens. Leaves dev converged, as it found it.
+# summary). The env file is changed in this checkout and restored on exit,
+# whatever happens. The template is changed in a copy of ansible/ that only
+# this check's `up`s see, bound over ansible/ in a mount namespace of their
+# own: staging's lane runs its `up`s from the same checkout meanwhile, and
+# an edit of the checkout's roles would reach its hosts (seen in CI: the
+# comment line on every staging host, and staging-own-service's fast path
+# broken). Leaves dev converged, as it found it.
 # env: dev
 # needs:
 # leaves: as-found
-# changes-checkout: ansible/roles/node_exporter/templates/node-exporter.default.j2 environments/dev.toml
+# changes-checkout: environments/dev.toml
 source "$(dirname "$0")/lib.sh"
 ENV_FILE="environments/$ENV.toml"
-TEMPLATE=ansible/roles/node_exporter/templates/node-exporter.default.j2
+ANSIBLE_COPY="$WORK/ansible"
+cp -a ansible "$ANSIBLE_COPY"
+TEMPLATE="$ANSIBLE_COPY/roles/node_exporter/templates/node-exporter.default.j2"
 
 cp "$ENV_FILE" "$WORK/env.toml"
 cp "$TEMPLATE" "$WORK/template"
-restore() {
-  cp "$WORK/env.toml" "$ENV_FILE"
-  cp "$WORK/template" "$TEMPLATE"
-}
+restore() { cp "$WORK/env.toml" "$ENV_FILE"; }
 trap restore EXIT
 
+# With UP_WRAP=("${OWN_ANSIBLE[@]}"), `up` sees $ANSIBLE_COPY as ansible/.
+OWN_ANSIBLE=(unshare --mount --propagation private -- bash -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' bind "$ANSIBLE_COPY" "$ROOT/ansible")
+UP_WRAP=()
 # up NAME [ARGS..]: an up with JSON events in $WORK/NAME.jsonl; prints its seconds.
 up() {
   local name=$1 t
   shift
   t=$(now)
-  "$OBSCTL" up --env "$ENV" --without "$WITHOUT" --output json "$@" >"$WORK/$name.jsonl" </dev/null \
+  "${UP_WRAP[@]}" "$OBSCTL" up --env "$ENV" --without "$WITHOUT" --output json "$@" >"$WORK/$name.jsonl" </dev/null \
     || { tail -5 "$WORK/$name.jsonl" >&2; fail "up ($name) failed"; }
   since "$t"
 }
@@ -92,13 +99,16 @@ on app-1 "dpkg-query -W -f='\${db:Status-Abbrev}' prometheus-node-exporter | gre
 [ "$(on app-1 systemctl is-active prometheus-node-exporter)" = active ] || fail "prometheus-node-exporter is not running after the full up"
 fast_again removed-fast
 
-say "a role template changed in the checkout"
+say "a role template changed in the checkout (this check's own copy of ansible/)"
 echo "# fast_path.sh: template changed" >>"$TEMPLATE"
+UP_WRAP=("${OWN_ANSIBLE[@]}")
 up template >/dev/null
 expect_path template full "inputs changed"
 on app-1 "grep -q 'fast_path.sh: template changed' /etc/default/prometheus-node-exporter" || fail "the changed template did not reach app-1"
+! grep -q 'fast_path.sh' ansible/roles/node_exporter/templates/node-exporter.default.j2 || fail "the edit reached the checkout's own ansible/"
 cp "$WORK/template" "$TEMPLATE"
 up template-back >/dev/null
+UP_WRAP=()
 expect_path template-back full "inputs changed"
 on app-1 "! grep -q 'fast_path.sh' /etc/default/prometheus-node-exporter" || fail "the restored template did not reach app-1"
 fast_again template-fast
