@@ -18,7 +18,10 @@
 #                                 lists it, without that lane's up
 #   # needs: webhook smtp         the receivers the harness must serve
 #   # leaves: as-found|up|broken|destroyed
-#   # changes-checkout: FILES     (optional) files it edits and restores
+#   # changes-checkout: FILES     (optional) files it edits and restores:
+#                                 only its environment's own (environments/,
+#                                 monitoring/), since both lanes' ups read the
+#                                 rest of the checkout
 # A check that leaves its environment "as-found" may go anywhere between its
 # environment's up and destroy; "broken" ones go last before the destroy. A
 # check edits the checkout only after every other step that reads it is done
@@ -81,6 +84,13 @@ for c in $planned; do
   done
   [ -z "$(own_env "$c")" ] || [ "$(header "$c" leaves)" = destroyed ] ||
     fail "$c brings up its own environment $(own_env "$c"), so it must destroy it (leaves: destroyed)"
+  # The lanes share the checkout: a check edits only what its own
+  # environment reads (its env file, its monitoring/ folder). Roles,
+  # templates and stacks are changed in a copy of its own (dev-fast-path).
+  for f in $(header "$c" changes-checkout); do
+    [[ "$f" =~ ^(environments|monitoring)/ ]] ||
+      fail "$c edits $f in the checkout, which the other lane's ups read too: change a copy (see dev-fast-path's OWN_ANSIBLE)"
+  done
 done
 # A check that leaves its environment broken is followed only by the destroy.
 for e in "${ENVS[@]}"; do
