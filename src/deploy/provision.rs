@@ -9,9 +9,15 @@ use crate::deploy::session::{secs, Session};
 use crate::error::{Error, Result};
 use crate::tools::terraform::Terraform;
 
+/// What an apply changed: a host (not only the bastion), or anything at all.
+pub struct Applied {
+    pub hosts: bool,
+    pub any: bool,
+}
+
 /// Plans and applies; returns the time spent waiting for the user's approval
-/// and whether what was applied changed a host (not only the bastion).
-pub fn provision(s: &Session, args: &UpArgs) -> Result<(Duration, bool)> {
+/// and what was applied.
+pub fn provision(s: &Session, args: &UpArgs) -> Result<(Duration, Applied)> {
     let (p, env) = (s.printer, &s.env);
     let t = Instant::now();
     let mut waited = Duration::ZERO;
@@ -70,7 +76,7 @@ pub fn provision(s: &Session, args: &UpArgs) -> Result<(Duration, bool)> {
     p.phase_end("terraform", true, t.elapsed().saturating_sub(waited), &msg, fields);
     // Replacing only the bastion changes no host: the fast path's look at
     // the hosts decides (PlanSummary::changes_hosts).
-    Ok((waited, plan.changes_hosts()))
+    Ok((waited, Applied { hosts: plan.changes_hosts(), any: plan.changes }))
 }
 
 /// Before `up` plans (this policy is obsctl's, not Terraform's): makes sure the password obsctl passes is the one

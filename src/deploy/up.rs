@@ -48,7 +48,7 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
         }
         _ => None,
     };
-    let mut tf_changed = false;
+    let (mut tf_changed, mut bastion_changed) = (false, false);
     let mut d = if args.only == Some(OnlyPart::Configure) {
         let mut d = Deployment::require(&s.state, &env.name)?;
         // Re-render: the env file or --without may have changed since.
@@ -59,8 +59,9 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
         write_inventory(s, &d)?;
         d
     } else {
-        let (waited, changed) = timed(&mut timings, "terraform", || provision(s, args))?;
-        tf_changed = changed;
+        let (waited, applied) = timed(&mut timings, "terraform", || provision(s, args))?;
+        tf_changed = applied.hosts;
+        bastion_changed = applied.any && !applied.hosts;
         secrets.add_grafana_db(&s.state.secrets_dir());
         if !waited.is_zero() {
             // The phase timing is Terraform's; the user's time is its own entry.
@@ -89,6 +90,10 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
         timed(&mut timings, "build", || bg.join(p))?;
     }
     let digest = inputs_digest(s)?;
+    if bastion_changed {
+        // A bastion just (re)created answers before the fast path looks through it.
+        crate::tools::ssh::wait_for_bastion_of(&contract, &s.state.known_hosts(), std::time::Duration::from_secs(args.ssh_timeout))?;
+    }
     let path = timed(&mut timings, "check", || Ok(choose_path(s, args, tf_changed, &contract, &digest)))?;
     let mut record_after_verify = None;
     let mut before = None;

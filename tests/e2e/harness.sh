@@ -51,10 +51,10 @@ source "$ROOT/tests/e2e/lib.sh"
 # The plan: per environment, in order. up first, destroy last.
 # Checks that edit the checkout (changes-checkout:) wait until tests/run's
 # static steps are done (about 12 minutes in): each lane runs its others first.
-PLAN_dev=(dev-up dev-lab-alerts dev-noop dev-drift dev-converge dev-upgrade dev-cert-renewal faults dev-fast-path dev-ca-rotation dev-replace-host dev-dr-drill dev-destroy)
+PLAN_dev=(dev-up dev-lab-alerts dev-noop dev-drift dev-converge dev-upgrade dev-cert-renewal faults dev-fast-path dev-ca-rotation dev-replace-host dev-dr-drill dev-destroy lab-jump)
 # faults (env: any) runs on dev: staging's lane holds the checks that need peers.
-# lab-jump (env: jump, its own) runs after staging-destroy: staging's lane ends sooner than dev's.
-PLAN_staging=(staging-up staging-watchman staging-rolling staging-existing-host staging-own-service staging-os-roll staging-failover staging-destroy lab-jump)
+# lab-jump (env: jump, its own) runs after dev-destroy: with os-roll's alert, staging's lane is the longer one.
+PLAN_staging=(staging-up staging-watchman staging-rolling staging-existing-host staging-own-service staging-os-roll staging-failover staging-destroy)
 ENVS=(dev staging)
 SINK_PORT=9099
 SMTP_PORT=2525

@@ -181,6 +181,16 @@ fn probe(addr: &str, port: u16, user: &str, key: &Path, extra: &[String], direct
     login(addr, port, user, key, extra, "true").map(|_| ())
 }
 
+/// Waits until the contract's bastion, if it names one, accepts a login
+/// (within `timeout`): after an apply that (re)created it, before anything
+/// connects through it. An error names it (exit 30).
+pub fn wait_for_bastion_of(contract: &Contract, known_hosts: &Path, timeout: Duration) -> Result<()> {
+    match &contract.ssh.bastion {
+        Some(b) => wait_for_bastion(b, &contract.ssh.private_key_file, known_hosts, Instant::now() + timeout),
+        None => Ok(()),
+    }
+}
+
 /// Waits until the bastion (`user@host`) accepts a login, until `deadline`:
 /// else an error naming it (exit 30), before any host is tried through it.
 fn wait_for_bastion(bastion: &str, key: &Path, known_hosts: &Path, deadline: Instant) -> Result<()> {
