@@ -66,6 +66,69 @@ machine_dir() { echo "$(env_dir)/machines/$LAB_NAME"; }
 # it; a replacement binds it again) and goes only with data-down.
 data_dir() { echo "$(env_dir)/data/$LAB_NAME"; }
 
+# --- ownership -------------------------------------------------------------
+
+# An environment's bridge, machines and data on this host belong to one
+# checkout: its `.obsctl/<env>` directory, written to <env_dir>/owner by the
+# first step that creates something. Terraform runs this script from
+# `.obsctl/<env>/stack/scripts/` and tests run it from the checkout's
+# `terraform/scripts/`: both name the same owner. Another checkout with an
+# environment of the same name is refused (its `up` would take over the
+# bridge, its `destroy` would remove the other's data); an owner that is gone
+# (its directory removed, none of its machines running) is taken over.
+owner_of_caller() {
+  local here; here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+  case "$here" in
+    */.obsctl/*/stack/scripts) echo "${here%/stack/scripts}" ;;
+    *) echo "$(cd "$here/../.." && pwd -P)/.obsctl/$LAB_ENV" ;;
+  esac
+}
+running_machines() {
+  local m
+  for m in "$(env_dir)"/machines/*/; do
+    [ -f "$m/pid" ] && kill -0 "$(cat "$m/pid")" 2>/dev/null && basename "$m"
+  done
+  return 0
+}
+# Prints the other owner when the environment belongs to another checkout
+# that is still there (its directory exists or its machines run).
+foreign_owner() {
+  local f other; f="$(env_dir)/owner"
+  [ -f "$f" ] || return 0
+  other=$(cat "$f")
+  [ "$other" != "$(owner_of_caller)" ] || return 0
+  if [ -d "$other" ] || [ -n "$(running_machines)" ]; then echo "$other"; fi
+}
+# Steps that create: refuse another checkout's environment, else record ours.
+claim() {
+  local other; other=$(foreign_owner)
+  if [ -n "$other" ]; then
+    local running; running=$(running_machines | tr '\n' ' ')
+    die "lab environment $LAB_ENV on this host belongs to another checkout ($other${running:+; machines running: ${running% }}). Destroy it there (cd ${other%/.obsctl/*} && obsctl destroy --env $LAB_ENV), or give this environment another name with its own [lab] bridge and cidr"
+  fi
+  local f; f="$(env_dir)/owner"
+  if [ -f "$f" ] && [ "$(cat "$f")" != "$(owner_of_caller)" ]; then
+    log "taking over lab environment $LAB_ENV from $(cat "$f") (gone, no machine running)"
+  fi
+  mkdir -p "$(env_dir)"
+  owner_of_caller >"$f"
+}
+# Steps that remove: another checkout's environment is left alone (this
+# checkout's state may name resources that never became its own).
+mine_or_leave() {
+  local other; other=$(foreign_owner)
+  [ -z "$other" ] && return 0
+  log "left alone: lab environment $LAB_ENV belongs to another checkout ($other)"
+  exit 0
+}
+# The environment's directory goes with the last thing in it.
+tidy_env_dir() {
+  local d; d=$(env_dir)
+  rmdir "$d/machines" "$d/data" 2>/dev/null || true
+  [ -d "$d" ] || return 0
+  if [ -z "$(ls -A "$d" | grep -vx owner)" ]; then rm -f "$d/owner"; rmdir "$d" 2>/dev/null || true; fi
+}
+
 # --- base image ----------------------------------------------------------
 
 cmd_base() {
@@ -112,7 +175,7 @@ acng_dir() { echo "$(env_dir)/apt-cacher-ng"; }
 cmd_net_up() {
   need LAB_ENV; need LAB_BRIDGE; need LAB_GATEWAY; need LAB_PREFIX
   require_tools
-  mkdir -p "$(env_dir)"
+  claim
   if ! ip link show "$LAB_BRIDGE" >/dev/null 2>&1; then
     ip link add "$LAB_BRIDGE" type bridge
   fi
@@ -159,6 +222,7 @@ stop_pid() { # pid, seconds
 
 cmd_net_down() {
   need LAB_ENV; need LAB_BRIDGE
+  mine_or_leave
   cmd_unisolate
   local d; d=$(acng_dir)
   [ -f "$d/pid" ] && stop_pid "$(cat "$d/pid")" 5
@@ -166,7 +230,7 @@ cmd_net_down() {
   pkill -f "apt-cacher-ng -c $d/conf" 2>/dev/null || true
   rm -rf "$d"
   if ip link show "$LAB_BRIDGE" >/dev/null 2>&1; then ip link del "$LAB_BRIDGE"; fi
-  rmdir "$(env_dir)/machines" "$(env_dir)" 2>/dev/null || true
+  tidy_env_dir
   log "network $LAB_BRIDGE removed"
 }
 
@@ -181,6 +245,7 @@ nft_table() { echo "obsctl_lab_${LAB_ENV//-/_}"; }
 
 cmd_isolate() {
   need LAB_ENV; need LAB_CIDR; need LAB_GATEWAY; need LAB_BASTION
+  claim
   command -v nft >/dev/null || die "missing nft (the isolation of a lab with a bastion); install with: apt-get install -y nftables"
   local t; t=$(nft_table)
   # Replaced whole in one transaction: a second run leaves one table.
@@ -199,6 +264,7 @@ NFT
 
 cmd_unisolate() {
   need LAB_ENV
+  mine_or_leave
   command -v nft >/dev/null || return 0
   local t; t=$(nft_table)
   if nft list table inet "$t" >/dev/null 2>&1; then
@@ -224,6 +290,7 @@ data_paths_ok() {
 cmd_data_up() {
   need LAB_ENV; need LAB_NAME
   data_paths_ok
+  claim
   local d p; d=$(data_dir)
   for p in ${LAB_DATA_PATHS:-}; do mkdir -p "$d$p"; done
   mkdir -p "$d"
@@ -232,11 +299,12 @@ cmd_data_up() {
 
 cmd_data_down() {
   need LAB_ENV; need LAB_NAME
+  mine_or_leave
   local d; d=$(data_dir)
   # Never while a machine still runs on it.
   [ -z "$(nspawn_pids)" ] || die "machine $LAB_NAME still runs; its data directory stays (run machine-down first)"
   rm -rf "$d"
-  rmdir "$(env_dir)/data" "$(env_dir)" 2>/dev/null || true
+  tidy_env_dir
   log "data directory of $LAB_NAME removed"
 }
 
@@ -249,6 +317,7 @@ cmd_machine_up() {
   require_tools
   [ -r "$LAB_PUBKEY_FILE" ] || die "SSH public key $LAB_PUBKEY_FILE is not readable"
   ip link show "$LAB_BRIDGE" >/dev/null 2>&1 || die "bridge $LAB_BRIDGE does not exist (run net-up first)"
+  claim
   cmd_base
   local m; m=$(machine_dir)
   # Terraform only creates what is not in its state: anything found here is
@@ -300,6 +369,7 @@ NET
 
 cmd_machine_down() {
   need LAB_ENV; need LAB_NAME
+  mine_or_leave
   local m; m=$(machine_dir)
   local pids; pids=$( { [ -f "$m/pid" ] && cat "$m/pid"; nspawn_pids; } | sort -u)
   for pid in $pids; do stop_pid "$pid" 20; done
@@ -328,6 +398,7 @@ cmd_machine_down() {
 # orphan the running machine.) Directory and mount stay for machine-down.
 cmd_machine_stop() {
   need LAB_ENV; need LAB_NAME
+  mine_or_leave
   local m; m=$(machine_dir)
   local pids; pids=$( { [ -f "$m/pid" ] && cat "$m/pid"; nspawn_pids; } | sort -u)
   for pid in $pids; do
