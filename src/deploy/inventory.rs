@@ -11,7 +11,7 @@ use crate::deploy::session::Session;
 use crate::error::Result;
 use crate::model::contract::{self, Contract};
 use crate::state::deployment::Deployment;
-use crate::state::workspace::write_atomic;
+use crate::state::workspace::write_record;
 use crate::tools::inventory;
 
 /// Reads the stack's outputs, validates the contract, records the deployment
@@ -55,7 +55,7 @@ pub fn write_inventory(s: &Session, d: &Deployment) -> Result<()> {
         }
     }
     let rendered = render_inventory(&s.ws, &s.env, &s.state, &d.contract, d.provider_vars.clone())?;
-    write_atomic(&s.state.inventory(), crate::error::to_json_pretty(&rendered)?.as_bytes(), 0o600)
+    write_record(&s.state.inventory(), &rendered)
 }
 
 /// The environment's CA and each host's certificate, created or issued

@@ -8,8 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, IoContext, Result};
-use crate::state::workspace::{write_atomic, StateDir};
+use crate::error::Result;
+use crate::state::workspace::{read_record, remove_record, write_record, StateDir};
 
 pub const FILE: &str = "grafana-db-restore.json";
 
@@ -28,22 +28,15 @@ pub fn path(state: &StateDir) -> std::path::PathBuf {
 
 pub fn read(state: &StateDir) -> Result<Option<DbRestore>> {
     let p = path(state);
-    match std::fs::read_to_string(&p) {
-        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
-            Error::input(format!("{} is not a restore record: {e}", p.display()))
-                .hint(format!("remove it (rm {}) and run `obsctl restore` again", p.display()))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_path("read", &p),
-    }
+    read_record(&p, "a restore record", format!("remove it (rm {}) and run `obsctl restore` again", p.display()))
 }
 
 pub fn write(state: &StateDir, r: &DbRestore) -> Result<()> {
-    write_atomic(&path(state), crate::error::to_json_pretty(r)?.as_bytes(), 0o600)
+    write_record(&path(state), r)
 }
 
 pub fn clear(state: &StateDir) {
-    let _ = std::fs::remove_file(path(state));
+    remove_record(&path(state));
 }
 
 #[cfg(test)]

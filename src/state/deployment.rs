@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::model::component::ComponentId;
 use crate::model::contract::Contract;
-use crate::state::workspace::{write_atomic, StateDir};
+use crate::state::workspace::{read_record, remove_record, write_record, StateDir};
 
 const FORMAT: u32 = 1;
 
@@ -84,21 +84,14 @@ impl Deployment {
     /// (or was destroyed).
     pub fn load(state: &StateDir, env: &str) -> Result<Option<Deployment>> {
         let path = state.deployment();
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if state.dir.join("contract.json").is_file() {
-                    return Err(Error::input(format!("environment `{env}` was deployed by an older obsctl (no {})", path.display()))
-                        .hint(format!("run `obsctl up --env {env}` once: it records the deployment again")));
-                }
-                return Ok(None);
+        let hint = format!("run `obsctl up --env {env}` again to rewrite it");
+        let Some(d) = read_record::<Deployment>(&path, "a deployment record this obsctl understands", hint)? else {
+            if state.dir.join("contract.json").is_file() {
+                return Err(Error::input(format!("environment `{env}` was deployed by an older obsctl (no {})", path.display()))
+                    .hint(format!("run `obsctl up --env {env}` once: it records the deployment again")));
             }
-            Err(e) => return Err(Error::internal(format!("cannot read {}: {e}", path.display()))),
+            return Ok(None);
         };
-        let d: Deployment = serde_json::from_str(&text).map_err(|e| {
-            Error::input(format!("{} is not a deployment record this obsctl understands: {e}", path.display()))
-                .hint(format!("run `obsctl up --env {env}` again to rewrite it"))
-        })?;
         if d.format != FORMAT || d.environment != env {
             return Err(Error::input(format!("{} records format {} of environment `{}`", path.display(), d.format, d.environment))
                 .hint(format!("run `obsctl up --env {env}` again to rewrite it")));
@@ -115,8 +108,7 @@ impl Deployment {
     }
 
     pub fn save(&self, state: &StateDir) -> Result<()> {
-        let text = crate::error::to_json_pretty(self)?;
-        write_atomic(&state.deployment(), text.as_bytes(), 0o600)
+        write_record(&state.deployment(), self)
     }
 
     /// Records how far the run got, and saves.
@@ -128,8 +120,8 @@ impl Deployment {
 
     /// Removes the record (after `destroy`), with what the hosts were converged to.
     pub fn forget(state: &StateDir) {
-        let _ = std::fs::remove_file(state.deployment());
-        let _ = std::fs::remove_file(state.os_roll());
+        remove_record(&state.deployment());
+        remove_record(&state.os_roll());
         crate::state::converged::Converged::forget(state);
     }
 }

@@ -139,6 +139,28 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// A JSON record under `.obsctl/<env>/`: None when there is none; one that
+/// does not parse is named as not being `what`, with `hint` (what to do).
+pub fn read_record<T: serde::de::DeserializeOwned>(path: &Path, what: &str, hint: String) -> Result<Option<T>> {
+    match fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::input(format!("{} is not {what}: {e}", path.display())).hint(hint)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_path("read", path),
+    }
+}
+
+/// Writes a JSON record atomically, readable by its owner only.
+pub fn write_record<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_atomic(path, crate::error::to_json_pretty(value)?.as_bytes(), 0o600)
+}
+
+/// Removes a record; one already gone is fine.
+pub fn remove_record(path: &Path) {
+    let _ = fs::remove_file(path);
+}
+
 /// Where an environment's TLS files are (`.obsctl/<env>/tls`).
 #[derive(Debug, Clone)]
 pub struct TlsDir {
