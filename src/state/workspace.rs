@@ -143,9 +143,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 /// does not parse is named as not being `what`, with `hint` (what to do).
 pub fn read_record<T: serde::de::DeserializeOwned>(path: &Path, what: &str, hint: String) -> Result<Option<T>> {
     match fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| Error::input(format!("{} is not {what}: {e}", path.display())).hint(hint)),
+        Ok(text) => {
+            serde_json::from_str(&text).map(Some).map_err(|e| Error::input(format!("{} is not {what}: {e}", path.display())).hint(hint))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_path("read", path),
     }
