@@ -104,6 +104,18 @@ pub fn current_os(state: &StateDir, env: &Environment) -> BTreeMap<String, Strin
     env.hosts.iter().map(|h| (h.name.clone(), known.get(&h.name).cloned().unwrap_or_else(|| env.os.name().into()))).collect()
 }
 
+/// The host a roll is replacing in this run and the release it ran before
+/// (Ansible's `obsctl_roll_replacing`): a change that needs every peer on
+/// the new release (Alertmanager's `--cluster.label`) waits until no peer is
+/// being replaced, so the other peers' restarts for it never overlap a
+/// replacement.
+pub fn replacing(state: &StateDir) -> BTreeMap<String, String> {
+    match Record::load(state) {
+        Ok(Some(r)) => r.current.iter().filter_map(|h| r.hosts.get(h).map(|os| (h.clone(), os.clone()))).collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
 /// Before any roll: every host obsctl created runs the release of the last
 /// `up` (its deployment record, or, for a record written before it held the
 /// release, the variables file the last plan read).
