@@ -192,6 +192,19 @@ mod tests {
     }
 
     #[test]
+    fn only_an_alertmanager_with_peers_asks_for_the_configuration_after_the_roll() {
+        let text = format!("{}[[hosts]]\nname = \"mon-2\"\nroles = [\"alertmanager\"]\n", crate::model::environment::tests::GOOD);
+        let env = crate::model::environment::parse("rl", std::path::Path::new("environments/rl.toml"), &text).unwrap();
+        assert!(clustered_alertmanager(&env, "mon-2"));
+        assert!(clustered_alertmanager(&env, "mon-1"));
+        assert!(!clustered_alertmanager(&env, "app-1"), "no Alertmanager there");
+        let single =
+            crate::model::environment::parse("rl", std::path::Path::new("environments/rl.toml"), crate::model::environment::tests::GOOD)
+                .unwrap();
+        assert!(!clustered_alertmanager(&single, "mon-1"), "a single Alertmanager has no peer to wait for");
+    }
+
+    #[test]
     fn a_stopped_roll_names_the_host_the_step_the_others_and_the_next_command() {
         let mut r = Record {
             target: "debian-13".into(),

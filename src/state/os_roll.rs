@@ -290,6 +290,25 @@ mod tests {
     }
 
     #[test]
+    fn ansible_learns_the_host_being_replaced_with_the_release_it_ran_before() {
+        let (_dir, state) = state();
+        let e = env("debian-13");
+        assert!(replacing(&state).is_empty(), "no record, no roll");
+        let mut r = Record::start(&e, &all("debian-12"));
+        r.save(&state).unwrap();
+        assert!(replacing(&state).is_empty(), "a roll between two steps replaces nothing");
+        r.current = Some("mon-2".into());
+        r.save(&state).unwrap();
+        let want: BTreeMap<String, String> = [("mon-2".to_string(), "debian-12".to_string())].into();
+        assert_eq!(replacing(&state), want, "its old release, while Terraform plans it on the new one");
+        assert_eq!(current_os(&state, &e)["mon-2"], "debian-13");
+        // A run that stopped there still replaces it: the next one resumes with it.
+        r.stopped = Some(Stopped { host: "mon-2".into(), step: "ansible".into(), at: "t".into() });
+        r.save(&state).unwrap();
+        assert_eq!(replacing(&state), want);
+    }
+
+    #[test]
     fn a_host_whose_component_runs_nowhere_else_has_no_peers() {
         let e = env("debian-13");
         assert!(without_peers(&e, "mon-1").is_empty());
