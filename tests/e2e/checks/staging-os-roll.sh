@@ -63,7 +63,11 @@
 #
 # Cost: each replacement is a new machine, its full configuration (the new
 # host installs its packages: most of it) and verify: 86 and 90 s per host
-# measured on a quiet machine, 4.5 to 6.5 min at a load average of 20-25.
+# measured on a quiet machine, 129 to 142 s at a load average of 12 (the
+# whole check then 13 min, the roll of four hosts 9 min), 4.5 to 6.5 min at
+# 20-25. Nothing in a step is redundant for the replaced host (it needs its
+# packages, its configuration and a verify); the kept hosts' part of the
+# Ansible run (about 25 s each, no change) runs beside the new host's.
 # The env file is restored on exit: staging then has a roll back pending for
 # every host, which no later check runs (staging-failover runs no `up`, on
 # the rolled release; staging-destroy removes all). The fault is cleared and
