@@ -1639,7 +1639,7 @@ esac
     }
     let ran = ran.stderr_contains("full Ansible run: --upgrade");
     let calls = std::fs::read_to_string(ran.test.fake_dir().join("ansible-calls")).unwrap();
-    assert!(calls.contains(r#"-e {"obsctl_upgrade": true}"#), "Ansible was not told to upgrade: {calls}");
+    assert!(calls.contains(r#"-e {"obsctl_upgrade":true}"#), "Ansible was not told to upgrade: {calls}");
 }
 
 #[test]

@@ -170,10 +170,22 @@ pub fn configure(s: &Session, secrets: &Secrets, upgrade: bool) -> Result<Recap>
     let p = s.printer;
     let t = Instant::now();
     p.phase_start("ansible", "configuring (ansible/site.yml)");
+    // Run-time inputs, not the inventory's (the converged digest's): --upgrade,
+    // and the host a release roll is replacing now (src/state/os_roll.rs).
+    let mut extra = serde_json::Map::new();
+    if upgrade {
+        extra.insert("obsctl_upgrade".into(), json!(true));
+    }
+    let replacing = crate::state::os_roll::replacing(&s.state);
+    if !replacing.is_empty() {
+        extra.insert("obsctl_roll_replacing".into(), json!(replacing));
+    }
+    let extra = serde_json::Value::Object(extra).to_string();
+    let extra_args: &[&str] = if extra == "{}" { &[] } else { &["-e", &extra] };
     // A host that dropped its SSH connection is retried once; failed tasks never are.
     let recap = retry(
         Backoff::exponential(2, Duration::from_secs(5)),
-        |_| playbook(s, secrets).run("site.yml", if upgrade { &["-e", r#"{"obsctl_upgrade": true}"#] } else { &[] }),
+        |_| playbook(s, secrets).run("site.yml", extra_args),
         |e, _, wait| {
             let again = e.phase == Phase::Hosts;
             if again {

@@ -64,6 +64,16 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
         record.save(&s.state)?;
     }
     let left = os_roll::pending(env, &os_roll::current_os(&s.state, env));
+    // The run that replaced the last Alertmanager peer kept the flags that need
+    // every peer on the new release (obsctl_roll_replacing): one more
+    // configuration, with every peer answering, restarts them in turn.
+    if left.is_empty() && hosts.last().is_some_and(|h| clustered_alertmanager(env, h)) {
+        p.info(&format!(
+            "every host runs {}: one more configuration, the Alertmanager peers restarted one at a time where their flags change",
+            env.os.name()
+        ));
+        crate::deploy::up::up(s, &UpArgs { replace: Vec::new(), full: true, ..args.clone() })?;
+    }
     if !left.is_empty() {
         p.info(&format!(
             "{} still run{} {}: `obsctl up --env {}` rolls {}",
@@ -75,6 +85,14 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Whether `host` runs an Alertmanager that has peers.
+fn clustered_alertmanager(env: &crate::model::environment::Environment, host: &str) -> bool {
+    use crate::model::component::ComponentId::Alertmanager;
+    env.enabled(Alertmanager)
+        && env.hosts.iter().any(|h| h.name == host && h.roles.contains(&Alertmanager))
+        && env.hosts_with_role(Alertmanager).count() > 1
 }
 
 /// The hosts this run rolls: all still to roll, or those `--replace` names.
@@ -171,6 +189,19 @@ mod tests {
         assert_eq!(e.phase.exit_code(), 10);
         assert!(e.message.contains("mon-1 already runs the new release"), "{}", e.message);
         assert!(e.hint.unwrap().contains("--replace mon-2"));
+    }
+
+    #[test]
+    fn only_an_alertmanager_with_peers_asks_for_the_configuration_after_the_roll() {
+        let text = format!("{}[[hosts]]\nname = \"mon-2\"\nroles = [\"alertmanager\"]\n", crate::model::environment::tests::GOOD);
+        let env = crate::model::environment::parse("rl", std::path::Path::new("environments/rl.toml"), &text).unwrap();
+        assert!(clustered_alertmanager(&env, "mon-2"));
+        assert!(clustered_alertmanager(&env, "mon-1"));
+        assert!(!clustered_alertmanager(&env, "app-1"), "no Alertmanager there");
+        let single =
+            crate::model::environment::parse("rl", std::path::Path::new("environments/rl.toml"), crate::model::environment::tests::GOOD)
+                .unwrap();
+        assert!(!clustered_alertmanager(&single, "mon-1"), "a single Alertmanager has no peer to wait for");
     }
 
     #[test]

@@ -104,6 +104,18 @@ pub fn current_os(state: &StateDir, env: &Environment) -> BTreeMap<String, Strin
     env.hosts.iter().map(|h| (h.name.clone(), known.get(&h.name).cloned().unwrap_or_else(|| env.os.name().into()))).collect()
 }
 
+/// The host a roll is replacing in this run and the release it ran before
+/// (Ansible's `obsctl_roll_replacing`): a change that needs every peer on
+/// the new release (Alertmanager's `--cluster.label`) waits until no peer is
+/// being replaced, so the other peers' restarts for it never overlap a
+/// replacement.
+pub fn replacing(state: &StateDir) -> BTreeMap<String, String> {
+    match Record::load(state) {
+        Ok(Some(r)) => r.current.iter().filter_map(|h| r.hosts.get(h).map(|os| (h.clone(), os.clone()))).collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
 /// Before any roll: every host obsctl created runs the release of the last
 /// `up` (its deployment record, or, for a record written before it held the
 /// release, the variables file the last plan read).
@@ -275,6 +287,25 @@ mod tests {
         // A host that was never created is not rolled: it is created on the new release.
         some.remove("app-1");
         assert_eq!(pending(&e, &some), ["mon-2"]);
+    }
+
+    #[test]
+    fn ansible_learns_the_host_being_replaced_with_the_release_it_ran_before() {
+        let (_dir, state) = state();
+        let e = env("debian-13");
+        assert!(replacing(&state).is_empty(), "no record, no roll");
+        let mut r = Record::start(&e, &all("debian-12"));
+        r.save(&state).unwrap();
+        assert!(replacing(&state).is_empty(), "a roll between two steps replaces nothing");
+        r.current = Some("mon-2".into());
+        r.save(&state).unwrap();
+        let want: BTreeMap<String, String> = [("mon-2".to_string(), "debian-12".to_string())].into();
+        assert_eq!(replacing(&state), want, "its old release, while Terraform plans it on the new one");
+        assert_eq!(current_os(&state, &e)["mon-2"], "debian-13");
+        // A run that stopped there still replaces it: the next one resumes with it.
+        r.stopped = Some(Stopped { host: "mon-2".into(), step: "ansible".into(), at: "t".into() });
+        r.save(&state).unwrap();
+        assert_eq!(replacing(&state), want);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 (tests/e2e/checks/staging-os-roll.sh: the span is the roll.)
 
   repeat_cover.py SINK_JSONL ALERT RECEIVER T_START T_FAULT T0 T1 T_CLEAR \\
-                  REPEAT GROUP_INTERVAL PEER_WAIT ALLOWED_DUPLICATES
+                  REPEAT GROUP_INTERVAL PEER_WAIT ALLOWED_DUPLICATES [HOLE_FROM HOLE_TO]
 
 Reads the HTTP sink's JSON lines (webhook_sink.py) received from T_START on
 by RECEIVER about ALERT, prints them (times from T_FAULT, the fault that made
@@ -23,6 +23,13 @@ the alert fire; T_CLEAR when it was cleared) and checks:
     resolved, and Alertmanager takes the latest word. Seen on the lab:
     resolved, firing 0.7 s later from another peer, resolved 24 s later.
     Those are printed, not counted as duplicates of the roll.)
+HOLE_FROM HOLE_TO (optional): a part of the span in which the alert's own
+source was gone (staging-os-roll: app-1, the only orders-api, replaced; the
+alert resolves and its `for` starts again once the fault is put back), from
+HOLE_FROM to HOLE_TO, the first firing notification after it: the coverage is
+checked from T0 to HOLE_FROM and from HOLE_TO to T1 (when T1 is later), not
+across the hole; what arrives in it is printed, and duplicates in it (two
+peers sending the resolution) are not counted.
 Exit 1 naming what failed. Times are epoch seconds, durations seconds.
 """
 import json
@@ -35,6 +42,7 @@ def main(argv):
     path, alert, receiver = argv[1:4]
     t_start, t_fault, t0, t1, t_clear, repeat, group_interval, peer_wait = map(float, argv[4:12])
     allowed = int(argv[12])
+    hole = (float(argv[13]), float(argv[14])) if len(argv) > 14 else None
     bound = repeat + group_interval + 2 * peer_wait + 15
     notes = []
     for line in open(path):
@@ -66,20 +74,26 @@ def main(argv):
         if prev is not None:
             gap = n["received_at"] - prev["received_at"]
             note = f"  (+{gap:.1f}s)"
-            if content(prev) == content(n) and gap < repeat - TOLERANCE and n["received_at"] <= t_clear:
+            in_hole = hole is not None and hole[0] <= n["received_at"] < hole[1]
+            if content(prev) == content(n) and gap < repeat - TOLERANCE and n["received_at"] <= t_clear and not in_hole:
                 dups.append(f"{n['status']} again {gap:.1f}s after {rel(prev['received_at'])} (by {sender(prev)}, then {sender(n)})")
                 note += " duplicate"
         print(f"    {rel(n['received_at']):>8} {n['status']:<8} by {sender(n)}{note}")
         prev = n
-    if not firing or firing[0]["received_at"] > t0:
-        errors.append(f"no firing notification before the span began at {rel(t0)}")
-    for a, b in zip(firing, firing[1:]):
-        gap = b["received_at"] - a["received_at"]
-        if b["received_at"] > t0 and a["received_at"] < t1 and gap > bound:
-            errors.append(f"a repeat interval missed: {gap:.1f}s between {rel(a['received_at'])} and {rel(b['received_at'])}")
-    last = max((n["received_at"] for n in firing if n["received_at"] <= t1), default=None)
-    if last is not None and t1 - last > bound:
-        errors.append(f"no firing notification in the span's last {t1 - last:.1f}s")
+    spans = [(t0, t1)] if hole is None else [(t0, hole[0])] + ([(hole[1], t1)] if t1 > hole[1] else [])
+    if hole is not None:
+        print(f"  hole (the alert's source replaced, then its `for` again): {rel(hole[0])} → {rel(hole[1])}, not covered")
+    for s0, s1 in spans:
+        if not any(n["received_at"] <= s0 + TOLERANCE for n in firing):
+            errors.append(f"no firing notification before {rel(s0)}")
+        for a, b in zip(firing, firing[1:]):
+            gap = b["received_at"] - a["received_at"]
+            across = hole is not None and a["received_at"] < hole[1] and b["received_at"] > hole[0]
+            if b["received_at"] > s0 and a["received_at"] < s1 and gap > bound and not across:
+                errors.append(f"a repeat interval missed: {gap:.1f}s between {rel(a['received_at'])} and {rel(b['received_at'])}")
+        last = max((n["received_at"] for n in firing if n["received_at"] <= s1), default=None)
+        if last is not None and s1 - last > bound:
+            errors.append(f"no firing notification in the {s1 - last:.1f}s before {rel(s1)}")
     if len(dups) > allowed:
         errors.append(f"{len(dups)} duplicates, at most {allowed}: {'; '.join(dups)}")
     after = [n for n in notes if n["received_at"] > t_clear]

@@ -166,6 +166,35 @@ rolling_setup() {
     since "$t"
   }
 }
+# windows UNIT READY-REGEX SINCE HOST...: "HOST START END" per restart of
+# UNIT on the HOSTs since SINCE (epoch s), from each host's journal (after
+# rolling_setup; staging-rolling, staging-os-roll): START is systemd's
+# "Stopping UNIT", END the unit's next line matching READY-REGEX. A unit's
+# first start on a new machine has no "Stopping": it is no restart.
+windows() {
+  local unit=$1 ready=$2 since=$3 host
+  for host in "${@:4}"; do
+    on "$host" "journalctl -u $unit --since @${since%.*} -o json --no-pager" |
+      python3 -c '
+import json, re, sys
+host, unit, ready = sys.argv[1:4]
+start = None
+for line in sys.stdin:
+    e = json.loads(line)
+    t = int(e["__REALTIME_TIMESTAMP"]) / 1e6
+    m = e.get("MESSAGE") or ""
+    if isinstance(m, list):
+        m = bytes(m).decode(errors="replace")
+    if m.startswith("Stopping ") and e.get("SYSLOG_IDENTIFIER") == "systemd":
+        start = t
+    elif start is not None and re.search(ready, m):
+        print(f"{host} {start:.3f} {t:.3f}")
+        start = None
+if start is not None:
+    print(f"{host} {start:.3f} never-ready")
+' "$host" "$unit" "$ready"
+  done
+}
 rolling_restore() {
   ! declare -F cleanup_check >/dev/null || cleanup_check || true
   [ -z "${PROBE_PID:-}" ] || kill "$PROBE_PID" 2>/dev/null || true

@@ -28,33 +28,6 @@ source "$(dirname "$0")/lib.sh"
 staging_topology
 rolling_setup   # checks/lib.sh: the env file restored on exit, on, up, start_probe
 
-# windows UNIT READY-REGEX SINCE: "HOST START END" per restart of UNIT on its
-# hosts since SINCE (epoch s), from each host's journal: START is systemd's
-# "Stopping UNIT", END the unit's next line matching READY-REGEX.
-windows() {
-  local unit=$1 ready=$2 since=$3 host
-  for host in "${@:4}"; do
-    on "$host" "journalctl -u $unit --since @${since%.*} -o json --no-pager" |
-      python3 -c '
-import json, re, sys
-host, unit, ready = sys.argv[1:4]
-start = None
-for line in sys.stdin:
-    e = json.loads(line)
-    t = int(e["__REALTIME_TIMESTAMP"]) / 1e6
-    m = e.get("MESSAGE") or ""
-    if isinstance(m, list):
-        m = bytes(m).decode(errors="replace")
-    if m.startswith("Stopping ") and e.get("SYSLOG_IDENTIFIER") == "systemd":
-        start = t
-    elif start is not None and re.search(ready, m):
-        print(f"{host} {start:.3f} {t:.3f}")
-        start = None
-if start is not None:
-    print(f"{host} {start:.3f} never-ready")
-' "$host" "$unit" "$ready"
-  done
-}
 # one_at_a_time COMPONENT EXPECTED WINDOWS-FILE: EXPECTED restarts, none overlapping.
 one_at_a_time() {
   local comp=$1 want=$2 file=$3
