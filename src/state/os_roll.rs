@@ -16,10 +16,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::component::ComponentId;
 use crate::model::environment::Environment;
-use crate::state::workspace::{write_atomic, StateDir};
+use crate::state::workspace::{read_record, write_record, StateDir};
 
 /// The gap a host without peers leaves, until one of this environment's
 /// replacements has been measured: a lab machine boots in about 10 s and
@@ -64,15 +64,12 @@ impl StateDir {
 impl Record {
     pub fn load(state: &StateDir) -> Result<Option<Record>> {
         let path = state.os_roll();
-        let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
-        serde_json::from_str(&text).map(Some).map_err(|e| {
-            Error::input(format!("{} is not a record of a release roll this obsctl understands: {e}", path.display()))
-                .hint(format!("remove it if no roll is under way (rm {}), then run `obsctl up` again", path.display()))
-        })
+        let hint = format!("remove it if no roll is under way (rm {}), then run `obsctl up` again", path.display());
+        read_record(&path, "a record of a release roll this obsctl understands", hint)
     }
 
     pub fn save(&self, state: &StateDir) -> Result<()> {
-        write_atomic(&state.os_roll(), crate::error::to_json_pretty(self)?.as_bytes(), 0o600)
+        write_record(&state.os_roll(), self)
     }
 
     /// A roll of the hosts in `current` (each host's release now) to the env
