@@ -234,16 +234,24 @@ fn quote(s: &str) -> String {
 }
 
 /// The one shell command that reads everything `managed` names on a host.
+/// It starts few processes, whatever the number of files, directories and
+/// services (the fast path runs it on every host at once, and each process
+/// costs on a loaded machine): one `find` for all the listed directories,
+/// one for the unit files and one for the drop-ins of all the services, one
+/// `systemctl show` for all the services.
 pub fn check_command(m: &Managed) -> String {
-    let mut cmd = String::from("printf 'machine-id\\t%s\\n' \"$(cat /etc/machine-id 2>/dev/null)\"; ");
+    let mut cmd = String::from("mid=; read -r mid </etc/machine-id 2>/dev/null; printf 'machine-id\\t%s\\n' \"$mid\"; ");
     let files: Vec<String> = m.files.keys().map(|p| quote(p)).collect();
     if !files.is_empty() {
         cmd += &format!("sha1sum -- {0} 2>/dev/null; stat --printf={STAT} -- {0} 2>/dev/null; ", files.join(" "));
     }
-    for d in m.listed_dirs() {
+    // Per directory (depth counts from each starting point): every regular
+    // file's SHA-1, every entry's mode and owner.
+    let listed: Vec<String> = m.listed_dirs().map(|d| quote(d)).collect();
+    if !listed.is_empty() {
         cmd += &format!(
-            "find {0} -maxdepth 1 -type f -exec sha1sum -- {{}} + 2>/dev/null; find {0} -maxdepth 1 -mindepth 1 -exec stat --printf={STAT} -- {{}} + 2>/dev/null; ",
-            quote(d)
+            "find {} -maxdepth 1 -mindepth 1 \\( -type f -exec sha1sum -- {{}} + \\) , -exec stat --printf={STAT} -- {{}} + 2>/dev/null; ",
+            listed.join(" ")
         );
     }
     let dirs: Vec<String> = m.dirs.iter().map(|p| quote(p)).collect();
@@ -252,18 +260,24 @@ pub fn check_command(m: &Managed) -> String {
     }
     // Each managed service's unit files and drop-ins where a hand puts them:
     // a full override or a mask (a link to /dev/null, read as empty), a drop-in.
-    for name in m.services.keys() {
-        let unit = quote(&format!("{name}.service"));
-        cmd += &format!(
-            "find {UNIT_DIRS} -maxdepth 1 -name {unit} \\( -type f -o -type l \\) -exec sha1sum -- {{}} + 2>/dev/null; \
-             for d in {UNIT_DIRS}; do [ -d \"$d\"/{unit}.d ] && find \"$d\"/{unit}.d -mindepth 1 -maxdepth 1 -exec sha1sum -- {{}} + 2>/dev/null; done; "
-        );
-    }
     if !m.services.is_empty() {
+        let alternatives = |f: &dyn Fn(&str) -> String| m.services.keys().map(|n| f(n)).collect::<Vec<_>>().join(" -o ");
+        let units = alternatives(&|n| format!("-name {}", quote(&format!("{n}.service"))));
+        let dropins = alternatives(&|n| format!("-path {}", quote(&format!("*/{n}.service.d/*"))));
+        cmd += &format!(
+            "find {UNIT_DIRS} -maxdepth 1 \\( {units} \\) \\( -type f -o -type l \\) -exec sha1sum -- {{}} + 2>/dev/null; \
+             find {UNIT_DIRS} -mindepth 2 -maxdepth 2 \\( {dropins} \\) -exec sha1sum -- {{}} + 2>/dev/null; "
+        );
+        // One `systemctl show` for all of them: a block per unit, in the
+        // order asked, with systemctl is-active's and is-enabled's words.
         let names: Vec<String> = m.services.keys().map(|s| quote(s)).collect();
         cmd += &format!(
-            "for s in {}; do printf 'service\\t%s\\t%s\\t%s\\n' \"$s\" \"$(systemctl is-active \"$s\" 2>/dev/null)\" \"$(systemctl is-enabled \"$s\" 2>/dev/null)\"; done; ",
-            names.join(" ")
+            "systemctl show -p ActiveState -p UnitFileState {0} 2>/dev/null | awk -v names={1} \
+             'BEGIN {{ n = split(names, u, \" \"); i = 1 }} /^ActiveState=/ {{ a = substr($0, 13) }} /^UnitFileState=/ {{ e = substr($0, 15) }} \
+             /^$/ {{ if (i <= n) printf \"service\\t%s\\t%s\\t%s\\n\", u[i], a, e; i++; a = \"\"; e = \"\" }} \
+             END {{ if (i <= n) printf \"service\\t%s\\t%s\\t%s\\n\", u[i], a, e }}'; ",
+            names.join(" "),
+            quote(&m.services.keys().cloned().collect::<Vec<_>>().join(" "))
         );
     }
     if !m.packages.is_empty() {
@@ -437,14 +451,17 @@ not json
         assert_eq!(m.packages.iter().collect::<Vec<_>>(), ["prometheus", "promtool"]);
         let cmd = check_command(m);
         assert!(cmd.contains("sha1sum -- '/etc/prometheus/prometheus.yml'"), "{cmd}");
-        assert!(cmd.contains("find '/etc/prometheus/rules' -maxdepth 1"), "{cmd}");
-        assert!(cmd.contains("is-active") && cmd.contains("dpkg-query") && cmd.ends_with("echo end-of-check"), "{cmd}");
+        assert!(cmd.contains("'/etc/prometheus/rules' -maxdepth 1 -mindepth 1"), "{cmd}");
+        assert!(cmd.contains("systemctl show") && cmd.contains("dpkg-query") && cmd.ends_with("echo end-of-check"), "{cmd}");
+        // A few processes per host, whatever the number of directories and services.
+        assert_eq!(cmd.matches("find ").count(), 3, "{cmd}");
+        assert_eq!(cmd.matches("systemctl ").count(), 1, "{cmd}");
         // Log directories are not listed (their files change by themselves); their own mode and owner are.
         let app = check_command(&hosts["app-1"]);
         assert!(!app.contains("find '/var/log") && app.contains("-- '/var/log/orders-api'"), "{app}");
         // Modes and owners of the files and directories, and the unit files and drop-ins of each service.
         assert!(cmd.contains(r"stat --printf='mode\t%a\t%U:%G\t%n\n' -- '/etc/prometheus/prometheus.yml'"), "{cmd}");
-        assert!(cmd.contains("-name 'prometheus.service'") && cmd.contains("'prometheus.service'.d"), "{cmd}");
+        assert!(cmd.contains("-name 'prometheus.service'") && cmd.contains("-path '*/prometheus.service.d/*'"), "{cmd}");
         assert_eq!(quote("it's"), r"'it'\''s'");
     }
 
@@ -455,7 +472,7 @@ not json
         m.dirs.insert("/etc/prometheus/scrape".into());
         let cmd = check_command(&m);
         assert!(cmd.contains("find '/etc/prometheus/scrape' -maxdepth 1"), "{cmd}");
-        assert!(!cmd.contains("find '/etc/prometheus/file_sd/nginx'"), "the user's file_sd files are not checked: {cmd}");
+        assert!(!cmd.contains("'/etc/prometheus/file_sd/nginx' -maxdepth"), "the user's file_sd files are not checked: {cmd}");
     }
 
     #[test]
@@ -547,7 +564,7 @@ not json
         assert!(compare(&from_results, &expected, &stopped).is_empty(), "the bug: the stopped service is not looked at");
         let mut m = from_results.clone();
         m.require_services(["prometheus"]);
-        assert!(check_command(&m).contains("for s in 'prometheus'; do"), "{}", check_command(&m));
+        assert!(check_command(&m).contains("UnitFileState 'prometheus' "), "{}", check_command(&m));
         let expected = expected_state(&m, &observed()).unwrap();
         assert_eq!(compare(&m, &expected, &stopped), ["service prometheus is inactive (expected active)"]);
         stopped.services.insert("prometheus".into(), Service { active: "active".into(), enabled: "disabled".into() });
