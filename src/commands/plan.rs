@@ -101,8 +101,9 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     // Updates of the managed packages are not drift (the hosts are as the
     // code says): listed, applied only by `up --upgrade` (docs/upgrades.md).
     // Read with the check when it looked at the hosts (plan changes nothing in between).
-    let installed =
-        deployed.as_ref().map(|d| looked_installed.unwrap_or_else(|| crate::check::installed::read(&env, &d.contract, &s.state.known_hosts())));
+    let installed = deployed
+        .as_ref()
+        .map(|d| looked_installed.unwrap_or_else(|| crate::check::installed::read(&env, &d.contract, &s.state.known_hosts())));
     let in_sync = !plan.changes_resources() && drifted_tasks.is_empty() && roll.is_empty();
     let mut lines = vec![if in_sync {
         format!("`{}` is in sync with its code (infrastructure{}).", s.env.name, if checked_config { " and configuration" } else { "" })
