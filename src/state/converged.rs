@@ -233,59 +233,42 @@ fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// The one shell command that reads everything `managed` names on a host.
-/// It starts few processes, whatever the number of files, directories and
-/// services (the fast path runs it on every host at once, and each process
-/// costs on a loaded machine): one `find` for all the listed directories,
-/// one for the unit files and one for the drop-ins of all the services, one
-/// `systemctl show` for all the services.
+/// systemctl show's blocks (one per unit as asked, each ended by an empty line) in is-active/is-enabled words.
+const SERVICES_AWK: &str = r#"BEGIN { n = split(names, u, " ") } /^ActiveState=/ { a = substr($0, 13) } /^UnitFileState=/ { e = substr($0, 15) } /^$/ && ++i <= n { printf "service\t%s\t%s\t%s\n", u[i], a, e; a = ""; e = "" }"#;
+
+/// The one shell command that reads everything `managed` names on a host, in a few processes whatever
+/// their number (the fast path runs it on every host at once): one `find` for the listed directories,
+/// one each for the unit files and the drop-ins of the services, one `systemctl show`.
 pub fn check_command(m: &Managed) -> String {
     let mut cmd = String::from("mid=; read -r mid </etc/machine-id 2>/dev/null; printf 'machine-id\\t%s\\n' \"$mid\"; ");
-    let files: Vec<String> = m.files.keys().map(|p| quote(p)).collect();
+    let quoted = |list: &mut dyn Iterator<Item = &String>| list.map(|p| quote(p)).collect::<Vec<_>>().join(" ");
+    let (files, listed, dirs) = (quoted(&mut m.files.keys()), quoted(&mut m.listed_dirs()), quoted(&mut m.dirs.iter()));
     if !files.is_empty() {
-        cmd += &format!("sha1sum -- {0} 2>/dev/null; stat --printf={STAT} -- {0} 2>/dev/null; ", files.join(" "));
+        cmd += &format!("sha1sum -- {files} 2>/dev/null; stat --printf={STAT} -- {files} 2>/dev/null; ");
     }
-    // Per directory (depth counts from each starting point): every regular
-    // file's SHA-1, every entry's mode and owner.
-    let listed: Vec<String> = m.listed_dirs().map(|d| quote(d)).collect();
+    // Per listed directory (depth counts from each): each regular file's SHA-1, each entry's mode and owner.
     if !listed.is_empty() {
-        cmd += &format!(
-            "find {} -maxdepth 1 -mindepth 1 \\( -type f -exec sha1sum -- {{}} + \\) , -exec stat --printf={STAT} -- {{}} + 2>/dev/null; ",
-            listed.join(" ")
-        );
+        cmd += &format!("find {listed} -maxdepth 1 -mindepth 1 \\( -type f -exec sha1sum -- {{}} + \\) , -exec stat --printf={STAT} -- {{}} + 2>/dev/null; ");
     }
-    let dirs: Vec<String> = m.dirs.iter().map(|p| quote(p)).collect();
     if !dirs.is_empty() {
-        cmd += &format!("stat --printf={STAT} -- {} 2>/dev/null; ", dirs.join(" "));
+        cmd += &format!("stat --printf={STAT} -- {dirs} 2>/dev/null; ");
     }
-    // Each managed service's unit files and drop-ins where a hand puts them:
-    // a full override or a mask (a link to /dev/null, read as empty), a drop-in.
+    // Unit files and drop-ins where a hand puts them: an override or a mask (a link to /dev/null), a drop-in.
     if !m.services.is_empty() {
-        let alternatives = |f: &dyn Fn(&str) -> String| m.services.keys().map(|n| f(n)).collect::<Vec<_>>().join(" -o ");
-        let units = alternatives(&|n| format!("-name {}", quote(&format!("{n}.service"))));
-        let dropins = alternatives(&|n| format!("-path {}", quote(&format!("*/{n}.service.d/*"))));
+        let any = |f: &dyn Fn(&str) -> String| m.services.keys().map(|n| f(n)).collect::<Vec<_>>().join(" -o ");
+        let units = any(&|n| format!("-name {}", quote(&format!("{n}.service"))));
+        let dropins = any(&|n| format!("-path {}", quote(&format!("*/{n}.service.d/*"))));
         cmd += &format!(
             "find {UNIT_DIRS} -maxdepth 1 \\( {units} \\) \\( -type f -o -type l \\) -exec sha1sum -- {{}} + 2>/dev/null; \
-             find {UNIT_DIRS} -mindepth 2 -maxdepth 2 \\( {dropins} \\) -exec sha1sum -- {{}} + 2>/dev/null; "
-        );
-        // One `systemctl show` for all of them: a block per unit, in the
-        // order asked, with systemctl is-active's and is-enabled's words.
-        let names: Vec<String> = m.services.keys().map(|s| quote(s)).collect();
-        cmd += &format!(
-            "systemctl show -p ActiveState -p UnitFileState {0} 2>/dev/null | awk -v names={1} \
-             'BEGIN {{ n = split(names, u, \" \"); i = 1 }} /^ActiveState=/ {{ a = substr($0, 13) }} /^UnitFileState=/ {{ e = substr($0, 15) }} \
-             /^$/ {{ if (i <= n) printf \"service\\t%s\\t%s\\t%s\\n\", u[i], a, e; i++; a = \"\"; e = \"\" }} \
-             END {{ if (i <= n) printf \"service\\t%s\\t%s\\t%s\\n\", u[i], a, e }}'; ",
-            names.join(" "),
+             find {UNIT_DIRS} -mindepth 2 -maxdepth 2 \\( {dropins} \\) -exec sha1sum -- {{}} + 2>/dev/null; \
+             {{ systemctl show -p ActiveState -p UnitFileState {} 2>/dev/null; echo; }} | awk -v names={} '{SERVICES_AWK}'; ",
+            quoted(&mut m.services.keys()),
             quote(&m.services.keys().cloned().collect::<Vec<_>>().join(" "))
         );
     }
     if !m.packages.is_empty() {
-        let names: Vec<String> = m.packages.iter().map(|s| quote(s)).collect();
-        cmd += &format!(
-            "dpkg-query -W -f='package\\t${{db:Status-Abbrev}}\\t${{Package}}\\t${{Version}}\\n' {} 2>/dev/null; ",
-            names.join(" ")
-        );
+        let f = "'package\\t${db:Status-Abbrev}\\t${Package}\\t${Version}\\n'";
+        cmd += &format!("dpkg-query -W -f={f} {} 2>/dev/null; ", quoted(&mut m.packages.iter()));
     }
     cmd + "echo end-of-check"
 }
