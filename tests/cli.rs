@@ -1506,6 +1506,8 @@ fn the_fast_path_skips_ansible_only_when_nothing_changed() {
     assert_eq!(check(&ran)["reasons"], json!(["Terraform changed the infrastructure"]));
 
     // Nothing changed: one SSH look at each host, Ansible skipped.
+    let ssh_calls = ran.test.fake_dir().join("ssh-calls");
+    let _ = std::fs::remove_file(&ssh_calls);
     let ran = ran.then().fake("plan", no_change).args(args).status(0);
     assert_eq!(check(&ran)["path"], "fast", "{}", ran.done);
     assert_eq!(
@@ -1513,6 +1515,11 @@ fn the_fast_path_skips_ansible_only_when_nothing_changed() {
         json!(["Terraform planned no change to a host, the inputs are unchanged and all 2 hosts are as last converged"])
     );
     assert_eq!(ansible_runs(&ran), 1, "the fast path ran Ansible");
+    // One login per host: the check reads the installed versions for the summary in its own session.
+    let calls = std::fs::read_to_string(&ssh_calls).unwrap_or_default();
+    assert_eq!(calls.lines().count(), 2, "one SSH session per host on the fast path: {calls}");
+    assert!(calls.lines().all(|l| l.contains("end-of-check") && l.contains("os-release")), "{calls}");
+    assert_eq!(ran.done.stdout.matches("\"version_id\":\"13\"").count(), 2, "the summary lacks the versions the check read: {}", ran.done);
 
     // Asked for: the full run.
     let ran = ran.then().args(["--output", "json", "up", "--env", "t", "--auto-approve", "--verify-timeout", "10", "--full"]).status(0);

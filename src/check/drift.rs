@@ -13,17 +13,34 @@ use crate::model::environment::Environment;
 use crate::state::converged::{check_command, compare, parse_observed, Converged, Managed, Observed};
 use crate::state::workspace::StateDir;
 
-/// Runs the check command on every host at once (one SSH round trip each).
-pub fn observe(
+/// The line the check command ends with (`state::converged::check_command`).
+const END_OF_CHECK: &str = "\nend-of-check\n";
+
+/// Runs the check command on every host at once (one SSH round trip each),
+/// then `then` in the same session: per host, what was observed and what
+/// `then` printed.
+pub fn observe_then(
     contract: &Contract,
     ssh_options: &[String],
     managed: &BTreeMap<String, Managed>,
-) -> BTreeMap<String, std::result::Result<Observed, String>> {
-    let command = |host: &str| managed.get(host).map(check_command).ok_or_else(|| "Ansible reported nothing about this host".to_string());
+    then: &str,
+) -> BTreeMap<String, std::result::Result<(Observed, String), String>> {
+    let command = |host: &str| {
+        let check = managed.get(host).map(check_command).ok_or_else(|| "Ansible reported nothing about this host".to_string())?;
+        Ok(if then.is_empty() { check } else { format!("{check}; {then}") })
+    };
     crate::tools::ssh::run_on_all(contract, ssh_options, command)
         .into_iter()
-        .map(|(host, out)| (host, out.and_then(|text| parse_observed(&text).ok_or_else(|| "the check did not run to its end".to_string()))))
+        .map(|(host, out)| (host, out.and_then(|text| split_look(&text))))
         .collect()
+}
+
+/// The check's output, read, and what the command after it printed.
+fn split_look(text: &str) -> std::result::Result<(Observed, String), String> {
+    let incomplete = || "the check did not run to its end".to_string();
+    let end = text.find(END_OF_CHECK).ok_or_else(incomplete)? + END_OF_CHECK.len();
+    let observed = parse_observed(&text[..end]).ok_or_else(incomplete)?;
+    Ok((observed, text[end..].to_string()))
 }
 
 /// Per host, the systemd units of the enabled components it runs (the
@@ -48,20 +65,32 @@ pub enum Verdict {
     Drift(Vec<String>),
 }
 
-/// Compares the digest, then looks at every host.
-pub fn check(state: &StateDir, digest: &str, env: &Environment, contract: &Contract, ssh_options: &[String]) -> Verdict {
+/// Compares the digest, then looks at every host. In the same SSH session it
+/// reads what the host runs (`check::installed`): the report comes back
+/// whenever the hosts were looked at, so that a caller that changes nothing
+/// after (the fast path, `plan`) does not log in to every host again.
+pub fn check(
+    state: &StateDir,
+    digest: &str,
+    env: &Environment,
+    contract: &Contract,
+    ssh_options: &[String],
+) -> (Verdict, Option<crate::check::installed::Report>) {
     let record = match Converged::load(state) {
         Ok(r) => r,
-        Err(why) => return Verdict::Drift(vec![why]),
+        Err(why) => return (Verdict::Drift(vec![why]), None),
     };
     if record.digest != digest {
-        return Verdict::Drift(vec![
-            "the inputs changed since the last configuration (roles, templates, inventory, environment file or files it names)".into(),
-        ]);
+        return (
+            Verdict::Drift(vec![
+                "the inputs changed since the last configuration (roles, templates, inventory, environment file or files it names)".into(),
+            ]),
+            None,
+        );
     }
     let names: BTreeSet<&String> = contract.hosts.keys().collect();
     if names != record.hosts.keys().collect() {
-        return Verdict::Drift(vec!["the hosts are not those of the last configuration".into()]);
+        return (Verdict::Drift(vec!["the hosts are not those of the last configuration".into()]), None);
     }
     // A record written before the component services were required lacks
     // them: they are looked at all the same.
@@ -71,20 +100,22 @@ pub fn check(state: &StateDir, digest: &str, env: &Environment, contract: &Contr
         m.require_services(units.get(host).into_iter().flatten().copied());
     }
     let mut reasons = Vec::new();
-    for (host, observed) in observe(contract, ssh_options, &managed) {
+    let mut installed = crate::check::installed::Report::new();
+    for (host, observed) in observe_then(contract, ssh_options, &managed, &crate::check::installed::command_for(env)) {
         match observed {
-            Err(e) => reasons.push(format!("{host}: not checked: {e}")),
-            Ok(o) => {
+            Err(e) => {
+                reasons.push(format!("{host}: not checked: {e}"));
+                installed.insert(host, Err(e));
+            }
+            Ok((o, then)) => {
                 let r = &record.hosts[&host];
                 reasons.extend(compare(&managed[&host], &r.expected, &o).into_iter().map(|d| format!("{host}: {d}")));
+                installed.insert(host, crate::check::installed::parse(&then));
             }
         }
     }
-    if reasons.is_empty() {
-        Verdict::Converged { hosts: names.len() }
-    } else {
-        Verdict::Drift(reasons)
-    }
+    let verdict = if reasons.is_empty() { Verdict::Converged { hosts: names.len() } } else { Verdict::Drift(reasons) };
+    (verdict, Some(installed))
 }
 
 /// The inputs that decide the configuration, as one SHA-256.
@@ -215,6 +246,21 @@ mod tests {
         std::fs::create_dir_all(state.dir.join("secrets")).unwrap();
         std::fs::write(state.dir.join("secrets/web_obsctl_password"), "pw").unwrap();
         changed("a credential", d(&inventory));
+    }
+
+    /// The fast path reads what the hosts run in the check's own SSH session:
+    /// the check's lines, then the other command's.
+    #[test]
+    fn the_check_and_the_installed_read_share_one_session() {
+        let text = "machine-id\tm1\nservice\tprometheus\tactive\tenabled\nend-of-check\nrelease\tDebian GNU/Linux 13 (trixie)\nversion_id\t13\nii \tprometheus\t2.53\ncandidate\tprometheus\t2.53\n";
+        let (observed, rest) = split_look(text).unwrap();
+        assert_eq!(observed.machine_id, "m1");
+        assert_eq!(observed.services["prometheus"].active, "active");
+        assert!(observed.packages.is_empty(), "the installed read's lines are not the check's: {observed:?}");
+        let installed = crate::check::installed::parse(&rest).unwrap();
+        assert_eq!(installed.version_id, "13");
+        assert_eq!(installed.packages["prometheus"], "2.53");
+        assert!(split_look("machine-id\tm1\nservice\tprometheus\tactive\tenabled\n").is_err(), "a check cut short is no look");
     }
 
     /// Issue 29: the services the fast path requires on each host are the

@@ -57,13 +57,20 @@ pub type Report = BTreeMap<String, std::result::Result<Installed, String>>;
 
 /// Reads every host concurrently (one SSH command each).
 pub fn read(env: &Environment, contract: &Contract, known_hosts: &Path) -> Report {
-    let packages: Vec<&str> = env.registry.iter().filter(|c| env.enabled(c.id)).filter_map(|c| c.package).collect();
-    let command = command(&packages);
+    let command = command_for(env);
     let options = crate::tools::ssh::contract_options(contract, known_hosts);
     crate::tools::ssh::run_on_all(contract, &options, |_| Ok(command.clone()))
         .into_iter()
         .map(|(name, out)| (name, out.and_then(|text| parse(&text))))
         .collect()
+}
+
+/// The shell command that reads what `read` reports, for one host; the fast
+/// path's check runs it in its own SSH session (`check::drift::check`), so a
+/// no-op `up` logs in once per host.
+pub fn command_for(env: &Environment) -> String {
+    let packages: Vec<&str> = env.registry.iter().filter(|c| env.enabled(c.id)).filter_map(|c| c.package).collect();
+    command(&packages)
 }
 
 /// `apt-cache policy A B …` to one `candidate<TAB>package<TAB>version` line
@@ -88,7 +95,8 @@ fn command(packages: &[&str]) -> String {
     )
 }
 
-fn parse(text: &str) -> std::result::Result<Installed, String> {
+/// What `command_for`'s command printed, read.
+pub fn parse(text: &str) -> std::result::Result<Installed, String> {
     let mut installed =
         Installed { release: String::new(), version_id: String::new(), packages: BTreeMap::new(), candidates: BTreeMap::new() };
     for line in text.lines() {

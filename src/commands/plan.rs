@@ -41,6 +41,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
     let mut checked_config = false;
     let mut host_drift: Vec<String> = Vec::new();
     let mut quick_in_sync = false;
+    let mut looked_installed = None;
     // A change of `os`: `up` rolls it, one host at a time (docs/upgrades.md),
     // and configures every host as it goes: not compared before.
     let roll = crate::state::os_roll::roll(&s.state, &env).map(|r| r.lines).unwrap_or_default();
@@ -61,7 +62,9 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
             state: &s.state,
         })?;
         let options = crate::tools::ssh::contract_options(&d.contract, &s.state.known_hosts());
-        match crate::check::drift::check(&s.state, &digest, &env, &d.contract, &options) {
+        let (verdict, read) = crate::check::drift::check(&s.state, &digest, &env, &d.contract, &options);
+        looked_installed = read;
+        match verdict {
             crate::check::drift::Verdict::Converged { .. } => quick_in_sync = true,
             crate::check::drift::Verdict::Drift(reasons) => host_drift = reasons,
         }
@@ -97,7 +100,10 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
 
     // Updates of the managed packages are not drift (the hosts are as the
     // code says): listed, applied only by `up --upgrade` (docs/upgrades.md).
-    let installed = deployed.as_ref().map(|d| crate::check::installed::read(&env, &d.contract, &s.state.known_hosts()));
+    // Read with the check when it looked at the hosts (plan changes nothing in between).
+    let installed = deployed
+        .as_ref()
+        .map(|d| looked_installed.unwrap_or_else(|| crate::check::installed::read(&env, &d.contract, &s.state.known_hosts())));
     let in_sync = !plan.changes_resources() && drifted_tasks.is_empty() && roll.is_empty();
     let mut lines = vec![if in_sync {
         format!("`{}` is in sync with its code (infrastructure{}).", s.env.name, if checked_config { " and configuration" } else { "" })

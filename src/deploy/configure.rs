@@ -50,11 +50,20 @@ pub fn inputs_digest(s: &Session) -> Result<String> {
 
 /// Fast path or full Ansible run: the full run unless asked for, unless
 /// Terraform changed something, unless the inputs or a host differ from the
-/// last converged state (one SSH round trip per host, in parallel).
-pub fn choose_path(s: &Session, args: &UpArgs, tf_changed: bool, contract: &Contract, digest: &str) -> ConfigPath {
+/// last converged state (one SSH round trip per host, in parallel). On the
+/// fast path, also what the hosts run (read in the same SSH session), which
+/// verify then need not read again.
+pub fn choose_path(
+    s: &Session,
+    args: &UpArgs,
+    tf_changed: bool,
+    contract: &Contract,
+    digest: &str,
+) -> (ConfigPath, Option<crate::check::installed::Report>) {
     let p = s.printer;
     let t = Instant::now();
     p.phase_start("check", "comparing the hosts with their last converged state");
+    let mut installed = None;
     let path = if args.upgrade {
         ConfigPath::Full(vec!["--upgrade".into()])
     } else if args.full {
@@ -69,8 +78,11 @@ pub fn choose_path(s: &Session, args: &UpArgs, tf_changed: bool, contract: &Cont
         p.progress("one SSH look at every host");
         let options = crate::tools::ssh::contract_options(contract, &s.state.known_hosts());
         match drift::check(&s.state, digest, &s.env, contract, &options) {
-            Verdict::Converged { hosts } => ConfigPath::Fast { hosts },
-            Verdict::Drift(reasons) => ConfigPath::Full(reasons),
+            (Verdict::Converged { hosts }, read) => {
+                installed = read;
+                ConfigPath::Fast { hosts }
+            }
+            (Verdict::Drift(reasons), _) => ConfigPath::Full(reasons),
         }
     };
     let reasons = path.reasons();
@@ -83,14 +95,15 @@ pub fn choose_path(s: &Session, args: &UpArgs, tf_changed: bool, contract: &Cont
         ),
     };
     p.phase_end("check", true, t.elapsed(), &msg, json!({ "path": path.name(), "reasons": reasons }));
-    path
+    (path, installed)
 }
 
 /// What the hosts were converged to: Ansible's task results, then one look
 /// at each host; saved by `up` only once verify passed. A host that cannot be
 /// recorded leaves no record (the next `up` runs Ansible again), never a
-/// failed run.
-pub fn record(s: &Session, contract: &Contract, digest: &str) -> Result<Option<Converged>> {
+/// failed run. The same SSH session reads what the hosts run (Ansible has
+/// ended: nothing changes them until verify), for verify's summary.
+pub fn record(s: &Session, contract: &Contract, digest: &str) -> Result<(Option<Converged>, Option<crate::check::installed::Report>)> {
     let p = s.printer;
     let events = s.log("ansible-events.jsonl");
     report_removed(s, &events);
@@ -102,8 +115,13 @@ pub fn record(s: &Session, contract: &Contract, digest: &str) -> Result<Option<C
     let options = crate::tools::ssh::contract_options(contract, &s.state.known_hosts());
     let mut hosts = std::collections::BTreeMap::new();
     let mut problems = Vec::new();
-    for (host, observed) in drift::observe(contract, &options, &managed) {
+    let mut installed = crate::check::installed::Report::new();
+    for (host, observed) in drift::observe_then(contract, &options, &managed, &crate::check::installed::command_for(&s.env)) {
         let m = managed.get(&host).cloned().unwrap_or_default();
+        let observed = observed.map(|(o, then)| {
+            installed.insert(host.clone(), crate::check::installed::parse(&then));
+            o
+        });
         match observed.and_then(|o| converged::expected_state(&m, &o)) {
             Ok(expected) => {
                 hosts.insert(host, converged::HostRecord { managed: m, expected });
@@ -113,7 +131,7 @@ pub fn record(s: &Session, contract: &Contract, digest: &str) -> Result<Option<C
     }
     if !problems.is_empty() {
         p.warn(&format!("the converged state was not recorded ({}); the next `up` runs Ansible again", problems.join("; ")));
-        return Ok(None);
+        return Ok((None, None));
     }
     let files: usize = hosts.values().map(|h| h.expected.files.len()).sum();
     let services: usize = hosts.values().map(|h| h.managed.services.len()).sum();
@@ -122,7 +140,7 @@ pub fn record(s: &Session, contract: &Contract, digest: &str) -> Result<Option<C
         "record",
         &format!("read the converged state: {files} files, {services} services, {packages} packages (recorded once verified)"),
     );
-    Ok(Some(Converged::new(digest, hosts)))
+    Ok((Some(Converged::new(digest, hosts)), Some(installed)))
 }
 
 /// Names, in the output and the run's log, what Ansible removed because

@@ -212,7 +212,7 @@ pub fn restore(
         let hosts = restored.iter().filter(|r| r.starts_with(&format!("{} on ", item.name))).count();
         p.phase_end(item.name, true, t.elapsed(), &format!("{hosts} host(s)"), json!({ "hosts": hosts }));
     }
-    crate::deploy::verify::verify(s, env, &d.contract, &UpArgs::reconfigure(&env.name, verify_timeout))?;
+    crate::deploy::verify::verify(s, env, &d.contract, &UpArgs::reconfigure(&env.name, verify_timeout), None)?;
     Ok(Outcome::Restored { reconfigured, restored, silences })
 }
 

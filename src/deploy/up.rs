@@ -32,7 +32,7 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
 
     if args.only == Some(OnlyPart::Verify) {
         let (mut d, env) = deployed(&s.state, &s.env)?;
-        let verified = timed(&mut timings, "verify", || verify(s, &env, &d.contract, args)).map_err(|e| failed(s, e))?;
+        let verified = timed(&mut timings, "verify", || verify(s, &env, &d.contract, args, None)).map_err(|e| failed(s, e))?;
         d.reach(d.reached.max(Reached::Verified), &s.state)?;
         return summarize(s, &d, None, &verified, None, timings);
     }
@@ -94,7 +94,7 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
         // A bastion just (re)created answers before the fast path looks through it.
         crate::tools::ssh::wait_for_bastion_of(&contract, &s.state.known_hosts(), std::time::Duration::from_secs(args.ssh_timeout))?;
     }
-    let path = timed(&mut timings, "check", || Ok(choose_path(s, args, tf_changed, &contract, &digest)))?;
+    let (path, mut installed) = timed(&mut timings, "check", || Ok(choose_path(s, args, tf_changed, &contract, &digest)))?;
     let mut record_after_verify = None;
     let mut before = None;
     let mut converge_and_verify = || {
@@ -107,13 +107,14 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
                 // --upgrade: the versions before, for the summary's before → after.
                 before = args.upgrade.then(|| crate::check::installed::read(env, &contract, &s.state.known_hosts()));
                 let recap = timed(&mut timings, "ansible", || configure(s, &secrets, args.upgrade))?;
-                record_after_verify = timed(&mut timings, "record", || record(s, &contract, &digest))?;
+                let (recorded, read) = timed(&mut timings, "record", || record(s, &contract, &digest))?;
+                (record_after_verify, installed) = (recorded, read);
                 recap.changed()
             }
         };
         d.user = Some(crate::check::user_inputs::record(env));
         d.reach(Reached::Configured, &s.state)?;
-        let verified = timed(&mut timings, "verify", || verify(s, env, &contract, args))?;
+        let verified = timed(&mut timings, "verify", || verify(s, env, &contract, args, installed.take()))?;
         d.reach(Reached::Verified, &s.state)?;
         Ok((changed, verified))
     };

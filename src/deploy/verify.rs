@@ -17,6 +17,7 @@ pub fn verify(
     env: &crate::model::environment::Environment,
     contract: &Contract,
     args: &UpArgs,
+    already_read: Option<Installed>,
 ) -> Result<(crate::check::verify::Verified, Installed)> {
     let p = s.printer;
     let t = Instant::now();
@@ -24,9 +25,10 @@ pub fn verify(
     let access = crate::state::tls::Access::load(&s.state, &env.name)?;
     let known_hosts = s.state.known_hosts();
     // What the hosts run, for the summary: read (one SSH command per host)
-    // while verify waits for the targets, not after it.
+    // while verify waits for the targets, not after it; unless the fast
+    // path's check read it already, in its own SSH session.
     let (verified, installed) = std::thread::scope(|scope| {
-        let reading = scope.spawn(|| crate::check::installed::read(env, contract, &known_hosts));
+        let reading = scope.spawn(|| already_read.unwrap_or_else(|| crate::check::installed::read(env, contract, &known_hosts)));
         let verified =
             crate::check::verify::run(env, contract, &known_hosts, &access, Duration::from_secs(args.verify_timeout), |m| p.progress(m));
         let installed = reading.join().unwrap_or_else(|_| {

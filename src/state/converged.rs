@@ -233,45 +233,42 @@ fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// The one shell command that reads everything `managed` names on a host.
+/// systemctl show's blocks (one per unit as asked, each ended by an empty line) in is-active/is-enabled words.
+const SERVICES_AWK: &str = r#"BEGIN { n = split(names, u, " ") } /^ActiveState=/ { a = substr($0, 13) } /^UnitFileState=/ { e = substr($0, 15) } /^$/ && ++i <= n { printf "service\t%s\t%s\t%s\n", u[i], a, e; a = ""; e = "" }"#;
+
+/// The one shell command that reads everything `managed` names on a host, in a few processes whatever
+/// their number (the fast path runs it on every host at once): one `find` for the listed directories,
+/// one each for the unit files and the drop-ins of the services, one `systemctl show`.
 pub fn check_command(m: &Managed) -> String {
-    let mut cmd = String::from("printf 'machine-id\\t%s\\n' \"$(cat /etc/machine-id 2>/dev/null)\"; ");
-    let files: Vec<String> = m.files.keys().map(|p| quote(p)).collect();
+    let mut cmd = String::from("mid=; read -r mid </etc/machine-id 2>/dev/null; printf 'machine-id\\t%s\\n' \"$mid\"; ");
+    let quoted = |list: &mut dyn Iterator<Item = &String>| list.map(|p| quote(p)).collect::<Vec<_>>().join(" ");
+    let (files, listed, dirs) = (quoted(&mut m.files.keys()), quoted(&mut m.listed_dirs()), quoted(&mut m.dirs.iter()));
     if !files.is_empty() {
-        cmd += &format!("sha1sum -- {0} 2>/dev/null; stat --printf={STAT} -- {0} 2>/dev/null; ", files.join(" "));
+        cmd += &format!("sha1sum -- {files} 2>/dev/null; stat --printf={STAT} -- {files} 2>/dev/null; ");
     }
-    for d in m.listed_dirs() {
-        cmd += &format!(
-            "find {0} -maxdepth 1 -type f -exec sha1sum -- {{}} + 2>/dev/null; find {0} -maxdepth 1 -mindepth 1 -exec stat --printf={STAT} -- {{}} + 2>/dev/null; ",
-            quote(d)
-        );
+    // Per listed directory (depth counts from each): each regular file's SHA-1, each entry's mode and owner.
+    if !listed.is_empty() {
+        cmd += &format!("find {listed} -maxdepth 1 -mindepth 1 \\( -type f -exec sha1sum -- {{}} + \\) , -exec stat --printf={STAT} -- {{}} + 2>/dev/null; ");
     }
-    let dirs: Vec<String> = m.dirs.iter().map(|p| quote(p)).collect();
     if !dirs.is_empty() {
-        cmd += &format!("stat --printf={STAT} -- {} 2>/dev/null; ", dirs.join(" "));
+        cmd += &format!("stat --printf={STAT} -- {dirs} 2>/dev/null; ");
     }
-    // Each managed service's unit files and drop-ins where a hand puts them:
-    // a full override or a mask (a link to /dev/null, read as empty), a drop-in.
-    for name in m.services.keys() {
-        let unit = quote(&format!("{name}.service"));
-        cmd += &format!(
-            "find {UNIT_DIRS} -maxdepth 1 -name {unit} \\( -type f -o -type l \\) -exec sha1sum -- {{}} + 2>/dev/null; \
-             for d in {UNIT_DIRS}; do [ -d \"$d\"/{unit}.d ] && find \"$d\"/{unit}.d -mindepth 1 -maxdepth 1 -exec sha1sum -- {{}} + 2>/dev/null; done; "
-        );
-    }
+    // Unit files and drop-ins where a hand puts them: an override or a mask (a link to /dev/null), a drop-in.
     if !m.services.is_empty() {
-        let names: Vec<String> = m.services.keys().map(|s| quote(s)).collect();
+        let any = |f: &dyn Fn(&str) -> String| m.services.keys().map(|n| f(n)).collect::<Vec<_>>().join(" -o ");
+        let units = any(&|n| format!("-name {}", quote(&format!("{n}.service"))));
+        let dropins = any(&|n| format!("-path {}", quote(&format!("*/{n}.service.d/*"))));
         cmd += &format!(
-            "for s in {}; do printf 'service\\t%s\\t%s\\t%s\\n' \"$s\" \"$(systemctl is-active \"$s\" 2>/dev/null)\" \"$(systemctl is-enabled \"$s\" 2>/dev/null)\"; done; ",
-            names.join(" ")
+            "find {UNIT_DIRS} -maxdepth 1 \\( {units} \\) \\( -type f -o -type l \\) -exec sha1sum -- {{}} + 2>/dev/null; \
+             find {UNIT_DIRS} -mindepth 2 -maxdepth 2 \\( {dropins} \\) -exec sha1sum -- {{}} + 2>/dev/null; \
+             {{ systemctl show -p ActiveState -p UnitFileState {} 2>/dev/null; echo; }} | awk -v names={} '{SERVICES_AWK}'; ",
+            quoted(&mut m.services.keys()),
+            quote(&m.services.keys().cloned().collect::<Vec<_>>().join(" "))
         );
     }
     if !m.packages.is_empty() {
-        let names: Vec<String> = m.packages.iter().map(|s| quote(s)).collect();
-        cmd += &format!(
-            "dpkg-query -W -f='package\\t${{db:Status-Abbrev}}\\t${{Package}}\\t${{Version}}\\n' {} 2>/dev/null; ",
-            names.join(" ")
-        );
+        let f = "'package\\t${db:Status-Abbrev}\\t${Package}\\t${Version}\\n'";
+        cmd += &format!("dpkg-query -W -f={f} {} 2>/dev/null; ", quoted(&mut m.packages.iter()));
     }
     cmd + "echo end-of-check"
 }
@@ -437,14 +434,17 @@ not json
         assert_eq!(m.packages.iter().collect::<Vec<_>>(), ["prometheus", "promtool"]);
         let cmd = check_command(m);
         assert!(cmd.contains("sha1sum -- '/etc/prometheus/prometheus.yml'"), "{cmd}");
-        assert!(cmd.contains("find '/etc/prometheus/rules' -maxdepth 1"), "{cmd}");
-        assert!(cmd.contains("is-active") && cmd.contains("dpkg-query") && cmd.ends_with("echo end-of-check"), "{cmd}");
+        assert!(cmd.contains("'/etc/prometheus/rules' -maxdepth 1 -mindepth 1"), "{cmd}");
+        assert!(cmd.contains("systemctl show") && cmd.contains("dpkg-query") && cmd.ends_with("echo end-of-check"), "{cmd}");
+        // A few processes per host, whatever the number of directories and services.
+        assert_eq!(cmd.matches("find ").count(), 3, "{cmd}");
+        assert_eq!(cmd.matches("systemctl ").count(), 1, "{cmd}");
         // Log directories are not listed (their files change by themselves); their own mode and owner are.
         let app = check_command(&hosts["app-1"]);
         assert!(!app.contains("find '/var/log") && app.contains("-- '/var/log/orders-api'"), "{app}");
         // Modes and owners of the files and directories, and the unit files and drop-ins of each service.
         assert!(cmd.contains(r"stat --printf='mode\t%a\t%U:%G\t%n\n' -- '/etc/prometheus/prometheus.yml'"), "{cmd}");
-        assert!(cmd.contains("-name 'prometheus.service'") && cmd.contains("'prometheus.service'.d"), "{cmd}");
+        assert!(cmd.contains("-name 'prometheus.service'") && cmd.contains("-path '*/prometheus.service.d/*'"), "{cmd}");
         assert_eq!(quote("it's"), r"'it'\''s'");
     }
 
@@ -455,7 +455,7 @@ not json
         m.dirs.insert("/etc/prometheus/scrape".into());
         let cmd = check_command(&m);
         assert!(cmd.contains("find '/etc/prometheus/scrape' -maxdepth 1"), "{cmd}");
-        assert!(!cmd.contains("find '/etc/prometheus/file_sd/nginx'"), "the user's file_sd files are not checked: {cmd}");
+        assert!(!cmd.contains("'/etc/prometheus/file_sd/nginx' -maxdepth"), "the user's file_sd files are not checked: {cmd}");
     }
 
     #[test]
@@ -547,7 +547,7 @@ not json
         assert!(compare(&from_results, &expected, &stopped).is_empty(), "the bug: the stopped service is not looked at");
         let mut m = from_results.clone();
         m.require_services(["prometheus"]);
-        assert!(check_command(&m).contains("for s in 'prometheus'; do"), "{}", check_command(&m));
+        assert!(check_command(&m).contains("UnitFileState 'prometheus' "), "{}", check_command(&m));
         let expected = expected_state(&m, &observed()).unwrap();
         assert_eq!(compare(&m, &expected, &stopped), ["service prometheus is inactive (expected active)"]);
         stopped.services.insert("prometheus".into(), Service { active: "active".into(), enabled: "disabled".into() });

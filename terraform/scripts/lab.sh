@@ -416,9 +416,13 @@ cmd_status() {
   need LAB_ENV
   local d; d=$(env_dir)
   [ -d "$d/machines" ] || { echo "no machines"; return 0; }
+  # No process per machine (every no-op `up` asks, at any fleet size): the
+  # shell's own read and kill.
+  local m name pid
   for m in "$d"/machines/*/; do
-    local name; name=$(basename "$m")
-    if [ -f "$m/pid" ] && kill -0 "$(cat "$m/pid")" 2>/dev/null; then echo "$name running"; else echo "$name stopped"; fi
+    name=${m%/}; name=${name##*/}; pid=
+    if [ -f "$m/pid" ]; then read -r pid <"$m/pid" || true; fi
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$name running"; else echo "$name stopped"; fi
   done
 }
 

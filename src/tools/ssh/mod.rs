@@ -218,27 +218,44 @@ fn wait_for_bastion(bastion: &str, key: &Path, known_hosts: &Path, deadline: Ins
     .map_err(|_| bastion_unreachable(bastion, &last.borrow()))
 }
 
-/// Runs a command on every host at once, one SSH round trip each: per host
-/// its standard output, or the reason it failed. `command` gives each host's
-/// command (None: that host is not asked, with `Err(why)` as its result).
+/// How many SSH sessions `run_on_all` opens at once: every host of a lab or
+/// a small fleet at once; through a bastion, no more than its sshd lets
+/// start unauthenticated before it drops some (`MaxStartups`, 10 by default).
+const SESSIONS: usize = 32;
+const SESSIONS_THROUGH_BASTION: usize = 10;
+
+/// Runs a command on every host at once (up to a bound), one SSH round trip
+/// each: per host its standard output, or the reason it failed. `command`
+/// gives each host's command (None: that host is not asked, with `Err(why)`
+/// as its result).
 pub fn run_on_all(
     contract: &Contract,
     options: &[String],
     command: impl Fn(&str) -> std::result::Result<String, String> + Sync,
 ) -> std::collections::BTreeMap<String, std::result::Result<String, String>> {
     let command = &command;
+    let bound = if contract.ssh.bastion.is_some() { SESSIONS_THROUGH_BASTION } else { SESSIONS };
+    let queue = std::sync::Mutex::new(contract.hosts.iter());
+    let next = || queue.lock().ok().and_then(|mut hosts| hosts.next());
     std::thread::scope(|scope| {
-        let handles: Vec<_> = contract
-            .hosts
-            .iter()
-            .map(|(name, h)| {
-                (name.clone(), scope.spawn(move || run(&h.address, h.ssh_port, &h.ssh_user, contract.key_of(h), options, &command(name)?)))
+        let workers: Vec<_> = (0..bound.min(contract.hosts.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    while let Some((name, h)) = next() {
+                        let out = command(name).and_then(|c| run(&h.address, h.ssh_port, &h.ssh_user, contract.key_of(h), options, &c));
+                        done.push((name.clone(), out));
+                    }
+                    done
+                })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|(name, handle)| (name, handle.join().unwrap_or_else(|_| Err("reading the host panicked".into()))))
-            .collect()
+        let mut results: std::collections::BTreeMap<_, _> = workers.into_iter().flat_map(|w| w.join().unwrap_or_default()).collect();
+        // A worker that panicked leaves its hosts unanswered.
+        for name in contract.hosts.keys() {
+            results.entry(name.clone()).or_insert_with(|| Err("reading the host panicked".into()));
+        }
+        results
     })
 }
 
