@@ -202,8 +202,10 @@ pub struct UpArgs {
 
     /// Replace these hosts' machines (lab: a new machine; aws: a new
     /// instance) and configure the new ones. Each keeps its data volume,
-    /// attached to the replacement (docs/upgrades.md). A protected
-    /// environment also needs --allow-destroy.
+    /// attached to the replacement (docs/upgrades.md). `bastion` replaces
+    /// the environment's bastion alone (its new host key pinned; the hosts
+    /// keep the fast path). A protected environment also needs
+    /// --allow-destroy.
     #[arg(long, value_delimiter = ',', value_name = "HOST,...", conflicts_with_all = ["only"])]
     pub replace: Vec<String>,
 

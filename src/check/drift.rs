@@ -142,10 +142,16 @@ pub fn digest(i: &Inputs) -> Result<String> {
     for (rel, file) in tree(i.ansible_dir, &|p: &Path| p.file_name().is_some_and(|n| n == "__pycache__"))? {
         feed("ansible", &rel, &read(&file)?);
     }
-    feed("environment", "", &read(i.env_file)?);
-    feed("inventory", "", i.inventory.as_bytes());
+    // The way to the hosts is not an input of their configuration: the lab's
+    // `[lab] bastion` line and the SSH options of the inventory (the jump
+    // through the bastion) change how obsctl and Ansible reach the hosts, not
+    // what runs there; switching the bastion on or off keeps the fast path.
+    let env_text = String::from_utf8_lossy(&read(i.env_file)?).into_owned();
+    feed("environment", "", without_lab_bastion(&env_text).as_bytes());
+    let mut inventory: Value = serde_json::from_str(i.inventory).map_err(|e| Error::internal(format!("inventory is not JSON: {e}")))?;
+    without_key(&mut inventory, SSH_ARGS);
+    feed("inventory", "", inventory.to_string().as_bytes());
     // Every controller file the inventory names (binary, credentials, keys).
-    let inventory: Value = serde_json::from_str(i.inventory).map_err(|e| Error::internal(format!("inventory is not JSON: {e}")))?;
     let mut named = BTreeSet::new();
     strings(&inventory, &mut |s| {
         if s.starts_with('/') && Path::new(s).is_file() {
@@ -165,6 +171,37 @@ pub fn digest(i: &Inputs) -> Result<String> {
         }
     }
     Ok(h.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The inventory's SSH options of each host (`tools::inventory`).
+const SSH_ARGS: &str = "ansible_ssh_common_args";
+
+/// The environment file without the `bastion = …` line of its `[lab]` table.
+fn without_lab_bastion(text: &str) -> String {
+    let mut table = String::new();
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let t = line.trim();
+        if t.starts_with('[') {
+            table = t.trim_start_matches('[').split(']').next().unwrap_or("").trim().to_string();
+        } else if table == "lab" && t.split('=').next().is_some_and(|k| k.trim() == "bastion") && t.contains('=') {
+            continue;
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+/// `v` without the key `key` in any of its objects.
+fn without_key(v: &mut Value, key: &str) {
+    match v {
+        Value::Array(a) => a.iter_mut().for_each(|x| without_key(x, key)),
+        Value::Object(o) => {
+            o.remove(key);
+            o.values_mut().for_each(|x| without_key(x, key));
+        }
+        _ => {}
+    }
 }
 
 fn read(p: &Path) -> Result<Vec<u8>> {
@@ -261,6 +298,35 @@ mod tests {
         assert_eq!(installed.version_id, "13");
         assert_eq!(installed.packages["prometheus"], "2.53");
         assert!(split_look("machine-id\tm1\nservice\tprometheus\tactive\tenabled\n").is_err(), "a check cut short is no look");
+    }
+
+    /// Issue 32: the lab's bastion switched on or off changes the env file's
+    /// `[lab] bastion` line and the inventory's SSH options (the jump), not
+    /// the configuration of any host: the digest stays, the fast path too.
+    #[test]
+    fn the_way_to_the_hosts_is_not_an_input() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        let ansible = r.join("ansible");
+        std::fs::create_dir_all(&ansible).unwrap();
+        let state = StateDir { dir: r.join("state") };
+        let env_file = r.join("jump.toml");
+        let plain = "provider = \"lab\"\n[lab]\nbridge = \"obs-jump\"\ncidr = \"10.92.0.0/24\"\n[[hosts]]\nname = \"mon-1\"\n";
+        let inventory = |args: &str| {
+            serde_json::json!({ "all": { "hosts": { "mon-1": { "ansible_host": "10.92.0.10", "ansible_ssh_common_args": args } } } })
+                .to_string()
+        };
+        let d = |env: &str, inv: &str| {
+            std::fs::write(&env_file, env).unwrap();
+            digest(&Inputs { ansible_dir: &ansible, env_file: &env_file, inventory: inv, state: &state }).unwrap()
+        };
+        let direct = d(plain, &inventory("-o UserKnownHostsFile=/k"));
+        let on = plain.replace("cidr = \"10.92.0.0/24\"\n", "cidr = \"10.92.0.0/24\"\nbastion = true # the jump host\n");
+        assert_eq!(d(&on, &inventory("-o UserKnownHostsFile=/k -o ProxyCommand=ssh")), direct, "bastion switched on");
+        assert_eq!(d(&on.replace("true", "false"), &inventory("-o UserKnownHostsFile=/k")), direct, "bastion = false");
+        // Anything else still counts: a key of that name in another table, the host's address.
+        assert_ne!(d(&format!("{plain}[x]\nbastion = true\n"), &inventory("")), d(&format!("{plain}[x]\n"), &inventory("")));
+        assert_ne!(d(plain, &inventory("").replace("10.92.0.10", "10.92.0.11")), d(plain, &inventory("")));
     }
 
     /// Issue 29: the services the fast path requires on each host are the

@@ -111,6 +111,8 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         format!("Drift in `{}`: run `obsctl up --env {}` to converge.", s.env.name, s.env.name)
     }];
     lines.extend(roll.iter().map(|l| format!("  {l}")));
+    let switch = deployed.as_ref().and_then(|d| crate::deploy::provision::bastion_switch(&s.env, &d.contract));
+    lines.extend(switch.iter().map(|l| format!("  {l}")));
     if plan.changes {
         lines.push(format!("  terraform: {}", plan.describe()));
         for r in &plan.destroyed {
@@ -140,7 +142,7 @@ pub fn run(env_name: &str, printer: &Printer) -> Result<u8> {
         &lines.join("\n"),
         json!({ "ok": true, "environment": s.env.name, "in_sync": in_sync, "add": plan.add, "change": plan.change,
                 "destroy": plan.destroy, "destroyed": plan.destroyed, "configuration_checked": checked_config,
-                "changed_tasks": drifted_tasks, "converged_check": host_drift, "release_roll": roll,
+                "changed_tasks": drifted_tasks, "converged_check": host_drift, "release_roll": roll, "bastion_switch": switch,
                 "updates_pending": installed.as_ref().map(crate::check::installed::pending_json),
                 "existing_hosts": existing, "user_inputs": items, "run_log": s.run_dir }),
     );

@@ -9,11 +9,14 @@ use crate::tools::alertmanager::{default_author, Cluster, Matcher};
 
 /// `up`'s maintenance silence (`silence_during_up = true`): every host of
 /// the deployment, for the length of the run. Dropping it expires it,
-/// whatever the outcome of the run.
+/// whatever the outcome of the run. No connection is kept open meanwhile:
+/// the expiry connects anew, the way to the hosts of the latest contract
+/// (`follow`).
 pub struct Maintenance<'a> {
-    cluster: Cluster,
     id: String,
     printer: &'a Printer,
+    /// The way to the Alertmanagers: the environment, the contract, the state.
+    way: (Environment, Contract, crate::state::workspace::StateDir),
 }
 
 /// The longest an `up` can keep its silence if it could not expire it (killed).
@@ -56,13 +59,23 @@ impl<'a> Maintenance<'a> {
             Ok(id) => {
                 let except = if firing.is_empty() { String::new() } else { format!(", except the firing {}", firing.join(", ")) };
                 printer.step("maintenance", &format!("silenced alerts of {}{except} while up runs (silence {id})", hosts.join(", ")));
-                Some(Maintenance { cluster, id, printer })
+                Some(Maintenance { id, printer, way: (env.clone(), contract.clone(), state.clone()) })
             }
             Err(e) => {
                 printer.warn(&format!("no maintenance silence (silence_during_up): {}", e.message));
                 None
             }
         }
+    }
+}
+
+impl Maintenance<'_> {
+    /// After the apply: the silence is expired the way to the hosts of the
+    /// new contract when the run ends. The old way may be gone: the lab's
+    /// bastion switched on (the network isolated) or off (the bastion
+    /// removed), or the bastion replaced (its tunnel ended with it).
+    pub fn follow(&mut self, contract: &Contract) {
+        self.way.1 = contract.clone();
     }
 }
 
@@ -81,14 +94,18 @@ fn silence_matchers(env: &str, hosts: &[&str], firing: &[String]) -> Vec<Matcher
 
 impl Drop for Maintenance<'_> {
     fn drop(&mut self) {
-        match self.cluster.expire(&self.id) {
+        let (env, contract, state) = &self.way;
+        let expired = crate::state::tls::Access::load(state, &env.name)
+            .and_then(|access| Cluster::new(env, contract, &state.known_hosts(), &access))
+            .and_then(|cluster| cluster.expire(&self.id));
+        match expired {
             Ok(()) => self.printer.step("maintenance", &format!("expired the maintenance silence {}", self.id)),
             Err(e) => self.printer.warn(&format!(
                 "could not expire the maintenance silence {} ({}); it ends by itself within {}h, or: obsctl silence --env {} expire {}",
                 self.id,
                 e.message,
                 MAINTENANCE_BOUND.as_secs() / 3600,
-                self.cluster.env,
+                env.name,
                 self.id
             )),
         }

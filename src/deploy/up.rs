@@ -42,13 +42,15 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
     timed(&mut timings, "existing", || crate::deploy::existing::preflight(s))?;
     // silence_during_up: the hosts of the running deployment are silenced
     // until this function returns, whatever the outcome (Drop expires it).
-    let maintenance = match Deployment::load(&s.state, &env.name) {
-        Ok(Some(running)) if env.alertmanager.silence_during_up && !args.skip_configure => {
-            Maintenance::start(env, &running.contract, &s.state, p)
-        }
+    let running = Deployment::load(&s.state, &env.name).ok().flatten();
+    if let Some(line) = running.as_ref().and_then(|r| crate::deploy::provision::bastion_switch(env, &r.contract)) {
+        p.info(&line);
+    }
+    let mut maintenance = match &running {
+        Some(r) if env.alertmanager.silence_during_up && !args.skip_configure => Maintenance::start(env, &r.contract, &s.state, p),
         _ => None,
     };
-    let (mut tf_changed, mut bastion_changed) = (false, false);
+    let mut tf_changed = false;
     let mut d = if args.only == Some(OnlyPart::Configure) {
         let mut d = Deployment::require(&s.state, &env.name)?;
         // Re-render: the env file or --without may have changed since.
@@ -61,7 +63,6 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
     } else {
         let (waited, applied) = timed(&mut timings, "terraform", || provision(s, args))?;
         tf_changed = applied.hosts;
-        bastion_changed = applied.any && !applied.hosts;
         secrets.add_grafana_db(&s.state.secrets_dir());
         if !waited.is_zero() {
             // The phase timing is Terraform's; the user's time is its own entry.
@@ -72,6 +73,10 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
         timed(&mut timings, "inventory", || inventory_phase(s))?
     };
     let contract = d.contract.clone();
+    // The bastion switched on, off or replaced: the silence is expired the new way.
+    if let Some(m) = maintenance.as_mut() {
+        m.follow(&contract);
+    }
     if args.skip_configure {
         p.summary(
             &format!(
@@ -90,10 +95,10 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
         timed(&mut timings, "build", || bg.join(p))?;
     }
     let digest = inputs_digest(s)?;
-    if bastion_changed {
-        // A bastion just (re)created answers before the fast path looks through it.
-        crate::tools::ssh::wait_for_bastion_of(&contract, &s.state.known_hosts(), std::time::Duration::from_secs(args.ssh_timeout))?;
-    }
+    // The bastion, if any (just created, replaced or switched on), answers
+    // before anything looks through it; else exit 30 naming it, the hosts
+    // untouched and their converged record kept (the next up may be fast).
+    crate::tools::ssh::wait_for_bastion_of(&contract, &s.state.known_hosts(), std::time::Duration::from_secs(args.ssh_timeout))?;
     let (path, mut installed) = timed(&mut timings, "check", || Ok(choose_path(s, args, tf_changed, &contract, &digest)))?;
     let mut record_after_verify = None;
     let mut before = None;

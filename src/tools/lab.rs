@@ -17,7 +17,7 @@ pub fn script(ws: &Workspace) -> PathBuf {
 }
 
 /// The Terraform address of the bastion's machine (`[lab] bastion = true`).
-const BASTION_ADDRESS: &str = "module.bastion[0].terraform_data.machine";
+pub const BASTION_ADDRESS: &str = "module.bastion[0].terraform_data.machine";
 
 /// The Terraform address of host `name`'s lab machine (terraform/stacks/lab).
 pub fn machine_address(name: &str) -> String {

@@ -9,7 +9,9 @@
 # certificate, imported into moto's ACM, 80 only redirecting, HTTPS to the
 # targets; a data volume per stateful host, encrypted, attached) -> plan
 # (no diff) -> mon-1's instance replaced (-replace, as `up --replace` does):
-# its data volume is not, and is attached to the new instance -> destroy -> state and moto empty, plus input
+# its data volume is not, and is attached to the new instance -> the bastion's
+# replacement planned (`up --replace bastion`): its instance alone, the
+# Elastic IP kept -> destroy -> state and moto empty, plus input
 # validations that must refuse (Grafana without a certificate among them)
 # and a plan without grafana_db_password that must not create a database.
 # Never talks to real AWS: every AWS_* variable is dropped, the stack gets
@@ -488,6 +490,20 @@ jq -e --slurpfile b "$WORK/volumes-before.json" '.["mon-1"].volume.id == $b[0]["
         and .["mon-1"].volume.attached == [[.["mon-1"].instance, "/dev/sdf", "attached"]]' "$WORK/volumes-after.json" >/dev/null ||
     die "mon-1's data volume must be the same and attached to the new instance: before $(jq -c '.["mon-1"]' "$WORK/volumes-before.json"), after $(jq -c '.["mon-1"]' "$WORK/volumes-after.json")"
 log "mon-1 replaced in ${replace_s}s: instance $(jq -r '.["mon-1"].instance' "$WORK/volumes-before.json") -> $(jq -r '.["mon-1"].instance' "$WORK/volumes-after.json"), data volume $(jq -r '.["mon-1"].volume.id' "$WORK/volumes-after.json") kept and attached"
+
+log "replace the bastion (terraform plan -replace, as obsctl up --replace bastion does)"
+tf bastion-plan plan -input=false -no-color -var-file="$TFVARS" -replace='module.bastion.aws_instance.this' -out="$WORK/bastion.tfplan" ||
+    { show_log bastion-plan; die "terraform plan -replace of the bastion failed"; }
+tf bastion-show show -json "$WORK/bastion.tfplan" || { show_log bastion-show; die "terraform show -json of the bastion's replacement failed"; }
+# Only the bastion's instance is replaced; its Elastic IP (the address obsctl
+# reaches it at) stays, re-associated in place; no host is touched.
+jq -r '.resource_changes[] | select(.change.actions != ["no-op"] and .change.actions != ["read"]) | "\(.change.actions | join(",")) \(.address)"' \
+    "$WORK/bastion-show.log" | sort >"$WORK/bastion-changes"
+replaced='^(create,delete|delete,create) module\.bastion\.aws_instance\.this$'
+unexpected=$(grep -Ev "$replaced"'|^update module\.bastion\.aws_eip\.this$' "$WORK/bastion-changes" || true)
+grep -Eq "$replaced" "$WORK/bastion-changes" && [ -z "$unexpected" ] ||
+    die "replacing the bastion must replace its instance alone (its Elastic IP kept, no host touched): $(paste -sd';' "$WORK/bastion-changes")"
+log "bastion replacement planned: $(paste -sd';' "$WORK/bastion-changes")"
 
 # --- destroy --------------------------------------------------------------
 

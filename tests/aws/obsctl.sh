@@ -14,6 +14,9 @@
 #     → exit 10 naming both and --without grafana, Terraform not run
 #   up --skip-configure --auto-approve --output json  → exit 0, terraform adds
 #     resources, summary ok (with a certificate imported into moto's ACM)
+#   up --replace bastion --allow-destroy → the bastion's instance alone
+#     replaced, its Elastic IP kept, its key pinned before forgotten; an
+#     unknown name → exit 10
 #   inventory → every host with ansible_host/obsctl_private_address, the
 #     groups of prod's topology, all.vars.loki_s3_bucket (obsctl_vars output)
 #   plan → exit 0 (in sync)
@@ -274,6 +277,30 @@ log "up: $added resources added in ${apply_s}s"
 
 # --- the contract: the aws stack's real output against the JSON Schema -----
 python3 "$ROOT/tests/static/contract_schema.py" --terraform "$STATE" aws || die "the aws stack's obsctl_inventory breaks docs/contract.schema.json"
+
+# --- up --replace bastion: its instance alone, its old key forgotten --------
+
+log "obsctl up --env $ENV_NAME --replace bastion --skip-configure --allow-destroy"
+bastion=$(jq -r .contract.ssh.bastion "$STATE/deployment.json")
+bastion_addr=${bastion#*@}
+bastion_id() { jq -r '[.resources[] | select(.module == "module.bastion" and .type == "aws_instance") | .instances[0].attributes.id][0]' "$STATE/terraform.tfstate"; }
+old_bastion=$(bastion_id)
+# The key a first connection would have pinned (aws publishes none: trusted on first use).
+mkdir -p "$STATE/ssh" && echo "$bastion_addr ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOldBastionKeyOldBastionKeyOldBastionKey00" >>"$STATE/ssh/known_hosts"
+rc=0
+obsctl up --env "$ENV_NAME" --replace bastion --skip-configure --allow-destroy --auto-approve --output json </dev/null \
+    >"$WORK/up-bastion.jsonl" 2>"$WORK/up-bastion.stderr" || rc=$?
+((rc == 0)) || { show "$WORK/up-bastion.jsonl"; show "$WORK/up-bastion.stderr"; die "up --replace bastion exited with $rc"; }
+jq -e -s 'any(.[]; .event == "phase_end" and .phase == "terraform" and .destroy == 1)' "$WORK/up-bastion.jsonl" >/dev/null ||
+    die "up --replace bastion must replace one resource (the bastion's instance): $(jq -c 'select(.event == "phase_end" and .phase == "terraform")' "$WORK/up-bastion.jsonl")"
+[[ "$(bastion_id)" != "$old_bastion" && "$(bastion_id)" == i-* ]] || die "the bastion's instance was not replaced ($old_bastion, now $(bastion_id))"
+[[ "$(jq -r .contract.ssh.bastion "$STATE/deployment.json")" == "$bastion" ]] || die "the bastion's address (its Elastic IP) changed: $(jq -r .contract.ssh.bastion "$STATE/deployment.json")"
+! grep -q "^$bastion_addr " "$STATE/ssh/known_hosts" || die "the replaced bastion's old host key is still pinned"
+rc=0
+obsctl up --env "$ENV_NAME" --replace bastion-1 --skip-configure --auto-approve </dev/null >"$WORK/up-nohost.log" 2>&1 || rc=$?
+((rc == 10)) && grep -q -- "--replace bastion-1: \`$ENV_NAME\` has no host of that name" "$WORK/up-nohost.log" ||
+    die "up --replace of an unknown name must exit 10 naming it (exit $rc): $(tail -n 3 "$WORK/up-nohost.log")"
+log "bastion replaced: $old_bastion -> $(bastion_id), $bastion kept, its old key forgotten"
 
 # --- inventory ------------------------------------------------------------
 

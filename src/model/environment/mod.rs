@@ -512,6 +512,12 @@ impl Environment {
         self.components.contains(&component)
     }
 
+    /// Every host is reached through a bastion: always on aws, on the lab
+    /// with `[lab] bastion = true`.
+    pub fn has_bastion(&self) -> bool {
+        self.provider.lab().is_none_or(|lab| lab.bastion)
+    }
+
     /// Grafana keeps its data in PostgreSQL (RDS), which only the aws
     /// provider offers (validation refuses it elsewhere).
     pub fn grafana_on_rds(&self) -> bool {

@@ -43,7 +43,16 @@ pub fn record_host_keys(previous: Option<&Contract>, contract: &Contract, known_
             recorded.push(bastion.clone());
         }
     }
-    if !recorded.is_empty() || text.is_none() {
+    // A bastion switched off (the lab) or moved: its old key is forgotten.
+    let mut forgot = false;
+    if let Some(old) = previous.and_then(|p| p.ssh.bastion.as_ref()).filter(|b| contract.ssh.bastion.as_ref() != Some(*b)) {
+        let (_, host) = old.rsplit_once('@').unwrap_or(("", old));
+        let kh = known_hosts_name(host, 22);
+        let before = lines.len();
+        lines.retain(|l| !l.split_whitespace().next().is_some_and(|names| names.split(',').any(|n| n == kh)));
+        forgot = lines.len() != before;
+    }
+    if !recorded.is_empty() || text.is_none() || forgot {
         let mut out = lines.join("\n");
         if !out.is_empty() {
             out.push('\n');
@@ -110,5 +119,10 @@ mod tests {
         let other = HOST_KEY.replace("kz5d", "kz5e");
         assert_eq!(record_host_keys(Some(&first), &with(&other), &kh).unwrap(), vec!["root@10.77.0.9"]);
         assert_eq!(std::fs::read_to_string(&kh).unwrap(), format!("10.77.0.9 {other}\n"));
+        // The bastion switched off: its key is forgotten, the hosts' stay.
+        let direct = crate::model::contract::parse(&contract().to_string(), &env()).unwrap();
+        std::fs::write(&kh, format!("10.77.0.9 {other}\n10.77.0.10 ssh-ed25519 TOFU\n")).unwrap();
+        assert!(record_host_keys(Some(&with(&other)), &direct, &kh).unwrap().is_empty());
+        assert_eq!(std::fs::read_to_string(&kh).unwrap(), "10.77.0.10 ssh-ed25519 TOFU\n");
     }
 }

@@ -15,7 +15,7 @@ use plan::summary_of;
 pub use plan::{Action, PlanSummary};
 
 use crate::error::{Error, IoContext, Phase, Result};
-use crate::model::environment::{Environment, Provider, ProviderKind};
+use crate::model::environment::{Environment, LabSettings, Provider, ProviderKind};
 use crate::report::Printer;
 use crate::state::workspace::{write_atomic, StateDir, Workspace};
 use crate::tools::process::{Child, Exited, RunError};
@@ -227,7 +227,7 @@ impl<'a> Terraform<'a> {
     /// `plan`, replacing the machines of `hosts` (`up --replace`): their
     /// data volumes are other resources, which the plan keeps.
     pub fn plan_replacing(&self, hosts: &[String]) -> Result<PlanSummary> {
-        let mut replace: Vec<String> = hosts.iter().map(|h| self.machine_address(h)).collect();
+        let mut replace: Vec<String> = hosts.iter().map(|h| self.replace_address(h)).collect();
         if self.env.provider.kind() == ProviderKind::Lab {
             for (machine, address) in crate::tools::lab::not_running(&self.state_list()?, &self.env.name, self.ws, &self.log)? {
                 self.printer.info(&format!(
@@ -252,6 +252,18 @@ impl<'a> Terraform<'a> {
         match self.run(&args, "terraform plan")? {
             Ran::Clean => Ok(PlanSummary::default()),
             Ran::Changes => self.summarize_plan(&plan),
+        }
+    }
+
+    /// What `--replace NAME` replaces: host `name`'s machine, or the
+    /// bastion's (`bastion`, when no host has that name).
+    fn replace_address(&self, name: &str) -> String {
+        if name != LabSettings::BASTION_NAME || self.env.hosts.iter().any(|h| h.name == name) {
+            return self.machine_address(name);
+        }
+        match self.env.provider.kind() {
+            ProviderKind::Lab => crate::tools::lab::BASTION_ADDRESS.to_string(),
+            ProviderKind::Aws => format!("{}.aws_instance.this", plan::BASTION_MODULE),
         }
     }
 

@@ -54,12 +54,12 @@ impl PlanSummary {
 
     /// The plan changes something of the hosts: any change but one to the
     /// bastion alone (`module.bastion` in every stack: the lab's jump
-    /// machine, aws' bastion instance), which Ansible never configures; a
-    /// stopped lab bastion replaced changes no host. Output values only
-    /// count as a change (as `changes`).
+    /// machine, aws' bastion instance, and the lab's isolation that goes
+    /// with it), which Ansible never configures; a stopped lab bastion
+    /// replaced, or the lab's bastion switched on or off, changes no host.
+    /// Output values only count as a change (as `changes`).
     pub fn changes_hosts(&self) -> bool {
-        let bastion = |a: &str| a.strip_prefix(BASTION_MODULE).is_some_and(|rest| rest.starts_with(['.', '[']));
-        self.changes && (!self.changes_resources() || self.actions.iter().any(|(_, a)| !bastion(a)))
+        self.changes && (!self.changes_resources() || self.actions.iter().any(|(_, a)| !is_bastion(a)))
     }
 
     /// The resources the plan touches, one line each (`+ address`, `~`,
@@ -84,6 +84,15 @@ impl PlanSummary {
 
 /// Where every stack keeps its bastion (terraform/stacks/*/main.tf).
 pub const BASTION_MODULE: &str = "module.bastion";
+
+/// The lab's isolation of a network behind a bastion
+/// (terraform/modules/lab_network): created and removed with the bastion.
+pub const ISOLATION: &str = "module.network.terraform_data.isolation";
+
+/// A resource of the bastion: under `module.bastion`, or the lab's isolation.
+fn is_bastion(address: &str) -> bool {
+    [BASTION_MODULE, ISOLATION].iter().any(|m| address.strip_prefix(m).is_some_and(|rest| rest.starts_with(['.', '['])))
+}
 
 /// What a plan (`terraform show -json`) does, resource by resource.
 pub(super) fn summary_of(v: &Value) -> PlanSummary {
@@ -151,6 +160,14 @@ mod tests {
         assert!(!replace(&["module.bastion.aws_instance.this"]).changes_hosts());
         assert!(replace(&["module.bastion[0].terraform_data.machine", "module.machine[\"mon-1\"].terraform_data.machine"]).changes_hosts());
         assert!(replace(&["module.bastionish.x"]).changes_hosts());
+        // The lab's bastion switched on or off: the machine and the isolation, no host.
+        let create = |addresses: &[&str]| {
+            let rc: Vec<_> = addresses.iter().map(|a| json!({ "address": a, "change": { "actions": ["create"] } })).collect();
+            summary_of(&json!({ "resource_changes": rc }))
+        };
+        let on = create(&["module.bastion[0].terraform_data.machine", "module.network.terraform_data.isolation[0]"]);
+        assert!(!on.changes_hosts());
+        assert!(create(&["module.network.terraform_data.network"]).changes_hosts());
         let outputs_only = PlanSummary { changes: true, ..Default::default() };
         assert!(outputs_only.changes_hosts(), "output values alone still count");
         assert!(!PlanSummary::default().changes_hosts());

@@ -2,20 +2,27 @@
 # The lab with a jump host (issue 32): the bastion path, which the aws stack
 # uses for every connection, proved live in an environment of its own
 # (environments/jump.toml, written here and removed on exit): one host,
-# mon-1, behind the bastion ([lab] bastion = true), on the bridge obs-jump,
-# which the lab host may enter only through the bastion (an nftables table
-# of the environment's own).
+# mon-1, on the bridge obs-jump, deployed directly, then put behind the
+# bastion ([lab] bastion = true) and taken out again while it runs; behind
+# it the lab host may enter the network only through the bastion (an
+# nftables table of the environment's own).
 #
-#   cold up passes verify through the bastion (SSH as a ProxyCommand, HTTPS
-#   through the SOCKS tunnel), the bastion's published host key pinned, and
-#   obsctl never tried a direct connection (the isolation rule's counter is 0);
-#   status lists the host; a second up takes the fast path; `obsctl ssh` works;
-#   a direct connection to mon-1's SSH and Prometheus ports is refused while
-#   the bastion answers;
+#   a cold up without the bastion; `plan` then says the bastion is switched
+#   on; `up` creates it and the isolation, pins the bastion's published key,
+#   replaces no host (mon-1 keeps its machine) and takes the fast path
+#   through it; the maintenance silence made the direct way is expired
+#   through the bastion; obsctl never tried a direct connection after that
+#   (the isolation rule's counter is 0); status lists the host; `obsctl ssh`
+#   works; a direct connection to mon-1's SSH and Prometheus ports is
+#   refused while the bastion answers;
 #   the bastion machine stopped: status exits 30 naming it, and up replaces
 #   it like any stopped lab machine, pins the new machine's key and takes
-#   the fast path (no host changed);
+#   the fast path (no host changed); `up --replace bastion` replaces the
+#   running bastion the same way;
 #   the bastion refusing connections: status and up exit 30 naming it;
+#   the bastion switched off: `up` removes it and the isolation, forgets its
+#   key, replaces no host, takes the fast path directly, and expires its
+#   silence directly; status works directly;
 #   destroy removes the machines, the bridge and the nftables table.
 # Prints each step's duration.
 # env: jump
@@ -39,7 +46,10 @@ finish() {
 }
 trap finish EXIT
 
-cat >"$ENV_FILE" <<TOML
+# write_env on|off: the env file, with the bastion switched on (the line "bastion = true"
+# added to [lab], as a user would add it) or off (the line removed).
+write_env() {
+  cat >"$ENV_FILE" <<TOML
 $MARK
 description = "Lab behind a jump host: the bastion path tested live"
 provider = "lab"
@@ -48,8 +58,7 @@ components = ["prometheus", "alertmanager", "node_exporter"]
 
 [lab]
 bridge = "obs-jump"
-cidr = "10.92.0.0/24"
-bastion = true
+cidr = "10.92.0.0/24"$([ "$1" = on ] && printf '\nbastion = true')
 
 [[hosts]]
 name = "mon-1"
@@ -58,7 +67,11 @@ roles = ["prometheus", "alertmanager"]
 [prometheus]
 scrape_interval = "5s"
 evaluation_interval = "5s"
+
+[alertmanager]
+silence_during_up = true
 TOML
+}
 
 # up NAME [ARGS..]: an up with JSON events in $WORK/NAME.jsonl; prints its seconds.
 up() {
@@ -66,7 +79,7 @@ up() {
   shift
   t=$(now)
   "$OBSCTL" up --env "$ENV" --auto-approve --output json "$@" >"$WORK/$name.jsonl" 2>"$WORK/$name.err" </dev/null \
-    || { tail -5 "$WORK/$name.jsonl" "$WORK/$name.err" >&2; fail "up ($name) failed"; }
+    || { tail -n 5 "$WORK/$name.jsonl" "$WORK/$name.err" >&2; fail "up ($name) failed"; }
   since "$t"
 }
 isolation() { LAB_ENV="$ENV" "$LAB" isolation; }
@@ -78,11 +91,30 @@ steps=()
 step() { steps+=("$1 $2s"); echo "  $1: $2s"; }
 
 say "leftovers of an earlier run"
+write_env off
 "$OBSCTL" destroy --env "$ENV" --auto-approve >"$WORK/leftover-destroy.log" 2>&1 || fail "could not destroy a leftover $ENV: $WORK/leftover-destroy.log"
 
-say "cold up through the bastion"
-s=$(up cold); step "cold up" "$s"
+say "cold up without the bastion, then the bastion switched on"
+s=$(up cold); step "cold up (direct)" "$s"
 has_event "$WORK/cold.jsonl" '.event=="summary"' || fail "cold up printed no summary"
+[ "$(jq -r .contract.ssh.bastion "$STATE/deployment.json")" = null ] || fail "the cold up without [lab] bastion has a bastion"
+[ "$(isolation)" = none ] || fail "an isolation without a bastion: $(isolation)"
+mon_key=$(cat "$LAB_ROOT/envs/$ENV/machines/mon-1/ssh_host_ed25519_key.pub")
+write_env on
+t=$(now)
+rc=0; "$OBSCTL" plan --env "$ENV" >"$WORK/plan-on.out" 2>&1 || rc=$?
+[ "$rc" = 2 ] && grep -q "bastion switched on" "$WORK/plan-on.out" \
+  || fail "plan with the bastion added exited $rc (expected 2 saying the bastion is switched on): $(tail -5 "$WORK/plan-on.out")"
+grep -q "destroys module.machine" "$WORK/plan-on.out" && fail "plan would replace a host to switch the bastion on: $(cat "$WORK/plan-on.out")"
+step "plan, bastion on" "$(since "$t")"
+s=$(up on); step "up switching the bastion on" "$s"
+has_event "$WORK/on.jsonl" '.event=="info" and (.message | test("bastion switched on"))' || fail "up did not say it switches the bastion on"
+has_event "$WORK/on.jsonl" '.event=="phase_end" and .phase=="terraform" and .destroy==0' || fail "switching the bastion on destroyed something: $(jq -c 'select(.phase=="terraform" and .event=="phase_end")' "$WORK/on.jsonl")"
+# No host changed: the fast path, through the bastion (the counter below says nothing went direct).
+expect_path on fast
+has_event "$WORK/on.jsonl" '.event=="step" and .phase=="maintenance" and (.message | test("^expired the maintenance silence"))' \
+  || fail "the maintenance silence was not expired through the bastion: $(jq -c 'select(.phase=="maintenance" or .event=="warning")' "$WORK/on.jsonl")"
+[ "$(cat "$LAB_ROOT/envs/$ENV/machines/mon-1/ssh_host_ed25519_key.pub")" = "$mon_key" ] || fail "mon-1's machine was replaced by switching the bastion on"
 contract=$(jq -c .contract "$STATE/deployment.json")
 bastion=$(jq -r .ssh.bastion <<<"$contract")
 bastion_addr=${bastion#*@}
@@ -96,21 +128,19 @@ grep -qx "$bastion_addr $published" "$STATE/ssh/known_hosts" || fail "the bastio
 rules=$(isolation)
 grep -q "ip daddr != { .*$bastion_addr" <<<"$rules" || fail "no isolation rule naming the bastion: $rules"
 python3 "$ROOT/tests/static/contract_schema.py" --terraform "$STATE" lab >/dev/null || fail "the lab stack's obsctl_inventory with a bastion breaks docs/contract.schema.json"
-echo "  bastion $bastion (key pinned: ${published:0:40}…); mon-1 at $mon"
+echo "  bastion $bastion (key pinned: ${published:0:40}…); mon-1 at $mon, its machine kept"
 
-say "status, the fast path and obsctl ssh, all through the bastion"
+say "status and obsctl ssh through the bastion"
 t=$(now)
 rc=0; "$OBSCTL" status --env "$ENV" >"$WORK/status.out" 2>&1 || rc=$?
 [ "$rc" = 0 ] || fail "status exited $rc through the bastion: $(tail -5 "$WORK/status.out")"
 grep -Eq '^mon-1 +prometheus +up' "$WORK/status.out" || fail "status does not list mon-1's Prometheus up: $(cat "$WORK/status.out")"
 step status "$(since "$t")"
-s=$(up second); step "second up" "$s"
-expect_path second fast
 t=$(now)
 [ "$("$OBSCTL" ssh --env "$ENV" mon-1 -- hostname </dev/null)" = mon-1 ] || fail "obsctl ssh mon-1 -- hostname did not answer mon-1"
 step "obsctl ssh" "$(since "$t")"
 [ "$(refused_count)" = 0 ] || fail "obsctl tried $(refused_count) direct connections into the network (the isolation refused them): every one must go through the bastion"
-echo "  no direct connection attempted by up, status, the fast path or ssh (isolation counter 0)"
+echo "  no direct connection attempted by up (silence, fast path, verify), status or ssh (isolation counter 0)"
 
 say "the isolation is real: mon-1 refuses the lab host, the bastion answers"
 connects "$mon" 22 && fail "a direct SSH connection to mon-1 ($mon:22) was let through"
@@ -139,6 +169,14 @@ grep -qx "$bastion_addr $renewed" "$STATE/ssh/known_hosts" || fail "the new bast
 grep -q "$published" "$STATE/ssh/known_hosts" && fail "the old bastion's key is still pinned"
 "$OBSCTL" status --env "$ENV" >/dev/null 2>&1 || fail "status after the bastion's replacement failed"
 echo "  the new bastion's key pinned, the old one forgotten; status healthy"
+s=$(up replace --replace bastion); step "up --replace bastion" "$s"
+expect_path replace fast "no change to a host"
+replaced=$(cut -d' ' -f1,2 "$LAB_ROOT/envs/$ENV/machines/bastion/ssh_host_ed25519_key.pub")
+[ "$replaced" != "$renewed" ] || fail "up --replace bastion kept the bastion's host key"
+grep -qx "$bastion_addr $replaced" "$STATE/ssh/known_hosts" && ! grep -q "$renewed" "$STATE/ssh/known_hosts" \
+  || fail "after up --replace bastion the new key is not pinned alone: $(cat "$STATE/ssh/known_hosts")"
+[ "$(cat "$LAB_ROOT/envs/$ENV/machines/mon-1/ssh_host_ed25519_key.pub")" = "$mon_key" ] || fail "up --replace bastion replaced mon-1"
+echo "  up --replace bastion: a new bastion, its key pinned, mon-1 kept"
 
 say "a bastion that refuses connections: exit 30 naming it"
 nft -f - <<NFT
@@ -161,6 +199,25 @@ has_event "$WORK/up-blocked.jsonl" '.event=="error" and .exit_code==30 and (.mes
   || fail "up's error event does not name the bastion: $(tail -1 "$WORK/up-blocked.jsonl")"
 step "up, bastion refusing" "$(since "$t")"
 nft delete table inet "$BLOCK"
+
+say "the bastion switched off: up removes it and the isolation, the hosts reached directly"
+write_env off
+s=$(up off); step "up switching the bastion off" "$s"
+has_event "$WORK/off.jsonl" '.event=="info" and (.message | test("bastion switched off"))' || fail "up did not say it switches the bastion off"
+expect_path off fast
+has_event "$WORK/off.jsonl" '.event=="step" and .phase=="maintenance" and (.message | test("^expired the maintenance silence"))' \
+  || fail "the maintenance silence was not expired directly: $(jq -c 'select(.phase=="maintenance" or .event=="warning")' "$WORK/off.jsonl")"
+[ "$(isolation)" = none ] || fail "the isolation is left after the bastion was switched off: $(isolation)"
+[ "$(jq -r .contract.ssh.bastion "$STATE/deployment.json")" = null ] || fail "the contract still names a bastion"
+[ ! -e "$LAB_ROOT/envs/$ENV/machines/bastion" ] || fail "the bastion machine is left: $(LAB_ENV="$ENV" "$LAB" status)"
+grep -q "^$bastion_addr " "$STATE/ssh/known_hosts" && fail "the removed bastion's key is still pinned"
+[ "$(cat "$LAB_ROOT/envs/$ENV/machines/mon-1/ssh_host_ed25519_key.pub")" = "$mon_key" ] || fail "mon-1's machine was replaced by switching the bastion off"
+t=$(now)
+"$OBSCTL" status --env "$ENV" >"$WORK/status-direct.out" 2>&1 || fail "status without the bastion failed: $(tail -5 "$WORK/status-direct.out")"
+grep -Eq '^mon-1 +prometheus +up' "$WORK/status-direct.out" || fail "status does not list mon-1's Prometheus up: $(cat "$WORK/status-direct.out")"
+connects "$mon" 22 || fail "mon-1:22 is not reachable directly after the bastion was switched off: $(cat "$WORK/connect.err")"
+step "status, direct" "$(since "$t")"
+echo "  bastion and isolation gone, its key forgotten, mon-1 kept and reached directly"
 
 say "destroy removes the machines, the bridge and the isolation"
 t=$(now)
