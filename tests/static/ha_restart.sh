@@ -53,9 +53,10 @@ for role, (topic, ready) in wants.items():
         {"name": "change the configuration", "ansible.builtin.command": "true", "changed_when": True, "notify": topic},
         {"ansible.builtin.meta": "flush_handlers"},
     ]))
-for role in ("node_exporter", "alloy", "promtail", "app", "loki_gateway", "sshd"):
+for role in ("node_exporter", "alloy", "promtail", "app", "loki_gateway", "sshd", "managed_dirs"):
     (work / "roles" / role / "tasks").mkdir(parents=True)
-    (work / "roles" / role / "tasks/main.yml").write_text(yaml.safe_dump([{"ansible.builtin.meta": "noop"}]))
+    for entry in ("main", "tops"):
+        (work / "roles" / role / f"tasks/{entry}.yml").write_text(yaml.safe_dump([{"ansible.builtin.meta": "noop"}]))
 plays = yaml.safe_load((root / "ansible/site.yml").read_text())
 for play in plays:
     play["tasks"] = [t for t in play["tasks"] if not any(k.endswith("apt") for k in t)]

@@ -2,7 +2,8 @@
 # The declared state wins (issue #27, docs/architecture.md "The declared
 # state wins"). Behind obsctl's back, in one batch (they do not interfere):
 # an unknown file in every kind of directory obsctl owns (rules, notification
-# templates, a service's TLS directory, a drop-in directory, sshd's drop-ins),
+# templates, a service's TLS directory, the top of the TLS directory, a
+# directory at the top of the secrets one, a drop-in directory, sshd's drop-ins),
 # a drop-in that turns TLS off on node_exporter (app-1), a full override of
 # Alertmanager's unit, a mask of node_exporter (mon-1), world-readable
 # modes on a TLS key and on a password file, another owner on a config file.
@@ -39,13 +40,17 @@ templates=$(jq -r '.hosts[$h].managed.dirs[] | select(test("alertmanager-templat
 [ -n "$templates" ] || fail "no notification templates directory in the record"
 
 say "behind obsctl's back: stray files, drop-ins, an override, a mask, modes, an owner"
+tls_top=$(dirname "$(dirname "$key")"); secrets_top=$(dirname "$(dirname "$password")")
 stray=(/etc/prometheus/rules/intruder.rules.yml "$templates/intruder.tmpl" "$(dirname "$key")/intruder.pem"
+  "$tls_top/intruder.pem" "$secrets_top/intruder"
   /etc/systemd/system/prometheus.service.d/intruder.conf /etc/systemd/system/"$am_unit".service
   /etc/systemd/system/"$ne_unit".service /etc/ssh/sshd_config.d/01-intruder.conf)
 on "$mon" "set -e
   echo 'groups: []' >/etc/prometheus/rules/intruder.rules.yml
   echo '{{ define \"intruder\" }}x{{ end }}' >'$templates/intruder.tmpl'
   echo intruder >'$(dirname "$key")/intruder.pem'
+  echo intruder >'$tls_top/intruder.pem'
+  mkdir -p '$secrets_top/intruder' && echo x >'$secrets_top/intruder/password'
   printf '[Service]\nEnvironment=INTRUDER=1\n' >/etc/systemd/system/prometheus.service.d/intruder.conf
   cp /lib/systemd/system/$am_unit.service /etc/systemd/system/$am_unit.service
   systemctl mask $ne_unit >/dev/null 2>&1

@@ -2,7 +2,8 @@
 # Drift on dev (was lab.sh): a stopped service and a hand-edited config.
 # status names the stopped node_exporter and exits 50; plan names the
 # drifted and the stopped tasks and exits 2; up converges, plan is in sync and
-# status healthy again. Leaves dev converged, as it found it.
+# status healthy again; the record it wrote still checks sshd on every host.
+# Leaves dev converged, as it found it.
 # env: dev
 # needs:
 # leaves: as-found
@@ -33,4 +34,8 @@ say "up converges; plan is in sync again"
 "$OBSCTL" plan --env "$ENV" >"$WORK/plan.txt" 2>"$WORK/plan.err" || { cat "$WORK/plan.txt" "$WORK/plan.err"; fail "plan not in sync after up"; }
 grep -q "in sync" "$WORK/plan.txt" || fail "plan output does not say in sync: $(cat "$WORK/plan.txt")"
 "$OBSCTL" status --env "$ENV" >/dev/null || fail "status unhealthy after converging"
+# That up changed neither sshd's files nor its keys (its reload did not run):
+# the record it wrote still requires sshd on every host.
+jq -e '[.hosts[].managed.services | has("ssh")] | all' "$STATE/converged.json" >/dev/null \
+  || fail "the converged record after a run that left sshd alone does not check sshd: $(jq -c '.hosts | map_values(.managed.services | keys)' "$STATE/converged.json")"
 echo "PASS"
