@@ -312,6 +312,18 @@ cmd_data_down() {
 
 nspawn_pids() { pgrep -f "systemd-nspawn .*-D $(machine_dir)/merged( |$)" || true; }
 
+# Every machine's systemd (and journald, udev, …) takes inotify instances of
+# root, the user all machines run as: the kernel's default of 128 per user is
+# used up by about ten machines, and the next one fails to boot ("Too many
+# open files"). Raised once, with a line saying so.
+INOTIFY_INSTANCES=1024
+inotify_room() {
+  local f=/proc/sys/fs/inotify/max_user_instances now
+  now=$(cat "$f" 2>/dev/null || echo "$INOTIFY_INSTANCES")
+  [ "$now" -ge "$INOTIFY_INSTANCES" ] && return 0
+  echo "$INOTIFY_INSTANCES" >"$f" && log "raised fs.inotify.max_user_instances from $now to $INOTIFY_INSTANCES (each machine's systemd takes several)"
+}
+
 cmd_machine_up() {
   need LAB_ENV; need LAB_NAME; need LAB_ADDRESS; need LAB_PREFIX; need LAB_GATEWAY; need LAB_BRIDGE; need LAB_PUBKEY_FILE
   require_tools
@@ -319,6 +331,7 @@ cmd_machine_up() {
   ip link show "$LAB_BRIDGE" >/dev/null 2>&1 || die "bridge $LAB_BRIDGE does not exist (run net-up first)"
   claim
   cmd_base
+  inotify_room
   local m; m=$(machine_dir)
   # Terraform only creates what is not in its state: anything found here is
   # left over from a killed run, so start from a clean slate.
