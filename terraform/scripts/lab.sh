@@ -338,6 +338,7 @@ cmd_machine_up() {
   if [ -n "$(nspawn_pids)" ] || [ -e "$m" ]; then
     log "cleaning leftovers of $LAB_NAME"
     cmd_machine_down
+    claim # the cleanup may have taken the environment's directory with it
   fi
   mkdir -p "$m/upper" "$m/work" "$m/merged"
   mount -t overlay overlay -o "lowerdir=$BASE_DIR,upperdir=$m/upper,workdir=$m/work" "$m/merged"
@@ -402,6 +403,7 @@ cmd_machine_down() {
   fi
   rm -rf "$m"
   [ -z "${LAB_HOST_KEY:-}" ] || rm -f "$LAB_HOST_KEY"
+  tidy_env_dir
   log "machine $LAB_NAME removed"
 }
 

@@ -5,7 +5,8 @@
 #   A creates → owner is A's .obsctl/<env>;  B's create is refused naming A and
 #   the destroy command;  B's remove leaves A's data;  A's own path through
 #   Terraform's copy (.obsctl/<env>/stack/scripts) is the same owner;  A gone →
-#   B takes over;  B's remove of the last thing removes the env's directory.
+#   B takes over;  B's remove of the last thing (data-down, machine-down)
+#   removes the env's directory.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
@@ -30,4 +31,9 @@ lab B data-down && [ -d "$env_dir/data/h1/var/lib/prometheus" ] && grep -q "left
 rm -rf "$t/A/.obsctl"
 lab B data-up && [ "$(cat "$env_dir/owner")" = "$t/B/.obsctl/zz" ] && grep -q "taking over" "$t/err" && ok "A gone: B takes over" || bad "B did not take over: $(cat "$t/err")"
 lab B data-down && [ ! -e "$env_dir" ] && ok "B's remove of the last thing removes the env's directory" || bad "left: $(ls -A "$env_dir" 2>&1)"
+# A machine on another environment's bridge (no net-up of its own, as the
+# existing-host check boots one): its machine-down leaves no owner behind.
+export LAB_ENV=ext
+mkdir -p "$LAB_ROOT/envs/ext/machines/h1"; echo "$t/B/.obsctl/ext" >"$LAB_ROOT/envs/ext/owner"
+lab B machine-down && [ ! -e "$LAB_ROOT/envs/ext" ] && ok "the last machine-down removes the env's directory and its owner" || bad "left: $(ls -A "$LAB_ROOT/envs/ext" 2>&1) $(cat "$t/err")"
 [ "$fails" = 0 ] || exit 1
