@@ -114,7 +114,7 @@ fn check_replace(env: &Environment, replace: &[String]) -> Result<bool> {
 fn forget_bastion_key(s: &Session) -> Result<()> {
     let Some(d) = crate::state::deployment::Deployment::load(&s.state, &s.env.name)? else { return Ok(()) };
     let Some(bastion) = d.contract.ssh.bastion.as_ref().filter(|_| d.contract.ssh.bastion_host_key.is_none()) else { return Ok(()) };
-    let (_, host) = bastion.rsplit_once('@').unwrap_or(("", bastion));
+    let (_, host) = crate::tools::ssh::bastion_parts(bastion);
     crate::tools::ssh::forget_key(&s.state.known_hosts(), host, 22)?;
     s.printer.step("terraform", &format!("bastion {bastion} replaced: its old host key forgotten, the new one is pinned on first use"));
     Ok(())

@@ -191,10 +191,15 @@ pub fn wait_for_bastion_of(contract: &Contract, known_hosts: &Path, timeout: Dur
     }
 }
 
+/// A bastion as the contract names it, `user@host` (user root when none), in its two parts.
+pub fn bastion_parts(bastion: &str) -> (&str, &str) {
+    bastion.rsplit_once('@').unwrap_or(("root", bastion))
+}
+
 /// Waits until the bastion (`user@host`) accepts a login, until `deadline`:
 /// else an error naming it (exit 30), before any host is tried through it.
 fn wait_for_bastion(bastion: &str, key: &Path, known_hosts: &Path, deadline: Instant) -> Result<()> {
-    let (user, host) = bastion.rsplit_once('@').unwrap_or(("root", bastion));
+    let (user, host) = bastion_parts(bastion);
     let extra = options(known_hosts);
     let last = RefCell::new(String::new());
     retry(

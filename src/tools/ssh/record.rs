@@ -28,7 +28,7 @@ pub fn record_host_keys(previous: Option<&Contract>, contract: &Contract, known_
             continue;
         }
         let kh = known_hosts_name(&h.address, h.ssh_port);
-        lines.retain(|l| !l.split_whitespace().next().is_some_and(|names| names.split(',').any(|n| n == kh)));
+        drop_name(&mut lines, &kh);
         lines.push(format!("{kh} {key}"));
         recorded.push(name.clone());
     }
@@ -36,9 +36,8 @@ pub fn record_host_keys(previous: Option<&Contract>, contract: &Contract, known_
     if let (Some(bastion), Some(key)) = (&contract.ssh.bastion, &contract.ssh.bastion_host_key) {
         let before = previous.map(|p| (&p.ssh.bastion, &p.ssh.bastion_host_key));
         if text.is_none() || before != Some((&contract.ssh.bastion, &contract.ssh.bastion_host_key)) {
-            let (_, host) = bastion.rsplit_once('@').unwrap_or(("", bastion));
-            let kh = known_hosts_name(host, 22);
-            lines.retain(|l| !l.split_whitespace().next().is_some_and(|names| names.split(',').any(|n| n == kh)));
+            let kh = known_hosts_name(super::bastion_parts(bastion).1, 22);
+            drop_name(&mut lines, &kh);
             lines.push(format!("{kh} {key}"));
             recorded.push(bastion.clone());
         }
@@ -46,11 +45,7 @@ pub fn record_host_keys(previous: Option<&Contract>, contract: &Contract, known_
     // A bastion switched off (the lab) or moved: its old key is forgotten.
     let mut forgot = false;
     if let Some(old) = previous.and_then(|p| p.ssh.bastion.as_ref()).filter(|b| contract.ssh.bastion.as_ref() != Some(*b)) {
-        let (_, host) = old.rsplit_once('@').unwrap_or(("", old));
-        let kh = known_hosts_name(host, 22);
-        let before = lines.len();
-        lines.retain(|l| !l.split_whitespace().next().is_some_and(|names| names.split(',').any(|n| n == kh)));
-        forgot = lines.len() != before;
+        forgot = drop_name(&mut lines, &known_hosts_name(super::bastion_parts(old).1, 22));
     }
     if !recorded.is_empty() || text.is_none() || forgot {
         let mut out = lines.join("\n");
@@ -60,6 +55,13 @@ pub fn record_host_keys(previous: Option<&Contract>, contract: &Contract, known_
         crate::state::workspace::write_atomic(known_hosts, out.as_bytes(), 0o600)?;
     }
     Ok(recorded)
+}
+
+/// Removes the known_hosts lines that name `kh`; whether there was one.
+fn drop_name(lines: &mut Vec<String>, kh: &str) -> bool {
+    let before = lines.len();
+    lines.retain(|l| !l.split_whitespace().next().is_some_and(|names| names.split(',').any(|n| n == kh)));
+    lines.len() != before
 }
 
 #[cfg(test)]
