@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::state::workspace::{write_atomic, StateDir};
+use crate::state::workspace::{write_record, StateDir};
 
 const FORMAT: u32 = 2;
 
@@ -208,14 +208,14 @@ impl Converged {
     }
 
     pub fn save(&self, state: &StateDir) -> Result<()> {
-        write_atomic(&path(state), crate::error::to_json_pretty(self)?.as_bytes(), 0o600)
+        write_record(&path(state), self)
     }
 
     /// A run that failed after the hosts were compared: the record says so
     /// (`why`, e.g. "verify: exit 50"), and the next `up` takes the full path.
     pub fn mark_failed(state: &StateDir, why: &str) -> Result<()> {
         let f = Failed { format: FORMAT, failed: why.to_string(), at: crate::report::timestamp() };
-        write_atomic(&path(state), crate::error::to_json_pretty(&f)?.as_bytes(), 0o600)
+        write_record(&path(state), &f)
     }
 
     /// Before Ansible changes anything, and on destroy: no record is better than a stale one.
