@@ -90,9 +90,7 @@ pub fn up(s: &Session, args: &UpArgs) -> Result<()> {
 /// Whether `host` runs an Alertmanager that has peers.
 fn clustered_alertmanager(env: &crate::model::environment::Environment, host: &str) -> bool {
     use crate::model::component::ComponentId::Alertmanager;
-    env.enabled(Alertmanager)
-        && env.hosts.iter().any(|h| h.name == host && h.roles.contains(&Alertmanager))
-        && env.hosts_with_role(Alertmanager).count() > 1
+    env.enabled(Alertmanager) && env.hosts_with_role(Alertmanager).any(|h| h.name == host) && env.hosts_with_role(Alertmanager).count() > 1
 }
 
 /// The hosts this run rolls: all still to roll, or those `--replace` names.
